@@ -1,0 +1,194 @@
+"""Break CAPTCHAs: segment each image, read every crop with the network, compare with the truth.
+
+Segmentation (and rendering or decoding) runs in worker processes while the main process runs
+the network on the crops that are ready, one forward call per chunk of crops.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .dataset import Dataset, GenerationSpec, load_image, render_one
+from .segment import segment
+
+CHUNK = 64  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
+
+
+@dataclass
+class Source:
+    """Where CAPTCHAs come from: a generator spec or a dataset folder (exactly one)."""
+    spec: GenerationSpec | None = None
+    dataset: Dataset | None = None
+
+    def __post_init__(self):
+        if (self.spec is None) == (self.dataset is None):
+            raise ValueError("Source needs exactly one of spec and dataset")
+
+    def __len__(self) -> int:
+        return self.spec.count if self.spec else len(self.dataset)
+
+    def describe(self) -> dict:
+        if self.spec:
+            return {"generator": self.spec.style, "strength": self.spec.strength, "seed": self.spec.seed,
+                    "count": self.spec.count, "length": [self.spec.min_length, self.spec.max_length],
+                    "parameters": self.spec.check()}
+        return {"dataset": str(self.dataset.root), "count": len(self.dataset),
+                "dataset_manifest": self.dataset.manifest}
+
+    def fixed_length(self) -> int | None:
+        """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
+        if self.spec:
+            return self.spec.min_length if self.spec.min_length == self.spec.max_length else None
+        lengths = {len(t) for t in self.dataset.texts}
+        return lengths.pop() if len(lengths) == 1 else None
+
+    def image(self, index: int):
+        """(name, text, BGR image or None, true boxes or None) of one CAPTCHA."""
+        if self.spec:
+            text, image, boxes = render_one(self.spec, self.spec.check(), index)
+            return f"{index:05d}", text, image, boxes
+        name = self.dataset.filenames[index]
+        boxes = self.dataset.boxes.get(name) if self.dataset.boxes else None
+        return name, self.dataset.texts[index], load_image(self.dataset.root / name), boxes
+
+
+@dataclass
+class Item:
+    """One CAPTCHA after segmentation (and, once read, the network's guess)."""
+    index: int
+    name: str
+    text: str
+    crops: np.ndarray | None            # None when the image could not be read
+    boxes: list = field(default_factory=list)
+    true_boxes: list | None = None
+    guess: str = ""
+    confidence: list = field(default_factory=list)
+
+    @property
+    def skipped(self) -> bool:
+        return self.crops is None
+
+
+LABEL_LENGTH = "label"  # hint for training: each CAPTCHA's own label length
+
+
+def _segment_chunk(source: Source, indices: list[int], length) -> list[Item]:
+    items = []
+    for i in indices:
+        name, text, image, true_boxes = source.image(i)
+        if image is None:
+            items.append(Item(i, name, text, None, true_boxes=true_boxes))
+            continue
+        seg = segment(image, len(text) if length == LABEL_LENGTH else length)
+        items.append(Item(i, name, text, seg.crops, seg.boxes, true_boxes))
+    return items
+
+
+def _worker_init(plugin_dirs):
+    import cv2
+    cv2.setNumThreads(1)
+    from .plugins import load_generators
+    load_generators(list(plugin_dirs))
+
+
+def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[Item]]:
+    """Yield chunks of segmented CAPTCHAs in order, segmenting in `workers` processes.
+
+    `length` is the expected character count, None to let the segmenter decide, or
+    LABEL_LENGTH to use each CAPTCHA's label (fine for training, not for attacking).
+    """
+    n = len(source)
+    chunks = [list(range(s, min(s + CHUNK, n))) for s in range(0, n, CHUNK)]
+    if workers <= 1 or len(chunks) == 1:
+        for c in chunks:
+            yield _segment_chunk(source, c, length)
+        return
+    plugin_dirs = source.spec.plugin_dirs if source.spec else ()
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
+                             initargs=(plugin_dirs,)) as pool:
+        yield from pool.map(_segment_chunk, [source] * len(chunks), chunks, [length] * len(chunks))
+
+
+class Reader:
+    """The network as a crop reader: a compiled forward pass over fixed-size batches."""
+
+    def __init__(self, model, batch_size: int = 512):
+        import tensorflow as tf
+        self.model = model
+        self.batch_size = batch_size
+        self._forward = tf.function(lambda x: model(x, training=False), jit_compile=False,
+                                    input_signature=[tf.TensorSpec([batch_size, 28, 28, 1], tf.float32)])
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(crops), 10), np.float32)
+        for start in range(0, len(crops), self.batch_size):
+            part = crops[start:start + self.batch_size]
+            batch = np.zeros((self.batch_size, 28, 28, 1), np.float32)  # padded: one traced shape
+            batch[:len(part), ..., 0] = part / np.float32(255)
+            out[start:start + len(part)] = self._forward(batch).numpy()[:len(part)]
+        return out
+
+
+def read_items(reader: Reader, items: list[Item]) -> None:
+    """Fill in guesses for a chunk of segmented CAPTCHAs with one batched forward pass."""
+    ready = [it for it in items if not it.skipped and len(it.crops)]
+    if not ready:
+        return
+    probs = reader.predict(np.concatenate([it.crops for it in ready]))
+    start = 0
+    for it in ready:
+        p = probs[start:start + len(it.crops)]
+        start += len(it.crops)
+        it.guess = "".join(str(d) for d in p.argmax(axis=1))
+        it.confidence = [round(float(c), 4) for c in p.max(axis=1)]
+
+
+def run_attack(model, source: Source, length: int | None = None, workers: int = 2,
+               on_progress: Callable[[int], None] | None = None) -> tuple[list[Item], float]:
+    """Segment and read every CAPTCHA of `source`; returns the items and the seconds it took."""
+    reader = Reader(model)
+    reader.predict(np.zeros((1, 28, 28), np.uint8))  # trace before timing
+    items: list[Item] = []
+    start = time.perf_counter()
+    for chunk in segment_source(source, length, workers):
+        read_items(reader, chunk)
+        items.extend(chunk)
+        if on_progress:
+            on_progress(len(chunk))
+    return items, time.perf_counter() - start
+
+
+
+
+def attack_source(model, source: Source, expect: int | None = None, workers: int = 2,
+                  on_progress: Callable[[int], None] | None = None,
+                  misread_limit: int = 16) -> tuple[dict, list[tuple[np.ndarray, str]]]:
+    """Attack every CAPTCHA of `source`; returns the scored result (with manifest) and up to
+    `misread_limit` misread images captioned 'truth -> guess'."""
+    from .manifest import make_manifest
+    from .score import score
+    length = expect if expect is not None else source.fixed_length()
+    if length is not None and not 1 <= length <= 8:
+        raise CaptchalabError(f"--expect must be between 1 and 8, got {length}")
+    items, seconds = run_attack(model, source, length, workers, on_progress)
+    result = score(items)
+    result["seconds"] = round(seconds, 3)
+    result["captchas_per_second"] = round(len(items) / seconds, 1) if seconds > 0 else None
+    result["expected_length"] = length
+    result["source"] = source.describe()
+    if source.dataset is not None:
+        result["rejected_rows"] = source.dataset.rejected
+    result["manifest"] = make_manifest("report", command="attack", source=result["source"],
+                                       expected_length=length, workers=workers)
+    misread = []
+    for it in items:
+        if len(misread) >= misread_limit:
+            break
+        if not it.skipped and it.guess != it.text:
+            misread.append((source.image(it.index)[2], f"{it.text} -> {it.guess or '?'}"))
+    return result, misread

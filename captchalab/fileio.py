@@ -1,0 +1,95 @@
+"""Atomic writes: write to a temporary path beside the target, then rename."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import CaptchalabError
+
+
+def _temp_beside(path: Path, suffix: str = "") -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
+    except OSError as exc:
+        raise CaptchalabError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    return Path(tmp)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    path = Path(path)
+    tmp = _temp_beside(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CaptchalabError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_json(obj) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+def _json_default(obj):
+    import numpy as np
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_text(path, to_json(obj))
+
+
+def save_model_atomic(model, path: str | os.PathLike) -> None:
+    """Save a Keras model so that `path` is either the old file or the complete new one."""
+    path = Path(path)
+    tmp = _temp_beside(path, suffix=".keras")  # Keras insists on the .keras suffix
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CaptchalabError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_empty_or_force(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CaptchalabError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise CaptchalabError(f"{out} is not empty; pass --force to replace it")
+
+
+@contextlib.contextmanager
+def atomic_dir(out: str | os.PathLike, force: bool = False):
+    """Yield a temporary folder that replaces `out` only if the block finishes."""
+    out = Path(out)
+    check_empty_or_force(out, force)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    except OSError as exc:
+        raise CaptchalabError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""The generator interface: a CAPTCHA style is a small registered class.
+
+A style declares its parameters and maps a `strength` in [0, 1] to its own difficulty
+parameters (0 = the easiest it makes, 1 = the hardest). It renders one CAPTCHA from a text and
+a `numpy.random.Generator`, returning the image and the box of every character it drew.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .errors import CaptchalabError
+
+DIGITS = "0123456789"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared generator parameter: the CLI parses `--param name=value` against it."""
+    name: str
+    type: type
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    help: str = ""
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = self.type(text) if self.type is not bool else text.lower() in ("1", "true", "yes")
+        except ValueError:
+            raise CaptchalabError(f"--param {self.name}: {text!r} is not a {self.type.__name__}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        if self.type in (int, float) and isinstance(value, (int, float)):
+            value = self.type(value)
+            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+                raise CaptchalabError(f"--param {self.name}={value} is outside [{self.low}, {self.high}]")
+        return value
+
+    def describe(self) -> str:
+        rng = f" in [{self.low}, {self.high}]" if self.low is not None or self.high is not None else ""
+        return f"{self.name} ({self.type.__name__}, default {self.default!r}{rng}): {self.help}"
+
+
+@dataclass
+class Rendered:
+    """One CAPTCHA: an HxWx3 uint8 BGR image and one (x0, y0, x1, y1) box per character."""
+    image: np.ndarray
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+class Generator:
+    """Base class for CAPTCHA styles. Subclass it, fill in the fields, decorate with @register."""
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    charset: ClassVar[str] = DIGITS
+    min_length: ClassVar[int] = 1
+    max_length: ClassVar[int] = 8
+
+    def at_strength(self, strength: float) -> dict[str, Any]:
+        """The difficulty parameters this style uses at `strength` (override per style)."""
+        return {}
+
+    def render(self, text: str, rng: np.random.Generator, p: dict[str, Any]) -> Rendered:
+        raise NotImplementedError
+
+    def resolve(self, strength: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Declared defaults, then the strength mapping, then explicit overrides."""
+        if not 0.0 <= strength <= 1.0:
+            raise CaptchalabError(f"--strength must be in [0, 1], got {strength}")
+        declared = {p.name: p for p in self.params}
+        values = {p.name: p.default for p in self.params}
+        values.update({k: round(v, 4) if isinstance(v, float) else v
+                       for k, v in self.at_strength(strength).items()})
+        for key, value in (overrides or {}).items():
+            if key not in declared:
+                known = ", ".join(declared) or "none"
+                raise CaptchalabError(f"style {self.name!r} has no parameter {key!r} (known: {known})")
+            values[key] = declared[key].check(value)
+        return values
+
+    def parse_params(self, assignments: list[str]) -> dict[str, Any]:
+        """Parse `name=value` strings against the declared parameters."""
+        declared = {p.name: p for p in self.params}
+        parsed = {}
+        for item in assignments:
+            key, sep, text = item.partition("=")
+            if not sep:
+                raise CaptchalabError(f"--param {item!r}: expected name=value")
+            if key not in declared:
+                known = ", ".join(declared) or "none"
+                raise CaptchalabError(f"style {self.name!r} has no parameter {key!r} (known: {known})")
+            parsed[key] = declared[key].parse(text)
+        return parsed
+
+    def check_text(self, text: str) -> None:
+        if not self.min_length <= len(text) <= self.max_length:
+            raise CaptchalabError(f"style {self.name!r} draws {self.min_length} to {self.max_length} "
+                                  f"characters, got {len(text)}")
+        bad = sorted(set(text) - set(self.charset))
+        if bad:
+            raise CaptchalabError(f"style {self.name!r} cannot draw {''.join(bad)!r} "
+                                  f"(charset {self.charset!r})")
+
+
+REGISTRY: dict[str, Generator] = {}
+SOURCES: dict[str, str] = {}
+
+
+class PluginError(CaptchalabError):
+    pass
+
+
+def register(cls: type[Generator]) -> type[Generator]:
+    """Class decorator: check the declared fields and add the style to the registry."""
+    for attr in ("name", "description"):
+        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
+            raise PluginError(f"generator class {cls.__name__} has no {attr}")
+    if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
+        raise PluginError(f"generator {cls.name!r}: params must be a tuple of Param")
+    if cls.render is Generator.render:
+        raise PluginError(f"generator {cls.name!r} does not define render()")
+    REGISTRY[cls.name] = cls()
+    return cls

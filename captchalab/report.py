@@ -1,0 +1,153 @@
+"""Reports: contact sheets, plots, and report.json / report.md / report.html written atomically."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .fileio import atomic_write_bytes
+
+
+def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, columns: int = 4,
+                  cell_height: int = 64) -> None:
+    """A grid of images, each with its caption underneath, saved as PNG."""
+    if not images:
+        return
+    cells = []
+    for image, caption in zip(images, captions):
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        scale = cell_height / image.shape[0]
+        image = cv2.resize(image, (max(1, round(image.shape[1] * scale)), cell_height),
+                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+        cells.append((image, caption))
+    width = max(max(im.shape[1] for im, _ in cells), 160) + 8
+    rows = [cells[i:i + columns] for i in range(0, len(cells), columns)]
+    sheet = np.full((len(rows) * (cell_height + 26) + 4, columns * width + 4, 3), 255, np.uint8)
+    for r, row in enumerate(rows):
+        for c, (image, caption) in enumerate(row):
+            y, x = 4 + r * (cell_height + 26), 4 + c * width
+            sheet[y:y + cell_height, x:x + image.shape[1]] = image
+            cv2.putText(sheet, caption, (x, y + cell_height + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (0, 0, 0), 1, cv2.LINE_AA)
+    ok, png = cv2.imencode(".png", sheet)
+    atomic_write_bytes(path, png.tobytes())
+
+
+def _png_data_uri(path: Path) -> str:
+    import base64
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def plot_confusion(matrix, path: Path, title: str = "Confusion matrix (characters)") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(5.2, 4.5), dpi=100)
+    im = ax.imshow(m, cmap="Blues")
+    for (i, j), v in np.ndenumerate(m):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                    color="white" if v > m.max() / 2 else "black")
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    ax.set_xticks(range(10))
+    ax.set_yticks(range(10))
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, label="characters")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def attack_markdown(result: dict, title: str) -> str:
+    lines = [f"# {title}", ""]
+    src = result.get("source", {})
+    lines += [f"- source: `{src.get('generator') or src.get('dataset')}`"
+              + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else ""),
+              f"- model: `{result.get('model')}`",
+              f"- CAPTCHAs read: {result['count']} (skipped: {result['skipped']})", "",
+              "| measure | value |", "|---|---|",
+              f"| CAPTCHA accuracy | {result['captcha_accuracy']:.2%} |",
+              f"| character accuracy | {result['char_accuracy']:.2%} |",
+              f"| segmentation rate (right number of pieces) | {result['segmentation_rate']:.2%} |"]
+    if "segmentation_box_rate" in result:
+        lines.append(f"| segmentation matching the generator's boxes | {result['segmentation_box_rate']:.2%} |")
+    if "captchas_per_second" in result:
+        lines.append(f"| throughput | {result['captchas_per_second']:.0f} CAPTCHAs/s |")
+    lines += ["", "Per position: " + ", ".join(
+        f"{i + 1}: {a:.2%}" for i, a in enumerate(result["per_position_accuracy"]) if a is not None)]
+    if result.get("per_style"):
+        lines += ["", "| style | CAPTCHA acc. | char acc. | segmentation | count |", "|---|---|---|---|---|"]
+        for style, r in result["per_style"].items():
+            lines.append(f"| {style} | {r['captcha_accuracy']:.2%} | {r['char_accuracy']:.2%} | "
+                         f"{r['segmentation_rate']:.2%} | {r['count']} |")
+    if result.get("skipped_files"):
+        lines += ["", "Skipped (unreadable images): " + ", ".join(f"`{f}`" for f in result["skipped_files"][:50])]
+    if result.get("rejected_rows"):
+        lines += ["", "Rejected labels.csv rows: " + ", ".join(
+            f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])]
+    lines += ["", "A character counts as read only when its CAPTCHA was cut into the right number "
+              "of pieces and the piece at its position reads right.", ""]
+    return "\n".join(lines)
+
+
+def html_page(title: str, markdown_text: str, images: list[tuple[str, Path]]) -> str:
+    """A self-contained page: the report's text plus its plots inlined as data URIs."""
+    import html
+    body = []
+    in_table = False
+    for line in markdown_text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-: "):
+                continue
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip('`'))}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<p class=item>{html.escape(line[2:].replace('`', ''))}</p>")
+        elif line.strip():
+            body.append(f"<p>{html.escape(line.replace('`', ''))}</p>")
+    if in_table:
+        body.append("</table>")
+    for caption, path in images:
+        if Path(path).is_file():
+            body.append(f"<figure><img src=\"{_png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+             "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
+             "figcaption{color:#555;font-size:90%}p.item{margin:.2em 0}")
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray, str]],
+                        force: bool = True) -> None:
+    """report.json, report.md, report.html, misread.png and confusion.png, atomically."""
+    from .fileio import atomic_dir, to_json
+    title = "Attack report"
+    with atomic_dir(out, force=force) as tmp:
+        (tmp / "report.json").write_text(to_json(result))
+        md = attack_markdown(result, title)
+        (tmp / "report.md").write_text(md)
+        images = []
+        plot_confusion(result["confusion_matrix"], tmp / "confusion.png")
+        images.append(("Confusion matrix of characters in correctly segmented CAPTCHAs", tmp / "confusion.png"))
+        if misread:
+            contact_sheet([im for im, _ in misread], [c for _, c in misread], tmp / "misread.png")
+            images.append(("Misread CAPTCHAs (truth -> guess)", tmp / "misread.png"))
+        (tmp / "report.html").write_text(html_page(title, md, images))

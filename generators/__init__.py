@@ -1,0 +1,1 @@
+"""Built-in CAPTCHA styles, one file each. Drop a new .py file here to add a style."""
