@@ -170,25 +170,39 @@ def attack_source(model, source: Source, expect: int | None = None, workers: int
                   misread_limit: int = 16) -> tuple[dict, list[tuple[np.ndarray, str]]]:
     """Attack every CAPTCHA of `source`; returns the scored result (with manifest) and up to
     `misread_limit` misread images captioned 'truth -> guess'."""
+    return attack_many(model, {"": source}, expect, workers, on_progress, misread_limit)
+
+
+def attack_many(model, sources: dict[str, Source], expect: int | None = None, workers: int = 2,
+                on_progress: Callable[[int], None] | None = None,
+                misread_limit: int = 16) -> tuple[dict, list[tuple[np.ndarray, str]]]:
+    """Attack several sources (named by style); overall results plus `per_style` when more than one."""
     from .manifest import make_manifest
     from .score import score
-    length = expect if expect is not None else source.fixed_length()
-    if length is not None and not 1 <= length <= 8:
-        raise CaptchalabError(f"--expect must be between 1 and 8, got {length}")
-    items, seconds = run_attack(model, source, length, workers, on_progress)
-    result = score(items)
+    if expect is not None and not 1 <= expect <= 8:
+        raise CaptchalabError(f"--expect must be between 1 and 8, got {expect}")
+    all_items, per_style, seconds, misread, described = [], {}, 0.0, [], {}
+    for name, source in sources.items():
+        length = expect if expect is not None else source.fixed_length()
+        items, took = run_attack(model, source, length, workers, on_progress)
+        all_items += items
+        seconds += took
+        described[name] = {**source.describe(), "expected_length": length}
+        if len(sources) > 1:
+            per_style[name] = {**score(items), "captchas_per_second": round(len(items) / took, 1)}
+        for it in items:
+            if len(misread) < misread_limit and not it.skipped and it.guess != it.text:
+                misread.append((source.image(it.index)[2], f"{it.text} -> {it.guess or '?'}"))
+    result = score(all_items)
     result["seconds"] = round(seconds, 3)
-    result["captchas_per_second"] = round(len(items) / seconds, 1) if seconds > 0 else None
-    result["expected_length"] = length
-    result["source"] = source.describe()
-    if source.dataset is not None:
-        result["rejected_rows"] = source.dataset.rejected
-    result["manifest"] = make_manifest("report", command="attack", source=result["source"],
-                                       expected_length=length, workers=workers)
-    misread = []
-    for it in items:
-        if len(misread) >= misread_limit:
-            break
-        if not it.skipped and it.guess != it.text:
-            misread.append((source.image(it.index)[2], f"{it.text} -> {it.guess or '?'}"))
+    result["captchas_per_second"] = round(len(all_items) / seconds, 1) if seconds > 0 else None
+    if len(sources) > 1:
+        result["per_style"] = per_style
+        result["sources"] = described
+    else:
+        result["source"] = described[next(iter(sources))]
+        only = next(iter(sources.values()))
+        if only.dataset is not None:
+            result["rejected_rows"] = only.dataset.rejected
+    result["manifest"] = make_manifest("report", command="attack", sources=described, workers=workers)
     return result, misread

@@ -156,6 +156,8 @@ def train_captcha_cmd(
 def attack(
     model: Path = typer.Option(..., help="Trained model (.keras)."),
     style: Optional[str] = typer.Option(None, help="Attack freshly generated CAPTCHAs of this style."),
+    styles: Optional[str] = typer.Option(None, help="Or several styles, comma-separated: one report "
+                                         "with per_style results."),
     dataset: Optional[Path] = typer.Option(None, help="Or attack this dataset folder (labels.csv)."),
     count: int = typer.Option(1000, help="CAPTCHAs to generate (with --style)."),
     length: str = typer.Option("4", help="Characters per generated CAPTCHA: N or N-M."),
@@ -169,14 +171,25 @@ def attack(
     plugins: Optional[List[Path]] = PLUGINS_OPTION,
 ):
     """Segment and read CAPTCHAs with a trained model; write report.json, .md, .html and plots."""
-    from .attack import attack_source
+    from .attack import attack_many
     from .model import load_model
     from .report import write_attack_report
-    source = make_source(style, dataset, count, length, seed, strength, param, plugins)
-    out = out or Path("results") / f"attack-{style or Path(dataset).resolve().name}"
+    if styles is not None:
+        if style is not None or dataset is not None:
+            raise CaptchalabError("give only one of --style, --styles and --dataset")
+        names = [s.strip() for s in styles.split(",") if s.strip()]
+        if not names:
+            raise CaptchalabError("--styles is empty")
+        sources = {n: make_source(n, None, count, length, seed, strength, param, plugins) for n in names}
+        label = "-".join(names)
+    else:
+        sources = {style or "dataset": make_source(style, dataset, count, length, seed, strength, param, plugins)}
+        label = style or Path(dataset).resolve().name
+    out = out or Path("results") / f"attack-{label}"
     net = load_model(model)
-    with typer.progressbar(length=len(source), label="attacking", file=sys.stderr) as bar:
-        result, misread = attack_source(net, source, expect, workers, bar.update)
+    total = sum(len(s) for s in sources.values())
+    with typer.progressbar(length=total, label="attacking", file=sys.stderr) as bar:
+        result, misread = attack_many(net, sources, expect, workers, bar.update)
     result["model"] = str(model)
     write_attack_report(out, result, misread)
     say(f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}, character accuracy "
@@ -226,6 +239,166 @@ def generators(plugins: Optional[List[Path]] = PLUGINS_OPTION):
             typer.echo(f"    --param {p.describe()}")
     for error in load_errors:
         say(f"warning: broken plugin skipped: {error}")
+
+
+def _visual_input(model_data: Optional[Path], index: Optional[int], image: Optional[Path],
+                  char: Optional[int], index_flag: str, image_flag: str):
+    """(28x28 image, label) from an MNIST test index or an image file."""
+    import numpy as np
+    from .dataset import load_image
+    from .visualize import prepare_image
+    if (index is None) == (image is None):
+        raise CaptchalabError(f"give exactly one of {index_flag} and {image_flag}")
+    if index is not None:
+        from .mnist import load_mnist
+        mnist = load_mnist(model_data)
+        if not 0 <= index < len(mnist.x_test):
+            raise CaptchalabError(f"{index_flag} {index} is out of range: the MNIST test set has "
+                                  f"{len(mnist.x_test)} images (0..{len(mnist.x_test) - 1})")
+        return mnist.x_test[index], f"mnist #{index} (label {int(mnist.y_test[index])})", f"mnist-{index}"
+    picture = load_image(image)
+    if picture is None:
+        raise CaptchalabError(f"cannot read image {image}")
+    label = image.name + (f" char {char}" if char is not None else "")
+    return prepare_image(picture, char), label, image.stem + (f"-char{char}" if char is not None else "")
+
+
+@app.command()
+def visualize(
+    model: Path = typer.Option(..., help="Trained model (.keras)."),
+    mnist_index: Optional[int] = typer.Option(None, help="MNIST test image to show."),
+    image: Optional[Path] = typer.Option(None, help="Or an image file: a digit or a whole CAPTCHA."),
+    char: Optional[int] = typer.Option(None, help="With a CAPTCHA --image: which character (0-based)."),
+    compare_index: Optional[int] = typer.Option(None, help="Compare with this MNIST test image."),
+    compare_image: Optional[Path] = typer.Option(None, help="Or compare with this image file."),
+    data: Optional[Path] = typer.Option(None, help="MNIST location for the index options."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default results/visualize/<name>)."),
+):
+    """Draw what every layer does for one input (and, optionally, a second one side by side)."""
+    from .fileio import atomic_dir
+    from .model import load_model
+    from .visualize import render_all
+    first, label, name = _visual_input(data, mnist_index, image, char, "--mnist-index", "--image")
+    other = other_label = None
+    if compare_index is not None or compare_image is not None:
+        other, other_label, other_name = _visual_input(data, compare_index, compare_image, None,
+                                                     "--compare-index", "--compare-image")
+        name = f"{name}-vs-{other_name}"
+    net = load_model(model)
+    out = out or Path("results") / "visualize" / name
+    with atomic_dir(out, force=True) as tmp:
+        summary = render_all(net, first, tmp, label, other, other_label)
+    say(f"predicted {summary['prediction']}"
+        + (f" vs {summary['compare_prediction']}; most apart at {summary['most_apart']}" if other is not None else "")
+        + f"; rendered in {summary['render_seconds']:.1f} s")
+    typer.echo(str(out / "index.html"))
+
+
+def _split_styles(text: str, option: str) -> list[str]:
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise CaptchalabError(f"{option} is empty")
+    return names
+
+
+@app.command()
+def sweep(
+    model: Path = typer.Option(..., help="The attacker (.keras) to test at every step."),
+    style: str = typer.Option(..., help="Generator style to sweep."),
+    strength: Optional[str] = typer.Option(None, help="Sweep the strength: A:B:N (N evenly spaced values)."),
+    param: Optional[str] = typer.Option(None, "--param", help="Or sweep a parameter: name=A:B:N."),
+    count: int = typer.Option(1000, help="CAPTCHAs attacked per step."),
+    seed: int = typer.Option(100, help="Seed of the first step (step i uses seed + i)."),
+    retrain: bool = typer.Option(False, help="Also train a fresh attacker on each step's generator."),
+    train_count: int = typer.Option(2000, help="Training CAPTCHAs per retrained attacker."),
+    train_epochs: int = typer.Option(4, help="Epochs per retrained attacker."),
+    workers: int = typer.Option(2, help="Segmentation worker processes."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default results/sweep-<style>-<knob>)."),
+    resume: bool = typer.Option(False, help="Continue an interrupted sweep in --out."),
+    plugins: Optional[List[Path]] = PLUGINS_OPTION,
+):
+    """Attack a generator at N evenly spaced values of its strength or of one parameter."""
+    import time as _time
+    from .model import load_model
+    from .plugins import get_generator
+    from .sweep import SweepConfig, parse_range, run_sweep
+    if (strength is None) == (param is None):
+        raise CaptchalabError("give exactly one of --strength A:B:N and --param name=A:B:N")
+    if strength is not None:
+        knob, values = "strength", parse_range(strength, "--strength")
+    else:
+        knob, sep, spec = param.partition("=")
+        if not sep:
+            raise CaptchalabError(f"--param {param!r}: expected name=A:B:N")
+        declared = {p.name for p in get_generator(style, _plugin_dirs(plugins)).params}
+        if knob not in declared:
+            raise CaptchalabError(f"style {style!r} has no parameter {knob!r} (known: {', '.join(sorted(declared))})")
+        values = parse_range(spec, "--param")
+    config = SweepConfig(model=str(model), style=style, knob=knob, values=values, count=count, seed=seed,
+                         retrain=retrain, train_count=train_count, train_epochs=train_epochs,
+                         workers=workers, plugin_dirs=tuple(_plugin_dirs(plugins)))
+    config.check()
+    out = out or Path("results") / f"sweep-{style}-{knob}"
+    net = load_model(model)
+
+    def progress(done, total, elapsed, step):
+        rate = elapsed / max(done - skipped_at_start[0], 1)
+        state = (f"CAPTCHA accuracy {step['captcha_accuracy']:.2%}" if step["status"] == "done"
+                 else f"failed: {step['error']}")
+        say(f"step {done}/{total} ({knob} = {step['value']}): {state}; "
+            f"{rate:.1f} s/step, about {rate * (total - done):.0f} s left")
+
+    skipped_at_start = [0]
+    if resume and (out / "steps").is_dir():
+        skipped_at_start[0] = len(list((out / "steps").glob("step-*.json")))
+    start = _time.perf_counter()
+    report = run_sweep(net, config, out, resume=resume, on_step=progress)
+    failed = sum(s["status"] == "failed" for s in report["steps"])
+    say(f"{len(report['steps'])} steps ({failed} failed) in {_time.perf_counter() - start:.0f} s")
+    typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def matrix(
+    train_styles: str = typer.Option(..., help="Styles to train attackers on, comma-separated."),
+    test_styles: str = typer.Option(..., help="Styles to attack, comma-separated."),
+    count: int = typer.Option(500, help="CAPTCHAs attacked per cell."),
+    train_count: int = typer.Option(2000, help="Training CAPTCHAs per attacker."),
+    epochs: int = typer.Option(4, help="Epochs per attacker."),
+    strength: float = typer.Option(0.5, help="Generator strength for every style."),
+    from_: str = typer.Option(str(DEFAULT_MNIST_MODEL), "--from", help="Start attackers from this model, or 'scratch'."),
+    workers: int = typer.Option(2, help="Segmentation worker processes."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default results/matrix)."),
+    plugins: Optional[List[Path]] = PLUGINS_OPTION,
+):
+    """Train one attacker per training style, attack every test style, draw the accuracy heat map."""
+    from .sweep import run_matrix
+    rows, cols = _split_styles(train_styles, "--train-styles"), _split_styles(test_styles, "--test-styles")
+    from .plugins import get_generator
+    for name in rows + cols:
+        get_generator(name, _plugin_dirs(plugins))
+    out = out or Path("results") / "matrix"
+    from .fileio import check_empty_or_force
+    check_empty_or_force(out, force=False)
+    init = None if from_ == "scratch" else ensure_mnist_model(Path(from_))
+    run_matrix(rows, cols, out, init, count=count, train_count=train_count, epochs=epochs,
+               strength=strength, workers=workers, plugin_dirs=_plugin_dirs(plugins), on_progress=say)
+    typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def quickstart(
+    data: Optional[Path] = typer.Option(None, help="MNIST folder or .npz (default: $CAPTCHALAB_MNIST, "
+                                        "Keras cache, download)."),
+    out: Path = typer.Option(Path("results/quickstart"), help="Output folder (replaced)."),
+):
+    """Show the whole toolkit on built-in defaults in a few minutes; writes OUT/report.html."""
+    from .mnist import load_mnist
+    from .quickstart import run_quickstart
+    mnist = load_mnist(data)
+    summary = run_quickstart(mnist, out, say)
+    say(f"done in {summary['seconds']:.0f} s; open {out / 'report.html'} in a browser")
+    typer.echo(str(out / "report.html"))
 
 
 def main() -> None:

@@ -64,9 +64,13 @@ def plot_confusion(matrix, path: Path, title: str = "Confusion matrix (character
 
 def attack_markdown(result: dict, title: str) -> str:
     lines = [f"# {title}", ""]
-    src = result.get("source", {})
-    lines += [f"- source: `{src.get('generator') or src.get('dataset')}`"
-              + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else ""),
+    if "source" in result:
+        src = result["source"]
+        lines.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
+                     + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else ""))
+    else:
+        lines.append(f"- styles: {', '.join(result.get('per_style', {}))}")
+    lines += [
               f"- model: `{result.get('model')}`",
               f"- CAPTCHAs read: {result['count']} (skipped: {result['skipped']})", "",
               "| measure | value |", "|---|---|",
@@ -151,3 +155,117 @@ def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray,
             contact_sheet([im for im, _ in misread], [c for _, c in misread], tmp / "misread.png")
             images.append(("Misread CAPTCHAs (truth -> guess)", tmp / "misread.png"))
         (tmp / "report.html").write_text(html_page(title, md, images))
+
+
+def plot_sweep(report: dict, path: Path) -> None:
+    """Accuracy vs the swept value: the three rates, plus the retrained attacker when present."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    done = [s for s in report["steps"] if s.get("status") == "done"]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    labels = {"captcha_accuracy": "CAPTCHA accuracy", "char_accuracy": "character accuracy",
+              "segmentation_rate": "segmentation rate"}
+    for (key, label), color in zip(labels.items(), ("#d62728", "#1f77b4", "#2ca02c")):
+        ax.plot([s["value"] for s in done], [100 * s[key] for s in done], marker="o", color=color,
+                label=f"{label} (fixed attacker)")
+        retrained = [s for s in done if "retrained" in s]
+        if retrained and key != "segmentation_rate":
+            ax.plot([s["value"] for s in retrained], [100 * s["retrained"][key] for s in retrained],
+                    marker="s", linestyle="--", color=color, label=f"{label} (retrained attacker)")
+    for s in report["steps"]:
+        if s.get("status") == "failed":
+            ax.axvline(s["value"], color="grey", linestyle=":", label="failed step")
+    ax.set_xlabel(f"{report['style']} {report['knob']}")
+    ax.set_ylabel("rate (%)")
+    ax.set_ylim(-2, 102)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(f"Attack success as {report['style']} {report['knob']} grows", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    m = 100 * np.asarray(matrix, float)
+    fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 1.0 * len(rows) + 1.8), dpi=100)
+    im = ax.imshow(m, cmap="RdYlGn", vmin=0, vmax=100)
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=9)
+    ax.set_xticks(range(len(columns)))
+    ax.set_xticklabels(columns, rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(rows)
+    ax.set_xlabel("attacked style (test)")
+    ax.set_ylabel("attacker trained on")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="CAPTCHA accuracy (%)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _rate(v) -> str:
+    return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
+
+
+def atomic_plot(plot, path: Path, *args) -> Path:
+    """Run `plot(*args, tmp_path)` and move the PNG into place only when it is complete."""
+    import os
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        plot(*args, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_sweep_report(out: Path, report: dict) -> None:
+    """report.json, report.md, report.html and plots in the sweep folder, each written atomically."""
+    from .fileio import atomic_write_json, atomic_write_text
+    lines = [f"# Sweep: {report['style']} {report['knob']}", "",
+             f"- model: `{report['config']['model']}`",
+             f"- {report['config']['count']} CAPTCHAs per step, retrain: {report['config']['retrain']}", "",
+             "| value | status | CAPTCHA acc. | char acc. | segmentation | retrained CAPTCHA acc. | count |",
+             "|---|---|---|---|---|---|---|"]
+    for s in report["steps"]:
+        lines.append(f"| {s['value']} | {s['status']} | {_rate(s.get('captcha_accuracy'))} | "
+                     f"{_rate(s.get('char_accuracy'))} | {_rate(s.get('segmentation_rate'))} | "
+                     f"{_rate(s.get('retrained', {}).get('captcha_accuracy'))} | {s.get('count', '-')} |")
+    for s in report["steps"]:
+        if s["status"] == "failed":
+            lines += ["", f"Step {s['step']} ({report['knob']} = {s['value']}) failed: {s['error']}"]
+    md = "\n".join(lines) + "\n"
+    images = [(f"Accuracy vs {report['knob']}", atomic_plot(plot_sweep, out / "curve.png", report))]
+    done = [s for s in report["steps"] if s["status"] == "done"]
+    if done:
+        total = np.sum([s["confusion_matrix"] for s in done], axis=0)
+        images.append(("Confusion matrix of characters over all steps (fixed attacker)",
+                       atomic_plot(plot_confusion, out / "confusion.png", total)))
+    images += [(f"{report['knob']} = {s['value']}: examples (truth; misread ones as truth -> guess)",
+                out / s["examples"]) for s in done]
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", html_page(f"Sweep: {report['style']} {report['knob']}", md, images))
+
+
+def write_matrix_report(out: Path, report: dict) -> None:
+    from .fileio import atomic_write_json, atomic_write_text
+    rows, cols = report["train_styles"], report["test_styles"]
+    heatmap = atomic_plot(plot_heatmap, out / "heatmap.png", report["matrix"]["captcha_accuracy"], rows, cols,
+                          "How an attack transfers across generators")
+    lines = ["# Transfer matrix: CAPTCHA accuracy", "",
+             f"- {report['count']} test CAPTCHAs per cell, {report['train_count']} training CAPTCHAs per attacker",
+             "", "| trained on \\ attacked | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for r, row in zip(rows, report["matrix"]["captcha_accuracy"]):
+        lines.append(f"| {r} | " + " | ".join(_rate(v) for v in row) + " |")
+    md = "\n".join(lines) + "\n"
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", html_page("Transfer matrix", md,
+                                                     [("CAPTCHA accuracy per (training, test) style", heatmap)]))

@@ -28,7 +28,7 @@ class TrainConfig:
     epochs: int = 5
     batch_size: int = 128
     seed: int = 0
-    learning_rate: float = 1.5e-3
+    learning_rate: float = 3e-3
     warmup_epochs: float = 0.3
     label_smoothing: float = 0.1
     validation_count: int = 1000

@@ -1,0 +1,117 @@
+import json
+import os
+
+import cv2
+import pytest
+
+from captchalab.attack import Source, attack_source
+from captchalab.dataset import GenerationSpec, generate_dataset, read_dataset
+from captchalab.errors import CaptchalabError
+from captchalab.model import load_model
+from conftest import assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def clean_model(tmp_path_factory, tiny_model_path):
+    """The tiny MNIST model fine-tuned on 60 clean CAPTCHAs through the real CLI."""
+    out = tmp_path_factory.mktemp("captcha") / "clean.keras"
+    result = run_cli("train", "captcha", "--style", "clean", "--count", "60", "--from", tiny_model_path,
+                     "--epochs", "2", "--workers", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_train_captcha_records_its_data(clean_model):
+    info = json.loads(clean_model.with_suffix(".json").read_text())
+    assert info["captchas"] == 60 and info["captchas_used"] + info["miscounted"] == 60
+    assert info["crops_used"] == 4 * info["captchas_used"]
+    assert info["source"]["generator"] == "clean"
+    assert info["initialised_from"].endswith("tiny.keras")
+    assert 0 <= info["val_accuracy"] <= 1 and "manifest" in info
+
+
+def test_attack_end_to_end_writes_the_report(tmp_path, clean_model):
+    out = tmp_path / "report"
+    result = run_cli("attack", "--model", clean_model, "--style", "clean", "--count", "40", "--seed", "7",
+                     "--workers", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    for key in ("char_accuracy", "captcha_accuracy", "segmentation_rate", "count", "skipped",
+                "per_position_accuracy", "confusion_matrix", "captchas_per_second", "manifest",
+                "segmentation_box_rate"):
+        assert key in report
+    assert report["count"] == 40 and report["skipped"] == 0
+    assert report["segmentation_rate"] == 1.0  # clean CAPTCHAs always segment
+    assert report["char_accuracy"] > 0.5  # a real, if tiny, model reads most characters
+    assert len(report["per_position_accuracy"]) == 4
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+
+
+def _dataset(tmp_path, count=12):
+    folder = tmp_path / "ds"
+    generate_dataset(GenerationSpec("clean", count, 4, 4, seed=4), folder)
+    return folder
+
+
+def test_imported_dataset_with_a_corrupt_image_is_skipped_and_named(tmp_path, clean_model):
+    folder = _dataset(tmp_path)
+    (folder / "00003.png").write_bytes(b"not a png")
+    jpg = cv2.imread(str(folder / "00004.png"))
+    cv2.imwrite(str(folder / "00004.jpg"), jpg)  # other formats are fine
+    labels = (folder / "labels.csv").read_text().replace("00004.png", "00004.jpg")
+    (folder / "labels.csv").write_text(labels)
+    (folder / "boxes.json").unlink()
+    result, _ = attack_source(load_model(clean_model), Source(dataset=read_dataset(folder)), workers=1)
+    assert result["skipped"] == 1 and result["skipped_files"] == ["00003.png"]
+    assert result["count"] == 11
+
+
+@pytest.mark.parametrize("bad_name", ["/etc/passwd", "../outside.png", "sub/../../x.png", "link.png"])
+def test_labels_escaping_the_folder_are_refused(tmp_path, bad_name):
+    folder = _dataset(tmp_path, 3)
+    (tmp_path / "outside.png").write_bytes((folder / "00000.png").read_bytes())
+    os.symlink(tmp_path / "outside.png", folder / "link.png")
+    with (folder / "labels.csv").open("a") as f:
+        f.write(f"{bad_name},1234\n")
+    with pytest.raises(CaptchalabError, match="outside the dataset folder"):
+        read_dataset(folder)
+
+
+def test_cli_refuses_an_escaping_dataset(tmp_path, clean_model):
+    folder = _dataset(tmp_path, 3)
+    with (folder / "labels.csv").open("a") as f:
+        f.write("../../secret.png,1234\n")
+    result = run_cli("attack", "--model", clean_model, "--dataset", folder, "--out", tmp_path / "r")
+    assert_one_line_error(result, "row 5")
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_rows_are_rejected_and_bad_files_are_errors(tmp_path):
+    folder = _dataset(tmp_path, 3)
+    with (folder / "labels.csv").open("a") as f:
+        f.write("00001.png,\n00002.png,12a4\n")
+    data = read_dataset(folder)
+    assert len(data) == 3 and [why for _, why in data.rejected] == ["empty text", "characters outside '0123456789'"]
+    (folder / "labels.csv").write_text("file,label\n00000.png,1234\n")
+    with pytest.raises(CaptchalabError, match="header"):
+        read_dataset(folder)
+    (folder / "labels.csv").unlink()
+    with pytest.raises(CaptchalabError, match="no labels.csv"):
+        read_dataset(folder)
+
+
+def test_corrupt_or_foreign_model_files(tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"garbage")
+    result = run_cli("attack", "--model", bad, "--style", "clean", "--count", "2", "--out", tmp_path / "r")
+    assert_one_line_error(result, "not a loadable keras model")
+    import keras
+    other = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="flat"),
+                              keras.layers.Dense(10, name="fc2")])
+    other.save(tmp_path / "other.keras")
+    result = run_cli("attack", "--model", tmp_path / "other.keras", "--style", "clean", "--count", "2",
+                     "--out", tmp_path / "r")
+    assert_one_line_error(result, "missing conv1")
+    assert not (tmp_path / "r").exists()
