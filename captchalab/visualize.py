@@ -45,17 +45,12 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     return normalize(ink_mask(gray) > 0)
 
 
-_extractors: dict[int, object] = {}
-
-
 def activations(model, image: np.ndarray) -> dict[str, np.ndarray]:
     """Every layer's output for one 28x28 uint8 image: conv maps (H, W, C), fc1 (500,), fc2 (10,)."""
     import keras
-    key = id(model)
-    if key not in _extractors:
-        _extractors[key] = keras.Model(model.inputs, [model.get_layer(n).output for n in LAYERS[1:]])
+    extractor = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS[1:]])
     x = (image.astype(np.float32) / 255.0)[None, ..., None]
-    outputs = _extractors[key](x, training=False)
+    outputs = extractor(x, training=False)
     acts = {"input": image.astype(np.float32) / 255.0}
     acts.update({name: np.asarray(out)[0] for name, out in zip(LAYERS[1:], outputs)})
     return acts
@@ -73,15 +68,16 @@ def mosaic(maps: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
 
 
 def _grid_columns(channels: int) -> int:
-    return 5 if channels <= 20 else 10
+    return 1 if channels == 1 else 5 if channels <= 20 else 10
 
 
 def _draw_maps(ax, maps, vmin, vmax, cmap, label_tiles=True, dead_mark=True):
     h, w, c = maps.shape
     cols = _grid_columns(c)
+    import matplotlib
+    cmap = matplotlib.colormaps[cmap].with_extremes(bad="#d8d8d8")  # grey gaps between tiles
     im = ax.imshow(np.ma.masked_invalid(mosaic(maps, cols)), cmap=cmap, vmin=vmin, vmax=vmax,
                    interpolation="nearest")
-    im.cmap.set_bad("#d8d8d8")
     if label_tiles:
         for k in range(c):
             r, col = divmod(k, cols)
@@ -197,7 +193,7 @@ def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[
     vmax = float(max(a.max(), b.max())) or 1.0
     dlim = float(np.abs(diff).max()) or 1.0
     c = a.shape[-1]
-    cols = _grid_columns(c) if c > 1 else 1
+    cols = _grid_columns(c)
     rows = int(np.ceil(c / cols))
     width = 1.0 * cols + 1.2 if c > 1 else 3.2
     height = 1.0 * rows + 1.0 if c > 1 else 3.0
@@ -213,12 +209,15 @@ def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[
 
 
 def render_similarity(sims: dict[str, float], path: Path, labels: tuple[str, str]) -> str:
-    """Plot similarity across the network; returns the layer where the inputs separate most."""
+    """Plot similarity across the network; returns the hidden layer where the inputs separate most.
+
+    The output layer is left out of that choice: two different predictions are nearly
+    orthogonal there by construction, so it would always win and say nothing."""
     plt = _plt()
     names = list(sims)
     values = [sims[n] for n in names]
     drops = {names[i]: values[i - 1] - values[i] for i in range(1, len(names))}
-    apart = min(names[1:], key=lambda n: sims[n])
+    apart = min(names[1:-1], key=lambda n: sims[n])
     fig, ax = plt.subplots(figsize=(7, 3.4), dpi=DPI)
     ax.plot(range(len(names)), values, marker="o")
     ax.set_xticks(range(len(names)))
@@ -227,8 +226,8 @@ def render_similarity(sims: dict[str, float], path: Path, labels: tuple[str, str
     ax.set_xlabel("layer (input to output)")
     ax.set_ylabel("cosine similarity")
     i = names.index(apart)
-    ax.annotate(f"most apart: {apart} ({sims[apart]:.2f})", (i, sims[apart]), textcoords="offset points",
-                xytext=(-60, 15), arrowprops={"arrowstyle": "->"})
+    ax.annotate(f"hidden layers most apart: {apart} ({sims[apart]:.2f})", (i, sims[apart]),
+                textcoords="offset points", xytext=(-60, 25), arrowprops={"arrowstyle": "->"})
     biggest_drop = max(drops, key=drops.get)
     ax.set_title(f"{labels[0]} vs {labels[1]}: activation similarity per layer "
                  f"(largest drop into {biggest_drop})", fontsize=9)
@@ -259,7 +258,6 @@ def render_all(model, image: np.ndarray, out: Path, label: str = "input",
     if other is not None:
         acts_b = activations(model, other)
         labels = (label, other_label)
-        render_input(other, out / "compare_input.png", f"{other_label}: input (28x28)")
         for name in LAYERS:
             render_compare_layer(name, acts[name], acts_b[name], labels, out / f"compare_{name}.png")
         sims = similarity(acts, acts_b)
@@ -280,17 +278,14 @@ def index_html(summary: dict) -> str:
              "maps marked <span style='color:red'>dead</span> are zero everywhere for this input.</p>"]
     if "similarity" in summary:
         parts.append(f"<h2>{e(label)} vs {e(summary['compare_label'])}</h2><p>The network predicts "
-                     f"{summary['prediction']} and {summary['compare_prediction']}. The two inputs are most apart "
-                     f"at <b>{e(summary['most_apart'])}</b> (cosine similarity "
-                     f"{summary['similarity'][summary['most_apart']]:.3f}).</p>"
+                     f"{summary['prediction']} and {summary['compare_prediction']}. Among the hidden layers the two "
+                     f"inputs are most apart at <b>{e(summary['most_apart'])}</b> (cosine similarity of the "
+                     f"activations {summary['similarity'][summary['most_apart']]:.3f}; 1 = identical, 0 = "
+                     "nothing in common).</p>"
                      "<img src='similarity.png' alt='similarity per layer'>")
-    sections = [("input", "input.png", "compare_input.png")] + \
-               [(n, f"{n}.png", None) for n in CONV_LAYERS] + [("fc1", "fc1.png", None), ("fc2", "fc2.png", None)]
-    for name, picture, extra in sections:
-        parts.append(f"<h2>{name} <small>({SHAPES[name]})</small></h2><img src='{picture}' alt='{name}'>")
+    for name in LAYERS:
+        parts.append(f"<h2>{name} <small>({SHAPES[name]})</small></h2><img src='{name}.png' alt='{name}'>")
         if "similarity" in summary:
-            if extra:
-                parts.append(f"<img src='{extra}' alt='second input'>")
             parts.append(f"<p>Side by side and difference (similarity "
                          f"{summary['similarity'][name]:.3f}):</p><img src='compare_{name}.png' alt='compare {name}'>")
         if name == "conv1":
