@@ -6,17 +6,17 @@ the network on the crops that are ready, one forward call per chunk of crops.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Callable, Iterator
 
 import numpy as np
 
 from .dataset import Dataset, GenerationSpec, load_image, render_one
 from .segment import segment
+from .workers import pool
 
-CHUNK = 64  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
+CHUNK = 128  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
+BATCH = 1024  # crops per forward call
 
 
 @dataclass
@@ -89,13 +89,6 @@ def _segment_chunk(source: Source, indices: list[int], length) -> list[Item]:
     return items
 
 
-def _worker_init(plugin_dirs):
-    import cv2
-    cv2.setNumThreads(1)
-    from .plugins import load_generators
-    load_generators(list(plugin_dirs))
-
-
 def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[Item]]:
     """Yield chunks of segmented CAPTCHAs in order, segmenting in `workers` processes.
 
@@ -104,33 +97,28 @@ def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[It
     """
     n = len(source)
     chunks = [list(range(s, min(s + CHUNK, n))) for s in range(0, n, CHUNK)]
-    if workers <= 1 or len(chunks) == 1:
+    if workers < 1 or len(chunks) == 1:
         for c in chunks:
             yield _segment_chunk(source, c, length)
         return
-    plugin_dirs = source.spec.plugin_dirs if source.spec else ()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(plugin_dirs,)) as pool:
-        yield from pool.map(_segment_chunk, [source] * len(chunks), chunks, [length] * len(chunks))
+    executor = pool(workers, source.spec.plugin_dirs if source.spec else ())
+    yield from executor.map(_segment_chunk, [source] * len(chunks), chunks, [length] * len(chunks))
 
 
 class Reader:
-    """The network as a crop reader: a compiled forward pass over fixed-size batches."""
+    """The network as a crop reader: one compiled forward pass per batch of crops."""
 
-    def __init__(self, model, batch_size: int = 512):
+    def __init__(self, model, batch_size: int = BATCH):
         import tensorflow as tf
-        self.model = model
         self.batch_size = batch_size
-        self._forward = tf.function(lambda x: model(x, training=False), jit_compile=False,
-                                    input_signature=[tf.TensorSpec([batch_size, 28, 28, 1], tf.float32)])
+        self._forward = tf.function(lambda x: model(x, training=False),
+                                    input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
 
     def predict(self, crops: np.ndarray) -> np.ndarray:
         out = np.zeros((len(crops), 10), np.float32)
         for start in range(0, len(crops), self.batch_size):
             part = crops[start:start + self.batch_size]
-            batch = np.zeros((self.batch_size, 28, 28, 1), np.float32)  # padded: one traced shape
-            batch[:len(part), ..., 0] = part / np.float32(255)
-            out[start:start + len(part)] = self._forward(batch).numpy()[:len(part)]
+            out[start:start + len(part)] = self._forward(part[..., None] / np.float32(255)).numpy()
         return out
 
 
@@ -153,13 +141,23 @@ def run_attack(model, source: Source, length: int | None = None, workers: int = 
     """Segment and read every CAPTCHA of `source`; returns the items and the seconds it took."""
     reader = Reader(model)
     reader.predict(np.zeros((1, 28, 28), np.uint8))  # trace before timing
+    if workers >= 1:
+        pool(workers, source.spec.plugin_dirs if source.spec else ())  # start before timing
     items: list[Item] = []
+    pending: list[Item] = []
     start = time.perf_counter()
     for chunk in segment_source(source, length, workers):
-        read_items(reader, chunk)
-        items.extend(chunk)
-        if on_progress:
-            on_progress(len(chunk))
+        pending.extend(chunk)
+        if sum(len(it.crops) for it in pending if not it.skipped) >= reader.batch_size:
+            read_items(reader, pending)
+            items.extend(pending)
+            if on_progress:
+                on_progress(len(pending))
+            pending = []
+    read_items(reader, pending)
+    items.extend(pending)
+    if on_progress and pending:
+        on_progress(len(pending))
     return items, time.perf_counter() - start
 
 

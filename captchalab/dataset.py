@@ -9,9 +9,7 @@ import csv
 import io
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -106,13 +104,6 @@ def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode
     return results
 
 
-def _worker_init(plugin_dirs):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    cv2.setNumThreads(1)
-    from .plugins import load_generators
-    load_generators(list(plugin_dirs))
-
-
 def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
                 chunk: int = 32) -> Iterator[tuple[int, str, np.ndarray | bytes, list]]:
     """Yield (index, text, image or PNG bytes, boxes) in index order."""
@@ -122,12 +113,10 @@ def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
         for c in chunks:
             yield from _render_chunk(spec, params, c, encode)
         return
-    # spawn: a fresh interpreter per worker, safe even when TensorFlow is loaded in the parent
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_worker_init,
-                             initargs=(spec.plugin_dirs,)) as pool:
-        for results in pool.map(_render_chunk, [spec] * len(chunks), [params] * len(chunks),
-                                chunks, [encode] * len(chunks)):
-            yield from results
+    from .workers import pool
+    for results in pool(workers, spec.plugin_dirs).map(_render_chunk, [spec] * len(chunks),
+                                                       [params] * len(chunks), chunks, [encode] * len(chunks)):
+        yield from results
 
 
 def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: bool = False,

@@ -18,17 +18,38 @@ WORK_HEIGHT = 64  # images are scaled to this height so that sizes below are in 
 
 @dataclass
 class Blob:
+    """Ink pixels of one or more characters: a boolean mask over the box [x0, x1) x [y0, y1)."""
     x0: int
-    x1: int  # exclusive
-    mask: np.ndarray  # full-size boolean mask of the blob's pixels
+    y0: int
+    mask: np.ndarray
+
+    @property
+    def x1(self) -> int:
+        return self.x0 + self.mask.shape[1]
+
+    @property
+    def y1(self) -> int:
+        return self.y0 + self.mask.shape[0]
 
     @property
     def width(self) -> int:
-        return self.x1 - self.x0
+        return self.mask.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.mask.shape[0]
 
     @property
     def area(self) -> int:
-        return int(self.mask[:, self.x0:self.x1].sum())
+        return int(np.count_nonzero(self.mask))
+
+    def tight(self) -> "Blob":
+        """The same pixels in their smallest box (an empty blob stays as it is)."""
+        rows, cols = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
+        if len(rows) == 0:
+            return self
+        return Blob(self.x0 + int(cols[0]), self.y0 + int(rows[0]),
+                    self.mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
 
 
 @dataclass
@@ -75,16 +96,21 @@ def find_blobs(mask: np.ndarray) -> list[Blob]:
     big_area, big_height = areas.max(), heights.max()
     blobs = []
     for i in range(1, count):
-        x, w, area, h = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_WIDTH], areas[i - 1], heights[i - 1]
+        x, y, w = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_WIDTH]
+        area, h = areas[i - 1], heights[i - 1]
         if area < 0.06 * big_area or h < 0.3 * big_height:  # specks and dots
             continue
-        blobs.append(Blob(int(x), int(x + w), labels == i))
+        blobs.append(Blob(int(x), int(y), labels[y:y + h, x:x + w] == i))
     blobs.sort(key=lambda b: b.x0)
     return blobs
 
 
 def merge(a: Blob, b: Blob) -> Blob:
-    return Blob(min(a.x0, b.x0), max(a.x1, b.x1), a.mask | b.mask)
+    x0, y0 = min(a.x0, b.x0), min(a.y0, b.y0)
+    mask = np.zeros((max(a.y1, b.y1) - y0, max(a.x1, b.x1) - x0), bool)
+    for blob in (a, b):
+        mask[blob.y0 - y0:blob.y1 - y0, blob.x0 - x0:blob.x1 - x0] |= blob.mask
+    return Blob(x0, y0, mask)
 
 
 def merge_fragments(blobs: list[Blob]) -> list[Blob]:
@@ -133,7 +159,7 @@ def split_blob(blob: Blob, k: int) -> list[Blob]:
     """Split at the column-projection minima nearest the k-1 equal-width cut points."""
     if k <= 1:
         return [blob]
-    columns = blob.mask[:, blob.x0:blob.x1].sum(axis=0).astype(float)
+    columns = blob.mask.sum(axis=0).astype(float)
     columns = np.convolve(columns, np.ones(3) / 3, mode="same")
     cuts, w = [0], blob.width
     for j in range(1, k):
@@ -141,12 +167,7 @@ def split_blob(blob: Blob, k: int) -> list[Blob]:
         lo, hi = int(max(cuts[-1] + 1, centre - window)), int(min(w - 1, centre + window + 1))
         cuts.append(lo + int(np.argmin(columns[lo:hi])) if hi > lo else int(centre))
     cuts.append(w)
-    parts = []
-    for a, b in zip(cuts, cuts[1:]):
-        mask = np.zeros_like(blob.mask)
-        mask[:, blob.x0 + a:blob.x0 + b] = blob.mask[:, blob.x0 + a:blob.x0 + b]
-        parts.append(Blob(blob.x0 + a, blob.x0 + b, mask))
-    return parts
+    return [Blob(blob.x0 + a, blob.y0, blob.mask[:, a:b]).tight() for a, b in zip(cuts, cuts[1:])]
 
 
 def normalize(mask: np.ndarray) -> np.ndarray:
@@ -174,8 +195,7 @@ def plausible(blobs: list[Blob], expected: int | None) -> bool:
     """Blobs that look like one character each: the expected count, none much wider than tall."""
     if not blobs or (expected is not None and len(blobs) != expected):
         return False
-    heights = [int(np.ptp(np.nonzero(b.mask.any(axis=1))[0])) + 1 for b in blobs]
-    return max(b.width for b in blobs) <= 1.3 * max(heights)
+    return max(b.width for b in blobs) <= 1.3 * max(b.height for b in blobs)
 
 
 def choose_blobs(mask: np.ndarray, expected: int | None) -> list[Blob]:
@@ -205,14 +225,9 @@ def segment(image: np.ndarray, expected: int | None = None) -> Segmentation:
         return Segmentation(np.zeros((0, 28, 28), np.uint8), [])
     if expected is not None and len(blobs) > expected:
         blobs = reduce_to(blobs, expected)
-    heights = [np.nonzero(b.mask.any(axis=1))[0] for b in blobs]
-    height = float(np.median([h.max() - h.min() + 1 for h in heights]))
+    height = float(np.median([b.height for b in blobs]))
     counts = pieces_per_blob(blobs, expected, height)
     parts = [p for blob, k in zip(blobs, counts) for p in split_blob(blob, k)]
-    crops, boxes = [], []
-    for part in parts:
-        crops.append(normalize(part.mask))
-        ys = np.nonzero(part.mask.any(axis=1))[0]
-        y0, y1 = (int(ys.min()), int(ys.max()) + 1) if len(ys) else (0, WORK_HEIGHT)
-        boxes.append(tuple(int(round(v / scale)) for v in (part.x0, y0, part.x1, y1)))
-    return Segmentation(np.stack(crops), boxes)
+    crops = np.stack([normalize(part.mask) for part in parts])
+    boxes = [tuple(int(round(v / scale)) for v in (p.x0, p.y0, p.x1, p.y1)) for p in parts]
+    return Segmentation(crops, boxes)

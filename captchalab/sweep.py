@@ -103,7 +103,7 @@ def open_sweep(out: Path, config: SweepConfig, resume: bool) -> None:
 def _examples(misread_and_right: list, path: Path) -> None:
     from .report import contact_sheet
     contact_sheet([im for im, _ in misread_and_right], [c for _, c in misread_and_right], path, columns=6,
-                  cell_height=40)
+                  cell_height=56)
 
 
 def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dict:

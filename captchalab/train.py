@@ -197,7 +197,7 @@ def fit(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                   "accuracy": total_correct / len(x_train), "val_accuracy": val_accuracy}
         state["history"].append(record)
         state["epoch"] = epoch + 1
-        if val_accuracy > state["best_val_accuracy"]:
+        if val_accuracy >= state["best_val_accuracy"]:  # ties: prefer the later, better-settled weights
             state["best_val_accuracy"], state["best_epoch"] = val_accuracy, epoch + 1
             model.save_weights(ckpt / "best.weights.h5")
         _save_checkpoint(ckpt, model, optimizer, state)

@@ -1,0 +1,40 @@
+"""Generation throughput: `generate --style distorted` with 1 and 2 workers, next to the captcha
+package's ImageCaptcha (the plain baseline) in the same run.
+
+    python benchmarks/generate_speed.py [--count 2000]
+"""
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from captchalab.dataset import GenerationSpec, generate_dataset
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--style", default="distorted")
+    args = parser.parse_args()
+    from captcha.image import ImageCaptcha
+    baseline = ImageCaptcha()
+    start = time.perf_counter()
+    for i in range(500):
+        baseline.generate_image(f"{i % 10000:04d}")
+    print(f"baseline ImageCaptcha.generate_image, 1 core: {500 / (time.perf_counter() - start):.0f} images/s")
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        for workers in (1, 2):
+            spec = GenerationSpec(args.style, args.count, 4, 4, seed=0, strength=0.5)
+            start = time.perf_counter()
+            generate_dataset(spec, tmp / f"w{workers}", workers=workers)
+            took = time.perf_counter() - start
+            print(f"generate --style {args.style} --length 4 --workers {workers}: "
+                  f"{args.count / took:.0f} images/s ({args.count} images, PNGs written, {took:.1f} s)")
+    finally:
+        shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Worker processes for rendering and segmentation, shared by every command in one program."""
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+_pools: dict[tuple, ProcessPoolExecutor] = {}
+
+
+def _init(plugin_dirs):
+    import cv2
+    cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would fight them
+    from .plugins import load_generators
+    load_generators(list(plugin_dirs))
+
+
+def pool(workers: int, plugin_dirs=()) -> ProcessPoolExecutor:
+    """A started pool of `workers` processes, kept for the life of the program.
+
+    Workers are forked from a fork server that imported the renderer and segmenter but never
+    TensorFlow, so they start fast and are safe even when the main process runs the network.
+    """
+    key = (workers, tuple(plugin_dirs))
+    if key not in _pools:
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["captchalab.attack", "captchalab.plugins", "captchalab.dataset"])
+        else:
+            ctx = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
+                                       initargs=(tuple(plugin_dirs),))
+        list(executor.map(abs, range(workers)))  # start every worker now, not inside a timed run
+        _pools[key] = executor
+    return _pools[key]
+
+
+@atexit.register
+def _shutdown() -> None:
+    for executor in _pools.values():
+        executor.shutdown(cancel_futures=True)
+    _pools.clear()
