@@ -15,11 +15,11 @@ import numpy as np
 
 from captchalab.attack import Source, attack_many
 from captchalab.dataset import GenerationSpec, generate_dataset, read_dataset, render_many
-from captchalab.model import load_model
 from captchalab.segment import segment
 
 
 def main():
+    from captchalab.model import load_model  # here, not at the top: worker processes re-import this script
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--count", type=int, default=2000)

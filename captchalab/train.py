@@ -10,7 +10,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -277,7 +277,8 @@ def captcha_crops(source, workers: int = 2) -> tuple[np.ndarray, np.ndarray, dic
     return np.concatenate(crops), np.array(labels, np.uint8), stats
 
 
-CAPTCHA_TRAINING = dict(epochs=8, learning_rate=1e-3, warmup_epochs=0.2, validation_count=10**9,
+# fine-tuning from MNIST weights: a gentler learning rate and lighter augmentation
+CAPTCHA_TRAINING = dict(epochs=8, learning_rate=1e-3, warmup_epochs=0.2,
                         max_rotate=6.0, max_shift=1.5, max_scale=0.08, patience=4)
 
 
@@ -292,7 +293,7 @@ def train_captcha(source, out: Path, init_from: Path | None, config: TrainConfig
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     x, y, stats = captcha_crops(source, workers)
-    config.validation_count = max(1, int(len(x) * validation_fraction))
+    config = replace(config, validation_count=max(1, int(len(x) * validation_fraction)))
     x_train, y_train, x_val, y_val = split_validation(x, y, config.validation_count, config.seed)
     model = load_model(init_from) if init_from else build_model(seed=config.seed)
     state = fit(model, x_train, y_train, x_val, y_val, config, out, resume, verbose, on_epoch)

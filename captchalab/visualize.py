@@ -198,10 +198,11 @@ def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[
     width = 1.0 * cols + 1.2 if c > 1 else 3.2
     height = 1.0 * rows + 1.0 if c > 1 else 3.0
     fig, axes = plt.subplots(1, 3, figsize=(3 * width, height), dpi=DPI)
-    for ax, maps, title, lo, hi, cmap in [(axes[0], a, labels[0], 0, vmax, "magma"),
-                                          (axes[1], b, labels[1], 0, vmax, "magma"),
-                                          (axes[2], diff, f"{labels[0]} - {labels[1]}", -dlim, dlim, "RdBu_r")]:
-        im = _draw_maps(ax, maps, lo, hi, cmap, label_tiles=c > 1, dead_mark=False)
+    panels = [(axes[0], a, labels[0], 0, vmax, "magma"), (axes[1], b, labels[1], 0, vmax, "magma"),
+              (axes[2], diff, f"{labels[0]} - {labels[1]}", -dlim, dlim, "RdBu_r")]
+    for k, (ax, maps, title, lo, hi, cmap) in enumerate(panels):
+        # tile numbers on the first panel only: the other two use the same positions
+        im = _draw_maps(ax, maps, lo, hi, cmap, label_tiles=c > 1 and k == 0, dead_mark=False)
         ax.set_title(f"{name}: {title}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.03)
     fig.savefig(path, bbox_inches="tight")

@@ -98,3 +98,14 @@ def test_multi_style_attack_and_matrix(tmp_path, tiny_model_path):
     matrix = json.loads((tmp_path / "m" / "report.json").read_text())["matrix"]["captcha_accuracy"]
     assert len(matrix) == 2 and all(len(row) == 3 for row in matrix)
     assert (tmp_path / "m" / "heatmap.png").is_file()
+
+
+def test_retrain_adds_an_adapting_attacker(tmp_path, tiny_model_path):
+    config = SweepConfig(model=str(tiny_model_path), style="clean", knob="spacing", values=[1.2, 2.0], count=4,
+                         retrain=True, train_count=8, train_epochs=1, workers=1)
+    report = run_sweep(load_model(tiny_model_path), config, tmp_path / "s")
+    for step in report["steps"]:
+        assert step["status"] == "done", step
+        assert set(step["retrained"]) >= {"captcha_accuracy", "char_accuracy", "segmentation_rate"}
+        assert step["parameters"]["spacing"] == step["value"]
+    assert (tmp_path / "s" / "steps" / "attacker-01.keras").is_file()

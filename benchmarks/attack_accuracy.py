@@ -1,0 +1,55 @@
+"""The attack's accuracy targets, end to end through the library (what `train captcha` and
+`attack` run):
+
+- clean: train on 3,000 generated CAPTCHAs, attack 1,000 fresh ones (another seed);
+- distorted at default strength: train on --distorted-count CAPTCHAs, attack 1,000;
+- transfer learning: 500 training CAPTCHAs from MNIST weights vs from scratch, same data.
+
+    python benchmarks/attack_accuracy.py --mnist models/mnist.keras [--distorted-count 10000]
+"""
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from captchalab.attack import Source, attack_source
+from captchalab.dataset import GenerationSpec
+
+
+def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
+    # imported here, not at the top: worker processes re-import this script
+    from captchalab.model import load_model
+    from captchalab.train import CAPTCHA_TRAINING, TrainConfig, train_captcha
+    start = time.perf_counter()
+    config = TrainConfig(**{**CAPTCHA_TRAINING, "epochs": epochs, "seed": 1})
+    info = train_captcha(Source(spec=GenerationSpec(style, train_count, seed=1, strength=strength)), out,
+                         init, config)
+    result, _ = attack_source(load_model(out), Source(spec=GenerationSpec(style, test_count, seed=2,
+                                                                          strength=strength)))
+    print(f"{style:10s} train {train_count:6d} from {'MNIST' if init else 'scratch':7s}: "
+          f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}, char {result['char_accuracy']:.2%}, "
+          f"segmentation {result['segmentation_rate']:.2%}, val {info['val_accuracy']:.4f} "
+          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mnist", required=True, help="MNIST model to start from")
+    parser.add_argument("--distorted-count", type=int, default=10000)
+    parser.add_argument("--only", choices=["clean", "distorted", "transfer"], default=None)
+    args = parser.parse_args()
+    mnist = Path(args.mnist)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if args.only in (None, "clean"):
+            run("clean", 3000, mnist, tmp / "clean.keras")
+        if args.only in (None, "distorted"):
+            run("distorted", args.distorted_count, mnist, tmp / "distorted.keras")
+        if args.only in (None, "transfer"):
+            for init in (mnist, None):
+                run("distorted", 500, init, tmp / f"t-{bool(init)}.keras", strength=0.8)
+
+
+if __name__ == "__main__":
+    main()
