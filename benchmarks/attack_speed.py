@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captchalab.attack import Source, attack_many
+from captchalab.attack import Reader, Source, attack_many
 from captchalab.dataset import GenerationSpec, generate_dataset, read_dataset, render_many
 from captchalab.segment import segment
 
@@ -38,9 +38,14 @@ def main():
     base = 500 / (time.perf_counter() - start)
     print(f"baseline (segment, then predict per CAPTCHA, 500 CAPTCHAs): {base:.0f} CAPTCHAs/s")
     start = time.perf_counter()
-    for text, image in images:
-        segment(image, 4)
+    crops = [segment(image, 4).crops for _, image in images]
     print(f"segmentation alone, one process: {args.count / (time.perf_counter() - start):.0f} CAPTCHAs/s")
+    reader = Reader(model)
+    reader.predict(crops[0])
+    start = time.perf_counter()
+    reader.predict(np.concatenate(crops))
+    print(f"network alone (the ceiling), batches of {reader.batch_size} crops: "
+          f"{args.count / (time.perf_counter() - start):.0f} CAPTCHAs/s")
     with tempfile.TemporaryDirectory() as tmp:
         generate_dataset(spec, Path(tmp) / "ds", workers=2)
         dataset = Source(dataset=read_dataset(Path(tmp) / "ds"))

@@ -9,8 +9,13 @@ _pools: dict[tuple, ProcessPoolExecutor] = {}
 
 
 def _init(plugin_dirs):
+    import os
+
     import cv2
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would fight them
+    # the network in the main process is the bottleneck of an attack: let it have the CPU
+    # whenever it wants it, and render or segment in the gaps
+    os.nice(5)
     from .plugins import load_generators
     load_generators(list(plugin_dirs))
 
