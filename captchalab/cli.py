@@ -37,6 +37,10 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def epoch_reporter(epochs: int):
+    return lambda epoch, record: say(f"epoch {epoch}/{epochs}: validation accuracy {record['val_accuracy']:.4f}")
+
+
 def _plugin_dirs(plugins: Optional[List[Path]]) -> list[str]:
     return [str(p) for p in plugins or []]
 
@@ -77,9 +81,7 @@ def train_mnist_cmd(
     check_model_path(out)
     mnist = load_mnist(data)
     say(f"MNIST from {mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images")
-    info = train_mnist(mnist, out, config, resume=resume, verbose=PROGRESS,
-                       on_epoch=lambda e, r: say(f"epoch {e}/{epochs}: validation accuracy "
-                                                 f"{r['val_accuracy']:.4f}"))
+    info = train_mnist(mnist, out, config, resume=resume, verbose=PROGRESS, on_epoch=epoch_reporter(epochs))
     say(f"test accuracy {info['test_accuracy']:.4f}; "
         f"{info['train_images_per_second']:.0f} training images/s; "
         f"{info['wall_seconds']:.0f} s in all")
@@ -99,7 +101,8 @@ def ensure_mnist_model(path: Path) -> Path:
     from .train import TrainConfig, train_mnist
     say(f"{path} is missing: training it first with the `train mnist` defaults")
     mnist = load_mnist(None)
-    info = train_mnist(mnist, path, TrainConfig(), verbose=PROGRESS)
+    config = TrainConfig()
+    info = train_mnist(mnist, path, config, verbose=PROGRESS, on_epoch=epoch_reporter(config.epochs))
     say(f"{path}: test accuracy {info['test_accuracy']:.4f}")
     return path
 
@@ -144,8 +147,7 @@ def train_captcha_cmd(
     init = None if from_ == "scratch" else ensure_mnist_model(Path(from_))
     say(f"segmenting {len(source)} CAPTCHAs, then training from {init or 'scratch'}")
     info = train_captcha(source, out, init, config, workers=workers, resume=resume, verbose=PROGRESS,
-                         on_epoch=lambda e, r: say(f"epoch {e}/{epochs}: validation accuracy "
-                                                   f"{r['val_accuracy']:.4f}"))
+                         on_epoch=epoch_reporter(epochs))
     say(f"{info['crops_used']} crops from {info['captchas_used']} of {info['captchas']} CAPTCHAs "
         f"({info['miscounted']} mis-segmented, {info['unreadable']} unreadable); "
         f"validation accuracy {info['val_accuracy']:.4f}")

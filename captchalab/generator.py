@@ -45,6 +45,11 @@ class Param:
         return f"{self.name} ({self.type.__name__}, default {self.default!r}{rng}): {self.help}"
 
 
+# parameters most styles share
+HEIGHT = Param("height", int, 64, 32, 160, "image height in pixels")
+FONT_SIZE = Param("font_size", int, 44, 16, 120, "font size in pixels")
+
+
 @dataclass
 class Rendered:
     """One CAPTCHA: an HxWx3 uint8 BGR image and one (x0, y0, x1, y1) box per character."""

@@ -1,5 +1,5 @@
 from captchalab import render as r
-from captchalab.generator import Generator, Param, register
+from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
@@ -7,8 +7,8 @@ class Clean(Generator):
     name = "clean"
     description = "Well-spaced dark digits on a plain white background: the easy baseline."
     params = (
-        Param("height", int, 64, 32, 160, "image height in pixels"),
-        Param("font_size", int, 44, 16, 120, "font size in pixels"),
+        HEIGHT,
+        FONT_SIZE,
         Param("spacing", float, 1.5, 1.05, 3.0, "step to the next digit, in digit widths"),
         Param("jitter", float, 0.0, 0.0, 20.0, "random vertical offset in pixels"),
         Param("fonts", int, 1, 1, 7, "how many of the bundled fonts to draw from"),

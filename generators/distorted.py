@@ -1,5 +1,5 @@
 from captchalab import render as r
-from captchalab.generator import Generator, Param, register
+from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
@@ -7,8 +7,8 @@ class Distorted(Generator):
     name = "distorted"
     description = "Each digit rotated, scaled, sheared and wave-warped on its own."
     params = (
-        Param("height", int, 64, 32, 160, "image height in pixels"),
-        Param("font_size", int, 44, 16, 120, "font size in pixels"),
+        HEIGHT,
+        FONT_SIZE,
         Param("rotate", float, 25.0, 0.0, 60.0, "largest rotation in degrees"),
         Param("scale", float, 0.15, 0.0, 0.5, "largest relative change of size"),
         Param("shear", float, 0.2, 0.0, 0.8, "largest horizontal shear"),

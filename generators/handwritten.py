@@ -3,7 +3,7 @@ import functools
 import numpy as np
 
 from captchalab import render as r
-from captchalab.generator import Generator, Param, register
+from captchalab.generator import HEIGHT, Generator, Param, register
 
 
 @functools.lru_cache(maxsize=2)
@@ -21,7 +21,7 @@ class Handwritten(Generator):
     description = "Real handwritten MNIST digits composed into a CAPTCHA (needs MNIST, like train mnist)."
     params = (
         Param("split", str, "test", help="MNIST split the digits come from: test or train"),
-        Param("height", int, 64, 32, 160, "image height in pixels"),
+        HEIGHT,
         Param("digit_height", int, 44, 16, 120, "height of each digit in pixels"),
         Param("advance", float, 1.1, 0.5, 2.0, "step to the next digit, in digit widths"),
         Param("rotate", float, 5.0, 0.0, 45.0, "largest extra rotation in degrees"),

@@ -1,5 +1,5 @@
 from captchalab import render as r
-from captchalab.generator import Generator, Param, register
+from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
@@ -7,8 +7,8 @@ class Noisy(Generator):
     name = "noisy"
     description = "Coloured digits on a textured background, crossed by lines and arcs, with dot noise."
     params = (
-        Param("height", int, 64, 32, 160, "image height in pixels"),
-        Param("font_size", int, 44, 16, 120, "font size in pixels"),
+        HEIGHT,
+        FONT_SIZE,
         Param("lines", int, 3, 0, 20, "interference lines across the image"),
         Param("arcs", int, 1, 0, 20, "interference arcs"),
         Param("thickness", int, 1, 1, 4, "line and arc thickness in pixels"),

@@ -1,5 +1,5 @@
 from captchalab import render as r
-from captchalab.generator import Generator, Param, register
+from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
@@ -7,8 +7,8 @@ class Overlap(Generator):
     name = "overlap"
     description = "Bold digits that touch and overlap: the classic defence against segmentation."
     params = (
-        Param("height", int, 64, 32, 160, "image height in pixels"),
-        Param("font_size", int, 44, 16, 120, "font size in pixels"),
+        HEIGHT,
+        FONT_SIZE,
         Param("advance", float, 0.85, 0.4, 1.2, "step to the next digit, in digit widths (< 1 overlaps)"),
         Param("rotate", float, 8.0, 0.0, 45.0, "largest rotation in degrees"),
     )
