@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .dataset import Dataset, GenerationSpec, load_image, render_one
+from .errors import CaptchalabError
 from .segment import segment
 from .workers import pool
 

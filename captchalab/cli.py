@@ -246,7 +246,6 @@ def generators(plugins: Optional[List[Path]] = PLUGINS_OPTION):
 def _visual_input(model_data: Optional[Path], index: Optional[int], image: Optional[Path],
                   char: Optional[int], index_flag: str, image_flag: str):
     """(28x28 image, label) from an MNIST test index or an image file."""
-    import numpy as np
     from .dataset import load_image
     from .visualize import prepare_image
     if (index is None) == (image is None):

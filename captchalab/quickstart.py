@@ -47,11 +47,14 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
                          f"mnist #{two} (a 2)", mnist.x_test[four], f"mnist #{four} (a 4)")
         summary["most_apart"] = vis["most_apart"]
         summary["seconds"] = round(time.perf_counter() - start, 1)
-        (tmp / "report.html").write_text(_page(summary))
+        (tmp / "report.html").write_text(_page(summary, tmp))
     return summary
 
 
-def _page(summary: dict) -> str:
+def _page(summary: dict, folder: Path) -> str:
+    from .report import png_data_uri
+    curve = png_data_uri(folder / "sweep" / "curve.png")
+    similarity = png_data_uri(folder / "visualize" / "similarity.png")
     rows = "".join(f"<tr><td>{v}</td><td>{a:.1%}</td></tr>" if a is not None else
                    f"<tr><td>{v}</td><td>failed</td></tr>" for v, a in summary["sweep"])
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>captchalab quickstart</title>
@@ -66,9 +69,9 @@ characters: character validation accuracy <b>{summary['attacker_val_accuracy']:.
 <h2>3. How much harder does distortion make it?</h2>
 <table><tr><th>strength</th><th>CAPTCHA accuracy</th></tr>{rows}</table>
 <p><a href="sweep/report.html">The full sweep report</a> (curves, confusion matrix, examples).</p>
-<img src="sweep/curve.png" alt="accuracy vs strength">
+<img src="{curve}" alt="accuracy vs strength">
 <h2>4. Inside the network</h2><p>A 2 and a 4 from the MNIST test set go through every layer; they are most
 apart at <b>{html.escape(summary['most_apart'])}</b>.
 <a href="visualize/index.html">See every feature map, layer by layer</a>.</p>
-<img src="visualize/similarity.png" alt="similarity per layer"></body></html>
+<img src="{similarity}" alt="similarity per layer"></body></html>
 """

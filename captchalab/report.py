@@ -35,7 +35,7 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, col
     atomic_write_bytes(path, png.tobytes())
 
 
-def _png_data_uri(path: Path) -> str:
+def png_data_uri(path: Path) -> str:
     import base64
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
@@ -129,7 +129,7 @@ def html_page(title: str, markdown_text: str, images: list[tuple[str, Path]]) ->
         body.append("</table>")
     for caption, path in images:
         if Path(path).is_file():
-            body.append(f"<figure><img src=\"{_png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
+            body.append(f"<figure><img src=\"{png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
     style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"

@@ -59,11 +59,11 @@ class Segmentation:
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Foreground mask: Otsu threshold, ink taken as whatever differs from the border."""
+    """Foreground mask: Otsu threshold, ink taken as the minority side (the background fills
+    most of a CAPTCHA; a frame around the image would fool a border-based guess)."""
     blurred = cv2.GaussianBlur(gray, (3, 3), 0)
     _, mask = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    border = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
-    if border.mean() > 127:  # the background came out white: ink is the dark side
+    if mask.mean() > 127:  # the background came out white: ink is the dark side
         mask = 255 - mask
     return mask
 
@@ -91,14 +91,24 @@ def find_blobs(mask: np.ndarray) -> list[Blob]:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return []
+    # frames and long lines that touch no character: much wider than tall... or sparse across
+    # most of the image's width (a thin curve or a rectangle's outline)
+    stats = stats.copy()
+    _, width = mask.shape
+    w_all, h_all, a_all = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]
+    spanning = (w_all > 0.75 * width) & (a_all < 0.2 * w_all * h_all)
+    spanning[0] = False
+    stats[spanning, cv2.CC_STAT_AREA] = 0
     areas = stats[1:, cv2.CC_STAT_AREA]
-    heights = stats[1:, cv2.CC_STAT_HEIGHT]
+    heights = np.where(areas > 0, stats[1:, cv2.CC_STAT_HEIGHT], 0)
+    if not areas.any():
+        return []
     big_area, big_height = areas.max(), heights.max()
     blobs = []
     for i in range(1, count):
         x, y, w = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP], stats[i, cv2.CC_STAT_WIDTH]
         area, h = areas[i - 1], heights[i - 1]
-        if area < 0.06 * big_area or h < 0.3 * big_height:  # specks and dots
+        if area < 0.06 * big_area or h < 0.3 * big_height:  # specks, dots, and the spanning lines
             continue
         blobs.append(Blob(int(x), int(y), labels[y:y + h, x:x + w] == i))
     blobs.sort(key=lambda b: b.x0)

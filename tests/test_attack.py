@@ -115,3 +115,10 @@ def test_corrupt_or_foreign_model_files(tmp_path):
                      "--out", tmp_path / "r")
     assert_one_line_error(result, "missing conv1")
     assert not (tmp_path / "r").exists()
+
+
+def test_expect_out_of_range(tmp_path, clean_model):
+    result = run_cli("attack", "--model", clean_model, "--style", "clean", "--count", "2", "--expect", "9",
+                     "--out", tmp_path / "r")
+    assert_one_line_error(result, "--expect")
+    assert not (tmp_path / "r").exists()

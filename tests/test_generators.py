@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from captchalab.dataset import GenerationSpec, generate_dataset, render_many
-from captchalab.plugins import get_generator, load_generators
+from captchalab.plugins import get_generator
 from conftest import assert_one_line_error, run_cli
 
 BUILTIN = ["clean", "distorted", "noisy", "overlap", "handwritten", "imagecaptcha"]

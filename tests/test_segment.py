@@ -95,3 +95,17 @@ def test_dark_background_image_gives_white_on_black_crops():
     out = render.compose(masks, [(255, 255, 255)] * 2, np.random.default_rng(0), 64, render.plain(0))
     seg = segment(out.image, 2)
     assert len(seg.crops) == 2 and all(c[0, 0] == 0 and c.max() > 200 for c in seg.crops)
+
+
+def test_frame_and_free_lines_are_ignored():
+    masks = [render.glyph(c, 0, 44) for c in "6183"]
+    out = render.compose(masks, [(0, 0, 0)] * 4, np.random.default_rng(0), 64, render.plain(255), advance=1.4)
+    image = out.image
+    h, w = image.shape[:2]
+    cv2.rectangle(image, (0, 0), (w - 1, h - 1), (0, 0, 0), 2)  # a dark frame around the CAPTCHA
+    cv2.line(image, (0, 2), (w - 1, 6), (0, 0, 0), 1)  # a line across the top, touching no digit
+    for expected in (4, None):
+        seg = segment(image, expected)
+        assert len(seg.crops) == 4
+        assert all(box_hit(f, t) for f, t in zip(seg.boxes, out.boxes))
+        assert all(c[0, 0] == 0 for c in seg.crops)
