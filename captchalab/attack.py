@@ -25,6 +25,7 @@ class Source:
     """Where CAPTCHAs come from: a generator spec or a dataset folder (exactly one)."""
     spec: GenerationSpec | None = None
     dataset: Dataset | None = None
+    _resolved: tuple | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if (self.spec is None) == (self.dataset is None):
@@ -33,13 +34,16 @@ class Source:
     def __len__(self) -> int:
         return self.spec.count if self.spec else len(self.dataset)
 
+    def __getstate__(self):  # workers resolve the generator themselves
+        return {**self.__dict__, "_resolved": None}
+
     def describe(self) -> dict:
         if self.spec:
             return {"generator": self.spec.style, "strength": self.spec.strength, "seed": self.spec.seed,
                     "count": self.spec.count, "length": [self.spec.min_length, self.spec.max_length],
                     "parameters": self.spec.check()}
         return {"dataset": str(self.dataset.root), "count": len(self.dataset),
-                "dataset_manifest": self.dataset.manifest}
+                "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
 
     def fixed_length(self) -> int | None:
         """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
@@ -51,7 +55,10 @@ class Source:
     def image(self, index: int):
         """(name, text, BGR image or None, true boxes or None) of one CAPTCHA."""
         if self.spec:
-            text, image, boxes = render_one(self.spec, self.spec.check(), index)
+            if self._resolved is None:  # resolve the generator once, not per image
+                self._resolved = (self.spec.generator(), self.spec.check())
+            gen, params = self._resolved
+            text, image, boxes = render_one(self.spec, params, index, gen)
             return f"{index:05d}", text, image, boxes
         name = self.dataset.filenames[index]
         boxes = self.dataset.boxes.get(name) if self.dataset.boxes else None

@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import ClickException
 
 from .errors import CaptchalabError
+from .fileio import check_empty_or_force
 
 app = typer.Typer(help="CAPTCHA robustness testbed around the seed's deep LeNet network.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -188,6 +189,7 @@ def attack(
         sources = {style or "dataset": make_source(style, dataset, count, length, seed, strength, param, plugins)}
         label = style or Path(dataset).resolve().name
     out = out or Path("results") / f"attack-{label}"
+    check_empty_or_force(out, False, ours="report.json")  # fail now, not after the attack
     net = load_model(model)
     total = sum(len(s) for s in sources.values())
     with typer.progressbar(length=total, label="attacking", file=sys.stderr) as bar:
@@ -287,7 +289,7 @@ def visualize(
         name = f"{name}-vs-{other_name}"
     net = load_model(model)
     out = out or Path("results") / "visualize" / name
-    with atomic_dir(out, force=True) as tmp:
+    with atomic_dir(out, ours="index.html") as tmp:
         summary = render_all(net, first, tmp, label, other, other_label)
     say(f"predicted {summary['prediction']}"
         + (f" vs {summary['compare_prediction']}; most apart at {summary['most_apart']}" if other is not None else "")
@@ -379,7 +381,6 @@ def matrix(
     for name in rows + cols:
         get_generator(name, _plugin_dirs(plugins))
     out = out or Path("results") / "matrix"
-    from .fileio import check_empty_or_force
     check_empty_or_force(out, force=False)
     init = None if from_ == "scratch" else ensure_mnist_model(Path(from_))
     run_matrix(rows, cols, out, init, count=count, train_count=train_count, epochs=epochs,
@@ -391,11 +392,12 @@ def matrix(
 def quickstart(
     data: Optional[Path] = typer.Option(None, help="MNIST folder or .npz (default: $CAPTCHALAB_MNIST, "
                                         "Keras cache, download)."),
-    out: Path = typer.Option(Path("results/quickstart"), help="Output folder (replaced)."),
+    out: Path = typer.Option(Path("results/quickstart"), help="Output folder (an earlier quickstart there is replaced)."),
 ):
     """Show the whole toolkit on built-in defaults in a few minutes; writes OUT/report.html."""
     from .mnist import load_mnist
     from .quickstart import run_quickstart
+    check_empty_or_force(out, False, ours="report.html")
     mnist = load_mnist(data)
     summary = run_quickstart(mnist, out, say)
     say(f"done in {summary['seconds']:.0f} s; open {out / 'report.html'} in a browser")

@@ -73,13 +73,13 @@ def parse_charset(text: str) -> str:
     return DIGITS if text == "digits" else "".join(dict.fromkeys(text))
 
 
-def render_one(spec: GenerationSpec, params: dict, index: int):
+def render_one(spec: GenerationSpec, params: dict, index: int, gen: Generator | None = None):
     """Render image `index`: its text and pixels depend only on (seed, index)."""
     rng = np.random.default_rng([spec.seed, index])
     length = int(rng.integers(spec.min_length, spec.max_length + 1))
     chars = np.array(list(spec.charset))
     text = "".join(rng.choice(chars, length))
-    gen = spec.generator()
+    gen = gen or spec.generator()
     try:
         out = gen.render(text, rng, params)
     except Exception as exc:  # plugin code can fail in any way; name it and stop
@@ -95,8 +95,9 @@ def render_one(spec: GenerationSpec, params: dict, index: int):
 
 def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
     results = []
+    gen = spec.generator()
     for i in indices:
-        text, image, boxes = render_one(spec, params, i)
+        text, image, boxes = render_one(spec, params, i, gen)
         if encode:
             ok, png = cv2.imencode(".png", image)
             image = png.tobytes()

@@ -68,18 +68,24 @@ def save_model_atomic(model, path: str | os.PathLike) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def check_empty_or_force(out: Path, force: bool) -> None:
+def check_empty_or_force(out: Path, force: bool, ours: str | None = None) -> None:
+    """Refuse to replace a non-empty folder unless forced, or unless it holds the `ours` file
+    (an earlier output of the same command, safe to redo)."""
     if out.exists() and not out.is_dir():
         raise CaptchalabError(f"{out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise CaptchalabError(f"{out} is not empty; pass --force to replace it")
+    if out.is_dir() and any(out.iterdir()) and not force and not (ours and (out / ours).is_file()):
+        raise CaptchalabError(f"{out} is not empty; pass --force to replace it" if ours is None else
+                              f"{out} is not empty and holds no {ours}: refusing to replace it")
 
 
 @contextlib.contextmanager
-def atomic_dir(out: str | os.PathLike, force: bool = False):
-    """Yield a temporary folder that replaces `out` only if the block finishes."""
+def atomic_dir(out: str | os.PathLike, force: bool = False, ours: str | None = None):
+    """Yield a temporary folder that replaces `out` only if the block finishes.
+
+    An existing non-empty `out` is replaced only with `force`, or when it holds the file named
+    `ours` (so a report folder is redone, but a folder of someone's data never is)."""
     out = Path(out)
-    check_empty_or_force(out, force)
+    check_empty_or_force(out, force, ours)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))

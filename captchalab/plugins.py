@@ -6,6 +6,7 @@ keep working.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import sys
@@ -41,7 +42,8 @@ def _load_file(path: Path) -> None:
         return
     _loaded_files.add(path)
     before = set(gen.REGISTRY)
-    module_name = f"captchalab_plugin_{path.stem}_{abs(hash(str(path))):x}"
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]  # stable across processes
+    module_name = f"captchalab_plugin_{path.stem}_{digest}"
     try:
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)

@@ -21,7 +21,7 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
     from .visualize import render_all
     start = time.perf_counter()
     summary = {}
-    with atomic_dir(out, force=True) as tmp:
+    with atomic_dir(out, ours="report.html") as tmp:
         say(f"1/4 training the network on MNIST ({mnist_epochs} short epochs)")
         info = train_mnist(mnist, tmp / "mnist.keras", TrainConfig(epochs=mnist_epochs))
         summary["mnist_test_accuracy"] = info["test_accuracy"]

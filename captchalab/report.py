@@ -139,12 +139,12 @@ def html_page(title: str, markdown_text: str, images: list[tuple[str, Path]]) ->
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray, str]],
-                        force: bool = True) -> None:
-    """report.json, report.md, report.html, misread.png and confusion.png, atomically."""
+def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray, str]]) -> None:
+    """report.json, report.md, report.html, misread.png and confusion.png, atomically; an earlier
+    report in `out` is replaced, any other non-empty folder is refused."""
     from .fileio import atomic_dir, to_json
     title = "Attack report"
-    with atomic_dir(out, force=force) as tmp:
+    with atomic_dir(out, ours="report.json") as tmp:
         (tmp / "report.json").write_text(to_json(result))
         md = attack_markdown(result, title)
         (tmp / "report.md").write_text(md)

@@ -122,3 +122,16 @@ def test_expect_out_of_range(tmp_path, clean_model):
                      "--out", tmp_path / "r")
     assert_one_line_error(result, "--expect")
     assert not (tmp_path / "r").exists()
+
+
+def test_report_folder_replaces_only_an_earlier_report(tmp_path, clean_model):
+    out = tmp_path / "r"
+    args = ["attack", "--model", clean_model, "--style", "clean", "--count", "3", "--workers", "0", "--out", out]
+    assert run_cli(*args).returncode == 0
+    assert run_cli(*args).returncode == 0  # an earlier report is redone
+    data = tmp_path / "mine"
+    data.mkdir()
+    (data / "precious.txt").write_text("keep me")
+    result = run_cli(*args[:-1], data)
+    assert_one_line_error(result, "refusing to replace")
+    assert (data / "precious.txt").read_text() == "keep me"
