@@ -344,16 +344,12 @@ def sweep(
     out = out or Path("results") / f"sweep-{style}-{knob}"
     net = load_model(model)
 
-    def progress(done, total, elapsed, step):
-        rate = elapsed / max(done - skipped_at_start[0], 1)
+    def progress(step, ran, left, elapsed):
         state = (f"CAPTCHA accuracy {step['captcha_accuracy']:.2%}" if step["status"] == "done"
                  else f"failed: {step['error']}")
-        say(f"step {done}/{total} ({knob} = {step['value']}): {state}; "
-            f"{rate:.1f} s/step, about {rate * (total - done):.0f} s left")
+        say(f"step {step['step'] + 1}/{len(values)} ({knob} = {step['value']}): {state}; "
+            f"{elapsed / ran:.1f} s/step, about {elapsed / ran * left:.0f} s left")
 
-    skipped_at_start = [0]
-    if resume and (out / "steps").is_dir():
-        skipped_at_start[0] = len(list((out / "steps").glob("step-*.json")))
     start = _time.perf_counter()
     report = run_sweep(net, config, out, resume=resume, on_step=progress)
     failed = sum(s["status"] == "failed" for s in report["steps"])

@@ -131,12 +131,17 @@ def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dic
 
 
 def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
-              on_step: Callable[[int, int, float, dict], None] | None = None) -> dict:
-    """Run (or continue) a sweep; returns the report dict (also written as report.*)."""
+              on_step: Callable[[dict, int, int, float], None] | None = None) -> dict:
+    """Run (or continue) a sweep; returns the report dict (also written as report.*).
+
+    `on_step(step, steps_run, steps_left, seconds)` is called after every step this call runs.
+    """
     config.check()
     open_sweep(out, config, resume)
     start = time.perf_counter()
     steps = []
+    left = sum(not _step_file(out, i).is_file() for i in range(len(config.values)))
+    ran = 0
     for i, value in enumerate(config.values):
         path = _step_file(out, i)
         if path.is_file():
@@ -152,8 +157,9 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
                     "trace": traceback.format_exc(limit=3).splitlines()[-1]}
         atomic_write_json(path, step)
         steps.append(step)
+        ran, left = ran + 1, left - 1
         if on_step:
-            on_step(i + 1, len(config.values), time.perf_counter() - start, step)
+            on_step(step, ran, left, time.perf_counter() - start)
     report = {"kind": "sweep", "style": config.style, "knob": config.knob, "steps": steps,
               "config": asdict(config),
               "manifest": make_manifest("report", command="sweep", config=asdict(config))}

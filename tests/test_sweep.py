@@ -40,8 +40,8 @@ def test_tiny_sweep_report_and_resume(tmp_path, tiny_model_path):
     (out / "steps" / "step-02.json").unlink()
     marker = (out / "steps" / "step-00.json").stat().st_mtime_ns
     seen = []
-    run_sweep(model, _config(tiny_model_path), out, resume=True, on_step=lambda d, t, e, s: seen.append(s["step"]))
-    assert seen == [2]
+    run_sweep(model, _config(tiny_model_path), out, resume=True, on_step=lambda s, ran, left, secs: seen.append((s["step"], ran, left)))
+    assert seen == [(2, 1, 0)]
     assert (out / "steps" / "step-00.json").stat().st_mtime_ns == marker
 
 
