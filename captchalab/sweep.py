@@ -114,7 +114,8 @@ def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dic
             **{k: result[k] for k in RATES}, "seconds": result["seconds"],
             "captchas_per_second": result["captchas_per_second"],
             "confusion_matrix": result["confusion_matrix"], "parameters": result["source"]["parameters"]}
-    examples = [(source.image(k)[2], source.image(k)[1]) for k in range(min(3, config.count))] + misread[:3]
+    first = [source.image(k) for k in range(min(3, config.count))]
+    examples = [(image, text) for _, text, image, _ in first] + misread[:3]
     _examples(examples, out / "steps" / f"step-{i:02d}.png")
     step["examples"] = f"steps/step-{i:02d}.png"
     if config.retrain:
