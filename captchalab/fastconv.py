@@ -41,7 +41,7 @@ def logits(model, x):
         layer = model.get_layer(name)
         conv = conv_valid_input_layer if i == 0 else conv_valid
         # read the variable outside the custom-gradient function, which must see tensors only
-        x = tf.nn.relu(conv(x, tf.convert_to_tensor(layer.kernel)) + layer.bias)
+        x = tf.nn.relu(tf.nn.bias_add(conv(x, tf.convert_to_tensor(layer.kernel)), layer.bias))
     x = tf.reshape(x, [-1, 800])
     fc1, fc2 = model.get_layer("fc1"), model.get_layer("fc2")
     x = tf.nn.relu(tf.matmul(x, fc1.kernel) + fc1.bias)
