@@ -34,6 +34,10 @@ class Source:
     def __len__(self) -> int:
         return self.spec.count if self.spec else len(self.dataset)
 
+    @property
+    def plugin_dirs(self) -> tuple:
+        return self.spec.plugin_dirs if self.spec else ()
+
     def __getstate__(self):  # workers resolve the generator themselves
         return {**self.__dict__, "_resolved": None}
 
@@ -97,6 +101,11 @@ def _segment_chunk(source: Source, indices: list[int], length) -> list[Item]:
     return items
 
 
+def _uses_pool(source: Source, workers: int) -> bool:
+    """Worker processes pay off only with more than one chunk of work."""
+    return workers >= 1 and len(source) > CHUNK
+
+
 def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[Item]]:
     """Yield chunks of segmented CAPTCHAs in order, segmenting in `workers` processes.
 
@@ -105,11 +114,11 @@ def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[It
     """
     n = len(source)
     chunks = [list(range(s, min(s + CHUNK, n))) for s in range(0, n, CHUNK)]
-    if workers < 1 or len(chunks) == 1:
+    if not _uses_pool(source, workers):
         for c in chunks:
             yield _segment_chunk(source, c, length)
         return
-    executor = pool(workers, source.spec.plugin_dirs if source.spec else ())
+    executor = pool(workers, source.plugin_dirs)
     yield from executor.map(_segment_chunk, [source] * len(chunks), chunks, [length] * len(chunks))
 
 
@@ -149,23 +158,24 @@ def run_attack(model, source: Source, length: int | None = None, workers: int = 
     """Segment and read every CAPTCHA of `source`; returns the items and the seconds it took."""
     reader = Reader(model)
     reader.predict(np.zeros((1, 28, 28), np.uint8))  # trace before timing
-    if workers >= 1:
-        pool(workers, source.spec.plugin_dirs if source.spec else ())  # start before timing
+    if _uses_pool(source, workers):
+        pool(workers, source.plugin_dirs)  # start the workers before timing
     items: list[Item] = []
     pending: list[Item] = []
+
+    def read_pending() -> None:
+        read_items(reader, pending)
+        items.extend(pending)
+        if on_progress and pending:
+            on_progress(len(pending))
+        pending.clear()
+
     start = time.perf_counter()
     for chunk in segment_source(source, length, workers):
         pending.extend(chunk)
         if sum(len(it.crops) for it in pending if not it.skipped) >= reader.batch_size:
-            read_items(reader, pending)
-            items.extend(pending)
-            if on_progress:
-                on_progress(len(pending))
-            pending = []
-    read_items(reader, pending)
-    items.extend(pending)
-    if on_progress and pending:
-        on_progress(len(pending))
+            read_pending()
+    read_pending()
     return items, time.perf_counter() - start
 
 

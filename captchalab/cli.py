@@ -169,7 +169,7 @@ def attack(
     param: Optional[List[str]] = PARAM_OPTION,
     expect: Optional[int] = typer.Option(None, help="Characters per CAPTCHA told to the segmenter "
                                          "(default: the fixed length when all CAPTCHAs share one)."),
-    workers: int = typer.Option(2, help="Segmentation worker processes."),
+    workers: int = typer.Option(2, help="Segmentation worker processes (0: in this process)."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/attack-<source>)."),
     plugins: Optional[List[Path]] = PLUGINS_OPTION,
 ):
@@ -180,9 +180,7 @@ def attack(
     if styles is not None:
         if style is not None or dataset is not None:
             raise CaptchalabError("give only one of --style, --styles and --dataset")
-        names = [s.strip() for s in styles.split(",") if s.strip()]
-        if not names:
-            raise CaptchalabError("--styles is empty")
+        names = _split_styles(styles, "--styles")
         sources = {n: make_source(n, None, count, length, seed, strength, param, plugins) for n in names}
         label = "-".join(names)
     else:
@@ -333,9 +331,7 @@ def sweep(
         knob, sep, spec = param.partition("=")
         if not sep:
             raise CaptchalabError(f"--param {param!r}: expected name=A:B:N")
-        declared = {p.name for p in get_generator(style, _plugin_dirs(plugins)).params}
-        if knob not in declared:
-            raise CaptchalabError(f"style {style!r} has no parameter {knob!r} (known: {', '.join(sorted(declared))})")
+        get_generator(style, _plugin_dirs(plugins)).param(knob)
         values = parse_range(spec, "--param")
     config = SweepConfig(model=str(model), style=style, knob=knob, values=values, count=count, seed=seed,
                          retrain=retrain, train_count=train_count, train_epochs=train_epochs,

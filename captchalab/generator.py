@@ -73,43 +73,34 @@ class Generator:
     def render(self, text: str, rng: np.random.Generator, p: dict[str, Any]) -> Rendered:
         raise NotImplementedError
 
+    def param(self, name: str) -> Param:
+        """The declared parameter `name`; an error naming the known ones if there is none."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = ", ".join(p.name for p in self.params) or "none"
+        raise CaptchalabError(f"style {self.name!r} has no parameter {name!r} (known: {known})")
+
     def resolve(self, strength: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Declared defaults, then the strength mapping, then explicit overrides."""
         if not 0.0 <= strength <= 1.0:
             raise CaptchalabError(f"--strength must be in [0, 1], got {strength}")
-        declared = {p.name: p for p in self.params}
         values = {p.name: p.default for p in self.params}
         values.update({k: round(v, 4) if isinstance(v, float) else v
                        for k, v in self.at_strength(strength).items()})
         for key, value in (overrides or {}).items():
-            if key not in declared:
-                known = ", ".join(declared) or "none"
-                raise CaptchalabError(f"style {self.name!r} has no parameter {key!r} (known: {known})")
-            values[key] = declared[key].check(value)
+            values[key] = self.param(key).check(value)
         return values
 
     def parse_params(self, assignments: list[str]) -> dict[str, Any]:
         """Parse `name=value` strings against the declared parameters."""
-        declared = {p.name: p for p in self.params}
         parsed = {}
         for item in assignments:
             key, sep, text = item.partition("=")
             if not sep:
                 raise CaptchalabError(f"--param {item!r}: expected name=value")
-            if key not in declared:
-                known = ", ".join(declared) or "none"
-                raise CaptchalabError(f"style {self.name!r} has no parameter {key!r} (known: {known})")
-            parsed[key] = declared[key].parse(text)
+            parsed[key] = self.param(key).parse(text)
         return parsed
-
-    def check_text(self, text: str) -> None:
-        if not self.min_length <= len(text) <= self.max_length:
-            raise CaptchalabError(f"style {self.name!r} draws {self.min_length} to {self.max_length} "
-                                  f"characters, got {len(text)}")
-        bad = sorted(set(text) - set(self.charset))
-        if bad:
-            raise CaptchalabError(f"style {self.name!r} cannot draw {''.join(bad)!r} "
-                                  f"(charset {self.charset!r})")
 
 
 REGISTRY: dict[str, Generator] = {}

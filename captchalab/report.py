@@ -35,15 +35,21 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, col
     atomic_write_bytes(path, png.tobytes())
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: files only, no display needed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def png_data_uri(path: Path) -> str:
     import base64
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
 def plot_confusion(matrix, path: Path, title: str = "Confusion matrix (characters)") -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     m = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(5.2, 4.5), dpi=100)
     im = ax.imshow(m, cmap="Blues")
@@ -159,9 +165,7 @@ def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray,
 
 def plot_sweep(report: dict, path: Path) -> None:
     """Accuracy vs the swept value: the three rates, plus the retrained attacker when present."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     done = [s for s in report["steps"] if s.get("status") == "done"]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     labels = {"captcha_accuracy": "CAPTCHA accuracy", "char_accuracy": "character accuracy",
@@ -188,9 +192,7 @@ def plot_sweep(report: dict, path: Path) -> None:
 
 
 def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     m = 100 * np.asarray(matrix, float)
     fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 1.0 * len(rows) + 1.8), dpi=100)
     im = ax.imshow(m, cmap="RdYlGn", vmin=0, vmax=100)

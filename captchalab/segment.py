@@ -91,8 +91,8 @@ def find_blobs(mask: np.ndarray) -> list[Blob]:
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return []
-    # frames and long lines that touch no character: much wider than tall... or sparse across
-    # most of the image's width (a thin curve or a rectangle's outline)
+    # frames and long lines that touch no character: components spanning most of the image's
+    # width while filling little of their box (a thin curve or a rectangle's outline)
     stats = stats.copy()
     _, width = mask.shape
     w_all, h_all, a_all = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_AREA]

@@ -298,13 +298,14 @@ def train_captcha(source, out: Path, init_from: Path | None, config: TrainConfig
     model = load_model(init_from) if init_from else build_model(seed=config.seed)
     state = fit(model, x_train, y_train, x_val, y_val, config, out, resume, verbose, on_epoch)
     val = evaluate(model, x_val, y_val)
+    described = source.describe()
     metadata = {
-        "task": "captcha", "source": source.describe(),
+        "task": "captcha", "source": described,
         "initialised_from": str(init_from) if init_from else "scratch",
         **stats, "train_crops": len(x_train), "validation_crops": len(x_val),
         "validation_per_class_accuracy": val["per_class_accuracy"],
         "epochs": config.epochs, "batch_size": config.batch_size, "seed": config.seed,
         "manifest": make_manifest("model", task="captcha", config=asdict(config),
-                                  source=source.describe(), initialised_from=str(init_from or "scratch")),
+                                  source=described, initialised_from=str(init_from or "scratch")),
     }
     return finish(model, state, out, metadata, wall_start)

@@ -15,16 +15,10 @@ import numpy as np
 
 from .errors import CaptchalabError
 from .model import CONV_LAYERS
+from .report import pyplot
 
 LAYERS = ("input",) + CONV_LAYERS + ("fc1", "fc2")
 DPI = 100
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
@@ -90,7 +84,7 @@ def _draw_maps(ax, maps, vmin, vmax, cmap, label_tiles=True, dead_mark=True):
 
 
 def render_input(image: np.ndarray, path: Path, title: str = "input (28x28)") -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(3, 3.2), dpi=DPI)
     ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     ax.set_title(title, fontsize=9)
@@ -102,7 +96,7 @@ def render_input(image: np.ndarray, path: Path, title: str = "input (28x28)") ->
 
 def render_conv(name: str, maps: np.ndarray, path: Path) -> None:
     """All feature maps of one conv layer on one colour scale; dead (all-zero) maps marked."""
-    plt = _plt()
+    plt = pyplot()
     h, w, c = maps.shape
     cols = _grid_columns(c)
     rows = int(np.ceil(c / cols))
@@ -117,7 +111,7 @@ def render_conv(name: str, maps: np.ndarray, path: Path) -> None:
 
 
 def render_fc1(vector: np.ndarray, path: Path, title: str = "fc1: 500 activations as a 20x25 grid") -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=DPI)
     im = ax.imshow(vector.reshape(20, 25), cmap="magma", vmin=0, vmax=float(vector.max()) or 1.0,
                    interpolation="nearest")
@@ -130,7 +124,7 @@ def render_fc1(vector: np.ndarray, path: Path, title: str = "fc1: 500 activation
 
 
 def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabilities") -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3), dpi=DPI)
     pred = int(np.argmax(probs))
     colors = ["#d62728" if k == pred else "#1f77b4" for k in range(10)]
@@ -146,7 +140,7 @@ def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabili
 
 def render_kernels(model, path_conv1: Path, path_deep: Path) -> None:
     """conv1's 20 5x5 filters, and for conv2..conv6 the L2 norm of every (output, input) kernel."""
-    plt = _plt()
+    plt = pyplot()
     k1 = model.get_layer("conv1").kernel.numpy()[:, :, 0, :]  # (5, 5, 20)
     lim = float(np.abs(k1).max()) or 1.0
     fig, ax = plt.subplots(figsize=(6, 3), dpi=DPI)
@@ -183,7 +177,7 @@ def similarity(acts_a: dict, acts_b: dict) -> dict[str, float]:
 
 def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[str, str], path: Path) -> None:
     """Two inputs' maps side by side (shared colour scale) and their difference."""
-    plt = _plt()
+    plt = pyplot()
     if a.ndim == 1:  # fc layers: show as grids
         shape = (20, 25) if a.size == 500 else (1, 10)
         a, b = a.reshape(shape + (1,)), b.reshape(shape + (1,))
@@ -214,7 +208,7 @@ def render_similarity(sims: dict[str, float], path: Path, labels: tuple[str, str
 
     The output layer is left out of that choice: two different predictions are nearly
     orthogonal there by construction, so it would always win and say nothing."""
-    plt = _plt()
+    plt = pyplot()
     names = list(sims)
     values = [sims[n] for n in names]
     drops = {names[i]: values[i - 1] - values[i] for i in range(1, len(names))}
