@@ -1,224 +1,191 @@
-"""Break CAPTCHAs: segment each image, read every crop with the network, compare with the truth.
+"""Break CAPTCHAs: prepare each image for an attacker, read them in batches, score the readings.
 
-Segmentation (and rendering or decoding) runs in worker processes while the main process runs
-the network on the crops that are ready, one forward call per chunk of crops.
+Rendering or decoding and the attacker's per-image work (`prepare`: segmenting, resizing) run in
+worker processes while the main process reads the prepared batches with the attacker's model.
+Several attackers and several sources (styles) give one result, side by side.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .dataset import Dataset, GenerationSpec, load_image, render_one
+from .charset import charset_name, fold
+from .data.dataset import Source
 from .errors import CaptchalabError
-from .segment import segment
 from .workers import pool
 
-CHUNK = 128  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
-BATCH = 1024  # crops per forward call
-
-
-@dataclass
-class Source:
-    """Where CAPTCHAs come from: a generator spec or a dataset folder (exactly one)."""
-    spec: GenerationSpec | None = None
-    dataset: Dataset | None = None
-    _resolved: tuple | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self):
-        if (self.spec is None) == (self.dataset is None):
-            raise ValueError("Source needs exactly one of spec and dataset")
-
-    def __len__(self) -> int:
-        return self.spec.count if self.spec else len(self.dataset)
-
-    @property
-    def plugin_dirs(self) -> tuple:
-        return self.spec.plugin_dirs if self.spec else ()
-
-    def __getstate__(self):  # workers resolve the generator themselves
-        return {**self.__dict__, "_resolved": None}
-
-    def describe(self) -> dict:
-        if self.spec:
-            return {"generator": self.spec.style, "strength": self.spec.strength, "seed": self.spec.seed,
-                    "count": self.spec.count, "length": [self.spec.min_length, self.spec.max_length],
-                    "parameters": self.spec.check()}
-        return {"dataset": str(self.dataset.root), "count": len(self.dataset),
-                "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
-
-    def fixed_length(self) -> int | None:
-        """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
-        if self.spec:
-            return self.spec.min_length if self.spec.min_length == self.spec.max_length else None
-        lengths = {len(t) for t in self.dataset.texts}
-        return lengths.pop() if len(lengths) == 1 else None
-
-    def image(self, index: int):
-        """(name, text, BGR image or None, true boxes or None) of one CAPTCHA."""
-        if self.spec:
-            if self._resolved is None:  # resolve the generator once, not per image
-                self._resolved = (self.spec.generator(), self.spec.check())
-            gen, params = self._resolved
-            text, image, boxes = render_one(self.spec, params, index, gen)
-            return f"{index:05d}", text, image, boxes
-        name = self.dataset.filenames[index]
-        boxes = self.dataset.boxes.get(name) if self.dataset.boxes else None
-        return name, self.dataset.texts[index], load_image(self.dataset.root / name), boxes
+CHUNK = 128        # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
+READ_BATCH = 256   # CAPTCHAs per read_prepared call (about 1,000 crops for `segment`)
+LABEL_LENGTH = "label"  # length hint for training: each CAPTCHA's own label length
 
 
 @dataclass
 class Item:
-    """One CAPTCHA after segmentation (and, once read, the network's guess)."""
+    """One CAPTCHA on its way through an attacker."""
     index: int
     name: str
     text: str
-    crops: np.ndarray | None            # None when the image could not be read
-    boxes: list = field(default_factory=list)
+    prepared: Any = None          # None when the image could not be used
     true_boxes: list | None = None
-    guess: str = ""
-    confidence: list = field(default_factory=list)
+    error: str | None = None
+    reading: Any = None           # the attacker's Reading, once read
 
     @property
     def skipped(self) -> bool:
-        return self.crops is None
+        return self.prepared is None
 
 
-LABEL_LENGTH = "label"  # hint for training: each CAPTCHA's own label length
-
-
-def _segment_chunk(source: Source, indices: list[int], length) -> list[Item]:
+def _prepare_chunk(attacker, source: Source, indices: list[int], length) -> list[Item]:
     items = []
     for i in indices:
-        name, text, image, true_boxes = source.image(i)
-        if image is None:
-            items.append(Item(i, name, text, None, true_boxes=true_boxes))
-            continue
-        seg = segment(image, len(text) if length == LABEL_LENGTH else length)
-        items.append(Item(i, name, text, seg.crops, seg.boxes, true_boxes))
+        sample = source.sample(i)
+        item = Item(i, sample.name, sample.text, true_boxes=sample.boxes, error=sample.error)
+        if sample.image is not None:
+            hint = len(sample.text) if length == LABEL_LENGTH else length
+            try:
+                item.prepared = attacker.prepare(sample.image, hint if attacker.uses_length else None)
+            except Exception as exc:  # an odd image must not stop the run: skip it and say why
+                item.error = f"{attacker.name} could not prepare it ({type(exc).__name__}: {exc})"
+        items.append(item)
     return items
 
 
-def _uses_pool(source: Source, workers: int) -> bool:
+def uses_pool(source: Source, workers: int) -> bool:
     """Worker processes pay off only with more than one chunk of work."""
     return workers >= 1 and len(source) > CHUNK
 
 
-def segment_source(source: Source, length, workers: int = 1) -> Iterator[list[Item]]:
-    """Yield chunks of segmented CAPTCHAs in order, segmenting in `workers` processes.
+def prepare_source(attacker, source: Source, length, workers: int = 1) -> Iterator[list[Item]]:
+    """Yield chunks of prepared CAPTCHAs in order, preparing in `workers` processes.
 
-    `length` is the expected character count, None to let the segmenter decide, or
-    LABEL_LENGTH to use each CAPTCHA's label (fine for training, not for attacking).
+    `length` is the expected character count, None to let the attacker decide, or LABEL_LENGTH
+    to use each CAPTCHA's label (fine for training, not for attacking).
     """
     n = len(source)
     chunks = [list(range(s, min(s + CHUNK, n))) for s in range(0, n, CHUNK)]
-    if not _uses_pool(source, workers):
+    if not uses_pool(source, workers):
         for c in chunks:
-            yield _segment_chunk(source, c, length)
+            yield _prepare_chunk(attacker, source, c, length)
         return
-    executor = pool(workers, source.plugin_dirs)
-    yield from executor.map(_segment_chunk, [source] * len(chunks), chunks, [length] * len(chunks))
+    dirs = tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ()))
+    yield from pool(workers, dirs).map(_prepare_chunk, [attacker] * len(chunks), [source] * len(chunks),
+                                       chunks, [length] * len(chunks))
 
 
-class Reader:
-    """The network as a crop reader: one compiled forward pass per batch of crops."""
-
-    def __init__(self, model, batch_size: int = BATCH):
-        import tensorflow as tf
-        self.batch_size = batch_size
-        self._forward = tf.function(lambda x: model(x, training=False),
-                                    input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
-
-    def predict(self, crops: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(crops), 10), np.float32)
-        for start in range(0, len(crops), self.batch_size):
-            part = crops[start:start + self.batch_size]
-            out[start:start + len(part)] = self._forward(part[..., None] / np.float32(255)).numpy()
-        return out
+def read_items(attacker, items: list[Item]) -> None:
+    ready = [it for it in items if not it.skipped]
+    if ready:
+        for it, reading in zip(ready, attacker.read_prepared([it.prepared for it in ready])):
+            it.reading = reading
 
 
-def read_items(reader: Reader, items: list[Item]) -> None:
-    """Fill in guesses for a chunk of segmented CAPTCHAs with one batched forward pass."""
-    ready = [it for it in items if not it.skipped and len(it.crops)]
-    if not ready:
-        return
-    probs = reader.predict(np.concatenate([it.crops for it in ready]))
-    start = 0
-    for it in ready:
-        p = probs[start:start + len(it.crops)]
-        start += len(it.crops)
-        it.guess = "".join(str(d) for d in p.argmax(axis=1))
-        it.confidence = [round(float(c), 4) for c in p.max(axis=1)]
-
-
-def run_attack(model, source: Source, length: int | None = None, workers: int = 2,
+def run_attack(attacker, source: Source, length: int | None = None, workers: int = 2,
                on_progress: Callable[[int], None] | None = None) -> tuple[list[Item], float]:
-    """Segment and read every CAPTCHA of `source`; returns the items and the seconds it took."""
-    reader = Reader(model)
-    reader.predict(np.zeros((1, 28, 28), np.uint8))  # trace before timing
-    if _uses_pool(source, workers):
-        pool(workers, source.plugin_dirs)  # start the workers before timing
+    """Prepare and read every CAPTCHA of `source`; returns the items and the seconds it took
+    (worker start-up and the first trace of the model excluded)."""
+    if uses_pool(source, workers):
+        pool(workers, tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ())))
+    warm = source.sample(0)
+    if warm.image is not None:
+        read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, length if attacker.uses_length else None))])
     items: list[Item] = []
     pending: list[Item] = []
 
     def read_pending() -> None:
-        read_items(reader, pending)
+        read_items(attacker, pending)
         items.extend(pending)
         if on_progress and pending:
             on_progress(len(pending))
         pending.clear()
 
     start = time.perf_counter()
-    for chunk in segment_source(source, length, workers):
+    for chunk in prepare_source(attacker, source, length, workers):
         pending.extend(chunk)
-        if sum(len(it.crops) for it in pending if not it.skipped) >= reader.batch_size:
+        if len(pending) >= READ_BATCH:
             read_pending()
     read_pending()
     return items, time.perf_counter() - start
 
 
+def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
+    """Refuse a generator whose characters an attacker's charset cannot express."""
+    for attacker in attackers:
+        for source in sources.values():
+            source.check_charset(attacker.charset, f"{attacker.label()}")
 
 
-def attack_source(model, source: Source, expect: int | None = None, workers: int = 2,
-                  on_progress: Callable[[int], None] | None = None,
-                  misread_limit: int = 16) -> tuple[dict, list[tuple[np.ndarray, str]]]:
-    """Attack every CAPTCHA of `source`; returns the scored result (with manifest) and up to
-    `misread_limit` misread images captioned 'truth -> guess'."""
-    return attack_many(model, {"": source}, expect, workers, on_progress, misread_limit)
-
-
-def attack_many(model, sources: dict[str, Source], expect: int | None = None, workers: int = 2,
+def attack_many(attackers: list, sources: dict[str, Source], expect: int | None = None,
+                workers: int = 2, ignore_case: bool = False,
                 on_progress: Callable[[int], None] | None = None,
-                misread_limit: int = 16) -> tuple[dict, list[tuple[np.ndarray, str]]]:
-    """Attack several sources (named by style); overall results plus `per_style` when more than one."""
+                example_limit: int = 8) -> tuple[dict, dict[str, list]]:
+    """Attack every source with every attacker.
+
+    Returns the result (the first attacker's scores at the top, every attacker under
+    `per_attacker` when there are several, `per_style` when there are several sources) and, per
+    attacker, up to `example_limit` misread items with their images for the report.
+    """
     from .manifest import make_manifest
-    from .score import score
+    from .score import CHAR_ACCURACY_DEFINITION, score
     if expect is not None and not 1 <= expect <= 8:
         raise CaptchalabError(f"--expect must be between 1 and 8, got {expect}")
-    all_items, per_style, seconds, misread, described = [], {}, 0.0, [], {}
-    for name, source in sources.items():
-        length = expect if expect is not None else source.fixed_length()
-        items, took = run_attack(model, source, length, workers, on_progress)
-        all_items += items
-        seconds += took
-        described[name] = {**source.describe(), "expected_length": length}
-        if len(sources) > 1:
-            per_style[name] = {**score(items), "captchas_per_second": round(len(items) / took, 1)}
-        for it in items:
-            if len(misread) < misread_limit and not it.skipped and it.guess != it.text:
-                misread.append((source.image(it.index)[2], f"{it.text} -> {it.guess or '?'}"))
-    result = score(all_items)
-    result["seconds"] = round(seconds, 3)
-    result["captchas_per_second"] = round(len(all_items) / seconds, 1) if seconds > 0 else None
+    if not attackers:
+        raise CaptchalabError("no attacker given")
+    check_attackers(attackers, sources)
+    per_attacker, examples, described = {}, {}, {}
+    for attacker in attackers:
+        label = attacker.label()
+        if label in per_attacker:
+            raise CaptchalabError(f"attacker {label} is given twice")
+        all_items, per_style, seconds, misread = [], {}, 0.0, []
+        for name, source in sources.items():
+            length = expect if expect is not None else source.fixed_length()
+            items, took = run_attack(attacker, source, length, workers, on_progress)
+            all_items += items
+            seconds += took
+            described[name] = {**source.describe(), "expected_length": length}
+            if len(sources) > 1:
+                per_style[name] = {**score(items, source.charset, ignore_case),
+                                   "captchas_per_second": round(len(items) / took, 1) if took else None}
+            for it in items:
+                if len(misread) >= example_limit:
+                    break
+                if not it.skipped and fold(it.reading.text, ignore_case) != fold(it.text, ignore_case):
+                    misread.append((source.sample(it.index).image, it))
+        charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
+        result = score(all_items, charsets, ignore_case)
+        result.update(attacker=attacker.name, charset=charset_name(attacker.charset),
+                      model=attacker.info.get("path"), seconds=round(seconds, 3),
+                      captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
+                      length_hint=expect if expect is not None else
+                      {n: s.fixed_length() for n, s in sources.items()})
+        if per_style:
+            result["per_style"] = per_style
+        per_attacker[label] = result
+        examples[label] = misread
+    first = next(iter(per_attacker.values()))
+    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": CHAR_ACCURACY_DEFINITION}
+    if len(per_attacker) > 1:
+        report["per_attacker"] = per_attacker
     if len(sources) > 1:
-        result["per_style"] = per_style
-        result["sources"] = described
+        report["sources"] = described
     else:
-        result["source"] = described[next(iter(sources))]
+        report["source"] = described[next(iter(sources))]
         only = next(iter(sources.values()))
         if only.dataset is not None:
-            result["rejected_rows"] = only.dataset.rejected
-    result["manifest"] = make_manifest("report", command="attack", sources=described, workers=workers)
-    return result, misread
+            report["rejected_rows"] = only.dataset.rejected
+    report["manifest"] = make_manifest("report", command="attack", sources=described, workers=workers,
+                                       attackers={label: {"attacker": r["attacker"], "model": r["model"]}
+                                                  for label, r in per_attacker.items()},
+                                       ignore_case=ignore_case)
+    return report, examples
+
+
+def attack_source(attacker, source: Source, expect: int | None = None, workers: int = 2,
+                  on_progress=None, example_limit: int = 8) -> tuple[dict, list]:
+    """One attacker on one source: the result and its misread examples."""
+    report, examples = attack_many([attacker], {"": source}, expect, workers, on_progress=on_progress,
+                                   example_limit=example_limit)
+    return report, next(iter(examples.values()))

@@ -6,15 +6,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .attack import Source
-from .dataset import GenerationSpec
+from .attackers.base import TrainSettings, get_attacker
+from .data.dataset import GenerationSpec, Source
+from .data.mnist import Mnist
 from .fileio import atomic_dir
-from .mnist import Mnist
-from .train import CAPTCHA_TRAINING, TrainConfig, train_captcha, train_mnist
+from .train import TrainConfig, train_attacker, train_mnist
 
 
 def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_epochs: int = 2,
-                   train_count: int = 2000, sweep_count: int = 300, workers: int = 2) -> dict:
+                   train_count: int = 2000, ctc_count: int = 4000, ctc_epochs: int = 8, sweep_count: int = 300,
+                   workers: int = 2) -> dict:
     """Build results/quickstart (atomically) and return a summary."""
     from .model import load_model
     from .sweep import SweepConfig, run_sweep
@@ -22,24 +23,29 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
     start = time.perf_counter()
     summary = {}
     with atomic_dir(out, ours="report.html") as tmp:
-        say(f"1/4 training the network on MNIST ({mnist_epochs} short epochs)")
+        say(f"1/5 training the network on MNIST ({mnist_epochs} short epochs)")
         info = train_mnist(mnist, tmp / "mnist.keras", TrainConfig(epochs=mnist_epochs))
         summary["mnist_test_accuracy"] = info["test_accuracy"]
         say(f"    MNIST test accuracy {info['test_accuracy']:.2%}")
-        say(f"2/4 training an attacker on {train_count} distorted CAPTCHAs, starting from the MNIST weights")
+        say(f"2/5 training the segment attacker on {train_count} distorted CAPTCHAs, from the MNIST weights")
         spec = GenerationSpec("distorted", train_count, seed=1, strength=0.5)
-        config = TrainConfig(**{**CAPTCHA_TRAINING, "epochs": 3, "seed": 1})
-        attacker = train_captcha(Source(spec=spec), tmp / "attacker.keras", tmp / "mnist.keras", config,
-                                 workers=workers)
-        summary["attacker_val_accuracy"] = attacker["val_accuracy"]
-        say(f"    character validation accuracy {attacker['val_accuracy']:.2%}")
-        say(f"3/4 sweeping the distorted style's strength from 0 to 1 ({sweep_count} CAPTCHAs a step)")
-        model = load_model(tmp / "attacker.keras")
-        sweep = run_sweep(model, SweepConfig(model=str(out / "attacker.keras"), style="distorted",
-                                             knob="strength", values=[0.0, 0.25, 0.5, 0.75, 1.0],
-                                             count=sweep_count, workers=workers), tmp / "sweep")
-        summary["sweep"] = [(s["value"], s.get("captcha_accuracy")) for s in sweep["steps"]]
-        say("4/4 drawing every layer for a 2 and a 4 from the MNIST test set")
+        segment = train_attacker(get_attacker("segment")(), Source(spec=spec), tmp / "segment.keras",
+                                 TrainSettings(epochs=3, seed=1), tmp / "mnist.keras", workers=workers)
+        summary["segment_val_accuracy"] = segment["val_accuracy"]
+        say(f"    character validation accuracy {segment['val_accuracy']:.2%}")
+        say(f"3/5 training the ctc attacker (no segmentation) on {ctc_count} distorted CAPTCHAs, from scratch")
+        spec = GenerationSpec("distorted", ctc_count, seed=3, strength=0.5)
+        ctc = train_attacker(get_attacker("ctc")(), Source(spec=spec), tmp / "ctc.keras",
+                             TrainSettings(epochs=ctc_epochs, seed=3), workers=workers)
+        summary["ctc_val_accuracy"] = ctc["val_accuracy"]
+        say(f"    CAPTCHA validation accuracy {ctc['val_accuracy']:.2%}")
+        say(f"4/5 sweeping the distorted style's strength from 0 to 1 ({sweep_count} CAPTCHAs a step, both attackers)")
+        sweep = run_sweep(None, SweepConfig(model=str(tmp / "segment.keras"), models=(str(tmp / "ctc.keras"),),
+                                            style="distorted", knob="strength", values=[0.0, 0.25, 0.5, 0.75, 1.0],
+                                            count=sweep_count, workers=workers), tmp / "sweep")
+        summary["sweep"] = [(s["value"], {k: v.get("captcha_accuracy") for k, v in (s.get("per_attacker") or {}).items()})
+                            for s in sweep["steps"]]
+        say("5/5 drawing every layer for a 2 and a 4 from the MNIST test set")
         two = int((mnist.y_test == 2).argmax())
         four = int((mnist.y_test == 4).argmax())
         (tmp / "visualize").mkdir()
@@ -55,8 +61,10 @@ def _page(summary: dict, folder: Path) -> str:
     from .report import png_data_uri
     curve = png_data_uri(folder / "sweep" / "curve.png")
     similarity = png_data_uri(folder / "visualize" / "similarity.png")
-    rows = "".join(f"<tr><td>{v}</td><td>{a:.1%}</td></tr>" if a is not None else
-                   f"<tr><td>{v}</td><td>failed</td></tr>" for v, a in summary["sweep"])
+    names = list(dict.fromkeys(k for _, per in summary["sweep"] for k in per))
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = "".join(f"<tr><td>{v}</td>" + "".join(f"<td>{per[n]:.1%}</td>" if per.get(n) is not None else "<td>failed</td>"
+                                              for n in names) + "</tr>" for v, per in summary["sweep"])
     return f"""<!DOCTYPE html><html><head><meta charset="utf-8"><title>captchalab quickstart</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}}
 td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}img{{max-width:100%}}</style>
@@ -64,13 +72,15 @@ td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
 <p>Finished in {summary['seconds']:.0f} s. Everything here was trained and measured just now, on this machine.</p>
 <h2>1. The network on MNIST</h2><p>Test accuracy after a short run: <b>{summary['mnist_test_accuracy']:.2%}</b>
 (the full <code>captchalab train mnist</code> goes further).</p>
-<h2>2. An attacker for the distorted style</h2><p>Fine-tuned from the MNIST weights on segmented CAPTCHA
-characters: character validation accuracy <b>{summary['attacker_val_accuracy']:.2%}</b>.</p>
-<h2>3. How much harder does distortion make it?</h2>
-<table><tr><th>strength</th><th>CAPTCHA accuracy</th></tr>{rows}</table>
+<h2>2. Two attackers for the distorted style</h2><p><b>segment</b> (the seed's pipeline) cuts each CAPTCHA
+into characters with OpenCV and reads them with the network fine-tuned from its MNIST weights: character
+validation accuracy <b>{summary['segment_val_accuracy']:.2%}</b>. <b>ctc</b> reads the whole image with a small
+CRNN trained with CTC, no segmentation: CAPTCHA validation accuracy <b>{summary['ctc_val_accuracy']:.2%}</b>.</p>
+<h2>3. How much harder does distortion make it, for each?</h2>
+<table><tr><th>strength</th>{head}</tr>{rows}</table>
 <p><a href="sweep/report.html">The full sweep report</a> (curves, confusion matrix, examples).</p>
 <img src="{curve}" alt="accuracy vs strength">
-<h2>4. Inside the network</h2><p>A 2 and a 4 from the MNIST test set go through every layer; they are most
+<h2>4. Inside the seed's network</h2><p>A 2 and a 4 from the MNIST test set go through every layer; they are most
 apart at <b>{html.escape(summary['most_apart'])}</b>.
 <a href="visualize/index.html">See every feature map, layer by layer</a>.</p>
 <img src="{similarity}" alt="similarity per layer"></body></html>

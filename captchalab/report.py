@@ -48,24 +48,60 @@ def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def plot_confusion(matrix, path: Path, title: str = "Confusion matrix (characters)") -> None:
+def plot_confusion(matrix, labels: str, path: Path, title: str = "Confusion matrix (characters)") -> None:
+    """Truth rows, guess columns, in charset order; counts printed only where they stay legible
+    (up to 20 classes), a logarithmic colour scale so rare confusions still show at 36 or 62."""
+    from matplotlib.colors import LogNorm
     plt = pyplot()
     m = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(5.2, 4.5), dpi=100)
-    im = ax.imshow(m, cmap="Blues")
-    for (i, j), v in np.ndenumerate(m):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > m.max() / 2 else "black")
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
-    ax.set_title(title)
-    fig.colorbar(im, ax=ax, label="characters")
+    n = len(labels)
+    size = min(13.0, 3.0 + 0.16 * n)
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), dpi=100)
+    im = ax.imshow(np.where(m > 0, m, np.nan), cmap="Blues", norm=LogNorm(vmin=1, vmax=max(2, m.max())))
+    if n <= 20:
+        for (i, j), v in np.ndenumerate(m):
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                        color="white" if v > m.max() / 2 else "black")
+    ticks = range(n)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.set_xticklabels(list(labels), fontsize=8 if n <= 36 else 6)
+    ax.set_yticklabels(list(labels), fontsize=8 if n <= 36 else 6)
+    ax.set_xlabel("read as")
+    ax.set_ylabel("true character")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, label="characters (log scale)", fraction=0.04)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def seen_by_attacker(image: np.ndarray, item) -> np.ndarray:
+    """A misread CAPTCHA as the attacker saw it: its boxes drawn on the image and, below, the
+    crops it read (segmenting attackers); the image alone for whole-image readers."""
+    reading = item.reading
+    image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if reading is None or reading.boxes is None:
+        return image
+    out = image.copy()
+    for k, (x0, y0, x1, y1) in enumerate(reading.boxes):
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255) if k % 2 else (255, 0, 0), 1)
+    if reading.crops is not None and len(reading.crops):
+        strip = np.hstack([np.pad(c, 1, constant_values=128) for c in reading.crops])
+        strip = cv2.cvtColor(strip, cv2.COLOR_GRAY2BGR)
+        scale = out.shape[1] / strip.shape[1]
+        if scale < 1:
+            strip = cv2.resize(strip, (out.shape[1], max(1, round(strip.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        canvas = np.full((out.shape[0] + strip.shape[0] + 2, max(out.shape[1], strip.shape[1]), 3), 255, np.uint8)
+        canvas[:out.shape[0], :out.shape[1]] = out
+        canvas[out.shape[0] + 2:, :strip.shape[1]] = strip
+        out = canvas
+    return out
+
+
+def _pct(v) -> str:
+    return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
 
 
 def attack_markdown(result: dict, title: str) -> str:
@@ -73,34 +109,43 @@ def attack_markdown(result: dict, title: str) -> str:
     if "source" in result:
         src = result["source"]
         lines.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
-                     + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else ""))
+                     + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
+                     + f", charset `{src.get('charset')}`")
     else:
-        lines.append(f"- styles: {', '.join(result.get('per_style', {}))}")
-    lines += [
-              f"- model: `{result.get('model')}`",
-              f"- CAPTCHAs read: {result['count']} (skipped: {result['skipped']})", "",
-              "| measure | value |", "|---|---|",
-              f"| CAPTCHA accuracy | {result['captcha_accuracy']:.2%} |",
-              f"| character accuracy | {result['char_accuracy']:.2%} |",
-              f"| segmentation rate (right number of pieces) | {result['segmentation_rate']:.2%} |"]
-    if "segmentation_box_rate" in result:
-        lines.append(f"| segmentation matching the generator's boxes | {result['segmentation_box_rate']:.2%} |")
-    if "captchas_per_second" in result:
-        lines.append(f"| throughput | {result['captchas_per_second']:.0f} CAPTCHAs/s |")
-    lines += ["", "Per position: " + ", ".join(
-        f"{i + 1}: {a:.2%}" for i, a in enumerate(result["per_position_accuracy"]) if a is not None)]
-    if result.get("per_style"):
-        lines += ["", "| style | CAPTCHA acc. | char acc. | segmentation | count |", "|---|---|---|---|---|"]
-        for style, r in result["per_style"].items():
-            lines.append(f"| {style} | {r['captcha_accuracy']:.2%} | {r['char_accuracy']:.2%} | "
-                         f"{r['segmentation_rate']:.2%} | {r['count']} |")
+        lines.append(f"- styles: {', '.join(result.get('sources', {}))}")
+    lines.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
+    per_attacker = result.get("per_attacker") or {result["attackers"][0]: result}
+    lines += ["", "| attacker | CAPTCHA accuracy | character accuracy | segmentation vs the generator's boxes "
+              "| CAPTCHAs/s | read | skipped |", "|---|---|---|---|---|---|---|"]
+    for name, r in per_attacker.items():
+        lines.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_pct(r['char_accuracy'])} | "
+                     f"{_pct(r.get('segmentation_box_rate'))} | {r.get('captchas_per_second') or '-'} | "
+                     f"{r['count']} | {r['skipped']} |")
+    lines += ["", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
+              "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
+              "generator drew (a length hint makes the count right by construction, so the count alone "
+              "would say nothing)."]
+    for name, r in per_attacker.items():
+        lines += ["", f"## {name}", "", "Per position (CAPTCHAs read with the right length): " + ", ".join(
+            f"{i + 1}: {a:.2%}" for i, a in enumerate(r["per_position_accuracy"]) if a is not None)]
+        if r.get("most_confused"):
+            lines += ["", "Most confused: " + ", ".join(
+                f"{c['truth']}→{c['guess']} ({c['count']})" for c in r["most_confused"])]
+        if r.get("per_style"):
+            lines += ["", "| style | CAPTCHA acc. | char acc. | segmentation (boxes) | count |", "|---|---|---|---|---|"]
+            for style, rs in r["per_style"].items():
+                lines.append(f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | "
+                             f"{_pct(rs.get('segmentation_box_rate'))} | {rs['count']} |")
     if result.get("skipped_files"):
-        lines += ["", "Skipped (unreadable images): " + ", ".join(f"`{f}`" for f in result["skipped_files"][:50])]
+        reasons = result.get("skipped_reasons", {})
+        lines += ["", "Skipped (unusable images): " + ", ".join(
+            f"`{f}` ({reasons.get(f) or 'unreadable'})" for f in result["skipped_files"][:50])
+            + (f" and {len(result['skipped_files']) - 50} more" if len(result["skipped_files"]) > 50 else "")]
     if result.get("rejected_rows"):
         lines += ["", "Rejected labels.csv rows: " + ", ".join(
-            f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])]
-    lines += ["", "A character counts as read only when its CAPTCHA was cut into the right number "
-              "of pieces and the piece at its position reads right.", ""]
+            f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])
+            + (f" and {len(result['rejected_rows']) - 50} more" if len(result["rejected_rows"]) > 50 else "")]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -145,47 +190,83 @@ def html_page(title: str, markdown_text: str, images: list[tuple[str, Path]]) ->
             f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
 
 
-def write_attack_report(out: Path, result: dict, misread: list[tuple[np.ndarray, str]]) -> None:
-    """report.json, report.md, report.html, misread.png and confusion.png, atomically; an earlier
-    report in `out` is replaced, any other non-empty folder is refused."""
+def _slug(text: str) -> str:
+    import re
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
+
+
+def write_attack_report(out: Path, result: dict, examples: dict[str, list]) -> None:
+    """report.json, report.md, report.html and per attacker a confusion matrix and the misread
+    CAPTCHAs as the attacker saw them, atomically; an earlier report in `out` is replaced, any
+    other non-empty folder is refused."""
     from .fileio import atomic_dir, to_json
     title = "Attack report"
+    per_attacker = result.get("per_attacker") or {result["attackers"][0]: result}
     with atomic_dir(out, ours="report.json") as tmp:
         (tmp / "report.json").write_text(to_json(result))
         md = attack_markdown(result, title)
         (tmp / "report.md").write_text(md)
         images = []
-        plot_confusion(result["confusion_matrix"], tmp / "confusion.png")
-        images.append(("Confusion matrix of characters in correctly segmented CAPTCHAs", tmp / "confusion.png"))
-        if misread:
-            contact_sheet([im for im, _ in misread], [c for _, c in misread], tmp / "misread.png")
-            images.append(("Misread CAPTCHAs (truth -> guess)", tmp / "misread.png"))
+        for name, r in per_attacker.items():
+            slug = _slug(name)
+            plot_confusion(r["confusion_matrix"], r["confusion_labels"], tmp / f"confusion-{slug}.png",
+                           f"{name}: confusion of characters (CAPTCHAs read with the right length)")
+            images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
+            misread = examples.get(name) or []
+            if misread:
+                contact_sheet([seen_by_attacker(im, it) for im, it in misread],
+                              [f"{it.text} -> {it.reading.text or '?'}" for _, it in misread],
+                              tmp / f"misread-{slug}.png", cell_height=96)
+                images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
+                               tmp / f"misread-{slug}.png"))
         (tmp / "report.html").write_text(html_page(title, md, images))
 
 
-def plot_sweep(report: dict, path: Path) -> None:
-    """Accuracy vs the swept value: the three rates, plus the retrained attacker when present."""
+def _mean(values):
+    values = [v for v in values if isinstance(v, (int, float))]
+    return float(np.mean(values)) if values else None
+
+
+def _groups(rows: list[dict], keys: list[str]) -> dict[tuple, list[dict]]:
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.get(k) for k in keys), []).append(row)
+    return groups
+
+
+def series_keys(rows: list[dict], axis: str, axes: list[str]) -> list[str]:
+    """What tells the lines of a curve apart: the attacker, and every categorical coordinate that
+    varies (style, train_style); numeric coordinates other than the curve's own are averaged."""
+    varying = [k for k in ("style", "train_style") if len({r.get(k) for r in rows}) > 1]
+    return ["attacker"] + [k for k in varying if k != axis]
+
+
+def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, path: Path) -> None:
+    """CAPTCHA accuracy (solid) and character accuracy (dotted) against one swept coordinate,
+    one colour per attacker (and style), averaged over seeds; failed cells are gaps."""
     plt = pyplot()
-    done = [s for s in report["steps"] if s.get("status") == "done"]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    labels = {"captcha_accuracy": "CAPTCHA accuracy", "char_accuracy": "character accuracy",
-              "segmentation_rate": "segmentation rate"}
-    for (key, label), color in zip(labels.items(), ("#d62728", "#1f77b4", "#2ca02c")):
-        ax.plot([s["value"] for s in done], [100 * s[key] for s in done], marker="o", color=color,
-                label=f"{label} (fixed attacker)")
-        retrained = [s for s in done if "retrained" in s]
-        if retrained and key != "segmentation_rate":
-            ax.plot([s["value"] for s in retrained], [100 * s["retrained"][key] for s in retrained],
-                    marker="s", linestyle="--", color=color, label=f"{label} (retrained attacker)")
-    for s in report["steps"]:
-        if s.get("status") == "failed":
-            ax.axvline(s["value"], color="grey", linestyle=":", label="failed step")
-    ax.set_xlabel(f"{report['style']} {report['knob']}")
-    ax.set_ylabel("rate (%)")
+    done = [r for r in rows if r.get("status") == "done" and isinstance(r.get(axis), (int, float))]
+    keys = series_keys(rows, axis, axes)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2), dpi=100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (series, members) in enumerate(sorted(_groups(done, keys).items(), key=lambda kv: str(kv[0]))):
+        xs = sorted({m[axis] for m in members})
+        label = ", ".join(str(v) for v in series if v not in (None, ""))
+        for rate, style in (("captcha_accuracy", "-"), ("char_accuracy", ":")):
+            ys = [_mean(m[rate] for m in members if m[axis] == x) for x in xs]
+            ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, marker="o",
+                    color=colors[k % len(colors)], label=f"{label}: {'CAPTCHA' if rate == 'captcha_accuracy' else 'character'}")
+    for r in rows:
+        if r.get("status") != "done" and isinstance(r.get(axis), (int, float)):
+            ax.axvline(r[axis], color="grey", linestyle=":", linewidth=1)
+    if axis == "train_count" and any(r.get(axis, 0) > 0 for r in done):
+        ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel(axis.replace("param.", "") + (" (labelled CAPTCHAs)" if axis == "train_count" else ""))
+    ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(f"Attack success as {report['style']} {report['knob']} grows", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -193,11 +274,11 @@ def plot_sweep(report: dict, path: Path) -> None:
 
 def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: Path) -> None:
     plt = pyplot()
-    m = 100 * np.asarray(matrix, float)
+    m = 100 * np.asarray([[np.nan if v is None else v for v in row] for row in matrix], float)
     fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 1.0 * len(rows) + 1.8), dpi=100)
     im = ax.imshow(m, cmap="RdYlGn", vmin=0, vmax=100)
     for (i, j), v in np.ndenumerate(m):
-        ax.text(j, i, f"{v:.1f}", ha="center", va="center", fontsize=9)
+        ax.text(j, i, "failed" if np.isnan(v) else f"{v:.1f}", ha="center", va="center", fontsize=9)
     ax.set_xticks(range(len(columns)))
     ax.set_xticklabels(columns, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)))
@@ -209,10 +290,6 @@ def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: 
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
-
-
-def _rate(v) -> str:
-    return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
 
 
 def atomic_plot(plot, path: Path, *args) -> Path:
@@ -227,47 +304,92 @@ def atomic_plot(plot, path: Path, *args) -> Path:
     return path
 
 
-def write_sweep_report(out: Path, report: dict) -> None:
-    """report.json, report.md, report.html and plots in the sweep folder, each written atomically."""
-    from .fileio import atomic_write_json, atomic_write_text
-    lines = [f"# Sweep: {report['style']} {report['knob']}", "",
-             f"- model: `{report['config']['model']}`",
-             f"- {report['config']['count']} CAPTCHAs per step, retrain: {report['config']['retrain']}", "",
-             "| value | status | CAPTCHA acc. | char acc. | segmentation | retrained CAPTCHA acc. | count |",
-             "|---|---|---|---|---|---|---|"]
-    for s in report["steps"]:
-        lines.append(f"| {s['value']} | {s['status']} | {_rate(s.get('captcha_accuracy'))} | "
-                     f"{_rate(s.get('char_accuracy'))} | {_rate(s.get('segmentation_rate'))} | "
-                     f"{_rate(s.get('retrained', {}).get('captcha_accuracy'))} | {s.get('count', '-')} |")
-    for s in report["steps"]:
-        if s["status"] == "failed":
-            lines += ["", f"Step {s['step']} ({report['knob']} = {s['value']}) failed: {s['error']}"]
-    md = "\n".join(lines) + "\n"
-    images = [(f"Accuracy vs {report['knob']}", atomic_plot(plot_sweep, out / "curve.png", report))]
-    done = [s for s in report["steps"] if s["status"] == "done"]
-    if done:
-        total = np.sum([s["confusion_matrix"] for s in done], axis=0)
-        images.append(("Confusion matrix of characters over all steps (fixed attacker)",
-                       atomic_plot(plot_confusion, out / "confusion.png", total)))
-    images += [(f"{report['knob']} = {s['value']}: examples (truth; misread ones as truth -> guess)",
-                out / s["examples"]) for s in done]
-    atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.html", html_page(f"Sweep: {report['style']} {report['knob']}", md, images))
+def break_cost(rows: list[dict], thresholds=(0.5, 0.9)) -> list[dict]:
+    """For each attacker (and style): the fewest labelled CAPTCHAs whose mean CAPTCHA accuracy
+    reaches each threshold, None when no measured size does."""
+    done = [r for r in rows if r.get("status") == "done" and isinstance(r.get("train_count"), int)]
+    keys = series_keys(done, "train_count", ["train_count"])
+    out = []
+    for series, members in sorted(_groups(done, keys).items(), key=lambda kv: str(kv[0])):
+        sizes = sorted({m["train_count"] for m in members})
+        curve = {n: _mean(m["captcha_accuracy"] for m in members if m["train_count"] == n) for n in sizes}
+        entry = {k: v for k, v in zip(keys, series)}
+        for t in thresholds:
+            entry[f"labelled_for_{int(t * 100)}%"] = next((n for n in sizes if (curve[n] or 0) >= t), None)
+        entry["curve"] = curve
+        out.append(entry)
+    return out
 
 
-def write_matrix_report(out: Path, report: dict) -> None:
+def write_csv(path: Path, rows: list[dict]) -> None:
+    import csv
+    import io
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    from .fileio import atomic_write_text
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
+                      extra_images: list[tuple[str, Path]] = ()) -> None:
+    """The one report of every grid (sweep, matrix, study): report.json, the cell table as
+    cells.json and cells.csv (one row per cell and attacker; pandas reads either), report.md,
+    a self-contained report.html, and its plots: a curve per swept coordinate (one line per
+    attacker), heat maps for style x style, break costs for a training-size axis."""
     from .fileio import atomic_write_json, atomic_write_text
-    rows, cols = report["train_styles"], report["test_styles"]
-    heatmap = atomic_plot(plot_heatmap, out / "heatmap.png", report["matrix"]["captcha_accuracy"], rows, cols,
-                          "How an attack transfers across generators")
-    lines = ["# Transfer matrix: CAPTCHA accuracy", "",
-             f"- {report['count']} test CAPTCHAs per cell, {report['train_count']} training CAPTCHAs per attacker",
-             "", "| trained on \\ attacked | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-    for r, row in zip(rows, report["matrix"]["captcha_accuracy"]):
-        lines.append(f"| {r} | " + " | ".join(_rate(v) for v in row) + " |")
+    rows = report["rows"]
+    images = []
+    lines = [f"# {title}", ""]
+    swept = [a for a in axes if len({r.get(a) for r in rows}) > 1 or report.get("kind") == "sweep"]
+    for axis in swept:
+        name = "curve.png" if len(swept) == 1 else f"curve-{axis.replace('.', '-')}.png"
+        images.append((f"Accuracy against {axis}", atomic_plot(plot_curve, out / name, rows, axis, axes,
+                                                               f"{title}: accuracy against {axis}")))
+    if "train_count" in axes:
+        report["break_cost"] = break_cost(rows)
+        keys = series_keys(rows, "train_count", axes)
+        lines += ["## Break cost: labelled CAPTCHAs an attacker needs", "",
+                  "| " + " | ".join(keys) + " | to reach 50% | to reach 90% |", "|---" * (len(keys) + 2) + "|"]
+        for b in report["break_cost"]:
+            reached = [b[f"labelled_for_{t}%"] for t in (50, 90)]
+            lines.append("| " + " | ".join(str(b.get(k)) for k in keys) + " | " +
+                         " | ".join("not reached" if n is None else str(n) for n in reached) + " |")
+        lines += ["", "Sizes not measured are not interpolated: a break cost is the smallest measured size "
+                  "that reaches the accuracy.", ""]
+    if report.get("matrix"):
+        images.append(("CAPTCHA accuracy per (training, test) style", atomic_plot(
+            plot_heatmap, out / "heatmap.png", report["matrix"]["captcha_accuracy"], report["train_styles"],
+            report["test_styles"], "How an attack transfers across generators")))
+    elif len({r.get("train_style") for r in rows}) > 1:
+        for attacker in dict.fromkeys(r["attacker"] for r in rows):
+            mine = [r for r in rows if r["attacker"] == attacker and r.get("status") == "done"]
+            trains, tests = list(dict.fromkeys(r["train_style"] for r in mine)), list(dict.fromkeys(r["style"] for r in mine))
+            grid = [[_mean(r["captcha_accuracy"] for r in mine if r["train_style"] == a and r["style"] == b)
+                     for b in tests] for a in trains]
+            images.append((f"{attacker}: CAPTCHA accuracy per (training, test) style", atomic_plot(
+                plot_heatmap, out / f"heatmap-{_slug(attacker)}.png", grid, trains, tests, f"{attacker}: transfer")))
+    if report.get("kind") == "sweep":
+        done = [s for s in report["steps"] if s.get("status") == "done" and s.get("confusion_matrix")]
+        if done:
+            total = np.sum([s["confusion_matrix"] for s in done], axis=0)
+            images.append(("Confusion matrix of characters over all steps (first attacker)", atomic_plot(
+                plot_confusion, out / "confusion.png", total, done[0]["confusion_labels"])))
+    columns = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("error",)]
+    lines += ["## Cells", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_pct(r.get(c)) if c.endswith(("accuracy", "rate")) else str(r.get(c, ""))
+                                       for c in columns) + " |")
+    failed = [r for r in rows if r.get("status") != "done"]
+    for r in failed:
+        lines += ["", "Failed: " + ", ".join(f"{k} = {r.get(k)}" for k in columns if k not in ("status",)
+                                             and not k.endswith(("accuracy", "rate")) and r.get(k) is not None)
+                  + f": {r.get('error') or 'failed'}"]
     md = "\n".join(lines) + "\n"
+    atomic_write_json(out / "cells.json", rows)
+    write_csv(out / "cells.csv", rows)
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.html", html_page("Transfer matrix", md,
-                                                     [("CAPTCHA accuracy per (training, test) style", heatmap)]))
+    atomic_write_text(out / "report.html", html_page(title, md, images + list(extra_images)))

@@ -1,9 +1,33 @@
-"""Score an attack: per-character, per-CAPTCHA and segmentation results."""
+"""Score an attack: per CAPTCHA, per character, per position, and against the generator's boxes.
+
+Character accuracy is defined from the edit distance, so it means the same for an attacker that
+cuts characters (and always outputs the expected count) and one that reads the whole image (and
+may output more or fewer): a CAPTCHA contributes max(0, len(truth) - distance(guess, truth))
+correct characters out of len(truth).
+"""
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
-from .attack import Item
+from .charset import fold
+
+CHAR_ACCURACY_DEFINITION = ("character accuracy = sum over CAPTCHAs of max(0, length - edit distance "
+                            "between guess and truth), divided by the number of true characters")
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions each cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def box_hit(found, truth) -> bool:
@@ -11,39 +35,58 @@ def box_hit(found, truth) -> bool:
     return min(found[2], truth[2]) - max(found[0], truth[0]) > 0.5 * (truth[2] - truth[0])
 
 
-def score(items: list[Item]) -> dict:
+def score(items, charset: str, ignore_case: bool = False) -> dict:
+    """Results of one attacker on `items` (attack.Item with a reading); `charset` orders the
+    confusion matrix (truth rows, guess columns; characters outside it are left out)."""
     done = [it for it in items if not it.skipped]
-    confusion = np.zeros((10, 10), np.int64)
+    labels = fold(charset, ignore_case)
+    labels = "".join(dict.fromkeys(labels))
+    index = {c: i for i, c in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)), np.int64)
     max_len = max((len(it.text) for it in done), default=0)
     pos_right, pos_total = np.zeros(max_len), np.zeros(max_len)
-    chars_right = chars_total = captchas_right = segmented = 0
-    boxes_scored = boxes_right = 0
+    chars_right = chars_total = captchas_right = count_right = 0
+    boxes_scored = boxes_right = with_boxes = 0
+    confused: Counter = Counter()
     for it in done:
-        ok_count = len(it.guess) == len(it.text) and len(it.crops) == len(it.text)
-        segmented += ok_count
-        captchas_right += it.guess == it.text
-        for pos, truth in enumerate(it.text):
-            right = pos < len(it.guess) and it.guess[pos] == truth and ok_count
-            chars_right += right
+        truth, guess = fold(it.text, ignore_case), fold(it.reading.text, ignore_case)
+        captchas_right += guess == truth
+        chars_right += max(0, len(truth) - edit_distance(guess, truth))
+        chars_total += len(truth)
+        same_length = len(guess) == len(truth)
+        for pos, t in enumerate(truth):
+            right = same_length and guess[pos] == t
             pos_right[pos] += right
             pos_total[pos] += 1
-            if ok_count and truth.isdigit():
-                confusion[int(truth), int(it.guess[pos])] += 1
-        chars_total += len(it.text)
-        if it.true_boxes is not None:
-            boxes_scored += 1
-            boxes_right += ok_count and all(box_hit(f, t) for f, t in zip(it.boxes, it.true_boxes))
+            if same_length:
+                if t in index and guess[pos] in index:
+                    confusion[index[t], index[guess[pos]]] += 1
+                if not right:
+                    confused[(t, guess[pos])] += 1
+        boxes = it.reading.boxes
+        if boxes is not None:
+            with_boxes += 1
+            count_right += len(boxes) == len(truth)
+            if it.true_boxes is not None:
+                boxes_scored += 1
+                boxes_right += len(boxes) == len(truth) and all(
+                    box_hit(f, t) for f, t in zip(boxes, it.true_boxes))
     n = len(done)
     result = {
         "count": n,
         "skipped": len(items) - n,
         "skipped_files": [it.name for it in items if it.skipped],
-        "char_accuracy": chars_right / chars_total if chars_total else 0.0,
+        "skipped_reasons": {it.name: it.error for it in items if it.skipped},
         "captcha_accuracy": captchas_right / n if n else 0.0,
-        "segmentation_rate": segmented / n if n else 0.0,
+        "char_accuracy": chars_right / chars_total if chars_total else 0.0,
         "per_position_accuracy": [float(r / t) if t else None for r, t in zip(pos_right, pos_total)],
+        "confusion_labels": labels,
         "confusion_matrix": confusion.tolist(),
+        "most_confused": [{"truth": t, "guess": g, "count": c} for (t, g), c in confused.most_common(10)],
+        "ignore_case": ignore_case,
     }
+    if with_boxes:
+        result["segmentation_rate"] = count_right / with_boxes
     if boxes_scored:
         result["segmentation_box_rate"] = boxes_right / boxes_scored
     return result

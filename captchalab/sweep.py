@@ -1,24 +1,27 @@
-"""Robustness experiments: sweep a generator knob, and a train-style x test-style matrix.
+"""`sweep` and `matrix`: two short front-ends that build a grid and run it on the grid engine
+(captchalab.study), so they share its loop, its resume rule and its report writer.
 
-A sweep saves every finished step atomically under <out>/steps/, so `--resume` continues an
-interrupted run without redoing finished steps; a step that fails is recorded and skipped.
+A sweep's cell is one step: the CAPTCHAs at one value of a generator knob, read by every
+attacker given (and, with `retrain`, by an attacker trained on that step's generator). A
+matrix's cell is one test style, read by one attacker per training style.
 """
 from __future__ import annotations
 
 import json
-import time
-import traceback
+import shutil
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .attack import Source, attack_source
-from .dataset import GenerationSpec
+from .charset import DIGITS
+from .data.dataset import GenerationSpec
 from .errors import CaptchalabError
-from .fileio import atomic_write_json
 from .manifest import make_manifest
+from .study.backends import LocalBackend
+from .study.grid import AttackerRef, Cell, Training, read_blob, run_cell, run_grid, study_marker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")
 
@@ -45,12 +48,12 @@ def parse_range(text: str, what: str) -> list[float]:
 
 @dataclass
 class SweepConfig:
-    model: str
+    model: str                 # the first attacker's model file
     style: str
     knob: str                  # "strength" or a generator parameter name
     values: list[float]
     count: int = 1000
-    seed: int = 100
+    seed: int = 100            # step i's CAPTCHAs use seed + i
     strength: float = 0.5      # used when the knob is a parameter
     params: dict = field(default_factory=dict)
     length: int = 4
@@ -59,6 +62,9 @@ class SweepConfig:
     train_epochs: int = 4
     workers: int = 2
     plugin_dirs: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()      # further attackers' model files
+    readers: tuple[str, ...] = ()     # read-only attackers by name (ddddocr)
+    charset: str = DIGITS
 
     def spec(self, value: float, count: int, seed: int) -> GenerationSpec:
         params = dict(self.params)
@@ -67,146 +73,204 @@ class SweepConfig:
             strength = value
         else:
             params[self.knob] = value
-        return GenerationSpec(self.style, count, self.length, self.length, seed=seed, strength=strength,
-                              params=params, plugin_dirs=tuple(self.plugin_dirs))
+        return GenerationSpec(self.style, count, self.length, self.length, self.charset, seed, strength,
+                              params, tuple(self.plugin_dirs))
 
     def check(self) -> None:
-        for value in self.values:
-            self.spec(value, self.count, self.seed).check()
         if self.count < 1:
             raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+        for value in self.values:
+            self.spec(value, self.count, self.seed).check()
 
 
-def _step_file(out: Path, i: int) -> Path:
-    return out / "steps" / f"step-{i:02d}.json"
+def _label(path: str) -> str:
+    from .attackers.base import read_model_info
+    return f"{Path(path).stem} ({read_model_info(Path(path))['attacker']})"
 
 
-def open_sweep(out: Path, config: SweepConfig, resume: bool) -> None:
-    """Start a sweep folder, or check that --resume points at a sweep with the same settings."""
-    marker = out / "sweep.json"
-    if resume:
-        if not marker.is_file():
-            raise CaptchalabError(f"--resume: {out} is not a sweep folder (no sweep.json)")
-        saved = json.loads(marker.read_text())
-        if saved != json.loads(json.dumps(asdict(config))):
-            raise CaptchalabError(f"--resume: the sweep in {out} was started with other options")
-        return
-    if out.exists() and any(out.iterdir()):
-        raise CaptchalabError(f"{out} is not empty; use --resume to continue a sweep there, or another --out")
-    try:
-        (out / "steps").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CaptchalabError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    atomic_write_json(marker, asdict(config))
-
-
-def _examples(misread_and_right: list, path: Path) -> None:
-    from .report import contact_sheet
-    contact_sheet([im for im, _ in misread_and_right], [c for _, c in misread_and_right], path, columns=6,
-                  cell_height=56)
-
-
-def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dict:
-    spec = config.spec(value, config.count, config.seed + i)
-    source = Source(spec=spec)
-    result, misread = attack_source(model, source, workers=config.workers, misread_limit=6)
-    step = {"step": i, "value": value, "status": "done", "count": result["count"],
-            **{k: result[k] for k in RATES}, "seconds": result["seconds"],
-            "captchas_per_second": result["captchas_per_second"],
-            "confusion_matrix": result["confusion_matrix"], "parameters": result["source"]["parameters"]}
-    first = [source.image(k) for k in range(min(3, config.count))]
-    examples = [(image, text) for _, text, image, _ in first] + misread[:3]
-    _examples(examples, out / "steps" / f"step-{i:02d}.png")
-    step["examples"] = f"steps/step-{i:02d}.png"
+def step_cell(config: SweepConfig, i: int, value: float) -> Cell:
+    refs = [AttackerRef(_label(m), model=m) for m in (config.model, *config.models)]
+    refs += [AttackerRef(name, name=name, charset=config.charset) for name in config.readers]
     if config.retrain:
-        from .model import load_model
-        from .train import CAPTCHA_TRAINING, TrainConfig, train_captcha
+        from .attackers.base import read_model_info
         train_spec = config.spec(value, config.train_count, config.seed + 1000 + i)
-        model_path = out / "steps" / f"attacker-{i:02d}.keras"
-        tc = TrainConfig(**{**CAPTCHA_TRAINING, "epochs": config.train_epochs, "seed": config.seed + i})
-        train_captcha(Source(spec=train_spec), model_path, Path(config.model), tc, workers=config.workers)
-        adapted, _ = attack_source(load_model(model_path), source, workers=config.workers, misread_limit=0)
-        step["retrained"] = {k: adapted[k] for k in RATES}
-        step["retrained"]["model"] = str(model_path)
+        refs.append(AttackerRef("retrained", training=Training(read_model_info(Path(config.model))["attacker"],
+                                                               train_spec, config.model, (),
+                                                               config.train_epochs, config.seed + i)))
+    return Cell(f"step-{i:02d}", {config.knob: value}, config.spec(value, config.count, config.seed + i),
+                refs, examples=3)
+
+
+def step_from_cell(result: dict, config: SweepConfig, i: int, value: float) -> dict:
+    """A sweep step in the sweep's own format: the first attacker's numbers at the top level."""
+    if result["status"] != "done" and "per_attacker" not in result:
+        return {"step": i, "value": value, "status": "failed", "error": result.get("error", "")}
+    per = result["per_attacker"]
+    first = per[next(iter(per))]
+    step = {"step": i, "value": value, "status": result["status"],
+            **{k: first.get(k) for k in ("count", "captcha_accuracy", "char_accuracy", "segmentation_rate",
+                                         "segmentation_box_rate", "captchas_per_second", "confusion_matrix",
+                                         "confusion_labels", "misread")},
+            "seconds": result["seconds"], "parameters": result["test"]["parameters"], "per_attacker": per}
+    if result["status"] != "done":
+        step["error"] = "; ".join(f"{k}: {v.get('error')}" for k, v in per.items() if v["status"] != "done")
+    if "retrained" in per and per["retrained"]["status"] == "done":
+        step["retrained"] = {k: per["retrained"].get(k) for k in RATES}
     return step
 
 
+def _models(cell: Cell, out: Path) -> dict:
+    """The model bytes a step needs, read here (in-process runs)."""
+    blobs = {}
+    for ref in cell.attackers:
+        if ref.model:
+            blobs[ref.model] = read_blob(ref.model)
+        elif ref.training:
+            saved = out / "models" / f"{ref.training.key()}.keras"
+            if saved.is_file():
+                blobs[ref.training.key()] = read_blob(saved)
+    return blobs
+
+
+def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dict:
+    """One step, in this process: every attacker on the CAPTCHAs at `value`. `model` may be the
+    first attacker's network already in memory (or None)."""
+    cell = step_cell(config, i, value)
+    cell.workers = config.workers
+    loaded = {}
+    if model is not None:
+        from .attackers.base import attacker_around
+        loaded[cell.attackers[0].label] = model if hasattr(model, "read_prepared") else \
+            attacker_around(model, config.model, config.plugin_dirs)
+    return step_from_cell(run_cell(cell, _models(cell, out), loaded), config, i, value)
+
+
+def _in_process_step(model, config, out, cell: Cell, models: dict) -> dict:
+    i = int(cell.id.split("-")[1])
+    return run_step(model, config, i, cell.coords[config.knob], out)  # looked up here: tests may replace it
+
+
+def _remote_step(config: SweepConfig, cell: Cell, models: dict) -> dict:
+    i = int(cell.id.split("-")[1])
+    return step_from_cell(run_cell(cell, models), config, i, cell.coords[config.knob])
+
+
+def _examples(out: Path, config: SweepConfig, step: dict) -> None:
+    """The step's first CAPTCHAs and its first misread ones (truth -> guess), as one sheet."""
+    from .data.dataset import Source
+    from .report import contact_sheet
+    source = Source(spec=config.spec(step["value"], config.count, config.seed + step["step"]))
+    shown = [(source.sample(k).image, source.sample(k).text) for k in range(min(3, config.count))]
+    for index, guess in (step.get("misread") or [])[:3]:
+        sample = source.sample(index)
+        shown.append((sample.image, f"{sample.text} -> {guess or '?'}"))
+    path = out / "steps" / f"step-{step['step']:02d}.png"
+    contact_sheet([im for im, _ in shown], [c for _, c in shown], path, columns=6, cell_height=56)
+    step["examples"] = f"steps/step-{step['step']:02d}.png"
+
+
 def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
-              on_step: Callable[[dict, int, int, float], None] | None = None) -> dict:
+              on_step: Callable[[dict, int, int, float], None] | None = None, backend=None) -> dict:
     """Run (or continue) a sweep; returns the report dict (also written as report.*).
 
     `on_step(step, steps_run, steps_left, seconds)` is called after every step this call runs.
     """
     config.check()
-    open_sweep(out, config, resume)
-    start = time.perf_counter()
-    steps = []
-    left = sum(not _step_file(out, i).is_file() for i in range(len(config.values)))
-    ran = 0
-    for i, value in enumerate(config.values):
-        path = _step_file(out, i)
-        if path.is_file():
-            steps.append(json.loads(path.read_text()))
-            continue
-        try:
-            step = run_step(model, config, i, value, out)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # a failing step is recorded; the sweep goes on
-            step = {"step": i, "value": value, "status": "failed",
-                    "error": f"{type(exc).__name__}: {exc}",
-                    "trace": traceback.format_exc(limit=3).splitlines()[-1]}
-        atomic_write_json(path, step)
-        steps.append(step)
-        ran, left = ran + 1, left - 1
+    study_marker(out, asdict(config), resume, marker="sweep.json")
+    (out / "steps").mkdir(exist_ok=True)
+    backend = backend or LocalBackend()
+    cells = [step_cell(config, i, v) for i, v in enumerate(config.values)]
+    in_process = isinstance(backend, LocalBackend) and backend.jobs == 1
+    runner = partial(_in_process_step, model, config, out) if in_process else partial(_remote_step, config)
+
+    def each(step: dict, progress) -> None:  # before the engine saves the step
+        i = int(step.pop("id").split("-")[1]) if "id" in step else step["step"]
+        step.setdefault("step", i)
+        step.setdefault("value", config.values[i])
+        step.pop("coords", None)
+        if step["status"] == "done":
+            _examples(out, config, step)
         if on_step:
-            on_step(step, ran, left, time.perf_counter() - start)
+            on_step(step, progress.ran, progress.left, progress.seconds)
+
+    steps = run_grid(cells, out, backend, resume, cell_dir="steps", runner=runner, on_cell=each)
+    for cell, step in zip(cells, steps):
+        for ref in cell.attackers:  # the retrained attacker also under its step's name
+            trained = ref.training and out / "models" / f"{ref.training.key()}.keras"
+            if trained and trained.is_file():
+                for suffix in (".keras", ".json"):
+                    shutil.copyfile(trained.with_suffix(suffix), out / "steps" / f"attacker-{step['step']:02d}{suffix}")
+                step.setdefault("retrained", {})["model"] = str(out / "steps" / f"attacker-{step['step']:02d}.keras")
     report = {"kind": "sweep", "style": config.style, "knob": config.knob, "steps": steps,
-              "config": asdict(config),
+              "config": asdict(config), "rows": rows_of(steps, lambda s: {config.knob: s["value"]}),
               "manifest": make_manifest("report", command="sweep", config=asdict(config))}
-    from .report import write_sweep_report
-    write_sweep_report(out, report)
+    from .report import write_grid_report
+    images = [(f"{config.knob} = {s['value']}: examples (truth; misread ones as truth -> guess)", out / s["examples"])
+              for s in steps if s.get("examples")]
+    write_grid_report(out, f"Sweep: {config.style} {config.knob}", report, [config.knob], images)
     return report
+
+
+def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
+    """The cell table: one row per (cell, attacker), coordinates and numbers side by side."""
+    rows = []
+    for result in results:
+        per = result.get("per_attacker") or {}
+        if not per:
+            rows.append({**coords(result), "attacker": "", "status": "failed", "error": result.get("error", "")})
+        for label, r in per.items():
+            rows.append({**coords(result), "attacker": label, "status": r.get("status", "failed"),
+                         **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
+                                                  "count", "skipped", "captchas_per_second")},
+                         "error": r.get("error", "")})
+    return rows
 
 
 def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from: Path | None,
                count: int = 500, train_count: int = 2000, epochs: int = 4, seed: int = 200,
                strength: float = 0.5, workers: int = 2, plugin_dirs=(),
-               on_progress: Callable[[str], None] | None = None) -> dict:
-    """Train one attacker per training style and attack every test style."""
-    from .model import load_model
-    from .train import CAPTCHA_TRAINING, TrainConfig, train_captcha
-    for style in dict.fromkeys(train_styles + test_styles):
-        GenerationSpec(style, 1, strength=strength, plugin_dirs=tuple(plugin_dirs)).check()
+               on_progress: Callable[[str], None] | None = None, attacker: str = "segment",
+               charset: str = DIGITS, backend=None, resume: bool = False) -> dict:
+    """Train one attacker per training style and let each read every test style."""
     if count < 1 or train_count < 1:
         raise CaptchalabError("--count and --train-count must be at least 1")
-    from .fileio import check_empty_or_force
-    check_empty_or_force(out, force=False)
-    models_dir = out / "models"
-    cells = {}
-    for a, train_style in enumerate(train_styles):
-        path = models_dir / f"{train_style}.keras"
-        spec = GenerationSpec(train_style, train_count, seed=seed + a, strength=strength,
-                              plugin_dirs=tuple(plugin_dirs))
-        tc = TrainConfig(**{**CAPTCHA_TRAINING, "epochs": epochs, "seed": seed + a})
-        train_captcha(Source(spec=spec), path, init_from, tc, workers=workers)
-        model = load_model(path)
-        for b, test_style in enumerate(test_styles):
-            test = GenerationSpec(test_style, count, seed=seed + 500 + b, strength=strength,
-                                  plugin_dirs=tuple(plugin_dirs))
-            result, _ = attack_source(model, Source(spec=test), workers=workers, misread_limit=0)
-            cells[(train_style, test_style)] = {k: result[k] for k in RATES}
-            if on_progress:
-                on_progress(f"trained on {train_style}, tested on {test_style}: "
-                            f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}")
-    report = {"kind": "matrix", "train_styles": train_styles, "test_styles": test_styles,
-              "matrix": {rate: [[cells[(a, b)][rate] for b in test_styles] for a in train_styles]
-                         for rate in RATES},
-              "count": count, "train_count": train_count, "strength": strength,
-              "manifest": make_manifest("report", command="matrix", train_styles=train_styles,
-                                        test_styles=test_styles, count=count, train_count=train_count,
-                                        seed=seed, strength=strength, epochs=epochs,
-                                        initialised_from=str(init_from or "scratch"))}
-    from .report import write_matrix_report
-    write_matrix_report(out, report)
+    for style in dict.fromkeys(train_styles + test_styles):
+        GenerationSpec(style, 1, charset=charset, strength=strength, plugin_dirs=tuple(plugin_dirs)).check()
+    settings = {"train_styles": train_styles, "test_styles": test_styles, "count": count,
+                "train_count": train_count, "epochs": epochs, "seed": seed, "strength": strength,
+                "attacker": attacker, "charset": charset, "from": str(init_from or "scratch")}
+    study_marker(out, settings, resume, marker="matrix.json")
+    refs = [AttackerRef(f"trained on {a}", training=Training(
+        attacker, GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
+                                 plugin_dirs=tuple(plugin_dirs)), str(init_from) if init_from else "scratch",
+        (), epochs, seed + k)) for k, a in enumerate(train_styles)]
+    cells = [Cell(f"test-{b}", {"style": b}, GenerationSpec(b, count, charset=charset, seed=seed + 500 + k,
+                                                            strength=strength, plugin_dirs=tuple(plugin_dirs)),
+                  refs, workers=workers) for k, b in enumerate(test_styles)]
+
+    def each(result, progress):
+        if on_progress:
+            for label, r in (result.get("per_attacker") or {}).items():
+                state = f"CAPTCHA accuracy {r['captcha_accuracy']:.2%}" if r["status"] == "done" else "failed"
+                on_progress(f"{label}, tested on {result['coords']['style']}: {state}")
+
+    def trained(training, outcome):
+        if on_progress:
+            on_progress(f"trained an attacker on {training.spec.style}" if outcome["status"] == "done"
+                        else f"training on {training.spec.style} failed: {outcome['error']}")
+
+    results = run_grid(cells, out, backend or LocalBackend(), resume, on_cell=each, on_training=trained)
+    per_cell = {r["coords"]["style"]: r.get("per_attacker") or {} for r in results}
+    matrix = {rate: [[per_cell[b].get(f"trained on {a}", {}).get(rate) for b in test_styles] for a in train_styles]
+              for rate in RATES}
+    report = {"kind": "matrix", "train_styles": train_styles, "test_styles": test_styles, "matrix": matrix,
+              "count": count, "train_count": train_count, "strength": strength, "attacker": attacker,
+              "rows": rows_of(results, lambda r: {"style": r["coords"]["style"]}),
+              "manifest": make_manifest("report", command="matrix", **settings)}
+    from .report import write_grid_report
+    write_grid_report(out, "Transfer matrix", report, [])
     return report
+
+
+def load_results(out: Path, cell_dir: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / cell_dir).glob("*.json"))]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .charset import DIGITS
 from .errors import CaptchalabError
 from .model import CONV_LAYERS
 from .report import pyplot
@@ -21,12 +22,23 @@ LAYERS = ("input",) + CONV_LAYERS + ("fc1", "fc2")
 DPI = 100
 
 
+def load_network(path) -> tuple:
+    """The seed's network of a `segment` model (MNIST, characters or a CAPTCHA attacker) and its
+    character set in output order."""
+    from .attackers.base import load_attacker
+    attacker = load_attacker(path)
+    if attacker.name != "segment":
+        raise CaptchalabError(f"{path} is a {attacker.name!r} model; visualize draws the seed's network "
+                              "(a segment model); `captchalab explore` also shows ctc models")
+    return attacker.model, attacker.charset
+
+
 def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
-    """A 28x28 white-on-black uint8 digit from any image: a 28x28 digit is kept (inverted if it
-    is dark on light), a CAPTCHA with `char` gives its char-th segmented character, anything
+    """A 28x28 white-on-black uint8 character from any image: a 28x28 image is kept (inverted if
+    it is dark on light), a CAPTCHA with `char` gives its char-th segmented character, anything
     else is treated as one character and normalised the MNIST way."""
     import cv2
-    from .segment import ink_mask, normalize, segment
+    from .attackers.segmenter import ink_mask, normalize, segment
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     if char is not None:
         crops = segment(image).crops
@@ -39,12 +51,22 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     return normalize(ink_mask(gray) > 0)
 
 
+def activation_function(model):
+    """A compiled pass returning every layer's output, made once per model and kept on it."""
+    run = getattr(model, "_captchalab_activations", None)
+    if run is None:
+        import keras
+        import tensorflow as tf
+        extractor = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS[1:]])
+        run = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+        object.__setattr__(model, "_captchalab_activations", run)  # not a tracked Keras attribute
+    return run
+
+
 def activations(model, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Every layer's output for one 28x28 uint8 image: conv maps (H, W, C), fc1 (500,), fc2 (10,)."""
-    import keras
-    extractor = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS[1:]])
+    """Every layer's output for one 28x28 uint8 image: conv maps (H, W, C), fc1 (500,), fc2 (N,)."""
     x = (image.astype(np.float32) / 255.0)[None, ..., None]
-    outputs = extractor(x, training=False)
+    outputs = activation_function(model)(x)
     acts = {"input": image.astype(np.float32) / 255.0}
     acts.update({name: np.asarray(out)[0] for name, out in zip(LAYERS[1:], outputs)})
     return acts
@@ -123,17 +145,20 @@ def render_fc1(vector: np.ndarray, path: Path, title: str = "fc1: 500 activation
     plt.close(fig)
 
 
-def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabilities") -> None:
+def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabilities",
+               charset: str = DIGITS) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=DPI)
+    n = len(probs)
+    fig, ax = plt.subplots(figsize=(max(5, 0.16 * n + 2), 3), dpi=DPI)
     pred = int(np.argmax(probs))
-    colors = ["#d62728" if k == pred else "#1f77b4" for k in range(10)]
-    ax.bar(range(10), probs, color=colors)
-    ax.set_xticks(range(10))
-    ax.set_xlabel("digit")
+    colors = ["#d62728" if k == pred else "#1f77b4" for k in range(n)]
+    ax.bar(range(n), probs, color=colors)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(list(charset), fontsize=8 if n <= 36 else 6)
+    ax.set_xlabel("character")
     ax.set_ylabel("probability")
     ax.set_ylim(0, 1.05)
-    ax.set_title(f"{title}; predicted {pred} ({probs[pred]:.1%})", fontsize=9)
+    ax.set_title(f"{title}; predicted {charset[pred]!r} ({probs[pred]:.1%})", fontsize=9)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
@@ -179,7 +204,7 @@ def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[
     """Two inputs' maps side by side (shared colour scale) and their difference."""
     plt = pyplot()
     if a.ndim == 1:  # fc layers: show as grids
-        shape = (20, 25) if a.size == 500 else (1, 10)
+        shape = (20, 25) if a.size == 500 else (1, a.size)
         a, b = a.reshape(shape + (1,)), b.reshape(shape + (1,))
     elif a.ndim == 2:
         a, b = a[..., None], b[..., None]
@@ -233,22 +258,22 @@ def render_similarity(sims: dict[str, float], path: Path, labels: tuple[str, str
 
 
 SHAPES = {"input": "28x28x1", "conv1": "24x24x20", "conv2": "20x20x20", "conv3": "16x16x50",
-          "conv4": "12x12x50", "conv5": "8x8x50", "conv6": "4x4x50", "fc1": "500", "fc2": "10"}
+          "conv4": "12x12x50", "conv5": "8x8x50", "conv6": "4x4x50", "fc1": "500"}
 
 
 def render_all(model, image: np.ndarray, out: Path, label: str = "input",
-               other: np.ndarray | None = None, other_label: str = "other") -> dict:
+               other: np.ndarray | None = None, other_label: str = "other", charset: str = DIGITS) -> dict:
     """Write every picture and index.html into `out` (an existing, empty folder); returns a summary."""
     start = time.perf_counter()
     acts = activations(model, image)
-    summary = {"label": label, "prediction": int(np.argmax(acts["fc2"])),
+    summary = {"label": label, "prediction": charset[int(np.argmax(acts["fc2"]))], "charset": charset,
                "probabilities": [round(float(p), 6) for p in acts["fc2"]],
                "silent_units": {n: int(np.sum(~np.any(acts[n] > 0, axis=(0, 1)))) for n in CONV_LAYERS}}
     render_input(image, out / "input.png", f"{label}: input (28x28)")
     for name in CONV_LAYERS:
         render_conv(name, acts[name], out / f"{name}.png")
     render_fc1(acts["fc1"], out / "fc1.png")
-    render_fc2(acts["fc2"], out / "fc2.png")
+    render_fc2(acts["fc2"], out / "fc2.png", charset=charset)
     render_kernels(model, out / "kernels_conv1.png", out / "kernels_deep.png")
     if other is not None:
         acts_b = activations(model, other)
@@ -256,7 +281,7 @@ def render_all(model, image: np.ndarray, out: Path, label: str = "input",
         for name in LAYERS:
             render_compare_layer(name, acts[name], acts_b[name], labels, out / f"compare_{name}.png")
         sims = similarity(acts, acts_b)
-        summary.update(compare_label=other_label, compare_prediction=int(np.argmax(acts_b["fc2"])),
+        summary.update(compare_label=other_label, compare_prediction=charset[int(np.argmax(acts_b["fc2"]))],
                        similarity=sims, most_apart=render_similarity(sims, out / "similarity.png", labels))
     summary["render_seconds"] = round(time.perf_counter() - start, 3)
     (out / "index.html").write_text(index_html(summary))
@@ -267,19 +292,22 @@ def index_html(summary: dict) -> str:
     e = html.escape
     label = summary["label"]
     parts = [f"<h1>Inside the deep LeNet network: {e(label)}</h1>",
-             f"<p>Predicted <b>{summary['prediction']}</b> with probability "
+             f"<p>Predicted <b>{e(summary['prediction'])}</b> with probability "
              f"{max(summary['probabilities']):.1%}. Each section is one layer, input at the top, output at "
              "the bottom. Feature maps share one colour scale per layer (black = 0, bright = strongest); "
              "maps marked <span style='color:red'>dead</span> are zero everywhere for this input.</p>"]
     if "similarity" in summary:
         parts.append(f"<h2>{e(label)} vs {e(summary['compare_label'])}</h2><p>The network predicts "
-                     f"{summary['prediction']} and {summary['compare_prediction']}. Among the hidden layers the two "
+                     f"{e(summary['prediction'])} and {e(summary['compare_prediction'])}. Among the hidden layers the two "
                      f"inputs are most apart at <b>{e(summary['most_apart'])}</b> (cosine similarity of the "
                      f"activations {summary['similarity'][summary['most_apart']]:.3f}; 1 = identical, 0 = "
                      "nothing in common).</p>"
                      "<img src='similarity.png' alt='similarity per layer'>")
+    shapes = {**SHAPES, "fc2": str(len(summary["probabilities"]))}
     for name in LAYERS:
-        parts.append(f"<h2>{name} <small>({SHAPES[name]})</small></h2><img src='{name}.png' alt='{name}'>")
+        parts.append(f"<h2>{name} <small>({shapes[name]})</small></h2><img src='{name}.png' alt='{name}'>")
+        if name == "fc2":
+            parts.append(f"<p>One output per character, in this order: <code>{e(summary['charset'])}</code></p>")
         if "similarity" in summary:
             parts.append(f"<p>Side by side and difference (similarity "
                          f"{summary['similarity'][name]:.3f}):</p><img src='compare_{name}.png' alt='compare {name}'>")

@@ -16,8 +16,8 @@ def _init(plugin_dirs):
     # the network in the main process is the bottleneck of an attack: let it have the CPU
     # whenever it wants it, and render or segment in the gaps
     os.nice(5)
-    from .plugins import load_generators
-    load_generators(list(plugin_dirs))
+    from .plugins import load_plugins
+    load_plugins(list(plugin_dirs))
 
 
 def pool(workers: int, plugin_dirs=()) -> ProcessPoolExecutor:
@@ -30,7 +30,8 @@ def pool(workers: int, plugin_dirs=()) -> ProcessPoolExecutor:
     if key not in _pools:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["captchalab.attack", "captchalab.plugins", "captchalab.dataset"])
+            ctx.set_forkserver_preload(["captchalab.attack", "captchalab.plugins", "captchalab.data.dataset",
+                                        "captchalab.attackers.segmenter"])
         else:
             ctx = multiprocessing.get_context("spawn")
         executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,

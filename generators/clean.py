@@ -1,15 +1,18 @@
 from captchalab import render as r
-from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
+from captchalab.charset import ALNUM
+from captchalab.generator import AVOID_AMBIGUOUS, FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
 class Clean(Generator):
     name = "clean"
-    description = "Well-spaced dark digits on a plain white background: the easy baseline."
+    description = "Well-spaced dark characters on a plain white background: the easy baseline."
+    charset = ALNUM
     params = (
+        AVOID_AMBIGUOUS,
         HEIGHT,
         FONT_SIZE,
-        Param("spacing", float, 1.5, 1.05, 3.0, "step to the next digit, in digit widths"),
+        Param("spacing", float, 1.5, 1.05, 3.0, "step to the next character, in character widths"),
         Param("jitter", float, 0.0, 0.0, 20.0, "random vertical offset in pixels"),
         Param("fonts", int, 1, 1, 7, "how many of the bundled fonts to draw from"),
     )

@@ -1,19 +1,22 @@
 from captchalab import render as r
-from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
+from captchalab.charset import ALNUM
+from captchalab.generator import AVOID_AMBIGUOUS, FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
 class Distorted(Generator):
     name = "distorted"
-    description = "Each digit rotated, scaled, sheared and wave-warped on its own."
+    description = "Each character rotated, scaled, sheared and wave-warped on its own."
+    charset = ALNUM
     params = (
+        AVOID_AMBIGUOUS,
         HEIGHT,
         FONT_SIZE,
         Param("rotate", float, 25.0, 0.0, 60.0, "largest rotation in degrees"),
         Param("scale", float, 0.15, 0.0, 0.5, "largest relative change of size"),
         Param("shear", float, 0.2, 0.0, 0.8, "largest horizontal shear"),
         Param("wave", float, 2.0, 0.0, 8.0, "wave amplitude in pixels"),
-        Param("spacing", float, 1.15, 0.9, 2.0, "step to the next digit, in digit widths"),
+        Param("spacing", float, 1.15, 0.9, 2.0, "step to the next character, in character widths"),
     )
 
     def at_strength(self, s):

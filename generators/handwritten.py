@@ -9,7 +9,7 @@ from captchalab.generator import HEIGHT, Generator, Param, register
 @functools.lru_cache(maxsize=2)
 def _digits(split: str):
     """MNIST images of one split grouped by class (found the way `train mnist` finds them)."""
-    from captchalab.mnist import load_mnist
+    from captchalab.data.mnist import load_mnist
     data = load_mnist()
     x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
     return x, [np.flatnonzero(y == c) for c in range(10)]
@@ -18,7 +18,7 @@ def _digits(split: str):
 @register
 class Handwritten(Generator):
     name = "handwritten"
-    description = "Real handwritten MNIST digits composed into a CAPTCHA (needs MNIST, like train mnist)."
+    description = "Real handwritten MNIST digits composed into a CAPTCHA (digits only; needs MNIST, like train mnist)."
     params = (
         Param("split", str, "test", help="MNIST split the digits come from: test or train"),
         HEIGHT,

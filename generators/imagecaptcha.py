@@ -11,7 +11,8 @@ import threading
 import numpy as np
 
 from captchalab import render as r
-from captchalab.generator import Generator, Param, Rendered, register
+from captchalab.charset import ALNUM
+from captchalab.generator import AVOID_AMBIGUOUS, Generator, Param, Rendered, register
 
 _lock = threading.Lock()
 
@@ -70,7 +71,9 @@ def _recording_captcha(width, height, fonts):
 class ImageCaptchaStyle(Generator):
     name = "imagecaptcha"
     description = "The captcha package's ImageCaptcha (warped characters, dots, a curve), seeded."
+    charset = ALNUM
     params = (
+        AVOID_AMBIGUOUS,
         Param("width", int, 160, 60, 400, "image width in pixels"),
         Param("height", int, 60, 30, 160, "image height in pixels"),
         Param("rotate", float, 30.0, 0.0, 60.0, "largest character rotation in degrees"),

@@ -1,12 +1,15 @@
 from captchalab import render as r
-from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
+from captchalab.charset import ALNUM
+from captchalab.generator import AVOID_AMBIGUOUS, FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
 class Noisy(Generator):
     name = "noisy"
-    description = "Coloured digits on a textured background, crossed by lines and arcs, with dot noise."
+    description = "Coloured characters on a textured background, crossed by lines and arcs, with dot noise."
+    charset = ALNUM
     params = (
+        AVOID_AMBIGUOUS,
         HEIGHT,
         FONT_SIZE,
         Param("lines", int, 3, 0, 20, "interference lines across the image"),
@@ -14,7 +17,7 @@ class Noisy(Generator):
         Param("thickness", int, 1, 1, 4, "line and arc thickness in pixels"),
         Param("dots", float, 0.03, 0.0, 0.3, "fraction of pixels turned into coloured dots"),
         Param("texture", float, 60.0, 0.0, 200.0, "colour range of the background texture"),
-        Param("spacing", float, 1.3, 1.0, 2.0, "step to the next digit, in digit widths"),
+        Param("spacing", float, 1.3, 1.0, 2.0, "step to the next character, in character widths"),
     )
 
     def at_strength(self, s):

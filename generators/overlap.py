@@ -1,15 +1,18 @@
 from captchalab import render as r
-from captchalab.generator import FONT_SIZE, HEIGHT, Generator, Param, register
+from captchalab.charset import ALNUM
+from captchalab.generator import AVOID_AMBIGUOUS, FONT_SIZE, HEIGHT, Generator, Param, register
 
 
 @register
 class Overlap(Generator):
     name = "overlap"
-    description = "Bold digits that touch and overlap: the classic defence against segmentation."
+    description = "Bold characters that touch and overlap: the classic defence against segmentation."
+    charset = ALNUM
     params = (
+        AVOID_AMBIGUOUS,
         HEIGHT,
         FONT_SIZE,
-        Param("advance", float, 0.85, 0.4, 1.2, "step to the next digit, in digit widths (< 1 overlaps)"),
+        Param("advance", float, 0.85, 0.4, 1.2, "step to the next character, in character widths (< 1 overlaps)"),
         Param("rotate", float, 8.0, 0.0, 45.0, "largest rotation in degrees"),
     )
 

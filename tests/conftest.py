@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 def font_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n real 28x28 digit images (rendered from the bundled fonts, MNIST-normalised)."""
     from captchalab import render
-    from captchalab.segment import normalize
+    from captchalab.attackers.segmenter import normalize
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.empty((n, 28, 28), np.uint8)
@@ -51,7 +51,7 @@ def mnist_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory, mnist_dir) -> Path:
     """A model trained for one short epoch on the tiny font-digit MNIST folder."""
-    from captchalab.mnist import load_mnist
+    from captchalab.data.mnist import load_mnist
     from captchalab.train import TrainConfig, train_mnist
     out = tmp_path_factory.mktemp("models") / "tiny.keras"
     train_mnist(load_mnist(mnist_dir), out, TrainConfig(epochs=1, validation_count=50))

@@ -4,10 +4,10 @@ import os
 import cv2
 import pytest
 
-from captchalab.attack import Source, attack_source
-from captchalab.dataset import GenerationSpec, generate_dataset, read_dataset
+from captchalab.attack import attack_source
+from captchalab.attackers import load_attacker
+from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, read_dataset
 from captchalab.errors import CaptchalabError
-from captchalab.model import load_model
 from conftest import assert_one_line_error, run_cli
 
 
@@ -16,15 +16,16 @@ def clean_model(tmp_path_factory, tiny_model_path):
     """The tiny MNIST model fine-tuned on 60 clean CAPTCHAs through the real CLI."""
     out = tmp_path_factory.mktemp("captcha") / "clean.keras"
     result = run_cli("train", "captcha", "--style", "clean", "--count", "60", "--from", tiny_model_path,
-                     "--epochs", "2", "--workers", "1", "--out", out)
+                     "--epochs", "6", "--workers", "1", "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
 
 def test_train_captcha_records_its_data(clean_model):
     info = json.loads(clean_model.with_suffix(".json").read_text())
-    assert info["captchas"] == 60 and info["captchas_used"] + info["miscounted"] == 60
-    assert info["crops_used"] == 4 * info["captchas_used"]
+    assert info["captchas"] == 60 and info["captchas_used"] + info["miscounted"] == 60 - info["validation_count"]
+    assert info["train_crops"] == 4 * (info["captchas_used"])
+    assert info["attacker"] == "segment" and info["charset"] == "0123456789"
     assert info["source"]["generator"] == "clean"
     assert info["initialised_from"].endswith("tiny.keras")
     assert 0 <= info["val_accuracy"] <= 1 and "manifest" in info
@@ -36,12 +37,11 @@ def test_attack_end_to_end_writes_the_report(tmp_path, clean_model):
                      "--workers", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
-    for key in ("char_accuracy", "captcha_accuracy", "segmentation_rate", "count", "skipped",
-                "per_position_accuracy", "confusion_matrix", "captchas_per_second", "manifest",
-                "segmentation_box_rate"):
+    for key in ("char_accuracy", "captcha_accuracy", "count", "skipped", "per_position_accuracy",
+                "confusion_matrix", "captchas_per_second", "manifest", "segmentation_box_rate"):
         assert key in report
     assert report["count"] == 40 and report["skipped"] == 0
-    assert report["segmentation_rate"] == 1.0  # clean CAPTCHAs always segment
+    assert report["segmentation_box_rate"] == 1.0  # clean CAPTCHAs always segment where they were drawn
     assert report["char_accuracy"] > 0.5  # a real, if tiny, model reads most characters
     assert len(report["per_position_accuracy"]) == 4
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
@@ -63,8 +63,9 @@ def test_imported_dataset_with_a_corrupt_image_is_skipped_and_named(tmp_path, cl
     labels = (folder / "labels.csv").read_text().replace("00004.png", "00004.jpg")
     (folder / "labels.csv").write_text(labels)
     (folder / "boxes.json").unlink()
-    result, _ = attack_source(load_model(clean_model), Source(dataset=read_dataset(folder)), workers=1)
+    result, _ = attack_source(load_attacker(clean_model), Source(dataset=read_dataset(folder)), workers=1)
     assert result["skipped"] == 1 and result["skipped_files"] == ["00003.png"]
+    assert "not an image" in result["skipped_reasons"]["00003.png"]
     assert result["count"] == 11
 
 
@@ -92,8 +93,8 @@ def test_bad_rows_are_rejected_and_bad_files_are_errors(tmp_path):
     folder = _dataset(tmp_path, 3)
     with (folder / "labels.csv").open("a") as f:
         f.write("00001.png,\n00002.png,12a4\n")
-    data = read_dataset(folder)
-    assert len(data) == 3 and [why for _, why in data.rejected] == ["empty text", "characters outside '0123456789'"]
+    data = read_dataset(folder, "0123456789")
+    assert len(data) == 3 and [why for _, why in data.rejected] == ["empty text", "characters 'a' outside the charset"]
     (folder / "labels.csv").write_text("file,label\n00000.png,1234\n")
     with pytest.raises(CaptchalabError, match="header"):
         read_dataset(folder)
@@ -113,7 +114,7 @@ def test_corrupt_or_foreign_model_files(tmp_path):
     other.save(tmp_path / "other.keras")
     result = run_cli("attack", "--model", tmp_path / "other.keras", "--style", "clean", "--count", "2",
                      "--out", tmp_path / "r")
-    assert_one_line_error(result, "missing conv1")
+    assert_one_line_error(result, "missing conv1")  # no JSON: taken as the seed's network
     assert not (tmp_path / "r").exists()
 
 

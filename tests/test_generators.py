@@ -4,7 +4,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from captchalab.dataset import GenerationSpec, generate_dataset, render_many
+from captchalab.data.dataset import GenerationSpec, generate_dataset, render_many
 from captchalab.plugins import get_generator
 from conftest import assert_one_line_error, run_cli
 
@@ -134,7 +134,9 @@ def test_broken_plugins_are_reported_and_the_rest_work(tmp_path):
     (["--style", "clean", "--count", "0"], "--count"),
     (["--style", "clean", "--length", "12"], "--length"),
     (["--style", "clean", "--length", "5-3"], "--length"),
-    (["--style", "clean", "--charset", "12ab"], "cannot draw"),
+    (["--style", "handwritten", "--charset", "12ab"], "cannot draw 'ab' (it draws digits only)"),
+    (["--style", "clean", "--charset", "digitz"], "unknown charset name"),
+    (["--style", "clean", "--charset", "aab"], "repeats"),
 ])
 def test_generate_errors(tmp_path, args, fragment):
     result = run_cli("generate", *args, "--out", tmp_path / "out")

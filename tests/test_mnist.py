@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from captchalab.errors import CaptchalabError
-from captchalab.mnist import IDX_NAMES, load_mnist, read_idx
+from captchalab.data.mnist import IDX_NAMES, load_mnist, read_idx
 from conftest import assert_one_line_error, run_cli, write_idx
 
 

@@ -1,6 +1,6 @@
 import re
 
-from captchalab.mnist import load_mnist
+from captchalab.data.mnist import load_mnist
 from captchalab.quickstart import run_quickstart
 
 
@@ -8,11 +8,13 @@ def test_small_quickstart_builds_the_whole_page(tmp_path, mnist_dir):
     messages = []
     out = tmp_path / "quickstart"
     summary = run_quickstart(load_mnist(mnist_dir), out, messages.append, mnist_epochs=1, train_count=20,
-                             sweep_count=4, workers=1)
-    assert [m[:3] for m in messages if m[0].isdigit()] == ["1/4", "2/4", "3/4", "4/4"]
-    for path in ("report.html", "mnist.keras", "attacker.keras", "sweep/report.html", "visualize/index.html"):
+                             ctc_count=40, ctc_epochs=1, sweep_count=4, workers=1)
+    assert [m[:3] for m in messages if m[0].isdigit()] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    for path in ("report.html", "mnist.keras", "segment.keras", "ctc.keras", "sweep/report.html",
+                 "visualize/index.html"):
         assert (out / path).is_file()
     assert len(summary["sweep"]) == 5
+    assert all(set(per) == {"segment (segment)", "ctc (ctc)"} for _, per in summary["sweep"])
     page = (out / "report.html").read_text()
     assert not re.search(r"src=[\"'](?!data:)", page)  # every picture inlined
     assert 'href="sweep/report.html"' in page and 'href="visualize/index.html"' in page

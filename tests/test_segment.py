@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from captchalab import render
-from captchalab.dataset import GenerationSpec, render_many
+from captchalab.data.dataset import GenerationSpec, render_many
 from captchalab.score import box_hit
-from captchalab.segment import normalize, segment
+from captchalab.attackers.segmenter import normalize, segment
 
 
 @pytest.fixture(autouse=True)

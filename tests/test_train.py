@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from captchalab.mnist import load_mnist
+from captchalab.data.mnist import load_mnist
 from captchalab.model import load_model
 from captchalab.train import TrainConfig, checkpoint_dir, train_mnist
 from conftest import assert_one_line_error, run_cli

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import CaptchalabError
+from ..errors import CaptchalabError
 
 ENV_VAR = "CAPTCHALAB_MNIST"
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz")

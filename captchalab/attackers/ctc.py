@@ -1,0 +1,241 @@
+"""`ctc`: segmentation-free. The whole CAPTCHA, grey, resized to a fixed height and padded to a
+fixed width, goes through a small convolution stack and a bidirectional GRU that gives
+character logits for every time step (a few columns of the image each). It is trained with
+Keras 3's CTC loss and decoded greedily, so it reads any length up to the width allows and
+needs no length hint.
+
+Keras 3's CTC convention: logits (not softmax), class 0 is the blank and the label padding, so
+character i of the charset is class i + 1.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from ..charset import charset_name
+from ..errors import CaptchalabError
+from ..generation.generator import Param
+from .base import Attacker, Reading, register_attacker
+
+MAX_LABEL = 8
+
+
+def normalise(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Grey, dark ink on a light background, contrast stretched, scaled to `height` (squeezed
+    if it would be wider than `width`) and padded on the right with its background grey."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    lo, hi = np.percentile(grey, (1, 99))
+    if hi - lo > 8:
+        grey = np.clip((grey.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+    if np.median(grey) < 128:  # the background fills most of a CAPTCHA; make it the light side
+        grey = 255 - grey
+    h, w = grey.shape
+    new_w = max(1, min(width, round(w * height / h)))
+    resized = cv2.resize(grey, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+    out = np.full((height, width), int(np.median(resized)), np.uint8)
+    out[:, :new_w] = resized
+    return out
+
+
+def greedy_decode(probs: np.ndarray, charset: str) -> list[tuple[str, list[float]]]:
+    """Best path: the likeliest class per step, repeats merged, blanks dropped. The confidence
+    of a character is its highest probability over the steps that emitted it."""
+    out = []
+    best = probs.argmax(axis=-1)
+    for p, path in zip(probs, best):
+        text, conf, previous = [], [], 0
+        for t, k in enumerate(path):
+            if k != 0 and k != previous:
+                text.append(charset[k - 1])
+                conf.append(float(p[t, k]))
+            elif k != 0 and conf:
+                conf[-1] = max(conf[-1], float(p[t, k]))
+            previous = k
+        out.append(("".join(text), [round(c, 4) for c in conf]))
+    return out
+
+
+def augment(images: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """CAPTCHA-like variation: small rotation, shear, scale and shift, blur, noise, contrast,
+    and now and then a thin line across."""
+    if strength <= 0:
+        return images
+    n, h, w = images.shape
+    out = np.empty_like(images)
+    for i in range(n):
+        im = images[i]
+        background = int(np.median(im))
+        angle = rng.uniform(-3, 3) * strength
+        shear = rng.uniform(-0.15, 0.15) * strength
+        sx, sy = 1 + rng.uniform(-0.1, 0.05) * strength, 1 + rng.uniform(-0.1, 0.05) * strength
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+        m[:, :2] = m[:, :2] @ np.array([[sx, shear], [0, sy]])
+        m[:, 2] += (w / 2, h / 2) - m[:, :2] @ np.array([w / 2, h / 2])
+        m[:, 2] += rng.uniform(-3, 3) * strength, rng.uniform(-2, 2) * strength
+        im = cv2.warpAffine(im, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=background)
+        if rng.random() < 0.25 * strength:
+            im = cv2.GaussianBlur(im, (3, 3), rng.uniform(0.3, 1.0))
+        if rng.random() < 0.2 * strength:
+            y0, y1 = rng.integers(0, h, 2)
+            cv2.line(im, (0, int(y0)), (w - 1, int(y1)), int(rng.integers(0, 120)), 1, cv2.LINE_AA)
+        if rng.random() < 0.5 * strength:
+            gain, bias = rng.uniform(0.6, 1.1), rng.uniform(-20, 40)
+            im = np.clip(im.astype(np.float32) * gain + bias, 0, 255)
+        if rng.random() < 0.3 * strength:
+            im = np.clip(im + rng.normal(0, rng.uniform(2, 12), im.shape), 0, 255)
+        out[i] = im
+    return out
+
+
+@register_attacker
+class Ctc(Attacker):
+    name = "ctc"
+    description = "Segmentation-free CRNN (convolutions + bidirectional GRU) trained with CTC."
+    differentiable = True
+    params = (
+        Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
+        Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
+        Param("filters", int, 32, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
+        Param("rnn_units", int, 128, 16, 512, "GRU units per direction"),
+        Param("epochs", int, 40, 1, 1000, "training epochs (early stopping may end sooner)"),
+        Param("batch_size", int, 64, 1, 4096, "training batch size"),
+        Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate"),
+        Param("patience", int, 8, 1, 1000, "epochs without validation gain before stopping"),
+        Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation"),
+    )
+
+    def prepare(self, image, length):
+        return normalise(image, self.hparams["height"], self.hparams["width"])
+
+    def geometry(self):
+        return {"height": self.hparams["height"], "width": self.hparams["width"], "channels": 1,
+                "time_steps": self.hparams["width"] // 4}
+
+    def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
+        """Per time step, the probability of the blank (column 0) and of each character."""
+        from ..train import forward
+        x = np.stack(batch).astype(np.float32)[..., None] / 255.0
+        logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
+        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def read_prepared(self, batch):
+        return [Reading(text, conf) for text, conf in greedy_decode(self.probabilities(batch), self.charset)]
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        h, w, f, u = (self.hparams[k] for k in ("height", "width", "filters", "rnn_units"))
+        if h % 8 or w % 4:
+            raise CaptchalabError(f"ctc: height must be a multiple of 8 and width of 4, got {h}x{w}")
+        init = keras.initializers.HeNormal(seed=seed)
+        inputs = keras.Input((h, w, 1), name="image")
+        x = inputs
+        for i, (filters, pool) in enumerate([(f, (2, 2)), (2 * f, (2, 2)), (4 * f, None), (4 * f, (2, 1))], 1):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"conv{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.ReLU(name=f"relu{i}")(x)
+            if pool:
+                x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
+        x = layers.Permute((2, 1, 3), name="columns")(x)              # (w/4, h/8, 4f)
+        x = layers.Reshape((w // 4, (h // 8) * 4 * f), name="steps")(x)
+        x = layers.Dense(u, activation="relu", kernel_initializer=init, name="project")(x)
+        x = layers.Dropout(0.2, name="dropout")(x)
+        x = layers.Bidirectional(layers.GRU(u, return_sequences=True), name="rnn")(x)
+        logits = layers.Dense(len(self.charset) + 1, name="logits")(x)
+        return keras.Model(inputs, logits, name="crnn_ctc")
+
+    def check_model(self):
+        shape = tuple(self.model.output_shape)
+        want = (None, self.hparams["width"] // 4, len(self.charset) + 1)
+        if shape != want or tuple(self.model.input_shape[1:]) != (self.hparams["height"], self.hparams["width"], 1):
+            raise CaptchalabError(f"{self.info.get('path', 'the model')} does not fit its JSON: output "
+                                  f"{shape}, expected {want} for charset {charset_name(self.charset)!r}")
+
+    def init_from(self, other):
+        """Every layer of the same shape; the output layer row by row for shared characters."""
+        if other.name != self.name:
+            raise CaptchalabError(f"cannot start a {self.name!r} attacker from a {other.name!r} model")
+        if (other.hparams["height"], other.hparams["width"]) != (self.hparams["height"], self.hparams["width"]):
+            raise CaptchalabError("cannot start a ctc attacker from one with another input size")
+        taken = []
+        for layer in self.model.layers:
+            if not layer.weights or layer.name == "logits":
+                continue
+            try:
+                source = other.model.get_layer(layer.name)
+            except ValueError:
+                continue
+            if [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+                layer.set_weights(source.get_weights())
+                taken.append(layer.name)
+        kernel, bias = (w.copy() for w in self.model.get_layer("logits").get_weights())
+        old_kernel, old_bias = other.model.get_layer("logits").get_weights()
+        if old_kernel.shape[0] == kernel.shape[0]:
+            columns = [(0, 0)] + [(self.charset.index(c) + 1, other.charset.index(c) + 1)
+                                  for c in self.charset if c in other.charset]
+            for new, old in columns:
+                kernel[:, new], bias[new] = old_kernel[:, old], old_bias[old]
+            self.model.get_layer("logits").set_weights([kernel, bias])
+            taken.append(f"logits for {len(columns) - 1} of {len(self.charset)} characters")
+        return ", ".join(taken)
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
+        import keras
+        import tensorflow as tf
+        from ..train import fit_loop, make_optimizer, seconds_and_rate
+        h = self.hparams
+        epochs = settings.epochs or h["epochs"]
+        batch_size = settings.batch_size or h["batch_size"]
+        lr = settings.learning_rate or h["learning_rate"]
+        x, labels, lengths = self._encode(train)
+        xv = [p for p, _ in validation]
+        tv = [t for _, t in validation]
+        steps = self.hparams["width"] // 4
+        optimizer = make_optimizer(lr, 1.0, epochs, math.ceil(len(x) / batch_size))
+        model, variables = self.model, self.model.trainable_variables
+
+        @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], 1], tf.float32),
+                                      tf.TensorSpec([None, MAX_LABEL], tf.int32), tf.TensorSpec([None], tf.int32)])
+        def step(images, targets, target_lengths):
+            with tf.GradientTape() as tape:
+                logits = model(images, training=True)
+                output_lengths = tf.fill([tf.shape(images)[0]], steps)
+                loss = tf.reduce_mean(keras.ops.ctc_loss(targets, logits, target_lengths, output_lengths,
+                                                         mask_index=0))
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss, 0.0
+
+        def epoch_batches(rng):
+            images = augment(x, rng, h["augment"]).astype(np.float32)[..., None] / 255.0
+            order = rng.permutation(len(x))
+            for first in range(0, len(order), batch_size):
+                batch = order[first:first + batch_size]
+                yield images[batch], labels[batch], lengths[batch]
+
+        def validate():
+            if not xv:
+                return 0.0
+            return float(np.mean([r.text == t for r, t in zip(self.read_prepared(xv), tv)]))
+
+        state = fit_loop(model, optimizer, epochs=epochs, patience=h["patience"], seed=settings.seed,
+                         train_count=len(x), epoch_batches=epoch_batches, step=step, validate=validate,
+                         checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
+                         config={"hyperparameters": h, "epochs": epochs, "batch_size": batch_size,
+                                 "learning_rate": lr, "seed": settings.seed, "count": len(x)})
+        for record in state["history"]:
+            record.pop("accuracy", None)  # the CTC step does not decode training batches
+        return {**seconds_and_rate(state), "epochs": epochs, "batch_size": batch_size, "learning_rate": lr}
+
+    def _encode(self, examples):
+        """Images as one array; labels as class indices padded with the blank (0)."""
+        long = [t for _, t in examples if len(t) > MAX_LABEL]
+        if long:
+            raise CaptchalabError(f"ctc reads at most {MAX_LABEL} characters; label {long[0]!r} is longer")
+        x = np.stack([p for p, _ in examples])
+        labels = np.zeros((len(examples), MAX_LABEL), np.int32)
+        for i, (_, text) in enumerate(examples):
+            labels[i, :len(text)] = [self.charset.index(c) + 1 for c in text]
+        return x, labels, np.array([len(t) for _, t in examples], np.int32)

@@ -1,0 +1,110 @@
+"""`segment`: the seed's pipeline. OpenCV cuts the CAPTCHA into characters (segmenter.py), each
+becomes an MNIST-style 28x28 crop, and the seed's deep LeNet network reads the crops.
+
+It trains on the crops of CAPTCHAs that were cut into exactly as many pieces as their label has
+characters, starting by default from a network that already reads characters (MNIST for digits,
+`train chars` for other sets).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..charset import charset_name
+from ..errors import CaptchalabError
+from ..generation.generator import Param
+from .base import Attacker, Reading, register_attacker
+from .segmenter import segment
+
+
+@register_attacker
+class Segment(Attacker):
+    name = "segment"
+    description = "OpenCV segmentation into 28x28 crops, read by the seed's deep LeNet network."
+    uses_length = True
+    differentiable = True  # through a differentiable crop-and-resize of known boxes
+    params = (
+        Param("epochs", int, 8, 1, 500, "training epochs"),
+        Param("batch_size", int, 128, 1, 4096, "training batch size"),
+        Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (fine-tuning)"),
+        Param("label_smoothing", float, 0.1, 0.0, 0.5, "label smoothing"),
+        Param("max_rotate", float, 6.0, 0.0, 45.0, "augmentation: largest rotation, degrees"),
+        Param("max_shift", float, 1.5, 0.0, 6.0, "augmentation: largest shift, pixels"),
+        Param("max_scale", float, 0.08, 0.0, 0.5, "augmentation: largest relative scale change"),
+        Param("patience", int, 4, 1, 100, "epochs without validation gain before stopping"),
+    )
+
+    def prepare(self, image, length):
+        seg = segment(image, length)
+        return seg.crops, seg.boxes
+
+    def read_prepared(self, batch):
+        from ..train import predict_proba
+        crops = [c for c, _ in batch]
+        probs = predict_proba(self.model, np.concatenate(crops)) if sum(map(len, crops)) else None
+        readings, start = [], 0
+        for c, boxes in batch:
+            p = probs[start:start + len(c)] if len(c) else np.zeros((0, len(self.charset)))
+            start += len(c)
+            readings.append(Reading("".join(self.charset[i] for i in p.argmax(axis=1)),
+                                    [round(float(v), 4) for v in p.max(axis=1)], list(boxes), c))
+        return readings
+
+    def build(self, seed):
+        from ..model import build_model
+        return build_model(len(self.charset), seed)
+
+    def check_model(self):
+        from ..model import check_network
+        check_network(self.model, len(self.charset), self.info.get("path", "the model"))
+
+    def geometry(self):
+        return {"crop": [28, 28, 1]}
+
+    def init_from(self, other):
+        """Take over every layer; the output layer row by row for the characters both sets share
+        (a digit network starts a letters network with its digits already known)."""
+        if other.name != self.name:
+            raise CaptchalabError(f"cannot start a {self.name!r} attacker from a {other.name!r} model")
+        for layer in self.model.layers:
+            if layer.weights and layer.name != "fc2":
+                layer.set_weights(other.model.get_layer(layer.name).get_weights())
+        kernel, bias = (w.copy() for w in self.model.get_layer("fc2").get_weights())
+        old_kernel, old_bias = other.model.get_layer("fc2").get_weights()
+        shared = [c for c in self.charset if c in other.charset]
+        for c in shared:
+            kernel[:, self.charset.index(c)] = old_kernel[:, other.charset.index(c)]
+            bias[self.charset.index(c)] = old_bias[other.charset.index(c)]
+        self.model.get_layer("fc2").set_weights([kernel, bias])
+        return (f"conv1-conv6, fc1; fc2 for {len(shared)} of {len(self.charset)} characters "
+                f"(from charset {charset_name(other.charset)!r})")
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
+        from ..train import TrainConfig, evaluate, seconds_and_rate, train_network
+        x, y, used = self._crops(train)
+        xv, yv, _ = self._crops(validation)
+        if not len(x):
+            raise CaptchalabError("no CAPTCHA could be segmented into the right number of characters")
+        h = self.hparams
+        config = TrainConfig(epochs=settings.epochs or h["epochs"], batch_size=settings.batch_size or h["batch_size"],
+                             seed=settings.seed, learning_rate=settings.learning_rate or h["learning_rate"],
+                             warmup_epochs=0.2, label_smoothing=h["label_smoothing"], validation_count=len(xv),
+                             patience=h["patience"], max_rotate=h["max_rotate"], max_shift=h["max_shift"],
+                             max_scale=h["max_scale"])
+        state = train_network(self.model, x, y, xv, yv, config, checkpoint, resume, on_epoch=on_epoch)
+        val = evaluate(self.model, xv, yv, self.charset) if len(xv) else {}
+        return {**seconds_and_rate(state), "captchas_used": used, "miscounted": len(train) - used,
+                "train_crops": len(x), "validation_crops": len(xv), "epochs": config.epochs,
+                "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+                "validation_per_class_accuracy": val.get("per_class_accuracy")}
+
+    def _crops(self, examples):
+        """Crops and label indices of the examples cut into as many pieces as their text has."""
+        crops, labels, used = [], [], 0
+        for (c, _), text in examples:
+            if len(c) == len(text):
+                crops.append(c)
+                labels.extend(self.charset.index(ch) for ch in text)
+                used += 1
+        if not crops:
+            return np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int32), 0
+        return np.concatenate(crops), np.array(labels, np.int32), used

@@ -1,0 +1,1 @@
+"""Data in and out: MNIST, rendered characters, dataset folders, safe image decoding."""

@@ -1,0 +1,414 @@
+"""Datasets: generate them from a style (reproducibly, in parallel), read them back safely, and
+`Source`, the one way the rest of the house gets CAPTCHAs (generated or from a folder).
+
+A dataset folder holds images, `labels.csv` (filename,text), and for generated ones
+`boxes.json` and `manifest.json`. Reading never touches a file outside the folder; a bad row
+or a bad image is skipped and named, never fatal.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
+
+import cv2
+import numpy as np
+
+from ..charset import DIGITS, NAMED, charset_name, check_covers, fold, outside
+from ..errors import CaptchalabError
+from ..fileio import atomic_dir, to_json
+from ..generation.generator import SOURCES, Generator
+from ..manifest import make_manifest, sha256_bytes
+from ..plugins import builtin_dir, get_generator
+from .images import ImageError, ImageLimits, read_image
+
+MAX_LENGTH = 8
+MAX_LABELS_BYTES = 200 * 2 ** 20
+
+
+@dataclass
+class GenerationSpec:
+    """Everything that determines a generated dataset's bytes."""
+    style: str
+    count: int
+    min_length: int = 4
+    max_length: int = 4
+    charset: str = DIGITS
+    seed: int = 0
+    strength: float = 0.5
+    params: dict = field(default_factory=dict)   # explicit overrides only
+    plugin_dirs: tuple[str, ...] = ()
+
+    def generator(self) -> Generator:
+        return get_generator(self.style, list(self.plugin_dirs))
+
+    def check(self) -> dict:
+        """Validate and return the resolved generator parameters."""
+        gen = self.generator()
+        if self.count < 1:
+            raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+        lo, hi = max(gen.min_length, 1), min(gen.max_length, MAX_LENGTH)
+        if not (lo <= self.min_length <= self.max_length <= hi):
+            raise CaptchalabError(f"--length {self.min_length}-{self.max_length} is outside what "
+                                  f"style {self.style!r} supports ({lo}-{hi})")
+        if not self.charset:
+            raise CaptchalabError("--charset is empty")
+        bad = outside(self.charset, gen.charset)
+        if bad:
+            only = " (it draws digits only)" if gen.charset == DIGITS else ""
+            raise CaptchalabError(f"style {self.style!r} cannot draw {bad!r}{only}")
+        params = gen.resolve(self.strength, self.params)
+        if not gen.drawable(self.charset, params):
+            raise CaptchalabError(f"style {self.style!r} has no characters left to draw from {self.charset!r}")
+        return params
+
+
+def parse_length(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    try:
+        low, high = int(lo), int(hi) if sep else int(lo)
+    except ValueError:
+        raise CaptchalabError(f"--length {text!r}: expected N or N-M") from None
+    if not 1 <= low <= high <= MAX_LENGTH:
+        raise CaptchalabError(f"--length {text!r}: lengths must satisfy 1 <= N <= M <= {MAX_LENGTH}")
+    return low, high
+
+
+def render_one(spec: GenerationSpec, params: dict, index: int, gen: Generator | None = None):
+    """Render image `index`: its text and pixels depend only on (seed, index)."""
+    gen = gen or spec.generator()
+    rng = np.random.default_rng([spec.seed, index])
+    length = int(rng.integers(spec.min_length, spec.max_length + 1))
+    chars = np.array(list(gen.drawable(spec.charset, params)))
+    text = "".join(rng.choice(chars, length))
+    try:
+        out = gen.render(text, rng, params)
+    except Exception as exc:  # plugin code can fail in any way; name it and stop
+        where = SOURCES.get(spec.style, spec.style)
+        raise CaptchalabError(f"style {spec.style!r} ({where}) failed on image {index}: "
+                              f"{type(exc).__name__}: {exc}") from None
+    image = np.ascontiguousarray(out.image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
+    if len(out.boxes) != len(text):
+        raise CaptchalabError(f"style {spec.style!r} returned {len(out.boxes)} boxes for {len(text)} characters")
+    return text, image, [tuple(int(v) for v in b) for b in out.boxes]
+
+
+def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
+    results = []
+    gen = spec.generator()
+    for i in indices:
+        text, image, boxes = render_one(spec, params, i, gen)
+        if encode:
+            ok, png = cv2.imencode(".png", image)
+            image = png.tobytes()
+        results.append((i, text, image, boxes))
+    return results
+
+
+def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
+                chunk: int = 32) -> Iterator[tuple[int, str, np.ndarray | bytes, list]]:
+    """Yield (index, text, image or PNG bytes, boxes) in index order."""
+    params = spec.check()
+    chunks = [list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk)]
+    if workers <= 1:
+        for c in chunks:
+            yield from _render_chunk(spec, params, c, encode)
+        return
+    from ..workers import pool
+    for results in pool(workers, spec.plugin_dirs).map(_render_chunk, [spec] * len(chunks),
+                                                       [params] * len(chunks), chunks, [encode] * len(chunks)):
+        yield from results
+
+
+def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: bool = False,
+                     preview: int = 0, on_progress: Callable[[int], None] | None = None,
+                     transform: Callable | None = None) -> dict:
+    """Write a dataset folder atomically; returns its manifest.
+
+    `transform(indices, texts, images, boxes) -> (images, manifest fields)` may change the images
+    in batches before they are written (the adversarial wrapper does).
+    """
+    params = spec.check()
+    width = max(len(str(spec.count - 1)), 5)
+    rows, boxes, hashes, previews = [], {}, [], []
+    extra: dict = {}
+
+    def write(batch) -> None:
+        images = [image for _, _, image, _ in batch]
+        if transform:
+            images, fields = transform([i for i, *_ in batch], [t for _, t, _, _ in batch], images,
+                                       [b for *_, b in batch])
+            extra.update(fields)
+        for (i, text, _, bxs), image in zip(batch, images):
+            name = f"{i:0{width}d}.png"
+            png = cv2.imencode(".png", image)[1].tobytes() if transform else image
+            (tmp / name).write_bytes(png)
+            rows.append((name, text))
+            boxes[name] = bxs
+            hashes.append(sha256_bytes(png))
+            if len(previews) < preview:
+                previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), text))
+        if on_progress:
+            on_progress(len(batch))
+
+    with atomic_dir(out, force) as tmp:
+        batch = []
+        # PNGs are encoded in the workers, unless a transform needs the pixels first
+        for item in render_many(spec, workers, encode=transform is None):
+            batch.append(item)
+            if len(batch) == 256:
+                write(batch)
+                batch = []
+        if batch:
+            write(batch)
+        write_labels(tmp / "labels.csv", rows)
+        (tmp / "boxes.json").write_text(to_json(boxes))
+        manifest = make_manifest(
+            "dataset", generator=spec.style, source=generator_source(spec.style), parameters=params,
+            overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
+            length=[spec.min_length, spec.max_length], charset=spec.charset,
+            charset_name=charset_name(spec.charset), **extra,
+            images_sha256=sha256_bytes("".join(hashes).encode()))
+        (tmp / "manifest.json").write_text(to_json(manifest))
+        if previews:
+            from ..report import contact_sheet
+            contact_sheet([im for im, _ in previews], [t for _, t in previews], tmp / "preview.png")
+    return manifest
+
+
+def generator_source(style: str) -> str:
+    src = SOURCES.get(style, "")
+    return "built-in" if src and Path(src).parent == builtin_dir().resolve() else src
+
+
+def write_labels(path: Path, rows) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["filename", "text"])
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+
+
+@dataclass
+class Dataset:
+    """A dataset folder's usable rows; images are read on demand."""
+    root: Path
+    filenames: list[str]
+    texts: list[str]
+    boxes: dict | None = None
+    manifest: dict | None = None
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (filename, why) per bad row
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    @property
+    def charset(self) -> str:
+        """The manifest's charset, else the smallest named set that holds every label."""
+        if self.manifest and isinstance(self.manifest.get("charset"), str) and self.manifest["charset"]:
+            return self.manifest["charset"]
+        used = "".join(sorted(set("".join(self.texts))))
+        for chars in NAMED.values():
+            if not outside(used, chars):
+                return chars
+        return used
+
+
+def safe_member(root: Path, name: str, row: int) -> Path:
+    """The path of `name` inside `root`, refusing anything that could lead outside it."""
+    pure = Path(name)
+    if pure.is_absolute() or name.startswith(("/", "\\")) or ".." in pure.parts \
+            or ".." in Path(name.replace("\\", "/")).parts:
+        raise CaptchalabError(f"labels.csv row {row}: filename {name!r} points outside the dataset folder")
+    try:
+        resolved = (root / pure).resolve()
+    except (RuntimeError, OSError):  # a symlink loop: not an escape, just an unreadable file
+        return root / pure
+    if not resolved.is_relative_to(root.resolve()):
+        raise CaptchalabError(f"labels.csv row {row}: {name!r} resolves outside the dataset folder")
+    return resolved
+
+
+def _labels_text(labels: Path) -> str:
+    try:
+        size = labels.stat().st_size
+        if size > MAX_LABELS_BYTES:
+            raise CaptchalabError(f"{labels}: {size / 2 ** 20:.0f} MB is too large for a labels file")
+        raw = labels.read_bytes()
+    except OSError as exc:
+        raise CaptchalabError(f"{labels}: cannot read ({exc.strerror or exc})") from None
+    # undecodable bytes survive as surrogates, so one bad row is rejected, not the whole file
+    return raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def _parse_line(line: str) -> list[str] | None:
+    try:
+        return [c.strip() for c in next(csv.reader([line]))]
+    except (csv.Error, StopIteration):
+        return None
+
+
+def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_case: bool = False) -> Dataset:
+    """Read `labels.csv` (UTF-8, BOM and CRLF allowed, extra columns ignored).
+
+    A row that is malformed, not UTF-8, has an empty text or characters outside `charset`
+    (after case folding with `ignore_case`) is rejected and kept in `rejected`; a row whose
+    filename leads outside the folder refuses the whole dataset.
+    """
+    root = Path(folder)
+    labels = root / "labels.csv"
+    if not root.is_dir():
+        raise CaptchalabError(f"dataset folder {root} does not exist")
+    if not labels.is_file():
+        raise CaptchalabError(f"{root} has no labels.csv (expected header: filename,text)")
+    lines = _labels_text(labels).split("\n")
+    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
+    header = _parse_line(lines[header_at]) if header_at is not None else None
+    names = [h.lower() for h in header or []]
+    if "filename" not in names or "text" not in names:
+        shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
+        raise CaptchalabError(f"{labels}: header must name the columns filename,text; got {shown.decode()!r}")
+    name_col, text_col = names.index("filename"), names.index("text")
+    filenames, texts, rejected = [], [], []
+    for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        row = _parse_line(line)
+        name = row[name_col] if row and len(row) > name_col else line[:80]
+        why = None
+        if row is None or len(row) <= max(name_col, text_col):
+            why = "malformed row"
+        elif any("\udc80" <= c <= "\udcff" for c in line):
+            why = "not UTF-8"
+        elif not name or "\x00" in name:
+            why = "empty or invalid filename"
+        if why:
+            rejected.append((name.encode("utf-8", "replace").decode(), f"line {number}: {why}"))
+            continue
+        safe_member(root, name, number)
+        text = fold(row[text_col], ignore_case)
+        if not text:
+            rejected.append((name, "empty text"))
+        elif charset is not None and outside(text, charset):
+            rejected.append((name, f"characters {outside(text, charset)!r} outside the charset"))
+        else:
+            filenames.append(name)
+            texts.append(text)
+    if not filenames:
+        raise CaptchalabError(f"{labels}: no usable rows" + (f" ({len(rejected)} rejected, first: "
+                                                            f"{rejected[0][0]!r}: {rejected[0][1]})" if rejected else ""))
+    return Dataset(root, filenames, texts, _optional_json(root / "boxes.json"),
+                   _optional_json(root / "manifest.json"), rejected)
+
+
+def _optional_json(path: Path) -> dict | None:
+    """A generated dataset's side file; a broken one is ignored, not fatal (it is only a hint)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class Sample(NamedTuple):
+    """One CAPTCHA: its name, true text, BGR image (None if unreadable), true boxes, and why not."""
+    name: str
+    text: str
+    image: np.ndarray | None
+    boxes: list | None
+    error: str | None = None
+
+
+@dataclass
+class Source:
+    """Where CAPTCHAs come from: a generator spec, a dataset folder, or a mixture of generator
+    specs taken in turn (`count` CAPTCHAs in all). Exactly one of the three."""
+    spec: GenerationSpec | None = None
+    dataset: Dataset | None = None
+    mixture: tuple[GenerationSpec, ...] = ()
+    count: int = 0
+    _resolved: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self):
+        if sum((self.spec is not None, self.dataset is not None, bool(self.mixture))) != 1:
+            raise ValueError("Source needs exactly one of spec, dataset and mixture")
+
+    @property
+    def specs(self) -> tuple[GenerationSpec, ...]:
+        return (self.spec,) if self.spec else self.mixture
+
+    def __len__(self) -> int:
+        return self.spec.count if self.spec else len(self.dataset) if self.dataset else self.count
+
+    def __getstate__(self):  # workers resolve the generators themselves
+        return {**self.__dict__, "_resolved": {}}
+
+    @property
+    def plugin_dirs(self) -> tuple:
+        return tuple(dict.fromkeys(d for spec in self.specs for d in spec.plugin_dirs))
+
+    @property
+    def charset(self) -> str:
+        if self.dataset:
+            return self.dataset.charset
+        return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
+
+    @property
+    def texts(self) -> list[str] | None:
+        """Every label, when known without rendering (datasets)."""
+        return self.dataset.texts if self.dataset else None
+
+    def describe(self) -> dict:
+        if self.dataset:
+            return {"dataset": str(self.dataset.root), "count": len(self.dataset),
+                    "charset": charset_name(self.dataset.charset),
+                    "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
+        described = [{"generator": s.style, "strength": s.strength, "seed": s.seed, "count": s.count,
+                      "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
+                      "parameters": s.check()} for s in self.specs]
+        return described[0] if self.spec else {"mixture": described, "count": self.count}
+
+    def fixed_length(self) -> int | None:
+        """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
+        if self.dataset:
+            lengths = {len(t) for t in self.dataset.texts}
+        else:
+            lengths = {n for s in self.specs for n in range(s.min_length, s.max_length + 1)}
+        return lengths.pop() if len(lengths) == 1 else None
+
+    def check_charset(self, charset: str, what: str) -> None:
+        """Refuse generators whose characters `charset` cannot express (datasets filter per row)."""
+        for spec in self.specs:
+            check_covers(charset, spec.charset, what)
+
+    def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
+        if not self.dataset:
+            which, at = (0, index) if self.spec else (index % len(self.mixture), index // len(self.mixture))
+            if which not in self._resolved:  # resolve each generator once, not per image
+                spec = self.specs[which]
+                self._resolved[which] = (spec.generator(), spec.check())
+            gen, params = self._resolved[which]
+            text, image, boxes = render_one(self.specs[which], params, at, gen)
+            return Sample(f"{index:05d}", text, image, boxes)
+        name = self.dataset.filenames[index]
+        text = self.dataset.texts[index]
+        boxes = _valid_boxes(self.dataset.boxes.get(name) if self.dataset.boxes else None, len(text))
+        try:
+            return Sample(name, text, read_image(self.dataset.root / name, limits), boxes)
+        except ImageError as exc:
+            return Sample(name, text, None, boxes, str(exc))
+
+def _valid_boxes(boxes, count: int) -> list | None:
+    """Boxes from an imported boxes.json, if they are `count` boxes of four numbers; else None."""
+    try:
+        boxes = [tuple(int(v) for v in b) for b in boxes]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return boxes if len(boxes) == count and all(len(b) == 4 for b in boxes) else None

@@ -1,0 +1,1 @@
+"""Making CAPTCHAs: the generator interface, the drawing helpers, the adversarial wrapper."""

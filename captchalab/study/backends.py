@@ -1,0 +1,163 @@
+"""Where a grid's tasks run: in this process or a local process pool (`local`), or as Ray core
+tasks on a cluster (`ray`). Both give `map(fn, tasks, on_result, training)`: each task's outcome
+({"status": "done", "value": ...} or {"status": "failed", "error": ...}) is handed to
+`on_result(index, outcome)` in the driver as soon as it arrives, in any order. A task whose
+worker process dies is retried (at most `retries` times), then reported as failed.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Callable
+
+from ..errors import CaptchalabError
+from .grid import cpu_count, failure, guarded
+
+RAY_HINT = "the ray backend needs the optional extra: pip install 'captchalab[ray]'"
+
+
+def _worker_init(cpus: int, verbose: bool) -> None:
+    from ..runtime import limit_threads, quiet_native_output
+    quiet_native_output(verbose)
+    limit_threads(cpus)
+
+
+def _task(fn, args, cpus: int | None = None):
+    if cpus:  # a Ray task: size the thread pools to this task's CPUs before TensorFlow starts
+        _worker_init(cpus, os.environ.get("CAPTCHALAB_VERBOSE") == "1")
+    return guarded(fn, "", *args)
+
+
+class LocalBackend:
+    """`jobs` = 1: tasks run one after another in this process (each may use worker processes
+    of its own). `jobs` > 1: a pool of `jobs` fresh processes, each with cores/jobs threads."""
+    name = "local"
+
+    def __init__(self, jobs: int = 1, retries: int = 2, verbose: bool = False):
+        if jobs < 1:
+            raise CaptchalabError(f"--jobs must be at least 1, got {jobs}")
+        self.jobs, self.retries, self.verbose = jobs, retries, verbose
+        self.in_process = jobs == 1
+
+    def map(self, fn: Callable, tasks: list[tuple], on_result: Callable[[int, dict], None], training: bool) -> None:
+        if self.jobs == 1:
+            for i, args in enumerate(tasks):
+                on_result(i, guarded(fn, "", *args))
+            return
+        import multiprocessing
+        ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                          else "spawn")
+        cpus = max(1, cpu_count() // self.jobs)
+        attempts = {i: 0 for i in range(len(tasks))}
+        left = list(range(len(tasks)))
+        while left:
+            # training tasks get a fresh process each (max_tasks_per_child=1): repeated Keras
+            # training in one process keeps memory it never gives back
+            with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
+                                     initargs=(cpus, self.verbose),
+                                     max_tasks_per_child=1 if training else None) as pool:
+                futures = {pool.submit(_task, fn, tasks[i]): i for i in left}
+                left = []
+                broken = False
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = futures[future]
+                        try:
+                            on_result(i, future.result())
+                        except BrokenProcessPool as exc:
+                            broken = True
+                            attempts[i] += 1
+                            if attempts[i] > self.retries:
+                                on_result(i, failure("", RuntimeError(f"worker process died {attempts[i]} times: {exc}")))
+                            else:
+                                left.append(i)
+                if broken:
+                    left.sort()
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A one-line error, quickly, when nothing answers at a Ray head's host:port."""
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep:
+        raise CaptchalabError(f"--address {address!r}: expected HOST:PORT (or auto)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return
+    except (OSError, ValueError) as exc:
+        raise CaptchalabError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
+                              "start one with `ray start --head` or omit --address") from None
+
+
+class RayBackend:
+    """Ray core tasks, one per grid task; results return to the driver. Without `address` a
+    local Ray instance sized to this machine is started."""
+    name = "ray"
+    in_process = False
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1, retries: int = 2,
+                 verbose: bool = False):
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise CaptchalabError(RAY_HINT) from None
+        self.address, self.cpus, self.retries, self.verbose = address, cpus_per_task, retries, verbose
+        self._started = False
+
+    def _start(self) -> None:
+        import ray
+        if ray.is_initialized():
+            return
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        os.environ["CAPTCHALAB_VERBOSE"] = "1" if self.verbose else "0"
+        if self.address:
+            check_reachable(self.address)
+        kwargs = dict(include_dashboard=False, log_to_driver=self.verbose, configure_logging=self.verbose,
+                      runtime_env={"env_vars": {"CAPTCHALAB_VERBOSE": os.environ["CAPTCHALAB_VERBOSE"],
+                                                "TF_CPP_MIN_LOG_LEVEL": "0" if self.verbose else "3"}})
+        try:
+            if self.address:
+                ray.init(address=self.address, **kwargs)
+            else:
+                ray.init(num_cpus=cpu_count(), object_store_memory=256 * 2 ** 20, **kwargs)
+        except Exception as exc:  # connection and start-up failures come in many types
+            raise CaptchalabError(f"cannot start or join Ray: {str(exc).splitlines()[0][:200]}") from None
+        self._started = True
+
+    def map(self, fn: Callable, tasks: list[tuple], on_result: Callable[[int, dict], None], training: bool) -> None:
+        import ray
+        self._start()
+        options = dict(num_cpus=self.cpus, max_retries=self.retries)
+        if training:
+            options["max_calls"] = 1  # a fresh worker per training: Keras keeps memory between fits
+        remote = ray.remote(**options)(_task)
+        refs = {remote.remote(fn, args, self.cpus): i for i, args in enumerate(tasks)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            i = refs[done[0]]
+            try:
+                outcome = ray.get(done[0])
+            except ray.exceptions.RayError as exc:  # the worker died more than `retries` times
+                outcome = failure("", RuntimeError(str(exc).strip().splitlines()[0][:300]))
+            on_result(i, outcome)
+
+    def shutdown(self) -> None:
+        if self._started:
+            import ray
+            ray.shutdown()
+
+
+def make_backend(name: str, address: str | None = None, jobs: int = 1, verbose: bool = False):
+    if name == "local":
+        if address:
+            raise CaptchalabError("--address applies to --backend ray")
+        return LocalBackend(jobs, verbose=verbose)
+    if name == "ray":
+        return RayBackend(address, verbose=verbose)
+    raise CaptchalabError(f"unknown backend {name!r}; use local or ray")

@@ -1,0 +1,293 @@
+"""The grid engine under `sweep`, `matrix` and `run`: cells, the models they need, and one loop
+that runs them on a backend, writes each result atomically, and resumes.
+
+A cell is one (generator setting, attacker) pair: generate its test CAPTCHAs, attack, score. An
+attacker is a fixed model file, a read-only attacker, or a model trained first (a `Training`,
+keyed by everything that determines it, so cells that need the same model share one training).
+Everything a cell needs travels with it: model files cross as bytes, so workers need no shared
+file system. Each cell's seed comes from the study's seed and its coordinates, so its result
+does not depend on where or in which order it ran.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..data.dataset import GenerationSpec
+from ..errors import CaptchalabError
+from ..fileio import atomic_write_bytes, atomic_write_json
+
+METRICS = ("captcha_accuracy", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
+           "skipped", "confusion_labels", "confusion_matrix", "most_confused", "per_position_accuracy")
+
+
+def derive_seed(seed: int, *coordinates) -> int:
+    """A seed for one cell from the study's seed and the cell's coordinates (stable everywhere)."""
+    text = json.dumps([seed, *coordinates], sort_keys=True, default=str)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 2 ** 31
+
+
+@dataclass(frozen=True)
+class Training:
+    """An attacker trained before the cells that use it; equal trainings are done once."""
+    attacker: str
+    spec: GenerationSpec
+    init_from: str = "scratch"          # a model file, or "scratch"
+    hparams: tuple = ()                 # (name, value) pairs
+    epochs: int | None = None
+    seed: int = 1
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def describe(self) -> dict:
+        return {"attacker": self.attacker, "style": self.spec.style, "strength": self.spec.strength,
+                "parameters": self.spec.params, "count": self.spec.count, "from": self.init_from,
+                "epochs": self.epochs, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class AttackerRef:
+    """Which attacker a cell uses: a model file, a read-only attacker by name (or an untrained
+    one with `fresh`), or the model of a `Training`."""
+    label: str
+    model: str | None = None
+    name: str | None = None
+    training: Training | None = None
+    fresh: bool = False
+    charset: str = "0123456789"
+
+    def needs(self) -> str | None:
+        """The key under which this attacker's model bytes travel, if it needs any."""
+        return self.training.key() if self.training else self.model
+
+
+@dataclass
+class Cell:
+    """One test set (a generator setting and seed) and the attackers that read it."""
+    id: str
+    coords: dict
+    test: GenerationSpec
+    attackers: list[AttackerRef]
+    expect: int | None = None
+    ignore_case: bool = False
+    workers: int = 0                 # worker processes inside the cell (in-process backends only)
+    examples: int = 0                # misread CAPTCHAs to name per attacker (index, guess)
+
+    def needs(self) -> list[str]:
+        return [k for k in dict.fromkeys(a.needs() for a in self.attackers) if k]
+
+
+ModelBlob = tuple[bytes, str]  # (.keras bytes, .json text)
+
+
+def read_blob(path: str | Path) -> ModelBlob:
+    path = Path(path)
+    if not path.is_file():
+        raise CaptchalabError(f"model file {path} does not exist")
+    info = path.with_suffix(".json")
+    return path.read_bytes(), info.read_text() if info.is_file() else "{}"
+
+
+def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
+    """An attacker from model bytes (written to a private temp folder, loaded safely)."""
+    from ..attackers.base import load_attacker
+    keras_bytes, info = blob
+    with tempfile.TemporaryDirectory(prefix="captchalab-model-") as tmp:
+        path = Path(tmp) / f"{name}.keras"
+        path.write_bytes(keras_bytes)
+        path.with_suffix(".json").write_text(info)
+        attacker = load_attacker(path, list(plugin_dirs))
+    attacker.info["path"] = name + ".keras"
+    return attacker
+
+
+def materialise(ref: AttackerRef, models: dict[str, ModelBlob], plugin_dirs=()):
+    from ..attackers.base import get_attacker
+    if ref.needs():
+        return load_blob(models[ref.needs()], plugin_dirs, Path(ref.model).stem if ref.model else ref.label)
+    cls = get_attacker(ref.name, list(plugin_dirs))
+    attacker = cls(ref.charset, info={"plugin_dirs": list(plugin_dirs)})
+    if ref.fresh:
+        attacker.model = attacker.build(0)
+    return attacker
+
+
+def attacker_summary(result: dict, misread: list) -> dict:
+    return {"status": "done", **{k: result[k] for k in METRICS if k in result},
+            "captchas_per_second": result.get("captchas_per_second"),
+            "misread": [[it.index, it.reading.text] for _, it in misread]}
+
+
+def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = None) -> dict:
+    """Generate one cell's CAPTCHAs once and let every attacker read them; the task every backend
+    runs. `loaded` may hold attackers already in memory, by label (in-process runs)."""
+    from ..attack import attack_source
+    from ..data.dataset import Source
+    start = time.perf_counter()
+    source = Source(spec=cell.test)
+    per_attacker = {}
+    for ref in cell.attackers:
+        if ref.needs() and ref.needs() not in models:
+            per_attacker[ref.label] = {"status": "failed", "error": "its model was not trained (see the training error)"}
+            continue
+        attacker = (loaded or {}).get(ref.label) or materialise(ref, models, cell.test.plugin_dirs)
+        result, misread = attack_source(attacker, source, cell.expect, workers=cell.workers,
+                                        example_limit=cell.examples)
+        per_attacker[ref.label] = attacker_summary(result, misread)
+    ok = all(r["status"] == "done" for r in per_attacker.values())
+    return {"id": cell.id, "status": "done" if ok else "failed", "coords": cell.coords,
+            "per_attacker": per_attacker, "seconds": round(time.perf_counter() - start, 3),
+            "test": {"style": cell.test.style, "strength": cell.test.strength, "seed": cell.test.seed,
+                     "count": cell.test.count, "parameters": cell.test.check()}}
+
+
+def run_training(training: Training, models: dict[str, ModelBlob], workers: int = 0) -> ModelBlob:
+    """Train one model and return its bytes (the driver writes them)."""
+    from ..attackers.base import TrainSettings, get_attacker
+    from ..data.dataset import Source
+    from ..train import train_attacker
+    cls = get_attacker(training.attacker, list(training.spec.plugin_dirs))
+    attacker = cls(training.spec.charset, dict(training.hparams))
+    with tempfile.TemporaryDirectory(prefix="captchalab-train-") as tmp:
+        init = None
+        if training.init_from != "scratch":
+            init = Path(tmp) / "init.keras"
+            keras_bytes, info = models[training.init_from]
+            init.write_bytes(keras_bytes)
+            init.with_suffix(".json").write_text(info)
+        out = Path(tmp) / "model.keras"
+        train_attacker(attacker, Source(spec=training.spec), out, TrainSettings(training.epochs, seed=training.seed),
+                       init, workers=workers, plugin_dirs=training.spec.plugin_dirs)
+        return out.read_bytes(), out.with_suffix(".json").read_text()
+
+
+def failure(task_id: str, exc: BaseException) -> dict:
+    return {"id": task_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+            "trace": traceback.format_exc(limit=3).splitlines()[-1]}
+
+
+def guarded(fn: Callable, task_id: str, *args) -> dict:
+    """Run a task; an exception becomes a failed result instead of ending the study."""
+    try:
+        return {"id": task_id, "status": "done", "value": fn(*args)}
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a task may fail in any way; record it, go on
+        return failure(task_id, exc)
+
+
+@dataclass
+class Progress:
+    ran: int
+    left: int
+    seconds: float
+
+
+def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_dir: str = "cells",
+             runner: Callable[[Cell, dict], dict] = run_cell,
+             on_cell: Callable[[dict, Progress], None] | None = None,
+             on_training: Callable[[Training, dict], None] | None = None) -> list[dict]:
+    """Run every unfinished cell (trainings first), writing `out/<cell_dir>/<id>.json` as each
+    result arrives; returns all cells' results in the order given.
+
+    With `resume`, cells with a result are read back, not rerun (failed ones are retried), and
+    models already trained under out/models are reused.
+    """
+    folder, models_dir = out / cell_dir, out / "models"
+    results: dict[str, dict] = {}
+    for cell in cells:
+        path = folder / f"{cell.id}.json"
+        if resume and path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("status") == "done":
+                results[cell.id] = saved
+    pending = [c for c in cells if c.id not in results]
+    refs = [a for c in pending for a in c.attackers]
+    trainings = {a.training.key(): a.training for a in refs if a.training}
+    blobs: dict[str, ModelBlob] = {}
+    for ref in refs:  # fixed models and training starts, read once here
+        for path in (ref.model, ref.training and ref.training.init_from):
+            if path and path != "scratch" and path not in blobs:
+                blobs[path] = read_blob(path)
+    todo = []
+    for key, training in trainings.items():
+        saved = models_dir / f"{key}.keras"
+        if saved.is_file() and saved.with_suffix(".json").is_file():
+            blobs[key] = read_blob(saved)
+        else:
+            todo.append(training)
+    failed_trainings = {}
+
+    def trained(i: int, outcome: dict) -> None:
+        training = todo[i]
+        key = training.key()
+        if outcome["status"] == "done":
+            keras_bytes, info = outcome["value"]
+            atomic_write_bytes(models_dir / f"{key}.keras", keras_bytes)
+            atomic_write_bytes(models_dir / f"{key}.json", info.encode())
+            blobs[key] = outcome["value"]
+        else:
+            failed_trainings[key] = outcome["error"]
+        if on_training:
+            on_training(training, outcome)
+
+    if todo:
+        backend.map(run_training, [(t, {t.init_from: blobs[t.init_from]} if t.init_from in blobs else {})
+                                   for t in todo], trained, training=True)
+    start, ran = time.perf_counter(), 0
+    runnable = pending
+
+    def finished(i: int, outcome: dict) -> None:
+        nonlocal ran
+        cell = runnable[i]
+        if outcome["status"] == "done":
+            result = outcome["value"]
+        else:
+            result = {"id": cell.id, "status": "failed", "coords": cell.coords,
+                      "error": outcome["error"], "trace": outcome.get("trace", "")}
+        for ref in cell.attackers:
+            if ref.training and ref.training.key() in failed_trainings and "per_attacker" in result:
+                result["per_attacker"][ref.label]["error"] = f"training failed: {failed_trainings[ref.training.key()]}"
+        ran += 1
+        if on_cell:  # before saving: a front-end may add to the result
+            on_cell(result, Progress(ran, len(runnable) - ran, time.perf_counter() - start))
+        atomic_write_json(folder / f"{cell.id}.json", result)
+        results[cell.id] = result
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if not getattr(backend, "in_process", False):
+        for cell in runnable:  # worker processes inside a remote task would fight its CPU share
+            cell.workers = 0
+    backend.map(runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in runnable], finished,
+                training=False)
+    return [results[c.id] for c in cells]
+
+
+def study_marker(out: Path, settings: dict, resume: bool, marker: str = "study.json") -> None:
+    """Start a study folder, or check that --resume points at one started with the same settings."""
+    path = out / marker
+    if resume:
+        if not path.is_file():
+            raise CaptchalabError(f"--resume: {out} is not a {Path(marker).stem} folder (no {marker})")
+        if json.loads(path.read_text()) != json.loads(json.dumps(settings, default=str)):
+            raise CaptchalabError(f"--resume: the study in {out} was started with other settings")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CaptchalabError(f"{out} is not empty; use --resume to continue a study there, or another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CaptchalabError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    atomic_write_json(path, json.loads(json.dumps(settings, default=str)))
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,293 @@
+"""Study files: one TOML file describes a robustness study; `build_cells` turns it into the grid.
+
+    [study]                      # name, seed, charset, length, test_count, expect, ignore_case
+    [grid]                       # style = [...], strength = [...], seeds = N,
+                                 # train_style = [...] (style x style), train_count = [...] (adaptation)
+    [grid.params]                # any generator parameter: name = [values]
+    [[attacker]]                 # label and one of: model = "file.keras" | attacker = "ddddocr" |
+                                 # attacker = "ctc", train = "cell" or "shared", from, train_count,
+                                 # epochs, style / strength (for shared), hparams = {...}
+
+Every mistake is reported before any work starts, in one line naming the file's line.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..charset import parse_charset
+from ..data.dataset import GenerationSpec, parse_length
+from ..errors import CaptchalabError
+from .grid import AttackerRef, Cell, Training, derive_seed
+
+STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins"}
+GRID_KEYS = {"style", "strength", "seeds", "train_style", "train_count", "params"}
+ATTACKER_KEYS = {"label", "model", "attacker", "train", "from", "train_count", "epochs", "style", "strength",
+                 "hparams"}
+MAX_CELLS = 10_000
+
+
+class StudyError(CaptchalabError):
+    pass
+
+
+def line_of(text: str, key: str, section: str | None = None, index: int = 0) -> int:
+    """The 1-based line where `key` is set in `[section]` (the index-th `[[section]]`), or 1."""
+    current, seen = None, -1
+    for number, line in enumerate(text.splitlines(), 1):
+        header = re.match(r"\s*\[(\[?)\s*([^\]]+?)\s*\]", line)
+        if header:
+            current = header.group(2)
+            if current == section:
+                seen += 1
+            continue
+        if re.match(rf"\s*{re.escape(key)}\s*=", line) and current == section and (seen == index or section is None):
+            return number
+    return next((n for n, line in enumerate(text.splitlines(), 1) if re.match(rf"\s*\[+\s*{re.escape(str(section))}", line)), 1)
+
+
+@dataclass
+class Study:
+    path: Path
+    name: str
+    seed: int
+    charset: str
+    length: tuple[int, int]
+    test_count: int
+    expect: int | None
+    ignore_case: bool
+    plugin_dirs: tuple[str, ...]
+    grid: dict
+    attackers: list[dict]
+    text: str = field(repr=False, default="")
+
+    def settings(self) -> dict:
+        """What must match for --resume."""
+        return {"name": self.name, "seed": self.seed, "charset": self.charset, "length": list(self.length),
+                "test_count": self.test_count, "expect": self.expect, "ignore_case": self.ignore_case,
+                "grid": self.grid, "attackers": self.attackers}
+
+
+def load_study(path: str | Path) -> Study:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise StudyError(f"study file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudyError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{path}: not valid TOML ({exc})") from None
+
+    def fail(message: str, key: str, section: str | None = None, index: int = 0):
+        raise StudyError(f"{path}:{line_of(text, key, section, index)}: {message}")
+
+    for key in data:
+        if key not in ("study", "grid", "attacker"):
+            fail(f"unknown section or key {key!r} (known: study, grid, attacker)", key)
+    study, grid = data.get("study", {}), data.get("grid", {})
+    attackers = data.get("attacker", [])
+    if not isinstance(study, dict) or not isinstance(grid, dict) or not isinstance(attackers, list):
+        fail("[study] and [grid] must be tables and [[attacker]] an array of tables", "study")
+    for key in study:
+        if key not in STUDY_KEYS:
+            fail(f"unknown key {key!r} in [study] (known: {', '.join(sorted(STUDY_KEYS))})", key, "study")
+    for key in grid:
+        if key not in GRID_KEYS:
+            fail(f"unknown key {key!r} in [grid] (known: {', '.join(sorted(GRID_KEYS))})", key, "grid")
+
+    def typed(value, kind, key, section, index=0, what=""):
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            fail(f"{key} must be {what or kind.__name__}", key, section, index)
+        return value
+
+    seed = typed(study.get("seed", 0), int, "seed", "study")
+    try:
+        charset = parse_charset(typed(study.get("charset", "digits"), str, "charset", "study"))
+        length = parse_length(str(study.get("length", 4)))
+    except CaptchalabError as exc:
+        fail(str(exc), "charset" if "charset" in str(exc) else "length", "study")
+    test_count = typed(study.get("test_count", 500), int, "test_count", "study")
+    if test_count < 1:
+        fail("test_count must be at least 1", "test_count", "study")
+    expect = study.get("expect")
+    if expect is not None and (typed(expect, int, "expect", "study") < 1 or expect > 8):
+        fail("expect must be between 1 and 8", "expect", "study")
+    plugins = tuple(str((path.parent / p).resolve()) for p in typed(study.get("plugins", []), list, "plugins", "study"))
+
+    def axis(key, kind, section="grid", table=grid):
+        values = table.get(key)
+        if values is None:
+            return None
+        if not isinstance(values, list) or not values:
+            fail(f"{key} must be a non-empty list", key, section)
+        for v in values:
+            if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
+                fail(f"{key}: {v!r} is not a {getattr(kind, '__name__', 'number')}", key, section)
+        return values
+
+    from ..plugins import get_generator, load_plugins
+    load_plugins(list(plugins))
+    styles = axis("style", str)
+    if not styles:
+        fail("[grid] needs style = [...] with at least one style", "style", "grid")
+    for name in styles + (axis("train_style", str) or []):
+        try:
+            get_generator(name, list(plugins))
+        except CaptchalabError as exc:
+            fail(str(exc), "train_style" if name not in styles else "style", "grid")
+    strengths = axis("strength", (int, float)) or [0.5]
+    for s in strengths:
+        if not 0 <= s <= 1:
+            fail(f"strength {s} is outside [0, 1]", "strength", "grid")
+    params = grid.get("params", {})
+    if not isinstance(params, dict):
+        fail("[grid.params] must be a table of name = [values]", "params", "grid")
+    for name, values in params.items():
+        axis(name, (int, float, str, bool), "grid.params", params)
+        for style in styles:
+            try:
+                generator = get_generator(style, list(plugins))
+                for v in values:
+                    generator.param(name).check(v)
+            except CaptchalabError as exc:
+                fail(str(exc), name, "grid.params")
+    seeds = typed(grid.get("seeds", 1), int, "seeds", "grid")
+    if seeds < 1:
+        fail("seeds must be at least 1", "seeds", "grid")
+    train_counts = axis("train_count", int)
+    if train_counts and any(c < 0 for c in train_counts):
+        fail("train_count values must be 0 or more", "train_count", "grid")
+    if not attackers:
+        fail("no [[attacker]]: a study needs at least one", "attacker")
+    labels = set()
+    from ..attackers.base import get_attacker
+    for i, entry in enumerate(attackers):
+        if not isinstance(entry, dict):
+            fail("each [[attacker]] must be a table", "attacker")
+        for key in entry:
+            if key not in ATTACKER_KEYS:
+                fail(f"unknown key {key!r} in [[attacker]] (known: {', '.join(sorted(ATTACKER_KEYS))})", key,
+                     "attacker", i)
+        label = entry.setdefault("label", entry.get("attacker") or Path(str(entry.get("model", f"attacker{i}"))).stem)
+        if label in labels:
+            fail(f"attacker label {label!r} is used twice", "label", "attacker", i)
+        labels.add(label)
+        if ("model" in entry) == ("attacker" in entry):
+            fail("give exactly one of model = \"file.keras\" and attacker = \"name\"", "label", "attacker", i)
+        if "model" in entry:
+            model = path.parent / typed(entry["model"], str, "model", "attacker", i)
+            if not model.is_file():
+                fail(f"model file {entry['model']} does not exist (paths are relative to the study file)",
+                     "model", "attacker", i)
+            entry["model"] = str(model.resolve())
+            continue
+        try:
+            cls = get_attacker(typed(entry["attacker"], str, "attacker", "attacker", i), list(plugins))
+        except CaptchalabError as exc:
+            fail(str(exc), "attacker", "attacker", i)
+        train = entry.get("train")
+        if not cls.trainable:
+            if train:
+                fail(f"attacker {cls.name!r} cannot be trained", "train", "attacker", i)
+            continue
+        if train not in ("cell", "shared"):
+            fail(f"a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
+                 "train" if "train" in entry else "attacker", "attacker", i)
+        start = typed(entry.get("from", "scratch"), str, "from", "attacker", i)
+        if start not in ("scratch", "base"):
+            start_path = path.parent / start
+            if not start_path.is_file():
+                fail(f"from model {start} does not exist", "from", "attacker", i)
+            entry["from"] = str(start_path.resolve())
+        if "train_count" in entry:
+            typed(entry["train_count"], int, "train_count", "attacker", i)
+        elif not train_counts:
+            fail("give train_count here or a train_count axis in [grid]", "attacker", "attacker", i)
+        if train == "shared" and "style" not in entry:
+            fail("a shared training needs its style = \"...\"", "train", "attacker", i)
+        if "style" in entry:
+            try:
+                get_generator(typed(entry["style"], str, "style", "attacker", i), list(plugins))
+            except CaptchalabError as exc:
+                fail(str(exc), "style", "attacker", i)
+        if "epochs" in entry and typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
+            fail("epochs must be at least 1", "epochs", "attacker", i)
+        hparams = typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
+        try:
+            cls(charset).resolve(hparams)
+        except CaptchalabError as exc:
+            fail(str(exc), "hparams", "attacker", i)
+    return Study(path, str(study.get("name", path.stem)), seed, charset, length, test_count, expect,
+                 bool(study.get("ignore_case", False)), plugins, grid, attackers, text)
+
+
+def _value_id(value) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(value))
+
+
+def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> list[Cell]:
+    """Every cell of the study, each with its test set's seed derived from the study's seed and
+    the generator coordinates (so every attacker and training size sees the same CAPTCHAs)."""
+    g = study.grid
+    params = g.get("params", {})
+    axes = {"style": g["style"], "strength": g.get("strength", [0.5]),
+            **{f"param.{k}": v for k, v in params.items()}}
+    if g.get("train_style"):
+        axes["train_style"] = g["train_style"]
+    if g.get("train_count"):
+        axes["train_count"] = g["train_count"]
+    axes["seed"] = list(range(g.get("seeds", 1)))
+    total = 1
+    for values in axes.values():
+        total *= len(values)
+    if total == 0:
+        raise StudyError(f"{study.path}: the grid is empty")
+    if total > max_cells:
+        raise StudyError(f"{study.path}: the grid has {total} cells, above --max-cells {max_cells}")
+    lo, hi = study.length
+    cells = []
+    for combo in itertools.product(*axes.values()):
+        coords = dict(zip(axes, combo))
+        cell_params = {k[6:]: v for k, v in coords.items() if k.startswith("param.")}
+        generator_coords = [coords["style"], coords["strength"], sorted(cell_params.items()), coords["seed"]]
+        test = GenerationSpec(coords["style"], study.test_count, lo, hi, study.charset,
+                              derive_seed(study.seed, "test", *generator_coords), coords["strength"],
+                              cell_params, study.plugin_dirs)
+        refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers]
+        cell_id = "-".join(f"{_value_id(v)}" for k, v in coords.items())
+        cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case))
+    return cells
+
+
+def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, resolve_base) -> AttackerRef:
+    label = entry["label"]
+    if "model" in entry:
+        return AttackerRef(label, model=entry["model"])
+    from ..attackers.base import get_attacker
+    cls = get_attacker(entry["attacker"], list(study.plugin_dirs))
+    if not cls.trainable:
+        return AttackerRef(label, name=cls.name, charset=study.charset)
+    count = entry.get("train_count", coords.get("train_count"))
+    start = entry.get("from", "scratch")
+    if start == "base":
+        start = str(resolve_base(cls.name, study.charset)) if resolve_base else "scratch"
+    if count == 0:
+        if start == "scratch":
+            return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset)
+        return AttackerRef(label, model=start)
+    shared = entry["train"] == "shared"
+    style = entry["style"] if shared else coords.get("train_style", coords["style"])
+    strength = entry.get("strength", 0.5 if shared else coords["strength"])
+    params = {} if shared else cell_params
+    lo, hi = study.length
+    seed = derive_seed(study.seed, "train", label, style, strength, sorted(params.items()), count,
+                       0 if shared else coords["seed"])
+    spec = GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs)
+    training = Training(cls.name, spec, start, tuple(sorted(entry.get("hparams", {}).items())),
+                        entry.get("epochs"), seed % 10_000)
+    return AttackerRef(label, training=training, charset=study.charset)
