@@ -1,4 +1,4 @@
-"""The attack's accuracy targets, end to end through the library (what `train captcha` and
+"""The segment attacker's accuracy, end to end through the library (what `train captcha` and
 `attack` run):
 
 - clean: train on 3,000 generated CAPTCHAs, attack 1,000 fresh ones (another seed);
@@ -12,23 +12,23 @@ import tempfile
 import time
 from pathlib import Path
 
-from captchalab.attack import Source, attack_source
-from captchalab.dataset import GenerationSpec
+from captchalab.attack import attack_source
+from captchalab.data.dataset import GenerationSpec, Source
 
 
 def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
     # imported here, not at the top: worker processes re-import this script
-    from captchalab.model import load_model
-    from captchalab.train import CAPTCHA_TRAINING, TrainConfig, train_captcha
+    from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.train import train_attacker
     start = time.perf_counter()
-    config = TrainConfig(**{**CAPTCHA_TRAINING, "epochs": epochs, "seed": 1})
-    info = train_captcha(Source(spec=GenerationSpec(style, train_count, seed=1, strength=strength)), out,
-                         init, config)
-    result, _ = attack_source(load_model(out), Source(spec=GenerationSpec(style, test_count, seed=2,
-                                                                          strength=strength)))
+    info = train_attacker(get_attacker("segment")(), Source(spec=GenerationSpec(style, train_count, seed=1,
+                                                                                strength=strength)),
+                          out, TrainSettings(epochs=epochs, seed=1), init)
+    result, _ = attack_source(load_attacker(out), Source(spec=GenerationSpec(style, test_count, seed=2,
+                                                                             strength=strength)))
     print(f"{style:10s} train {train_count:6d} from {'MNIST' if init else 'scratch':7s}: "
           f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}, char {result['char_accuracy']:.2%}, "
-          f"segmentation {result['segmentation_rate']:.2%}, val {info['val_accuracy']:.4f} "
+          f"segmentation vs boxes {result['segmentation_box_rate']:.2%}, val {info['val_accuracy']:.4f} "
           f"({time.perf_counter() - start:.0f} s)", flush=True)
     return result
 

@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from captchalab.dataset import GenerationSpec, generate_dataset
+from captchalab.data.dataset import GenerationSpec, generate_dataset
 
 
 def main():

@@ -297,6 +297,14 @@ def generate(
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     strength: float = typer.Option(0.5, help="Difficulty in [0, 1]."),
     param: Optional[List[str]] = PARAM_OPTION,
+    adversarial_against: Optional[Path] = typer.Option(None, help="Perturb every CAPTCHA against this "
+                                                       "differentiable attacker's model (ctc, segment)."),
+    eps: str = typer.Option("8/255", help="With --adversarial-against: L-infinity budget on 0-255 pixels."),
+    method: str = typer.Option("pgd", help="With --adversarial-against: fgsm, pgd, or eot (PGD averaged "
+                               "over random blur, resizing and noise)."),
+    steps: int = typer.Option(10, help="With --adversarial-against: gradient steps (pgd, eot)."),
+    target_text: Optional[str] = typer.Option(None, help="With --adversarial-against: push every CAPTCHA "
+                                              "towards this text instead of away from its own."),
     workers: int = typer.Option(1, help="Worker processes."),
     out: Optional[Path] = typer.Option(None, help="Dataset folder (default: data/<style>-s<seed>)."),
     preview: bool = typer.Option(False, help="Also write preview.png, a contact sheet."),
@@ -308,10 +316,21 @@ def generate(
     spec = generation_spec(style, count, length, charset, seed, strength, param, plugins)
     if workers < 1:
         raise CaptchalabError(f"--workers must be at least 1, got {workers}")
+    transform = None
+    if adversarial_against is not None:
+        from .attackers.base import load_attacker
+        from .charset import check_covers
+        from .generation.adversarial import PerturbSpec, check_target, dataset_transform, parse_eps
+        perturbation = PerturbSpec(method, parse_eps(eps), steps, target_text=target_text, seed=seed)
+        perturbation.check()
+        target = load_attacker(adversarial_against, _plugin_dirs(plugins))
+        check_target(target)
+        check_covers(target.charset, spec.charset + (target_text or ""), target.label())
+        transform = dataset_transform(target, perturbation, str(adversarial_against))
     out = out or Path("data") / f"{style}-s{seed}"
     with typer.progressbar(length=count, label=f"generating {style}", file=sys.stderr) as bar:
         generate_dataset(spec, out, workers=workers, force=force, preview=16 if preview else 0,
-                         on_progress=bar.update)
+                         on_progress=bar.update, transform=transform)
     typer.echo(str(out))
 
 
@@ -393,8 +412,8 @@ def visualize(
     out = out or Path("results") / "visualize" / name
     with atomic_dir(out, ours="index.html") as tmp:
         summary = render_all(net, first, tmp, label, other, other_label, charset=chars)
-    say(f"predicted {summary['prediction']}"
-        + (f" vs {summary['compare_prediction']}; most apart at {summary['most_apart']}" if other is not None else "")
+    say(f"predicted {summary['prediction']!r}"
+        + (f" vs {summary['compare_prediction']!r}; most apart at {summary['most_apart']}" if other is not None else "")
         + f"; rendered in {summary['render_seconds']:.1f} s")
     typer.echo(str(out / "index.html"))
 
@@ -546,6 +565,75 @@ def run(
     failed = sum(r["status"] != "done" for r in report["rows"])
     say(f"{len(report['rows'])} results ({failed} failed)")
     typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def adversarial(
+    style: str = typer.Option(..., help="Generator style of the clean CAPTCHAs."),
+    against: Path = typer.Option(..., help="The differentiable attacker (model) the perturbations are made against."),
+    transfer: Optional[List[Path]] = typer.Option(None, help="Other attackers (models) that read the same "
+                                                  "perturbed CAPTCHAs; repeatable. ddddocr joins when installed."),
+    defences: str = typer.Option("median3,jpeg75,bits4,blur1", help="Preprocessing defences, comma-separated."),
+    eps: str = typer.Option("0,2,4,8,16/255", help="Budgets on 0-255 pixels, comma-separated."),
+    method: str = typer.Option("pgd", help="fgsm, pgd or eot."),
+    steps: int = typer.Option(10, help="Gradient steps (pgd, eot)."),
+    retrain: bool = typer.Option(False, help="Also fine-tune the target on adversarial CAPTCHAs and attack it again."),
+    retrain_count: int = typer.Option(2000, help="With --retrain: training CAPTCHAs (half perturbed)."),
+    count: int = typer.Option(500, help="Clean CAPTCHAs (the same ones at every eps)."),
+    length: str = typer.Option("4", help="Characters per CAPTCHA."),
+    charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the target's set."),
+    strength: float = typer.Option(0.5, help="Generator difficulty in [0, 1]."),
+    param: Optional[List[str]] = PARAM_OPTION,
+    seed: int = typer.Option(7, help="Seed of the clean CAPTCHAs and of the perturbations."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default results/adversarial-<style>)."),
+    plugins: Optional[List[Path]] = PLUGINS_OPTION,
+):
+    """Adversarial CAPTCHAs: white-box and transfer accuracy, defences, readability and adversarial
+    training, per eps, in one report."""
+    from .attackers.base import load_attacker
+    from .attackers.ddddocr import available
+    from .generation.adversarial import check_target, parse_eps_list
+    from .study.adversarial import AdversarialConfig, parse_defences, run_adversarial
+    from .generation.adversarial import PerturbSpec
+    budgets = parse_eps_list(eps)
+    PerturbSpec(method, max(budgets), steps).check()
+    chosen = parse_defences(defences)
+    target_set = _model_charsets([against] + list(transfer or []))[0]
+    check_target(load_attacker(against, _plugin_dirs(plugins)))
+    spec = generation_spec(style, count, length, charset or target_set, seed, strength, param, plugins)
+    out = out or Path("results") / f"adversarial-{style}"
+    check_empty_or_force(out, False, ours="report.json")
+    readers = ["ddddocr"] if available() else []
+    if not readers:
+        say("ddddocr is not installed: it is left out of the transfer attackers (pip install 'captchalab[ddddocr]')")
+    config = AdversarialConfig(spec, str(against), [str(t) for t in transfer or []], readers, budgets, method,
+                               steps, chosen, retrain, retrain_count)
+    report = run_adversarial(config, out, say, _plugin_dirs(plugins))
+    say(f"done in {report['seconds']:.0f} s")
+    typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def explore(
+    model: List[Path] = typer.Option(..., help="A model to explore (segment for the layer views; ctc too); repeatable."),
+    port: int = typer.Option(8765, help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (this machine only by default)."),
+    data: Optional[Path] = typer.Option(None, help="MNIST folder for the random digit button (default: $CAPTCHALAB_MNIST)."),
+    plugins: Optional[List[Path]] = PLUGINS_OPTION,
+):
+    """A local web page: draw a character or drop a CAPTCHA and watch every layer respond."""
+    from .explore.server import Explorer, serve
+    if not 1 <= port <= 65535:
+        raise CaptchalabError(f"--port must be between 1 and 65535, got {port}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: listening on {host}: anyone who can reach this machine can use the page")
+    explorer = Explorer(model, str(data) if data else None, _plugin_dirs(plugins))
+    for path, message in explorer.errors.values():
+        say(f"warning: {message} (the page says so too)")
+    from .explore.server import check_port
+    check_port(host, port)
+    say(f"captchalab explore on http://{host}:{port}/ (Ctrl-C to stop)")
+    serve(explorer, host, port)
 
 
 @app.command()

@@ -393,3 +393,102 @@ def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", html_page(title, md, images + list(extra_images)))
+
+
+def plot_adversarial(report: dict, path: Path) -> None:
+    """Left: every attacker's accuracy against eps on the same CAPTCHAs (the target white-box, the
+    others by transfer, the adversarially retrained target dashed). Right: the target's accuracy
+    after each defence."""
+    plt = pyplot()
+    rows = report["rows"]
+    eps = [r["eps"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100, sharey=True)
+    for name in report["attackers"]:
+        kind = "white-box" if name == report["target"] else "transfer"
+        left.plot(eps, [100 * r["accuracy"][name] for r in rows], marker="o", label=f"{name} ({kind})")
+    if report.get("retrained"):
+        curve = report["retrained"]["white_box_accuracy"]
+        left.plot(eps, [100 * curve[f"{e:g}"] for e in eps], marker="s", linestyle="--",
+                  label=f"{report['target']} after adversarial training (white-box)")
+    right.plot(eps, [100 * r["accuracy"][report["target"]] for r in rows], marker="o", color="black",
+               label="no defence")
+    for d in report["defences"]:
+        right.plot(eps, [100 * r["defended"][report["target"]][d] for r in rows], marker="^", linestyle=":",
+                   label=d)
+    for ax, title in ((left, "attackers on the same perturbed CAPTCHAs"),
+                      (right, f"{report['target']} behind each defence")):
+        ax.set_xlabel("eps (pixels of 0-255)")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        ax.set_title(title, fontsize=9)
+    left.set_ylabel("CAPTCHA accuracy (%)")
+    fig.suptitle(f"{report['method'].upper()}-{report['steps']} against {report['target']} on "
+                 f"{report['style']} (strength {report['strength']})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def perturbation_sheet(clean: list[np.ndarray], sheet: list, path: Path) -> None:
+    """Per eps, the perturbed CAPTCHAs and their perturbations amplified (grey = unchanged)."""
+    images, captions = [], []
+    for im in clean:
+        images.append(im)
+        captions.append("clean")
+    for eps, adv in sheet:
+        if not eps:
+            continue
+        for a, c in zip(adv, clean):
+            images.append(a)
+            captions.append(f"eps {eps:g}/255")
+        for a, c in zip(adv, clean):
+            diff = (a.astype(np.float32) - c.astype(np.float32)) * (127.0 / eps) + 128
+            images.append(diff.clip(0, 255).astype(np.uint8))
+            captions.append(f"perturbation x{127 / eps:.0f}")
+    contact_sheet(images, captions, path, columns=len(clean), cell_height=56)
+
+
+def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], sheet: list) -> None:
+    """report.json, report.md, report.html, curves.png and perturbations.png into `out`."""
+    from .fileio import atomic_write_json, atomic_write_text
+    plot_adversarial(report, out / "curves.png")
+    perturbation_sheet(clean, sheet, out / "perturbations.png")
+    names, target = report["attackers"], report["target"]
+    lines = [f"# Adversarial CAPTCHAs against {target}", "",
+             f"- {report['count']} CAPTCHAs of style {report['style']} (strength {report['strength']}), "
+             f"{report['method'].upper()} with {report['steps']} steps, the same CAPTCHAs at every eps",
+             f"- {target} is attacked white-box; every other attacker reads the same perturbed images (transfer)",
+             "", "| eps | " + " | ".join(names) + " | PSNR (dB) | SSIM | CAPTCHAs/s perturbed |",
+             "|---" * (len(names) + 4) + "|"]
+    for r in report["rows"]:
+        lines.append(f"| {r['eps_fraction']} | " + " | ".join(_pct(r["accuracy"][n]) for n in names) +
+                     f" | {r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} | "
+                     f"{r['captchas_per_second'] or '-'} |")
+    lines += ["", "## After each defence (preprocessing applied before reading)", "",
+              "| eps | attacker | " + " | ".join(report["defences"]) + " |", "|---" * (len(report["defences"]) + 2) + "|"]
+    for r in report["rows"]:
+        for n in names:
+            lines.append(f"| {r['eps_fraction']} | {n} | " + " | ".join(_pct(r["defended"][n][d])
+                                                                     for d in report["defences"]) + " |")
+    if report.get("retrained"):
+        rt = report["retrained"]
+        lines += ["", "## Adversarial training", "",
+                  f"{target} fine-tuned on {rt['train_count']} CAPTCHAs, half of them perturbed against it at "
+                  f"eps {rt['eps']:g}/255 (validation accuracy {rt['val_accuracy']:.2%}), then attacked again "
+                  "through its own, new gradients:", "",
+                  "| eps | white-box accuracy before | after adversarial training |", "|---|---|---|"]
+        for r in report["rows"]:
+            after = rt["white_box_accuracy"][format(r["eps"], "g")]
+            lines.append(f"| {r['eps_fraction']} | {_pct(r['accuracy'][target])} | {_pct(after)} |")
+    smallest = next((r["eps_fraction"] for r in report["rows"] if r["accuracy"][target] <= 0.5), None)
+    lines += ["", f"Smallest eps that brings {target} to 50% or below: {smallest or 'none measured'}.",
+              "", "PSNR and SSIM compare each perturbed CAPTCHA with its clean original; they are proxies "
+              "for readability only. Whether people still read these CAPTCHAs is a question for a human "
+              "study, which this report does not replace.", ""]
+    md = "\n".join(lines)
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", html_page(f"Adversarial CAPTCHAs against {target}", md, [
+        ("Accuracy against eps: every attacker, and the target behind each defence", out / "curves.png"),
+        ("Clean CAPTCHAs, perturbed ones per eps, and the perturbations amplified", out / "perturbations.png")]))

@@ -42,6 +42,7 @@ class TrainConfig:
     max_scale: float = 0.1     # relative
     max_shear: float = 0.0     # horizontal shear factor
     elastic: float = 0.0       # elastic distortion strength (pixels of displacement)
+    dropout: float = 0.0       # dropout on fc1's output while training (not a layer of the model)
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -192,7 +193,7 @@ def to_input(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
-def make_train_step(model, optimizer, label_smoothing: float):
+def make_train_step(model, optimizer, label_smoothing: float, dropout: float = 0.0):
     """One compiled training step of the seed's network: cross-entropy with label smoothing on
     the logits (fc2 before its softmax, so a saturated softmax cannot stall the gradient).
 
@@ -208,7 +209,10 @@ def make_train_step(model, optimizer, label_smoothing: float):
                                   tf.TensorSpec([None], tf.int32)])
     def step(x, y):
         with tf.GradientTape() as tape:
-            logits = tf.matmul(features(x, training=True), fc2.kernel) + fc2.bias
+            h = features(x, training=True)
+            if dropout:
+                h = tf.nn.dropout(h, dropout)
+            logits = tf.matmul(h, fc2.kernel) + fc2.bias
             target = tf.one_hot(y, classes) * (1 - label_smoothing) + label_smoothing / classes
             loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(target, logits))
         optimizer.apply(tape.gradient(loss, variables), variables)
@@ -222,8 +226,9 @@ def forward(model) -> Callable:
     anew for every call would be traced anew (TensorFlow's retracing warnings)."""
     import tensorflow as tf
     run = getattr(model, "_captchalab_forward", None)
-    if run is None:
-        run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if run is None:  # one signature for every batch size: traced once
+        run = tf.function(lambda x: model(x, training=False),
+                          input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)])
         object.__setattr__(model, "_captchalab_forward", run)  # not a tracked Keras attribute
     return run
 
@@ -266,7 +271,7 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
     config.check()
     steps = math.ceil(len(x_train) / config.batch_size)
     optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
-    step = make_train_step(model, optimizer, config.label_smoothing)
+    step = make_train_step(model, optimizer, config.label_smoothing, config.dropout)
     y_train = y_train.astype(np.int32)
 
     def epoch_batches(rng):

@@ -58,7 +58,8 @@ def activation_function(model):
         import keras
         import tensorflow as tf
         extractor = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS[1:]])
-        run = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+        run = tf.function(lambda x: extractor(x, training=False),
+                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
         object.__setattr__(model, "_captchalab_activations", run)  # not a tracked Keras attribute
     return run
 

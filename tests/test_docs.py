@@ -1,3 +1,4 @@
+import os
 import re
 
 from conftest import REPO, run_cli
@@ -16,3 +17,17 @@ def test_plugin_guide_example_runs(tmp_path):
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "ds" / "preview.png").is_file()
     assert len(list((tmp_path / "ds").glob("0*.png"))) == 4
+
+
+def test_python_guide_example_runs(tmp_path):
+    code = re.search(r"```python\n(.*?)```", (REPO / "docs" / "python.md").read_text(), re.S).group(1)
+    script = tmp_path / "notebook.py"
+    script.write_text(code)
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("[(0.0, ")
+    assert (tmp_path / "notebook-demo" / "sweep" / "cells.csv").is_file()

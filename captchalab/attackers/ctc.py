@@ -229,6 +229,48 @@ class Ctc(Attacker):
             record.pop("accuracy", None)  # the CTC step does not decode training batches
         return {**seconds_and_rate(state), "epochs": epochs, "batch_size": batch_size, "learning_rate": lr}
 
+    def adversarial_objective(self, images, texts, boxes, targets=None):
+        """A differentiable copy of `normalise` (grey, stretch, invert, resize, pad) for a padded
+        batch of BGR images in 0-255, then the network and the CTC loss of each image's text (or of
+        its target text)."""
+        import keras
+        import tensorflow as tf
+        from ..generation.adversarial import GREY, pad_batch
+        height, width = self.hparams["height"], self.hparams["width"]
+        x0, valid = pad_batch(images)
+        b, hp, wp = x0.shape[:3]
+        ry, rx = np.zeros((b, height, hp), np.float32), np.zeros((b, width, wp), np.float32)
+        gain, offset, invert, pad = (np.zeros(b, np.float32) for _ in range(4))
+        padded = np.zeros((b, 1, width), np.float32)
+        for k, image in enumerate(images):
+            g, o, inv, my, mx, new_w, p = _objective_constants(image, height, width)
+            h, w = image.shape[:2]
+            ry[k, :, :h], rx[k, :new_w, :w] = my, mx
+            gain[k], offset[k], invert[k], pad[k] = g, o, inv, p
+            padded[k, 0, new_w:] = 1
+        labels = targets or texts
+        bad = [t for t in labels if len(t) > MAX_LABEL or any(c not in self.charset for c in t)]
+        if bad:
+            raise CaptchalabError(f"the ctc model cannot express {bad[0]!r} (charset {charset_name(self.charset)!r})")
+        encoded = np.zeros((b, MAX_LABEL), np.int32)
+        for k, text in enumerate(labels):
+            encoded[k, :len(text)] = [self.charset.index(c) + 1 for c in text]
+        lengths = np.array([len(t) for t in labels], np.int32)
+        constants = [tf.constant(v) for v in (ry, rx, gain[:, None, None], offset[:, None, None],
+                                              invert[:, None, None], pad[:, None, None], padded, encoded, lengths)]
+        ry_t, rx_t, gain_t, offset_t, invert_t, pad_t, padded_t, encoded_t, lengths_t = constants
+        steps = tf.fill([b], width // 4)
+        model = self.model
+
+        def loss(x):
+            grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
+            s = tf.clip_by_value((grey - offset_t) * gain_t, 0.0, 255.0)
+            s = invert_t * (255.0 - s) + (1.0 - invert_t) * s
+            r = tf.einsum("bhi,bij,bwj->bhw", ry_t, s, rx_t) + padded_t * pad_t
+            logits = model(r[..., None] / 255.0, training=False)
+            return keras.ops.ctc_loss(encoded_t, logits, lengths_t, steps, mask_index=0)
+        return x0, valid, loss
+
     def _encode(self, examples):
         """Images as one array; labels as class indices padded with the blank (0)."""
         long = [t for _, t in examples if len(t) > MAX_LABEL]
@@ -239,3 +281,19 @@ class Ctc(Attacker):
         for i, (_, text) in enumerate(examples):
             labels[i, :len(text)] = [self.charset.index(c) + 1 for c in text]
         return x, labels, np.array([len(t) for _, t in examples], np.int32)
+
+
+def _objective_constants(image: np.ndarray, height: int, width: int):
+    """What `normalise` decided for this clean image, as numbers: contrast gain and offset,
+    whether it inverted, its resize matrices, its width after resizing and its padding grey."""
+    from ..generation.adversarial import resize_matrix
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    lo, hi = np.percentile(grey, (1, 99))
+    gain, offset = (255.0 / (hi - lo), lo) if hi - lo > 8 else (1.0, 0.0)
+    stretched = np.clip((grey.astype(np.float32) - offset) * gain, 0, 255)
+    invert = np.median(stretched) < 128
+    h, w = grey.shape
+    new_w = max(1, min(width, round(w * height / h)))
+    pad = float(np.median(normalise(image, height, width)[:, :new_w]))
+    return gain, offset, invert, resize_matrix(h, height), resize_matrix(w, new_w), new_w, pad
+

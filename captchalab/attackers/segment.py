@@ -7,6 +7,7 @@ characters, starting by default from a network that already reads characters (MN
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..charset import charset_name
@@ -96,6 +97,68 @@ class Segment(Attacker):
                 "train_crops": len(x), "validation_crops": len(xv), "epochs": config.epochs,
                 "batch_size": config.batch_size, "learning_rate": config.learning_rate,
                 "validation_per_class_accuracy": val.get("per_class_accuracy")}
+
+    def adversarial_objective(self, images, texts, boxes, targets=None):
+        """A differentiable stand-in for the pipeline on a padded batch of BGR images in 0-255:
+        each character's true box is cropped, fitted into 20x20 and centred in 28x28 (two resize
+        matrices per character), from a soft ink map that ramps across the segmenter's threshold
+        (the real pipeline binarises there: pixels far from it cannot change the crop), then the
+        network's cross-entropy on each character."""
+        import keras
+        import tensorflow as tf
+        from ..generation.adversarial import GREY, pad_batch, resize_matrix
+        from .segmenter import ink_mask
+        labels = targets or texts
+        if any(b is None or len(b) != len(t) for b, t in zip(boxes, labels)):
+            raise CaptchalabError("segment needs the true box of every character, and a target text of the "
+                                  "CAPTCHA's own length")
+        x0, valid = pad_batch(images)
+        n, hp, wp = x0.shape[:3]
+        ramp = 32.0
+        threshold, dark = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        for k, image in enumerate(images):
+            grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+            blurred = cv2.GaussianBlur(grey, (3, 3), 0)
+            threshold[k] = cv2.threshold(blurred, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[0]
+            ink = ink_mask(grey) > 0
+            dark[k] = float(grey[ink].mean() < grey[~ink].mean()) if ink.any() and (~ink).any() else 1.0
+        grey0 = x0 @ GREY
+        soft0 = np.clip(np.where(dark[:, None, None] > 0, threshold[:, None, None] - grey0,
+                                 grey0 - threshold[:, None, None]) * (127.5 / ramp) + 127.5, 0, 255)
+        owner, ry, rx, classes = [], [], [], []
+        for k, (bxs, text) in enumerate(zip(boxes, labels)):
+            for (bx0, by0, bx1, by1), ch in zip(bxs, text):
+                bw, bh = max(1, bx1 - bx0), max(1, by1 - by0)
+                scale = 20.0 / max(bw, bh)
+                nh, nw = max(1, round(bh * scale)), max(1, round(bw * scale))
+                top, left = (28 - nh) // 2, (28 - nw) // 2
+                my, mx = resize_matrix(hp, nh, by0, bh), resize_matrix(wp, nw, bx0, bw)
+                crop = my @ soft0[k] @ mx.T
+                if crop.sum() > 0:  # centre of mass to the centre, as normalize() does
+                    ys, xs = np.mgrid[0:nh, 0:nw]
+                    top = int(np.clip(round(14 - (ys * crop).sum() / crop.sum()), 0, 28 - nh))
+                    left = int(np.clip(round(14 - (xs * crop).sum() / crop.sum()), 0, 28 - nw))
+                fy, fx = np.zeros((28, hp), np.float32), np.zeros((28, wp), np.float32)
+                fy[top:top + nh], fx[left:left + nw] = my, mx
+                owner.append(k)
+                ry.append(fy)
+                rx.append(fx)
+                classes.append(self.charset.index(ch))
+        owner_t, ry_t, rx_t = tf.constant(owner), tf.constant(np.stack(ry)), tf.constant(np.stack(rx))
+        threshold_t, dark_t = tf.constant(threshold[:, None, None]), tf.constant(dark[:, None, None])
+        classes_t = tf.constant(classes)
+        fc2 = self.model.get_layer("fc2")
+        features = keras.Model(self.model.input, self.model.get_layer("fc1").output)
+
+        def loss(x):
+            grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
+            ink = dark_t * (threshold_t - grey) + (1.0 - dark_t) * (grey - threshold_t)
+            soft = tf.clip_by_value(ink * (127.5 / ramp) + 127.5, 0.0, 255.0)
+            crops = tf.einsum("chi,cij,cwj->chw", ry_t, tf.gather(soft, owner_t), rx_t)
+            logits = tf.matmul(features(crops[..., None] / 255.0, training=False), fc2.kernel) + fc2.bias
+            per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(classes_t, logits)
+            return tf.math.unsorted_segment_sum(per_char, owner_t, n)
+        return x0, valid, loss
 
     def _crops(self, examples):
         """Crops and label indices of the examples cut into as many pieces as their text has."""

@@ -51,17 +51,19 @@ class ImageLimits:
 def _header_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
     """(width, height) from the header alone, or ImageError."""
     from PIL import Image, UnidentifiedImageError
+    pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
+        Image.MAX_IMAGE_PIXELS = None  # only the header is read; our limit decides, and names the size
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own bomb warning: our limit decides
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 return im.size
-    except Image.DecompressionBombError:
-        raise ImageError(f"dimensions above the limit of {limits.max_side} x {limits.max_side} pixels") from None
     except UnidentifiedImageError:
         raise ImageError("not an image in a known format") from None
     except Exception as exc:  # a hostile header can trip any parser error; all mean "unusable"
         raise ImageError(f"unreadable image header ({type(exc).__name__})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def _to_bgr8(image: np.ndarray) -> np.ndarray:

@@ -96,16 +96,27 @@ def read_blob(path: str | Path) -> ModelBlob:
     return path.read_bytes(), info.read_text() if info.is_file() else "{}"
 
 
+_loaded: dict[str, object] = {}
+
+
 def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
-    """An attacker from model bytes (written to a private temp folder, loaded safely)."""
+    """An attacker from model bytes (written to a private temp folder, loaded safely). The same
+    bytes give the same attacker object again in this process: reloading a model for every cell
+    would also retrace its compiled functions every time."""
     from ..attackers.base import load_attacker
     keras_bytes, info = blob
+    key = hashlib.sha256(keras_bytes + info.encode()).hexdigest()
+    if key in _loaded:
+        return _loaded[key]
     with tempfile.TemporaryDirectory(prefix="captchalab-model-") as tmp:
         path = Path(tmp) / f"{name}.keras"
         path.write_bytes(keras_bytes)
         path.with_suffix(".json").write_text(info)
         attacker = load_attacker(path, list(plugin_dirs))
     attacker.info["path"] = name + ".keras"
+    if len(_loaded) >= 8:
+        _loaded.pop(next(iter(_loaded)))
+    _loaded[key] = attacker
     return attacker
 
 

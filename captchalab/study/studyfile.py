@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import itertools
 import re
-import tomllib
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -285,7 +289,8 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
     strength = entry.get("strength", 0.5 if shared else coords["strength"])
     params = {} if shared else cell_params
     lo, hi = study.length
-    seed = derive_seed(study.seed, "train", label, style, strength, sorted(params.items()), count,
+    # not the label: every attacker trained on this generator gets the same CAPTCHAs
+    seed = derive_seed(study.seed, "train", style, strength, sorted(params.items()), count,
                        0 if shared else coords["seed"])
     spec = GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs)
     training = Training(cls.name, spec, start, tuple(sorted(entry.get("hparams", {}).items())),

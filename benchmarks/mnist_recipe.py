@@ -1,0 +1,41 @@
+"""The default `train mnist` recipe over three seeds: test accuracy on the official 10k test set
+and wall time of each run (the whole command: loading, training, evaluation), their mean and
+spread.
+
+    python benchmarks/mnist_recipe.py --data ../shared/data/mnist [--seeds 0,1,2]
+"""
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import json
+from pathlib import Path
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--seeds", default="0,1,2")
+    args = parser.parse_args()
+    accuracies, walls = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds.split(","):
+            out = Path(tmp) / f"mnist-{seed}.keras"
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "captchalab", "train", "mnist", "--data", args.data, "--seed", seed,
+                            "--out", str(out)], check=True, capture_output=True)
+            wall = time.perf_counter() - start
+            info = json.loads(out.with_suffix(".json").read_text())
+            accuracies.append(info["test_accuracy"])
+            walls.append(wall)
+            print(f"seed {seed}: test accuracy {info['test_accuracy']:.2%}, {wall:.0f} s wall "
+                  f"({info['train_images_per_second']:.0f} training images/s, best epoch {info['best_epoch']})",
+                  flush=True)
+    print(f"mean {statistics.mean(accuracies):.2%}, spread {min(accuracies):.2%}-{max(accuracies):.2%}; "
+          f"wall {min(walls):.0f}-{max(walls):.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""`captchalab explore`: a local web app that shows every layer of the seed's network live, for a
+character drawn on a canvas, for the pieces a CAPTCHA is cut into, and the per-time-step reading
+of a ctc model.
+
+Starlette serves one static page (plain HTML/CSS/JS from this package, nothing from the network)
+and a small JSON API. Models come only from the command line; no endpoint takes a path. Uploads
+are capped in size and decoded by the one safe decoder (data/images.py).
+"""
+from __future__ import annotations
+
+import base64
+import socket
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import CaptchalabError
+
+STATIC = Path(__file__).parent / "static"
+UPLOAD_LIMIT = 5 * 2 ** 20
+CHAR_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6")
+
+
+class BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()
+
+
+def png_uri(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
+
+
+def maps_payload(maps: np.ndarray) -> dict:
+    """(H, W, C) non-negative maps as one byte per value, channel by channel, scaled to the
+    layer's maximum (one colour scale per layer)."""
+    top = float(maps.max()) or 1.0
+    quantised = np.rint(np.transpose(maps, (2, 0, 1)) / top * 255).astype(np.uint8)
+    return {"shape": list(maps.shape), "max": top, "data": _b64(quantised),
+            "silent": [int(k) for k in np.flatnonzero(~np.any(maps > 0, axis=(0, 1)))]}
+
+
+class Explorer:
+    """The models and data behind the page; every method returns plain JSON-able dicts."""
+
+    def __init__(self, models: list[Path], mnist: str | None = None, plugin_dirs=(), upload_limit: int = UPLOAD_LIMIT):
+        from ..attackers.base import load_attacker
+        self.models, self.errors = {}, {}
+        for k, path in enumerate(models):
+            key = f"m{k}"
+            try:
+                self.models[key] = load_attacker(path, list(plugin_dirs))
+            except CaptchalabError as exc:
+                self.errors[key] = (str(path), str(exc))
+        self.mnist_path, self.plugin_dirs, self.upload_limit = mnist, tuple(plugin_dirs), upload_limit
+        self._mnist = None
+
+    def describe(self) -> dict:
+        from ..plugins import load_generators
+        listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset,
+                   "character_layers": a.name == "segment"} for key, a in self.models.items()]
+        listed += [{"id": key, "label": Path(path).name, "error": message} for key, (path, message) in self.errors.items()]
+        styles = {name: g.charset for name, g in sorted(load_generators(list(self.plugin_dirs)).items())}
+        return {"models": listed, "styles": styles, "upload_limit": self.upload_limit}
+
+    def model(self, key: str, need_layers: bool = False):
+        if key in self.errors:
+            raise BadRequest(f"model {self.errors[key][0]} did not load: {self.errors[key][1]}")
+        if key not in self.models:
+            raise BadRequest(f"no model {key!r}")
+        attacker = self.models[key]
+        if need_layers and attacker.name != "segment":
+            raise BadRequest(f"{attacker.label()} is a {attacker.name} model: layer by layer views are for the "
+                             "seed's network (segment models); its CAPTCHA view shows what it reads per time step")
+        return attacker
+
+    # -- single characters ---------------------------------------------------------------------
+    def char_view(self, key: str, image: np.ndarray, prepared: bool = False) -> dict:
+        """Every layer of the seed's network for one character (any image, or a 28x28 crop)."""
+        from ..visualize import activations, prepare_image
+        attacker = self.model(key, need_layers=True)
+        crop = image if prepared else prepare_image(image)
+        if not crop.any():
+            raise BadRequest("there is no ink in this image: draw a character first")
+        start = time.perf_counter()
+        acts = activations(attacker.model, crop)
+        seconds = time.perf_counter() - start
+        probs = acts["fc2"]
+        return {"input": _b64(crop), "layers": {name: maps_payload(acts[name]) for name in CHAR_LAYERS},
+                "fc1": maps_payload(acts["fc1"].reshape(20, 25, 1)), "probabilities": [float(p) for p in probs],
+                "charset": attacker.charset, "prediction": attacker.charset[int(np.argmax(probs))],
+                "forward_ms": round(1000 * seconds, 2), "_acts": acts}
+
+    def kernels(self, key: str) -> dict:
+        """Per conv layer and output map, its 5x5 kernel (summed over input maps beyond conv1)."""
+        attacker = self.model(key, need_layers=True)
+        out = {}
+        for name in CHAR_LAYERS:
+            k = attacker.model.get_layer(name).kernel.numpy()  # (5, 5, in, out)
+            summed = k.sum(axis=2).transpose(2, 0, 1)  # (out, 5, 5)
+            out[name] = {"inputs": int(k.shape[2]), "kernels": np.round(summed, 4).tolist()}
+        return out
+
+    def compare(self, key: str, first: np.ndarray, second: np.ndarray) -> dict:
+        from ..visualize import LAYERS, similarity
+        a, b = self.char_view(key, first), self.char_view(key, second)
+        sims = similarity(a.pop("_acts"), b.pop("_acts"))
+        hidden = [n for n in LAYERS[1:-1]]
+        return {"first": a, "second": b, "similarity": sims, "layers": list(LAYERS),
+                "most_apart": min(hidden, key=lambda n: sims[n])}
+
+    # -- whole CAPTCHAs ------------------------------------------------------------------------
+    def captcha_view(self, key: str, image: np.ndarray, length: int | None = None) -> dict:
+        attacker = self.model(key)
+        start = time.perf_counter()
+        prepared = attacker.prepare(image, length if attacker.uses_length else None)
+        reading = attacker.read_prepared([prepared])[0]
+        view = {"model": key, "attacker": attacker.name, "text": reading.text, "confidence": reading.confidence,
+                "charset": attacker.charset, "width": int(image.shape[1]), "height": int(image.shape[0])}
+        if reading.boxes is not None:
+            view["boxes"] = [list(map(int, b)) for b in reading.boxes]
+            view["crops"] = [_b64(c) for c in reading.crops]
+        if hasattr(attacker, "probabilities"):
+            probs = attacker.probabilities([prepared])[0]  # (steps, blank + characters)
+            view["steps"] = {"probabilities": np.round(probs, 4).tolist(), "input": png_uri(prepared),
+                             "labels": ["blank"] + list(attacker.charset)}
+        view["ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return view
+
+    # -- random inputs -------------------------------------------------------------------------
+    def random_char(self, seed: int) -> dict:
+        rng = np.random.default_rng(seed)
+        try:
+            if self._mnist is None:
+                from ..data.mnist import load_mnist
+                self._mnist = load_mnist(self.mnist_path, download=False)
+            index = int(rng.integers(len(self._mnist.x_test)))
+            image, label = self._mnist.x_test[index], f"MNIST test #{index} (a {int(self._mnist.y_test[index])})"
+        except CaptchalabError:  # no MNIST here: a digit rendered from the bundled fonts
+            from ..data.chars import render_char
+            digit = str(rng.integers(10))
+            image, label = render_char(digit, rng), f"a rendered {digit} (MNIST is not available)"
+        return {"image": png_uri(255 - image), "label": label}
+
+    def random_captcha(self, style: str, strength: float, charset: str, length: int, seed: int) -> dict:
+        from ..charset import parse_charset
+        from ..data.dataset import GenerationSpec, Source
+        try:
+            spec = GenerationSpec(style, 1, length, length, parse_charset(charset), seed, strength,
+                                  plugin_dirs=self.plugin_dirs)
+            sample = Source(spec=spec).sample(0)
+        except CaptchalabError as exc:
+            raise BadRequest(str(exc)) from None
+        return {"image": png_uri(sample.image), "text": sample.text, "boxes": sample.boxes}
+
+
+def decode_upload(data: bytes, limit: int) -> np.ndarray:
+    from ..data.images import ImageError, ImageLimits, decode_image
+    if len(data) > limit:
+        raise BadRequest(f"the file is {len(data) / 2 ** 20:.1f} MB; uploads are limited to "
+                         f"{limit / 2 ** 20:.0f} MB", 413)
+    try:
+        return decode_image(data, ImageLimits(max_bytes=limit))
+    except ImageError as exc:
+        raise BadRequest(f"not a usable image: {exc}") from None
+
+
+def create_app(explorer: Explorer):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    async def body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > explorer.upload_limit:
+            raise BadRequest(f"the file is {int(declared) / 2 ** 20:.1f} MB; uploads are limited to "
+                             f"{explorer.upload_limit / 2 ** 20:.0f} MB", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > explorer.upload_limit:
+                raise BadRequest(f"uploads are limited to {explorer.upload_limit / 2 ** 20:.0f} MB", 413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def handler(work):
+        async def endpoint(request: Request):
+            try:
+                return JSONResponse(await work(request))
+            except BadRequest as exc:
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except CaptchalabError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return endpoint
+
+    def number(request: Request, name: str, default, kind=float, low=None, high=None):
+        try:
+            value = kind(request.query_params.get(name, default))
+        except ValueError:
+            raise BadRequest(f"{name} must be a number") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise BadRequest(f"{name} must be in [{low}, {high}]")
+        return value
+
+    async def models(request):
+        return explorer.describe()
+
+    async def char(request):
+        view = explorer.char_view(request.path_params["model"], decode_upload(await body(request), explorer.upload_limit))
+        view.pop("_acts")
+        return view
+
+    async def crop(request):
+        data = await body(request)
+        if len(data) != 28 * 28:
+            raise BadRequest("a crop is 784 bytes (28x28 grey)")
+        view = explorer.char_view(request.path_params["model"], np.frombuffer(data, np.uint8).reshape(28, 28),
+                                  prepared=True)
+        view.pop("_acts")
+        return view
+
+    async def compare(request):
+        import json
+        try:
+            pair = json.loads(await body(request))
+            first, second = (base64.b64decode(pair[k].partition(",")[2], validate=True) for k in ("first", "second"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BadRequest("send JSON {\"first\": <PNG data URL>, \"second\": <PNG data URL>}") from None
+        limit = explorer.upload_limit
+        return explorer.compare(request.path_params["model"], decode_upload(first, limit), decode_upload(second, limit))
+
+    async def kernels(request):
+        return explorer.kernels(request.path_params["model"])
+
+    async def captcha(request):
+        image = decode_upload(await body(request), explorer.upload_limit)
+        length = number(request, "length", 0, int, 0, 8) or None
+        return explorer.captcha_view(request.path_params["model"], image, length)
+
+    async def random_char(request):
+        return explorer.random_char(number(request, "seed", 0, int, 0, 2 ** 31))
+
+    async def random_captcha(request):
+        q = request.query_params
+        return explorer.random_captcha(q.get("style", "distorted"), number(request, "strength", 0.5, float, 0, 1),
+                                       q.get("charset", "digits"), number(request, "length", 4, int, 1, 8),
+                                       number(request, "seed", 0, int, 0, 2 ** 31))
+
+    async def index(request):
+        return FileResponse(STATIC / "index.html")
+
+    routes = [Route("/", index), Route("/api/models", handler(models)),
+              Route("/api/char/{model}", handler(char), methods=["POST"]),
+              Route("/api/crop/{model}", handler(crop), methods=["POST"]),
+              Route("/api/compare/{model}", handler(compare), methods=["POST"]),
+              Route("/api/kernels/{model}", handler(kernels)),
+              Route("/api/captcha/{model}", handler(captcha), methods=["POST"]),
+              Route("/api/random/char", handler(random_char)),
+              Route("/api/random/captcha", handler(random_captcha)),
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    return Starlette(routes=routes)
+
+
+def check_port(host: str, port: int) -> None:
+    """A one-line error now, rather than a server that fails to start later."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise CaptchalabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                              + (" (pass another --port)" if exc.errno == 98 else "")) from None
+
+
+def serve(explorer: Explorer, host: str, port: int) -> None:
+    import uvicorn
+    check_port(host, port)
+    uvicorn.run(create_app(explorer), host=host, port=port, log_level="warning", access_log=False)

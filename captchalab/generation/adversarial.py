@@ -1,0 +1,185 @@
+"""Adversarial CAPTCHAs: small L-infinity perturbations, computed from an attacker's gradients,
+that make it misread (FGSM, PGD, and PGD with expectation over transformations).
+
+Works with any style and any differentiable attacker: the attacker supplies
+`adversarial_objective(images, texts, boxes, targets)` -> (clean batch, valid mask, loss), a
+differentiable copy of its own preprocessing followed by its network (see attackers/ctc.py and
+attackers/segment.py). A batch of differently sized CAPTCHAs is padded to one shape, so the
+gradients of a whole batch come from one compiled pass.
+
+The budget is on 0-255 pixels: every saved pixel stays within eps of the clean one after rounding.
+Reproducible: a perturbation depends only on the seed, the image's index and its batch (batches
+are fixed runs of indices, whatever the worker count), with TensorFlow's op determinism on.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import CaptchalabError
+
+METHODS = ("fgsm", "pgd", "eot")
+
+
+def parse_eps(text: str) -> float:
+    """'8/255' or '8' (pixels of 0-255) -> the budget in pixels, checked to lie in [0, 255]."""
+    try:
+        value = float(Fraction(text.strip())) * (255 if "/" in text else 1)
+    except (ValueError, ZeroDivisionError):
+        raise CaptchalabError(f"--eps {text!r}: expected pixels of 0-255 such as 8, or a fraction such as 8/255") from None
+    if not 0 <= value <= 255:
+        raise CaptchalabError(f"--eps {text!r} is outside [0, 255]/255")
+    return value
+
+
+def parse_eps_list(text: str) -> list[float]:
+    """'0,2,4,8,16/255' -> [0, 2, 4, 8, 16] (a trailing /255 applies to every value)."""
+    scale = "/255" if text.strip().endswith("/255") else ""
+    items = [t.strip() for t in text.strip().removesuffix("/255").split(",") if t.strip()]
+    if not items:
+        raise CaptchalabError("--eps is empty")
+    return sorted({parse_eps(t + (scale if "/" not in t else "")) for t in items})
+
+
+@dataclass(frozen=True)
+class PerturbSpec:
+    method: str = "pgd"
+    eps: float = 8.0            # pixels of 0-255
+    steps: int = 10
+    step_size: float | None = None  # pixels per step; default 2.5 * eps / steps
+    samples: int = 4            # transformations averaged per step (eot)
+    target_text: str | None = None
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.method not in METHODS:
+            raise CaptchalabError(f"--method {self.method!r}: use one of {', '.join(METHODS)}")
+        if not 0 <= self.eps <= 255:
+            raise CaptchalabError(f"--eps {self.eps} is outside [0, 255]/255")
+        if self.steps < 1:
+            raise CaptchalabError(f"--steps must be at least 1, got {self.steps}")
+
+
+def check_target(attacker) -> None:
+    if not attacker.differentiable or not hasattr(attacker, "adversarial_objective"):
+        raise CaptchalabError(f"attacker {attacker.name!r} is not differentiable: it can only be a transfer target "
+                              "(pass it with --transfer)")
+
+
+def _random_transforms(x, rng, tf):
+    """A random blur, resize round trip and noise: what a defender's preprocessing might do (EOT)."""
+    h, w = x.shape[1], x.shape[2]
+    sigma = float(rng.uniform(0.0, 1.0))
+    if sigma > 0.2:
+        r = np.arange(-2, 3, dtype=np.float32)
+        k = np.exp(-r ** 2 / (2 * sigma ** 2))
+        k = (k / k.sum()).astype(np.float32)
+        kernel = tf.constant(np.outer(k, k)[:, :, None, None] * np.ones((1, 1, 3, 1), np.float32))
+        x = tf.nn.depthwise_conv2d(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], "SYMMETRIC"), kernel, [1, 1, 1, 1], "VALID")
+    scale = float(rng.uniform(0.7, 1.0))
+    if scale < 0.97:
+        small = tf.image.resize(x, (max(8, int(h * scale)), max(8, int(w * scale))), method="area")
+        x = tf.image.resize(small, (h, w), method="bilinear")
+    return x + tf.constant(rng.normal(0, 2.0, x.shape).astype(np.float32))
+
+
+def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, spec: PerturbSpec,
+            batch_seed: int) -> list[np.ndarray]:
+    """Adversarial versions of `images` (HxWx3 uint8), each within spec.eps of its original."""
+    import tensorflow as tf
+    spec.check()
+    check_target(attacker)
+    tf.config.experimental.enable_op_determinism()
+    if spec.eps == 0 or not images:
+        return [im.copy() for im in images]
+    targets = [spec.target_text] * len(texts) if spec.target_text else None
+    x0, valid, loss_fn = attacker.adversarial_objective(images, texts, boxes, targets)
+    sign = -1.0 if targets else 1.0  # targeted: descend towards the target text
+    rng = np.random.default_rng([spec.seed, batch_seed, 1])
+    eps = float(spec.eps)
+    step = spec.step_size or (eps if spec.method == "fgsm" else 2.5 * eps / spec.steps)
+    steps = 1 if spec.method == "fgsm" else spec.steps
+    x0_t, valid_t = tf.constant(x0), tf.constant(valid)
+    start = rng.uniform(-eps, eps, x0.shape).astype(np.float32) if spec.method != "fgsm" else 0.0
+    x = tf.clip_by_value(x0_t + start * valid, 0.0, 255.0)
+    for _ in range(steps):
+        if spec.method == "eot":
+            grad = tf.zeros_like(x)
+            for _ in range(spec.samples):
+                seed = int(rng.integers(2 ** 31))
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    loss = tf.reduce_sum(loss_fn(_random_transforms(x, np.random.default_rng(seed), tf)))
+                grad += tape.gradient(loss, x)
+        else:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(loss_fn(x))
+            grad = tape.gradient(loss, x)
+        x = x + sign * step * tf.sign(grad) * valid_t
+        x = tf.clip_by_value(tf.clip_by_value(x, x0_t - eps, x0_t + eps), 0.0, 255.0)
+    out = []
+    adv = np.rint(x.numpy())
+    for k, image in enumerate(images):
+        h, w = image.shape[:2]
+        clean = image.astype(np.float32)
+        bound = np.floor(eps)  # after rounding, never more than eps from the clean pixel
+        out.append(np.clip(adv[k, :h, :w], clean - bound, clean + bound).clip(0, 255).astype(np.uint8))
+    return out
+
+
+def manifest_fields(spec: PerturbSpec, model_path: str, model_hash: str) -> dict:
+    return {"adversarial": {**asdict(spec), "eps_fraction": f"{spec.eps:g}/255", "target_model": model_path,
+                            "target_model_sha256": model_hash}}
+
+
+def dataset_transform(attacker, spec: PerturbSpec, model_path: str, batch: int = 32):
+    """A `generate_dataset` transform that perturbs each batch of rendered CAPTCHAs."""
+    from ..manifest import sha256_bytes
+    from pathlib import Path
+    digest = sha256_bytes(Path(model_path).read_bytes())
+
+    def transform(indices, texts, images, boxes):
+        out = []
+        for start in range(0, len(images), batch):
+            part = slice(start, start + batch)
+            out += perturb(attacker, images[part], texts[part], boxes[part], spec, indices[start])
+        return out, manifest_fields(spec, model_path, digest)
+    return transform
+
+
+def pad_batch(images: list[np.ndarray], multiple: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Images padded to one shape (rounded up, so few distinct shapes are traced) and the mask
+    of their real pixels."""
+    h = -(-max(im.shape[0] for im in images) // multiple) * multiple
+    w = -(-max(im.shape[1] for im in images) // multiple) * multiple
+    x = np.zeros((len(images), h, w, 3), np.float32)
+    valid = np.zeros((len(images), h, w, 1), np.float32)
+    for k, im in enumerate(images):
+        x[k, :im.shape[0], :im.shape[1]] = im
+        valid[k, :im.shape[0], :im.shape[1]] = 1
+    return x, valid
+
+
+def resize_matrix(size_in: int, size_out: int, start: float = 0.0, length: float | None = None) -> np.ndarray:
+    """(size_out, size_in) weights that average input cells into output cells (area resampling
+    of the span [start, start + length) of the input), as OpenCV's INTER_AREA does."""
+    length = size_in - start if length is None else length
+    m = np.zeros((size_out, size_in), np.float32)
+    scale = length / size_out
+    for o in range(size_out):
+        a, b = start + o * scale, start + (o + 1) * scale
+        lo, hi = int(np.floor(a)), int(np.ceil(b))
+        for i in range(max(lo, 0), min(hi, size_in)):
+            overlap = min(b, i + 1) - max(a, i)
+            if overlap > 0:
+                m[o, i] = overlap
+        total = m[o].sum()
+        if total > 0:
+            m[o] /= total
+    return m
+
+
+GREY = np.array([0.114, 0.587, 0.299], np.float32)  # OpenCV's BGR -> grey weights

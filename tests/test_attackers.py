@@ -1,0 +1,187 @@
+"""Attackers as a plugin family: the interface, the built-ins, saving and loading, several
+attackers in one report, and bad input."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from captchalab.attack import attack_many
+from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+from captchalab.attackers.ctc import greedy_decode, normalise
+from captchalab.data.dataset import GenerationSpec, Source, generate_dataset
+from captchalab.errors import CaptchalabError
+from captchalab.train import train_attacker
+from conftest import REPO, assert_one_line_error, run_cli
+
+
+@pytest.fixture(scope="module")
+def ctc_model(tmp_path_factory):
+    """A ctc attacker trained for two short epochs on 120 clean CAPTCHAs of 3 to 5 digits."""
+    out = tmp_path_factory.mktemp("ctc") / "ctc.keras"
+    source = Source(spec=GenerationSpec("clean", 120, 3, 5, seed=3, strength=0.0))
+    attacker = get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16})
+    info = train_attacker(attacker, source, out, TrainSettings(epochs=2, batch_size=16, seed=3), workers=0)
+    assert info["attacker"] == "ctc" and info["epochs_run"] == 2
+    return out
+
+
+def test_greedy_decode_merges_repeats_only_across_blanks():
+    charset = "0123456789"
+    # time steps for "1001": 1 1 blank 0 0 blank 0 1 blank; the doubled 0 needs the blank between
+    path = [2, 2, 0, 1, 1, 0, 1, 2, 0]
+    probs = np.full((1, len(path), 11), 0.01, np.float32)
+    for t, k in enumerate(path):
+        probs[0, t, k] = 0.9
+    (text, confidence), = greedy_decode(probs, charset)
+    assert text == "1001" and len(confidence) == 4
+    import keras
+    decoded, _ = keras.ops.ctc_decode(np.log(probs), np.array([len(path)]), strategy="greedy", mask_index=0)
+    assert "".join(charset[k - 1] for k in np.asarray(decoded)[0, 0] if k > 0) == "1001"
+
+
+def test_normalise_gives_dark_ink_on_light_whatever_the_input():
+    light = np.full((60, 200, 3), 240, np.uint8)
+    light[20:40, 30:50] = 20
+    dark = 255 - light
+    for image in (light, dark, light[..., 0]):
+        out = normalise(image, 32, 128)
+        assert out.shape == (32, 128) and out.dtype == np.uint8
+        assert np.median(out) > 200 and out.min() < 60
+    wide = normalise(np.full((20, 1000), 255, np.uint8), 32, 128)
+    assert wide.shape == (32, 128)  # squeezed, not cut
+
+
+def test_ctc_reads_variable_lengths_and_round_trips(ctc_model, tmp_path):
+    attacker = load_attacker(ctc_model)
+    info = json.loads(ctc_model.with_suffix(".json").read_text())
+    assert info["charset"] == "0123456789" and info["input"] == {"height": 32, "width": 128, "channels": 1,
+                                                                  "time_steps": 32}
+    images = [s.image for s in (Source(spec=GenerationSpec("clean", 6, 3, 5, seed=9)).sample(i) for i in range(6))]
+    first = attacker.read(images)
+    again = load_attacker(ctc_model).read(images)
+    assert [r.text for r in first] == [r.text for r in again]
+    assert all(len(r.confidence) == len(r.text) for r in first)
+
+
+def test_segment_round_trip_and_charset_sized_output(tiny_model_path, tmp_path):
+    attacker = load_attacker(tiny_model_path)
+    assert attacker.name == "segment" and attacker.charset == "0123456789"
+    letters = get_attacker("segment")("abc")
+    letters.model = letters.build(0)
+    taken = letters.init_from(attacker)
+    assert "fc2 for 0 of 3 characters" in taken
+    np.testing.assert_array_equal(letters.model.get_layer("conv3").get_weights()[0],
+                                  attacker.model.get_layer("conv3").get_weights()[0])
+
+
+def test_the_guide_example_is_a_working_plugin(tmp_path, ctc_model):
+    text = (REPO / "docs" / "attackers.md").read_text()
+    code = re.search(r"```python\n(# multihead.py\n.*?)```", text, re.S).group(1)
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "multihead.py").write_text(code)
+    listed = run_cli("attackers", "--plugins", folder)
+    assert "multihead: A CNN with one softmax per character position" in listed.stdout
+    assert "--hparam length (int, default 4" in listed.stdout
+    model = tmp_path / "mh.keras"
+    trained = run_cli("train", "captcha", "--attacker", "multihead", "--plugins", folder, "--style", "clean",
+                      "--count", "60", "--from", "scratch", "--epochs", "2", "--workers", "0", "--out", model)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(model.with_suffix(".json").read_text())["attacker"] == "multihead"
+    out = tmp_path / "r"
+    both = run_cli("attack", "--model", model, "--model", ctc_model, "--plugins", folder, "--style", "clean",
+                   "--count", "20", "--workers", "0", "--out", out)
+    assert both.returncode == 0, both.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["per_attacker"]) == {"mh (multihead)", "ctc (ctc)"}
+    for r in report["per_attacker"].values():
+        assert r["count"] == 20 and 0 <= r["char_accuracy"] <= 1 and r["captchas_per_second"] > 0
+    page = (out / "report.html").read_text()
+    assert "mh (multihead)" in page and "edit distance" in page
+    # without the plugin folder the model names what is missing
+    missing = run_cli("attack", "--model", model, "--style", "clean", "--count", "5", "--out", tmp_path / "x")
+    assert_one_line_error(missing, "made by attacker 'multihead', which is not installed")
+
+
+def test_multi_attacker_report_shows_what_segment_saw(tmp_path, tiny_model_path, ctc_model):
+    sources = {"clean": Source(spec=GenerationSpec("clean", 30, seed=11))}
+    report, examples = attack_many([load_attacker(tiny_model_path), load_attacker(ctc_model)], sources, workers=0)
+    assert report["attackers"] == ["tiny (segment)", "ctc (ctc)"]
+    segment, ctc = report["per_attacker"]["tiny (segment)"], report["per_attacker"]["ctc (ctc)"]
+    assert "segmentation_box_rate" in segment and "segmentation_box_rate" not in ctc
+    assert report["captcha_accuracy"] == segment["captcha_accuracy"]  # the first attacker on top
+    misread = examples["tiny (segment)"]
+    assert misread and misread[0][1].reading.crops.shape[1:] == (28, 28)
+    from captchalab.report import write_attack_report
+    write_attack_report(tmp_path / "r", report, examples)
+    names = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert "misread-tiny-segment.png" in names and "confusion-ctc-ctc.png" in names
+
+
+def test_ddddocr_reads_and_filters_to_the_charset(tmp_path):
+    pytest.importorskip("ddddocr")
+    reader = get_attacker("ddddocr")("0123456789")
+    images = [Source(spec=GenerationSpec("clean", 4, seed=1, strength=0.0)).sample(i) for i in range(4)]
+    readings = reader.read([s.image for s in images])
+    assert all(set(r.text) <= set("0123456789") for r in readings)
+    assert sum(r.text == s.text for r, s in zip(readings, images)) >= 3  # clean digits are easy for it
+
+
+def test_ddddocr_missing_is_one_line(tmp_path, monkeypatch):
+    import captchalab.attackers.ddddocr as module
+    monkeypatch.setattr(module, "available", lambda: False)
+    with pytest.raises(CaptchalabError, match=r"pip install 'captchalab\[ddddocr\]'"):
+        get_attacker("ddddocr")("0123456789")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--attacker", "nope"], "unknown attacker 'nope'"),
+    (["--attacker", "ctc"], "must be trained first"),
+    ([], "at least one --model or --attacker"),
+])
+def test_attack_errors(tmp_path, args, fragment):
+    result = run_cli("attack", *args, "--style", "clean", "--count", "3", "--out", tmp_path / "r")
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "r").exists()
+
+
+def test_charset_mismatches(tmp_path, tiny_model_path):
+    # a generator drawing letters cannot be read by a digits model
+    result = run_cli("attack", "--model", tiny_model_path, "--style", "clean", "--charset", "abc", "--count", "3",
+                     "--out", tmp_path / "r")
+    assert_one_line_error(result, "cannot express 'abc'")
+    # a dataset's rows with letters are rejected and listed, the rest are read
+    folder = tmp_path / "ds"
+    generate_dataset(GenerationSpec("clean", 4, charset="0123456789", seed=1), folder)
+    with (folder / "labels.csv").open("a") as f:
+        f.write("00000.png,12ab\n")
+    out = tmp_path / "r2"
+    result = run_cli("attack", "--model", tiny_model_path, "--dataset", folder, "--workers", "0", "--out", out)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["count"] == 4 and report["rejected_rows"] == [["00000.png", "characters 'ab' outside the charset"]]
+
+
+def test_broken_attacker_plugin_is_listed_and_the_rest_work(tmp_path):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "broken.py").write_text("from captchalab.attackers import Attacker, register_attacker\n"
+                                      "@register_attacker\nclass Bad(Attacker):\n    name = 'bad'\n"
+                                      "    description = 'no read_prepared'\n")
+    listed = run_cli("attackers", "--plugins", folder)
+    assert listed.returncode == 0
+    assert "broken.py" in listed.stderr and "does not define read_prepared" in listed.stderr
+    for name in ("segment", "ctc", "ddddocr"):
+        assert f"{name}:" in listed.stdout
+
+
+def test_train_errors_leave_nothing(tmp_path):
+    out = tmp_path / "m.keras"
+    for args, fragment in ((["--attacker", "ddddocr"], "cannot be trained"),
+                           (["--attacker", "ctc", "--hparam", "wobble=1"], "no hyper-parameter 'wobble'"),
+                           (["--attacker", "ctc", "--hparam", "height=20"], "multiple of 8")):
+        result = run_cli("train", "captcha", "--style", "clean", "--count", "10", "--from", "scratch",
+                         *args, "--out", out)
+        assert_one_line_error(result, fragment)
+        assert not out.exists() and not list(tmp_path.iterdir())

@@ -1,0 +1,202 @@
+"""`captchalab explore`: the JSON API with real models, bad input, and the page in a real
+headless Chromium driven by Playwright (Debian's chromium; `.ci/run` installs it)."""
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from captchalab.data.dataset import GenerationSpec, Source
+from captchalab.explore.server import Explorer, create_app
+from conftest import assert_one_line_error, run_cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, tiny_model_path):
+    from captchalab.attackers import TrainSettings, get_attacker
+    from captchalab.train import train_attacker
+    folder = tmp_path_factory.mktemp("explore")
+    ctc = folder / "ctc.keras"
+    train_attacker(get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16}),
+                   Source(spec=GenerationSpec("clean", 40, seed=1)), ctc, TrainSettings(epochs=1, seed=1), workers=0)
+    broken = folder / "broken.keras"
+    broken.write_bytes(b"not a model")
+    return tiny_model_path, ctc, broken
+
+
+@pytest.fixture(scope="module")
+def client(models):
+    from starlette.testclient import TestClient
+    return TestClient(create_app(Explorer(list(models), upload_limit=200_000)))
+
+
+def png(image) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def drawn_two() -> bytes:
+    pad = np.full((280, 280), 255, np.uint8)
+    cv2.putText(pad, "2", (70, 220), cv2.FONT_HERSHEY_SIMPLEX, 7, 0, 24)
+    return png(pad)
+
+
+def captcha_png(seed=3) -> bytes:
+    return png(Source(spec=GenerationSpec("clean", 1, seed=seed)).sample(0).image)
+
+
+def test_models_are_listed_with_the_broken_one_explained(client):
+    info = client.get("/api/models").json()
+    listed = {m["id"]: m for m in info["models"]}
+    assert listed["m0"]["attacker"] == "segment" and listed["m0"]["character_layers"]
+    assert listed["m1"]["attacker"] == "ctc" and not listed["m1"]["character_layers"]
+    assert "not a loadable Keras model" in listed["m2"]["error"]
+    assert "distorted" in info["styles"]
+    response = client.post("/api/char/m2", content=drawn_two())
+    assert response.status_code == 400 and "did not load" in response.json()["error"]
+
+
+def test_a_drawn_character_through_every_layer(client):
+    view = client.post("/api/char/m0", content=drawn_two()).json()
+    shapes = {name: tuple(view["layers"][name]["shape"]) for name in view["layers"]}
+    assert shapes == {"conv1": (24, 24, 20), "conv2": (20, 20, 20), "conv3": (16, 16, 50), "conv4": (12, 12, 50),
+                      "conv5": (8, 8, 50), "conv6": (4, 4, 50)}
+    import base64
+    assert len(base64.b64decode(view["layers"]["conv1"]["data"])) == 24 * 24 * 20
+    assert len(view["probabilities"]) == 10 and view["charset"] == "0123456789"
+    assert view["prediction"] in "0123456789" and view["forward_ms"] < 1000
+    kernels = client.get("/api/kernels/m0").json()
+    assert len(kernels["conv1"]["kernels"]) == 20 and len(kernels["conv3"]["kernels"][0]) == 5
+
+
+def test_compare_two_inputs(client):
+    import base64
+    blank = np.full((200, 200), 255, np.uint8)
+    cv2.putText(blank, "4", (40, 170), cv2.FONT_HERSHEY_SIMPLEX, 6, 0, 20)
+    uri = lambda data: "data:image/png;base64," + base64.b64encode(data).decode()
+    view = client.post("/api/compare/m0", json={"first": uri(drawn_two()), "second": uri(png(blank))}).json()
+    assert view["layers"] == ["input", "conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "fc1", "fc2"]
+    assert view["most_apart"] in view["layers"][1:-1]
+    assert view["similarity"]["input"] < 0.99
+
+
+def test_a_captcha_read_by_segment_and_ctc(client):
+    data = captcha_png()
+    seg = client.post("/api/captcha/m0", content=data).json()
+    assert len(seg["boxes"]) == 4 and len(seg["crops"]) == 4 and len(seg["text"]) == 4
+    ctc = client.post("/api/captcha/m1", content=data).json()
+    assert len(ctc["steps"]["probabilities"]) == 32 and len(ctc["steps"]["labels"]) == 11
+    assert ctc["steps"]["input"].startswith("data:image/png;base64,") and "boxes" not in ctc
+    layers = client.post("/api/char/m1", content=drawn_two())
+    assert layers.status_code == 400 and "ctc model" in layers.json()["error"]
+
+
+@pytest.mark.parametrize("body, status, fragment", [
+    (b"", 400, "empty file"),
+    (b"GIF89a garbage", 400, "not a usable image"),
+    (b"<html>not an image</html>", 400, "not a usable image"),
+    (b"\x89PNG" + b"0" * 300_000, 413, "limited to"),
+])
+def test_bad_uploads_get_a_message_and_a_4xx(client, body, status, fragment):
+    for path in ("/api/char/m0", "/api/captcha/m0"):
+        response = client.post(path, content=body)
+        assert response.status_code == status and fragment in response.json()["error"]
+    assert client.get("/api/models").status_code == 200  # still serving
+
+
+def test_an_image_without_ink(client):
+    response = client.post("/api/char/m0", content=png(np.full((100, 100), 255, np.uint8)))
+    assert response.status_code == 400 and "no ink" in response.json()["error"]
+
+
+def test_random_inputs(client, mnist_dir, monkeypatch):
+    monkeypatch.setenv("CAPTCHALAB_MNIST", str(mnist_dir))
+    digit = client.get("/api/random/char?seed=3").json()
+    assert digit["image"].startswith("data:image/png") and "MNIST test #" in digit["label"]
+    made = client.get("/api/random/captcha?style=noisy&strength=0.7&charset=0123456789&length=5&seed=2").json()
+    assert len(made["text"]) == 5 and len(made["boxes"]) == 5
+    bad = client.get("/api/random/captcha?style=nope")
+    assert bad.status_code == 400 and "unknown style" in bad.json()["error"]
+    assert client.get("/api/random/captcha?strength=7").status_code == 400
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_port_in_use_is_one_line(tmp_path, tiny_model_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("explore", "--model", tiny_model_path, "--port", port)
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def server(models, mnist_dir):
+    port = free_port()
+    env = {**os.environ, "CAPTCHALAB_MNIST": str(mnist_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "captchalab", "explore", "--model", str(models[0]),
+                                "--model", str(models[1]), "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url + "api/models", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_the_page_in_a_real_browser(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+    (tmp_path / "captcha.png").write_bytes(captcha_png(seed=5))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        requested = []
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(server)
+        page.wait_for_selector("#model option", state="attached")
+        box = page.locator("#pad").bounding_box()
+        page.mouse.move(box["x"] + 80, box["y"] + 60)
+        page.mouse.down()
+        for x, y in ((200, 60), (200, 140), (80, 220), (200, 220)):  # a 2, roughly
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
+        page.mouse.up()
+        page.wait_for_selector("#predicted")
+        assert page.locator("#predicted").inner_text() in "0123456789"
+        assert page.locator("#layers .layer").nth(0).locator("canvas").count() == 20  # conv1's maps
+        page.locator("#layers .maps canvas").nth(3).hover()
+        page.wait_for_selector("#zoom:not([hidden])")
+        page.click("[data-tab=captcha]")
+        page.set_input_files("#file", str(tmp_path / "captcha.png"))
+        page.wait_for_selector("#text-m0")
+        page.wait_for_selector(".ctc-steps")
+        assert len(page.locator("#text-m0").inner_text().replace("\n", "")) == 4
+        assert page.locator(".crops canvas").count() == 4
+        page.locator(".crops figure").first.click()
+        page.wait_for_selector("[data-tab=char].active")
+        assert not errors, errors
+        assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
+        browser.close()

@@ -1,0 +1,36 @@
+"""Quiet by default: no TensorFlow, absl, CUDA or oneDNN start-up lines in any command's output,
+no retracing warnings; --verbose brings TensorFlow's own lines back."""
+import re
+
+from conftest import run_cli
+
+FOREIGN = re.compile(r"^[IWEF]\d{4} |tensorflow|absl|cuda|oneDNN|retracing|cpu_feature_guard|WARNING", re.I)
+
+
+def test_generators_and_help_print_only_our_lines():
+    listed = run_cli("generators")
+    assert listed.returncode == 0 and listed.stderr == ""
+    helped = run_cli("attack", "--help")
+    assert helped.returncode == 0 and helped.stderr == ""
+    assert "--model" in helped.stdout and not FOREIGN.search(helped.stdout)
+
+
+def test_a_full_attack_and_sweep_print_only_our_lines(tmp_path, tiny_model_path):
+    attack = run_cli("attack", "--model", tiny_model_path, "--style", "clean", "--count", "300", "--workers", "2",
+                     "--out", tmp_path / "r")
+    assert attack.returncode == 0, attack.stderr
+    lines = attack.stderr.strip().splitlines()
+    assert lines[0].startswith("attacking") and "CAPTCHA accuracy" in lines[-1], attack.stderr
+    assert not [line for line in lines if FOREIGN.search(line)], attack.stderr
+    # a sweep attacks several times with one model: no tf.function retracing warnings
+    sweep = run_cli("sweep", "--model", tiny_model_path, "--style", "clean", "--strength", "0:1:6", "--count", "20",
+                    "--workers", "0", "--out", tmp_path / "s")
+    assert sweep.returncode == 0, sweep.stderr
+    assert not [line for line in sweep.stderr.splitlines() if FOREIGN.search(line)], sweep.stderr
+
+
+def test_verbose_brings_tensorflow_back(tmp_path, tiny_model_path):
+    result = run_cli("--verbose", "attack", "--model", tiny_model_path, "--style", "clean", "--count", "5",
+                     "--workers", "0", "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"oneDNN|cuda|cpu_feature_guard|TensorFlow", result.stderr, re.I), result.stderr

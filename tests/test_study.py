@@ -1,0 +1,228 @@
+"""Study files and the grid engine: validation, a tiny study locally and on a real local Ray
+cluster (same numbers), resume after an interruption or a kill, and a failing cell."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from captchalab.study.backends import LocalBackend
+from captchalab.study.runner import run_study
+from captchalab.study.studyfile import build_cells, load_study
+from captchalab.errors import CaptchalabError
+from conftest import REPO, assert_one_line_error, run_cli
+
+NUMBERS = ("captcha_accuracy", "char_accuracy", "segmentation_box_rate", "count", "skipped")
+
+
+def write_study(folder, model, extra_grid="", attackers=None, test_count=6):
+    folder.mkdir(parents=True, exist_ok=True)
+    attackers = attackers if attackers is not None else f'''
+        [[attacker]]
+        label = "tiny"
+        model = "{model}"
+    '''
+    path = folder / "study.toml"
+    path.write_text(textwrap.dedent(f'''
+        [study]
+        name = "tiny"
+        seed = 5
+        test_count = {test_count}
+
+        [grid]
+        style = ["clean", "distorted"]
+        strength = [0.0, 1.0]
+        {extra_grid}
+    ''') + textwrap.dedent(attackers))
+    return path
+
+
+def numbers(rows):
+    return [{k: r.get(k) for k in ("cell", "attacker", "status", *NUMBERS)} for r in rows]
+
+
+@pytest.mark.parametrize("body, fragment, line", [
+    ('[study]\nname = "x"\nwobble = 1\n', "unknown key 'wobble' in [study]", 3),
+    ('[grid]\nstyle = ["clean", "nope"]\n', "unknown style 'nope'", 2),
+    ('[grid]\nstyle = ["clean"]\nstrength = [0.5, 1.5]\n', "strength 1.5 is outside [0, 1]", 3),
+    ('[grid]\nstyle = ["clean"]\n[grid.params]\nwobble = [1, 2]\n', "no parameter 'wobble'", 4),
+    ('[grid]\nstyle = ["clean"]\n[grid.params]\nspacing = [1.5, 9.0]\n', "spacing=9.0 is outside", 4),
+    ('[grid]\nstyle = []\n', "style must be a non-empty list", 2),
+    ('[grid]\nstyle = ["clean"]\n', "no [[attacker]]", 1),
+    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "nope"\n', "unknown attacker 'nope'", 5),
+    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\n', 'train = "cell" or "shared"', 5),
+    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nmodel = "none.keras"\n', "does not exist", 5),
+    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\ntrain = "cell"\n'
+     'train_count = 10\nhparams = {wobble = 1}\n', "no hyper-parameter 'wobble'", 8),
+    ('not toml = = =\n', "not valid TOML", None),
+])
+def test_bad_study_files_are_one_line_errors_naming_the_line(tmp_path, body, fragment, line):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    result = run_cli("run", path, "--out", tmp_path / "out")
+    assert_one_line_error(result, fragment)
+    if line:
+        assert f"bad.toml:{line}:" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_too_many_cells(tmp_path, tiny_model_path):
+    path = write_study(tmp_path, tiny_model_path, "seeds = 3")
+    assert_one_line_error(run_cli("run", path, "--max-cells", "5", "--out", tmp_path / "o"), "above --max-cells 5")
+
+
+def test_cells_share_test_sets_across_attackers_and_training_sizes(tmp_path, tiny_model_path):
+    path = write_study(tmp_path, tiny_model_path, "train_count = [0, 10]\nseeds = 2", attackers=f'''
+        [[attacker]]
+        label = "fixed"
+        model = "{tiny_model_path}"
+
+        [[attacker]]
+        label = "tuned"
+        attacker = "segment"
+        train = "cell"
+        from = "{tiny_model_path}"
+    ''')
+    cells = build_cells(load_study(path))
+    assert len(cells) == 2 * 2 * 2 * 2
+    by = {(c.coords["style"], c.coords["strength"], c.coords["train_count"], c.coords["seed"]): c for c in cells}
+    assert by[("clean", 0.0, 0, 0)].test == by[("clean", 0.0, 10, 0)].test  # same CAPTCHAs for every size
+    assert by[("clean", 0.0, 0, 0)].test.seed != by[("clean", 0.0, 0, 1)].test.seed
+    tuned = [c.attackers[1] for c in cells]
+    assert all(a.training is None and a.model for a in tuned if a.training is None)  # size 0: the start model
+    assert len({a.training.key() for a in tuned if a.training}) == 8  # one per (style, strength, seed)
+
+
+def test_tiny_study_locally_then_resume_redoes_only_what_is_missing(tmp_path, tiny_model_path):
+    path = write_study(tmp_path, tiny_model_path)
+    study = load_study(path)
+    out = tmp_path / "out"
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_two(result, progress):
+        seen.append(result["id"])
+        if len(seen) == 2:
+            raise Stop()
+
+    with pytest.raises(Stop):
+        run_study(study, build_cells(study), out, LocalBackend(), on_cell=stop_after_two)
+    done = sorted(p.name for p in (out / "cells").glob("*.json"))
+    assert len(done) == 1  # the second result was interrupted before it was saved
+    mtime = (out / "cells" / done[0]).stat().st_mtime_ns
+    again = []
+    report = run_study(study, build_cells(study), out, LocalBackend(), resume=True,
+                       on_cell=lambda r, p: again.append(r["id"]))
+    assert len(again) == 3 and done[0][:-5] not in again
+    assert (out / "cells" / done[0]).stat().st_mtime_ns == mtime
+    whole = run_study(study, build_cells(study), tmp_path / "whole", LocalBackend())
+    assert numbers(report["rows"]) == numbers(whole["rows"])
+    with open(out / "cells.csv") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 4 and {"style", "strength", "attacker", "captcha_accuracy"} <= set(table[0])
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 1 and "http" not in page
+
+
+def test_same_study_on_a_real_local_ray_cluster(tmp_path, tiny_model_path):
+    pytest.importorskip("ray")
+    path = write_study(tmp_path, tiny_model_path)
+    local = run_cli("run", path, "--out", tmp_path / "local", timeout=600)
+    assert local.returncode == 0, local.stderr
+    ray = run_cli("run", path, "--backend", "ray", "--out", tmp_path / "ray", timeout=600,
+                  env={"RAY_USAGE_STATS_ENABLED": "0"})
+    assert ray.returncode == 0, ray.stderr
+    a = json.loads((tmp_path / "local" / "cells.json").read_text())
+    b = json.loads((tmp_path / "ray" / "cells.json").read_text())
+    assert numbers(a) == numbers(b)
+
+
+def test_unreachable_ray_address_fails_fast(tmp_path, tiny_model_path):
+    pytest.importorskip("ray")
+    path = write_study(tmp_path, tiny_model_path)
+    start = time.perf_counter()
+    result = run_cli("run", path, "--backend", "ray", "--address", "127.0.0.1:9", "--out", tmp_path / "o")
+    assert_one_line_error(result, "no Ray cluster answers at 127.0.0.1:9")
+    assert time.perf_counter() - start < 30
+
+
+def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_path):
+    path = write_study(tmp_path, tiny_model_path, "seeds = 2", test_count=150)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "captchalab", "run", str(path), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list((out / "cells").glob("*.json"))) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    finished = {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    assert 2 <= len(finished) < 8
+    resumed = run_cli("run", path, "--out", out, "--resume", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json") if p.name in finished} == finished
+    whole = run_cli("run", path, "--out", tmp_path / "whole", timeout=600)
+    assert whole.returncode == 0
+    assert numbers(json.loads((out / "cells.json").read_text())) == \
+        numbers(json.loads((tmp_path / "whole" / "cells.json").read_text()))
+
+
+def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "fragile.py").write_text(textwrap.dedent('''
+        from captchalab import render as r
+        from captchalab.generator import Generator, Param, register
+
+        @register
+        class Fragile(Generator):
+            name = "fragile"
+            description = "Breaks at its hardest setting (test plugin)."
+            params = (Param("gap", int, 8, 2, 20, "stripe gap"),)
+
+            def at_strength(self, s):
+                return {"gap": round(12 - 8 * s)}
+
+            def render(self, text, rng, p):
+                if p["gap"] < 6:
+                    raise RuntimeError("too hard to draw")
+                masks = [r.glyph(c, 0, 40) for c in text]
+                return r.compose(masks, [(0, 0, 0)] * len(text), rng, 64, r.plain(255))
+    '''))
+    path = tmp_path / "study.toml"
+    path.write_text(textwrap.dedent(f'''
+        [study]
+        seed = 1
+        test_count = 4
+        plugins = ["plugins"]
+
+        [grid]
+        style = ["fragile"]
+        strength = [0.0, 1.0]
+
+        [[attacker]]
+        model = "{tiny_model_path}"
+    '''))
+    result = run_cli("run", path, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "out" / "cells.json").read_text())
+    status = {r["strength"]: r["status"] for r in rows}
+    assert status == {0.0: "done", 1.0: "failed"}
+    assert "too hard to draw" in [r for r in rows if r["status"] == "failed"][0]["error"]
+    assert "too hard to draw" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_example_studies_are_valid(tmp_path):
+    for path in sorted((REPO / "studies").glob("*.toml")):
+        text = path.read_text()
+        if "../models/" in text:  # needs a model the user trains first: check it with a stand-in
+            continue
+        study = load_study(path)
+        assert build_cells(study, resolve_base=lambda a, c: "scratch"), path.name
