@@ -18,11 +18,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--keep", help="folder to keep the models in (mnist-<seed>.keras)")
     args = parser.parse_args()
     accuracies, walls = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds.split(","):
-            out = Path(tmp) / f"mnist-{seed}.keras"
+            out = Path(args.keep or tmp) / f"mnist-{seed}.keras"
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "captchalab", "train", "mnist", "--data", args.data, "--seed", seed,
                             "--out", str(out)], check=True, capture_output=True)

@@ -43,7 +43,11 @@ def say(message: str) -> None:
 
 
 def epoch_reporter(epochs: int):
-    return lambda epoch, record: say(f"epoch {epoch}/{epochs}: validation accuracy {record['val_accuracy']:.4f}")
+    def report(epoch, record):
+        held_out = record["val_accuracy"]
+        say(f"epoch {epoch}/{epochs}: " + (f"validation accuracy {held_out:.4f}" if held_out is not None else
+                                           f"training accuracy {record['accuracy']:.4f} (nothing held out)"))
+    return report
 
 
 def _plugin_dirs(plugins: Optional[List[Path]]) -> list[str]:
@@ -73,15 +77,16 @@ def generation_spec(style: str, count: int, length: str, charset: str, seed: int
 
 def make_source(style: Optional[str], dataset: Optional[Path], count: int, length: str, seed: int,
                 strength: float, params, plugins, charset: Optional[str], ignore_case: bool = False):
-    """A Source from --style or --dataset; a dataset's rows are checked against `charset`."""
-    from .charset import DIGITS, parse_charset
+    """A Source from --style or --dataset; `charset` (already parsed) is what a style draws, and
+    what a dataset's rows are checked against (None: any)."""
+    from .charset import DIGITS
     from .data.dataset import Source, read_dataset
     if (style is None) == (dataset is None):
         raise CaptchalabError("give exactly one of --style and --dataset")
     if dataset is not None:
         if params:
             raise CaptchalabError("--param applies to --style, not to --dataset")
-        return Source(dataset=read_dataset(dataset, parse_charset(charset) if charset else None, ignore_case))
+        return Source(dataset=read_dataset(dataset, charset, ignore_case))
     return Source(spec=generation_spec(style, count, length, charset or DIGITS, seed, strength, params, plugins))
 
 
@@ -89,7 +94,7 @@ def make_source(style: Optional[str], dataset: Optional[Path], count: int, lengt
 def train_mnist_cmd(
     data: Optional[Path] = typer.Option(None, help="MNIST folder (IDX files) or .npz; "
                                         "default: $CAPTCHALAB_MNIST, Keras cache, download."),
-    epochs: int = typer.Option(5, help="Training epochs."),
+    epochs: int = typer.Option(7, help="Training epochs."),
     batch_size: int = typer.Option(128, help="Batch size."),
     seed: int = typer.Option(0, help="Random seed."),
     out: Path = typer.Option(Path("models/mnist.keras"), help="Model file to write (.keras)."),
@@ -182,8 +187,9 @@ def train_captcha_cmd(
         raise CaptchalabError(f"attacker {attacker!r} cannot be trained (it is read-only)")
     if epochs is not None and epochs < 1:
         raise CaptchalabError(f"--epochs must be at least 1, got {epochs}")
-    source = make_source(style, dataset, count, length, seed, strength, param, plugins, charset)
-    chars = parse_charset(charset) if charset else source.charset
+    chars = parse_charset(charset) if charset else None
+    source = make_source(style, dataset, count, length, seed, strength, param, plugins, chars)
+    chars = chars or source.charset
     reader = cls(chars, cls(chars).parse_params(hparam or []), info={"plugin_dirs": _plugin_dirs(plugins)})
     name = style or Path(dataset).resolve().name
     out = check_model_path(out or Path("models") / f"{attacker}-{name}.keras")
@@ -257,25 +263,25 @@ def attack(
     from .charset import DIGITS, parse_charset
     from .report import write_attack_report
     model_sets = _model_charsets(model)
-    chars = parse_charset(charset) if charset else (model_sets[0] if model_sets else None)
+    # generated CAPTCHAs draw from --charset or the first model's set; a dataset's rows must be
+    # readable by every model (read-only attackers read whatever set the CAPTCHAs have)
+    generated_set = parse_charset(charset) if charset else (model_sets[0] if model_sets else DIGITS)
+    row_set = parse_charset(charset) if charset else \
+        ("".join(c for c in model_sets[0] if all(c in s for s in model_sets)) if model_sets else None)
     if styles is not None:
         if style is not None or dataset is not None:
             raise CaptchalabError("give only one of --style, --styles and --dataset")
         names = _split_styles(styles, "--styles")
-        sources = {n: make_source(n, None, count, length, seed, strength, param, plugins, chars or DIGITS)
+        sources = {n: make_source(n, None, count, length, seed, strength, param, plugins, generated_set)
                    for n in names}
         label = "-".join(names)
     else:
-        # a dataset's rows must be readable by every model
-        row_set = chars if dataset is None else (charset and parse_charset(charset)) or \
-            ("".join(c for c in model_sets[0] if all(c in s for s in model_sets)) if model_sets else None)
         sources = {style or "dataset": make_source(style, dataset, count, length, seed, strength, param, plugins,
-                                                   row_set or (DIGITS if dataset is None else None), ignore_case)}
+                                                   generated_set if dataset is None else row_set, ignore_case)}
         label = style or Path(dataset).resolve().name
     out = out or Path("results") / f"attack-{label}"
     check_empty_or_force(out, False, ours="report.json")  # fail now, not after the attack
-    read_only_set = chars or next(iter(sources.values())).charset
-    attackers = load_attackers(model, attacker, read_only_set, plugins)
+    attackers = load_attackers(model, attacker, next(iter(sources.values())).charset, plugins)
     total = sum(len(s) for s in sources.values()) * len(attackers)
     with typer.progressbar(length=total, label="attacking", file=sys.stderr) as bar:
         result, examples = attack_many(attackers, sources, expect, workers, ignore_case, bar.update)

@@ -28,7 +28,8 @@ def build_model(classes: int = 10, seed: int | None = None) -> keras.Model:
                                 kernel_initializer=init, name=name)(x)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
-    outputs = keras.layers.Dense(classes, activation="softmax", name="fc2")(x)
+    # the output layer computes in float32 whatever the training precision (mixed precision rule)
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="fc2")(x)
     return keras.Model(inputs, outputs, name="deep_lenet")
 
 

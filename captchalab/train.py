@@ -13,7 +13,7 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -24,18 +24,22 @@ from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_bytes, atomic_write_json, save_model_atomic
 from .manifest import make_manifest
+from .runtime import build_with_policy, float32_copy, training_policy
 
 
 @dataclass
 class TrainConfig:
-    """Training settings of the seed's network (MNIST, characters, CAPTCHA crops)."""
-    epochs: int = 5
+    """Training settings of the seed's network (MNIST, characters, CAPTCHA crops). The defaults
+    are the `train mnist` recipe: 7 epochs on every training image, the last weights kept (the
+    cosine schedule ends at zero, so the last epoch is the settled one), mixed precision where
+    the CPU computes bfloat16 natively: 99.43-99.49% over three seeds, about two minutes here."""
+    epochs: int = 7
     batch_size: int = 128
     seed: int = 0
     learning_rate: float = 3e-3
     warmup_epochs: float = 0.3
     label_smoothing: float = 0.1
-    validation_count: int = 1000
+    validation_count: int = 0  # images held out to choose the best epoch (0: keep the last)
     patience: int = 3          # epochs without validation gain before stopping early
     max_rotate: float = 10.0   # degrees
     max_shift: float = 2.0     # pixels
@@ -137,7 +141,10 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
                   "accuracy": total_correct / max(seen, 1), "val_accuracy": val_accuracy}
         state["history"].append(record)
         state["epoch"] = epoch + 1
-        if val_accuracy >= state["best_val_accuracy"]:  # ties: prefer the later, better-settled weights
+        if val_accuracy is None:  # nothing held out: the last weights are the ones kept
+            state["best_val_accuracy"], state["best_epoch"] = None, epoch + 1
+            model.save_weights(checkpoint / "best.weights.h5")
+        elif val_accuracy >= (state["best_val_accuracy"] or -1.0):  # ties: prefer the later, better-settled weights
             state["best_val_accuracy"], state["best_epoch"] = val_accuracy, epoch + 1
             model.save_weights(checkpoint / "best.weights.h5")
         _save_checkpoint(checkpoint, model, optimizer, state)
@@ -209,7 +216,7 @@ def make_train_step(model, optimizer, label_smoothing: float, dropout: float = 0
                                   tf.TensorSpec([None], tf.int32)])
     def step(x, y):
         with tf.GradientTape() as tape:
-            h = features(x, training=True)
+            h = tf.cast(features(x, training=True), tf.float32)  # bfloat16 under mixed precision
             if dropout:
                 h = tf.nn.dropout(h, dropout)
             logits = tf.matmul(h, fc2.kernel) + fc2.bias
@@ -257,7 +264,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, charset: str = DIGIT
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, count: int, seed: int):
-    """Hold out `count` random training images for validation (never the test set)."""
+    """Hold out `count` random training images for validation (never the test set); 0 keeps all."""
     order = np.random.default_rng([seed, 7]).permutation(len(x))
     count = min(count, len(x) // 5)
     val, train = order[:count], order[count:]
@@ -282,7 +289,7 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
             yield x_epoch[batch], y_train[batch]
 
     def validate():
-        return evaluate(model, x_val, y_val)["accuracy"] if len(x_val) else 0.0
+        return evaluate(model, x_val, y_val)["accuracy"] if len(x_val) else None
 
     return fit_loop(model, optimizer, epochs=config.epochs, patience=config.patience, seed=config.seed,
                     train_count=len(x_train), epoch_batches=epoch_batches, step=step, validate=validate,
@@ -323,9 +330,11 @@ def train_mnist(data, out: Path, config: TrainConfig, resume: bool = False,
     keras.utils.set_random_seed(config.seed)
     x_train, y_train, x_val, y_val = split_validation(data.x_train, data.y_train,
                                                       config.validation_count, config.seed)
-    model = build_model(10, seed=config.seed)
+    build = lambda: build_model(10, seed=config.seed)  # noqa: E731
+    model = build_with_policy(build, training_policy())
     state = train_network(model, x_train, y_train, x_val, y_val, config, checkpoint_dir(out), resume,
                           verbose, on_epoch)
+    model = float32_copy(model, build)
     test = evaluate(model, data.x_test, data.y_test)
     info = network_info(
         DIGITS, "mnist", test_accuracy=test["accuracy"], per_class_accuracy=test["per_class_accuracy"],
@@ -376,15 +385,17 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     keras.utils.set_random_seed(settings.seed)
     source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
                                            f"{charset_name(attacker.charset)!r}")
-    attacker.model = attacker.build(settings.seed)
+    attacker.model = build_with_policy(lambda: attacker.build(settings.seed), training_policy())
     started_from, taken = "scratch", None
     if init_from:
         base = load_attacker(init_from, plugin_dirs)
         taken = attacker.init_from(base)
         started_from = str(init_from)
+        settings = replace(settings, fine_tune=True)
     examples, stats = prepare_examples(attacker, source, workers)
     train, validation = split_examples(examples, settings.validation_fraction, settings.seed)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch)
+    attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
     info = {"attacker": attacker.name, "charset": attacker.charset,
             "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
@@ -426,9 +437,11 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
     x, y = render_chars(charset, count, config.seed)
     x_test, y_test = render_chars(charset, test_count, config.seed + 1000)
     x_train, y_train, x_val, y_val = split_validation(x, y, config.validation_count, config.seed)
-    model = build_model(len(charset), seed=config.seed)
+    build = lambda: build_model(len(charset), seed=config.seed)  # noqa: E731
+    model = build_with_policy(build, training_policy())
     state = train_network(model, x_train, y_train, x_val, y_val, config, checkpoint_dir(out), resume,
                           verbose, on_epoch)
+    model = float32_copy(model, build)
     test = evaluate(model, x_test, y_test, charset)
     info = network_info(
         charset, "chars", test_accuracy=test["accuracy"], per_class_accuracy=test["per_class_accuracy"],

@@ -39,6 +39,7 @@ class TrainSettings:
     learning_rate: float | None = None
     seed: int = 1
     validation_fraction: float = 0.1
+    fine_tune: bool = False    # set when training starts from another model's weights
 
 
 Example = tuple[Any, str]  # (prepared input, true text)

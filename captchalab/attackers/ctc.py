@@ -20,6 +20,7 @@ from ..generation.generator import Param
 from .base import Attacker, Reading, register_attacker
 
 MAX_LABEL = 8
+MIN_IMAGES_SEEN = 30_000
 
 
 def normalise(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -97,12 +98,13 @@ class Ctc(Attacker):
     params = (
         Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
         Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
-        Param("filters", int, 32, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
+        Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
         Param("rnn_units", int, 128, 16, 512, "GRU units per direction"),
-        Param("epochs", int, 40, 1, 1000, "training epochs (early stopping may end sooner)"),
+        Param("epochs", int, 15, 1, 1000, "training epochs (at least 30,000 images seen on small sets; "
+              "early stopping may end sooner)"),
         Param("batch_size", int, 64, 1, 4096, "training batch size"),
-        Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate"),
-        Param("patience", int, 8, 1, 1000, "epochs without validation gain before stopping"),
+        Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate from scratch (half when fine-tuning)"),
+        Param("patience", int, 5, 1, 1000, "epochs without validation gain before stopping"),
         Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation"),
     )
 
@@ -144,7 +146,7 @@ class Ctc(Attacker):
         x = layers.Dense(u, activation="relu", kernel_initializer=init, name="project")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
         x = layers.Bidirectional(layers.GRU(u, return_sequences=True), name="rnn")(x)
-        logits = layers.Dense(len(self.charset) + 1, name="logits")(x)
+        logits = layers.Dense(len(self.charset) + 1, dtype="float32", name="logits")(x)  # CTC in float32
         return keras.Model(inputs, logits, name="crnn_ctc")
 
     def check_model(self):
@@ -187,10 +189,11 @@ class Ctc(Attacker):
         import tensorflow as tf
         from ..train import fit_loop, make_optimizer, seconds_and_rate
         h = self.hparams
-        epochs = settings.epochs or h["epochs"]
-        batch_size = settings.batch_size or h["batch_size"]
-        lr = settings.learning_rate or h["learning_rate"]
         x, labels, lengths = self._encode(train)
+        # a small set (a few hundred real CAPTCHAs) still gets enough steps to adapt
+        epochs = settings.epochs or max(h["epochs"], math.ceil(MIN_IMAGES_SEEN / len(x)))
+        batch_size = settings.batch_size or h["batch_size"]
+        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
         xv = [p for p, _ in validation]
         tv = [t for _, t in validation]
         steps = self.hparams["width"] // 4

@@ -26,7 +26,7 @@ class Segment(Attacker):
     params = (
         Param("epochs", int, 8, 1, 500, "training epochs"),
         Param("batch_size", int, 128, 1, 4096, "training batch size"),
-        Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (fine-tuning)"),
+        Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate when fine-tuning (3x from scratch)"),
         Param("label_smoothing", float, 0.1, 0.0, 0.5, "label smoothing"),
         Param("max_rotate", float, 6.0, 0.0, 45.0, "augmentation: largest rotation, degrees"),
         Param("max_shift", float, 1.5, 0.0, 6.0, "augmentation: largest shift, pixels"),
@@ -86,8 +86,9 @@ class Segment(Attacker):
         if not len(x):
             raise CaptchalabError("no CAPTCHA could be segmented into the right number of characters")
         h = self.hparams
+        rate = settings.learning_rate or h["learning_rate"] * (1 if settings.fine_tune else 3)
         config = TrainConfig(epochs=settings.epochs or h["epochs"], batch_size=settings.batch_size or h["batch_size"],
-                             seed=settings.seed, learning_rate=settings.learning_rate or h["learning_rate"],
+                             seed=settings.seed, learning_rate=rate,
                              warmup_epochs=0.2, label_smoothing=h["label_smoothing"], validation_count=len(xv),
                              patience=h["patience"], max_rotate=h["max_rotate"], max_shift=h["max_shift"],
                              max_scale=h["max_scale"])

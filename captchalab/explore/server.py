@@ -60,6 +60,17 @@ class Explorer:
                 self.errors[key] = (str(path), str(exc))
         self.mnist_path, self.plugin_dirs, self.upload_limit = mnist, tuple(plugin_dirs), upload_limit
         self._mnist = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Trace every compiled pass now, so the first stroke on the page is as fast as the rest."""
+        from ..visualize import activations
+        blank = np.full((60, 120, 3), 255, np.uint8)
+        blank[20:40, 30:40] = 0
+        for attacker in self.models.values():
+            if attacker.name == "segment":
+                activations(attacker.model, np.full((28, 28), 255, np.uint8))
+            attacker.read([blank])
 
     def describe(self) -> dict:
         from ..plugins import load_generators

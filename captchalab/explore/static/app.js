@@ -253,7 +253,8 @@ async function readCaptcha(blob, truth) {
     div.className = "reading";
     box.appendChild(div);
     let view;
-    try { view = await api(`/api/captcha/${model.id}`, { method: "POST", body: blob }); }
+    const length = $("use-length").checked ? $("length").value : 0;
+    try { view = await api(`/api/captcha/${model.id}?length=${length}`, { method: "POST", body: blob }); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
     div.innerHTML = `<h3>${model.label}</h3>${readText(view)}<p class="hint">${view.ms} ms</p>`;
     const canvas = document.createElement("canvas");
@@ -261,9 +262,12 @@ async function readCaptcha(blob, truth) {
     div.appendChild(canvas);
     await drawCaptcha(canvas, uri, view.boxes);
     if (view.crops) {
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "The pieces it cut, as the network sees them (click one to open its layers):";
+      div.appendChild(hint);
       const crops = document.createElement("div");
       crops.className = "crops";
-      crops.innerHTML = '<p class="hint">The pieces it cut, as the network sees them (click one to open its layers):</p>';
       view.crops.forEach((b64, k) => {
         const fig = document.createElement("figure"), cv = document.createElement("canvas"), pixels = decode(b64);
         cv.className = "pixelated";
