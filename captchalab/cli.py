@@ -35,18 +35,19 @@ def options(verbose: bool = typer.Option(False, "--verbose", help="Show TensorFl
 
 
 def progress_level() -> int:
-    return 1 if sys.stderr.isatty() else 0  # Keras progress bars only on a terminal
+    return 1 if sys.stdout.isatty() else 0  # Keras draws its progress bars on stdout: only on a terminal
 
 
 def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def epoch_reporter(epochs: int):
+def epoch_reporter(epochs: Optional[int] = None):
     def report(epoch, record):
         held_out = record["val_accuracy"]
-        say(f"epoch {epoch}/{epochs}: " + (f"validation accuracy {held_out:.4f}" if held_out is not None else
-                                           f"training accuracy {record['accuracy']:.4f} (nothing held out)"))
+        say(f"epoch {epoch}{f'/{epochs}' if epochs else ''}: " +
+            (f"validation accuracy {held_out:.4f}" if held_out is not None else
+             f"training accuracy {record['accuracy']:.4f} (nothing held out)"))
     return report
 
 
@@ -151,7 +152,7 @@ def starting_model(from_: str, attacker: str, charset: str) -> Optional[Path]:
             raise CaptchalabError(f"--from model {path} does not exist")
         return path
     from .pretrained import ensure_base
-    return ensure_base(attacker, charset, say, verbose=progress_level())
+    return ensure_base(attacker, charset, say, verbose=progress_level(), on_epoch=epoch_reporter())
 
 
 @train_app.command("captcha")
@@ -197,7 +198,7 @@ def train_captcha_cmd(
     say(f"preparing {len(source)} CAPTCHAs, then training {attacker} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed)
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
-                          epoch_reporter(epochs or reader.hparams.get("epochs", 0)), _plugin_dirs(plugins))
+                          epoch_reporter(epochs), _plugin_dirs(plugins))
     used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
             if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
     say(f"{used}{info['unreadable']} unreadable; validation accuracy {info['val_accuracy']:.4f}; "
@@ -430,13 +431,9 @@ JOBS_OPTION = typer.Option(1, help="With --backend local: cells run at once, eac
 
 
 def _backend(backend: str, address: Optional[str], jobs: int):
+    from . import runtime
     from .study.backends import make_backend
-    return make_backend(backend, address, jobs, verbose=_verbose())
-
-
-def _verbose() -> bool:
-    import os
-    return os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0"
+    return make_backend(backend, address, jobs, verbose=runtime.VERBOSE)
 
 
 def cell_reporter(total: int):
@@ -514,7 +511,8 @@ def sweep(
 def matrix(
     train_styles: str = typer.Option(..., help="Styles to train attackers on, comma-separated."),
     test_styles: str = typer.Option(..., help="Styles to attack, comma-separated."),
-    attacker: str = typer.Option("segment", help="Which attacker to train per style."),
+    attacker: List[str] = typer.Option(["segment"], help="Which attacker to train per style; repeatable "
+                                       "(one heat map each, every kind trained on the same CAPTCHAs)."),
     charset: str = typer.Option("digits", help=CHARSET_HELP),
     count: int = typer.Option(500, help="CAPTCHAs attacked per cell."),
     train_count: int = typer.Option(2000, help="Training CAPTCHAs per attacker."),
@@ -538,14 +536,22 @@ def matrix(
     rows, cols = _split_styles(train_styles, "--train-styles"), _split_styles(test_styles, "--test-styles")
     for name in rows + cols:
         get_generator(name, _plugin_dirs(plugins))
-    get_attacker(attacker, _plugin_dirs(plugins))
+    from .attackers.base import read_model_info
+    kinds = list(dict.fromkeys(attacker))
+    for name in kinds:
+        if not get_attacker(name, _plugin_dirs(plugins)).trainable:
+            raise CaptchalabError(f"attacker {name!r} cannot be trained")
+    if from_ not in ("base", "scratch") and Path(from_).is_file():
+        made_by = read_model_info(Path(from_))["attacker"]
+        if any(name != made_by for name in kinds):
+            raise CaptchalabError(f"--from {from_} is a {made_by} model; every --attacker must be {made_by}")
     chars = parse_charset(charset)
     out = out or Path("results") / "matrix"
     if not resume:
         check_empty_or_force(out, force=False)
-    init = starting_model(from_, attacker, chars)
-    run_matrix(rows, cols, out, init, count=count, train_count=train_count, epochs=epochs, strength=strength,
-               workers=workers, plugin_dirs=_plugin_dirs(plugins), on_progress=say, attacker=attacker,
+    starts = {name: starting_model(from_, name, chars) for name in kinds}
+    run_matrix(rows, cols, out, starts, count=count, train_count=train_count, epochs=epochs, strength=strength,
+               workers=workers, plugin_dirs=_plugin_dirs(plugins), on_progress=say, attackers=kinds,
                charset=chars, backend=_backend(backend, address, jobs), resume=resume)
     typer.echo(str(out / "report.html"))
 

@@ -360,9 +360,11 @@ def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
         lines += ["", "Sizes not measured are not interpolated: a break cost is the smallest measured size "
                   "that reaches the accuracy.", ""]
     if report.get("matrix"):
-        images.append(("CAPTCHA accuracy per (training, test) style", atomic_plot(
-            plot_heatmap, out / "heatmap.png", report["matrix"]["captcha_accuracy"], report["train_styles"],
-            report["test_styles"], "How an attack transfers across generators")))
+        for k, (name, matrix) in enumerate((report.get("matrices") or {report["attacker"]: report["matrix"]}).items()):
+            images.append((f"{name}: CAPTCHA accuracy per (training, test) style", atomic_plot(
+                plot_heatmap, out / ("heatmap.png" if k == 0 else f"heatmap-{_slug(name)}.png"),
+                matrix["captcha_accuracy"], report["train_styles"], report["test_styles"],
+                f"{name}: how an attack transfers across generators")))
     elif len({r.get("train_style") for r in rows}) > 1:
         for attacker in dict.fromkeys(r["attacker"] for r in rows):
             mine = [r for r in rows if r["attacker"] == attacker and r.get("status") == "done"]

@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 import sys
 
+VERBOSE = False  # set by the CLI's --verbose; worker processes are told too
+
 
 def quiet_native_output(verbose: bool) -> None:
+    global VERBOSE
+    VERBOSE = verbose
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "0" if verbose else "3")
     if verbose or getattr(sys.stderr, "_captchalab_quiet", False):

@@ -7,7 +7,6 @@ matrix's cell is one test style, read by one attacker per training style.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -226,51 +225,57 @@ def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
     return rows
 
 
-def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from: Path | None,
+def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from,
                count: int = 500, train_count: int = 2000, epochs: int = 4, seed: int = 200,
                strength: float = 0.5, workers: int = 2, plugin_dirs=(),
-               on_progress: Callable[[str], None] | None = None, attacker: str = "segment",
+               on_progress: Callable[[str], None] | None = None, attackers=("segment",),
                charset: str = DIGITS, backend=None, resume: bool = False) -> dict:
-    """Train one attacker per training style and let each read every test style."""
+    """Train one attacker of each kind per training style and let each read every test style.
+
+    `init_from` is the model every attacker starts from, or a dict of one per attacker kind
+    (None: from scratch)."""
     if count < 1 or train_count < 1:
         raise CaptchalabError("--count and --train-count must be at least 1")
+    attackers = [attackers] if isinstance(attackers, str) else list(attackers)
+    starts = init_from if isinstance(init_from, dict) else {name: init_from for name in attackers}
     for style in dict.fromkeys(train_styles + test_styles):
         GenerationSpec(style, 1, charset=charset, strength=strength, plugin_dirs=tuple(plugin_dirs)).check()
     settings = {"train_styles": train_styles, "test_styles": test_styles, "count": count,
                 "train_count": train_count, "epochs": epochs, "seed": seed, "strength": strength,
-                "attacker": attacker, "charset": charset, "from": str(init_from or "scratch")}
+                "attackers": attackers, "charset": charset, "from": {k: str(v or "scratch") for k, v in starts.items()}}
     study_marker(out, settings, resume, marker="matrix.json")
-    refs = [AttackerRef(f"trained on {a}", training=Training(
-        attacker, GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
-                                 plugin_dirs=tuple(plugin_dirs)), str(init_from) if init_from else "scratch",
-        (), epochs, seed + k)) for k, a in enumerate(train_styles)]
+    label = (lambda name, style: f"trained on {style}") if len(attackers) == 1 else \
+        (lambda name, style: f"{name} trained on {style}")
+    # every attacker kind learns from the same CAPTCHAs of a training style
+    refs = [AttackerRef(label(name, a), training=Training(
+        name, GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
+                             plugin_dirs=tuple(plugin_dirs)), str(starts[name]) if starts[name] else "scratch",
+        (), epochs, seed + k)) for name in attackers for k, a in enumerate(train_styles)]
     cells = [Cell(f"test-{b}", {"style": b}, GenerationSpec(b, count, charset=charset, seed=seed + 500 + k,
                                                             strength=strength, plugin_dirs=tuple(plugin_dirs)),
                   refs, workers=workers) for k, b in enumerate(test_styles)]
 
     def each(result, progress):
         if on_progress:
-            for label, r in (result.get("per_attacker") or {}).items():
+            for name, r in (result.get("per_attacker") or {}).items():
                 state = f"CAPTCHA accuracy {r['captcha_accuracy']:.2%}" if r["status"] == "done" else "failed"
-                on_progress(f"{label}, tested on {result['coords']['style']}: {state}")
+                on_progress(f"{name}, tested on {result['coords']['style']}: {state}")
 
     def trained(training, outcome):
         if on_progress:
-            on_progress(f"trained an attacker on {training.spec.style}" if outcome["status"] == "done"
-                        else f"training on {training.spec.style} failed: {outcome['error']}")
+            on_progress(f"trained {training.attacker} on {training.spec.style}" if outcome["status"] == "done"
+                        else f"training {training.attacker} on {training.spec.style} failed: {outcome['error']}")
 
     results = run_grid(cells, out, backend or LocalBackend(), resume, on_cell=each, on_training=trained)
     per_cell = {r["coords"]["style"]: r.get("per_attacker") or {} for r in results}
-    matrix = {rate: [[per_cell[b].get(f"trained on {a}", {}).get(rate) for b in test_styles] for a in train_styles]
-              for rate in RATES}
-    report = {"kind": "matrix", "train_styles": train_styles, "test_styles": test_styles, "matrix": matrix,
-              "count": count, "train_count": train_count, "strength": strength, "attacker": attacker,
-              "rows": rows_of(results, lambda r: {"style": r["coords"]["style"]}),
+    matrices = {name: {rate: [[per_cell[b].get(label(name, a), {}).get(rate) for b in test_styles]
+                              for a in train_styles] for rate in RATES} for name in attackers}
+    report = {"kind": "matrix", "train_styles": train_styles, "test_styles": test_styles,
+              "matrix": matrices[attackers[0]], "count": count, "train_count": train_count, "strength": strength,
+              "attacker": attackers[0], "rows": rows_of(results, lambda r: {"style": r["coords"]["style"]}),
               "manifest": make_manifest("report", command="matrix", **settings)}
+    if len(attackers) > 1:
+        report["matrices"] = matrices
     from .report import write_grid_report
     write_grid_report(out, "Transfer matrix", report, [])
     return report
-
-
-def load_results(out: Path, cell_dir: str) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted((out / cell_dir).glob("*.json"))]

@@ -289,7 +289,7 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
             yield x_epoch[batch], y_train[batch]
 
     def validate():
-        return evaluate(model, x_val, y_val)["accuracy"] if len(x_val) else None
+        return float((predict_proba(model, x_val).argmax(axis=1) == y_val).mean()) if len(x_val) else None
 
     return fit_loop(model, optimizer, epochs=config.epochs, patience=config.patience, seed=config.seed,
                     train_count=len(x_train), epoch_batches=epoch_batches, step=step, validate=validate,

@@ -79,6 +79,21 @@ def test_train_chars_tiny_run(tmp_path):
     assert letters["charset"] == "abc" and letters["initialised_weights"].endswith("(from charset 'abc')")
 
 
+def test_segment_trains_on_a_set_larger_than_ten(tmp_path):
+    """Letters beyond the tenth class index: training, validation and scoring all follow the set."""
+    from captchalab.attackers import TrainSettings, get_attacker
+    from captchalab.train import train_attacker
+    charset = NAMED["lower"]
+    source = Source(spec=GenerationSpec("clean", 40, 4, 4, charset, seed=6, params={"spacing": 2.0}))
+    info = train_attacker(get_attacker("segment")(charset), source, tmp_path / "lower.keras",
+                          TrainSettings(epochs=1, seed=6), workers=0)
+    assert info["charset"] == charset and 0 <= info["val_accuracy"] <= 1
+    assert len(info["validation_per_class_accuracy"]) == 26
+    report, _ = attack_many([load_attacker(tmp_path / "lower.keras")],
+                            {"clean": Source(spec=GenerationSpec("clean", 10, 4, 4, charset, seed=7))}, workers=0)
+    assert len(report["confusion_matrix"]) == 26 and report["confusion_labels"] == charset
+
+
 def test_ignore_case_scoring():
     from captchalab.attack import Item
     from captchalab.attackers.base import Reading

@@ -235,10 +235,9 @@ class Ctc(Attacker):
     def adversarial_objective(self, images, texts, boxes, targets=None):
         """A differentiable copy of `normalise` (grey, stretch, invert, resize, pad) for a padded
         batch of BGR images in 0-255, then the network and the CTC loss of each image's text (or of
-        its target text)."""
-        import keras
-        import tensorflow as tf
-        from ..generation.adversarial import GREY, pad_batch
+        its target text): the padded clean batch, its mask of real pixels, and the constants
+        `adversarial_loss` needs."""
+        from ..generation.adversarial import pad_batch
         height, width = self.hparams["height"], self.hparams["width"]
         x0, valid = pad_batch(images)
         b, hp, wp = x0.shape[:3]
@@ -258,21 +257,30 @@ class Ctc(Attacker):
         encoded = np.zeros((b, MAX_LABEL), np.int32)
         for k, text in enumerate(labels):
             encoded[k, :len(text)] = [self.charset.index(c) + 1 for c in text]
-        lengths = np.array([len(t) for t in labels], np.int32)
-        constants = [tf.constant(v) for v in (ry, rx, gain[:, None, None], offset[:, None, None],
-                                              invert[:, None, None], pad[:, None, None], padded, encoded, lengths)]
-        ry_t, rx_t, gain_t, offset_t, invert_t, pad_t, padded_t, encoded_t, lengths_t = constants
-        steps = tf.fill([b], width // 4)
-        model = self.model
+        return x0, valid, (ry, rx, (gain != 1.0).astype(np.float32)[:, None, None], valid[..., 0],
+                           invert[:, None, None], pad[:, None, None], padded, encoded,
+                           np.array([len(t) for t in labels], np.int32))
 
-        def loss(x):
-            grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
-            s = tf.clip_by_value((grey - offset_t) * gain_t, 0.0, 255.0)
-            s = invert_t * (255.0 - s) + (1.0 - invert_t) * s
-            r = tf.einsum("bhi,bij,bwj->bhw", ry_t, s, rx_t) + padded_t * pad_t
-            logits = model(r[..., None] / 255.0, training=False)
-            return keras.ops.ctc_loss(encoded_t, logits, lengths_t, steps, mask_index=0)
-        return x0, valid, loss
+    def adversarial_loss(self, x, constants):
+        """The CTC loss of each image's text (untargeted: perturb() ascends it) or of its target
+        text (perturb() descends it), through the differentiable copy of `normalise`. Measured
+        stronger here than margins on the logits: a character spans several time steps, so
+        flipping single steps rarely changes the text."""
+        import keras
+        import tensorflow as tf
+        from ..generation.adversarial import GREY
+        ry, rx, stretch, valid, invert, pad, padded, encoded, lengths = constants
+        grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
+        lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as normalise() computes them, on these pixels
+        gain = tf.where(stretch > 0, 255.0 / tf.maximum(hi - lo, 1e-3), 1.0)
+        offset = tf.where(stretch > 0, lo, 0.0)
+        s = (grey - offset) * gain
+        s = s + tf.stop_gradient(tf.clip_by_value(s, 0.0, 255.0) - s)  # clipped forward, not backward
+        s = invert * (255.0 - s) + (1.0 - invert) * s
+        r = tf.einsum("bhi,bij,bwj->bhw", ry, s, rx) + padded * pad
+        logits = self.model(r[..., None] / 255.0, training=False)
+        steps = tf.fill([tf.shape(x)[0]], self.hparams["width"] // 4)
+        return keras.ops.ctc_loss(encoded, logits, lengths, steps, mask_index=0)
 
     def _encode(self, examples):
         """Images as one array; labels as class indices padded with the blank (0)."""
@@ -284,6 +292,27 @@ class Ctc(Attacker):
         for i, (_, text) in enumerate(examples):
             labels[i, :len(text)] = [self.charset.index(c) + 1 for c in text]
         return x, labels, np.array([len(t) for _, t in examples], np.int32)
+
+
+def _percentiles(grey, valid, qs):
+    """np.percentile's (linear) percentiles of each image's real pixels, differentiable (the
+    gradient reaches the pixels that are the percentiles), as (B, 1, 1) tensors."""
+    import tensorflow as tf
+    b = tf.shape(grey)[0]
+    flat = tf.reshape(grey, [b, -1])
+    mask = tf.reshape(valid, [b, -1]) > 0
+    ordered = tf.sort(tf.where(mask, flat, 1e9), axis=1)  # the real pixels first, in order
+    n = tf.reduce_sum(tf.cast(mask, tf.float32), axis=1)
+    out = []
+    for q in qs:
+        position = q / 100.0 * (n - 1.0)
+        below = tf.cast(tf.floor(position), tf.int32)
+        above = tf.minimum(below + 1, tf.cast(n, tf.int32) - 1)
+        fraction = position - tf.floor(position)
+        low = tf.gather(ordered, below[:, None], batch_dims=1)[:, 0]
+        high = tf.gather(ordered, above[:, None], batch_dims=1)[:, 0]
+        out.append((low + fraction * (high - low))[:, None, None])
+    return out
 
 
 def _objective_constants(image: np.ndarray, height: int, width: int):

@@ -16,6 +16,8 @@ from ..generation.generator import Param
 from .base import Attacker, Reading, register_attacker
 from .segmenter import segment
 
+SOFT_RAMP = 32.0  # grey levels either side of the threshold over which the soft ink map rises
+
 
 @register_attacker
 class Segment(Attacker):
@@ -104,9 +106,8 @@ class Segment(Attacker):
         each character's true box is cropped, fitted into 20x20 and centred in 28x28 (two resize
         matrices per character), from a soft ink map that ramps across the segmenter's threshold
         (the real pipeline binarises there: pixels far from it cannot change the crop), then the
-        network's cross-entropy on each character."""
-        import keras
-        import tensorflow as tf
+        network's margin on each character (towards the target's characters when given). Returns the padded clean batch, its mask of real
+        pixels, and the constants `adversarial_loss` needs."""
         from ..generation.adversarial import GREY, pad_batch, resize_matrix
         from .segmenter import ink_mask
         labels = targets or texts
@@ -115,7 +116,6 @@ class Segment(Attacker):
                                   "CAPTCHA's own length")
         x0, valid = pad_batch(images)
         n, hp, wp = x0.shape[:3]
-        ramp = 32.0
         threshold, dark = np.zeros(n, np.float32), np.zeros(n, np.float32)
         for k, image in enumerate(images):
             grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -125,7 +125,7 @@ class Segment(Attacker):
             dark[k] = float(grey[ink].mean() < grey[~ink].mean()) if ink.any() and (~ink).any() else 1.0
         grey0 = x0 @ GREY
         soft0 = np.clip(np.where(dark[:, None, None] > 0, threshold[:, None, None] - grey0,
-                                 grey0 - threshold[:, None, None]) * (127.5 / ramp) + 127.5, 0, 255)
+                                 grey0 - threshold[:, None, None]) * (127.5 / SOFT_RAMP) + 127.5, 0, 255)
         owner, ry, rx, classes = [], [], [], []
         for k, (bxs, text) in enumerate(zip(boxes, labels)):
             for (bx0, by0, bx1, by1), ch in zip(bxs, text):
@@ -145,21 +145,33 @@ class Segment(Attacker):
                 ry.append(fy)
                 rx.append(fx)
                 classes.append(self.charset.index(ch))
-        owner_t, ry_t, rx_t = tf.constant(owner), tf.constant(np.stack(ry)), tf.constant(np.stack(rx))
-        threshold_t, dark_t = tf.constant(threshold[:, None, None]), tf.constant(dark[:, None, None])
-        classes_t = tf.constant(classes)
-        fc2 = self.model.get_layer("fc2")
-        features = keras.Model(self.model.input, self.model.get_layer("fc1").output)
+        counts = np.array([n], np.int32)
+        if getattr(self, "_features", None) is None:  # fc1's output, sharing the model's weights
+            import keras
+            self._features = keras.Model(self.model.input, self.model.get_layer("fc1").output)
+        return x0, valid, (np.array(owner, np.int32), np.stack(ry), np.stack(rx), threshold[:, None, None],
+                           dark[:, None, None], np.array(classes, np.int32), counts)
 
-        def loss(x):
-            grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
-            ink = dark_t * (threshold_t - grey) + (1.0 - dark_t) * (grey - threshold_t)
-            soft = tf.clip_by_value(ink * (127.5 / ramp) + 127.5, 0.0, 255.0)
-            crops = tf.einsum("chi,cij,cwj->chw", ry_t, tf.gather(soft, owner_t), rx_t)
-            logits = tf.matmul(features(crops[..., None] / 255.0, training=False), fc2.kernel) + fc2.bias
-            per_char = tf.nn.sparse_softmax_cross_entropy_with_logits(classes_t, logits)
-            return tf.math.unsorted_segment_sum(per_char, owner_t, n)
-        return x0, valid, loss
+    def adversarial_loss(self, x, constants):
+        """Each image's capped margins of its characters (the best other class over the true one),
+        soft-maximised over the characters, through the soft crops; with targets, the summed
+        margins towards the target's characters."""
+        import tensorflow as tf
+        from ..generation.adversarial import GREY, MARGIN_CAP
+        owner, ry, rx, threshold, dark, classes, counts = constants
+        grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
+        ink = dark * (threshold - grey) + (1.0 - dark) * (grey - threshold)
+        soft = tf.clip_by_value(ink * (127.5 / SOFT_RAMP) + 127.5, 0.0, 255.0)
+        crops = tf.einsum("chi,cij,cwj->chw", ry, tf.gather(soft, owner), rx)
+        fc2 = self.model.get_layer("fc2")
+        logits = tf.matmul(self._features(crops[..., None] / 255.0, training=False), fc2.kernel) + fc2.bias
+        # the margin by which the best wrong class beats the true one (capped), which unlike the
+        # cross-entropy does not vanish on a confident network
+        true = tf.one_hot(classes, tf.shape(logits)[-1])
+        margin = tf.reduce_max(logits - 1e9 * true, axis=-1) - tf.reduce_sum(logits * true, axis=-1)
+        # one misread character is enough: a soft maximum over each image's characters
+        capped = tf.minimum(margin, MARGIN_CAP)
+        return tf.math.log(tf.math.unsorted_segment_sum(tf.exp(capped), owner, counts[0]))
 
     def _crops(self, examples):
         """Crops and label indices of the examples cut into as many pieces as their text has."""

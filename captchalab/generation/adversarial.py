@@ -2,10 +2,10 @@
 that make it misread (FGSM, PGD, and PGD with expectation over transformations).
 
 Works with any style and any differentiable attacker: the attacker supplies
-`adversarial_objective(images, texts, boxes, targets)` -> (clean batch, valid mask, loss), a
-differentiable copy of its own preprocessing followed by its network (see attackers/ctc.py and
-attackers/segment.py). A batch of differently sized CAPTCHAs is padded to one shape, so the
-gradients of a whole batch come from one compiled pass.
+`adversarial_objective(images, texts, boxes, targets)` -> (clean batch, valid mask, constants)
+and `adversarial_loss(pixels, constants)`, a differentiable copy of its own preprocessing
+followed by its network (see attackers/ctc.py and attackers/segment.py). A batch of differently
+sized CAPTCHAs is padded to one shape, and one compiled gradient serves every batch.
 
 The budget is on 0-255 pixels: every saved pixel stays within eps of the clean one after rounding.
 Reproducible: a perturbation depends only on the seed, the image's index and its batch (batches
@@ -21,6 +21,7 @@ import numpy as np
 from ..errors import CaptchalabError
 
 METHODS = ("fgsm", "pgd", "eot")
+MARGIN_CAP = 5.0  # logits: a character beaten by this much pulls no further
 
 
 def parse_eps(text: str) -> float:
@@ -63,26 +64,48 @@ class PerturbSpec:
 
 
 def check_target(attacker) -> None:
-    if not attacker.differentiable or not hasattr(attacker, "adversarial_objective"):
+    if not attacker.differentiable or not hasattr(attacker, "adversarial_loss"):
         raise CaptchalabError(f"attacker {attacker.name!r} is not differentiable: it can only be a transfer target "
                               "(pass it with --transfer)")
 
 
-def _random_transforms(x, rng, tf):
-    """A random blur, resize round trip and noise: what a defender's preprocessing might do (EOT)."""
-    h, w = x.shape[1], x.shape[2]
+def _eot_arguments(rng: np.random.Generator, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One random transformation a defender's preprocessing might apply (EOT): a blur kernel
+    (sigma 0-1; a delta below 0.2), a size to shrink to and back (70-100%), and noise."""
+    _, h, w, _ = shape
     sigma = float(rng.uniform(0.0, 1.0))
-    if sigma > 0.2:
-        r = np.arange(-2, 3, dtype=np.float32)
-        k = np.exp(-r ** 2 / (2 * sigma ** 2))
-        k = (k / k.sum()).astype(np.float32)
-        kernel = tf.constant(np.outer(k, k)[:, :, None, None] * np.ones((1, 1, 3, 1), np.float32))
-        x = tf.nn.depthwise_conv2d(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], "SYMMETRIC"), kernel, [1, 1, 1, 1], "VALID")
+    r = np.arange(-2, 3, dtype=np.float32)
+    k = np.exp(-r ** 2 / (2 * max(sigma, 0.2) ** 2)) if sigma > 0.2 else (r == 0).astype(np.float32)
+    k = (np.outer(k, k) / k.sum() ** 2).astype(np.float32)
+    kernel = np.repeat(k[:, :, None, None], 3, axis=2)
     scale = float(rng.uniform(0.7, 1.0))
-    if scale < 0.97:
-        small = tf.image.resize(x, (max(8, int(h * scale)), max(8, int(w * scale))), method="area")
-        x = tf.image.resize(small, (h, w), method="bilinear")
-    return x + tf.constant(rng.normal(0, 2.0, x.shape).astype(np.float32))
+    size = np.array([max(8, int(h * scale)), max(8, int(w * scale))] if scale < 0.97 else [h, w], np.int32)
+    return kernel, size, rng.normal(0, 2.0, shape).astype(np.float32)
+
+
+def _gradient(attacker, eot: bool):
+    """The compiled gradient of the attacker's loss with respect to the pixels, made once per
+    attacker (its constants are arguments, so new batches reuse it)."""
+    key = "_adversarial_gradient_eot" if eot else "_adversarial_gradient"
+    fn = attacker.__dict__.get(key)
+    if fn is None:
+        import tensorflow as tf
+
+        def gradient(x, constants, kernel=None, size=None, noise=None):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = x
+                if eot:
+                    h, w = tf.shape(x)[1], tf.shape(x)[2]
+                    y = tf.nn.depthwise_conv2d(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], "SYMMETRIC"), kernel,
+                                               [1, 1, 1, 1], "VALID")
+                    y = tf.image.resize(tf.image.resize(y, size, method="area"), tf.stack([h, w]),
+                                        method="bilinear") + noise
+                loss = tf.reduce_sum(attacker.adversarial_loss(y, constants))
+            return tape.gradient(loss, x)
+        fn = tf.function(gradient, reduce_retracing=True)
+        attacker.__dict__[key] = fn  # not pickled: workers get no model anyway
+    return fn
 
 
 def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, spec: PerturbSpec,
@@ -95,7 +118,8 @@ def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, s
     if spec.eps == 0 or not images:
         return [im.copy() for im in images]
     targets = [spec.target_text] * len(texts) if spec.target_text else None
-    x0, valid, loss_fn = attacker.adversarial_objective(images, texts, boxes, targets)
+    x0, valid, constants = attacker.adversarial_objective(images, texts, boxes, targets)
+    constants = tuple(tf.constant(c) for c in constants)
     sign = -1.0 if targets else 1.0  # targeted: descend towards the target text
     rng = np.random.default_rng([spec.seed, batch_seed, 1])
     eps = float(spec.eps)
@@ -104,20 +128,14 @@ def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, s
     x0_t, valid_t = tf.constant(x0), tf.constant(valid)
     start = rng.uniform(-eps, eps, x0.shape).astype(np.float32) if spec.method != "fgsm" else 0.0
     x = tf.clip_by_value(x0_t + start * valid, 0.0, 255.0)
+    gradient = _gradient(attacker, spec.method == "eot")
     for _ in range(steps):
         if spec.method == "eot":
             grad = tf.zeros_like(x)
             for _ in range(spec.samples):
-                seed = int(rng.integers(2 ** 31))
-                with tf.GradientTape() as tape:
-                    tape.watch(x)
-                    loss = tf.reduce_sum(loss_fn(_random_transforms(x, np.random.default_rng(seed), tf)))
-                grad += tape.gradient(loss, x)
+                grad += gradient(x, constants, *(tf.constant(a) for a in _eot_arguments(rng, x0.shape)))
         else:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(loss_fn(x))
-            grad = tape.gradient(loss, x)
+            grad = gradient(x, constants)
         x = x + sign * step * tf.sign(grad) * valid_t
         x = tf.clip_by_value(tf.clip_by_value(x, x0_t - eps, x0_t + eps), 0.0, 255.0)
     out = []

@@ -250,15 +250,15 @@ def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_d
         if on_training:
             on_training(training, outcome)
 
-    if todo:
-        backend.map(run_training, [(t, {t.init_from: blobs[t.init_from]} if t.init_from in blobs else {})
-                                   for t in todo], trained, training=True)
+    in_process = getattr(backend, "in_process", False)
+    if todo:  # in this process, preparing training CAPTCHAs may use worker processes
+        backend.map(run_training, [(t, {t.init_from: blobs[t.init_from]} if t.init_from in blobs else {},
+                                    2 if in_process else 0) for t in todo], trained, training=True)
     start, ran = time.perf_counter(), 0
-    runnable = pending
 
     def finished(i: int, outcome: dict) -> None:
         nonlocal ran
-        cell = runnable[i]
+        cell = pending[i]
         if outcome["status"] == "done":
             result = outcome["value"]
         else:
@@ -269,15 +269,15 @@ def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_d
                 result["per_attacker"][ref.label]["error"] = f"training failed: {failed_trainings[ref.training.key()]}"
         ran += 1
         if on_cell:  # before saving: a front-end may add to the result
-            on_cell(result, Progress(ran, len(runnable) - ran, time.perf_counter() - start))
+            on_cell(result, Progress(ran, len(pending) - ran, time.perf_counter() - start))
         atomic_write_json(folder / f"{cell.id}.json", result)
         results[cell.id] = result
 
     folder.mkdir(parents=True, exist_ok=True)
-    if not getattr(backend, "in_process", False):
-        for cell in runnable:  # worker processes inside a remote task would fight its CPU share
+    if not in_process:
+        for cell in pending:  # worker processes inside a remote task would fight its CPU share
             cell.workers = 0
-    backend.map(runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in runnable], finished,
+    backend.map(runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in pending], finished,
                 training=False)
     return [results[c.id] for c in cells]
 

@@ -287,6 +287,7 @@ async function readCaptcha(blob, truth) {
 
 async function openCrop(model, pixels) {
   switchTab("char");
+  $("char-source").textContent = "On the pad: a piece cut from the CAPTCHA";
   $("model").value = model; state.model = model;
   const view = await api(`/api/crop/${model}`, { method: "POST", body: pixels });
   const cv = document.createElement("canvas");
@@ -369,10 +370,10 @@ async function start() {
   $("style").value = info.styles.distorted !== undefined ? "distorted" : $("style").value;
 
   charPad = makePad($("pad"), readPad, 20);
-  $("clear").addEventListener("click", () => { charPad.clear(); });
+  $("clear").addEventListener("click", () => { charPad.clear(); $("char-source").textContent = ""; });
   $("random-char").addEventListener("click", async () => {
     const view = await randomDigitInto(charPad);
-    $("prediction").textContent = view.label;
+    $("char-source").textContent = `On the pad: ${view.label}`;
     readPad();
   });
   pads = { a: makePad($("pad-a"), compareNow, 14), b: makePad($("pad-b"), compareNow, 14) };
