@@ -19,7 +19,7 @@ import numpy as np
 
 from ..charset import DIGITS
 from ..errors import CaptchalabError
-from ..generation.generator import Param
+from ..generation.generator import Param, find_param, parse_assignments
 
 
 @dataclass
@@ -107,20 +107,10 @@ class Attacker:
         return resolved
 
     def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        known = ", ".join(p.name for p in self.params) or "none"
-        raise CaptchalabError(f"attacker {self.name!r} has no hyper-parameter {name!r} (known: {known})")
+        return find_param(self.params, name, f"attacker {self.name!r} has no hyper-parameter")
 
     def parse_params(self, assignments: list[str]) -> dict:
-        parsed = {}
-        for item in assignments:
-            key, sep, text = item.partition("=")
-            if not sep:
-                raise CaptchalabError(f"--hparam {item!r}: expected name=value")
-            parsed[key] = self.param(key).parse(text)
-        return parsed
+        return parse_assignments(self.param, assignments, "--hparam")
 
     def label(self) -> str:
         """How reports name this attacker: the model file's stem and the attacker's name."""

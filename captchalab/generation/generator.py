@@ -54,6 +54,26 @@ class Param:
         return f"{self.name} ({self.type.__name__}, default {self.default!r}{rng}): {self.help}"
 
 
+def find_param(params: tuple[Param, ...], name: str, missing: str) -> Param:
+    """The parameter called `name`, or an error starting with `missing` and naming the known ones."""
+    for p in params:
+        if p.name == name:
+            return p
+    known = ", ".join(p.name for p in params) or "none"
+    raise CaptchalabError(f"{missing} {name!r} (known: {known})")
+
+
+def parse_assignments(lookup, assignments: list[str], option: str) -> dict[str, Any]:
+    """`name=value` strings parsed against the parameters `lookup(name)` finds."""
+    parsed = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise CaptchalabError(f"{option} {item!r}: expected name=value")
+        parsed[key] = lookup(key).parse(text)
+    return parsed
+
+
 # parameters most styles share
 HEIGHT = Param("height", int, 64, 32, 160, "image height in pixels")
 FONT_SIZE = Param("font_size", int, 44, 16, 120, "font size in pixels")
@@ -90,11 +110,7 @@ class Generator:
 
     def param(self, name: str) -> Param:
         """The declared parameter `name`; an error naming the known ones if there is none."""
-        for p in self.params:
-            if p.name == name:
-                return p
-        known = ", ".join(p.name for p in self.params) or "none"
-        raise CaptchalabError(f"style {self.name!r} has no parameter {name!r} (known: {known})")
+        return find_param(self.params, name, f"style {self.name!r} has no parameter")
 
     def resolve(self, strength: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Declared defaults, then the strength mapping, then explicit overrides."""
@@ -109,13 +125,7 @@ class Generator:
 
     def parse_params(self, assignments: list[str]) -> dict[str, Any]:
         """Parse `name=value` strings against the declared parameters."""
-        parsed = {}
-        for item in assignments:
-            key, sep, text = item.partition("=")
-            if not sep:
-                raise CaptchalabError(f"--param {item!r}: expected name=value")
-            parsed[key] = self.param(key).parse(text)
-        return parsed
+        return parse_assignments(self.param, assignments, "--param")
 
 
 REGISTRY: dict[str, Generator] = {}
