@@ -150,13 +150,9 @@ def get_attacker(name: str, extra_dirs=None) -> type[Attacker]:
     return registry[name]
 
 
-def model_info_path(path: Path) -> Path:
-    return Path(path).with_suffix(".json")
-
-
 def read_model_info(path: Path) -> dict:
     """A model's JSON; models from before attackers existed are the seed's network on digits."""
-    info_path = model_info_path(path)
+    info_path = Path(path).with_suffix(".json")
     if not info_path.is_file():
         return {"attacker": "segment", "charset": DIGITS}
     try:

@@ -360,11 +360,6 @@ class Source:
             return self.dataset.charset
         return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
 
-    @property
-    def texts(self) -> list[str] | None:
-        """Every label, when known without rendering (datasets)."""
-        return self.dataset.texts if self.dataset else None
-
     def describe(self) -> dict:
         if self.dataset:
             return {"dataset": str(self.dataset.root), "count": len(self.dataset),
