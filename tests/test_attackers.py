@@ -169,9 +169,13 @@ def test_broken_attacker_plugin_is_listed_and_the_rest_work(tmp_path):
     (folder / "broken.py").write_text("from captchalab.attackers import Attacker, register_attacker\n"
                                       "@register_attacker\nclass Bad(Attacker):\n    name = 'bad'\n"
                                       "    description = 'no read_prepared'\n")
+    (folder / "loose.py").write_text("from captchalab.attackers import Attacker, register_attacker\n"
+                                     "@register_attacker\nclass Loose(Attacker):\n    name = 'loose'\n"
+                                     "    description = 'params as a list of names'\n    params = ['rate']\n")
     listed = run_cli("attackers", "--plugins", folder)
     assert listed.returncode == 0
     assert "broken.py" in listed.stderr and "does not define read_prepared" in listed.stderr
+    assert "loose.py" in listed.stderr and "params must be a tuple of Param" in listed.stderr
     for name in ("segment", "ctc", "ddddocr"):
         assert f"{name}:" in listed.stdout
 

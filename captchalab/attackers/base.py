@@ -127,12 +127,8 @@ SOURCES: dict[str, str] = {}
 
 def register_attacker(cls: type[Attacker]) -> type[Attacker]:
     """Class decorator: check the declared fields and add the attacker to the registry."""
-    from ..generation.generator import PluginError
-    for attr in ("name", "description"):
-        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
-            raise PluginError(f"attacker class {cls.__name__} has no {attr}")
-    if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
-        raise PluginError(f"attacker {cls.name!r}: params must be a tuple of Param")
+    from ..generation.generator import PluginError, check_declared
+    check_declared(cls, "attacker")
     if cls.read_prepared is Attacker.read_prepared:
         raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
     if cls.trainable and (cls.build is Attacker.build or cls.fit is Attacker.fit):

@@ -136,13 +136,18 @@ class PluginError(CaptchalabError):
     pass
 
 
-def register(cls: type[Generator]) -> type[Generator]:
-    """Class decorator: check the declared fields and add the style to the registry."""
+def check_declared(cls, family: str) -> None:
+    """The fields both plugin families declare: a name, a description and a tuple of Param."""
     for attr in ("name", "description"):
         if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
-            raise PluginError(f"generator class {cls.__name__} has no {attr}")
+            raise PluginError(f"{family} class {cls.__name__} has no {attr}")
     if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
-        raise PluginError(f"generator {cls.name!r}: params must be a tuple of Param")
+        raise PluginError(f"{family} {cls.name!r}: params must be a tuple of Param")
+
+
+def register(cls: type[Generator]) -> type[Generator]:
+    """Class decorator: check the declared fields and add the style to the registry."""
+    check_declared(cls, "generator")
     if cls.render is Generator.render:
         raise PluginError(f"generator {cls.name!r} does not define render()")
     REGISTRY[cls.name] = cls()
