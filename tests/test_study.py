@@ -226,3 +226,17 @@ def test_example_studies_are_valid(tmp_path):
             continue
         study = load_study(path)
         assert build_cells(study, resolve_base=lambda a, c: "scratch"), path.name
+
+
+def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_threshold():
+    from captchalab.report import break_cost
+    curve = {0: (0.0, 0.1), 50: (0.3, 0.5), 200: (0.6, 0.9), 1000: (0.95, 0.93)}  # two seeds a size
+    rows = [{"status": "done", "attacker": "old style", "train_count": n, "captcha_accuracy": a}
+            for n, pair in curve.items() for a in pair]
+    rows += [{"status": "done", "attacker": "scratch", "train_count": n, "captcha_accuracy": 0.2} for n in curve]
+    rows.append({"status": "failed", "attacker": "scratch", "train_count": 5000})
+    by = {b["attacker"]: b for b in break_cost(rows)}
+    assert by["old style"]["labelled_for_50%"] == 200  # at 50 the seeds' mean is 0.4
+    assert by["old style"]["labelled_for_90%"] == 1000
+    assert by["scratch"]["labelled_for_50%"] is None and by["scratch"]["labelled_for_90%"] is None
+    assert by["old style"]["curve"][200] == pytest.approx(0.75)
