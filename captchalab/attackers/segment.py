@@ -106,8 +106,8 @@ class Segment(Attacker):
         each character's true box is cropped, fitted into 20x20 and centred in 28x28 (two resize
         matrices per character), from a soft ink map that ramps across the segmenter's threshold
         (the real pipeline binarises there: pixels far from it cannot change the crop), then the
-        network's margin on each character (towards the target's characters when given). Returns the padded clean batch, its mask of real
-        pixels, and the constants `adversarial_loss` needs."""
+        network's margin on each character (towards the target's characters when given). Returns
+        the padded clean batch, its mask of real pixels, and the constants `adversarial_loss` needs."""
         from ..generation.adversarial import GREY, pad_batch, resize_matrix
         from .segmenter import ink_mask
         labels = targets or texts
@@ -145,12 +145,11 @@ class Segment(Attacker):
                 ry.append(fy)
                 rx.append(fx)
                 classes.append(self.charset.index(ch))
-        counts = np.array([n], np.int32)
         if getattr(self, "_features", None) is None:  # fc1's output, sharing the model's weights
             import keras
             self._features = keras.Model(self.model.input, self.model.get_layer("fc1").output)
         return x0, valid, (np.array(owner, np.int32), np.stack(ry), np.stack(rx), threshold[:, None, None],
-                           dark[:, None, None], np.array(classes, np.int32), counts)
+                           dark[:, None, None], np.array(classes, np.int32))
 
     def adversarial_loss(self, x, constants):
         """Each image's capped margins of its characters (the best other class over the true one),
@@ -158,7 +157,7 @@ class Segment(Attacker):
         margins towards the target's characters."""
         import tensorflow as tf
         from ..generation.adversarial import GREY, MARGIN_CAP
-        owner, ry, rx, threshold, dark, classes, counts = constants
+        owner, ry, rx, threshold, dark, classes = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         ink = dark * (threshold - grey) + (1.0 - dark) * (grey - threshold)
         soft = tf.clip_by_value(ink * (127.5 / SOFT_RAMP) + 127.5, 0.0, 255.0)
@@ -171,7 +170,7 @@ class Segment(Attacker):
         margin = tf.reduce_max(logits - 1e9 * true, axis=-1) - tf.reduce_sum(logits * true, axis=-1)
         # one misread character is enough: a soft maximum over each image's characters
         capped = tf.minimum(margin, MARGIN_CAP)
-        return tf.math.log(tf.math.unsorted_segment_sum(tf.exp(capped), owner, counts[0]))
+        return tf.math.log(tf.math.unsorted_segment_sum(tf.exp(capped), owner, tf.shape(x)[0]))
 
     def _crops(self, examples):
         """Crops and label indices of the examples cut into as many pieces as their text has."""
