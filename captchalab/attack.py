@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .charset import charset_name, fold
+from .charset import DIGITS, charset_name, fold
 from .data.dataset import Source
 from .errors import CaptchalabError
 from .workers import pool
@@ -110,6 +110,17 @@ def run_attack(attacker, source: Source, length: int | None = None, workers: int
     return items, time.perf_counter() - start
 
 
+def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str, str | None]:
+    """(what generated CAPTCHAs draw, what a dataset's rows are checked against): `charset` when
+    given; else generated CAPTCHAs draw from the first model's set (digits without models) and a
+    dataset's rows must be readable by every model (read-only attackers read any set: None)."""
+    if charset:
+        return charset, charset
+    if not model_sets:
+        return DIGITS, None
+    return model_sets[0], "".join(c for c in model_sets[0] if all(c in s for s in model_sets))
+
+
 def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
     """Refuse a generator whose characters an attacker's charset cannot express."""
     for attacker in attackers:
@@ -124,7 +135,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     """Attack every source with every attacker.
 
     Returns the result (the first attacker's scores at the top, every attacker under
-    `per_attacker` when there are several, `per_style` when there are several sources) and, per
+    `per_attacker`, `per_style` when there are several sources) and, per
     attacker, up to `example_limit` misread items with their images for the report.
     """
     from .manifest import make_manifest
@@ -166,9 +177,10 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
         per_attacker[label] = result
         examples[label] = misread
     first = next(iter(per_attacker.values()))
-    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": CHAR_ACCURACY_DEFINITION}
-    if len(per_attacker) > 1:
-        report["per_attacker"] = per_attacker
+    # the top level repeats the first attacker's numbers (scripts read them); per_attacker has all
+    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": CHAR_ACCURACY_DEFINITION,
+              "top_level": "the first attacker's numbers; every attacker's are under per_attacker",
+              "per_attacker": per_attacker}
     if len(sources) > 1:
         report["sources"] = described
     else:

@@ -68,6 +68,16 @@ def save_model_atomic(model, path: str | os.PathLike) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def refuse_existing(out: str | os.PathLike, force: bool) -> None:
+    """The one rule of every command that writes: an existing output (a file, or a folder that is
+    not empty) is replaced only with --force."""
+    out = Path(out)
+    if not force and (out.is_file() or (out.is_dir() and any(out.iterdir()))):
+        raise CaptchalabError(f"{out} already exists; pass --force to replace it")
+    if out.exists() and not out.is_dir() and not out.is_file():
+        raise CaptchalabError(f"{out} exists and is neither a file nor a folder")
+
+
 def check_empty_or_force(out: Path, force: bool, ours: str | None = None) -> None:
     """Refuse to replace a non-empty folder unless forced, or unless it holds the `ours` file
     (an earlier output of the same command, safe to redo)."""

@@ -1,8 +1,4 @@
-"""Public import path for plugin authors: `from captchalab.generator import Generator, Param,
-Rendered, register`. The code lives in captchalab.generation.generator; this name is the same
-module object."""
-import sys
-
-from .generation import generator as _generator
-
-sys.modules[__name__] = _generator
+"""Public import path for style plugins: `from captchalab.generator import Generator, Param,
+Rendered, register` (docs/plugins.md). The code lives in captchalab.generation.generator."""
+from .generation.generator import (AVOID_AMBIGUOUS, FONT_SIZE, HEIGHT, REGISTRY, Generator,  # noqa: F401
+                                   Param, PluginError, Rendered, find_param, parse_assignments, register)

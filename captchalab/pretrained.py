@@ -1,10 +1,14 @@
-"""Where each attacker starts by default, and training that start the first time it is needed.
+"""Where each attacker starts by default (`--from base`), and training that start the first time
+it is needed. An attacker declares its start as a `BaseRecipe` (attackers/base.py):
 
-- `segment` on digits: the network trained on MNIST (models/mnist.keras, `train mnist` defaults);
-- `segment` on any other set: the network trained on rendered characters
+- kind "characters" (`segment`): the seed's network on single characters: MNIST for digits
+  (models/mnist.keras, `train mnist` defaults), rendered characters for any other set
   (models/chars-<set>.keras, `train chars` defaults);
-- `ctc`: a CRNN trained on a mixture of the built-in styles at several strengths and lengths
-  (models/ctc-<set>.keras), so that a few hundred real CAPTCHAs are enough to fine-tune it.
+- kind "captchas" (`ctc`, and any plugin that declares one): the attacker itself trained on a
+  mixture of styles at several strengths and lengths (models/<attacker>-<set>.keras), so that a
+  few hundred real CAPTCHAs are enough to fine-tune it.
+
+An attacker that declares no base starts from scratch.
 """
 from __future__ import annotations
 
@@ -12,14 +16,10 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
-from .charset import DIGITS, NAMED, charset_name
+from .charset import DIGITS, NAMED, charset_name, outside
 from .errors import CaptchalabError
 
 MODELS = Path("models")
-CTC_MIXTURE_STYLES = ("clean", "distorted", "noisy", "overlap", "imagecaptcha")
-CTC_MIXTURE_STRENGTHS = (0.2, 0.5, 0.8)
-CTC_MIXTURE_COUNT = 12000
-CTC_MIXTURE_LENGTH = (3, 7)
 
 
 def _set_tag(charset: str) -> str:
@@ -30,46 +30,88 @@ def chars_path(charset: str, folder: Path = MODELS) -> Path:
     return folder / f"chars-{_set_tag(charset)}.keras"
 
 
-def base_path(attacker: str, charset: str, folder: Path = MODELS) -> Path:
-    if attacker == "segment":
+def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=()) -> Path | None:
+    """Where `attacker`'s default starting model for `charset` lives; None if it declares none."""
+    from .plugins import get_attacker
+    recipe = get_attacker(attacker, list(plugin_dirs)).base
+    if recipe is None:
+        return None
+    if recipe.kind == "characters":
         return folder / "mnist.keras" if charset == DIGITS else chars_path(charset, folder)
-    if attacker == "ctc":
-        return folder / f"ctc-{_set_tag(charset)}.keras"
-    raise CaptchalabError(f"attacker {attacker!r} has no default starting model; pass --from MODEL or --from scratch")
+    return folder / f"{attacker}-{_set_tag(charset)}.keras"
 
 
-def ctc_mixture(charset: str, count: int = CTC_MIXTURE_COUNT, seed: int = 300):
-    """The generated CAPTCHAs a ctc starting model learns from."""
+def base_mixture(recipe, charset: str, plugin_dirs=()):
+    """The generated CAPTCHAs a "captchas" base learns from: every style of the recipe that draws
+    the whole set, at every strength, taken in turn."""
     from .data.dataset import GenerationSpec, Source
     from .plugins import get_generator
-    from .charset import outside
-    styles = [s for s in CTC_MIXTURE_STYLES if not outside(charset, get_generator(s).charset)]
+    styles = [s for s in recipe.styles if not outside(charset, get_generator(s, list(plugin_dirs)).charset)]
     if not styles:
-        raise CaptchalabError(f"no built-in style draws every character of {charset!r}")
-    specs = [GenerationSpec(style, count, *CTC_MIXTURE_LENGTH, charset=charset, seed=seed + k, strength=s)
-             for k, (style, s) in enumerate((st, s) for st in styles for s in CTC_MIXTURE_STRENGTHS)]
-    return Source(mixture=tuple(specs), count=count)
+        raise CaptchalabError(f"no style of the base recipe draws every character of {charset!r}")
+    specs = [GenerationSpec(style, recipe.count, *recipe.length, charset=charset, seed=recipe.seed + k, strength=s,
+                            plugin_dirs=tuple(plugin_dirs))
+             for k, (style, s) in enumerate((st, s) for st in styles for s in recipe.strengths)]
+    return Source(mixture=tuple(specs), count=recipe.count)
+
+
+def ctc_mixture(charset: str, count: int | None = None, seed: int | None = None):
+    """The generated CAPTCHAs the ctc starting model learns from."""
+    from dataclasses import replace
+    from .attackers.ctc import Ctc
+    recipe = replace(Ctc.base, **{k: v for k, v in (("count", count), ("seed", seed)) if v is not None})
+    return base_mixture(recipe, charset)
 
 
 def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder: Path = MODELS,
-                verbose: int = 0, on_epoch=None) -> Path:
-    """The default starting model of `attacker` for `charset`, trained first if it is missing."""
-    path = base_path(attacker, charset, folder)
-    if path.is_file():
+                verbose: int = 0, on_epoch=None, plugin_dirs=()) -> Path | None:
+    """The default starting model of `attacker` for `charset`, trained first if it is missing;
+    None when the attacker declares no base (it then starts from scratch)."""
+    path = base_path(attacker, charset, folder, plugin_dirs)
+    if path is None or path.is_file():
         return path
     from . import train
+    from .attackers.base import TrainSettings, make_attacker
     say(f"{path} is missing: training it first (once; later runs start from it)")
-    if attacker == "segment" and charset == DIGITS:
+    recipe = make_attacker(attacker, charset, list(plugin_dirs)).base
+    if recipe.kind == "characters" and charset == DIGITS:
         from .data.mnist import load_mnist
-        config = train.TrainConfig()
-        info = train.train_mnist(load_mnist(None), path, config, verbose=verbose, on_epoch=on_epoch)
-    elif attacker == "segment":
+        info = train.train_mnist(load_mnist(None), path, train.TrainConfig(), verbose=verbose, on_epoch=on_epoch)
+    elif recipe.kind == "characters":
         config = train.TrainConfig(**train.CHARS_TRAINING)
         info = train.train_chars(charset, path, config, verbose=verbose, on_epoch=on_epoch)
     else:
-        from .attackers.base import TrainSettings, get_attacker
-        info = train.train_attacker(get_attacker("ctc")(charset), ctc_mixture(charset), path,
-                                    TrainSettings(seed=300), verbose=verbose, on_epoch=on_epoch)
+        info = train.train_attacker(make_attacker(attacker, charset, list(plugin_dirs)),
+                                    base_mixture(recipe, charset, plugin_dirs), path,
+                                    TrainSettings(seed=recipe.seed), verbose=verbose, on_epoch=on_epoch,
+                                    plugin_dirs=plugin_dirs)
     accuracy = info.get("test_accuracy", info.get("val_accuracy"))
     say(f"{path}: accuracy {accuracy:.4f} on held-out data")
     return path
+
+
+def starting_model(start: str, attacker: str, charset: str, say: Callable[[str], None] = lambda m: None,
+                   verbose: int = 0, on_epoch=None, plugin_dirs=()) -> Path | None:
+    """--from: 'scratch' (None), a model file, or 'base': the attacker's declared start, trained
+    first if missing (None, with a note, for an attacker that declares none)."""
+    if start == "scratch":
+        return None
+    if start != "base":
+        path = Path(start)
+        if not path.is_file():
+            raise CaptchalabError(f"--from model {path} does not exist")
+        return path
+    path = ensure_base(attacker, charset, say, verbose=verbose, on_epoch=on_epoch, plugin_dirs=plugin_dirs)
+    if path is None:
+        say(f"attacker {attacker!r} declares no base model: training from scratch")
+    return path
+
+
+def check_start(start: str, attackers: list[str]) -> None:
+    """A model file given as --from must have been made by every attacker it starts."""
+    from .attackers.base import read_model_info
+    if start in ("base", "scratch") or not Path(start).is_file():
+        return
+    made_by = read_model_info(Path(start))["attacker"]
+    if any(name != made_by for name in attackers):
+        raise CaptchalabError(f"--from {start} is a {made_by} model; every --attacker must be {made_by}")

@@ -15,14 +15,14 @@ from .train import TrainConfig, train_attacker, train_mnist
 
 def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_epochs: int = 2,
                    train_count: int = 2000, ctc_count: int = 4000, ctc_epochs: int = 8, sweep_count: int = 300,
-                   workers: int = 2) -> dict:
+                   workers: int = 2, force: bool = False) -> dict:
     """Build results/quickstart (atomically) and return a summary."""
     from .model import load_model
     from .sweep import SweepConfig, run_sweep
     from .visualize import render_all
     start = time.perf_counter()
     summary = {}
-    with atomic_dir(out, ours="report.html") as tmp:
+    with atomic_dir(out, force, ours="report.html") as tmp:
         say(f"1/5 training the network on MNIST ({mnist_epochs} short epochs)")
         info = train_mnist(mnist, tmp / "mnist.keras", TrainConfig(epochs=mnist_epochs))
         summary["mnist_test_accuracy"] = info["test_accuracy"]

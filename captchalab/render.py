@@ -1,7 +1,4 @@
-"""Public import path for plugin authors: `from captchalab import render`. The code lives in
-captchalab.generation.render; this name is the same module object."""
-import sys
-
-from .generation import render as _render
-
-sys.modules[__name__] = _render
+"""Public import path for style plugins' drawing helpers: `from captchalab import render`
+(docs/plugins.md). The code lives in captchalab.generation.render."""
+from .generation.render import *  # noqa: F401,F403
+from .generation.render import Rendered, font_paths  # noqa: F401

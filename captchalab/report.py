@@ -1,7 +1,14 @@
-"""Reports: contact sheets, plots, and report.json / report.md / report.html written atomically."""
+"""Reports: one typed shape (`Report`: the JSON, a list of `Section`s, the plots, cell tables)
+and one writer that renders it to report.json, report.md and a self-contained report.html (the
+Markdown rendered by markdown-it-py, plots inlined). The attack, grid and adversarial reports
+are builders of that shape; contact sheets and plots live here too.
+"""
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -9,7 +16,66 @@ import numpy as np
 from .fileio import atomic_write_bytes
 
 
-def contact_sheet(images: list[np.ndarray], captions: list[str], path: Path, columns: int = 4,
+@dataclass
+class Section:
+    """A part of a report: an optional heading, Markdown lines, and the plots shown after them."""
+    title: str | None
+    lines: list[str] = field(default_factory=list)
+    images: list[tuple[str, Path]] = field(default_factory=list)  # (caption, PNG file)
+
+
+@dataclass
+class Report:
+    """Everything one report holds: `data` is report.json; `tables` are written as NAME.json and
+    NAME.csv (one row per dict; pandas reads either)."""
+    title: str
+    data: dict
+    sections: list[Section]
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        lines = [f"# {self.title}", ""]
+        for section in self.sections:
+            if section.title:
+                lines += [f"## {section.title}", ""]
+            lines += section.lines + [""]
+        return "\n".join(lines).rstrip() + "\n"
+
+
+def render_html(report: Report) -> str:
+    """A self-contained page: each section's Markdown as HTML, its plots inlined as data URIs."""
+    import html
+    from markdown_it import MarkdownIt
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    body = [f"<h1>{html.escape(report.title)}</h1>"]
+    for section in report.sections:
+        if section.title:
+            body.append(f"<h2>{html.escape(section.title)}</h2>")
+        body.append(md.render("\n".join(section.lines)))
+        for caption, path in section.images:
+            if Path(path).is_file():
+                body.append(f"<figure><img src=\"{png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
+                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+             "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
+             "figcaption{color:#555;font-size:90%}li{margin:.2em 0}")
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(report.title)}</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def write_report(folder: Path, report: Report) -> None:
+    """report.json, report.md, report.html and the tables into `folder`, each file atomically."""
+    from .fileio import atomic_write_json, atomic_write_text
+    for name, rows in report.tables.items():
+        atomic_write_json(folder / f"{name}.json", rows)
+        write_csv(folder / f"{name}.csv", rows)
+    atomic_write_json(folder / "report.json", report.data)
+    atomic_write_text(folder / "report.md", report.markdown())
+    atomic_write_text(folder / "report.html", render_html(report))
+
+
+def contact_sheet(images: list[np.ndarray], captions: list[str], *, path: Path, columns: int = 4,
                   cell_height: int = 64) -> None:
     """A grid of images, each with its caption underneath, saved as PNG."""
     if not images:
@@ -48,7 +114,7 @@ def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
-def plot_confusion(matrix, labels: str, path: Path, title: str = "Confusion matrix (characters)") -> None:
+def plot_confusion(matrix, labels: str, *, path: Path, title: str = "Confusion matrix (characters)") -> None:
     """Truth rows, guess columns, in charset order; counts printed only where they stay legible
     (up to 20 classes), a logarithmic colour scale so rare confusions still show at 36 or 62."""
     from matplotlib.colors import LogNorm
@@ -104,29 +170,33 @@ def _pct(v) -> str:
     return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
 
 
-def attack_markdown(result: dict, title: str) -> str:
-    lines = [f"# {title}", ""]
+def attack_sections(result: dict) -> list[Section]:
+    """An attack result as sections: the sources, one table of every attacker, then per attacker
+    its positions, confusions and styles, then what could not be read."""
+    head = []
     if "source" in result:
         src = result["source"]
-        lines.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
-                     + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
-                     + f", charset `{src.get('charset')}`")
+        head.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
+                    + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
+                    + f", charset `{src.get('charset')}`")
     else:
-        lines.append(f"- styles: {', '.join(result.get('sources', {}))}")
-    lines.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
-    per_attacker = result.get("per_attacker") or {result["attackers"][0]: result}
-    lines += ["", "| attacker | CAPTCHA accuracy | character accuracy | segmentation vs the generator's boxes "
-              "| CAPTCHAs/s | read | skipped |", "|---|---|---|---|---|---|---|"]
+        head.append(f"- styles: {', '.join(result.get('sources', {}))}")
+    head.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
+    per_attacker = result["per_attacker"]
+    head += ["", "| attacker | CAPTCHA accuracy | character accuracy | segmentation vs the style's boxes "
+             "| CAPTCHAs/s | read | skipped |", "|---|---|---|---|---|---|---|"]
     for name, r in per_attacker.items():
-        lines.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_pct(r['char_accuracy'])} | "
-                     f"{_pct(r.get('segmentation_box_rate'))} | {r.get('captchas_per_second') or '-'} | "
-                     f"{r['count']} | {r['skipped']} |")
-    lines += ["", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
-              "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
-              "generator drew (a length hint makes the count right by construction, so the count alone "
-              "would say nothing)."]
+        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_pct(r['char_accuracy'])} | "
+                    f"{_pct(r.get('segmentation_box_rate'))} | {r.get('captchas_per_second') or '-'} | "
+                    f"{r['count']} | {r['skipped']} |")
+    head += ["", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
+             "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
+             "style drew (a length hint makes the count right by construction, so the count alone "
+             "would say nothing). The top-level numbers of report.json are the first attacker's; "
+             "every attacker's are under `per_attacker`."]
+    sections = [Section(None, head)]
     for name, r in per_attacker.items():
-        lines += ["", f"## {name}", "", "Per position (CAPTCHAs read with the right length): " + ", ".join(
+        lines = ["Per position (CAPTCHAs read with the right length): " + ", ".join(
             f"{i + 1}: {a:.2%}" for i, a in enumerate(r["per_position_accuracy"]) if a is not None)]
         if r.get("most_confused"):
             lines += ["", "Most confused: " + ", ".join(
@@ -136,58 +206,20 @@ def attack_markdown(result: dict, title: str) -> str:
             for style, rs in r["per_style"].items():
                 lines.append(f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | "
                              f"{_pct(rs.get('segmentation_box_rate'))} | {rs['count']} |")
+        sections.append(Section(name, lines))
+    tail = []
     if result.get("skipped_files"):
         reasons = result.get("skipped_reasons", {})
-        lines += ["", "Skipped (unusable images): " + ", ".join(
+        tail += ["Skipped (unusable images): " + ", ".join(
             f"`{f}` ({reasons.get(f) or 'unreadable'})" for f in result["skipped_files"][:50])
-            + (f" and {len(result['skipped_files']) - 50} more" if len(result["skipped_files"]) > 50 else "")]
+            + (f" and {len(result['skipped_files']) - 50} more" if len(result["skipped_files"]) > 50 else ""), ""]
     if result.get("rejected_rows"):
-        lines += ["", "Rejected labels.csv rows: " + ", ".join(
+        tail += ["Rejected labels.csv rows: " + ", ".join(
             f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])
             + (f" and {len(result['rejected_rows']) - 50} more" if len(result["rejected_rows"]) > 50 else "")]
-    lines.append("")
-    return "\n".join(lines)
-
-
-def html_page(title: str, markdown_text: str, images: list[tuple[str, Path]]) -> str:
-    """A self-contained page: the report's text plus its plots inlined as data URIs."""
-    import html
-    body = []
-    in_table = False
-    for line in markdown_text.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("-: "):
-                continue
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                body.append("<table>")
-                in_table = True
-            body.append("<tr>" + "".join(f"<{tag}>{html.escape(c.strip('`'))}</{tag}>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
-        if line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("- "):
-            body.append(f"<p class=item>{html.escape(line[2:].replace('`', ''))}</p>")
-        elif line.strip():
-            body.append(f"<p>{html.escape(line.replace('`', ''))}</p>")
-    if in_table:
-        body.append("</table>")
-    for caption, path in images:
-        if Path(path).is_file():
-            body.append(f"<figure><img src=\"{png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
-             "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
-             "figcaption{color:#555;font-size:90%}p.item{margin:.2em 0}")
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+    if tail:
+        sections.append(Section("What could not be read", tail))
+    return sections
 
 
 def _slug(text: str) -> str:
@@ -195,31 +227,27 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
 
 
-def write_attack_report(out: Path, result: dict, examples: dict[str, list]) -> None:
-    """report.json, report.md, report.html and per attacker a confusion matrix and the misread
-    CAPTCHAs as the attacker saw them, atomically; an earlier report in `out` is replaced, any
-    other non-empty folder is refused."""
-    from .fileio import atomic_dir, to_json
-    title = "Attack report"
-    per_attacker = result.get("per_attacker") or {result["attackers"][0]: result}
-    with atomic_dir(out, ours="report.json") as tmp:
-        (tmp / "report.json").write_text(to_json(result))
-        md = attack_markdown(result, title)
-        (tmp / "report.md").write_text(md)
-        images = []
-        for name, r in per_attacker.items():
+def write_attack_report(out: Path, result: dict, examples: dict[str, list], force: bool = False) -> None:
+    """The attack report, with per attacker a confusion matrix and the misread CAPTCHAs as the
+    attacker saw them, into `out` atomically; an earlier report in `out` is replaced, any other
+    non-empty folder is refused unless `force`."""
+    from .fileio import atomic_dir
+    sections = attack_sections(result)
+    by_name = {section.title: section for section in sections}
+    with atomic_dir(out, force, ours="report.json") as tmp:
+        for name, r in result["per_attacker"].items():
             slug = _slug(name)
-            plot_confusion(r["confusion_matrix"], r["confusion_labels"], tmp / f"confusion-{slug}.png",
-                           f"{name}: confusion of characters (CAPTCHAs read with the right length)")
-            images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
+            plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{slug}.png",
+                           title=f"{name}: confusion of characters (CAPTCHAs read with the right length)")
+            by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
             misread = examples.get(name) or []
             if misread:
                 contact_sheet([seen_by_attacker(im, it) for im, it in misread],
                               [f"{it.text} -> {it.reading.text or '?'}" for _, it in misread],
-                              tmp / f"misread-{slug}.png", cell_height=96)
-                images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
-                               tmp / f"misread-{slug}.png"))
-        (tmp / "report.html").write_text(html_page(title, md, images))
+                              path=tmp / f"misread-{slug}.png", cell_height=96)
+                by_name[name].images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
+                                             tmp / f"misread-{slug}.png"))
+        write_report(tmp, Report("Attack report", result, sections))
 
 
 def _mean(values):
@@ -241,7 +269,7 @@ def series_keys(rows: list[dict], axis: str, axes: list[str]) -> list[str]:
     return ["attacker"] + [k for k in varying if k != axis]
 
 
-def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, path: Path) -> None:
+def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path: Path) -> None:
     """CAPTCHA accuracy (solid) and character accuracy (dotted) against one swept coordinate,
     one colour per attacker (and style), averaged over seeds; failed cells are gaps."""
     plt = pyplot()
@@ -272,7 +300,7 @@ def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, path: P
     plt.close(fig)
 
 
-def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: Path) -> None:
+def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, *, path: Path) -> None:
     plt = pyplot()
     m = 100 * np.asarray([[np.nan if v is None else v for v in row] for row in matrix], float)
     fig, ax = plt.subplots(figsize=(1.3 * len(columns) + 2.5, 1.0 * len(rows) + 1.8), dpi=100)
@@ -292,12 +320,11 @@ def plot_heatmap(matrix, rows: list[str], columns: list[str], title: str, path: 
     plt.close(fig)
 
 
-def atomic_plot(plot, path: Path, *args) -> Path:
-    """Run `plot(*args, tmp_path)` and move the PNG into place only when it is complete."""
-    import os
+def atomic_plot(path: Path, draw: Callable[[Path], None]) -> Path:
+    """Run `draw(temporary_path)` and move the PNG to `path` only when it is complete."""
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        plot(*args, tmp)
+        draw(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -336,68 +363,66 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
                       extra_images: list[tuple[str, Path]] = ()) -> None:
     """The one report of every grid (sweep, matrix, study): report.json, the cell table as
-    cells.json and cells.csv (one row per cell and attacker; pandas reads either), report.md,
-    a self-contained report.html, and its plots: a curve per swept coordinate (one line per
-    attacker), heat maps for style x style, break costs for a training-size axis."""
-    from .fileio import atomic_write_json, atomic_write_text
+    cells.json and cells.csv (one row per cell and attacker), report.md, report.html, and its
+    plots: a curve per swept coordinate (one line per attacker), heat maps for style x style,
+    break costs for a training-size axis."""
     rows = report["rows"]
-    images = []
-    lines = [f"# {title}", ""]
+    plots = Section("Plots")
     swept = [a for a in axes if len({r.get(a) for r in rows}) > 1 or report.get("kind") == "sweep"]
     for axis in swept:
         name = "curve.png" if len(swept) == 1 else f"curve-{axis.replace('.', '-')}.png"
-        images.append((f"Accuracy against {axis}", atomic_plot(plot_curve, out / name, rows, axis, axes,
-                                                               f"{title}: accuracy against {axis}")))
+        plots.images.append((f"Accuracy against {axis}", atomic_plot(out / name, lambda path, axis=axis: plot_curve(
+            rows, axis, axes, f"{title}: accuracy against {axis}", path=path))))
+    sections = []
     if "train_count" in axes:
         report["break_cost"] = break_cost(rows)
         keys = series_keys(rows, "train_count", axes)
-        lines += ["## Break cost: labelled CAPTCHAs an attacker needs", "",
-                  "| " + " | ".join(keys) + " | to reach 50% | to reach 90% |", "|---" * (len(keys) + 2) + "|"]
+        lines = ["| " + " | ".join(keys) + " | to reach 50% | to reach 90% |", "|---" * (len(keys) + 2) + "|"]
         for b in report["break_cost"]:
             reached = [b[f"labelled_for_{t}%"] for t in (50, 90)]
             lines.append("| " + " | ".join(str(b.get(k)) for k in keys) + " | " +
                          " | ".join("not reached" if n is None else str(n) for n in reached) + " |")
         lines += ["", "Sizes not measured are not interpolated: a break cost is the smallest measured size "
-                  "that reaches the accuracy.", ""]
+                  "that reaches the accuracy."]
+        sections.append(Section("Break cost: labelled CAPTCHAs an attacker needs", lines))
     if report.get("matrix"):
         for k, (name, matrix) in enumerate((report.get("matrices") or {report["attacker"]: report["matrix"]}).items()):
-            images.append((f"{name}: CAPTCHA accuracy per (training, test) style", atomic_plot(
-                plot_heatmap, out / ("heatmap.png" if k == 0 else f"heatmap-{_slug(name)}.png"),
-                matrix["captcha_accuracy"], report["train_styles"], report["test_styles"],
-                f"{name}: how an attack transfers across generators")))
+            path = out / ("heatmap.png" if k == 0 else f"heatmap-{_slug(name)}.png")
+            plots.images.append((f"{name}: CAPTCHA accuracy per (training, test) style", atomic_plot(
+                path, lambda p, name=name, matrix=matrix: plot_heatmap(
+                    matrix["captcha_accuracy"], report["train_styles"], report["test_styles"],
+                    f"{name}: how an attack transfers across styles", path=p))))
     elif len({r.get("train_style") for r in rows}) > 1:
         for attacker in dict.fromkeys(r["attacker"] for r in rows):
             mine = [r for r in rows if r["attacker"] == attacker and r.get("status") == "done"]
             trains, tests = list(dict.fromkeys(r["train_style"] for r in mine)), list(dict.fromkeys(r["style"] for r in mine))
             grid = [[_mean(r["captcha_accuracy"] for r in mine if r["train_style"] == a and r["style"] == b)
                      for b in tests] for a in trains]
-            images.append((f"{attacker}: CAPTCHA accuracy per (training, test) style", atomic_plot(
-                plot_heatmap, out / f"heatmap-{_slug(attacker)}.png", grid, trains, tests, f"{attacker}: transfer")))
+            plots.images.append((f"{attacker}: CAPTCHA accuracy per (training, test) style", atomic_plot(
+                out / f"heatmap-{_slug(attacker)}.png", lambda p, attacker=attacker, grid=grid, trains=trains,
+                tests=tests: plot_heatmap(grid, trains, tests, f"{attacker}: transfer", path=p))))
     if report.get("kind") == "sweep":
         done = [s for s in report["steps"] if s.get("status") == "done" and s.get("confusion_matrix")]
         if done:
             total = np.sum([s["confusion_matrix"] for s in done], axis=0)
-            images.append(("Confusion matrix of characters over all steps (first attacker)", atomic_plot(
-                plot_confusion, out / "confusion.png", total, done[0]["confusion_labels"])))
+            plots.images.append(("Confusion matrix of characters over all steps (first attacker)", atomic_plot(
+                out / "confusion.png", lambda p: plot_confusion(total, done[0]["confusion_labels"], path=p))))
     columns = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("error",)]
-    lines += ["## Cells", "", "| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in rows:
         lines.append("| " + " | ".join(_pct(r.get(c)) if c.endswith(("accuracy", "rate")) else str(r.get(c, ""))
                                        for c in columns) + " |")
-    failed = [r for r in rows if r.get("status") != "done"]
-    for r in failed:
+    for r in (r for r in rows if r.get("status") != "done"):
         lines += ["", "Failed: " + ", ".join(f"{k} = {r.get(k)}" for k in columns if k not in ("status",)
                                              and not k.endswith(("accuracy", "rate")) and r.get(k) is not None)
                   + f": {r.get('error') or 'failed'}"]
-    md = "\n".join(lines) + "\n"
-    atomic_write_json(out / "cells.json", rows)
-    write_csv(out / "cells.csv", rows)
-    atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.html", html_page(title, md, images + list(extra_images)))
+    sections.append(Section("Cells", lines))
+    plots.images += list(extra_images)
+    sections.append(plots)
+    write_report(out, Report(title, report, sections, tables={"cells": rows}))
 
 
-def plot_adversarial(report: dict, path: Path) -> None:
+def plot_adversarial(report: dict, *, path: Path) -> None:
     """Left: every attacker's accuracy against eps on the same CAPTCHAs (the target white-box, the
     others by transfer, the adversarially retrained target dashed). Right: the target's accuracy
     after each defence."""
@@ -432,7 +457,7 @@ def plot_adversarial(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def perturbation_sheet(clean: list[np.ndarray], sheet: list, path: Path) -> None:
+def perturbation_sheet(clean: list[np.ndarray], sheet: list, *, path: Path) -> None:
     """Per eps, the perturbed CAPTCHAs and their perturbations amplified (grey = unchanged)."""
     images, captions = [], []
     for im in clean:
@@ -448,17 +473,15 @@ def perturbation_sheet(clean: list[np.ndarray], sheet: list, path: Path) -> None
             diff = (a.astype(np.float32) - c.astype(np.float32)) * (127.0 / eps) + 128
             images.append(diff.clip(0, 255).astype(np.uint8))
             captions.append(f"perturbation x{127 / eps:.0f}")
-    contact_sheet(images, captions, path, columns=len(clean), cell_height=56)
+    contact_sheet(images, captions, path=path, columns=len(clean), cell_height=56)
 
 
 def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], sheet: list) -> None:
     """report.json, report.md, report.html, curves.png and perturbations.png into `out`."""
-    from .fileio import atomic_write_json, atomic_write_text
-    plot_adversarial(report, out / "curves.png")
-    perturbation_sheet(clean, sheet, out / "perturbations.png")
+    plot_adversarial(report, path=out / "curves.png")
+    perturbation_sheet(clean, sheet, path=out / "perturbations.png")
     names, target = report["attackers"], report["target"]
-    lines = [f"# Adversarial CAPTCHAs against {target}", "",
-             f"- {report['count']} CAPTCHAs of style {report['style']} (strength {report['strength']}), "
+    lines = [f"- {report['count']} CAPTCHAs of style {report['style']} (strength {report['strength']}), "
              f"{report['method'].upper()} with {report['steps']} steps, the same CAPTCHAs at every eps",
              f"- {target} is attacked white-box; every other attacker reads the same perturbed images (transfer)",
              "", "| eps | " + " | ".join(names) + " | PSNR (dB) | SSIM | CAPTCHAs/s perturbed |",
@@ -467,30 +490,29 @@ def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], s
         lines.append(f"| {r['eps_fraction']} | " + " | ".join(_pct(r["accuracy"][n]) for n in names) +
                      f" | {r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} | "
                      f"{r['captchas_per_second'] or '-'} |")
-    lines += ["", "## After each defence (preprocessing applied before reading)", "",
-              "| eps | attacker | " + " | ".join(report["defences"]) + " |", "|---" * (len(report["defences"]) + 2) + "|"]
+    sections = [Section(None, lines)]
+    lines = ["| eps | attacker | " + " | ".join(report["defences"]) + " |", "|---" * (len(report["defences"]) + 2) + "|"]
     for r in report["rows"]:
         for n in names:
             lines.append(f"| {r['eps_fraction']} | {n} | " + " | ".join(_pct(r["defended"][n][d])
                                                                      for d in report["defences"]) + " |")
+    sections.append(Section("After each defence (preprocessing applied before reading)", lines))
     if report.get("retrained"):
         rt = report["retrained"]
-        lines += ["", "## Adversarial training", "",
-                  f"{target} fine-tuned on {rt['train_count']} CAPTCHAs, half of them perturbed against it at "
-                  f"eps {rt['eps']:g}/255 (validation accuracy {rt['val_accuracy']:.2%}), then attacked again "
-                  "through its own, new gradients:", "",
-                  "| eps | white-box accuracy before | after adversarial training |", "|---|---|---|"]
+        lines = [f"{target} fine-tuned on {rt['train_count']} CAPTCHAs, half of them perturbed against it at "
+                 f"eps {rt['eps']:g}/255 (validation accuracy {rt['val_accuracy']:.2%}), then attacked again "
+                 "through its own, new gradients:", "",
+                 "| eps | white-box accuracy before | after adversarial training |", "|---|---|---|"]
         for r in report["rows"]:
             after = rt["white_box_accuracy"][format(r["eps"], "g")]
             lines.append(f"| {r['eps_fraction']} | {_pct(r['accuracy'][target])} | {_pct(after)} |")
+        sections.append(Section("Adversarial training", lines))
     smallest = next((r["eps_fraction"] for r in report["rows"] if r["accuracy"][target] <= 0.5), None)
-    lines += ["", f"Smallest eps that brings {target} to 50% or below: {smallest or 'none measured'}.",
-              "", "PSNR and SSIM compare each perturbed CAPTCHA with its clean original; they are proxies "
-              "for readability only. Whether people still read these CAPTCHAs is a question for a human "
-              "study, which this report does not replace.", ""]
-    md = "\n".join(lines)
-    atomic_write_json(out / "report.json", report)
-    atomic_write_text(out / "report.md", md)
-    atomic_write_text(out / "report.html", html_page(f"Adversarial CAPTCHAs against {target}", md, [
+    sections.append(Section("Readability", [
+        f"Smallest eps that brings {target} to 50% or below: {smallest or 'none measured'}.", "",
+        "PSNR and SSIM compare each perturbed CAPTCHA with its clean original; they are proxies "
+        "for readability only. Whether people still read these CAPTCHAs is a question for a human "
+        "study, which this report does not replace."], [
         ("Accuracy against eps: every attacker, and the target behind each defence", out / "curves.png"),
         ("Clean CAPTCHAs, perturbed ones per eps, and the perturbations amplified", out / "perturbations.png")]))
+    write_report(out, Report(f"Adversarial CAPTCHAs against {target}", report, sections))

@@ -19,8 +19,9 @@ from .charset import DIGITS
 from .data.dataset import GenerationSpec
 from .errors import CaptchalabError
 from .manifest import make_manifest
+from .registry import split_attacker_spec
 from .study.backends import LocalBackend
-from .study.grid import AttackerRef, Cell, Training, read_blob, run_cell, run_grid, study_marker
+from .study.grid import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")
 
@@ -45,6 +46,20 @@ def parse_range(text: str, what: str) -> list[float]:
     return [round(float(v), 6) for v in np.linspace(low, high, n)]
 
 
+def parse_knob(style: str, strength: str | None, param: str | None, plugin_dirs=()) -> tuple[str, list[float]]:
+    """What a sweep turns and its values, from exactly one of --strength A:B:N and --param name=A:B:N."""
+    from .plugins import get_generator
+    if (strength is None) == (param is None):
+        raise CaptchalabError("give exactly one of --strength A:B:N and --param name=A:B:N")
+    if strength is not None:
+        return "strength", parse_range(strength, "--strength")
+    knob, sep, spec = param.partition("=")
+    if not sep:
+        raise CaptchalabError(f"--param {param!r}: expected name=A:B:N")
+    get_generator(style, list(plugin_dirs)).param(knob)
+    return knob, parse_range(spec, "--param")
+
+
 @dataclass
 class SweepConfig:
     model: str                 # the first attacker's model file
@@ -62,7 +77,7 @@ class SweepConfig:
     workers: int = 2
     plugin_dirs: tuple[str, ...] = ()
     models: tuple[str, ...] = ()      # further attackers' model files
-    readers: tuple[str, ...] = ()     # read-only attackers by name (ddddocr)
+    readers: tuple[str, ...] = ()     # read-only attackers as NAME[:name=value,...] (ddddocr)
     charset: str = DIGITS
 
     def spec(self, value: float, count: int, seed: int) -> GenerationSpec:
@@ -164,7 +179,7 @@ def _examples(out: Path, config: SweepConfig, step: dict) -> None:
         sample = source.sample(index)
         shown.append((sample.image, f"{sample.text} -> {guess or '?'}"))
     path = out / "steps" / f"step-{step['step']:02d}.png"
-    contact_sheet([im for im, _ in shown], [c for _, c in shown], path, columns=6, cell_height=56)
+    contact_sheet([im for im, _ in shown], [c for _, c in shown], path=path, columns=6, cell_height=56)
     step["examples"] = f"steps/step-{step['step']:02d}.png"
 
 
@@ -210,21 +225,6 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
     return report
 
 
-def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
-    """The cell table: one row per (cell, attacker), coordinates and numbers side by side."""
-    rows = []
-    for result in results:
-        per = result.get("per_attacker") or {}
-        if not per:
-            rows.append({**coords(result), "attacker": "", "status": "failed", "error": result.get("error", "")})
-        for label, r in per.items():
-            rows.append({**coords(result), "attacker": label, "status": r.get("status", "failed"),
-                         **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
-                                                  "count", "skipped", "captchas_per_second")},
-                         "error": r.get("error", "")})
-    return rows
-
-
 def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from,
                count: int = 500, train_count: int = 2000, epochs: int = 4, seed: int = 200,
                strength: float = 0.5, workers: int = 2, plugin_dirs=(),
@@ -236,8 +236,13 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
     (None: from scratch)."""
     if count < 1 or train_count < 1:
         raise CaptchalabError("--count and --train-count must be at least 1")
-    attackers = [attackers] if isinstance(attackers, str) else list(attackers)
+    from .attackers.base import make_attacker
+    attackers = [attackers] if isinstance(attackers, str) else list(attackers)  # NAME[:name=value,...]
     starts = init_from if isinstance(init_from, dict) else {name: init_from for name in attackers}
+    given = {}  # per attacker spec: its registry name and the hyper-parameters it sets
+    for spec in attackers:
+        name, assignments = split_attacker_spec(spec)
+        given[spec] = (name, tuple(sorted(make_attacker(name, charset, list(plugin_dirs)).parse_params(assignments).items())))
     for style in dict.fromkeys(train_styles + test_styles):
         GenerationSpec(style, 1, charset=charset, strength=strength, plugin_dirs=tuple(plugin_dirs)).check()
     settings = {"train_styles": train_styles, "test_styles": test_styles, "count": count,
@@ -247,10 +252,10 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
     label = (lambda name, style: f"trained on {style}") if len(attackers) == 1 else \
         (lambda name, style: f"{name} trained on {style}")
     # every attacker kind learns from the same CAPTCHAs of a training style
-    refs = [AttackerRef(label(name, a), training=Training(
-        name, GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
-                             plugin_dirs=tuple(plugin_dirs)), str(starts[name]) if starts[name] else "scratch",
-        (), epochs, seed + k)) for name in attackers for k, a in enumerate(train_styles)]
+    refs = [AttackerRef(label(spec, a), training=Training(
+        given[spec][0], GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
+                                       plugin_dirs=tuple(plugin_dirs)), str(starts[spec]) if starts[spec] else "scratch",
+        given[spec][1], epochs, seed + k)) for spec in attackers for k, a in enumerate(train_styles)]
     cells = [Cell(f"test-{b}", {"style": b}, GenerationSpec(b, count, charset=charset, seed=seed + 500 + k,
                                                             strength=strength, plugin_dirs=tuple(plugin_dirs)),
                   refs, workers=workers) for k, b in enumerate(test_styles)]

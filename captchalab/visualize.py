@@ -27,10 +27,26 @@ def load_network(path) -> tuple:
     character set in output order."""
     from .attackers.base import load_attacker
     attacker = load_attacker(path)
-    if attacker.name != "segment":
+    if "layers" not in attacker.views:
         raise CaptchalabError(f"{path} is a {attacker.name!r} model; visualize draws the seed's network "
                               "(a segment model); `captchalab explore` also shows ctc models")
     return attacker.model, attacker.charset
+
+
+def visual_input(data, index: int | None, image, char: int | None, index_flag: str = "--mnist-index"):
+    """(28x28 image, label, name) from an MNIST test index or from an image file (one character,
+    or with `char` that character of a whole CAPTCHA)."""
+    from .data.images import read_image_or_fail
+    if index is not None:
+        from .data.mnist import load_mnist
+        mnist = load_mnist(data)
+        if not 0 <= index < len(mnist.x_test):
+            raise CaptchalabError(f"{index_flag} {index} is out of range: the MNIST test set has "
+                                  f"{len(mnist.x_test)} images (0..{len(mnist.x_test) - 1})")
+        return mnist.x_test[index], f"mnist #{index} (label {int(mnist.y_test[index])})", f"mnist-{index}"
+    picture = read_image_or_fail(image)
+    label = image.name + (f" char {char}" if char is not None else "")
+    return prepare_image(picture, char), label, image.stem + (f"-char{char}" if char is not None else "")
 
 
 def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:

@@ -35,6 +35,13 @@ def write_idx(path: Path, array: np.ndarray, magic: int, compress: bool = True) 
     return path
 
 
+@pytest.fixture(autouse=True)
+def in_temporary_folder(tmp_path, monkeypatch):
+    """Every test runs in its own empty working folder: default outputs (models/, results/, data/)
+    land there, never in the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory) -> Path:
     """A small MNIST-format folder (font digits) written as real IDX .gz files."""

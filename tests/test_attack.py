@@ -125,14 +125,28 @@ def test_expect_out_of_range(tmp_path, clean_model):
     assert not (tmp_path / "r").exists()
 
 
-def test_report_folder_replaces_only_an_earlier_report(tmp_path, clean_model):
+def test_an_existing_output_is_replaced_only_with_force(tmp_path, clean_model):
     out = tmp_path / "r"
     args = ["attack", "--model", clean_model, "--style", "clean", "--count", "3", "--workers", "0", "--out", out]
     assert run_cli(*args).returncode == 0
-    assert run_cli(*args).returncode == 0  # an earlier report is redone
+    first = (out / "report.json").read_bytes()
+    assert_one_line_error(run_cli(*args), "pass --force")
+    assert (out / "report.json").read_bytes() == first
+    assert run_cli(*args, "--force").returncode == 0
     data = tmp_path / "mine"
     data.mkdir()
     (data / "precious.txt").write_text("keep me")
-    result = run_cli(*args[:-1], data)
-    assert_one_line_error(result, "refusing to replace")
+    assert_one_line_error(run_cli(*args[:-1], data), "pass --force")
     assert (data / "precious.txt").read_text() == "keep me"
+
+
+def test_train_refuses_to_overwrite_a_model_without_force(tmp_path, clean_model):
+    import shutil
+    out = tmp_path / "m.keras"
+    shutil.copy(clean_model, out)
+    shutil.copy(clean_model.with_suffix(".json"), out.with_suffix(".json"))
+    before = out.read_bytes()
+    result = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--epochs", "1", "--from", "scratch",
+                     "--workers", "0", "--out", out)
+    assert_one_line_error(result, "pass --force")
+    assert out.read_bytes() == before

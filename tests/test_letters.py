@@ -7,7 +7,7 @@ import pytest
 from captchalab.attack import attack_many
 from captchalab.attackers import load_attacker
 from captchalab.charset import AMBIGUOUS, NAMED, parse_charset
-from captchalab.data.chars import render_chars
+from captchalab.generation.chars import render_chars
 from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, render_many
 from captchalab.errors import CaptchalabError
 from captchalab.score import edit_distance, score

@@ -1,12 +1,13 @@
 """The attacker interface: a CAPTCHA reader is one registered class, the way a style is.
 
-An attacker declares its hyper-parameters (`Param`, as generators do) and splits reading in two:
+An attacker declares its hyper-parameters (`Param`, as styles do) and splits reading in two:
 `prepare(image, length)` is the per-image work (segmenting, resizing), run in worker processes
 and so free of the model; `read_prepared(batch)` is the batched part (the network), run in the
-main process. A trainable attacker also builds a fresh model (`build`) and trains it (`fit`).
+main process. A trainable attacker builds a fresh model (`build`) and either declares its
+targets and loss (the shared loop in loop.py trains it) or writes its own `fit`.
 A trained attacker is saved as `NAME.keras` (the Keras model) plus `NAME.json`, which names the
 attacker, its character set in output order and its input geometry, so `load_attacker(path)`
-needs nothing else.
+needs nothing else. docs/attackers.md is the contract for plugin authors.
 """
 from __future__ import annotations
 
@@ -17,32 +18,61 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ..charset import DIGITS
+from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
-from ..generation.generator import Param, find_param, parse_assignments
+from ..model import load_keras_model  # noqa: F401 (kept importable from here)
+from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  # noqa: F401
+                        parse_assignments, register, split_attacker_spec)
 
 
 @dataclass
 class Reading:
-    """What an attacker read in one CAPTCHA, and what it saw doing so."""
+    """What an attacker read in one CAPTCHA, and what it saw doing so.
+
+    - `text`: the answer, in the attacker's character set ("" when it read nothing).
+    - `confidence`: one probability in [0, 1] per character of `text`, in order.
+    - `boxes`: for segmenting attackers, one (x0, y0, x1, y1) box per piece it cut, in the
+      CAPTCHA's own pixels, x1 and y1 exclusive (as the styles' boxes); None otherwise. Reports
+      score them against the style's true boxes: a found box covers a true character when it
+      overlaps more than half of its width, and a CAPTCHA's cut is right when it has one box per
+      character and each covers its character.
+    - `crops`: for segmenting attackers, the pieces the network read, an (n, h, w) uint8 array
+      in the order of `boxes`; reports draw them for misread CAPTCHAs.
+    """
     text: str
-    confidence: list[float] = field(default_factory=list)   # one per character of `text`
-    boxes: list | None = None        # where characters were cut (segmenting attackers)
-    crops: np.ndarray | None = None  # the pieces the network read (segmenting attackers)
+    confidence: list[float] = field(default_factory=list)
+    boxes: list | None = None
+    crops: np.ndarray | None = None
 
 
 @dataclass
 class TrainSettings:
-    """How long and how fast to train; attackers fill unset values from their own defaults."""
+    """How long and how fast to train; None means "the attacker's default"."""
     epochs: int | None = None
     batch_size: int | None = None
     learning_rate: float | None = None
     seed: int = 1
     validation_fraction: float = 0.1
-    fine_tune: bool = False    # set when training starts from another model's weights
+    fine_tune: bool = False    # True when training starts from another model's weights (--from)
+
+
+@dataclass(frozen=True)
+class BaseRecipe:
+    """An attacker's default starting model (`--from base`), trained once per character set
+    under models/ and reused. `kind` is "captchas" (this attacker trained on `count` CAPTCHAs
+    mixed from `styles` at `strengths`, lengths `length`) or "characters" (the seed's network on
+    single characters: MNIST for digits, `train chars` for other sets; `segment` uses it)."""
+    kind: str = "captchas"
+    styles: tuple[str, ...] = ("clean", "distorted", "noisy", "overlap", "imagecaptcha")
+    strengths: tuple[float, ...] = (0.2, 0.5, 0.8)
+    count: int = 12000
+    length: tuple[int, int] = (3, 7)
+    seed: int = 300
 
 
 Example = tuple[Any, str]  # (prepared input, true text)
+VIEWS = {"layers": "the model is the seed's network on 28x28 crops: visualize and explore draw every layer",
+         "steps": "probabilities(batch) gives per-time-step probabilities (blank first): explore shows them"}
 
 
 class Attacker:
@@ -54,6 +84,9 @@ class Attacker:
     trainable: ClassVar[bool] = True
     differentiable: ClassVar[bool] = False   # gradients from pixels to outputs (adversarial CAPTCHAs)
     uses_length: ClassVar[bool] = False      # prepare() wants the character count when known
+    base: ClassVar[BaseRecipe | None] = None  # the default starting model; None: start from scratch
+    views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
+    family: ClassVar[str] = "attacker"
 
     def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None,
                  info: dict | None = None):
@@ -74,26 +107,86 @@ class Attacker:
         """A fresh, untrained Keras model for `self.charset` and `self.hparams`."""
         raise CaptchalabError(f"attacker {self.name!r} cannot be trained")
 
+    # A trainable attacker either declares `targets` and `loss` (and may override `inputs` and
+    # `augment`): the default `fit` then trains it through the shared loop; or it overrides `fit`.
+    targets: ClassVar[Callable | None] = None   # targets(texts) -> array, one row per text
+    loss: ClassVar[Callable | None] = None      # loss(targets, outputs) -> per-example loss (Keras ops)
+
+    def inputs(self, prepared: list[Any]) -> np.ndarray:
+        """The model's input batch from prepared images (shared loop): stacked, uint8 scaled to
+        [0, 1] float32, a channel axis added to 2-D images."""
+        x = np.stack(prepared)
+        if x.dtype == np.uint8:
+            x = x.astype(np.float32) / 255.0
+        return x[..., None] if x.ndim == 3 else x
+
     def fit(self, train: list[Example], validation: list[Example], settings: TrainSettings,
             checkpoint: Path, resume: bool = False,
             on_epoch: Callable[[int, dict], None] | None = None) -> dict:
         """Train `self.model` in place; returns at least {"val_accuracy": ..., "history": [...]}.
-        `checkpoint` is a folder the attacker may use to resume an interrupted run."""
-        raise CaptchalabError(f"attacker {self.name!r} cannot be trained")
+        The default trains through the shared loop from the declared `targets` and `loss`."""
+        from ..loop import fit_declared
+        return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch)
 
     def init_from(self, other: "Attacker") -> str:
-        """Start from another trained attacker's weights; returns what was taken over."""
-        if type(other) is not type(self):
+        """Start from another trained attacker's weights; returns what was taken over. The default
+        takes every layer whose name and shapes match, and the output layer (`output_layer`)
+        column by column for the characters both sets share."""
+        if other.name != self.name:
             raise CaptchalabError(f"cannot start a {self.name!r} attacker from a {other.name!r} model")
-        self.model.set_weights(other.model.get_weights())
-        return "all weights"
+        taken = []
+        for layer in self.model.layers:
+            if not layer.weights or layer.name == self.output_layer:
+                continue
+            try:
+                source = other.model.get_layer(layer.name)
+            except ValueError:
+                continue
+            if [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
+                layer.set_weights(source.get_weights())
+                taken.append(layer.name)
+        shared = remap_output(self.model, other.model, self.output_layer, self.charset, other.charset,
+                              self.output_offset)
+        if shared is not None:
+            taken.append(f"{self.output_layer} for {shared} of {len(self.charset)} characters "
+                         f"(from charset {charset_name(other.charset)!r})")
+        return ", ".join(taken)
+
+    output_layer: ClassVar[str] = ""  # the layer with one output per character (init_from remaps it)
+    output_offset: ClassVar[int] = 0  # output columns before the first character (ctc's blank: 1)
 
     def check_model(self) -> None:
         """Refuse a loaded model that does not fit this attacker (layers, output size)."""
 
     def geometry(self) -> dict:
-        """The input this attacker's model takes (recorded in the model's JSON)."""
+        """The input this attacker's model takes, recorded in the model's JSON under "input"
+        (for example {"height": 32, "width": 128, "channels": 1}); informative only."""
         return {}
+
+    @classmethod
+    def check_contract(cls) -> None:
+        """Checked when the class registers: the methods its declarations promise."""
+        def defines(method: str) -> bool:
+            return getattr(cls, method, None) is not getattr(Attacker, method, None)
+        if not defines("read_prepared"):
+            raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
+        if cls.trainable and not defines("build"):
+            raise PluginError(f"attacker {cls.name!r} is trainable but does not define build()")
+        if cls.trainable and not defines("fit") and not (cls.targets and cls.loss):
+            raise PluginError(f"attacker {cls.name!r} is trainable but defines neither fit() nor "
+                              "targets() and loss() for the shared loop")
+        if cls.differentiable and not (callable(getattr(cls, "adversarial_objective", None))
+                                       and callable(getattr(cls, "adversarial_loss", None))):
+            raise PluginError(f"attacker {cls.name!r} is differentiable but lacks adversarial_objective() "
+                              "or adversarial_loss()")
+        unknown = set(cls.views) - set(VIEWS)
+        if unknown:
+            raise PluginError(f"attacker {cls.name!r}: unknown views {sorted(unknown)} (known: {sorted(VIEWS)})")
+        if "steps" in cls.views and not callable(getattr(cls, "probabilities", None)):
+            raise PluginError(f"attacker {cls.name!r} declares the steps view but has no probabilities()")
+        if cls.base is not None and (not isinstance(cls.base, BaseRecipe) or
+                                     cls.base.kind not in ("captchas", "characters")):
+            raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe of kind captchas or characters")
 
     # -- provided --------------------------------------------------------------------------
     def read(self, images: list[np.ndarray], length: int | None = None) -> list[Reading]:
@@ -121,29 +214,43 @@ class Attacker:
         return {k: (None if k == "model" else v) for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
-REGISTRY: dict[str, type[Attacker]] = {}
-SOURCES: dict[str, str] = {}
+register_attacker = register  # the one registration of both plugin families
 
 
-def register_attacker(cls: type[Attacker]) -> type[Attacker]:
-    """Class decorator: check the declared fields and add the attacker to the registry."""
-    from ..generation.generator import PluginError, check_declared
-    check_declared(cls, "attacker")
-    if cls.read_prepared is Attacker.read_prepared:
-        raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
-    if cls.trainable and (cls.build is Attacker.build or cls.fit is Attacker.fit):
-        raise PluginError(f"attacker {cls.name!r} is trainable but lacks build() or fit()")
-    REGISTRY[cls.name] = cls
-    return cls
+def remap_output(model, old_model, layer_name: str, charset: str, old_charset: str, offset: int = 0):
+    """Copy `old_model`'s output layer into `model`'s column by column for the characters both
+    sets share (and the first `offset` columns as they are); the count of shared characters, or
+    None when the layers' inputs differ in size."""
+    if not layer_name:
+        return None
+    kernel, bias = (w.copy() for w in model.get_layer(layer_name).get_weights())
+    old_kernel, old_bias = old_model.get_layer(layer_name).get_weights()
+    if old_kernel.shape[0] != kernel.shape[0]:
+        return None
+    columns = [(k, k) for k in range(offset)] + [(charset.index(c) + offset, old_charset.index(c) + offset)
+                                                 for c in charset if c in old_charset]
+    for new, old in columns:
+        kernel[:, new], bias[new] = old_kernel[:, old], old_bias[old]
+    model.get_layer(layer_name).set_weights([kernel, bias])
+    return len(columns) - offset
 
 
 def get_attacker(name: str, extra_dirs=None) -> type[Attacker]:
-    from ..plugins import load_errors, load_plugins
-    registry = load_plugins(extra_dirs)[1]
-    if name not in registry:
-        hint = f"; broken plugins: {'; '.join(load_errors)}" if load_errors else ""
-        raise CaptchalabError(f"unknown attacker {name!r}; known attackers: {', '.join(sorted(registry))}{hint}")
-    return registry[name]
+    """The attacker class called `name` (built-in or plugin)."""
+    from ..plugins import get_attacker as find_attacker
+    return find_attacker(name, extra_dirs)
+
+
+def make_attacker(spec: str, charset: str = DIGITS, extra_dirs=None, hparams: dict | None = None) -> Attacker:
+    """An attacker from its name and hyper-parameters as `NAME[:name=value,...]` (the form the CLI's
+    --attacker and study files use), for example make_attacker("ctc:filters=8", "0123456789");
+    `hparams` adds values already typed."""
+    name, assignments = split_attacker_spec(spec)
+    cls = get_attacker(name, extra_dirs)
+    parsed = parse_assignments(lambda key: find_param(cls.params, key, f"attacker {name!r} has no hyper-parameter"),
+                               assignments, f"--attacker {name}:")
+    attacker = cls(charset, {**(hparams or {}), **parsed}, info={"plugin_dirs": list(extra_dirs or [])})
+    return attacker
 
 
 def read_model_info(path: Path) -> dict:
@@ -164,19 +271,6 @@ def read_model_info(path: Path) -> dict:
     return info
 
 
-def load_keras_model(path: Path):
-    """Load a .keras file safely (no arbitrary code), or a one-line error."""
-    import keras
-    path = Path(path)
-    if not path.is_file():
-        raise CaptchalabError(f"model file {path} does not exist")
-    try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # zip, HDF5 and deserialisation failures all mean "not a model"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CaptchalabError(f"{path}: not a loadable Keras model ({first_line[:200]})") from None
-
-
 def attacker_around(model, path: str | Path, extra_dirs=None) -> Attacker:
     """The attacker that `path`'s JSON describes, around a Keras model already in memory."""
     info = read_model_info(Path(path))
@@ -194,9 +288,35 @@ def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
     try:
         cls = get_attacker(name, extra_dirs)
     except CaptchalabError:
-        raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not installed "
-                              f"(add its plugin folder with --plugins)") from None
+        from ..plugins import load_errors
+        broken = f"; plugins that failed to load: {'; '.join(load_errors)}" if load_errors else \
+            " (add its plugin folder with --plugins)"
+        raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not registered{broken}") from None
     attacker = cls(info["charset"], info.get("hyperparameters") or {}, load_keras_model(path),
                    {**info, "path": str(path)})
     attacker.check_model()
     return attacker
+
+
+def model_charsets(paths) -> list[str]:
+    """The character set of each model file, from its JSON (no model is loaded)."""
+    for path in paths or []:
+        if not Path(path).is_file():
+            raise CaptchalabError(f"model file {path} does not exist")
+    return [read_model_info(Path(path))["charset"] for path in paths or []]
+
+
+def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacker]:
+    """Trained attackers from model files and read-only attackers from `NAME[:name=value,...]`."""
+    dirs = [str(d) for d in extra_dirs or []]
+    attackers = [load_attacker(m, dirs) for m in models or []]
+    for spec in specs or []:
+        attacker = make_attacker(spec, charset, dirs)
+        if attacker.trainable:
+            raise CaptchalabError(f"attacker {attacker.name!r} must be trained first: pass its model with --model")
+        attackers.append(attacker)
+    if not attackers:
+        raise CaptchalabError("give at least one --model or --attacker")
+    for a in attackers:
+        a.info.setdefault("plugin_dirs", dirs)
+    return attackers

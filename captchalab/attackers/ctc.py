@@ -16,8 +16,8 @@ import numpy as np
 
 from ..charset import charset_name
 from ..errors import CaptchalabError
-from ..generation.generator import Param
-from .base import Attacker, Reading, register_attacker
+from ..registry import Param
+from .base import Attacker, BaseRecipe, Reading, register_attacker
 
 MAX_LABEL = 8
 MIN_IMAGES_SEEN = 30_000
@@ -95,6 +95,9 @@ class Ctc(Attacker):
     name = "ctc"
     description = "Segmentation-free CRNN (convolutions + bidirectional GRU) trained with CTC."
     differentiable = True
+    base = BaseRecipe()  # a mixture of the built-in styles at several strengths and lengths
+    views = frozenset({"steps"})
+    output_layer, output_offset = "logits", 1  # column 0 is the blank
     params = (
         Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
         Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
@@ -118,7 +121,7 @@ class Ctc(Attacker):
 
     def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
         """Per time step, the probability of the blank (column 0) and of each character."""
-        from ..train import forward
+        from ..loop import forward
         x = np.stack(batch).astype(np.float32)[..., None] / 255.0
         logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
         e = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -158,37 +161,16 @@ class Ctc(Attacker):
                                   f"{shape}, expected {want} for charset {charset_name(self.charset)!r}")
 
     def init_from(self, other):
-        """Every layer of the same shape; the output layer row by row for shared characters."""
-        if other.name != self.name:
-            raise CaptchalabError(f"cannot start a {self.name!r} attacker from a {other.name!r} model")
-        if (other.hparams["height"], other.hparams["width"]) != (self.hparams["height"], self.hparams["width"]):
+        """Every layer of the same shape; the logits column by column for shared characters."""
+        if other.name == self.name and (other.hparams["height"], other.hparams["width"]) != \
+                (self.hparams["height"], self.hparams["width"]):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
-        taken = []
-        for layer in self.model.layers:
-            if not layer.weights or layer.name == "logits":
-                continue
-            try:
-                source = other.model.get_layer(layer.name)
-            except ValueError:
-                continue
-            if [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
-                layer.set_weights(source.get_weights())
-                taken.append(layer.name)
-        kernel, bias = (w.copy() for w in self.model.get_layer("logits").get_weights())
-        old_kernel, old_bias = other.model.get_layer("logits").get_weights()
-        if old_kernel.shape[0] == kernel.shape[0]:
-            columns = [(0, 0)] + [(self.charset.index(c) + 1, other.charset.index(c) + 1)
-                                  for c in self.charset if c in other.charset]
-            for new, old in columns:
-                kernel[:, new], bias[new] = old_kernel[:, old], old_bias[old]
-            self.model.get_layer("logits").set_weights([kernel, bias])
-            taken.append(f"logits for {len(columns) - 1} of {len(self.charset)} characters")
-        return ", ".join(taken)
+        return super().init_from(other)
 
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
         import keras
         import tensorflow as tf
-        from ..train import fit_loop, make_optimizer, seconds_and_rate
+        from ..loop import fit_loop, make_optimizer, seconds_and_rate
         h = self.hparams
         x, labels, lengths = self._encode(train)
         # a small set (a few hundred real CAPTCHAs) still gets enough steps to adapt
@@ -242,7 +224,7 @@ class Ctc(Attacker):
         batch of BGR images in 0-255, then the network and the CTC loss of each image's text (or of
         its target text): the padded clean batch, its mask of real pixels, and the constants
         `adversarial_loss` needs."""
-        from ..generation.adversarial import pad_batch
+        from ..pixels import pad_batch
         height, width = self.hparams["height"], self.hparams["width"]
         x0, valid = pad_batch(images)
         b, hp, wp = x0.shape[:3]
@@ -273,7 +255,7 @@ class Ctc(Attacker):
         flipping single steps rarely changes the text."""
         import keras
         import tensorflow as tf
-        from ..generation.adversarial import GREY
+        from ..pixels import GREY
         ry, rx, stretch, valid, invert, pad, padded, encoded, lengths = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as normalise() computes them, on these pixels
@@ -323,7 +305,7 @@ def _percentiles(grey, valid, qs):
 def _objective_constants(image: np.ndarray, height: int, width: int):
     """What `normalise` decided for this clean image, as numbers: contrast gain and offset,
     whether it inverted, its resize matrices, its width after resizing and its padding grey."""
-    from ..generation.adversarial import resize_matrix
+    from ..pixels import resize_matrix
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     lo, hi = np.percentile(grey, (1, 99))
     gain, offset = (255.0 / (hi - lo), lo) if hi - lo > 8 else (1.0, 0.0)

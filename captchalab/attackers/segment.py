@@ -10,10 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..charset import charset_name
 from ..errors import CaptchalabError
-from ..generation.generator import Param
-from .base import Attacker, Reading, register_attacker
+from ..registry import Param
+from .base import Attacker, BaseRecipe, Reading, register_attacker
 from .segmenter import segment
 
 SOFT_RAMP = 32.0  # grey levels either side of the threshold over which the soft ink map rises
@@ -25,6 +24,9 @@ class Segment(Attacker):
     description = "OpenCV segmentation into 28x28 crops, read by the seed's deep LeNet network."
     uses_length = True
     differentiable = True  # through a differentiable crop-and-resize of known boxes
+    base = BaseRecipe(kind="characters")  # MNIST for digits, `train chars` for other sets
+    views = frozenset({"layers"})
+    output_layer = "fc2"
     params = (
         Param("epochs", int, 8, 1, 500, "training epochs"),
         Param("batch_size", int, 128, 1, 4096, "training batch size"),
@@ -41,7 +43,7 @@ class Segment(Attacker):
         return seg.crops, seg.boxes
 
     def read_prepared(self, batch):
-        from ..train import predict_proba
+        from ..model import predict_proba
         crops = [c for c, _ in batch]
         probs = predict_proba(self.model, np.concatenate(crops)) if sum(map(len, crops)) else None
         readings, start = [], 0
@@ -63,26 +65,9 @@ class Segment(Attacker):
     def geometry(self):
         return {"crop": [28, 28, 1]}
 
-    def init_from(self, other):
-        """Take over every layer; the output layer row by row for the characters both sets share
-        (a digit network starts a letters network with its digits already known)."""
-        if other.name != self.name:
-            raise CaptchalabError(f"cannot start a {self.name!r} attacker from a {other.name!r} model")
-        for layer in self.model.layers:
-            if layer.weights and layer.name != "fc2":
-                layer.set_weights(other.model.get_layer(layer.name).get_weights())
-        kernel, bias = (w.copy() for w in self.model.get_layer("fc2").get_weights())
-        old_kernel, old_bias = other.model.get_layer("fc2").get_weights()
-        shared = [c for c in self.charset if c in other.charset]
-        for c in shared:
-            kernel[:, self.charset.index(c)] = old_kernel[:, other.charset.index(c)]
-            bias[self.charset.index(c)] = old_bias[other.charset.index(c)]
-        self.model.get_layer("fc2").set_weights([kernel, bias])
-        return (f"conv1-conv6, fc1; fc2 for {len(shared)} of {len(self.charset)} characters "
-                f"(from charset {charset_name(other.charset)!r})")
-
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
-        from ..train import TrainConfig, evaluate, seconds_and_rate, train_network
+        from ..loop import seconds_and_rate
+        from ..model import TrainConfig, evaluate, train_network
         x, y, used = self._crops(train)
         xv, yv, _ = self._crops(validation)
         if not len(x):
@@ -108,7 +93,7 @@ class Segment(Attacker):
         (the real pipeline binarises there: pixels far from it cannot change the crop), then the
         network's margin on each character (towards the target's characters when given). Returns
         the padded clean batch, its mask of real pixels, and the constants `adversarial_loss` needs."""
-        from ..generation.adversarial import GREY, pad_batch, resize_matrix
+        from ..pixels import GREY, pad_batch, resize_matrix
         from .segmenter import ink_mask
         labels = targets or texts
         if any(b is None or len(b) != len(t) for b, t in zip(boxes, labels)):
@@ -156,7 +141,7 @@ class Segment(Attacker):
         soft-maximised over the characters, through the soft crops; with targets, the summed
         margins towards the target's characters."""
         import tensorflow as tf
-        from ..generation.adversarial import GREY, MARGIN_CAP
+        from ..pixels import GREY, MARGIN_CAP
         owner, ry, rx, threshold, dark, classes = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         ink = dark * (threshold - grey) + (1.0 - dark) * (grey - threshold)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..pixels import normalize  # noqa: F401 (the crop every reader of characters shares)
+
 WORK_HEIGHT = 64  # images are scaled to this height so that sizes below are in fixed pixels
 
 
@@ -178,27 +180,6 @@ def split_blob(blob: Blob, k: int) -> list[Blob]:
         cuts.append(lo + int(np.argmin(columns[lo:hi])) if hi > lo else int(centre))
     cuts.append(w)
     return [Blob(blob.x0 + a, blob.y0, blob.mask[:, a:b]).tight() for a, b in zip(cuts, cuts[1:])]
-
-
-def normalize(mask: np.ndarray) -> np.ndarray:
-    """MNIST-style crop: ink fitted into 20x20 keeping aspect, centre of mass at the centre of 28x28."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return np.zeros((28, 28), np.uint8)
-    char = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.uint8) * 255
-    h, w = char.shape
-    scale = 20.0 / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    char = cv2.resize(char, (nw, nh), interpolation=cv2.INTER_AREA)
-    out = np.zeros((28, 28), np.uint8)
-    top, left = (28 - nh) // 2, (28 - nw) // 2
-    out[top:top + nh, left:left + nw] = char
-    m = cv2.moments(out)
-    if m["m00"] > 0:
-        dx, dy = 14 - m["m10"] / m["m00"], 14 - m["m01"] / m["m00"]
-        out = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (28, 28),
-                             flags=cv2.INTER_LINEAR, borderValue=0)
-    return out
 
 
 def plausible(blobs: list[Blob], expected: int | None) -> bool:

@@ -21,9 +21,9 @@ import numpy as np
 from ..charset import DIGITS, NAMED, charset_name, check_covers, fold, outside
 from ..errors import CaptchalabError
 from ..fileio import atomic_dir, to_json
-from ..generation.generator import SOURCES, Generator
 from ..manifest import make_manifest, sha256_bytes
-from ..plugins import builtin_dir, get_generator
+from ..plugins import get_generator
+from ..registry import source_of
 from .images import ImageError, ImageLimits, read_image
 
 MAX_LENGTH = 8
@@ -43,7 +43,7 @@ class GenerationSpec:
     params: dict = field(default_factory=dict)   # explicit overrides only
     plugin_dirs: tuple[str, ...] = ()
 
-    def generator(self) -> Generator:
+    def generator(self):
         return get_generator(self.style, list(self.plugin_dirs))
 
     def check(self) -> dict:
@@ -67,6 +67,21 @@ class GenerationSpec:
         return params
 
 
+def make_spec(style: str, count: int, length: str, charset: str, seed: int, strength: float,
+              params: list[str] | dict | None = None, plugin_dirs=()) -> GenerationSpec:
+    """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M",
+    `params` as name=value strings (or a dict already typed)."""
+    from ..charset import parse_charset
+    generator = get_generator(style, list(plugin_dirs))
+    low, high = parse_length(length)
+    parsed = generator.parse_params(params) if isinstance(params, list) else dict(params or {})
+    spec = GenerationSpec(style=style, count=count, min_length=low, max_length=high,
+                          charset=parse_charset(charset), seed=seed, strength=strength, params=parsed,
+                          plugin_dirs=tuple(str(d) for d in plugin_dirs))
+    spec.check()
+    return spec
+
+
 def parse_length(text: str) -> tuple[int, int]:
     lo, sep, hi = text.partition("-")
     try:
@@ -78,7 +93,7 @@ def parse_length(text: str) -> tuple[int, int]:
     return low, high
 
 
-def render_one(spec: GenerationSpec, params: dict, index: int, gen: Generator | None = None):
+def render_one(spec: GenerationSpec, params: dict, index: int, gen=None):
     """Render image `index`: its text and pixels depend only on (seed, index)."""
     gen = gen or spec.generator()
     rng = np.random.default_rng([spec.seed, index])
@@ -88,8 +103,7 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen: Generator | 
     try:
         out = gen.render(text, rng, params)
     except Exception as exc:  # plugin code can fail in any way; name it and stop
-        where = SOURCES.get(spec.style, spec.style)
-        raise CaptchalabError(f"style {spec.style!r} ({where}) failed on image {index}: "
+        raise CaptchalabError(f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
                               f"{type(exc).__name__}: {exc}") from None
     image = np.ascontiguousarray(out.image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
@@ -178,13 +192,12 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
         (tmp / "manifest.json").write_text(to_json(manifest))
         if previews:
             from ..report import contact_sheet
-            contact_sheet([im for im, _ in previews], [t for _, t in previews], tmp / "preview.png")
+            contact_sheet([im for im, _ in previews], [t for _, t in previews], path=tmp / "preview.png")
     return manifest
 
 
 def generator_source(style: str) -> str:
-    src = SOURCES.get(style, "")
-    return "built-in" if src and Path(src).parent == builtin_dir().resolve() else src
+    return source_of("style", style)
 
 
 def write_labels(path: Path, rows) -> None:
@@ -407,3 +420,17 @@ def _valid_boxes(boxes, count: int) -> list | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return boxes if len(boxes) == count and all(len(b) == 4 for b in boxes) else None
+
+
+def make_source(style: str | None, dataset: str | os.PathLike | None, count: int, length: str, seed: int,
+                strength: float, params: list[str] | None, plugin_dirs, charset: str | None,
+                ignore_case: bool = False) -> Source:
+    """A Source from exactly one of a style and a dataset folder. `charset` (parsed) is what a
+    style draws (default digits), and what a dataset's rows are checked against (None: any)."""
+    if (style is None) == (dataset is None):
+        raise CaptchalabError("give exactly one of --style and --dataset")
+    if dataset is not None:
+        if params:
+            raise CaptchalabError("--param applies to --style, not to --dataset")
+        return Source(dataset=read_dataset(dataset, charset, ignore_case))
+    return Source(spec=make_spec(style, count, length, charset or DIGITS, seed, strength, params or [], plugin_dirs))

@@ -68,14 +68,14 @@ class Explorer:
         blank = np.full((60, 120, 3), 255, np.uint8)
         blank[20:40, 30:40] = 0
         for attacker in self.models.values():
-            if attacker.name == "segment":
+            if "layers" in attacker.views:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
             attacker.read([blank])
 
     def describe(self) -> dict:
         from ..plugins import load_generators
         listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset,
-                   "character_layers": a.name == "segment"} for key, a in self.models.items()]
+                   "character_layers": "layers" in a.views} for key, a in self.models.items()]
         listed += [{"id": key, "label": Path(path).name, "error": message} for key, (path, message) in self.errors.items()]
         styles = {name: g.charset for name, g in sorted(load_generators(list(self.plugin_dirs)).items())}
         return {"models": listed, "styles": styles, "upload_limit": self.upload_limit}
@@ -86,7 +86,7 @@ class Explorer:
         if key not in self.models:
             raise BadRequest(f"no model {key!r}")
         attacker = self.models[key]
-        if need_layers and attacker.name != "segment":
+        if need_layers and "layers" not in attacker.views:
             raise BadRequest(f"{attacker.label()} is a {attacker.name} model: layer by layer views are for the "
                              "seed's network (segment models); its CAPTCHA view shows what it reads per time step")
         return attacker
@@ -137,7 +137,7 @@ class Explorer:
         if reading.boxes is not None:
             view["boxes"] = [list(map(int, b)) for b in reading.boxes]
             view["crops"] = [_b64(c) for c in reading.crops]
-        if hasattr(attacker, "probabilities"):
+        if "steps" in attacker.views:
             probs = attacker.probabilities([prepared])[0]  # (steps, blank + characters)
             view["steps"] = {"probabilities": np.round(probs, 4).tolist(), "input": png_uri(prepared),
                              "labels": ["blank"] + list(attacker.charset)}
@@ -154,7 +154,7 @@ class Explorer:
             index = int(rng.integers(len(self._mnist.x_test)))
             image, label = self._mnist.x_test[index], f"MNIST test #{index} (a {int(self._mnist.y_test[index])})"
         except CaptchalabError:  # no MNIST here: a digit rendered from the bundled fonts
-            from ..data.chars import render_char
+            from ..generation.chars import render_char
             digit = str(rng.integers(10))
             image, label = render_char(digit, rng), f"a rendered {digit} (MNIST is not available)"
         return {"image": png_uri(255 - image), "label": label}

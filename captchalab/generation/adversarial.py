@@ -19,9 +19,9 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..pixels import GREY, MARGIN_CAP, pad_batch, resize_matrix  # noqa: F401 (shared with the attackers)
 
 METHODS = ("fgsm", "pgd", "eot")
-MARGIN_CAP = 5.0  # logits: a character beaten by this much pulls no further
 
 
 def parse_eps(text: str) -> float:
@@ -168,36 +168,15 @@ def dataset_transform(attacker, spec: PerturbSpec, model_path: str, batch: int =
     return transform
 
 
-def pad_batch(images: list[np.ndarray], multiple: int = 16) -> tuple[np.ndarray, np.ndarray]:
-    """Images padded to one shape (rounded up, so few distinct shapes are traced) and the mask
-    of their real pixels."""
-    h = -(-max(im.shape[0] for im in images) // multiple) * multiple
-    w = -(-max(im.shape[1] for im in images) // multiple) * multiple
-    x = np.zeros((len(images), h, w, 3), np.float32)
-    valid = np.zeros((len(images), h, w, 1), np.float32)
-    for k, im in enumerate(images):
-        x[k, :im.shape[0], :im.shape[1]] = im
-        valid[k, :im.shape[0], :im.shape[1]] = 1
-    return x, valid
-
-
-def resize_matrix(size_in: int, size_out: int, start: float = 0.0, length: float | None = None) -> np.ndarray:
-    """(size_out, size_in) weights that average input cells into output cells (area resampling
-    of the span [start, start + length) of the input), as OpenCV's INTER_AREA does."""
-    length = size_in - start if length is None else length
-    m = np.zeros((size_out, size_in), np.float32)
-    scale = length / size_out
-    for o in range(size_out):
-        a, b = start + o * scale, start + (o + 1) * scale
-        lo, hi = int(np.floor(a)), int(np.ceil(b))
-        for i in range(max(lo, 0), min(hi, size_in)):
-            overlap = min(b, i + 1) - max(a, i)
-            if overlap > 0:
-                m[o, i] = overlap
-        total = m[o].sum()
-        if total > 0:
-            m[o] /= total
-    return m
-
-
-GREY = np.array([0.114, 0.587, 0.299], np.float32)  # OpenCV's BGR -> grey weights
+def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, target_text: str | None,
+                          seed: int, plugin_dirs=()):
+    """`generate --adversarial-against`: the transform that perturbs a dataset's CAPTCHAs of
+    `spec` against the model at `model_path`, every setting checked first."""
+    from ..attackers.base import load_attacker
+    from ..charset import check_covers
+    perturbation = PerturbSpec(method, parse_eps(eps), steps, target_text=target_text, seed=seed)
+    perturbation.check()
+    target = load_attacker(model_path, list(plugin_dirs))
+    check_target(target)
+    check_covers(target.charset, spec.charset + (target_text or ""), target.label())
+    return dataset_transform(target, perturbation, str(model_path))

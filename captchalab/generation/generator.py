@@ -13,65 +13,8 @@ import numpy as np
 
 from ..charset import DIGITS, without_ambiguous
 from ..errors import CaptchalabError
-
-
-@dataclass(frozen=True)
-class Param:
-    """A declared generator parameter: the CLI parses `--param name=value` against it."""
-    name: str
-    type: type
-    default: Any
-    low: float | None = None
-    high: float | None = None
-    help: str = ""
-
-    def parse(self, text: str) -> Any:
-        if self.type is bool:
-            if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
-                raise CaptchalabError(f"{self.name}: {text!r} is not true or false")
-            return text.lower() in ("1", "true", "yes")
-        try:
-            value = self.type(text)
-        except ValueError:
-            raise CaptchalabError(f"{self.name}: {text!r} is not a {self.type.__name__}") from None
-        return self.check(value)
-
-    def check(self, value: Any) -> Any:
-        """The value converted to the declared type, or an error naming the parameter."""
-        if self.type in (int, float) and isinstance(value, (int, float)) and not isinstance(value, bool):
-            if self.type is int and value != int(value):
-                raise CaptchalabError(f"{self.name}={value} is not a whole number")
-            value = self.type(value)
-            if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-                raise CaptchalabError(f"{self.name}={value} is outside [{self.low}, {self.high}]")
-            return value
-        if not isinstance(value, self.type) or (self.type is not bool and isinstance(value, bool)):
-            raise CaptchalabError(f"{self.name}={value!r} is not a {self.type.__name__}")
-        return value
-
-    def describe(self) -> str:
-        rng = f" in [{self.low}, {self.high}]" if self.low is not None or self.high is not None else ""
-        return f"{self.name} ({self.type.__name__}, default {self.default!r}{rng}): {self.help}"
-
-
-def find_param(params: tuple[Param, ...], name: str, missing: str) -> Param:
-    """The parameter called `name`, or an error starting with `missing` and naming the known ones."""
-    for p in params:
-        if p.name == name:
-            return p
-    known = ", ".join(p.name for p in params) or "none"
-    raise CaptchalabError(f"{missing} {name!r} (known: {known})")
-
-
-def parse_assignments(lookup, assignments: list[str], option: str) -> dict[str, Any]:
-    """`name=value` strings parsed against the parameters `lookup(name)` finds."""
-    parsed = {}
-    for item in assignments:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise CaptchalabError(f"{option} {item!r}: expected name=value")
-        parsed[key] = lookup(key).parse(text)
-    return parsed
+from ..registry import (PluginError, Param, check_declared, find_param, parse_assignments,  # noqa: F401
+                        register)
 
 
 # parameters most styles share
@@ -83,7 +26,9 @@ AVOID_AMBIGUOUS = Param("avoid_ambiguous", bool, False, help="leave out characte
 
 @dataclass
 class Rendered:
-    """One CAPTCHA: an HxWx3 uint8 BGR image and one (x0, y0, x1, y1) box per character."""
+    """One CAPTCHA: an HxWx3 uint8 BGR image and one (x0, y0, x1, y1) box per character of the
+    text, in order; x1 and y1 are exclusive, so a box is the slice image[y0:y1, x0:x1]. A box
+    covers its character's ink only: lines, arcs and noise drawn across the word are not in it."""
     image: np.ndarray
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
@@ -127,28 +72,37 @@ class Generator:
         """Parse `name=value` strings against the declared parameters."""
         return parse_assignments(self.param, assignments, "--param")
 
+    # -- checked when the style registers --------------------------------------------------
+    family: ClassVar[str] = "style"
 
-REGISTRY: dict[str, Generator] = {}
-SOURCES: dict[str, str] = {}
+    @classmethod
+    def check_contract(cls) -> None:
+        """render() defined; at_strength() returning declared parameters only, in range."""
+        if cls.render is Generator.render:
+            raise PluginError(f"style {cls.name!r} does not define render()")
+        if not isinstance(cls.charset, str) or not cls.charset:
+            raise PluginError(f"style {cls.name!r}: charset must be a non-empty string")
+        if not 1 <= cls.min_length <= cls.max_length:
+            raise PluginError(f"style {cls.name!r}: needs 1 <= min_length <= max_length")
+        style = cls()
+        declared = {p.name for p in cls.params}
+        for strength in (0.0, 0.5, 1.0):
+            try:
+                values = style.at_strength(strength)
+            except Exception as exc:
+                raise PluginError(f"style {cls.name!r}: at_strength({strength}) failed: "
+                                  f"{type(exc).__name__}: {exc}") from None
+            if not isinstance(values, dict):
+                raise PluginError(f"style {cls.name!r}: at_strength() must return a dict")
+            unknown = sorted(set(values) - declared)
+            if unknown:
+                raise PluginError(f"style {cls.name!r}: at_strength({strength}) returns {', '.join(unknown)}, "
+                                  f"not declared in params")
+            for key, value in values.items():
+                try:
+                    style.param(key).check(round(value, 4) if isinstance(value, float) else value)
+                except CaptchalabError as exc:
+                    raise PluginError(f"style {cls.name!r}: at_strength({strength}): {exc}") from None
 
 
-class PluginError(CaptchalabError):
-    pass
-
-
-def check_declared(cls, family: str) -> None:
-    """The fields both plugin families declare: a name, a description and a tuple of Param."""
-    for attr in ("name", "description"):
-        if not isinstance(getattr(cls, attr, None), str) or not getattr(cls, attr):
-            raise PluginError(f"{family} class {cls.__name__} has no {attr}")
-    if not isinstance(cls.params, tuple) or not all(isinstance(p, Param) for p in cls.params):
-        raise PluginError(f"{family} {cls.name!r}: params must be a tuple of Param")
-
-
-def register(cls: type[Generator]) -> type[Generator]:
-    """Class decorator: check the declared fields and add the style to the registry."""
-    check_declared(cls, "generator")
-    if cls.render is Generator.render:
-        raise PluginError(f"generator {cls.name!r} does not define render()")
-    REGISTRY[cls.name] = cls()
-    return cls
+from ..registry import STYLES as REGISTRY  # noqa: E402,F401  (the one table, under its old name)

@@ -99,9 +99,9 @@ def accuracy(attacker, images, texts, length) -> float:
 
 
 def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], None] = lambda m: None,
-                    plugin_dirs=()) -> dict:
+                    plugin_dirs=(), force: bool = False) -> dict:
     """Measure everything for every eps; write report.json/md/html and plots into `out`."""
-    from ..attackers.base import get_attacker, load_attacker
+    from ..attackers.base import load_attacker, make_attacker
     from ..fileio import atomic_dir
     from ..manifest import make_manifest, sha256_bytes
     start = time.perf_counter()
@@ -111,14 +111,14 @@ def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], N
     source = Source(spec=config.spec)
     source.check_charset(target.charset, target.label())
     others = [load_attacker(m, list(plugin_dirs)) for m in config.transfer]
-    others += [get_attacker(name, list(plugin_dirs))(config.spec.charset) for name in config.readers]
+    others += [make_attacker(spec, config.spec.charset, list(plugin_dirs)) for spec in config.readers]
     for other in others:
         source.check_charset(other.charset, other.label())
     samples = [source.sample(i) for i in range(len(source))]
     images, texts, boxes = [s.image for s in samples], [s.text for s in samples], [s.boxes for s in samples]
     length = source.fixed_length()
     rows, sheet = [], []
-    with atomic_dir(out, ours="report.json") as tmp:
+    with atomic_dir(out, force, ours="report.json") as tmp:
         for eps in config.eps:
             t0 = time.perf_counter()
             spec = PerturbSpec(config.method, eps, config.steps, seed=config.spec.seed)

@@ -63,6 +63,7 @@ class AttackerRef:
     training: Training | None = None
     fresh: bool = False
     charset: str = "0123456789"
+    hparams: tuple = ()                 # (name, value) pairs for a read-only or fresh attacker
 
     def needs(self) -> str | None:
         """The key under which this attacker's model bytes travel, if it needs any."""
@@ -121,11 +122,10 @@ def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
 
 
 def materialise(ref: AttackerRef, models: dict[str, ModelBlob], plugin_dirs=()):
-    from ..attackers.base import get_attacker
+    from ..attackers.base import make_attacker
     if ref.needs():
         return load_blob(models[ref.needs()], plugin_dirs, Path(ref.model).stem if ref.model else ref.label)
-    cls = get_attacker(ref.name, list(plugin_dirs))
-    attacker = cls(ref.charset, info={"plugin_dirs": list(plugin_dirs)})
+    attacker = make_attacker(ref.name, ref.charset, list(plugin_dirs), dict(ref.hparams))
     if ref.fresh:
         attacker.model = attacker.build(0)
     return attacker
@@ -302,3 +302,18 @@ def study_marker(out: Path, settings: dict, resume: bool, marker: str = "study.j
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
+    """The cell table: one row per (cell, attacker), coordinates and numbers side by side."""
+    rows = []
+    for result in results:
+        per = result.get("per_attacker") or {}
+        if not per:
+            rows.append({**coords(result), "attacker": "", "status": "failed", "error": result.get("error", "")})
+        for label, r in per.items():
+            rows.append({**coords(result), "attacker": label, "status": r.get("status", "failed"),
+                         **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
+                                                  "count", "skipped", "captchas_per_second")},
+                         "error": r.get("error", "")})
+    return rows

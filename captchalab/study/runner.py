@@ -4,14 +4,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..manifest import make_manifest
-from .grid import Cell, run_grid, study_marker
+from .grid import Cell, rows_of, run_grid, study_marker
 from .studyfile import Study
 
 
 def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool = False, on_cell=None) -> dict:
     """Run (or continue) the study into `out`; returns the report (also written as report.*)."""
     from ..report import write_grid_report
-    from ..sweep import rows_of
     study_marker(out, study.settings(), resume)
     try:
         results = run_grid(cells, out, backend, resume, on_cell=on_cell)

@@ -6,7 +6,8 @@
     [grid.params]                # any generator parameter: name = [values]
     [[attacker]]                 # label and one of: model = "file.keras" | attacker = "ddddocr" |
                                  # attacker = "ctc", train = "cell" or "shared", from, train_count,
-                                 # epochs, style / strength (for shared), hparams = {...}
+                                 # epochs, style / strength (for shared), hparams = {...};
+                                 # attacker = "NAME:name=value,..." sets hyper-parameters too
 
 Every mistake is reported before any work starts, in one line naming the file's line.
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 from ..charset import parse_charset
 from ..data.dataset import GenerationSpec, parse_length
 from ..errors import CaptchalabError
+from ..registry import split_attacker_spec
 from .grid import AttackerRef, Cell, Training, derive_seed
 
 STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins"}
@@ -190,10 +192,15 @@ def load_study(path: str | Path) -> Study:
                      "model", "attacker", i)
             entry["model"] = str(model.resolve())
             continue
-        try:
-            cls = get_attacker(typed(entry["attacker"], str, "attacker", "attacker", i), list(plugins))
+        hparams = typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
+        try:  # attacker = "NAME:name=value,..." sets hyper-parameters as on the command line
+            name, assignments = split_attacker_spec(typed(entry["attacker"], str, "attacker", "attacker", i))
+            cls = get_attacker(name, list(plugins))
+            hparams = {**hparams, **cls(charset).parse_params(assignments)}
+            cls(charset).resolve(hparams)
         except CaptchalabError as exc:
             fail(str(exc), "attacker", "attacker", i)
+        entry["attacker"], entry["hparams"] = name, hparams
         train = entry.get("train")
         if not cls.trainable:
             if train:
@@ -221,11 +228,6 @@ def load_study(path: str | Path) -> Study:
                 fail(str(exc), "style", "attacker", i)
         if "epochs" in entry and typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
             fail("epochs must be at least 1", "epochs", "attacker", i)
-        hparams = typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
-        try:
-            cls(charset).resolve(hparams)
-        except CaptchalabError as exc:
-            fail(str(exc), "hparams", "attacker", i)
     return Study(path, str(study.get("name", path.stem)), seed, charset, length, test_count, expect,
                  bool(study.get("ignore_case", False)), plugins, grid, attackers, text)
 
@@ -274,15 +276,16 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
         return AttackerRef(label, model=entry["model"])
     from ..attackers.base import get_attacker
     cls = get_attacker(entry["attacker"], list(study.plugin_dirs))
+    hparams = tuple(sorted(entry.get("hparams", {}).items()))
     if not cls.trainable:
-        return AttackerRef(label, name=cls.name, charset=study.charset)
+        return AttackerRef(label, name=cls.name, charset=study.charset, hparams=hparams)
     count = entry.get("train_count", coords.get("train_count"))
     start = entry.get("from", "scratch")
     if start == "base":
         start = str(resolve_base(cls.name, study.charset)) if resolve_base else "scratch"
     if count == 0:
         if start == "scratch":
-            return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset)
+            return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset, hparams=hparams)
         return AttackerRef(label, model=start)
     shared = entry["train"] == "shared"
     style = entry["style"] if shared else coords.get("train_style", coords["style"])
@@ -293,6 +296,6 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
     seed = derive_seed(study.seed, "train", style, strength, sorted(params.items()), count,
                        0 if shared else coords["seed"])
     spec = GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs)
-    training = Training(cls.name, spec, start, tuple(sorted(entry.get("hparams", {}).items())),
+    training = Training(cls.name, spec, start, hparams,
                         entry.get("epochs"), seed % 10_000)
     return AttackerRef(label, training=training, charset=study.charset)

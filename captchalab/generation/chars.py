@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..attackers.segmenter import normalize
+from ..pixels import normalize
 from ..generation import render
 
 

@@ -1,0 +1,46 @@
+"""The `captchalab` command line: a thin layer over the library, one module per command group
+(app.py holds the shared options). Every user-facing failure becomes one `error:` line on
+stderr and a non-zero exit; `--verbose` adds the traceback."""
+from __future__ import annotations
+
+import sys
+import traceback
+
+import typer
+
+from ..errors import CaptchalabError
+from . import attack, data, grids, show, train  # noqa: F401  (each registers its commands)
+from .app import app, say
+
+
+def explain(exc: BaseException) -> str:
+    """One line for any failure, naming the plugin whose code raised it."""
+    from ..plugins import describe_plugin_file, plugin_in_traceback
+    where = plugin_in_traceback(exc)
+    message = str(exc) if isinstance(exc, CaptchalabError) else f"{type(exc).__name__}: {exc}"
+    message = " ".join(message.split()) or type(exc).__name__
+    if where:
+        return f"{describe_plugin_file(where)} failed: {message}"
+    if isinstance(exc, CaptchalabError):
+        return message
+    return f"{message} (an internal error; run with --verbose for the traceback)"
+
+
+def main() -> None:
+    from .. import runtime
+    try:
+        app(standalone_mode=False)
+    except (KeyboardInterrupt, typer.Abort):
+        say("error: interrupted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # the command line itself: an unknown option, a bad value
+        context = getattr(exc, "ctx", None)
+        say(f"error: {exc.format_message()}" + (f" (see `{context.command_path} --help`)" if context else ""))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:  # our one-line errors, and anything a plugin or a library raised
+        if runtime.VERBOSE:
+            traceback.print_exc()
+        say(f"error: {explain(exc)}")
+        sys.exit(1)

@@ -1,0 +1,142 @@
+"""The grid commands: `sweep`, `matrix` and `run` (a study file), on one engine."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import CaptchalabError
+from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Jobs, Plugins, ReadOnlyAttackers, Resume,
+                  app, cell_reporter, dirs, make_backend, say, split_names)
+
+
+def _fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
+    """A grid continues in its folder with --resume, replaces it with --force, else needs it empty."""
+    import shutil
+    from ..fileio import refuse_existing
+    if resume:
+        return
+    refuse_existing(out, force)
+    if force and out.is_dir():
+        shutil.rmtree(out)
+
+
+@app.command()
+def sweep(
+    model: List[Path] = typer.Option(..., help="An attacker (.keras) to test at every step; repeatable."),
+    attacker: ReadOnlyAttackers = None,
+    style: str = typer.Option(..., help="Style to sweep."),
+    strength: Optional[str] = typer.Option(None, help="Sweep the strength: A:B:N (N evenly spaced values)."),
+    param: Optional[str] = typer.Option(None, "--param", help="Or sweep a parameter: name=A:B:N."),
+    count: int = typer.Option(1000, help="CAPTCHAs attacked per step."),
+    length: int = typer.Option(4, help="Characters per CAPTCHA."),
+    charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the first model's set."),
+    seed: int = typer.Option(100, help="Seed of the first step (step i uses seed + i)."),
+    retrain: bool = typer.Option(False, help="Also train a fresh attacker on each step's style."),
+    train_count: int = typer.Option(2000, help="Training CAPTCHAs per retrained attacker."),
+    train_epochs: int = typer.Option(4, help="Epochs per retrained attacker."),
+    workers: int = typer.Option(2, help="Worker processes for rendering and preparing."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default results/sweep-<style>-<knob>)."),
+    resume: Resume = False, force: Force = False,
+    backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
+    plugins: Plugins = None,
+):
+    """Attack a style at N evenly spaced values of its strength or of one parameter, with one or
+    more attackers: one curve per attacker on shared axes."""
+    from ..attackers.base import load_attackers, model_charsets
+    from ..charset import parse_charset
+    from ..sweep import SweepConfig, parse_knob, run_sweep
+    knob, values = parse_knob(style, strength, param, dirs(plugins))
+    config = SweepConfig(model=str(model[0]), style=style, knob=knob, values=values, count=count, seed=seed,
+                         length=length, retrain=retrain, train_count=train_count, train_epochs=train_epochs,
+                         workers=workers, plugin_dirs=tuple(dirs(plugins)),
+                         models=tuple(str(m) for m in model[1:]), readers=tuple(attacker or ()),
+                         charset=parse_charset(charset) if charset else model_charsets(model)[0])
+    config.check()
+    load_attackers(model, attacker, config.charset, dirs(plugins))  # every attacker loads, before any work
+    out = out or Path("results") / f"sweep-{style}-{knob}"
+    _fresh_or_resumed(out, resume, force)
+
+    def progress(step, ran, left, elapsed):
+        state = (f"CAPTCHA accuracy {step['captcha_accuracy']:.2%}" if step["status"] == "done"
+                 else f"failed: {step['error']}")
+        say(f"step {step['step'] + 1}/{len(values)} ({knob} = {step['value']}): {state}; "
+            f"{elapsed / ran:.1f} s/step, about {elapsed / ran * left:.0f} s left")
+
+    start = time.perf_counter()
+    report = run_sweep(None, config, out, resume=resume, on_step=progress, backend=make_backend(backend, address, jobs))
+    failed = sum(s["status"] == "failed" for s in report["steps"])
+    say(f"{len(report['steps'])} steps ({failed} failed) in {time.perf_counter() - start:.0f} s")
+    typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def matrix(
+    train_styles: str = typer.Option(..., help="Styles to train attackers on, comma-separated."),
+    test_styles: str = typer.Option(..., help="Styles to attack, comma-separated."),
+    attacker: List[str] = typer.Option(["segment"], help="Which attacker to train per style: NAME or "
+                                       "NAME:name=value,...; repeatable (one heat map each, every kind "
+                                       "trained on the same CAPTCHAs)."),
+    charset: str = typer.Option("digits", help=CHARSET_HELP),
+    count: int = typer.Option(500, help="CAPTCHAs attacked per cell."),
+    train_count: int = typer.Option(2000, help="Training CAPTCHAs per attacker."),
+    epochs: int = typer.Option(4, help="Epochs per attacker."),
+    strength: float = typer.Option(0.5, help="Style strength for every style."),
+    from_: str = typer.Option("base", "--from", help="Start attackers from this model, 'scratch', or 'base' "
+                              "(the attacker's declared start)."),
+    workers: int = typer.Option(2, help="Worker processes for rendering and preparing."),
+    out: Optional[Path] = typer.Option(None, help="Report folder (default results/matrix)."),
+    resume: Resume = False, force: Force = False,
+    backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
+    plugins: Plugins = None,
+):
+    """Train one attacker per training style, attack every test style, draw the accuracy heat map."""
+    from ..attackers.base import make_attacker
+    from ..charset import parse_charset
+    from ..plugins import get_generator
+    from ..pretrained import check_start, starting_model
+    from ..sweep import run_matrix
+    rows, cols = split_names(train_styles, "--train-styles"), split_names(test_styles, "--test-styles")
+    for name in rows + cols:
+        get_generator(name, dirs(plugins))
+    chars = parse_charset(charset)
+    specs = list(dict.fromkeys(attacker))
+    made = {spec: make_attacker(spec, chars, dirs(plugins)) for spec in specs}
+    for spec, a in made.items():
+        if not a.trainable:
+            raise CaptchalabError(f"attacker {a.name!r} cannot be trained")
+    check_start(from_, [a.name for a in made.values()])
+    out = out or Path("results") / "matrix"
+    _fresh_or_resumed(out, resume, force)
+    starts = {spec: starting_model(from_, a.name, chars, say, plugin_dirs=dirs(plugins)) for spec, a in made.items()}
+    run_matrix(rows, cols, out, starts, count=count, train_count=train_count, epochs=epochs, strength=strength,
+               workers=workers, plugin_dirs=dirs(plugins), on_progress=say, attackers=specs,
+               charset=chars, backend=make_backend(backend, address, jobs), resume=resume)
+    typer.echo(str(out / "report.html"))
+
+
+@app.command()
+def run(
+    study: Path = typer.Argument(..., help="The study file (TOML); see studies/ for examples."),
+    out: Optional[Path] = typer.Option(None, help="Results folder (default results/<study name>)."),
+    resume: bool = typer.Option(False, help="Continue an interrupted study in --out: only unfinished cells run."),
+    force: Force = False,
+    backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
+    max_cells: int = typer.Option(10000, help="Refuse a grid with more cells than this."),
+):
+    """Run a whole study grid (styles x parameters x attackers x training sizes x seeds)."""
+    from ..pretrained import starting_model
+    from ..study.runner import run_study
+    from ..study.studyfile import build_cells, load_study
+    spec = load_study(study)
+    cells = build_cells(spec, max_cells, resolve_base=lambda a, c: starting_model("base", a, c, say,
+                                                                                  plugin_dirs=spec.plugin_dirs))
+    out = out or Path("results") / Path(study).stem
+    _fresh_or_resumed(out, resume, force)
+    say(f"{spec.name}: {len(cells)} cells x {len(spec.attackers)} attackers on the {backend.value} backend")
+    report = run_study(spec, cells, out, make_backend(backend, address, jobs), resume, cell_reporter(len(cells)))
+    failed = sum(r["status"] != "done" for r in report["rows"])
+    say(f"{len(report['rows'])} results ({failed} failed)")
+    typer.echo(str(out / "report.html"))

@@ -1,0 +1,121 @@
+"""`captchalab train mnist | chars | captcha`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import CaptchalabError
+from .app import (CHARSET_HELP, Data, Force, HParams, Length, Params, Plugins, Resume, Strength, Workers,
+                  dirs, epoch_reporter, progress_level, say, train_app)
+
+def _model_out(out: Path, force: bool, resume: bool) -> Path:
+    from ..fileio import refuse_existing
+    from ..train import check_model_path
+    out = check_model_path(out)
+    if not resume:
+        refuse_existing(out, force)
+    return out
+
+
+@train_app.command("mnist")
+def train_mnist_cmd(data: Data = None, epochs: int = typer.Option(7, help="Training epochs."),
+                    batch_size: int = typer.Option(128, help="Batch size."), seed: int = typer.Option(0, help="Random seed."),
+                    out: Path = typer.Option(Path("models/mnist.keras"), help="Model file to write (.keras)."),
+                    resume: Resume = False, force: Force = False):
+    """Train the deep LeNet network on MNIST and evaluate it on the official test set."""
+    from ..data.mnist import load_mnist
+    from ..train import TrainConfig, train_mnist
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed)
+    config.check()
+    out = _model_out(out, force, resume)
+    mnist = load_mnist(data)
+    say(f"MNIST from {mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images")
+    info = train_mnist(mnist, out, config, resume=resume, verbose=progress_level(), on_epoch=epoch_reporter(epochs))
+    say(f"test accuracy {info['test_accuracy']:.4f}; {info['train_images_per_second']:.0f} training images/s; "
+        f"{info['wall_seconds']:.0f} s in all")
+    typer.echo(str(out))
+
+
+@train_app.command("chars")
+def train_chars_cmd(
+    charset: str = typer.Option("alnum", help=CHARSET_HELP),
+    count: int = typer.Option(40000, help="Rendered training characters."),
+    test_count: int = typer.Option(5000, help="Held-out rendered characters (another seed) to test on."),
+    epochs: int = typer.Option(6, help="Training epochs."),
+    batch_size: int = typer.Option(128, help="Batch size."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Optional[Path] = typer.Option(None, help="Model to write (default models/chars-<charset>.keras)."),
+    resume: Resume = False, force: Force = False,
+):
+    """Train the network on single characters rendered from the bundled fonts (the starting
+    weights for letters, as MNIST is for digits)."""
+    from ..charset import parse_charset
+    from ..pretrained import chars_path
+    from ..train import CHARS_TRAINING, TrainConfig, train_chars
+    chars = parse_charset(charset)
+    config = TrainConfig(**{**CHARS_TRAINING, "epochs": epochs, "batch_size": batch_size, "seed": seed})
+    config.check()
+    out = _model_out(out or chars_path(chars), force, resume)
+    info = train_chars(chars, out, config, count, test_count, resume, progress_level(), epoch_reporter(epochs))
+    pairs = ", ".join(f"{p['truth']}->{p['guess']} ({p['count']})" for p in info["most_confused"][:5])
+    say(f"held-out accuracy {info['test_accuracy']:.4f}; most confused: {pairs or 'none'}; "
+        f"{info['wall_seconds']:.0f} s in all")
+    typer.echo(str(out))
+
+
+@train_app.command("captcha")
+def train_captcha_cmd(
+    style: Optional[str] = typer.Option(None, help="Generate the training CAPTCHAs with this style."),
+    dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
+    attacker: str = typer.Option("segment", help="Which attacker to train: NAME or NAME:name=value,... "
+                                 "(see `captchalab attackers`)."),
+    charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: digits for --style, "
+                                          "the dataset's own set for --dataset."),
+    hparam: HParams = None,
+    count: int = typer.Option(3000, help="CAPTCHAs to generate (with --style)."),
+    length: Length = "4",
+    strength: Strength = 0.5,
+    param: Params = None,
+    seed: int = typer.Option(1, help="Seed for generation, validation split and training."),
+    from_: str = typer.Option("base", "--from", help="Start from this model's weights, 'scratch', or 'base': "
+                              "the attacker's declared start (MNIST or rendered characters for segment, "
+                              "a mixture of built-in styles for ctc), trained first if missing."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (default: the attacker's)."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch size (default: the attacker's)."),
+    learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (default: the attacker's)."),
+    workers: Workers = 2,
+    out: Optional[Path] = typer.Option(None, help="Model to write (default models/<attacker>-<style or dataset>.keras)."),
+    resume: Resume = False, force: Force = False,
+    plugins: Plugins = None,
+):
+    """Train an attacker on CAPTCHAs (by default starting from weights that already read characters)."""
+    from ..attackers.base import TrainSettings, make_attacker
+    from ..charset import parse_charset
+    from ..data.dataset import make_source
+    from ..pretrained import starting_model
+    from ..train import train_attacker
+    if epochs is not None and epochs < 1:
+        raise CaptchalabError(f"--epochs must be at least 1, got {epochs}")
+    chars = parse_charset(charset) if charset else None
+    source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
+    chars = chars or source.charset
+    reader = make_attacker(attacker, chars, dirs(plugins))
+    reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},
+                          info={"plugin_dirs": dirs(plugins)})
+    if not reader.trainable:
+        raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
+    name = style or Path(dataset).resolve().name
+    out = _model_out(out or Path("models") / f"{reader.name}-{name}.keras", force, resume)
+    init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
+    say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
+    settings = TrainSettings(epochs, batch_size, learning_rate, seed)
+    info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
+                          epoch_reporter(epochs), dirs(plugins))
+    used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
+            if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
+    val = info.get("val_accuracy")
+    say(f"{used}{info['unreadable']} unreadable; validation accuracy "
+        f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
+    typer.echo(str(out))

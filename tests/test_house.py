@@ -1,0 +1,116 @@
+"""The house's shape: imports follow the data path downwards with no circles, the CLI stays thin,
+and every import path docs/ shows keeps working."""
+import ast
+import re
+from pathlib import Path
+
+from conftest import REPO
+
+# top to bottom; a module may import from its own layer (without a circle) or any layer below
+LAYERS = [
+    ["cli", "__main__"],
+    ["study", "sweep", "quickstart", "explore", "visualize"],
+    ["train", "attack", "pretrained", "testing"],
+    ["attackers", "generation", "generator", "render", "generators"],
+    ["data"],
+    ["score", "report"],
+    ["plugins", "workers", "model", "loop", "pixels"],
+    ["registry", "charset", "manifest", "fileio", "runtime", "errors"],
+]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for root, prefix in ((REPO / "captchalab", "captchalab"), (REPO / "generators", "captchalab.generators")):
+        for path in root.rglob("*.py"):
+            parts = path.relative_to(root).with_suffix("").parts
+            name = ".".join((prefix, *parts))
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every import between our modules, including those inside functions."""
+    found = modules()
+    graph = {}
+    for name, path in found.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                target = ".".join(base[:len(base) - node.level + 1] + [node.module or ""]).strip(".") \
+                    if node.level else node.module or ""
+                for alias in node.names:
+                    candidate = f"{target}.{alias.name}"
+                    targets.add(candidate if candidate in found else target)
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        graph[name] = {t for t in targets if t in found and t != name}
+    return graph
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else ""
+    for index, names in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to the README's house section")
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    upward = [f"{a} -> {b}" for a, targets in import_graph().items() for b in targets
+              if a != "captchalab" and layer_of(b) < layer_of(a)]
+    assert not upward, upward
+
+
+def test_no_import_circles_between_modules_or_packages():
+    graph = import_graph()
+    packages = {}
+    for a, targets in graph.items():
+        for b in targets:
+            pa, pb = a.split(".")[1:2], b.split(".")[1:2]
+            if pa and pb and pa != pb:
+                packages.setdefault(pa[0], set()).add(pb[0])
+    for g in (graph, packages):
+        state = {}
+
+        def visit(node, path):
+            state[node] = "open"
+            for nxt in g.get(node, ()):
+                assert state.get(nxt) != "open", " -> ".join(path + [nxt])
+                if nxt not in state:
+                    visit(nxt, path + [nxt])
+            state[node] = "done"
+        for node in list(g):
+            if node not in state:
+                visit(node, [node])
+
+
+def test_the_registry_is_a_leaf():
+    assert import_graph()["captchalab.registry"] <= {"captchalab.errors"}
+
+
+def test_command_modules_stay_small():
+    for path in (REPO / "captchalab" / "cli").glob("*.py"):
+        assert len(path.read_text().splitlines()) <= 300, path
+
+
+def test_every_import_path_the_docs_show_still_works():
+    lines = set()
+    for doc in [*(REPO / "docs").glob("*.md"), REPO / "README.md"]:
+        lines |= set(re.findall(r"^\s*(from captchalab[\w.]* import [^\n#(]+|import captchalab[\w.]*)",
+                                doc.read_text(), re.M))
+    assert len(lines) >= 8, lines
+    for line in sorted(lines):
+        exec(line.strip().rstrip("\\"), {})
+
+
+def test_public_plugin_paths_are_the_real_objects():
+    import captchalab.generation.generator as real
+    import captchalab.generator as public
+    from captchalab import registry, render
+    from captchalab.attackers import register_attacker
+    assert public.Generator is real.Generator and public.register is registry.register
+    assert register_attacker is registry.register
+    assert callable(render.glyph) and callable(render.compose)
