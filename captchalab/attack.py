@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .charset import DIGITS, charset_name, fold
-from .data.dataset import Source
+from .data.dataset import FolderSource, Source
 from .errors import CaptchalabError
 from .workers import pool
 
@@ -186,8 +186,8 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     else:
         report["source"] = described[next(iter(sources))]
         only = next(iter(sources.values()))
-        if only.dataset is not None:
-            report["rejected_rows"] = only.dataset.rejected
+        if isinstance(only, FolderSource):
+            report["rejected_rows"] = only.rejected
     report["manifest"] = make_manifest("report", command="attack", sources=described, workers=workers,
                                        attackers={label: {"attacker": r["attacker"], "model": r["model"]}
                                                   for label, r in per_attacker.items()},

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable
 
 import cv2
-import keras
 import numpy as np
 
 from .charset import DIGITS
@@ -31,6 +30,7 @@ INPUT_SHAPE = (28, 28, 1)
 
 def build_model(classes: int = 10, seed: int | None = None) -> keras.Model:
     """Build the network with He-normal initial weights (deep ReLU stacks need them)."""
+    import keras  # here, not at the top: worker processes import this module and never need TensorFlow
     init = keras.initializers.HeNormal(seed=seed)
     inputs = keras.Input(shape=INPUT_SHAPE, name="input")
     x = inputs
@@ -77,6 +77,7 @@ def load_keras_model(path: Path):
     path = Path(path)
     if not path.is_file():
         raise CaptchalabError(f"model file {path} does not exist")
+    import keras
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # zip, HDF5 and deserialisation failures all mean "not a model"

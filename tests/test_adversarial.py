@@ -98,7 +98,7 @@ def test_generated_adversarial_dataset_is_within_eps_and_byte_identical(tmp_path
     (["--adversarial-against", "CTC", "--eps", "300/255"], "outside [0, 255]/255"),
     (["--adversarial-against", "CTC", "--steps", "0"], "--steps must be at least 1"),
     (["--adversarial-against", "CTC", "--charset", "abc"], "cannot express 'abc'"),
-    (["--adversarial-against", "CTC", "--method", "magic"], "--method 'magic'"),
+    (["--adversarial-against", "CTC", "--method", "magic"], "'magic' is not one of 'fgsm', 'pgd', 'eot'"),
 ])
 def test_generate_adversarial_errors(tmp_path, ctc_model, args, fragment):
     if "DDDD" in args:

@@ -114,3 +114,14 @@ def test_public_plugin_paths_are_the_real_objects():
     assert public.Generator is real.Generator and public.register is registry.register
     assert register_attacker is registry.register
     assert callable(render.glyph) and callable(render.compose)
+
+
+def test_worker_side_modules_never_import_tensorflow():
+    """Worker processes render, decode and segment; TensorFlow in them would cost seconds and memory."""
+    import subprocess
+    import sys
+    code = ("import sys; import captchalab.attack, captchalab.data.dataset, captchalab.attackers.segmenter;"
+            "from captchalab.plugins import load_plugins; load_plugins();"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

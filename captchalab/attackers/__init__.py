@@ -1,8 +1,8 @@
 """Attackers: CAPTCHA readers as plugins. Built-ins: segment (the seed's pipeline), ctc (a
 segmentation-free CRNN), ddddocr (an off-the-shelf solver, optional extra).
 
-Plugin authors: `from captchalab.attackers import Attacker, Reading, TrainSettings,
-register_attacker` and `from captchalab.generator import Param`.
+Plugin authors: `from captchalab.attackers import Attacker, Reading, register_attacker` and
+`from captchalab.generator import Param` (docs/attackers.md).
 """
-from .base import (Attacker, Reading, TrainSettings, get_attacker, load_attacker,  # noqa: F401
-                   register_attacker)
+from .base import (Attacker, BaseRecipe, Reading, TrainSettings, get_attacker, load_attacker,  # noqa: F401
+                   make_attacker, register_attacker)

@@ -104,7 +104,7 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None):
         out = gen.render(text, rng, params)
     except Exception as exc:  # plugin code can fail in any way; name it and stop
         raise CaptchalabError(f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
-                              f"{type(exc).__name__}: {exc}") from None
+                              f"{type(exc).__name__}: {exc}") from exc  # the chain: --verbose shows the style's traceback
     image = np.ascontiguousarray(out.image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
         raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
@@ -339,26 +339,34 @@ class Sample(NamedTuple):
     error: str | None = None
 
 
-@dataclass
 class Source:
-    """Where CAPTCHAs come from: a generator spec, a dataset folder, or a mixture of generator
-    specs taken in turn (`count` CAPTCHAs in all). Exactly one of the three."""
-    spec: GenerationSpec | None = None
-    dataset: Dataset | None = None
-    mixture: tuple[GenerationSpec, ...] = ()
-    count: int = 0
-    _resolved: dict = field(default_factory=dict, repr=False, compare=False)
+    """Where CAPTCHAs come from, the one way the rest of the house gets them: `Source(spec=...)`
+    (generated), `Source(mixture=(spec, ...), count=N)` (generated, the specs taken in turn) or
+    `Source(dataset=...)` (a folder). Constructing one gives a GeneratedSource or a FolderSource;
+    both answer the same questions."""
+    rejected: list = []  # (filename, why) of the labels rows refused (folders only)
 
-    def __post_init__(self):
-        if sum((self.spec is not None, self.dataset is not None, bool(self.mixture))) != 1:
+    def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
+        if cls is not Source:
+            return super().__new__(cls)
+        if sum((spec is not None, dataset is not None, bool(mixture))) != 1:
             raise ValueError("Source needs exactly one of spec, dataset and mixture")
+        return super().__new__(FolderSource if dataset is not None else GeneratedSource)
 
-    @property
-    def specs(self) -> tuple[GenerationSpec, ...]:
-        return (self.spec,) if self.spec else self.mixture
+    plugin_dirs: tuple = ()
+
+
+class GeneratedSource(Source):
+    """CAPTCHAs rendered on demand from one or more GenerationSpecs."""
+
+    def __init__(self, spec: GenerationSpec | None = None, dataset=None, mixture: tuple = (), count: int = 0):
+        self.specs = (spec,) if spec is not None else tuple(mixture)
+        self.count = spec.count if spec is not None else count
+        self.single = spec is not None
+        self._resolved = {}
 
     def __len__(self) -> int:
-        return self.spec.count if self.spec else len(self.dataset) if self.dataset else self.count
+        return self.count
 
     def __getstate__(self):  # workers resolve the generators themselves
         return {**self.__dict__, "_resolved": {}}
@@ -369,42 +377,64 @@ class Source:
 
     @property
     def charset(self) -> str:
-        if self.dataset:
-            return self.dataset.charset
         return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
 
     def describe(self) -> dict:
-        if self.dataset:
-            return {"dataset": str(self.dataset.root), "count": len(self.dataset),
-                    "charset": charset_name(self.dataset.charset),
-                    "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
         described = [{"generator": s.style, "strength": s.strength, "seed": s.seed, "count": s.count,
                       "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
                       "parameters": s.check()} for s in self.specs]
-        return described[0] if self.spec else {"mixture": described, "count": self.count}
+        return described[0] if self.single else {"mixture": described, "count": self.count}
 
     def fixed_length(self) -> int | None:
         """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
-        if self.dataset:
-            lengths = {len(t) for t in self.dataset.texts}
-        else:
-            lengths = {n for s in self.specs for n in range(s.min_length, s.max_length + 1)}
+        lengths = {n for s in self.specs for n in range(s.min_length, s.max_length + 1)}
         return lengths.pop() if len(lengths) == 1 else None
 
     def check_charset(self, charset: str, what: str) -> None:
-        """Refuse generators whose characters `charset` cannot express (datasets filter per row)."""
+        """Refuse styles whose characters `charset` cannot express."""
         for spec in self.specs:
             check_covers(charset, spec.charset, what)
 
     def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
-        if not self.dataset:
-            which, at = (0, index) if self.spec else (index % len(self.mixture), index // len(self.mixture))
-            if which not in self._resolved:  # resolve each generator once, not per image
-                spec = self.specs[which]
-                self._resolved[which] = (spec.generator(), spec.check())
-            gen, params = self._resolved[which]
-            text, image, boxes = render_one(self.specs[which], params, at, gen)
-            return Sample(f"{index:05d}", text, image, boxes)
+        which, at = (index % len(self.specs), index // len(self.specs))
+        if which not in self._resolved:  # resolve each generator once, not per image
+            spec = self.specs[which]
+            self._resolved[which] = (spec.generator(), spec.check())
+        gen, params = self._resolved[which]
+        text, image, boxes = render_one(self.specs[which], params, at, gen)
+        return Sample(f"{index:05d}", text, image, boxes)
+
+
+class FolderSource(Source):
+    """CAPTCHAs read from a dataset folder (each image decoded safely when it is asked for)."""
+
+    def __init__(self, spec=None, dataset: Dataset | None = None, mixture=(), count: int = 0):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    @property
+    def rejected(self) -> list:
+        return self.dataset.rejected
+
+    @property
+    def charset(self) -> str:
+        return self.dataset.charset
+
+    def describe(self) -> dict:
+        return {"dataset": str(self.dataset.root), "count": len(self.dataset),
+                "charset": charset_name(self.dataset.charset),
+                "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
+
+    def fixed_length(self) -> int | None:
+        lengths = {len(t) for t in self.dataset.texts}
+        return lengths.pop() if len(lengths) == 1 else None
+
+    def check_charset(self, charset: str, what: str) -> None:
+        """Nothing to refuse: a folder's rows outside the charset were rejected when it was read."""
+
+    def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
         name = self.dataset.filenames[index]
         text = self.dataset.texts[index]
         boxes = _valid_boxes(self.dataset.boxes.get(name) if self.dataset.boxes else None, len(text))
@@ -412,6 +442,7 @@ class Source:
             return Sample(name, text, read_image(self.dataset.root / name, limits), boxes)
         except ImageError as exc:
             return Sample(name, text, None, boxes, str(exc))
+
 
 def _valid_boxes(boxes, count: int) -> list | None:
     """Boxes from an imported boxes.json, if they are `count` boxes of four numbers; else None."""
