@@ -139,7 +139,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     attacker, up to `example_limit` misread items with their images for the report.
     """
     from .manifest import make_manifest
-    from .score import CHAR_ACCURACY_DEFINITION, score
+    from .score import CHAR_ACCURACY_DEFINITION, attacker_state, score
     if expect is not None and not 1 <= expect <= 8:
         raise CaptchalabError(f"--expect must be between 1 and 8, got {expect}")
     if not attackers:
@@ -167,7 +167,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
                     misread.append((source.sample(it.index).image, it))
         charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
         result = score(all_items, charsets, ignore_case)
-        result.update(attacker=attacker.name, charset=charset_name(attacker.charset),
+        result.update(attacker=attacker.name, charset=charset_name(attacker.charset), state=attacker_state(attacker),
                       model=attacker.info.get("path"), seconds=round(seconds, 3),
                       captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
                       length_hint=expect if expect is not None else

@@ -220,11 +220,24 @@ def split_validation(x: np.ndarray, y: np.ndarray, count: int, seed: int):
 
 def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                   y_val: np.ndarray, config: TrainConfig, checkpoint: Path, resume: bool = False,
-                  verbose: int = 0, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
-    """Train the seed's network on 28x28 crops with per-epoch augmentation."""
+                  verbose: int = 0, on_epoch: Callable[[int, dict], None] | None = None,
+                  stopping=None, validate: Callable[[], float | None] | None = None,
+                  train_score: Callable[[], float | None] | None = None,
+                  validation_count: int | None = None) -> dict:
+    """Train the seed's network on 28x28 crops with per-epoch augmentation: a fixed recipe of
+    `config.epochs` (cosine schedule), or with `stopping` until it converges, judged by
+    `validate()` (a segment attacker passes its CAPTCHA-level score; the default is the share of
+    validation crops read right)."""
+    from .loop import plan
     config.check()
     steps = math.ceil(len(x_train) / config.batch_size)
-    optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
+    if stopping is None:
+        optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
+        epochs, patience = config.epochs, config.patience
+    else:
+        optimizer, stopping = plan(config.learning_rate, stopping, len(x_train), config.batch_size,
+                                   len(x_val) if validation_count is None else validation_count)
+        epochs, patience = stopping.epochs(len(x_train)), stopping.patience
     step = make_train_step(model, optimizer, config.label_smoothing, config.dropout)
     y_train = y_train.astype(np.int32)
 
@@ -235,10 +248,12 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
             batch = order[first:first + config.batch_size]
             yield x_epoch[batch], y_train[batch]
 
-    def validate():
+    def crop_accuracy():
         return float((predict_proba(model, x_val).argmax(axis=1) == y_val).mean()) if len(x_val) else None
 
-    return fit_loop(model, optimizer, epochs=config.epochs, patience=config.patience, seed=config.seed,
-                    train_count=len(x_train), epoch_batches=epoch_batches, step=step, validate=validate,
-                    checkpoint=checkpoint, config=asdict(config), resume=resume, verbose=verbose,
-                    on_epoch=on_epoch)
+    run_config = asdict(config) if stopping is None else {**asdict(config), "stopping": asdict(stopping)}
+    return fit_loop(model, optimizer, epochs=epochs, patience=patience, seed=config.seed,
+                    train_count=len(x_train), epoch_batches=epoch_batches, step=step,
+                    validate=validate or crop_accuracy, checkpoint=checkpoint, config=run_config, resume=resume,
+                    verbose=verbose, on_epoch=on_epoch, stopping=stopping, train_score=train_score,
+                    validation_count=validation_count)

@@ -8,7 +8,9 @@ it is needed. An attacker declares its start as a `BaseRecipe` (attackers/base.p
   mixture of styles at several strengths and lengths (models/<attacker>-<set>.keras), so that a
   few hundred real CAPTCHAs are enough to fine-tune it.
 
-An attacker that declares no base starts from scratch.
+An attacker that declares no base starts from scratch. Bases trained by our own commands on
+our own generated data ship inside the package (captchalab/bases/, with their JSON and manifest),
+so a new machine starts from them at once; a file of the same name under models/ takes precedence.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from .charset import DIGITS, NAMED, charset_name, outside
 from .errors import CaptchalabError
 
 MODELS = Path("models")
+SHIPPED = Path(__file__).parent / "bases"
 
 
 def _set_tag(charset: str) -> str:
@@ -70,6 +73,9 @@ def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder:
     path = base_path(attacker, charset, folder, plugin_dirs)
     if path is None or path.is_file():
         return path
+    shipped = SHIPPED / path.name
+    if shipped.is_file() and shipped.with_suffix(".json").is_file():
+        return shipped
     from . import train
     from .attackers.base import TrainSettings, make_attacker
     say(f"{path} is missing: training it first (once; later runs start from it)")

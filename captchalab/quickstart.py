@@ -13,11 +13,21 @@ from .fileio import atomic_dir
 from .train import TrainConfig, train_attacker, train_mnist
 
 
+def _verdict(info: dict) -> str:
+    verdict = info.get("convergence") or {}
+    if verdict.get("converged"):
+        return f"converged ({verdict['examples_seen']:,} examples seen)"
+    return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"])
+
+
 def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_epochs: int = 2,
-                   train_count: int = 2000, ctc_count: int = 4000, ctc_epochs: int = 8, sweep_count: int = 300,
-                   workers: int = 2, force: bool = False) -> dict:
-    """Build results/quickstart (atomically) and return a summary."""
+                   train_count: int = 3000, ctc_count: int = 4000, sweep_count: int = 300,
+                   workers: int = 2, force: bool = False, budget: int | None = None) -> dict:
+    """Build results/quickstart (atomically) and return a summary. Both attackers train until they
+    converge (`budget` caps the examples each sees; tests set a small one) and the page says
+    whether they did."""
     from .model import load_model
+    from .pretrained import ensure_base
     from .sweep import SweepConfig, run_sweep
     from .visualize import render_all
     start = time.perf_counter()
@@ -27,18 +37,23 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
         info = train_mnist(mnist, tmp / "mnist.keras", TrainConfig(epochs=mnist_epochs))
         summary["mnist_test_accuracy"] = info["test_accuracy"]
         say(f"    MNIST test accuracy {info['test_accuracy']:.2%}")
-        say(f"2/5 training the segment attacker on {train_count} distorted CAPTCHAs, from the MNIST weights")
+        say(f"2/5 training the segment attacker on {train_count} distorted CAPTCHAs, from the MNIST weights, "
+            "until it converges")
         spec = GenerationSpec("distorted", train_count, seed=1, strength=0.5)
         segment = train_attacker(get_attacker("segment")(), Source(spec=spec), tmp / "segment.keras",
-                                 TrainSettings(epochs=3, seed=1), tmp / "mnist.keras", workers=workers)
+                                 TrainSettings(seed=1, budget=budget), tmp / "mnist.keras", workers=workers)
         summary["segment_val_accuracy"] = segment["val_accuracy"]
-        say(f"    character validation accuracy {segment['val_accuracy']:.2%}")
-        say(f"3/5 training the ctc attacker (no segmentation) on {ctc_count} distorted CAPTCHAs, from scratch")
+        summary["segment_state"] = _verdict(segment)
+        say(f"    CAPTCHA validation accuracy {segment['val_accuracy']:.2%}; {summary['segment_state']}")
+        base = ensure_base("ctc", "0123456789", say)
+        say(f"3/5 training the ctc attacker (no segmentation) on {ctc_count} distorted CAPTCHAs, from its base "
+            f"({base.name}: a CRNN that read a mixture of the built-in styles), until it converges")
         spec = GenerationSpec("distorted", ctc_count, seed=3, strength=0.5)
         ctc = train_attacker(get_attacker("ctc")(), Source(spec=spec), tmp / "ctc.keras",
-                             TrainSettings(epochs=ctc_epochs, seed=3), workers=workers)
+                             TrainSettings(seed=3, budget=budget), base, workers=workers)
         summary["ctc_val_accuracy"] = ctc["val_accuracy"]
-        say(f"    CAPTCHA validation accuracy {ctc['val_accuracy']:.2%}")
+        summary["ctc_state"] = _verdict(ctc)
+        say(f"    CAPTCHA validation accuracy {ctc['val_accuracy']:.2%}; {summary['ctc_state']}")
         say(f"4/5 sweeping the distorted style's strength from 0 to 1 ({sweep_count} CAPTCHAs a step, both attackers)")
         sweep = run_sweep(None, SweepConfig(model=str(tmp / "segment.keras"), models=(str(tmp / "ctc.keras"),),
                                             style="distorted", knob="strength", values=[0.0, 0.25, 0.5, 0.75, 1.0],
@@ -73,9 +88,12 @@ td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
 <h2>1. The network on MNIST</h2><p>Test accuracy after a short run: <b>{summary['mnist_test_accuracy']:.2%}</b>
 (the full <code>captchalab train mnist</code> goes further).</p>
 <h2>2. Two attackers for the distorted style</h2><p><b>segment</b> (the seed's pipeline) cuts each CAPTCHA
-into characters with OpenCV and reads them with the network fine-tuned from its MNIST weights: character
-validation accuracy <b>{summary['segment_val_accuracy']:.2%}</b>. <b>ctc</b> reads the whole image with a small
-CRNN trained with CTC, no segmentation: CAPTCHA validation accuracy <b>{summary['ctc_val_accuracy']:.2%}</b>.</p>
+into characters with OpenCV and reads them with the network fine-tuned from its MNIST weights: CAPTCHA
+validation accuracy <b>{summary['segment_val_accuracy']:.2%}</b>, {html.escape(summary['segment_state'])}.
+<b>ctc</b> reads the whole image with a small CRNN trained with CTC, no segmentation, fine-tuned from a base
+that read the built-in styles: CAPTCHA validation accuracy <b>{summary['ctc_val_accuracy']:.2%}</b>,
+{html.escape(summary['ctc_state'])}. Each trained until its validation score stopped improving; a number from
+an attacker that had not converged is only a lower bound.</p>
 <h2>3. How much harder does distortion make it, for each?</h2>
 <table><tr><th>strength</th>{head}</tr>{rows}</table>
 <p><a href="sweep/report.html">The full sweep report</a> (curves, confusion matrix, examples).</p>

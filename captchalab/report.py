@@ -167,7 +167,27 @@ def seen_by_attacker(image: np.ndarray, item) -> np.ndarray:
 
 
 def _pct(v) -> str:
-    return f"{v:.2%}" if isinstance(v, (int, float)) else "-"
+    return f"{v:.2%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+
+def _interval(ci) -> str:
+    return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else "-"
+
+
+def _trained(state: dict | None) -> str:
+    """How a report names an attacker's training state."""
+    state = state or {}
+    if state.get("converged"):
+        return "converged"
+    if state.get("lower_bound"):
+        return "**lower bound**: had not converged (" + "; ".join(state.get("reasons") or []) + ")"
+    return "; ".join(state.get("reasons") or []) or "-"
+
+
+LOWER_BOUND_NOTE = ("A **lower bound** is a number from an attacker that had not converged (it was still "
+                    "improving when its budget ended, underfitted, or was fine-tuned from one that had not "
+                    "converged): a patient attacker reads at least this much. Intervals are Wilson 95% "
+                    "intervals over the CAPTCHAs attacked.")
 
 
 def attack_sections(result: dict) -> list[Section]:
@@ -183,17 +203,17 @@ def attack_sections(result: dict) -> list[Section]:
         head.append(f"- styles: {', '.join(result.get('sources', {}))}")
     head.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
     per_attacker = result["per_attacker"]
-    head += ["", "| attacker | CAPTCHA accuracy | character accuracy | segmentation vs the style's boxes "
-             "| CAPTCHAs/s | read | skipped |", "|---|---|---|---|---|---|---|"]
+    head += ["", "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
+             "style's boxes | CAPTCHAs/s | read | skipped | training |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in per_attacker.items():
-        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_pct(r['char_accuracy'])} | "
-                    f"{_pct(r.get('segmentation_box_rate'))} | {r.get('captchas_per_second') or '-'} | "
-                    f"{r['count']} | {r['skipped']} |")
+        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_interval(r.get('captcha_accuracy_ci95'))} | "
+                    f"{_pct(r['char_accuracy'])} | {_pct(r.get('segmentation_box_rate'))} | "
+                    f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | {_trained(r.get('state'))} |")
     head += ["", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
              "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
              "style drew (a length hint makes the count right by construction, so the count alone "
              "would say nothing). The top-level numbers of report.json are the first attacker's; "
-             "every attacker's are under `per_attacker`."]
+             "every attacker's are under `per_attacker`.", "", LOWER_BOUND_NOTE]
     sections = [Section(None, head)]
     for name, r in per_attacker.items():
         lines = ["Per position (CAPTCHAs read with the right length): " + ", ".join(
@@ -280,10 +300,23 @@ def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path
     for k, (series, members) in enumerate(sorted(_groups(done, keys).items(), key=lambda kv: str(kv[0]))):
         xs = sorted({m[axis] for m in members})
         label = ", ".join(str(v) for v in series if v not in (None, ""))
+        color = colors[k % len(colors)]
+        at = {x: [m for m in members if m[axis] == x] for x in xs}
         for rate, style in (("captcha_accuracy", "-"), ("char_accuracy", ":")):
-            ys = [_mean(m[rate] for m in members if m[axis] == x) for x in xs]
-            ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, marker="o",
-                    color=colors[k % len(colors)], label=f"{label}: {'CAPTCHA' if rate == 'captcha_accuracy' else 'character'}")
+            ys = [_mean(m[rate] for m in at[x]) for x in xs]
+            ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, color=color,
+                    label=f"{label}: {'CAPTCHA' if rate == 'captcha_accuracy' else 'character'}")
+            for x, y in zip(xs, ys):  # hollow: a lower bound (the attacker had not converged)
+                hollow = any(m.get("lower_bound") for m in at[x])
+                ax.plot([x], [100 * y if y is not None else np.nan], marker="o", color=color,
+                        markerfacecolor="white" if hollow else color)
+        single = [x for x in xs if len(at[x]) == 1 and at[x][0].get("ci95_low") is not None]
+        if single:  # the Wilson 95% interval of one cell's CAPTCHA accuracy
+            ax.fill_between(single, [100 * at[x][0]["ci95_low"] for x in single],
+                            [100 * at[x][0]["ci95_high"] for x in single], color=color, alpha=0.12, linewidth=0)
+    if any(r.get("lower_bound") for r in done):
+        ax.plot([], [], marker="o", linestyle="", color="grey", markerfacecolor="white",
+                label="hollow: lower bound (attacker had not converged)")
     for r in rows:
         if r.get("status") != "done" and isinstance(r.get(axis), (int, float)):
             ax.axvline(r[axis], color="grey", linestyle=":", linewidth=1)
@@ -410,8 +443,11 @@ def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
     columns = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("error",)]
     lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
     for r in rows:
-        lines.append("| " + " | ".join(_pct(r.get(c)) if c.endswith(("accuracy", "rate")) else str(r.get(c, ""))
-                                       for c in columns) + " |")
+        lines.append("| " + " | ".join(_pct(r.get(c)) if c.endswith(("accuracy", "rate")) or c.startswith("ci95")
+                                       else str(r.get(c, "")) for c in columns) + " |")
+    if any(r.get("lower_bound") for r in rows):
+        lines += ["", LOWER_BOUND_NOTE + " Rows with `lower_bound` True are such numbers; the curves draw "
+                  "them as hollow points."]
     for r in (r for r in rows if r.get("status") != "done"):
         lines += ["", "Failed: " + ", ".join(f"{k} = {r.get(k)}" for k in columns if k not in ("status",)
                                              and not k.endswith(("accuracy", "rate")) and r.get(k) is not None)

@@ -17,6 +17,29 @@ CHAR_ACCURACY_DEFINITION = ("character accuracy = sum over CAPTCHAs of max(0, le
                             "between guess and truth), divided by the number of true characters")
 
 
+def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
+    """The Wilson score interval of a success rate (95% by default): unlike the normal
+    approximation it stays inside [0, 1] and is honest at 0%, 100% and small counts."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 6), round(min(1.0, centre + half), 6)]
+
+
+def attacker_state(attacker) -> dict:
+    """Whether an attacker's numbers are a lower bound: a trained attacker that had not converged
+    (or whose model predates the verdict) is one; an off-the-shelf reader is what it is."""
+    if not attacker.trainable:
+        return {"converged": None, "lower_bound": False, "reasons": ["off the shelf: not trained on this design"]}
+    verdict = attacker.info.get("convergence") or {}
+    converged = verdict.get("converged")
+    reasons = verdict.get("reasons") or ([] if converged else ["its model records no convergence verdict "
+                                                                "(trained before captchalab checked)"])
+    return {"converged": converged, "lower_bound": converged is not True, "reasons": reasons}
+
+
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance (insertions, deletions, substitutions each cost 1)."""
     if len(a) < len(b):
@@ -78,6 +101,7 @@ def score(items, charset: str, ignore_case: bool = False) -> dict:
         "skipped_files": [it.name for it in items if it.skipped],
         "skipped_reasons": {it.name: it.error for it in items if it.skipped},
         "captcha_accuracy": captchas_right / n if n else 0.0,
+        "captcha_accuracy_ci95": wilson(captchas_right, n),
         "char_accuracy": chars_right / chars_total if chars_total else 0.0,
         "per_position_accuracy": [float(r / t) if t else None for r, t in zip(pos_right, pos_total)],
         "confusion_labels": labels,

@@ -14,7 +14,7 @@ import numpy as np
 from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
-from .loop import checkpoint_dir, held_out, make_optimizer, seconds_and_rate  # noqa: F401 (public names)
+from .loop import checkpoint_dir, held_out, make_optimizer, seconds_and_rate, validation_size  # noqa: F401
 from .manifest import make_manifest
 from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
                     train_network)
@@ -114,9 +114,9 @@ def prepare_examples(attacker, source, workers: int = 2) -> tuple[list, dict]:
     return examples, stats
 
 
-def split_examples(examples: list, fraction: float, seed: int) -> tuple[list, list]:
-    hold = max(1, int(round(len(examples) * fraction))) if len(examples) > 1 else 0
-    train, validation = held_out(len(examples), hold, seed)
+def split_examples(examples: list, seed: int) -> tuple[list, list]:
+    """Training and validation examples; `validation_size` says how many are held out and why."""
+    train, validation = held_out(len(examples), validation_size(len(examples)), seed)
     return [examples[i] for i in train], [examples[i] for i in validation]
 
 
@@ -142,8 +142,9 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
         started_from = str(init_from)
         settings = replace(settings, fine_tune=True)
     examples, stats = prepare_examples(attacker, source, workers)
-    train, validation = split_examples(examples, settings.validation_fraction, settings.seed)
+    train, validation = split_examples(examples, settings.seed)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch)
+    result["convergence"] = inherited(result.get("convergence"), base.info if init_from else None)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
     info = {"attacker": attacker.name, "charset": attacker.charset,
@@ -156,6 +157,19 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
                                       hyperparameters=attacker.hparams, settings=asdict(settings),
                                       source=described, initialised_from=started_from)}
     return finish(attacker.model, out, info, wall_start)
+
+
+def inherited(verdict: dict | None, parent: dict | None) -> dict:
+    """A run's convergence verdict, carrying on the flag of an unconverged model it started from
+    (a fine-tune of a weak attacker is no proof of a strong one)."""
+    verdict = dict(verdict or {"converged": None, "reasons": ["its own fit() gave no convergence verdict"]})
+    before = (parent or {}).get("convergence") or {}
+    if parent and parent.get("task") == "captcha" and before.get("converged") is False:
+        verdict["converged"] = False
+        verdict["reasons"] = list(verdict.get("reasons", [])) + [
+            f"started from {Path(parent.get('path', 'a model')).name}, which had not converged "
+            f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"]
+    return verdict
 
 
 def most_confused(confusion, charset: str, n: int = 10) -> list[dict]:

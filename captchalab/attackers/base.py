@@ -47,13 +47,15 @@ class Reading:
 
 @dataclass
 class TrainSettings:
-    """How long and how fast to train; None means "the attacker's default"."""
-    epochs: int | None = None
+    """How long and how fast to train; None means "the attacker's default". By default an
+    attacker trains until it converges (loop.py), within `budget` examples seen."""
+    epochs: int | None = None          # at most this many passes over the training set
     batch_size: int | None = None
     learning_rate: float | None = None
     seed: int = 1
-    validation_fraction: float = 0.1
-    fine_tune: bool = False    # True when training starts from another model's weights (--from)
+    fine_tune: bool = False            # True when training starts from another model's weights (--from)
+    budget: int | None = None          # examples seen at most (None: the attacker's own budget)
+    wall_seconds: float | None = None  # a wall-clock limit; a run it ends is flagged as not converged
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,16 @@ class Attacker:
 
 
 register_attacker = register  # the one registration of both plugin families
+
+
+def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
+    """The share of (prepared, text) examples the attacker reads exactly: the CAPTCHA-level score
+    every training run is judged by (a crop or character score would hide what the cuts cost)."""
+    if not examples:
+        return None
+    chosen = examples[:limit]
+    readings = attacker.read_prepared([p for p, _ in chosen])
+    return float(np.mean([r.text == t for r, (_, t) in zip(readings, chosen)]))
 
 
 def remap_output(model, old_model, layer_name: str, charset: str, old_charset: str, offset: int = 0):

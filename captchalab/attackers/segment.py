@@ -7,6 +7,8 @@ characters, starting by default from a network that already reads characters (MN
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -28,14 +30,17 @@ class Segment(Attacker):
     views = frozenset({"layers"})
     output_layer = "fc2"
     params = (
-        Param("epochs", int, 8, 1, 500, "training epochs"),
+        Param("budget", int, 400_000, 1, 10 ** 9, "training crops seen at most (the run ends sooner when it "
+              "converges)"),
+        Param("epochs", int, 1000, 1, 10 ** 6, "passes over the training crops at most"),
         Param("batch_size", int, 128, 1, 4096, "training batch size"),
         Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate when fine-tuning (3x from scratch)"),
         Param("label_smoothing", float, 0.1, 0.0, 0.5, "label smoothing"),
         Param("max_rotate", float, 6.0, 0.0, 45.0, "augmentation: largest rotation, degrees"),
         Param("max_shift", float, 1.5, 0.0, 6.0, "augmentation: largest shift, pixels"),
         Param("max_scale", float, 0.08, 0.0, 0.5, "augmentation: largest relative scale change"),
-        Param("patience", int, 4, 1, 100, "epochs without validation gain before stopping"),
+        Param("patience", int, 3, 1, 100, "epochs without a CAPTCHA-level validation gain before the "
+              "learning rate is cut (after two cuts, the run ends)"),
     )
 
     def prepare(self, image, length):
@@ -66,24 +71,31 @@ class Segment(Attacker):
         return {"crop": [28, 28, 1]}
 
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
-        from ..loop import seconds_and_rate
+        """Train the network on the crops of training CAPTCHAs cut into as many pieces as their text
+        has, until its CAPTCHA-level validation score (the whole pipeline, cuts included) converges."""
+        from ..loop import seconds_and_rate, stopping_for
         from ..model import TrainConfig, evaluate, train_network
+        from .base import captcha_score
         x, y, used = self._crops(train)
         xv, yv, _ = self._crops(validation)
         if not len(x):
             raise CaptchalabError("no CAPTCHA could be segmented into the right number of characters")
         h = self.hparams
         rate = settings.learning_rate or h["learning_rate"] * (1 if settings.fine_tune else 3)
-        config = TrainConfig(epochs=settings.epochs or h["epochs"], batch_size=settings.batch_size or h["batch_size"],
+        config = TrainConfig(epochs=h["epochs"], batch_size=settings.batch_size or h["batch_size"],
                              seed=settings.seed, learning_rate=rate,
                              warmup_epochs=0.2, label_smoothing=h["label_smoothing"], validation_count=len(xv),
                              patience=h["patience"], max_rotate=h["max_rotate"], max_shift=h["max_shift"],
                              max_scale=h["max_scale"])
-        state = train_network(self.model, x, y, xv, yv, config, checkpoint, resume, on_epoch=on_epoch)
+        stopping = stopping_for(settings, h, len(x), h["budget"], h["budget"])
+        stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)), warmup_epochs=0.2)
+        state = train_network(self.model, x, y, xv, yv, config, checkpoint, resume, on_epoch=on_epoch,
+                              stopping=stopping, validate=lambda: captcha_score(self, validation, len(validation)),
+                              train_score=lambda: self._crop_score(x, y), validation_count=len(validation))
         val = evaluate(self.model, xv, yv, self.charset) if len(xv) else {}
         return {**seconds_and_rate(state), "captchas_used": used, "miscounted": len(train) - used,
-                "train_crops": len(x), "validation_crops": len(xv), "epochs": config.epochs,
-                "batch_size": config.batch_size, "learning_rate": config.learning_rate,
+                "train_crops": len(x), "validation_crops": len(xv), "batch_size": config.batch_size,
+                "learning_rate": config.learning_rate, "validation_crop_accuracy": val.get("accuracy"),
                 "validation_per_class_accuracy": val.get("per_class_accuracy")}
 
     def adversarial_objective(self, images, texts, boxes, targets=None):
@@ -156,6 +168,12 @@ class Segment(Attacker):
         # one misread character is enough: a soft maximum over each image's characters
         capped = tf.minimum(margin, MARGIN_CAP)
         return tf.math.log(tf.math.unsorted_segment_sum(tf.exp(capped), owner, tf.shape(x)[0]))
+
+    def _crop_score(self, crops, labels, limit: int = 4000) -> float:
+        """The share of training crops read right: what the network itself fits (its CAPTCHA score
+        is capped by the segmenter's cuts, which no training changes)."""
+        from ..model import predict_proba
+        return float((predict_proba(self.model, crops[:limit]).argmax(axis=1) == labels[:limit]).mean())
 
     def _crops(self, examples):
         """Crops and label indices of the examples cut into as many pieces as their text has."""

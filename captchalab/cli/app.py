@@ -89,7 +89,8 @@ def epoch_reporter(epochs: Optional[int] = None):
         held_out = record.get("val_accuracy")
         say(f"epoch {epoch}{f'/{epochs}' if epochs else ''}: " +
             (f"validation accuracy {held_out:.4f}" if held_out is not None else
-             f"training loss {record.get('loss', float('nan')):.4f} (nothing held out)"))
+             f"training loss {record.get('loss', float('nan')):.4f} (nothing held out)") +
+            (f"; learning rate x{record['learning_rate_scale']:g}" if record.get("learning_rate_scale", 1) < 1 else ""))
     return report
 
 

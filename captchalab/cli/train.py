@@ -82,7 +82,12 @@ def train_captcha_cmd(
     from_: str = typer.Option("base", "--from", help="Start from this model's weights, 'scratch', or 'base': "
                               "the attacker's declared start (MNIST or rendered characters for segment, "
                               "a mixture of built-in styles for ctc), trained first if missing."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs (default: the attacker's)."),
+    epochs: Optional[int] = typer.Option(None, help="At most this many passes over the training set (default: "
+                                         "train until the validation score converges, within the budget)."),
+    budget: Optional[int] = typer.Option(None, help="Training examples seen at most (default: the attacker's "
+                                         "budget hyper-parameter)."),
+    time_limit: Optional[float] = typer.Option(None, help="Stop after this many seconds of training; a run it "
+                                               "stops is recorded as not converged."),
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default: the attacker's)."),
     learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (default: the attacker's)."),
     workers: Workers = 2,
@@ -96,8 +101,9 @@ def train_captcha_cmd(
     from ..data.dataset import make_source
     from ..pretrained import starting_model
     from ..train import train_attacker
-    if epochs is not None and epochs < 1:
-        raise CaptchalabError(f"--epochs must be at least 1, got {epochs}")
+    for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
+        if value is not None and value <= 0:
+            raise CaptchalabError(f"{option} must be positive, got {value}")
     chars = parse_charset(charset) if charset else None
     source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
     chars = chars or source.charset
@@ -110,7 +116,7 @@ def train_captcha_cmd(
     out = _model_out(out or Path("models") / f"{reader.name}-{name}.keras", force, resume)
     init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
-    settings = TrainSettings(epochs, batch_size, learning_rate, seed)
+    settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
                           epoch_reporter(epochs), dirs(plugins))
     used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
@@ -118,4 +124,9 @@ def train_captcha_cmd(
     val = info.get("val_accuracy")
     say(f"{used}{info['unreadable']} unreadable; validation accuracy "
         f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
+    verdict = info.get("convergence") or {}
+    say("converged" + (f" ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
+                       f"{verdict['examples_seen']:,} examples seen)" if verdict.get("converged") else "")
+        if verdict.get("converged") else
+        "NOT converged, its numbers are lower bounds: " + "; ".join(verdict.get("reasons") or ["no verdict"]))
     typer.echo(str(out))

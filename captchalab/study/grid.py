@@ -24,7 +24,7 @@ from ..data.dataset import GenerationSpec
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_bytes, atomic_write_json
 
-METRICS = ("captcha_accuracy", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
+METRICS = ("captcha_accuracy", "captcha_accuracy_ci95", "state", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
            "skipped", "confusion_labels", "confusion_matrix", "most_confused", "per_position_accuracy")
 
 
@@ -315,5 +315,8 @@ def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
             rows.append({**coords(result), "attacker": label, "status": r.get("status", "failed"),
                          **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
                                                   "count", "skipped", "captchas_per_second")},
+                         **dict(zip(("ci95_low", "ci95_high"), r.get("captcha_accuracy_ci95") or (None, None))),
+                         "converged": (r.get("state") or {}).get("converged"),
+                         "lower_bound": (r.get("state") or {}).get("lower_bound"),
                          "error": r.get("error", "")})
     return rows

@@ -19,6 +19,10 @@ def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool 
             backend.shutdown()
     by_id = {c.id: c for c in cells}
     rows = rows_of(results, lambda r: {"cell": r["id"], **by_id[r["id"]].coords})
+    if study.converged_only:  # a lower bound is not a result this study accepts
+        for row in rows:
+            if row.get("lower_bound") and row["status"] == "done":
+                row["status"], row["error"] = "not converged", "the attacker had not converged (converged_only)"
     axes = [k for k in cells[0].coords if k not in ("style", "train_style", "seed")] if cells else []
     report = {"kind": "study", "name": study.name, "file": str(study.path), "settings": study.settings(),
               "rows": rows, "cells": results,

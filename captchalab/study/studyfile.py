@@ -1,6 +1,7 @@
 """Study files: one TOML file describes a robustness study; `build_cells` turns it into the grid.
 
-    [study]                      # name, seed, charset, length, test_count, expect, ignore_case
+    [study]                      # name, seed, charset, length, test_count, expect, ignore_case,
+                                 # converged_only (results of unconverged attackers count as failed)
     [grid]                       # style = [...], strength = [...], seeds = N,
                                  # train_style = [...] (style x style), train_count = [...] (adaptation)
     [grid.params]                # any generator parameter: name = [values]
@@ -29,7 +30,8 @@ from ..errors import CaptchalabError
 from ..registry import split_attacker_spec
 from .grid import AttackerRef, Cell, Training, derive_seed
 
-STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins"}
+STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins",
+              "converged_only"}
 GRID_KEYS = {"style", "strength", "seeds", "train_style", "train_count", "params"}
 ATTACKER_KEYS = {"label", "model", "attacker", "train", "from", "train_count", "epochs", "style", "strength",
                  "hparams"}
@@ -66,6 +68,7 @@ class Study:
     expect: int | None
     ignore_case: bool
     plugin_dirs: tuple[str, ...]
+    converged_only: bool
     grid: dict
     attackers: list[dict]
     text: str = field(repr=False, default="")
@@ -74,7 +77,7 @@ class Study:
         """What must match for --resume."""
         return {"name": self.name, "seed": self.seed, "charset": self.charset, "length": list(self.length),
                 "test_count": self.test_count, "expect": self.expect, "ignore_case": self.ignore_case,
-                "grid": self.grid, "attackers": self.attackers}
+                "grid": self.grid, "attackers": self.attackers, "converged_only": self.converged_only}
 
 
 def load_study(path: str | Path) -> Study:
@@ -209,7 +212,7 @@ def load_study(path: str | Path) -> Study:
         if train not in ("cell", "shared"):
             fail(f"a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
                  "train" if "train" in entry else "attacker", "attacker", i)
-        start = typed(entry.get("from", "scratch"), str, "from", "attacker", i)
+        start = typed(entry.get("from", "base"), str, "from", "attacker", i)
         if start not in ("scratch", "base"):
             start_path = path.parent / start
             if not start_path.is_file():
@@ -229,7 +232,8 @@ def load_study(path: str | Path) -> Study:
         if "epochs" in entry and typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
             fail("epochs must be at least 1", "epochs", "attacker", i)
     return Study(path, str(study.get("name", path.stem)), seed, charset, length, test_count, expect,
-                 bool(study.get("ignore_case", False)), plugins, grid, attackers, text)
+                 bool(study.get("ignore_case", False)), plugins,
+                 typed(study.get("converged_only", False), bool, "converged_only", "study"), grid, attackers, text)
 
 
 def _value_id(value) -> str:
@@ -280,7 +284,7 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
     if not cls.trainable:
         return AttackerRef(label, name=cls.name, charset=study.charset, hparams=hparams)
     count = entry.get("train_count", coords.get("train_count"))
-    start = entry.get("from", "scratch")
+    start = entry.get("from", "base")
     if start == "base":
         start = str(resolve_base(cls.name, study.charset)) if resolve_base else "scratch"
     if count == 0:

@@ -1,0 +1,140 @@
+"""Training that knows when it is done: the stopping rule on scripted validation curves, the
+verdict in the model's JSON, and the flag reaching reports, study cells and fine-tuned children."""
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+
+def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, validation_count=500, name="ckpt"):
+    """The real loop on a real (tiny) Keras model, with a scripted validation curve."""
+    import keras
+    from captchalab.loop import Stopping, fit_loop, plan
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    x = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+    stopping = Stopping(budget, patience=2, reductions=2)
+    optimizer, stopping = plan(1e-3, stopping, len(x), 20, validation_count)
+    import tensorflow as tf
+
+    @tf.function
+    def step(batch):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(model(batch) ** 2)
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        return loss, 0.0
+
+    scores = iter(curve)
+    return fit_loop(model, optimizer, epochs=0, patience=0, seed=0, train_count=len(x),
+                    epoch_batches=lambda rng: ((x[i:i + 20],) for i in range(0, 100, 20)), step=step,
+                    validate=lambda: next(scores), checkpoint=tmp_path / name, config={"run": 1}, resume=resume,
+                    stopping=stopping, train_score=lambda: train_accuracy, validation_count=validation_count)
+
+
+def test_a_plateau_cuts_the_rate_then_ends_the_run_before_its_budget(tmp_path):
+    state = tiny_run(tmp_path, [0.5, 0.7, 0.8, 0.8, 0.79, 0.8, 0.8, 0.81, 0.81, 0.8, 0.8, 0.8] + [0.8] * 20)
+    verdict = state["convergence"]
+    assert verdict["converged"] and verdict["stopped"] == "plateau" and verdict["rate_cuts"] == 2
+    assert state["epoch"] < 100  # the budget (10,000 examples of 100) allowed 100 epochs
+    assert state["best_val_accuracy"] == 0.81
+    scales = [r["learning_rate_scale"] for r in state["history"]]
+    assert scales[0] == 1 and min(scales) == pytest.approx(0.09)
+
+
+def test_a_run_still_improving_at_its_budget_is_flagged(tmp_path):
+    state = tiny_run(tmp_path, [i / 100 for i in range(1, 200)], budget=1_000)
+    verdict = state["convergence"]
+    assert not verdict["converged"] and verdict["stopped"] == "budget" and state["epoch"] == 10
+    assert "still improving" in verdict["reasons"][0]
+    assert verdict["examples_seen"] == 1_000 and len(verdict["validation_curve"]) == 10
+
+
+def test_an_underfitting_run_is_flagged_even_on_a_plateau(tmp_path):
+    state = tiny_run(tmp_path, [0.09] * 40, train_accuracy=0.12)
+    verdict = state["convergence"]
+    assert verdict["stopped"] == "plateau" and verdict["underfit"] and not verdict["converged"]
+    assert "underfitting" in verdict["reasons"][-1]
+
+
+def test_a_small_validation_set_lets_the_budget_decide_and_says_so(tmp_path):
+    state = tiny_run(tmp_path, [0.5] * 40, budget=1_500, validation_count=40)
+    verdict = state["convergence"]
+    assert state["epoch"] == 15 and verdict["stopped"] == "budget" and not verdict["converged"]
+    assert "only 40 validation CAPTCHAs" in verdict["reasons"][0]
+
+
+def test_an_interrupted_run_resumes_to_the_same_verdict(tmp_path):
+    curve = [0.5, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8] + [0.8] * 20
+    whole = tiny_run(tmp_path, curve, name="a")
+
+    class Interrupt(Exception):
+        pass
+
+    def cut_short():
+        for k, value in enumerate(curve):
+            if k == 4:
+                raise Interrupt
+            yield value
+    with pytest.raises(Interrupt):
+        tiny_run(tmp_path, cut_short(), name="b")
+    resumed = tiny_run(tmp_path, curve[4:], name="b", resume=True)
+    assert resumed["convergence"] == whole["convergence"]
+    assert [r["val_accuracy"] for r in resumed["history"]] == [r["val_accuracy"] for r in whole["history"]]
+
+
+def test_wilson_intervals():
+    from captchalab.score import wilson
+    assert wilson(0, 10) == pytest.approx([0.0, 0.2775], abs=1e-4)
+    assert wilson(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)
+    low, high = wilson(990, 1000)
+    assert low < 0.99 < high and high - low < 0.02
+    assert wilson(0, 0) is None
+
+
+def test_bad_budgets_are_one_line_errors(tmp_path):
+    for option, value in (("--budget", "0"), ("--budget", "-5"), ("--time-limit", "0")):
+        result = run_cli("train", "captcha", "--style", "clean", "--count", "10", option, value,
+                         "--out", tmp_path / "m.keras")
+        assert_one_line_error(result, f"{option} must be positive")
+        assert not (tmp_path / "m.keras").exists()
+
+
+@pytest.fixture(scope="module")
+def unconverged_ctc(tmp_path_factory):
+    """A ctc trained on a budget far too small: the model records that it had not converged."""
+    folder = tmp_path_factory.mktemp("unconverged")
+    out = folder / "weak.keras"
+    done = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean",
+                   "--count", "40", "--budget", "72", "--from", "scratch", "--workers", "0", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "NOT converged" in done.stderr
+    return out
+
+
+def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path, unconverged_ctc):
+    info = json.loads(unconverged_ctc.with_suffix(".json").read_text())
+    assert info["convergence"]["converged"] is False and info["convergence"]["reasons"]
+    attacked = run_cli("attack", "--model", unconverged_ctc, "--style", "clean", "--count", "5", "--workers", "0",
+                       "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    state = report["per_attacker"]["weak (ctc)"]["state"]
+    assert state["lower_bound"] and not state["converged"]
+    assert len(report["captcha_accuracy_ci95"]) == 2
+    assert "lower bound" in (tmp_path / "r" / "report.md").read_text()
+    study = tmp_path / "s.toml"
+    study.write_text(f'[study]\nname = "s"\ntest_count = 3\nconverged_only = true\n[grid]\nstyle = ["clean"]\n'
+                     f'[[attacker]]\nmodel = "{unconverged_ctc}"\n')
+    ran = run_cli("run", study, "--out", tmp_path / "study")
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads((tmp_path / "study" / "cells.json").read_text())
+    assert rows[0]["lower_bound"] is True and rows[0]["status"] == "not converged"
+    child = tmp_path / "child.keras"
+    tuned = run_cli("train", "captcha", "--attacker", "ctc", "--style", "clean", "--count", "40", "--budget", "72",
+                    "--from", unconverged_ctc, "--workers", "0", "--out", child)
+    assert tuned.returncode == 0, tuned.stderr
+    reasons = json.loads(child.with_suffix(".json").read_text())["convergence"]["reasons"]
+    assert any("started from weak.keras, which had not converged" in r for r in reasons)
