@@ -44,7 +44,7 @@ def network_info(charset: str, task: str, **fields) -> dict:
 
 
 def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Path, config: TrainConfig,
-                     resume: bool = False, verbose: int = 0, on_epoch=None, **manifest_fields) -> dict:
+                     resume: bool = False, verbose: int = 0, on_epoch=None, manifest_fields: dict | None = None) -> dict:
     """The seed's network on single 28x28 characters: hold out `config.validation_count` of the
     training images, train, evaluate on the test images, write `out` and `out`.json."""
     import keras
@@ -65,7 +65,7 @@ def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Pa
         confusion_matrix=result["confusion_matrix"], train_count=len(x_train), validation_count=len(x_val),
         test_count=len(test[0]), epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
         **seconds_and_rate(state),
-        manifest=make_manifest("model", task=task, config=asdict(config), **manifest_fields))
+        manifest=make_manifest("model", task=task, config=asdict(config), **(manifest_fields or {})))
     return finish(model, out, info, wall_start)
 
 
@@ -73,8 +73,8 @@ def train_mnist(data, out: Path, config: TrainConfig, resume: bool = False,
                 verbose: int = 0, on_epoch=None) -> dict:
     """Train on MNIST, evaluate on the official test set, write `out` and `out`.json."""
     return train_characters("mnist", DIGITS, (data.x_train, data.y_train), (data.x_test, data.y_test), out,
-                            config, resume, verbose, on_epoch, data_source=data.source,
-                            data_hashes=data.file_hashes)
+                            config, resume, verbose, on_epoch,
+                            {"data_source": data.source, "data_hashes": data.file_hashes})
 
 
 # rendered characters are varied already; the per-epoch augmentation only adds small moves
@@ -92,7 +92,7 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
     train = render_chars(charset, count, config.seed)
     test = render_chars(charset, test_count, config.seed + 1000)
     return train_characters("chars", charset, train, test, out, config, resume, verbose, on_epoch,
-                            charset=charset, count=count, test_count=test_count)
+                            {"charset": charset, "count": count, "test_count": test_count})
 
 
 # -- any attacker on CAPTCHAs ---------------------------------------------------------------

@@ -96,9 +96,11 @@ class ImageCaptchaStyle(Generator):
         inked = [(box, bbox, size) for box, bbox, size in captcha.pastes if bbox]
         text_width = sum(size[0] for _, _, size in captcha.pastes)
         box_scale = min(1.0, p["width"] / text_width)  # the package shrinks text that overflows
-        boxes = []
-        for (x, y), (bx0, by0, bx1, by1), _ in inked:
-            boxes.append((int((x + bx0) * box_scale), int(y + by0),
-                          int(np.ceil((x + bx1) * box_scale)), int(y + by1)))
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        height, width = bgr.shape[:2]
+        boxes = []  # clipped to the image: a rotated character's paste can start above it
+        for (x, y), (bx0, by0, bx1, by1), _ in inked:
+            x0, y0 = min(max(int((x + bx0) * box_scale), 0), width - 1), min(max(int(y + by0), 0), height - 1)
+            boxes.append((x0, y0, max(x0 + 1, min(int(np.ceil((x + bx1) * box_scale)), width)),
+                          max(y0 + 1, min(int(y + by1), height))))
         return Rendered(bgr, boxes)

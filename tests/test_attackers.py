@@ -83,7 +83,7 @@ def test_the_guide_example_is_a_working_plugin(tmp_path, ctc_model):
     (folder / "multihead.py").write_text(code)
     listed = run_cli("attackers", "--plugins", folder)
     assert "multihead: A CNN with one softmax per character position" in listed.stdout
-    assert "--hparam length (int, default 4" in listed.stdout
+    assert "length (int, default 4" in listed.stdout and "--attacker multihead:length=4" in listed.stdout
     model = tmp_path / "mh.keras"
     trained = run_cli("train", "captcha", "--attacker", "multihead", "--plugins", folder, "--style", "clean",
                       "--count", "60", "--from", "scratch", "--epochs", "2", "--workers", "0", "--out", model)
@@ -174,8 +174,9 @@ def test_broken_attacker_plugin_is_listed_and_the_rest_work(tmp_path):
                                      "    description = 'params as a list of names'\n    params = ['rate']\n")
     listed = run_cli("attackers", "--plugins", folder)
     assert listed.returncode == 0
-    assert "broken.py" in listed.stderr and "does not define read_prepared" in listed.stderr
-    assert "loose.py" in listed.stderr and "params must be a tuple of Param" in listed.stderr
+    broken = [line for line in listed.stdout.splitlines() if line.startswith("broken plugin (skipped):")]
+    assert any("broken.py" in line and "does not define read_prepared" in line for line in broken), listed.stdout
+    assert any("loose.py" in line and "params must be a tuple of Param" in line for line in broken), listed.stdout
     for name in ("segment", "ctc", "ddddocr"):
         assert f"{name}:" in listed.stdout
 

@@ -90,7 +90,7 @@ def test_a_declared_model_and_loss_train_through_the_shared_loop(tmp_path, plugi
     (plugins / "slicer.py").write_text("import pytesseract_is_not_installed\n" + (plugins / "slicer.py").read_text())
     broken = run_cli("attack", "--model", out, "--style", "clean", "--count", "10", "--plugins", plugins,
                      "--workers", "0", "--out", tmp_path / "r2")
-    assert_one_line_error(broken, "failed to load")
+    assert_one_line_error(broken, "which is not installed; plugins that failed to load")
     assert "slicer.py" in broken.stderr and "pytesseract_is_not_installed" in broken.stderr
     listed = run_cli("attackers", "--plugins", plugins)
     assert listed.returncode == 0
@@ -145,7 +145,8 @@ def test_contracts_are_checked_when_a_plugin_registers():
                 raise NotImplementedError
 
 
-def test_check_style_passes_the_builtins_and_names_what_a_broken_style_does():
+def test_check_style_passes_the_builtins_and_names_what_a_broken_style_does(monkeypatch, mnist_dir):
+    monkeypatch.setenv("CAPTCHALAB_MNIST", str(mnist_dir))  # `handwritten` draws MNIST digits
     from captchalab import render as r
     from captchalab.generator import Generator, Rendered
     from captchalab.plugins import load_generators

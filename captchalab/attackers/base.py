@@ -303,7 +303,7 @@ def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
         from ..plugins import load_errors
         broken = f"; plugins that failed to load: {'; '.join(load_errors)}" if load_errors else \
             " (add its plugin folder with --plugins)"
-        raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not registered{broken}") from None
+        raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not installed{broken}") from None
     attacker = cls(info["charset"], info.get("hyperparameters") or {}, load_keras_model(path),
                    {**info, "path": str(path)})
     attacker.check_model()

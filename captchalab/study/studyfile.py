@@ -200,9 +200,12 @@ def load_study(path: str | Path) -> Study:
             name, assignments = split_attacker_spec(typed(entry["attacker"], str, "attacker", "attacker", i))
             cls = get_attacker(name, list(plugins))
             hparams = {**hparams, **cls(charset).parse_params(assignments)}
-            cls(charset).resolve(hparams)
         except CaptchalabError as exc:
             fail(str(exc), "attacker", "attacker", i)
+        try:
+            cls(charset).resolve(hparams)
+        except CaptchalabError as exc:
+            fail(str(exc), "hparams" if "hparams" in entry else "attacker", "attacker", i)
         entry["attacker"], entry["hparams"] = name, hparams
         train = entry.get("train")
         if not cls.trainable:
@@ -270,7 +273,7 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
                               cell_params, study.plugin_dirs)
         refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers]
         cell_id = "-".join(f"{_value_id(v)}" for k, v in coords.items())
-        cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case))
+        cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case, examples=3))
     return cells
 
 
