@@ -122,10 +122,21 @@ def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str, st
 
 
 def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
-    """Refuse a generator whose characters an attacker's charset cannot express."""
+    """Refuse a style whose characters an attacker's charset cannot express, and a dataset whose
+    images an attacker saw while training on unlabelled CAPTCHAs."""
+    from .data.dataset import file_hashes
+    hashes = {}
     for attacker in attackers:
-        for source in sources.values():
+        seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
+        for name, source in sources.items():
             source.check_charset(attacker.charset, f"{attacker.label()}")
+            if seen and isinstance(source, FolderSource):
+                if name not in hashes:
+                    hashes[name] = file_hashes(source.dataset)
+                shared = len(hashes[name] & seen)
+                if shared:  # it trained on these very images, unlabelled: its score would flatter it
+                    raise CaptchalabError(f"{attacker.label()} trained on {shared} of these images (unlabelled, "
+                                          f"from {attacker.info['unlabelled'].get('folder')}): attack other CAPTCHAs")
 
 
 def attack_many(attackers: list, sources: dict[str, Source], expect: int | None = None,

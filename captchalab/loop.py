@@ -58,6 +58,36 @@ class Stopping:
         return max(1, math.ceil(self.budget / max(train_count, 1)))
 
 
+@dataclass(frozen=True)
+class PseudoLabelling:
+    """Semi-supervised training on unlabelled CAPTCHAs (the second stage of GeeSolver, IEEE S&P
+    2023): a teacher whose weights are an exponential moving average of the student's reads the
+    unlabelled CAPTCHAs before every epoch; those it reads with every character at least
+    `threshold` confident join that epoch's training set under the teacher's reading."""
+    threshold: float = 0.9
+    decay: float = 0.99   # per training step: teacher = decay * teacher + (1 - decay) * student
+
+
+def confident(readings, threshold: float, charset: str, max_length: int = 8) -> list[int]:
+    """Indices of the readings a pseudo-label may come from: a non-empty text of the charset, no
+    longer than `max_length`, every character at least `threshold` confident."""
+    return [k for k, r in enumerate(readings) if r.text and len(r.text) <= max_length
+            and all(c in charset for c in r.text) and len(r.confidence) == len(r.text)
+            and min(r.confidence) >= threshold]
+
+
+def mean_teacher(student, teacher, decay: float) -> Callable[[], None]:
+    """A compiled update moving each teacher weight towards the student's: t = decay t + (1 - decay) s."""
+    import tensorflow as tf
+    pairs = list(zip(teacher.weights, student.weights))
+
+    @tf.function
+    def update():
+        for t, s in pairs:
+            t.assign(decay * t + (1.0 - decay) * tf.cast(s, t.dtype))
+    return update
+
+
 def validation_size(count: int) -> int:
     """How many of `count` labelled CAPTCHAs are held out to decide when to stop: a tenth, at most
     1,000 (the 95% interval of an accuracy near 90% is then +-1.9 points). Below MIN_VALIDATION
@@ -129,15 +159,17 @@ def checkpoint_dir(out: Path) -> Path:
     return Path(out).parent / f".{Path(out).name}.checkpoint"
 
 
-def _save_checkpoint(ckpt: Path, model, optimizer, state: dict) -> None:
+def _save_checkpoint(ckpt: Path, model, optimizer, state: dict, teacher=None) -> None:
     model.save_weights(ckpt / "last.weights.h5")
+    if teacher is not None:
+        teacher.save_weights(ckpt / "teacher.weights.h5")
     buffer = io.BytesIO()
     np.savez(buffer, *[v.numpy() for v in optimizer.variables])
     atomic_write_bytes(ckpt / "optimizer.npz", buffer.getvalue())
     atomic_write_json(ckpt / "state.json", state)  # written last: it marks the epoch as done
 
 
-def _load_checkpoint(ckpt: Path, model, optimizer, config: dict) -> dict:
+def _load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) -> dict:
     state_file = ckpt / "state.json"
     if not state_file.is_file():
         raise CaptchalabError(f"nothing to resume: no checkpoint at {ckpt}")
@@ -146,6 +178,8 @@ def _load_checkpoint(ckpt: Path, model, optimizer, config: dict) -> dict:
         raise CaptchalabError(f"the checkpoint at {ckpt} was made with other options; "
                               "rerun with the same options, or without --resume")
     model.load_weights(ckpt / "last.weights.h5")
+    if teacher is not None:
+        teacher.load_weights(ckpt / "teacher.weights.h5")
     with np.load(ckpt / "optimizer.npz") as saved:
         for variable, key in zip(optimizer.variables, sorted(saved.files, key=lambda k: int(k[4:]))):
             variable.assign(saved[key])
@@ -158,7 +192,7 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
              resume: bool = False, verbose: int = 0,
              on_epoch: Callable[[int, dict], None] | None = None,
              stopping: Stopping | None = None, train_score: Callable[[], float | None] | None = None,
-             validation_count: int | None = None) -> dict:
+             validation_count: int | None = None, teacher=None) -> dict:
     """Train `model` in place; returns the loop state (history, best epoch, timings, verdict).
 
     Each epoch draws its batches from `epoch_batches(rng)` (rng seeded by (seed, epoch)) and calls
@@ -167,6 +201,7 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
     come from `plateau_optimizer`; `epochs` and `patience` are then derived from it); without,
     it runs `epochs` epochs of a fixed recipe, ending early after `patience` epochs without gain.
     `train_score()` reads training CAPTCHAs with the kept weights (the underfitting check).
+    A `teacher` model (semi-supervised training) is checkpointed beside the model.
     `config` must be equal for a run to resume.
     """
     import keras
@@ -178,7 +213,7 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
              "best_loss": float("inf"),
              "reductions": 0, "stopped": None, "train_seconds": 0.0, "images_seen": 0, "config": config}
     if resume:
-        state = _load_checkpoint(checkpoint, model, optimizer, config)
+        state = _load_checkpoint(checkpoint, model, optimizer, config, teacher)
         if hasattr(optimizer, "rate_scale"):  # the cuts made before the interruption
             optimizer.rate_scale.assign(stopping.factor ** state["reductions"])
     elif checkpoint.exists():
@@ -240,7 +275,7 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
         if stopping is not None and stopping.wall_seconds and state["stopped"] is None \
                 and time.perf_counter() - wall_start > stopping.wall_seconds:
             state["stopped"] = "time limit"
-        _save_checkpoint(checkpoint, model, optimizer, state)
+        _save_checkpoint(checkpoint, model, optimizer, state, teacher)
         if on_epoch:
             on_epoch(epoch + 1, record)
     model.load_weights(checkpoint / "best.weights.h5")

@@ -284,8 +284,9 @@ def _groups(rows: list[dict], keys: list[str]) -> dict[tuple, list[dict]]:
 
 def series_keys(rows: list[dict], axis: str, axes: list[str]) -> list[str]:
     """What tells the lines of a curve apart: the attacker, and every categorical coordinate that
-    varies (style, train_style); numeric coordinates other than the curve's own are averaged."""
-    varying = [k for k in ("style", "train_style") if len({r.get(k) for r in rows}) > 1]
+    varies (style, train_style), and the unlabelled count (a break cost counts labels only, so each
+    unlabelled count is its own curve); other numeric coordinates are averaged."""
+    varying = [k for k in ("style", "train_style", "unlabelled_count") if len({r.get(k) for r in rows}) > 1]
     return ["attacker"] + [k for k in varying if k != axis]
 
 

@@ -73,7 +73,7 @@ class SweepConfig:
     length: int = 4
     retrain: bool = False
     train_count: int = 2000
-    train_epochs: int = 4
+    train_epochs: int | None = None   # at most (None: until the retrained attacker converges)
     workers: int = 2
     plugin_dirs: tuple[str, ...] = ()
     models: tuple[str, ...] = ()      # further attackers' model files
@@ -226,7 +226,7 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
 
 
 def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from,
-               count: int = 500, train_count: int = 2000, epochs: int = 4, seed: int = 200,
+               count: int = 500, train_count: int = 2000, epochs: int | None = None, seed: int = 200,
                strength: float = 0.5, workers: int = 2, plugin_dirs=(),
                on_progress: Callable[[str], None] | None = None, attackers=("segment",),
                charset: str = DIGITS, backend=None, resume: bool = False) -> dict:

@@ -120,11 +120,35 @@ def split_examples(examples: list, seed: int) -> tuple[list, list]:
     return [examples[i] for i in train], [examples[i] for i in validation]
 
 
+def prepare_unlabelled(attacker, unlabelled, workers: int = 2) -> tuple[list, dict]:
+    """Every readable image of an unlabelled Dataset prepared for `attacker`, and what it holds:
+    counts, the files skipped (and why) and every file's SHA-256 (attacks on these images are
+    refused later: an attacker that trained on them, even unlabelled, has seen the answers' images)."""
+    from .attack import prepare_source
+    from .data.dataset import Source, file_hashes
+    if not attacker.semi_supervised:
+        raise CaptchalabError(f"attacker {attacker.name!r} does not train on unlabelled CAPTCHAs "
+                              "(semi_supervised is not declared)")
+    prepared, skipped = [], {}
+    for chunk in prepare_source(attacker, Source(dataset=unlabelled), None, workers):
+        for item in chunk:
+            if item.skipped:
+                skipped[item.name] = item.error or "unreadable"
+            else:
+                prepared.append(item.prepared)
+    if not prepared:
+        raise CaptchalabError(f"--unlabelled {unlabelled.root}: no readable image "
+                              f"({len(skipped)} skipped, first: {next(iter(skipped.items()), ('', ''))})")
+    return prepared, {"folder": str(unlabelled.root), "count": len(prepared), "skipped": len(skipped),
+                      "skipped_files": skipped, "image_sha256": sorted(file_hashes(unlabelled))}
+
+
 def train_attacker(attacker, source, out: Path, settings, init_from: Path | None = None,
                    workers: int = 2, resume: bool = False, verbose: int = 0, on_epoch=None,
-                   plugin_dirs=()) -> dict:
+                   plugin_dirs=(), unlabelled=None) -> dict:
     """Train `attacker` (a fresh instance of any trainable attacker) on the CAPTCHAs of `source`,
-    optionally starting from another model's weights; write `out` (.keras) and its JSON."""
+    optionally starting from another model's weights, and with `unlabelled` (a Dataset of
+    unlabelled CAPTCHAs) semi-supervised; write `out` (.keras) and its JSON."""
     import keras
     from .attackers.base import load_attacker
     out = check_model_path(out)
@@ -143,7 +167,10 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
         settings = replace(settings, fine_tune=True)
     examples, stats = prepare_examples(attacker, source, workers)
     train, validation = split_examples(examples, settings.seed)
-    result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch)
+    extra, unlabelled_info = {}, None
+    if unlabelled is not None:
+        extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers)
+    result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
     result["convergence"] = inherited(result.get("convergence"), base.info if init_from else None)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
@@ -152,6 +179,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
             "hyperparameters": attacker.hparams, "task": "captcha", "source": described,
             "initialised_from": started_from, "initialised_weights": taken, **stats,
             "train_count": len(train), "validation_count": len(validation), "seed": settings.seed,
+            "labelled_count": stats["captchas"], "unlabelled": unlabelled_info,
             **result,
             "manifest": make_manifest("model", task="captcha", attacker=attacker.name,
                                       hyperparameters=attacker.hparams, settings=asdict(settings),

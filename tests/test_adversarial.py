@@ -143,7 +143,7 @@ def test_the_adversarial_report(tmp_path, ctc_model, tiny_model_path):
     out = tmp_path / "adv"
     result = run_cli("adversarial", "--style", "clean", "--against", ctc_model, "--transfer", tiny_model_path,
                      "--count", "12", "--eps", "0,4,8/255", "--steps", "3", "--defences", "median3,bits4",
-                     "--retrain", "--retrain-count", "40", "--out", out, timeout=900)
+                     "--retrain", "--retrain-count", "40", "--retrain-budget", "360", "--out", out, timeout=900)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     assert [r["eps"] for r in report["rows"]] == [0, 4, 8]

@@ -11,6 +11,7 @@ needs nothing else. docs/attackers.md is the contract for plugin authors.
 """
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ class Attacker:
     differentiable: ClassVar[bool] = False   # gradients from pixels to outputs (adversarial CAPTCHAs)
     uses_length: ClassVar[bool] = False      # prepare() wants the character count when known
     base: ClassVar[BaseRecipe | None] = None  # the default starting model; None: start from scratch
+    semi_supervised: ClassVar[bool] = False  # fit() takes `unlabelled=[prepared, ...]` (train --unlabelled)
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
     family: ClassVar[str] = "attacker"
 
@@ -186,6 +188,8 @@ class Attacker:
             raise PluginError(f"attacker {cls.name!r}: unknown views {sorted(unknown)} (known: {sorted(VIEWS)})")
         if "steps" in cls.views and not callable(getattr(cls, "probabilities", None)):
             raise PluginError(f"attacker {cls.name!r} declares the steps view but has no probabilities()")
+        if cls.semi_supervised and "unlabelled" not in inspect.signature(cls.fit).parameters:
+            raise PluginError(f"attacker {cls.name!r} declares semi_supervised but its fit() takes no unlabelled=")
         if cls.base is not None and (not isinstance(cls.base, BaseRecipe) or
                                      cls.base.kind not in ("captchas", "characters")):
             raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe of kind captchas or characters")

@@ -95,6 +95,7 @@ class Ctc(Attacker):
     name = "ctc"
     description = "Segmentation-free CRNN (convolutions + bidirectional GRU) trained with CTC."
     differentiable = True
+    semi_supervised = True  # fit() takes unlabelled CAPTCHAs (pseudo-labels from a mean teacher)
     base = BaseRecipe()  # a mixture of the built-in styles at several strengths and lengths
     views = frozenset({"steps"})
     output_layer, output_offset = "logits", 1  # column 0 is the blank
@@ -168,10 +169,12 @@ class Ctc(Attacker):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
         return super().init_from(other)
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None):
+        """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
+        images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling)."""
         import keras
         import tensorflow as tf
-        from ..loop import fit_loop, plan, seconds_and_rate, stopping_for
+        from ..loop import PseudoLabelling, confident, fit_loop, mean_teacher, plan, seconds_and_rate, stopping_for
         h = self.hparams
         x, labels, lengths = self._encode(train)
         batch_size = settings.batch_size or h["batch_size"]
@@ -193,12 +196,35 @@ class Ctc(Attacker):
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss, 0.0
 
+        teacher, update_teacher, pseudo, pseudo_counts = None, None, PseudoLabelling(), []
+        if unlabelled:
+            teacher = keras.models.clone_model(model)
+            teacher.set_weights(model.get_weights())
+            update_teacher = mean_teacher(model, teacher, pseudo.decay)
+            reader = type(self)(self.charset, self.hparams, teacher)
+
+        def epoch_set():
+            """This epoch's training set: the labelled CAPTCHAs, and the unlabelled ones the teacher
+            reads confidently, under its reading."""
+            if teacher is None:
+                return x, labels, lengths
+            readings = reader.read_prepared(unlabelled)
+            chosen = confident(readings, pseudo.threshold, self.charset, MAX_LABEL)
+            pseudo_counts.append(len(chosen))
+            if not chosen:
+                return x, labels, lengths
+            px, plabels, plengths = self._encode([(unlabelled[k], readings[k].text) for k in chosen])
+            return np.concatenate([x, px]), np.concatenate([labels, plabels]), np.concatenate([lengths, plengths])
+
         def epoch_batches(rng):
-            images = augment(x, rng, h["augment"]).astype(np.float32)[..., None] / 255.0
-            order = rng.permutation(len(x))
+            ex, elabels, elengths = epoch_set()
+            images = augment(ex, rng, h["augment"]).astype(np.float32)[..., None] / 255.0
+            order = rng.permutation(len(ex))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
-                yield images[batch], labels[batch], lengths[batch]
+                yield images[batch], elabels[batch], elengths[batch]
+                if update_teacher is not None:
+                    update_teacher()
 
         def validate():
             return captcha_score(self, validation, limit=len(validation))
@@ -210,11 +236,17 @@ class Ctc(Attacker):
                          seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches, step=step,
                          validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
                          stopping=stopping, train_score=train_score, validation_count=len(validation),
+                         teacher=teacher,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
-                                 "learning_rate": lr, "seed": settings.seed, "count": len(x)})
+                                 "learning_rate": lr, "seed": settings.seed, "count": len(x),
+                                 "unlabelled": len(unlabelled or [])})
         for record in state["history"]:
             record.pop("accuracy", None)  # the CTC step does not decode training batches
-        return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
+        result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
+        if unlabelled:
+            result["pseudo_labelling"] = {**asdict(pseudo), "unlabelled": len(unlabelled),
+                                          "pseudo_labelled_per_epoch": pseudo_counts}
+        return result
 
     def adversarial_objective(self, images, texts, boxes, targets=None):
         """A differentiable copy of `normalise` (grey, stretch, invert, resize, pad) for a padded

@@ -61,7 +61,10 @@ def attack(
         result, examples = attack_many(attackers, sources, expect, workers, ignore_case, bar.update)
     write_attack_report(out, result, examples, force=force)
     for name, r in result["per_attacker"].items():
-        say(f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%}, character accuracy {r['char_accuracy']:.2%}"
+        low, high = r["captcha_accuracy_ci95"] or (0, 0)
+        say(f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} (95% interval {low:.1%}-{high:.1%})"
+            + (" (a lower bound: this attacker had not converged)" if r["state"]["lower_bound"] else "")
+            + f", character accuracy {r['char_accuracy']:.2%}"
             + (f", segmentation vs the style's boxes {r['segmentation_box_rate']:.2%}"
                if "segmentation_box_rate" in r else "")
             + f", {r['captchas_per_second']:.0f} CAPTCHAs/s")

@@ -35,8 +35,10 @@ def sweep(
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the first model's set."),
     seed: int = typer.Option(100, help="Seed of the first step (step i uses seed + i)."),
     retrain: bool = typer.Option(False, help="Also train a fresh attacker on each step's style."),
-    train_count: int = typer.Option(2000, help="Training CAPTCHAs per retrained attacker."),
-    train_epochs: int = typer.Option(4, help="Epochs per retrained attacker."),
+    train_count: int = typer.Option(3000, help="Training CAPTCHAs per retrained attacker (3,000 hold out the 300 "
+                                    "a convergence decision needs)."),
+    train_epochs: Optional[int] = typer.Option(None, help="At most this many epochs per retrained attacker "
+                                               "(default: until it converges)."),
     workers: int = typer.Option(2, help="Worker processes for rendering and preparing."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/sweep-<style>-<knob>)."),
     resume: Resume = False, force: Force = False,
@@ -60,7 +62,9 @@ def sweep(
     _fresh_or_resumed(out, resume, force)
 
     def progress(step, ran, left, elapsed):
-        state = (f"CAPTCHA accuracy {step['captcha_accuracy']:.2%}" if step["status"] == "done"
+        first = next(iter(step.get("per_attacker", {}).values()), {})
+        bound = " (a lower bound: the attacker had not converged)" if (first.get("state") or {}).get("lower_bound") else ""
+        state = (f"CAPTCHA accuracy {step['captcha_accuracy']:.2%}{bound}" if step["status"] == "done"
                  else f"failed: {step['error']}")
         say(f"step {step['step'] + 1}/{len(values)} ({knob} = {step['value']}): {state}; "
             f"{elapsed / ran:.1f} s/step, about {elapsed / ran * left:.0f} s left")
@@ -81,8 +85,10 @@ def matrix(
                                        "trained on the same CAPTCHAs)."),
     charset: str = typer.Option("digits", help=CHARSET_HELP),
     count: int = typer.Option(500, help="CAPTCHAs attacked per cell."),
-    train_count: int = typer.Option(2000, help="Training CAPTCHAs per attacker."),
-    epochs: int = typer.Option(4, help="Epochs per attacker."),
+    train_count: int = typer.Option(3000, help="Training CAPTCHAs per attacker (3,000 hold out the 300 a "
+                                    "convergence decision needs)."),
+    epochs: Optional[int] = typer.Option(None, help="At most this many epochs per attacker (default: until "
+                                         "it converges)."),
     strength: float = typer.Option(0.5, help="Style strength for every style."),
     from_: str = typer.Option("base", "--from", help="Start attackers from this model, 'scratch', or 'base' "
                               "(the attacker's declared start)."),

@@ -23,6 +23,8 @@ def adversarial(
     steps: int = typer.Option(10, help="Gradient steps (pgd, eot)."),
     retrain: bool = typer.Option(False, help="Also fine-tune the target on adversarial CAPTCHAs and attack it again."),
     retrain_count: int = typer.Option(2000, help="With --retrain: training CAPTCHAs (half perturbed)."),
+    retrain_budget: Optional[int] = typer.Option(None, help="With --retrain: examples the fine-tune sees at most "
+                                                 "(default: the attacker's fine-tuning budget)."),
     count: int = typer.Option(500, help="Clean CAPTCHAs (the same ones at every eps)."),
     length: str = typer.Option("4", help="Characters per CAPTCHA."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the target's set."),
@@ -55,7 +57,7 @@ def adversarial(
         if not readers:
             say("ddddocr is not installed: it is left out of the transfer attackers (pip install 'captchalab[ddddocr]')")
     config = AdversarialConfig(spec, str(against), [str(t) for t in transfer or []], readers, budgets, method.value,
-                               steps, chosen, retrain, retrain_count)
+                               steps, chosen, retrain, retrain_count, retrain_budget=retrain_budget)
     report = run_adversarial(config, out, say, dirs(plugins), force=force)
     say(f"done in {report['seconds']:.0f} s")
     typer.echo(str(out / "report.html"))

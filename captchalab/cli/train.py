@@ -69,6 +69,8 @@ def train_chars_cmd(
 def train_captcha_cmd(
     style: Optional[str] = typer.Option(None, help="Generate the training CAPTCHAs with this style."),
     dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
+    unlabelled: Optional[Path] = typer.Option(None, help="Also learn from this folder of unlabelled CAPTCHAs "
+                                              "(pseudo-labels from a mean teacher; ctc)."),
     attacker: str = typer.Option("segment", help="Which attacker to train: NAME or NAME:name=value,... "
                                  "(see `captchalab attackers`)."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: digits for --style, "
@@ -98,7 +100,7 @@ def train_captcha_cmd(
     """Train an attacker on CAPTCHAs (by default starting from weights that already read characters)."""
     from ..attackers.base import TrainSettings, make_attacker
     from ..charset import parse_charset
-    from ..data.dataset import make_source
+    from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
     from ..train import train_attacker
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
@@ -107,6 +109,7 @@ def train_captcha_cmd(
     chars = parse_charset(charset) if charset else None
     source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
     chars = chars or source.charset
+    scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
     reader = make_attacker(attacker, chars, dirs(plugins))
     reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},
                           info={"plugin_dirs": dirs(plugins)})
@@ -117,8 +120,14 @@ def train_captcha_cmd(
     init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
+    if scraped is not None and not reader.semi_supervised:
+        raise CaptchalabError(f"attacker {reader.name!r} does not train on unlabelled CAPTCHAs")
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
-                          epoch_reporter(epochs), dirs(plugins))
+                          epoch_reporter(epochs), dirs(plugins), unlabelled=scraped)
+    if info.get("unlabelled"):
+        used = info.get("pseudo_labelling", {}).get("pseudo_labelled_per_epoch") or [0]
+        say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
+            "skipped); the teacher pseudo-labelled " + ", ".join(map(str, used)) + " of them, epoch by epoch")
     used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
             if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
     val = info.get("val_accuracy")

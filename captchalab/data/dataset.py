@@ -321,6 +321,37 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
                    _optional_json(root / "manifest.json"), rejected)
 
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | None = None) -> Dataset:
+    """A folder of unlabelled CAPTCHAs (images directly in it; labels.csv, if any, is ignored) as a
+    Dataset whose texts are empty. Only regular files inside the folder are taken; which of them
+    decode is found when they are read (the bad ones are skipped and named then). The labelled
+    folder itself is refused: its CAPTCHAs are not unlabelled ones."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise CaptchalabError(f"--unlabelled folder {root} does not exist")
+    if labelled is not None and root.resolve() == Path(labelled).resolve():
+        raise CaptchalabError(f"--unlabelled {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
+    names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and p.resolve().is_relative_to(root.resolve()))
+    if not names:
+        raise CaptchalabError(f"--unlabelled {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return Dataset(root, names, [""] * len(names))
+
+
+def file_hashes(dataset: Dataset) -> set[str]:
+    """The SHA-256 of every image file of a dataset folder (unreadable files are left out)."""
+    hashes = set()
+    for name in dataset.filenames:
+        try:
+            hashes.add(sha256_bytes((dataset.root / name).read_bytes()))
+        except OSError:
+            continue
+    return hashes
+
+
 def _optional_json(path: Path) -> dict | None:
     """A generated dataset's side file; a broken one is ignored, not fatal (it is only a hint)."""
     try:

@@ -74,8 +74,10 @@ class Explorer:
 
     def describe(self) -> dict:
         from ..plugins import load_generators
+        from ..score import attacker_state
         listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset,
-                   "character_layers": "layers" in a.views} for key, a in self.models.items()]
+                   "character_layers": "layers" in a.views, "state": attacker_state(a)}
+                  for key, a in self.models.items()]
         listed += [{"id": key, "label": Path(path).name, "error": message} for key, (path, message) in self.errors.items()]
         styles = {name: g.charset for name, g in sorted(load_generators(list(self.plugin_dirs)).items())}
         return {"models": listed, "styles": styles, "upload_limit": self.upload_limit}

@@ -81,7 +81,7 @@ class AdversarialConfig:
     retrain: bool = False
     retrain_count: int = 2000
     retrain_eps: float | None = None     # default: the largest eps
-    retrain_epochs: int | None = None
+    retrain_budget: int | None = None    # examples the fine-tune sees at most (None: the attacker's)
     batch: int = 32
 
 
@@ -181,7 +181,7 @@ def _retrain(config, target, images, texts, boxes, length, tmp: Path, say, plugi
         fresh = type(target)(target.charset, target.hparams)
         out = tmp / "retrained.keras"
         info = train_attacker(fresh, Source(dataset=read_dataset(merged, target.charset)), out,
-                              TrainSettings(epochs=config.retrain_epochs, seed=train_spec.seed), Path(config.target),
+                              TrainSettings(seed=train_spec.seed, budget=config.retrain_budget), Path(config.target),
                               workers=0, plugin_dirs=plugin_dirs)
     model = load_attacker(out, list(plugin_dirs))
     curve = {}

@@ -43,14 +43,19 @@ class Training:
     hparams: tuple = ()                 # (name, value) pairs
     epochs: int | None = None
     seed: int = 1
+    unlabelled: GenerationSpec | None = None  # unlabelled CAPTCHAs to learn from too (semi-supervised)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        fields = asdict(self)
+        if fields["unlabelled"] is None:  # keeps the keys of studies made before this field existed
+            del fields["unlabelled"]
+        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
         return {"attacker": self.attacker, "style": self.spec.style, "strength": self.spec.strength,
                 "parameters": self.spec.params, "count": self.spec.count, "from": self.init_from,
-                "epochs": self.epochs, "seed": self.seed}
+                "epochs": self.epochs, "seed": self.seed,
+                "unlabelled": self.unlabelled.count if self.unlabelled else 0}
 
 
 @dataclass(frozen=True)
@@ -174,9 +179,14 @@ def run_training(training: Training, models: dict[str, ModelBlob], workers: int 
             keras_bytes, info = models[training.init_from]
             init.write_bytes(keras_bytes)
             init.with_suffix(".json").write_text(info)
+        unlabelled = None
+        if training.unlabelled is not None:  # rendered to images, then read like a scraped folder
+            from ..data.dataset import generate_dataset, read_unlabelled
+            generate_dataset(training.unlabelled, Path(tmp) / "unlabelled")
+            unlabelled = read_unlabelled(Path(tmp) / "unlabelled")
         out = Path(tmp) / "model.keras"
         train_attacker(attacker, Source(spec=training.spec), out, TrainSettings(training.epochs, seed=training.seed),
-                       init, workers=workers, plugin_dirs=training.spec.plugin_dirs)
+                       init, workers=workers, plugin_dirs=training.spec.plugin_dirs, unlabelled=unlabelled)
         return out.read_bytes(), out.with_suffix(".json").read_text()
 
 

@@ -3,7 +3,8 @@
     [study]                      # name, seed, charset, length, test_count, expect, ignore_case,
                                  # converged_only (results of unconverged attackers count as failed)
     [grid]                       # style = [...], strength = [...], seeds = N,
-                                 # train_style = [...] (style x style), train_count = [...] (adaptation)
+                                 # train_style = [...] (style x style), train_count = [...] (adaptation),
+                                 # unlabelled_count = [...] (unlabelled CAPTCHAs of the cell's style too)
     [grid.params]                # any generator parameter: name = [values]
     [[attacker]]                 # label and one of: model = "file.keras" | attacker = "ddddocr" |
                                  # attacker = "ctc", train = "cell" or "shared", from, train_count,
@@ -32,7 +33,7 @@ from .grid import AttackerRef, Cell, Training, derive_seed
 
 STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins",
               "converged_only"}
-GRID_KEYS = {"style", "strength", "seeds", "train_style", "train_count", "params"}
+GRID_KEYS = {"style", "strength", "seeds", "train_style", "train_count", "unlabelled_count", "params"}
 ATTACKER_KEYS = {"label", "model", "attacker", "train", "from", "train_count", "epochs", "style", "strength",
                  "hparams"}
 MAX_CELLS = 10_000
@@ -171,6 +172,9 @@ def load_study(path: str | Path) -> Study:
     train_counts = axis("train_count", int)
     if train_counts and any(c < 0 for c in train_counts):
         fail("train_count values must be 0 or more", "train_count", "grid")
+    unlabelled_counts = axis("unlabelled_count", int)
+    if unlabelled_counts and any(c < 0 for c in unlabelled_counts):
+        fail("unlabelled_count values must be 0 or more", "unlabelled_count", "grid")
     if not attackers:
         fail("no [[attacker]]: a study needs at least one", "attacker")
     labels = set()
@@ -212,6 +216,9 @@ def load_study(path: str | Path) -> Study:
             if train:
                 fail(f"attacker {cls.name!r} cannot be trained", "train", "attacker", i)
             continue
+        if any(unlabelled_counts or ()) and not cls.semi_supervised:
+            fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs one "
+                 "that does, such as ctc)", "attacker", "attacker", i)
         if train not in ("cell", "shared"):
             fail(f"a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
                  "train" if "train" in entry else "attacker", "attacker", i)
@@ -254,6 +261,8 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
         axes["train_style"] = g["train_style"]
     if g.get("train_count"):
         axes["train_count"] = g["train_count"]
+    if g.get("unlabelled_count"):
+        axes["unlabelled_count"] = g["unlabelled_count"]
     axes["seed"] = list(range(g.get("seeds", 1)))
     total = 1
     for values in axes.values():
@@ -303,6 +312,11 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
     seed = derive_seed(study.seed, "train", style, strength, sorted(params.items()), count,
                        0 if shared else coords["seed"])
     spec = GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs)
-    training = Training(cls.name, spec, start, hparams,
-                        entry.get("epochs"), seed % 10_000)
+    unlabelled = None
+    if coords.get("unlabelled_count"):  # unlabelled CAPTCHAs of the style attacked, never its test ones
+        unlabelled = GenerationSpec(coords["style"], coords["unlabelled_count"], lo, hi, study.charset,
+                                    derive_seed(study.seed, "unlabelled", coords["style"], coords["strength"],
+                                                sorted(cell_params.items()), coords["unlabelled_count"], coords["seed"]),
+                                    coords["strength"], cell_params, study.plugin_dirs)
+    training = Training(cls.name, spec, start, hparams, entry.get("epochs"), seed % 10_000, unlabelled)
     return AttackerRef(label, training=training, charset=study.charset)

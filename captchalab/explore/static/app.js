@@ -257,6 +257,12 @@ async function readCaptcha(blob, truth) {
     try { view = await api(`/api/captcha/${model.id}?length=${length}`, { method: "POST", body: blob }); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
     div.innerHTML = `<h3>${model.label}</h3>${readText(view)}<p class="hint">${view.ms} ms</p>`;
+    if (model.state && model.state.lower_bound) {  // what it reads is only a lower bound
+      const warning = document.createElement("p");
+      warning.className = "hint lower-bound";
+      warning.textContent = `Lower bound: this attacker had not converged (${(model.state.reasons || []).join("; ")}).`;
+      div.insertBefore(warning, div.children[1]);
+    }
     const canvas = document.createElement("canvas");
     canvas.className = "captcha";
     div.appendChild(canvas);

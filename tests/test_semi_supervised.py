@@ -1,0 +1,109 @@
+"""Few labels plus many unlabelled CAPTCHAs: the pseudo-labelling mechanics on tiny data, and the
+refusals that keep its numbers honest. The accuracy it gains is measured in benchmarks/."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+
+def test_only_confident_readings_of_the_charset_become_pseudo_labels():
+    from captchalab.attackers import Reading
+    from captchalab.loop import confident
+    readings = [Reading("12", [0.95, 0.99]), Reading("12", [0.95, 0.5]), Reading("", []),
+                Reading("1a", [0.99, 0.99]), Reading("123456789", [1.0] * 9), Reading("7", [0.9])]
+    assert confident(readings, 0.9, "0123456789", max_length=8) == [0, 5]
+    assert confident(readings, 0.96, "0123456789", max_length=8) == []
+
+
+def test_the_teacher_moves_a_small_step_towards_the_student():
+    import keras
+    from captchalab.loop import mean_teacher
+    inputs = keras.Input((3,))
+    student = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    teacher = keras.models.clone_model(student)
+    before = [w.copy() for w in teacher.get_weights()]
+    target = [w.copy() for w in student.get_weights()]
+    mean_teacher(student, teacher, 0.9)()
+    for old, new, s in zip(before, teacher.get_weights(), target):
+        assert np.allclose(new, 0.9 * old + 0.1 * s, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    from captchalab.data.dataset import GenerationSpec, generate_dataset
+    root = tmp_path_factory.mktemp("semi")
+    generate_dataset(GenerationSpec("clean", 40, seed=1, strength=0.0), root / "labelled")
+    generate_dataset(GenerationSpec("clean", 30, seed=2, strength=0.0), root / "site")  # labelled: to attack
+    scraped = root / "scraped"
+    scraped.mkdir()
+    for png in sorted((root / "site").glob("*.png"))[:20]:
+        shutil.copy(png, scraped / png.name)
+    (scraped / "broken.png").write_bytes(b"\x89PNG not really")
+    (scraped / "notes.txt").write_text("not an image")
+    return root
+
+
+def test_unlabelled_training_records_its_images_and_refuses_to_attack_them(tmp_path, folders):
+    out = tmp_path / "semi.keras"
+    done = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--dataset", folders / "labelled",
+                   "--unlabelled", folders / "scraped", "--budget", "144", "--from", "scratch", "--workers", "0",
+                   "--out", out)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["unlabelled"]["count"] == 20 and info["unlabelled"]["skipped"] == 1
+    assert "broken.png" in info["unlabelled"]["skipped_files"]
+    assert len(info["unlabelled"]["image_sha256"]) == 21 and info["labelled_count"] == 40
+    assert len(info["pseudo_labelling"]["pseudo_labelled_per_epoch"]) == info["epochs_run"]
+    refused = run_cli("attack", "--model", out, "--dataset", folders / "site", "--workers", "0", "--out", tmp_path / "r")
+    assert_one_line_error(refused, "trained on 20 of these images")
+    assert not (tmp_path / "r").exists()
+    other = run_cli("attack", "--model", out, "--dataset", folders / "labelled", "--workers", "0", "--out", tmp_path / "r2")
+    assert other.returncode == 0, other.stderr
+
+
+@pytest.mark.parametrize("which, fragment", [
+    ("labelled", "is the labelled dataset itself"),
+    ("empty", "holds no image file"),
+    ("unreadable", "no readable image"),
+    ("missing", "does not exist"),
+])
+def test_bad_unlabelled_folders_are_one_line_errors(tmp_path, folders, which, fragment):
+    folder = {"labelled": folders / "labelled", "missing": tmp_path / "nope"}.get(which, tmp_path / which)
+    if which in ("empty", "unreadable"):
+        folder.mkdir()
+        if which == "unreadable":
+            (folder / "a.png").write_bytes(b"junk")
+            (folder / "b.jpg").write_bytes(b"")
+    out = tmp_path / "m.keras"
+    result = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--dataset",
+                     folders / "labelled", "--unlabelled", folder, "--budget", "72", "--from", "scratch",
+                     "--workers", "0", "--out", out)
+    assert_one_line_error(result, fragment)
+    assert not out.exists()
+
+
+def test_an_attacker_that_cannot_use_unlabelled_captchas_says_so(tmp_path, folders):
+    result = run_cli("train", "captcha", "--attacker", "segment", "--dataset", folders / "labelled",
+                     "--unlabelled", folders / "scraped", "--from", "scratch", "--out", tmp_path / "m.keras")
+    assert_one_line_error(result, "does not train on unlabelled CAPTCHAs")
+
+
+def test_a_study_axis_for_the_unlabelled_count(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('[study]\nname = "semi"\ntest_count = 4\n[grid]\nstyle = ["clean"]\ntrain_count = [20]\n'
+                     'unlabelled_count = [0, 12]\n[[attacker]]\nattacker = "ctc:filters=8,rnn_units=16,budget=36"\n'
+                     'train = "cell"\nfrom = "scratch"\n')
+    ran = run_cli("run", study, "--out", tmp_path / "out")
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads((tmp_path / "out" / "cells.json").read_text())
+    assert sorted(r["unlabelled_count"] for r in rows) == [0, 12] and all(r["status"] == "done" for r in rows)
+    models = [json.loads(p.read_text()) for p in (tmp_path / "out" / "models").glob("*.json")]
+    assert sorted((m.get("unlabelled") or {}).get("count", 0) for m in models) == [0, 12]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert {b["unlabelled_count"] for b in report["break_cost"]} == {0, 12}  # labels only: one curve each
+    bad = tmp_path / "bad.toml"
+    bad.write_text(study.read_text().replace('ctc:filters=8,rnn_units=16,budget=36', 'segment'))
+    assert_one_line_error(run_cli("run", bad), "does not train on unlabelled CAPTCHAs")
