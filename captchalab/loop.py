@@ -95,16 +95,18 @@ def validation_size(count: int) -> int:
     return 0 if count < 2 else max(1, min(round(0.1 * count), 1000))
 
 
-def stopping_for(settings, hparams: dict, train_count: int, budget: int, fine_tune_budget: int) -> Stopping:
+def stopping_for(settings, hparams: dict, train_count: int, validation_count: int, budget: int,
+                 small_set_budget: int) -> Stopping:
     """The stopping rule of one training run: `--budget`, else `--epochs` passes over the training
-    set, else the attacker's `budget` hyper-parameter (`fine_tune_budget` when it starts from
-    another model's weights)."""
+    set, else the attacker's `budget`; but where too few CAPTCHAs are held out to decide
+    (fewer than MIN_VALIDATION), the budget itself decides, so a smaller one (`small_set_budget`)
+    runs whole."""
     if getattr(settings, "budget", None) is not None:
         chosen = settings.budget
     elif settings.epochs:
         chosen = settings.epochs * train_count
     else:
-        chosen = fine_tune_budget if settings.fine_tune else budget
+        chosen = budget if validation_count >= MIN_VALIDATION else small_set_budget
     return Stopping(chosen, hparams.get("patience", 3), wall_seconds=getattr(settings, "wall_seconds", None))
 
 
@@ -126,7 +128,7 @@ def plan(learning_rate: float, stopping: Stopping, train_count: int, batch_size:
 
 def plateau_optimizer(learning_rate: float, warmup_steps: int):
     """Adam whose rate warms up linearly over `warmup_steps`, then holds; `optimizer.rate_scale`
-    (a variable, saved with the checkpoint) is what a plateau cuts."""
+    (a variable; a resumed run sets it again from the number of cuts made) is what a plateau cuts."""
     import keras
     scale = keras.Variable(1.0, trainable=False, name="rate_scale")
 
@@ -371,7 +373,8 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
         raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
                               f"training CAPTCHA (got {len(x)} and {len(y)})")
     budget = h.get("budget", DECLARED_DEFAULTS["budget"])
-    stopping = stopping_for(settings, {"patience": setting("patience")}, len(x), budget, budget)
+    stopping = stopping_for(settings, {"patience": setting("patience")}, len(x), len(validation), budget,
+                            max(budget // 15, 30 * len(x)))
     if "epochs" in h:
         stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)))
     optimizer, stopping = plan(learning_rate, stopping, len(x), batch_size, len(validation))

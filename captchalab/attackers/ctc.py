@@ -20,7 +20,7 @@ from ..registry import Param
 from .base import Attacker, BaseRecipe, Reading, captcha_score, register_attacker
 
 MAX_LABEL = 8
-FINE_TUNE_SHARE = 15  # a fine-tune's budget is the from-scratch budget over this
+SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
 
 
 def normalise(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -104,8 +104,8 @@ class Ctc(Attacker):
         Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
         Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
         Param("rnn_units", int, 128, 16, 512, "GRU units per direction"),
-        Param("budget", int, 600_000, 1, 10 ** 9, "training examples seen at most from scratch (the run "
-              "ends sooner when it converges); a fifteenth when fine-tuning"),
+        Param("budget", int, 600_000, 1, 10 ** 9, "training examples seen at most (the run ends sooner when "
+              "it converges); with under 300 CAPTCHAs held out, a fifteenth, run whole"),
         Param("epochs", int, 1000, 1, 10 ** 6, "passes over the training set at most"),
         Param("batch_size", int, 64, 1, 4096, "training batch size"),
         Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate from scratch (half when fine-tuning)"),
@@ -179,7 +179,10 @@ class Ctc(Attacker):
         x, labels, lengths = self._encode(train)
         batch_size = settings.batch_size or h["batch_size"]
         lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
-        stopping = stopping_for(settings, h, len(x), h["budget"], h["budget"] // FINE_TUNE_SHARE)
+        # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
+        # default, and at least 15 passes
+        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"],
+                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)))
         stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)), warmup_epochs=1.0)
         steps = self.hparams["width"] // 4
         optimizer, stopping = plan(lr, stopping, len(x), batch_size, len(validation))
