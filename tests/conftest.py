@@ -2,13 +2,22 @@ import gzip
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
+
+# Hypothesis keeps its caches in a temporary folder and no example database (the fuzz tests are
+# derandomized): by default it writes .hypothesis/ into the repository
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="captchalab-hypothesis-"))
+hypothesis_settings.register_profile("captchalab", database=None)
+hypothesis_settings.load_profile("captchalab")
 
 
 def font_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
