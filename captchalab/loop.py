@@ -88,6 +88,16 @@ def mean_teacher(student, teacher, decay: float) -> Callable[[], None]:
     return update
 
 
+def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
+    """The share of (prepared, text) examples the attacker reads exactly: the CAPTCHA-level score
+    every training run is judged by (a crop or character score would hide what the cuts cost)."""
+    if not examples:
+        return None
+    chosen = examples[:limit]
+    readings = attacker.read_prepared([p for p, _ in chosen])
+    return float(np.mean([r.text == t for r, (_, t) in zip(readings, chosen)]))
+
+
 def validation_size(count: int) -> int:
     """How many of `count` labelled CAPTCHAs are held out to decide when to stop: a tenth, at most
     1,000 (the 95% interval of an accuracy near 90% is then +-1.9 points). Below MIN_VALIDATION
@@ -291,6 +301,12 @@ def convergence(state: dict, patience: int, validation_count: int | None, train_
     """The verdict on a finished run: converged means the validation score had stopped improving
     (a plateau, after every rate cut), with enough validation CAPTCHAs to tell, and the model reads
     its own training CAPTCHAs (no underfitting). Anything else is flagged with its reasons."""
+    if stopping is None:  # the seed's network on characters: a recipe judged on its own test set
+        return {"converged": None, "stopped": "recipe", "reasons": ["a fixed recipe of epochs, judged by its "
+                                                                    "test-set accuracy"],
+                "underfit": False, "train_accuracy": train_accuracy, "validation_count": validation_count,
+                "examples_seen": state["images_seen"], "rate_cuts": 0,
+                "validation_curve": [r["val_accuracy"] for r in state["history"]], "budget": None}
     reasons = []
     small = validation_count is not None and validation_count < MIN_VALIDATION
     if state["stopped"] == "time limit":
@@ -357,7 +373,6 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     hyper-parameter caps the passes; a fine-tune halves the default learning rate."""
     import tensorflow as tf
     from dataclasses import asdict, replace
-    from .attackers.base import captcha_score
     h = attacker.hparams
 
     def setting(name):

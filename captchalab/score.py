@@ -33,6 +33,9 @@ def attacker_state(attacker) -> dict:
     (or whose model predates the verdict) is one; an off-the-shelf reader is what it is."""
     if not attacker.trainable:
         return {"converged": None, "lower_bound": False, "reasons": ["off the shelf: not trained on this design"]}
+    if attacker.info.get("task") in ("mnist", "chars"):
+        return {"converged": None, "lower_bound": True,
+                "reasons": ["trained on single characters only, never on CAPTCHAs of this design"]}
     verdict = attacker.info.get("convergence") or {}
     converged = verdict.get("converged")
     reasons = verdict.get("reasons") or ([] if converged else ["its model records no convergence verdict "

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
+from ..loop import captcha_score  # noqa: F401 (attackers judge their runs by it)
 from ..model import load_keras_model  # noqa: F401 (kept importable from here)
 from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  # noqa: F401
                         parse_assignments, register, split_attacker_spec)
@@ -221,16 +222,6 @@ class Attacker:
 
 
 register_attacker = register  # the one registration of both plugin families
-
-
-def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
-    """The share of (prepared, text) examples the attacker reads exactly: the CAPTCHA-level score
-    every training run is judged by (a crop or character score would hide what the cuts cost)."""
-    if not examples:
-        return None
-    chosen = examples[:limit]
-    readings = attacker.read_prepared([p for p, _ in chosen])
-    return float(np.mean([r.text == t for r, (_, t) in zip(readings, chosen)]))
 
 
 def remap_output(model, old_model, layer_name: str, charset: str, old_charset: str, offset: int = 0):
