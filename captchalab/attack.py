@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-import numpy as np
 
 from .charset import DIGITS, charset_name, fold
 from .data.dataset import FolderSource, Source

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -19,6 +19,9 @@ import numpy as np
 from .charset import DIGITS
 from .errors import CaptchalabError
 from .loop import fit_loop, forward, held_out, make_optimizer
+
+if TYPE_CHECKING:  # Keras itself is imported where it is used: worker processes never need it
+    import keras
 
 CONV_FILTERS = (20, 20, 50, 50, 50, 50)
 CONV_LAYERS = tuple(f"conv{i}" for i in range(1, 7))

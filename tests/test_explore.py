@@ -1,7 +1,5 @@
 """`captchalab explore`: the JSON API with real models, bad input, and the page in a real
 headless Chromium driven by Playwright (Debian's chromium; `.ci/run` installs it)."""
-import io
-import json
 import os
 import shutil
 import socket

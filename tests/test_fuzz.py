@@ -23,7 +23,7 @@ from captchalab.attackers.segmenter import segment
 from captchalab.data.dataset import read_dataset
 from captchalab.data.images import ImageError, ImageLimits, decode_image
 from captchalab.errors import CaptchalabError
-from conftest import REPO, run_cli
+from conftest import run_cli
 
 EXAMPLES = int(os.environ.get("CAPTCHALAB_FUZZ_EXAMPLES", "2000"))
 

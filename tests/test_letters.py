@@ -11,7 +11,7 @@ from captchalab.generation.chars import render_chars
 from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, render_many
 from captchalab.errors import CaptchalabError
 from captchalab.score import edit_distance, score
-from conftest import assert_one_line_error, run_cli
+from conftest import run_cli
 
 
 @pytest.mark.parametrize("name", list(NAMED))

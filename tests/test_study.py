@@ -2,7 +2,6 @@
 cluster (same numbers), resume after an interruption or a kill, and a failing cell."""
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,6 @@ import pytest
 from captchalab.study.backends import LocalBackend
 from captchalab.study.runner import run_study
 from captchalab.study.studyfile import build_cells, load_study
-from captchalab.errors import CaptchalabError
 from conftest import REPO, assert_one_line_error, run_cli
 
 NUMBERS = ("captcha_accuracy", "char_accuracy", "segmentation_box_rate", "count", "skipped")

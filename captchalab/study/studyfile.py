@@ -220,7 +220,7 @@ def load_study(path: str | Path) -> Study:
             fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs one "
                  "that does, such as ctc)", "attacker", "attacker", i)
         if train not in ("cell", "shared"):
-            fail(f"a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
+            fail("a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
                  "train" if "train" in entry else "attacker", "attacker", i)
         start = typed(entry.get("from", "base"), str, "from", "attacker", i)
         if start not in ("scratch", "base"):
