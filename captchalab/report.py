@@ -36,6 +36,8 @@ class Report:
     def markdown(self) -> str:
         lines = [f"# {self.title}", ""]
         for section in self.sections:
+            if not section.lines and not section.images:
+                continue
             if section.title:
                 lines += [f"## {section.title}", ""]
             lines += section.lines + [""]
@@ -49,6 +51,8 @@ def render_html(report: Report) -> str:
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = [f"<h1>{html.escape(report.title)}</h1>"]
     for section in report.sections:
+        if not section.lines and not section.images:
+            continue
         if section.title:
             body.append(f"<h2>{html.escape(section.title)}</h2>")
         body.append(md.render("\n".join(section.lines)))
