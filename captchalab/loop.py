@@ -12,9 +12,10 @@ runs in one of two ways:
   decay to zero over a set number of epochs, measured on its own test set.
 
 Either way the run ends with a verdict (`convergence`): whether it converged, why it stopped, and
-whether it underfits (stopped improving, but cannot even read its own training CAPTCHAs). `fit_declared` is the whole of `fit`
-for an attacker that declares its model (`build`), its targets and its loss: plugins get the
-loop, checkpoints, resume and epoch lines without writing any of it.
+whether it underfits (stopped improving, but cannot even read its own training CAPTCHAs).
+`fit_declared` is the whole of `fit` for an attacker that declares its model (`build`), its
+targets and its loss: plugins get the loop, checkpoints, resume and epoch lines without writing
+any of it.
 """
 from __future__ import annotations
 
@@ -98,6 +99,12 @@ def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
     return float(np.mean([r.text == t for r, (_, t) in zip(readings, chosen)]))
 
 
+def decisive(validation_count: int | None) -> bool:
+    """Whether this many validation CAPTCHAs can decide when a run stops (None: a fixed recipe's
+    own held-out count, which always may)."""
+    return validation_count is None or validation_count >= MIN_VALIDATION
+
+
 def validation_size(count: int) -> int:
     """How many of `count` labelled CAPTCHAs are held out to decide when to stop: a tenth, at most
     1,000 (the 95% interval of an accuracy near 90% is then +-1.9 points). Below MIN_VALIDATION
@@ -106,34 +113,34 @@ def validation_size(count: int) -> int:
 
 
 def stopping_for(settings, hparams: dict, train_count: int, validation_count: int, budget: int,
-                 small_set_budget: int) -> Stopping:
+                 small_set_budget: int, warmup_epochs: float = 0.5) -> Stopping:
     """The stopping rule of one training run: `--budget`, else `--epochs` passes over the training
     set, else the attacker's `budget`; but where too few CAPTCHAs are held out to decide
     (fewer than MIN_VALIDATION), the budget itself decides, so a smaller one (`small_set_budget`)
-    runs whole."""
+    runs whole. An `epochs` hyper-parameter caps the passes either way."""
     if getattr(settings, "budget", None) is not None:
         chosen = settings.budget
     elif settings.epochs:
         chosen = settings.epochs * train_count
     else:
-        chosen = budget if validation_count >= MIN_VALIDATION else small_set_budget
-    return Stopping(chosen, hparams.get("patience", 3), wall_seconds=getattr(settings, "wall_seconds", None))
+        chosen = budget if decisive(validation_count) else small_set_budget
+    if "epochs" in hparams:
+        chosen = min(chosen, hparams["epochs"] * train_count)
+    return Stopping(chosen, hparams.get("patience", 3), warmup_epochs=warmup_epochs,
+                    wall_seconds=getattr(settings, "wall_seconds", None))
 
 
 def plan(learning_rate: float, stopping: Stopping, train_count: int, batch_size: int,
          validation_count: int):
-    """(optimizer, stopping) for one converging run. With enough validation CAPTCHAs to decide,
-    the rate holds and is cut on plateaus; with fewer (a fine-tune on a few hundred labelled
-    CAPTCHAs) the validation score cannot decide, so the whole budget runs on a cosine schedule
+    """The optimizer of one converging run. With enough validation CAPTCHAs to decide, the rate
+    holds and is cut on plateaus; with fewer (a fine-tune on a few hundred labelled CAPTCHAs) the
+    validation score cannot decide, so `fit_loop` runs the whole budget, here on a cosine schedule
     (the low rates it ends with matter: measured on the real-recipe stand-in, 76.25% stopped at
-    epoch 12 of 34, 79.5% run to the end) and the verdict says so."""
+    epoch 12 of 34, 79.5% run to the end), and the verdict says so."""
     steps = math.ceil(train_count / batch_size)
-    if validation_count >= MIN_VALIDATION:
-        return plateau_optimizer(learning_rate, int(stopping.warmup_epochs * steps)), stopping
-    epochs = stopping.epochs(train_count)
-    never = Stopping(stopping.budget, patience=epochs + 1, reductions=0, warmup_epochs=stopping.warmup_epochs,
-                     wall_seconds=stopping.wall_seconds)
-    return make_optimizer(learning_rate, stopping.warmup_epochs, epochs, steps), never
+    if decisive(validation_count):
+        return plateau_optimizer(learning_rate, int(stopping.warmup_epochs * steps))
+    return make_optimizer(learning_rate, stopping.warmup_epochs, stopping.epochs(train_count), steps)
 
 
 def plateau_optimizer(learning_rate: float, warmup_steps: int):
@@ -198,7 +205,7 @@ def _load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) -
     return state
 
 
-def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_count: int,
+def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, patience: int = 0,
              epoch_batches: Callable[[np.random.Generator], Iterable[tuple]],
              step: Callable, validate: Callable[[], float | None], checkpoint: Path, config: dict,
              resume: bool = False, verbose: int = 0,
@@ -209,8 +216,9 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
 
     Each epoch draws its batches from `epoch_batches(rng)` (rng seeded by (seed, epoch)) and calls
     `step(*batch) -> (loss, correct)`; `validate()` scores the model after each epoch and the
-    best weights are restored at the end. With `stopping` the run converges (the optimizer must
-    come from `plateau_optimizer`; `epochs` and `patience` are then derived from it); without,
+    best weights are restored at the end. With `stopping` the run converges (the optimizer comes
+    from `plan`; `epochs` and `patience` are derived from `stopping`, and with fewer than
+    MIN_VALIDATION `validation_count` plateaus decide nothing: the budget runs whole); without,
     it runs `epochs` epochs of a fixed recipe, ending early after `patience` epochs without gain.
     `train_score()` reads training CAPTCHAs with the kept weights (the underfitting check).
     A `teacher` model (semi-supervised training) is checkpointed beside the model.
@@ -276,7 +284,7 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
         else:
             state["since_best"] += 1
         state["best_loss"] = min(state["best_loss"], record["loss"])
-        if val_accuracy is not None and state["since_best"] >= patience:
+        if val_accuracy is not None and decisive(validation_count) and state["since_best"] >= patience:
             if stopping is not None and state["reductions"] < stopping.reductions and state["best_val_accuracy"] < 1:
                 # (a perfect validation score cannot rise: a cut could not be seen to help)
                 optimizer.rate_scale.assign(optimizer.rate_scale * stopping.factor)  # a plateau: cut the rate
@@ -291,29 +299,28 @@ def fit_loop(model, optimizer, *, epochs: int, patience: int, seed: int, train_c
         if on_epoch:
             on_epoch(epoch + 1, record)
     model.load_weights(checkpoint / "best.weights.h5")
-    state["convergence"] = convergence(state, patience, validation_count,
-                                       train_score() if train_score else None, stopping)
+    state["convergence"] = convergence(state, validation_count, train_score() if train_score else None, stopping)
     return state
 
 
-def convergence(state: dict, patience: int, validation_count: int | None, train_accuracy: float | None,
+def convergence(state: dict, validation_count: int | None, train_accuracy: float | None,
                 stopping: Stopping | None) -> dict:
     """The verdict on a finished run: converged means the validation score had stopped improving
     (a plateau, after every rate cut), with enough validation CAPTCHAs to tell, and the model reads
     its own training CAPTCHAs (no underfitting). Anything else is flagged with its reasons."""
+    record = {"train_accuracy": train_accuracy, "validation_count": validation_count,
+              "examples_seen": state["images_seen"], "rate_cuts": state["reductions"],
+              "validation_curve": [r["val_accuracy"] for r in state["history"]],
+              "budget": stopping.budget if stopping else None}
     if stopping is None:  # the seed's network on characters: a recipe judged on its own test set
-        return {"converged": None, "stopped": "recipe", "reasons": ["a fixed recipe of epochs, judged by its "
-                                                                    "test-set accuracy"],
-                "underfit": False, "train_accuracy": train_accuracy, "validation_count": validation_count,
-                "examples_seen": state["images_seen"], "rate_cuts": 0,
-                "validation_curve": [r["val_accuracy"] for r in state["history"]], "budget": None}
+        return {"converged": None, "stopped": "recipe", "underfit": False,
+                "reasons": ["a fixed recipe of epochs, judged by its test-set accuracy"], **record}
     reasons = []
-    small = validation_count is not None and validation_count < MIN_VALIDATION
     if state["stopped"] == "time limit":
         reasons.append(f"stopped by the wall-clock limit after {state['epoch']} epochs")
     if state["best_val_accuracy"] is None:
         reasons.append("nothing was held out to decide on: its budget decided")
-    elif small:
+    elif not decisive(validation_count):
         reasons.append(f"only {validation_count} validation CAPTCHAs (fewer than {MIN_VALIDATION}): too few "
                        f"to decide when to stop, so its whole budget ran ({state['images_seen']:,} examples)")
     elif state["stopped"] == "budget":
@@ -323,10 +330,16 @@ def convergence(state: dict, patience: int, validation_count: int | None, train_
     if underfit:
         reasons.append(f"underfitting: it reads only {train_accuracy:.1%} of its own training CAPTCHAs")
     return {"converged": not reasons, "stopped": state["stopped"], "reasons": reasons, "underfit": underfit,
-            "train_accuracy": train_accuracy, "validation_count": validation_count,
-            "examples_seen": state["images_seen"], "rate_cuts": state["reductions"],
-            "validation_curve": [r["val_accuracy"] for r in state["history"]],
-            "budget": stopping.budget if stopping else None}
+            **record}
+
+
+def describe_verdict(verdict: dict | None) -> str:
+    """A convergence verdict in one line, as the CLI and the quickstart page say it."""
+    verdict = verdict or {}
+    if verdict.get("converged"):
+        return (f"converged ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
+                f"{verdict['examples_seen']:,} examples seen)")
+    return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"])
 
 
 def seconds_and_rate(state: dict) -> dict:
@@ -372,7 +385,7 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     attacker's hyper-parameters of those names, else from DECLARED_DEFAULTS; an `epochs`
     hyper-parameter caps the passes; a fine-tune halves the default learning rate."""
     import tensorflow as tf
-    from dataclasses import asdict, replace
+    from dataclasses import asdict
     h = attacker.hparams
 
     def setting(name):
@@ -388,11 +401,9 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
         raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
                               f"training CAPTCHA (got {len(x)} and {len(y)})")
     budget = h.get("budget", DECLARED_DEFAULTS["budget"])
-    stopping = stopping_for(settings, {"patience": setting("patience")}, len(x), len(validation), budget,
+    stopping = stopping_for(settings, {**h, "patience": setting("patience")}, len(x), len(validation), budget,
                             max(budget // 15, 30 * len(x)))
-    if "epochs" in h:
-        stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)))
-    optimizer, stopping = plan(learning_rate, stopping, len(x), batch_size, len(validation))
+    optimizer = plan(learning_rate, stopping, len(x), batch_size, len(validation))
     model = attacker.model
     variables = model.trainable_variables
 
@@ -413,9 +424,8 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
             inputs = x[batch]
             yield (augment(inputs, rng) if augment else inputs), y[batch]
 
-    state = fit_loop(model, optimizer, epochs=stopping.epochs(len(x)), patience=stopping.patience,
-                     seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches, step=step,
-                     validate=lambda: captcha_score(attacker, validation, len(validation)),
+    state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches,
+                     step=step, validate=lambda: captcha_score(attacker, validation, len(validation)),
                      checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
                      train_score=lambda: captcha_score(attacker, train), validation_count=len(validation),
                      config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,

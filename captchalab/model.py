@@ -236,11 +236,9 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
     steps = math.ceil(len(x_train) / config.batch_size)
     if stopping is None:
         optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
-        epochs, patience = config.epochs, config.patience
     else:
-        optimizer, stopping = plan(config.learning_rate, stopping, len(x_train), config.batch_size,
-                                   len(x_val) if validation_count is None else validation_count)
-        epochs, patience = stopping.epochs(len(x_train)), stopping.patience
+        validation_count = len(x_val) if validation_count is None else validation_count
+        optimizer = plan(config.learning_rate, stopping, len(x_train), config.batch_size, validation_count)
     step = make_train_step(model, optimizer, config.label_smoothing, config.dropout)
     y_train = y_train.astype(np.int32)
 
@@ -255,7 +253,7 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
         return float((predict_proba(model, x_val).argmax(axis=1) == y_val).mean()) if len(x_val) else None
 
     run_config = asdict(config) if stopping is None else {**asdict(config), "stopping": asdict(stopping)}
-    return fit_loop(model, optimizer, epochs=epochs, patience=patience, seed=config.seed,
+    return fit_loop(model, optimizer, epochs=config.epochs, patience=config.patience, seed=config.seed,
                     train_count=len(x_train), epoch_batches=epoch_batches, step=step,
                     validate=validate or crop_accuracy, checkpoint=checkpoint, config=run_config, resume=resume,
                     verbose=verbose, on_epoch=on_epoch, stopping=stopping, train_score=train_score,

@@ -10,14 +10,8 @@ from .attackers.base import TrainSettings, get_attacker
 from .data.dataset import GenerationSpec, Source
 from .data.mnist import Mnist
 from .fileio import atomic_dir
+from .loop import describe_verdict
 from .train import TrainConfig, train_attacker, train_mnist
-
-
-def _verdict(info: dict) -> str:
-    verdict = info.get("convergence") or {}
-    if verdict.get("converged"):
-        return f"converged ({verdict['examples_seen']:,} examples seen)"
-    return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"])
 
 
 def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_epochs: int = 2,
@@ -43,7 +37,7 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
         segment = train_attacker(get_attacker("segment")(), Source(spec=spec), tmp / "segment.keras",
                                  TrainSettings(seed=1, budget=budget), tmp / "mnist.keras", workers=workers)
         summary["segment_val_accuracy"] = segment["val_accuracy"]
-        summary["segment_state"] = _verdict(segment)
+        summary["segment_state"] = describe_verdict(segment.get("convergence"))
         say(f"    CAPTCHA validation accuracy {segment['val_accuracy']:.2%}; {summary['segment_state']}")
         base = ensure_base("ctc", "0123456789", say)
         say(f"3/5 training the ctc attacker (no segmentation) on {ctc_count} distorted CAPTCHAs, from its base "
@@ -52,7 +46,7 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
         ctc = train_attacker(get_attacker("ctc")(), Source(spec=spec), tmp / "ctc.keras",
                              TrainSettings(seed=3, budget=budget), base, workers=workers)
         summary["ctc_val_accuracy"] = ctc["val_accuracy"]
-        summary["ctc_state"] = _verdict(ctc)
+        summary["ctc_state"] = describe_verdict(ctc.get("convergence"))
         say(f"    CAPTCHA validation accuracy {ctc['val_accuracy']:.2%}; {summary['ctc_state']}")
         say(f"4/5 sweeping the distorted style's strength from 0 to 1 ({sweep_count} CAPTCHAs a step, both attackers)")
         sweep = run_sweep(None, SweepConfig(model=str(tmp / "segment.keras"), models=(str(tmp / "ctc.keras"),),

@@ -97,21 +97,28 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
 
 # -- any attacker on CAPTCHAs ---------------------------------------------------------------
 
+def _prepared(attacker, source, length, workers: int) -> tuple[list, dict]:
+    """Every CAPTCHA of `source` prepared for `attacker` as (prepared, text), and the ones that
+    could not be used, by name, with why."""
+    from .attack import prepare_source
+    examples, skipped = [], {}
+    for chunk in prepare_source(attacker, source, length, workers):
+        for item in chunk:
+            if item.skipped:
+                skipped[item.name] = item.error or "unreadable"
+            else:
+                examples.append((item.prepared, item.text))
+    return examples, skipped
+
+
 def prepare_examples(attacker, source, workers: int = 2) -> tuple[list, dict]:
     """Every CAPTCHA of `source` prepared for training `attacker` (each told its label's length
     when the attacker uses it), and counts of what could not be used."""
-    from .attack import LABEL_LENGTH, prepare_source
-    examples, stats = [], {"captchas": 0, "unreadable": 0}
-    for chunk in prepare_source(attacker, source, LABEL_LENGTH, workers):
-        for item in chunk:
-            stats["captchas"] += 1
-            if item.skipped:
-                stats["unreadable"] += 1
-            else:
-                examples.append((item.prepared, item.text))
+    from .attack import LABEL_LENGTH
+    examples, skipped = _prepared(attacker, source, LABEL_LENGTH, workers)
     if not examples:
         raise CaptchalabError("no usable CAPTCHA to train on")
-    return examples, stats
+    return examples, {"captchas": len(examples) + len(skipped), "unreadable": len(skipped)}
 
 
 def split_examples(examples: list, seed: int) -> tuple[list, list]:
@@ -120,22 +127,21 @@ def split_examples(examples: list, seed: int) -> tuple[list, list]:
     return [examples[i] for i in train], [examples[i] for i in validation]
 
 
+def check_semi_supervised(attacker) -> None:
+    """Refuse unlabelled CAPTCHAs for an attacker that does not declare it can learn from them."""
+    if not attacker.semi_supervised:
+        raise CaptchalabError(f"attacker {attacker.name!r} does not train on unlabelled CAPTCHAs "
+                              "(semi_supervised is not declared)")
+
+
 def prepare_unlabelled(attacker, unlabelled, workers: int = 2) -> tuple[list, dict]:
     """Every readable image of an unlabelled Dataset prepared for `attacker`, and what it holds:
     counts, the files skipped (and why) and every file's SHA-256 (attacks on these images are
     refused later: an attacker that trained on them, even unlabelled, has seen the answers' images)."""
-    from .attack import prepare_source
     from .data.dataset import Source, file_hashes
-    if not attacker.semi_supervised:
-        raise CaptchalabError(f"attacker {attacker.name!r} does not train on unlabelled CAPTCHAs "
-                              "(semi_supervised is not declared)")
-    prepared, skipped = [], {}
-    for chunk in prepare_source(attacker, Source(dataset=unlabelled), None, workers):
-        for item in chunk:
-            if item.skipped:
-                skipped[item.name] = item.error or "unreadable"
-            else:
-                prepared.append(item.prepared)
+    check_semi_supervised(attacker)
+    examples, skipped = _prepared(attacker, Source(dataset=unlabelled), None, workers)
+    prepared = [p for p, _ in examples]
     if not prepared:
         raise CaptchalabError(f"--unlabelled {unlabelled.root}: no readable image "
                               f"({len(skipped)} skipped, first: {next(iter(skipped.items()), ('', ''))})")

@@ -17,7 +17,7 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     x = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
     stopping = Stopping(budget, patience=2, reductions=2)
-    optimizer, stopping = plan(1e-3, stopping, len(x), 20, validation_count)
+    optimizer = plan(1e-3, stopping, len(x), 20, validation_count)
     import tensorflow as tf
 
     @tf.function
@@ -28,7 +28,7 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
         return loss, 0.0
 
     scores = iter(curve)
-    return fit_loop(model, optimizer, epochs=0, patience=0, seed=0, train_count=len(x),
+    return fit_loop(model, optimizer, seed=0, train_count=len(x),
                     epoch_batches=lambda rng: ((x[i:i + 20],) for i in range(0, 100, 20)), step=step,
                     validate=lambda: next(scores), checkpoint=tmp_path / name, config={"run": 1}, resume=resume,
                     stopping=stopping, train_score=lambda: train_accuracy, validation_count=validation_count)

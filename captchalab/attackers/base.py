@@ -209,8 +209,8 @@ class Attacker:
     def param(self, name: str) -> Param:
         return find_param(self.params, name, f"attacker {self.name!r} has no hyper-parameter")
 
-    def parse_params(self, assignments: list[str]) -> dict:
-        return parse_assignments(self.param, assignments, "--hparam")
+    def parse_params(self, assignments: list[str], option: str = "--hparam") -> dict:
+        return parse_assignments(self.param, assignments, option)
 
     def label(self) -> str:
         """How reports name this attacker: the model file's stem and the attacker's name."""
@@ -254,10 +254,8 @@ def make_attacker(spec: str, charset: str = DIGITS, extra_dirs=None, hparams: di
     `hparams` adds values already typed."""
     name, assignments = split_attacker_spec(spec)
     cls = get_attacker(name, extra_dirs)
-    parsed = parse_assignments(lambda key: find_param(cls.params, key, f"attacker {name!r} has no hyper-parameter"),
-                               assignments, f"--attacker {name}:")
-    attacker = cls(charset, {**(hparams or {}), **parsed}, info={"plugin_dirs": list(extra_dirs or [])})
-    return attacker
+    parsed = cls(charset).parse_params(assignments, f"--attacker {name}:")
+    return cls(charset, {**(hparams or {}), **parsed}, info={"plugin_dirs": list(extra_dirs or [])})
 
 
 def read_model_info(path: Path) -> dict:

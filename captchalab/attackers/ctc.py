@@ -9,7 +9,7 @@ character i of the charset is class i + 1.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import cv2
 import numpy as np
@@ -182,10 +182,9 @@ class Ctc(Attacker):
         # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
         # default, and at least 15 passes
         stopping = stopping_for(settings, h, len(x), len(validation), h["budget"],
-                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)))
-        stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)), warmup_epochs=1.0)
+                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)), warmup_epochs=1.0)
         steps = self.hparams["width"] // 4
-        optimizer, stopping = plan(lr, stopping, len(x), batch_size, len(validation))
+        optimizer = plan(lr, stopping, len(x), batch_size, len(validation))
         model, variables = self.model, self.model.trainable_variables
 
         @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], 1], tf.float32),
@@ -235,9 +234,8 @@ class Ctc(Attacker):
         def train_score():  # the underfitting check, on training CAPTCHAs as they are (no augmentation)
             return captcha_score(self, train)
 
-        state = fit_loop(model, optimizer, epochs=stopping.epochs(len(x)), patience=stopping.patience,
-                         seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches, step=step,
-                         validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
+        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches,
+                         step=step, validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
                          stopping=stopping, train_score=train_score, validation_count=len(validation),
                          teacher=teacher,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,

@@ -7,8 +7,6 @@ characters, starting by default from a network that already reads characters (MN
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import cv2
 import numpy as np
 
@@ -87,8 +85,8 @@ class Segment(Attacker):
                              warmup_epochs=0.2, label_smoothing=h["label_smoothing"], validation_count=len(xv),
                              patience=h["patience"], max_rotate=h["max_rotate"], max_shift=h["max_shift"],
                              max_scale=h["max_scale"])
-        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"], max(h["budget"] // 15, 8 * len(x)))
-        stopping = replace(stopping, budget=min(stopping.budget, h["epochs"] * len(x)), warmup_epochs=0.2)
+        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"], max(h["budget"] // 15, 8 * len(x)),
+                                warmup_epochs=0.2)
         state = train_network(self.model, x, y, xv, yv, config, checkpoint, resume, on_epoch=on_epoch,
                               stopping=stopping, validate=lambda: captcha_score(self, validation, len(validation)),
                               train_score=lambda: self._crop_score(x, y), validation_count=len(validation))

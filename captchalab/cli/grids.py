@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Jobs, Plugins, ReadOnlyAttackers, Resume,
+from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Jobs, Plugins, ReadOnlyAttackers, Resume, Workers,
                   app, cell_reporter, dirs, make_backend, say, split_names)
 
 
@@ -39,7 +39,7 @@ def sweep(
                                     "a convergence decision needs)."),
     train_epochs: Optional[int] = typer.Option(None, help="At most this many epochs per retrained attacker "
                                                "(default: until it converges)."),
-    workers: int = typer.Option(2, help="Worker processes for rendering and preparing."),
+    workers: Workers = 2,
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/sweep-<style>-<knob>)."),
     resume: Resume = False, force: Force = False,
     backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
@@ -92,7 +92,7 @@ def matrix(
     strength: float = typer.Option(0.5, help="Style strength for every style."),
     from_: str = typer.Option("base", "--from", help="Start attackers from this model, 'scratch', or 'base' "
                               "(the attacker's declared start)."),
-    workers: int = typer.Option(2, help="Worker processes for rendering and preparing."),
+    workers: Workers = 2,
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/matrix)."),
     resume: Resume = False, force: Force = False,
     backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,

@@ -102,7 +102,8 @@ def train_captcha_cmd(
     from ..charset import parse_charset
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
-    from ..train import train_attacker
+    from ..loop import describe_verdict
+    from ..train import check_semi_supervised, train_attacker
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
@@ -115,13 +116,13 @@ def train_captcha_cmd(
                           info={"plugin_dirs": dirs(plugins)})
     if not reader.trainable:
         raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
+    if scraped is not None:
+        check_semi_supervised(reader)  # now, not after its base has been trained
     name = style or Path(dataset).resolve().name
     out = _model_out(out or Path("models") / f"{reader.name}-{name}.keras", force, resume)
     init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
-    if scraped is not None and not reader.semi_supervised:
-        raise CaptchalabError(f"attacker {reader.name!r} does not train on unlabelled CAPTCHAs")
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
                           epoch_reporter(epochs), dirs(plugins), unlabelled=scraped)
     if info.get("unlabelled"):
@@ -133,9 +134,5 @@ def train_captcha_cmd(
     val = info.get("val_accuracy")
     say(f"{used}{info['unreadable']} unreadable; validation accuracy "
         f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
-    verdict = info.get("convergence") or {}
-    say("converged" + (f" ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
-                       f"{verdict['examples_seen']:,} examples seen)" if verdict.get("converged") else "")
-        if verdict.get("converged") else
-        "NOT converged, its numbers are lower bounds: " + "; ".join(verdict.get("reasons") or ["no verdict"]))
+    say(describe_verdict(info.get("convergence")))
     typer.echo(str(out))

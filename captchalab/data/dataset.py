@@ -184,7 +184,7 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
         write_labels(tmp / "labels.csv", rows)
         (tmp / "boxes.json").write_text(to_json(boxes))
         manifest = make_manifest(
-            "dataset", generator=spec.style, source=generator_source(spec.style), parameters=params,
+            "dataset", generator=spec.style, source=source_of("style", spec.style), parameters=params,
             overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
             length=[spec.min_length, spec.max_length], charset=spec.charset,
             charset_name=charset_name(spec.charset), **extra,
@@ -194,10 +194,6 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
             from ..report import contact_sheet
             contact_sheet([im for im, _ in previews], [t for _, t in previews], path=tmp / "preview.png")
     return manifest
-
-
-def generator_source(style: str) -> str:
-    return source_of("style", style)
 
 
 def write_labels(path: Path, rows) -> None:
@@ -376,6 +372,7 @@ class Source:
     `Source(dataset=...)` (a folder). Constructing one gives a GeneratedSource or a FolderSource;
     both answer the same questions."""
     rejected: list = []  # (filename, why) of the labels rows refused (folders only)
+    plugin_dirs: tuple = ()  # the plugin folders its styles come from (generated only)
 
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
@@ -383,8 +380,6 @@ class Source:
         if sum((spec is not None, dataset is not None, bool(mixture))) != 1:
             raise ValueError("Source needs exactly one of spec, dataset and mixture")
         return super().__new__(FolderSource if dataset is not None else GeneratedSource)
-
-    plugin_dirs: tuple = ()
 
 
 class GeneratedSource(Source):
