@@ -362,6 +362,12 @@ def forward(model) -> Callable:
     return run
 
 
+def fresh_seed(rng: np.random.Generator) -> int:
+    """The generation seed of one epoch's fresh CAPTCHAs, drawn from the epoch's generator (seeded
+    by the run's seed and the epoch), so a resumed run draws the same ones."""
+    return int(rng.integers(2 ** 31 - 1))
+
+
 def held_out(count: int, hold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of `count` items split into (kept for training, `hold` held out), at random from
     `seed`: the one split of every training set here."""
@@ -374,7 +380,8 @@ DECLARED_DEFAULTS = {"budget": 200_000, "batch_size": 64, "learning_rate": 1e-3,
 
 
 def fit_declared(attacker, train: list, validation: list, settings, checkpoint: Path,
-                 resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+                 resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None,
+                 fresh: Callable[[int], list] | None = None) -> dict:
     """Train `attacker.model` in place through the shared loop, from what the attacker declares:
     `inputs(prepared) -> array` (the model's input batch), `targets(texts) -> array` (what the
     loss compares outputs with), `loss(targets, outputs) -> per-example loss` (Keras ops), and
@@ -383,7 +390,8 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
 
     Budget, batch size, learning rate and patience come from the settings, else from the
     attacker's hyper-parameters of those names, else from DECLARED_DEFAULTS; an `epochs`
-    hyper-parameter caps the passes; a fine-tune halves the default learning rate."""
+    hyper-parameter caps the passes; a fine-tune halves the default learning rate. With `fresh`
+    every epoch trains on the examples `fresh(seed)` draws instead (see `fresh_seed`)."""
     import tensorflow as tf
     from dataclasses import asdict
     h = attacker.hparams
@@ -395,11 +403,16 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     batch_size = setting("batch_size")
     learning_rate = settings.learning_rate or h.get("learning_rate", DECLARED_DEFAULTS["learning_rate"]) * \
         (0.5 if settings.fine_tune else 1)
-    x = np.asarray(attacker.inputs([p for p, _ in train]))
-    y = np.asarray(attacker.targets([t for _, t in train]))
-    if len(x) != len(y) or not len(x):
-        raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
-                              f"training CAPTCHA (got {len(x)} and {len(y)})")
+
+    def arrays(examples):
+        x = np.asarray(attacker.inputs([p for p, _ in examples]))
+        y = np.asarray(attacker.targets([t for _, t in examples]))
+        if len(x) != len(y) or not len(x):
+            raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
+                                  f"training CAPTCHA (got {len(x)} and {len(y)})")
+        return x, y
+
+    x, y = arrays(train)
     budget = h.get("budget", DECLARED_DEFAULTS["budget"])
     stopping = stopping_for(settings, {**h, "patience": setting("patience")}, len(x), len(validation), budget,
                             max(budget // 15, 30 * len(x)))
@@ -418,18 +431,20 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     augment = getattr(attacker, "augment", None)
 
     def epoch_batches(rng):
-        order = rng.permutation(len(x))
+        ex, ey = arrays(fresh(fresh_seed(rng))) if fresh else (x, y)
+        order = rng.permutation(len(ex))
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
-            inputs = x[batch]
-            yield (augment(inputs, rng) if augment else inputs), y[batch]
+            inputs = ex[batch]
+            yield (augment(inputs, rng) if augment else inputs), ey[batch]
 
     state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches,
                      step=step, validate=lambda: captcha_score(attacker, validation, len(validation)),
                      checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
                      train_score=lambda: captcha_score(attacker, train), validation_count=len(validation),
                      config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
-                             "learning_rate": learning_rate, "seed": settings.seed, "count": len(x)})
+                             "learning_rate": learning_rate, "seed": settings.seed, "count": len(x),
+                             "fresh": fresh is not None})
     for record in state["history"]:
         record.pop("accuracy", None)  # the declared loop does not decode training batches
     return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": learning_rate}

@@ -149,17 +149,39 @@ def prepare_unlabelled(attacker, unlabelled, workers: int = 2) -> tuple[list, di
                       "skipped_files": skipped, "image_sha256": sorted(file_hashes(unlabelled))}
 
 
+def check_fresh(attacker, source) -> None:
+    """Refuse `--fresh` where it cannot apply: a dataset folder, an attacker without the capability."""
+    from .data.dataset import GeneratedSource
+    if not isinstance(source, GeneratedSource):
+        raise CaptchalabError("--fresh draws new CAPTCHAs from a style: it needs --style, not --dataset")
+    if not attacker.fresh_examples:
+        raise CaptchalabError(f"attacker {attacker.name!r} does not train on fresh CAPTCHAs "
+                              "(fresh_examples is not declared)")
+
+
+def fresh_draws(attacker, source, count: int, workers: int):
+    """`draw(seed)`: `count` CAPTCHAs of the source's design drawn with `seed`, prepared for
+    `attacker` (the generator is free: an epoch need not re-read the same CAPTCHAs)."""
+    def draw(seed: int) -> list:
+        return prepare_examples(attacker, source.redrawn(seed, count), workers)[0]
+    return draw
+
+
 def train_attacker(attacker, source, out: Path, settings, init_from: Path | None = None,
                    workers: int = 2, resume: bool = False, verbose: int = 0, on_epoch=None,
-                   plugin_dirs=(), unlabelled=None) -> dict:
+                   plugin_dirs=(), unlabelled=None, fresh: bool = False) -> dict:
     """Train `attacker` (a fresh instance of any trainable attacker) on the CAPTCHAs of `source`,
-    optionally starting from another model's weights, and with `unlabelled` (a Dataset of
-    unlabelled CAPTCHAs) semi-supervised; write `out` (.keras) and its JSON."""
+    optionally starting from another model's weights, with `unlabelled` (a Dataset of
+    unlabelled CAPTCHAs) semi-supervised, and with `fresh` on CAPTCHAs of the source's style
+    drawn anew every epoch (the first draw's held-out part still validates); write `out`
+    (.keras) and its JSON."""
     import keras
     from .attackers.base import load_attacker
     out = check_model_path(out)
     if not attacker.trainable:
         raise CaptchalabError(f"attacker {attacker.name!r} cannot be trained")
+    if fresh:
+        check_fresh(attacker, source)
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
@@ -176,6 +198,8 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     extra, unlabelled_info = {}, None
     if unlabelled is not None:
         extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers)
+    if fresh:
+        extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
     result["convergence"] = inherited(result.get("convergence"), base.info if init_from else None)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
@@ -185,11 +209,11 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
             "hyperparameters": attacker.hparams, "task": "captcha", "source": described,
             "initialised_from": started_from, "initialised_weights": taken, **stats,
             "train_count": len(train), "validation_count": len(validation), "seed": settings.seed,
-            "labelled_count": stats["captchas"], "unlabelled": unlabelled_info,
+            "labelled_count": stats["captchas"], "unlabelled": unlabelled_info, "fresh_every_epoch": fresh,
             **result,
             "manifest": make_manifest("model", task="captcha", attacker=attacker.name,
                                       hyperparameters=attacker.hparams, settings=asdict(settings),
-                                      source=described, initialised_from=started_from)}
+                                      source=described, initialised_from=started_from, fresh_every_epoch=fresh)}
     return finish(attacker.model, out, info, wall_start)
 
 

@@ -138,3 +138,51 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     assert tuned.returncode == 0, tuned.stderr
     reasons = json.loads(child.with_suffix(".json").read_text())["convergence"]["reasons"]
     assert any("started from weak.keras, which had not converged" in r for r in reasons)
+
+
+def recording_slicer(tmp_path):
+    """The outside slicer plugin (shared loop), declaring fresh_examples and recording the texts
+    of every training set the loop builds."""
+    import shutil
+    from pathlib import Path
+    from captchalab.attackers.base import get_attacker
+    folder = tmp_path / "plugins"
+    shutil.copytree(Path(__file__).parent / "outside", folder, ignore=shutil.ignore_patterns("__pycache__"))
+
+    class Recording(get_attacker("slicer", [str(folder)])):
+        fresh_examples = True
+        seen: list = []
+
+        def targets(self, texts):
+            self.seen.append(tuple(texts))
+            return super().targets(texts)
+    return Recording
+
+
+def test_fresh_captchas_are_drawn_every_epoch_the_same_way_every_run(tmp_path):
+    from captchalab.attackers.base import TrainSettings
+    from captchalab.data.dataset import make_source
+    from captchalab.train import train_attacker
+    runs = []
+    for run in range(2):
+        Recording = recording_slicer(tmp_path / str(run))
+        source = make_source("clean", None, 40, "4", 1, 0.5, [], (), None)
+        info = train_attacker(Recording("0123456789", {"epochs": 3}), source, tmp_path / f"{run}.keras",
+                              TrainSettings(seed=1), workers=0, fresh=True)
+        assert info["fresh_every_epoch"] is True and len(info["history"]) == 3
+        runs.append(Recording.seen)
+    first, *epochs = runs[0]
+    assert len(epochs) == 3 and len(set(epochs)) == 3 and first not in epochs  # a new draw each epoch
+    assert all(len(texts) == len(first) == 36 for texts in epochs)            # as many as the training part
+    assert runs[0] == runs[1]                                                  # seeded: the same draws again
+
+
+def test_fresh_captchas_need_a_style_and_an_attacker_that_declares_them(tmp_path):
+    from captchalab.data.dataset import GenerationSpec, generate_dataset
+    generate_dataset(GenerationSpec("clean", 4, seed=3), tmp_path / "ds")
+    common = ["--from", "scratch", "--workers", "0", "--fresh"]
+    assert_one_line_error(run_cli("train", "captcha", "--attacker", "ctc", "--dataset", tmp_path / "ds", *common,
+                                  "--out", tmp_path / "a.keras"), "it needs --style")
+    assert_one_line_error(run_cli("train", "captcha", "--attacker", "segment", "--style", "clean", *common,
+                                  "--out", tmp_path / "b.keras"), "fresh_examples is not declared")
+    assert not list(tmp_path.glob("*.keras"))

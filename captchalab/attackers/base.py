@@ -90,6 +90,7 @@ class Attacker:
     uses_length: ClassVar[bool] = False      # prepare() wants the character count when known
     base: ClassVar[BaseRecipe | None] = None  # the default starting model; None: start from scratch
     semi_supervised: ClassVar[bool] = False  # fit() takes `unlabelled=[prepared, ...]` (train --unlabelled)
+    fresh_examples: ClassVar[bool] = False   # fit() takes `fresh=draw(seed) -> [Example]` (train --fresh)
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
     family: ClassVar[str] = "attacker"
 
@@ -127,11 +128,12 @@ class Attacker:
 
     def fit(self, train: list[Example], validation: list[Example], settings: TrainSettings,
             checkpoint: Path, resume: bool = False,
-            on_epoch: Callable[[int, dict], None] | None = None) -> dict:
+            on_epoch: Callable[[int, dict], None] | None = None,
+            fresh: Callable[[int], list[Example]] | None = None) -> dict:
         """Train `self.model` in place; returns at least {"val_accuracy": ..., "history": [...]}.
         The default trains through the shared loop from the declared `targets` and `loss`."""
         from ..loop import fit_declared
-        return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch)
+        return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch, fresh)
 
     def init_from(self, other: "Attacker") -> str:
         """Start from another trained attacker's weights; returns what was taken over. The default
@@ -191,6 +193,8 @@ class Attacker:
             raise PluginError(f"attacker {cls.name!r} declares the steps view but has no probabilities()")
         if cls.semi_supervised and "unlabelled" not in inspect.signature(cls.fit).parameters:
             raise PluginError(f"attacker {cls.name!r} declares semi_supervised but its fit() takes no unlabelled=")
+        if cls.fresh_examples and "fresh" not in inspect.signature(cls.fit).parameters:
+            raise PluginError(f"attacker {cls.name!r} declares fresh_examples but its fit() takes no fresh=")
         if cls.base is not None and (not isinstance(cls.base, BaseRecipe) or
                                      cls.base.kind not in ("captchas", "characters")):
             raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe of kind captchas or characters")

@@ -96,6 +96,7 @@ class Ctc(Attacker):
     description = "Segmentation-free CRNN (convolutions + bidirectional GRU) trained with CTC."
     differentiable = True
     semi_supervised = True  # fit() takes unlabelled CAPTCHAs (pseudo-labels from a mean teacher)
+    fresh_examples = True   # fit() can train on CAPTCHAs drawn anew every epoch
     base = BaseRecipe()  # a mixture of the built-in styles at several strengths and lengths
     views = frozenset({"steps"})
     output_layer, output_offset = "logits", 1  # column 0 is the blank
@@ -169,12 +170,15 @@ class Ctc(Attacker):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
         return super().init_from(other)
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None):
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None,
+            fresh=None):
         """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
-        images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling)."""
+        images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling); with
+        `fresh`, on the CAPTCHAs it draws for each epoch instead of `train`."""
         import keras
         import tensorflow as tf
-        from ..loop import PseudoLabelling, confident, fit_loop, mean_teacher, plan, seconds_and_rate, stopping_for
+        from ..loop import (PseudoLabelling, confident, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
+                            stopping_for)
         h = self.hparams
         x, labels, lengths = self._encode(train)
         batch_size = settings.batch_size or h["batch_size"]
@@ -205,21 +209,22 @@ class Ctc(Attacker):
             update_teacher = mean_teacher(model, teacher, pseudo.decay)
             reader = type(self)(self.charset, self.hparams, teacher)
 
-        def epoch_set():
-            """This epoch's training set: the labelled CAPTCHAs, and the unlabelled ones the teacher
-            reads confidently, under its reading."""
+        def epoch_set(rng):
+            """This epoch's training set: the labelled CAPTCHAs (drawn anew with `fresh`), and the
+            unlabelled ones the teacher reads confidently, under its reading."""
+            labelled = self._encode(fresh(fresh_seed(rng))) if fresh else (x, labels, lengths)
             if teacher is None:
-                return x, labels, lengths
+                return labelled
             readings = reader.read_prepared(unlabelled)
             chosen = confident(readings, pseudo.threshold, self.charset, MAX_LABEL)
             pseudo_counts.append(len(chosen))
             if not chosen:
-                return x, labels, lengths
-            px, plabels, plengths = self._encode([(unlabelled[k], readings[k].text) for k in chosen])
-            return np.concatenate([x, px]), np.concatenate([labels, plabels]), np.concatenate([lengths, plengths])
+                return labelled
+            pseudo_set = self._encode([(unlabelled[k], readings[k].text) for k in chosen])
+            return tuple(np.concatenate(pair) for pair in zip(labelled, pseudo_set))
 
         def epoch_batches(rng):
-            ex, elabels, elengths = epoch_set()
+            ex, elabels, elengths = epoch_set(rng)
             images = augment(ex, rng, h["augment"]).astype(np.float32)[..., None] / 255.0
             order = rng.permutation(len(ex))
             for first in range(0, len(order), batch_size):
@@ -240,7 +245,7 @@ class Ctc(Attacker):
                          teacher=teacher,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                                  "learning_rate": lr, "seed": settings.seed, "count": len(x),
-                                 "unlabelled": len(unlabelled or [])})
+                                 "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
         for record in state["history"]:
             record.pop("accuracy", None)  # the CTC step does not decode training batches
         result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}

@@ -77,6 +77,8 @@ def train_captcha_cmd(
                                           "the dataset's own set for --dataset."),
     hparam: HParams = None,
     count: int = typer.Option(3000, help="CAPTCHAs to generate (with --style)."),
+    fresh: bool = typer.Option(False, help="With --style: draw new training CAPTCHAs every epoch (the generator "
+                               "is free); the first draw's held-out part still validates."),
     length: Length = "4",
     strength: Strength = 0.5,
     param: Params = None,
@@ -103,7 +105,7 @@ def train_captcha_cmd(
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
     from ..loop import describe_verdict
-    from ..train import check_semi_supervised, train_attacker
+    from ..train import check_fresh, check_semi_supervised, train_attacker
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
@@ -118,13 +120,15 @@ def train_captcha_cmd(
         raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
     if scraped is not None:
         check_semi_supervised(reader)  # now, not after its base has been trained
+    if fresh:
+        check_fresh(reader, source)
     name = style or Path(dataset).resolve().name
     out = _model_out(out or Path("models") / f"{reader.name}-{name}.keras", force, resume)
     init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
-                          epoch_reporter(epochs), dirs(plugins), unlabelled=scraped)
+                          epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
     if info.get("unlabelled"):
         used = info.get("pseudo_labelling", {}).get("pseudo_labelled_per_epoch") or [0]
         say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -410,6 +410,11 @@ class GeneratedSource(Source):
                       "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
                       "parameters": s.check()} for s in self.specs]
         return described[0] if self.single else {"mixture": described, "count": self.count}
+
+    def redrawn(self, seed: int, count: int) -> GeneratedSource:
+        """`count` other CAPTCHAs of the same design, drawn with `seed` (fresh training CAPTCHAs)."""
+        specs = tuple(replace(s, seed=seed + k, count=count) for k, s in enumerate(self.specs))
+        return GeneratedSource(spec=specs[0]) if self.single else GeneratedSource(mixture=specs, count=count)
 
     def fixed_length(self) -> int | None:
         """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
