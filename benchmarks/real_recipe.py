@@ -18,34 +18,13 @@ where it stopped.
     python benchmarks/real_recipe.py [--synthetic 20000] [--work results/real-recipe]
 """
 import argparse
-import csv
 import json
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
+
+from recipe_steps import cli, print_attack, split, train_once
 
 HERE = Path(__file__).parent
 PLUGINS = HERE / "plugins"
-
-
-def cli(*args):
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "captchalab", *map(str, args)], capture_output=True, text=True)
-    if done.returncode:
-        sys.exit(f"failed: captchalab {' '.join(map(str, args))}\n{done.stderr}")
-    return time.perf_counter() - start
-
-
-def split(folder: Path, train: Path, test: Path, count: int) -> None:
-    rows = list(csv.reader((folder / "labels.csv").open()))[1:]
-    for target, part in ((train, rows[:count]), (test, rows[count:])):
-        target.mkdir(parents=True, exist_ok=True)
-        for name, _ in part:
-            shutil.copy(folder / name, target / name)
-        with (target / "labels.csv").open("w") as f:
-            f.write("filename,text\n" + "".join(f"{n},{t}\n" for n, t in part))
 
 
 def main():
@@ -63,42 +42,25 @@ def main():
     timings = {}
     for attacker, start in (("segment", "base"), ("ctc", "base")):
         synthetic = work / f"{attacker}-synthetic.keras"
-        if not synthetic.is_file():
-            timings[f"{attacker} synthetic"] = cli(
-                "train", "captcha", "--attacker", attacker, "--style", "serif_line", *common, "--length", "6",
-                "--count", args.synthetic, "--strength", 0.6, "--from", start, "--out", synthetic)
-        tuned = work / f"{attacker}-tuned.keras"
-        if not tuned.is_file():
-            timings[f"{attacker} fine-tune"] = cli("train", "captcha", "--attacker", attacker, "--dataset",
-                                                   work / "real-train", "--charset", "alnum", "--from", synthetic,
-                                                   "--out", tuned)
-        alone = work / f"{attacker}-real-only.keras"
-        if not alone.is_file():
-            timings[f"{attacker} real only"] = cli("train", "captcha", "--attacker", attacker, "--dataset",
-                                                   work / "real-train", "--charset", "alnum", "--from", start,
-                                                   "--out", alone)
+        train_once(synthetic, timings, f"{attacker} synthetic", "--attacker", attacker, "--style", "serif_line",
+                   *common, "--length", "6", "--count", args.synthetic, "--strength", 0.6, "--from", start)
+        train_once(work / f"{attacker}-tuned.keras", timings, f"{attacker} fine-tune", "--attacker", attacker,
+                   "--dataset", work / "real-train", "--charset", "alnum", "--from", synthetic)
+        train_once(work / f"{attacker}-real-only.keras", timings, f"{attacker} real only", "--attacker", attacker,
+                   "--dataset", work / "real-train", "--charset", "alnum", "--from", start)
     few, scraped = work / "real-100", work / "real-900-unlabelled"
     if not scraped.is_dir():
         split(work / "real-train", few, scraped, 100)
         (scraped / "labels.csv").unlink()  # unlabelled: the images only
     for name, extra in (("ctc-100", []), ("ctc-100-plus-900-unlabelled", ["--unlabelled", scraped])):
-        model = work / f"{name}.keras"
-        if not model.is_file():
-            timings[name] = cli("train", "captcha", "--attacker", "ctc", "--dataset", few, "--charset", "alnum",
-                                "--from", work / "ctc-synthetic.keras", *extra, "--out", model)
+        train_once(work / f"{name}.keras", timings, name, "--attacker", "ctc", "--dataset", few, "--charset", "alnum",
+                   "--from", work / "ctc-synthetic.keras", *extra)
     models = [work / f"{a}-{k}.keras" for a in ("segment", "ctc") for k in ("tuned", "real-only", "synthetic")]
     models += [work / "ctc-100.keras", work / "ctc-100-plus-900-unlabelled.keras"]
     report = work / "attack"
     cli("attack", *[x for m in models for x in ("--model", m)], "--attacker", "ddddocr", "--dataset",
         work / "real-test", "--charset", "alnum", "--out", report, "--force")
-    result = json.loads((report / "report.json").read_text())
-    for name, seconds in timings.items():
-        print(f"{name}: {seconds:.0f} s")
-    for label, r in result["per_attacker"].items():
-        low, high = r["captcha_accuracy_ci95"]
-        bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
-        print(f"{label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}), character accuracy "
-              f"{r['char_accuracy']:.2%} on the 400 stand-in real CAPTCHAs{bound}")
+    print_attack(json.loads((report / "report.json").read_text()), timings, "the 400 stand-in real CAPTCHAs")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Training throughput of the network: plain `model.fit` (Adam, batch 128, float32) against the
-training step `train mnist` uses (`make_train_step`: a tf.function step on the logits), in
-float32 and in bfloat16 mixed precision, interleaved on the same data so that all see the machine
-in the same state; prints every round and the medians.
+"""Training throughput, plain `model.fit` against our compiled training steps, in float32 and (where
+the CPU computes it natively, or with --bfloat16) bfloat16 mixed precision, interleaved on the
+same data so that all see the machine in the same state; prints every round and the medians.
 
-    python benchmarks/train_speed.py [--images 6000] [--rounds 7]
+- `lenet`: the seed's network on 28x28 crops (`make_train_step`, what `train mnist` uses);
+- `crnn`: ctc's CRNN on 32x128 CAPTCHAs (`Ctc.train_step`, what `train captcha --attacker ctc`
+  uses), plain fit with `keras.losses.CTC` on the same padded labels.
+
+    python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7]
 """
 import argparse
 import statistics
@@ -12,52 +15,87 @@ import time
 import numpy as np
 
 
-def main():
+def lenet_runs(images: int, policies: list[str]) -> dict:
     import keras
-
-    from captchalab.model import build_model
-    from captchalab.train import TrainConfig, make_optimizer, make_train_step
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--images", type=int, default=6000)
-    parser.add_argument("--rounds", type=int, default=7)
-    args = parser.parse_args()
+    from captchalab.loop import make_optimizer
+    from captchalab.model import TrainConfig, build_model, make_train_step
+    from captchalab.runtime import build_with_policy
     rng = np.random.default_rng(0)
-    x = rng.random((args.images, 28, 28, 1), np.float32)
-    y = rng.integers(0, 10, args.images).astype(np.int32)
-
+    x = rng.random((images, 28, 28, 1), np.float32)
+    y = rng.integers(0, 10, images).astype(np.int32)
     plain = build_model(seed=0)
     plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     plain.fit(x[:512], y[:512], batch_size=128, epochs=1, verbose=0)  # trace outside the timing
-    from captchalab.runtime import build_with_policy
     config = TrainConfig()
-    steps = {}
-    for policy in ("float32", "mixed_bfloat16"):
+    runs = {"plain model.fit": lambda: plain.fit(x, y, batch_size=128, epochs=1, verbose=0)}
+    for policy in policies:
         model = build_with_policy(lambda: build_model(seed=0), policy)
-        optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, args.images // 128)
+        optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
         optimizer.build(model.trainable_variables)
-        steps[policy] = make_train_step(model, optimizer, config.label_smoothing)
-        steps[policy](x[:128], y[:128])
+        step = make_train_step(model, optimizer, config.label_smoothing)
+        step(x[:128], y[:128])
+        runs[f"training step, {policy}"] = lambda step=step: [step(x[i:i + 128], y[i:i + 128])
+                                                             for i in range(0, images, 128)]
+    return runs
 
-    def run_plain():
-        plain.fit(x, y, batch_size=128, epochs=1, verbose=0)
 
-    def run_step(policy):
-        for first in range(0, args.images, 128):
-            steps[policy](x[first:first + 128], y[first:first + 128])
+def crnn_runs(images: int, policies: list[str]) -> dict:
+    import keras
+    from captchalab.attackers.ctc import MAX_LABEL, Ctc
+    from captchalab.runtime import build_with_policy
+    reader = Ctc()
+    h, batch = reader.hparams, reader.hparams["batch_size"]
+    rng = np.random.default_rng(0)
+    x = rng.random((images, h["height"], h["width"], 1), np.float32)
+    labels = np.zeros((images, MAX_LABEL), np.int32)
+    labels[:, :4] = rng.integers(1, 11, (images, 4))
+    lengths = np.full(images, 4, np.int32)
+    plain = reader.build(0)
+    plain.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.CTC())
+    plain.fit(x[:256], labels[:256], batch_size=batch, epochs=1, verbose=0)
+    runs = {"plain model.fit": lambda: plain.fit(x, labels, batch_size=batch, epochs=1, verbose=0)}
+    for policy in policies:
+        reader.model = build_with_policy(lambda: reader.build(0), policy)
+        optimizer = keras.optimizers.Adam(1e-3)
+        optimizer.build(reader.model.trainable_variables)
+        step = reader.train_step(optimizer)
+        step(x[:batch], labels[:batch], lengths[:batch])
+        runs[f"training step, {policy}"] = lambda step=step: [
+            step(x[i:i + batch], labels[i:i + batch], lengths[i:i + batch]) for i in range(0, images, batch)]
+    return runs
 
-    runs = {"plain model.fit": run_plain, "training step, float32": lambda: run_step("float32"),
-            "training step, bfloat16": lambda: run_step("mixed_bfloat16")}
-    rates = {name: [] for name in runs}
-    for r in range(args.rounds):
-        for name, run in runs.items():
+
+def measure(name: str, runs: dict, images: int, rounds: int) -> None:
+    rates = {label: [] for label in runs}
+    for r in range(rounds):
+        for label, run in runs.items():
             start = time.perf_counter()
             run()
-            rates[name].append(args.images / (time.perf_counter() - start))
-        print(f"round {r + 1}: " + ", ".join(f"{name} {v[-1]:.0f}" for name, v in rates.items()) + " images/s",
-              flush=True)
+            rates[label].append(images / (time.perf_counter() - start))
+        print(f"{name} round {r + 1}: " + ", ".join(f"{label} {v[-1]:.0f}" for label, v in rates.items())
+              + " images/s", flush=True)
     base = statistics.median(rates["plain model.fit"])
-    print(f"medians over {args.rounds} interleaved rounds, batch 128: " + ", ".join(
-        f"{name} {statistics.median(v):.0f} images/s ({statistics.median(v) / base:.2f}x)" for name, v in rates.items()))
+    print(f"{name}, medians over {rounds} interleaved rounds: " + ", ".join(
+        f"{label} {statistics.median(v):.0f} images/s ({statistics.median(v) / base:.2f}x)"
+        for label, v in rates.items()), flush=True)
+
+
+def main():
+    from captchalab.runtime import bf16_supported
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--network", choices=["lenet", "crnn", "both"], default="both")
+    parser.add_argument("--images", type=int, default=6000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--bfloat16", action="store_true",
+                        help="measure bfloat16 even where the CPU only emulates it (very slow)")
+    args = parser.parse_args()
+    policies = ["float32"] + (["mixed_bfloat16"] if bf16_supported() or args.bfloat16 else [])
+    if len(policies) == 1:
+        print("this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only", flush=True)
+    if args.network in ("lenet", "both"):
+        measure("lenet", lenet_runs(args.images, policies), args.images, args.rounds)
+    if args.network in ("crnn", "both"):
+        measure("crnn", crnn_runs(args.images, policies), args.images, args.rounds)
 
 
 if __name__ == "__main__":

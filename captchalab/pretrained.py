@@ -78,19 +78,23 @@ def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder:
         return shipped
     from . import train
     from .attackers.base import TrainSettings, make_attacker
-    say(f"{path} is missing: training it first (once; later runs start from it)")
+    from .loop import checkpoint_dir
+    resume = (checkpoint_dir(path) / "state.json").is_file()  # a run interrupted earlier goes on
+    say(f"{path} is missing: training it first (once; later runs start from it)"
+        + (", resuming the interrupted run" if resume else ""))
     recipe = make_attacker(attacker, charset, list(plugin_dirs)).base
     if recipe.kind == "characters" and charset == DIGITS:
         from .data.mnist import load_mnist
-        info = train.train_mnist(load_mnist(None), path, train.TrainConfig(), verbose=verbose, on_epoch=on_epoch)
+        info = train.train_mnist(load_mnist(None), path, train.TrainConfig(), resume=resume, verbose=verbose,
+                                 on_epoch=on_epoch)
     elif recipe.kind == "characters":
         config = train.TrainConfig(**train.CHARS_TRAINING)
-        info = train.train_chars(charset, path, config, verbose=verbose, on_epoch=on_epoch)
+        info = train.train_chars(charset, path, config, resume=resume, verbose=verbose, on_epoch=on_epoch)
     else:
         info = train.train_attacker(make_attacker(attacker, charset, list(plugin_dirs)),
                                     base_mixture(recipe, charset, plugin_dirs), path,
-                                    TrainSettings(seed=recipe.seed), verbose=verbose, on_epoch=on_epoch,
-                                    plugin_dirs=plugin_dirs)
+                                    TrainSettings(seed=recipe.seed), resume=resume, verbose=verbose,
+                                    on_epoch=on_epoch, plugin_dirs=plugin_dirs)
     accuracy = info.get("test_accuracy", info.get("val_accuracy"))
     say(f"{path}: accuracy {accuracy:.4f} on held-out data")
     return path

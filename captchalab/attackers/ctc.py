@@ -170,26 +170,13 @@ class Ctc(Attacker):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
         return super().init_from(other)
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None,
-            fresh=None):
-        """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
-        images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling); with
-        `fresh`, on the CAPTCHAs it draws for each epoch instead of `train`."""
+    def train_step(self, optimizer):
+        """One compiled training step: `step(images, targets, target_lengths) -> (mean CTC loss, 0)`
+        (the CTC step does not decode its batch, so it counts no correct readings)."""
         import keras
         import tensorflow as tf
-        from ..loop import (PseudoLabelling, confident, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
-                            stopping_for)
-        h = self.hparams
-        x, labels, lengths = self._encode(train)
-        batch_size = settings.batch_size or h["batch_size"]
-        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
-        # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
-        # default, and at least 15 passes
-        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"],
-                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)), warmup_epochs=1.0)
-        steps = self.hparams["width"] // 4
-        optimizer = plan(lr, stopping, len(x), batch_size, len(validation))
-        model, variables = self.model, self.model.trainable_variables
+        h, model = self.hparams, self.model
+        variables, steps = model.trainable_variables, h["width"] // 4
 
         @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], 1], tf.float32),
                                       tf.TensorSpec([None, MAX_LABEL], tf.int32), tf.TensorSpec([None], tf.int32)])
@@ -201,6 +188,27 @@ class Ctc(Attacker):
                                                          mask_index=0))
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss, 0.0
+        return step
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None,
+            fresh=None):
+        """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
+        images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling); with
+        `fresh`, on the CAPTCHAs it draws for each epoch instead of `train`."""
+        import keras
+        from ..loop import (PseudoLabelling, confident, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
+                            stopping_for)
+        h = self.hparams
+        x, labels, lengths = self._encode(train)
+        batch_size = settings.batch_size or h["batch_size"]
+        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
+        # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
+        # default, and at least 15 passes
+        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"],
+                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)), warmup_epochs=1.0)
+        optimizer = plan(lr, stopping, len(x), batch_size, len(validation))
+        model = self.model
+        step = self.train_step(optimizer)
 
         teacher, update_teacher, pseudo, pseudo_counts = None, None, PseudoLabelling(), []
         if unlabelled:

@@ -1,0 +1,47 @@
+"""Steps shared by the recipe benchmarks (real_recipe.py, login_corpus.py): run the CLI, split a
+generated corpus into training and test folders, and train a model once, resuming an interrupted
+run, so that a benchmark run again goes on where it stopped."""
+import csv
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def cli(*args) -> float:
+    """Run `captchalab ARGS`; the seconds it took, or exit with its error."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "captchalab", *map(str, args)], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"failed: captchalab {' '.join(map(str, args))}\n{done.stderr}")
+    return time.perf_counter() - start
+
+
+def split(folder: Path, train: Path, test: Path, count: int) -> None:
+    """The first `count` rows of a dataset into `train`, the rest into `test`."""
+    rows = list(csv.reader((folder / "labels.csv").open()))[1:]
+    for target, part in ((train, rows[:count]), (test, rows[count:])):
+        target.mkdir(parents=True, exist_ok=True)
+        for name, _ in part:
+            shutil.copy(folder / name, target / name)
+        with (target / "labels.csv").open("w") as f:
+            f.write("filename,text\n" + "".join(f"{n},{t}\n" for n, t in part))
+
+
+def train_once(out: Path, timings: dict, label: str, *args) -> None:
+    """`captchalab train captcha ARGS --out OUT` unless OUT exists; an interrupted run resumes."""
+    if out.is_file():
+        return
+    resume = ["--resume"] if (out.parent / f".{out.name}.checkpoint" / "state.json").is_file() else []
+    timings[label] = cli("train", "captcha", *args, *resume, "--out", out)
+
+
+def print_attack(result: dict, timings: dict, what: str) -> None:
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.0f} s")
+    for label, r in result["per_attacker"].items():
+        low, high = r["captcha_accuracy_ci95"]
+        bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
+        print(f"{label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}), character accuracy "
+              f"{r['char_accuracy']:.2%} on {what}{bound}")
