@@ -6,8 +6,9 @@ claims are checked against limits (Pillow reads only the header), so a file clai
 100,000 x 100,000 pixels costs nothing. OpenCV then decodes inside a guard. Every failure is an
 `ImageError` with a one-line reason; callers skip and name the file, or show the line.
 
-The result is always an HxWx3 uint8 BGR image: grey is expanded, 16-bit is reduced to 8-bit,
-and transparency is composited onto white (a transparent CAPTCHA is dark ink on nothing).
+The result is an HxWx3 uint8 BGR image: grey is expanded, 16-bit is reduced to 8-bit, and
+transparency is composited onto white (a transparent CAPTCHA is dark ink on nothing); or, with
+`alpha=True` (object art to be placed on scenes), HxWx4 BGRA, opaque where the file has no alpha.
 """
 from __future__ import annotations
 
@@ -66,26 +67,29 @@ def _header_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
         Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
-def _to_bgr8(image: np.ndarray) -> np.ndarray:
+def _to_bgr8(image: np.ndarray, alpha: bool = False) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise ImageError(f"unsupported pixel type {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
     if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     channels = image.shape[2]
-    if channels == 1:
-        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
     if channels == 3:
-        return image
+        return cv2.cvtColor(image, cv2.COLOR_BGR2BGRA) if alpha else image
     if channels == 4:
-        alpha = image[..., 3:].astype(np.float32) / 255.0
-        return (image[..., :3] * alpha + 255.0 * (1.0 - alpha) + 0.5).astype(np.uint8)
+        if alpha:
+            return image
+        weight = image[..., 3:].astype(np.float32) / 255.0
+        return (image[..., :3] * weight + 255.0 * (1.0 - weight) + 0.5).astype(np.uint8)
     raise ImageError(f"unsupported channel count {channels}")
 
 
-def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
-    """Decode image bytes into HxWx3 uint8 BGR, or raise ImageError (never anything else)."""
+def decode_image(data: bytes, limits: ImageLimits | None = None, alpha: bool = False) -> np.ndarray:
+    """Decode image bytes into HxWx3 uint8 BGR (HxWx4 BGRA with `alpha`), or raise ImageError
+    (never anything else)."""
     limits = limits or ImageLimits.from_env()
     if not data:
         raise ImageError("empty file")
@@ -102,10 +106,10 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> np.ndarray:
         raise ImageError(f"cannot decode ({str(exc).strip().splitlines()[-1][:120]})") from None
     if image is None or image.size == 0:
         raise ImageError("cannot decode (corrupt or truncated)")
-    return _to_bgr8(image)
+    return _to_bgr8(image, alpha)
 
 
-def read_image(path: str | os.PathLike, limits: ImageLimits | None = None) -> np.ndarray:
+def read_image(path: str | os.PathLike, limits: ImageLimits | None = None, alpha: bool = False) -> np.ndarray:
     """Read and decode one image file; ImageError names what is wrong (not the path)."""
     limits = limits or ImageLimits.from_env()
     try:
@@ -127,7 +131,7 @@ def read_image(path: str | os.PathLike, limits: ImageLimits | None = None) -> np
         raise ImageError(f"cannot read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-    return decode_image(data, limits)
+    return decode_image(data, limits, alpha)
 
 
 def read_image_or_fail(path: Path, limits: ImageLimits | None = None) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""Tile sets: the labelled object pictures image-selection CAPTCHAs are made of.
+
+A tile set is a folder of class folders, `CLASS/*.png|jpg|jpeg|webp|bmp`, the way public sets of
+real reCAPTCHA tiles are laid out (car/, bus/, crosswalk/, ...): a researcher points at their own
+with `--param tiles=DIR`. The built-in sets are openly licensed emoji art, one archive per art
+style in `captchalab/art/` (`<style>.zip` of `CLASS/*.png`, beside its licence and attribution),
+pre-rendered by tools/render_tile_art.py; `--param art=noto,twemoji` picks among them.
+
+Every picture is read through the safe decoder (with its transparency, so objects can be placed
+on scenes); unreadable ones are skipped and named, and a set needs at least two classes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CaptchalabError
+from .images import ImageError, ImageLimits, decode_image, read_image
+
+ART = Path(__file__).resolve().parent.parent / "art"
+TILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+MAX_TILES = 100_000  # pictures read from one folder at most (a tile set, not a photo archive)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One picture of one class: HxWx4 BGRA uint8 (opaque for photos)."""
+    cls: str
+    art: str        # the art style (a built-in set's name) or the folder a user's set came from
+    name: str       # the file's name inside its class folder
+    image: np.ndarray = field(repr=False, compare=False)
+
+
+@dataclass
+class TileSet:
+    """Pictures by class, and what could not be read (file -> why)."""
+    tiles: dict[str, list[Tile]]
+    skipped: dict[str, str]
+    source: str
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(self.tiles)
+
+    @property
+    def arts(self) -> list[str]:
+        return sorted({t.art for tiles in self.tiles.values() for t in tiles})
+
+    def check_class(self, cls: str, what: str = "class") -> str:
+        if cls not in self.tiles:
+            raise CaptchalabError(f"{what} {cls!r} is not in the tile set {self.source} "
+                                  f"(classes: {', '.join(self.classes)})")
+        return cls
+
+    def describe(self) -> dict:
+        """What a manifest records: where, which classes and art, how many pictures, a content hash."""
+        digest = hashlib.sha256()
+        for cls in self.classes:
+            for tile in self.tiles[cls]:
+                digest.update(f"{cls}/{tile.art}/{tile.name}".encode())
+                digest.update(tile.image.tobytes())
+        return {"source": self.source, "classes": self.classes, "arts": self.arts,
+                "pictures": {c: len(t) for c, t in sorted(self.tiles.items())},
+                "skipped": dict(sorted(self.skipped.items())), "sha256": digest.hexdigest()}
+
+
+def builtin_arts() -> list[str]:
+    """The names of the built-in art styles."""
+    return sorted(p.stem for p in ART.glob("*.zip"))
+
+
+def _class_folders(root: Path) -> list[Path]:
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: e.name)
+    except OSError as exc:
+        raise CaptchalabError(f"cannot read the tile folder {root}: {exc.strerror or exc}") from None
+    # symbolic links are not followed: a tile set reads only what lies inside its own folder
+    return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")]
+
+
+def _read_folder(root: Path, limits: ImageLimits) -> tuple[dict, dict]:
+    tiles: dict[str, list[Tile]] = {}
+    skipped: dict[str, str] = {}
+    read = 0
+    for folder in _class_folders(root):
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if entry.name.startswith(".") or not entry.name.lower().endswith(TILE_SUFFIXES):
+                continue
+            where = f"{folder.name}/{entry.name}"
+            if not entry.is_file(follow_symlinks=False):
+                skipped[where] = "not a regular file"
+                continue
+            read += 1
+            if read > MAX_TILES:
+                raise CaptchalabError(f"the tile folder {root} holds more than {MAX_TILES:,} pictures")
+            try:
+                image = read_image(entry.path, limits, alpha=True)
+            except ImageError as exc:
+                skipped[where] = str(exc)
+                continue
+            tiles.setdefault(folder.name, []).append(Tile(folder.name, root.name, entry.name, image))
+    return tiles, skipped
+
+
+def _read_art(art: str) -> dict[str, list[Tile]]:
+    """One built-in art style's pictures, from its archive (ours: every member is CLASS/NAME.png)."""
+    tiles: dict[str, list[Tile]] = {}
+    with zipfile.ZipFile(ART / f"{art}.zip") as archive:
+        for member in sorted(archive.namelist()):
+            cls, _, name = member.partition("/")
+            if name and name.endswith(".png"):
+                image = decode_image(archive.read(member), ImageLimits(), alpha=True)
+                tiles.setdefault(cls, []).append(Tile(cls, art, name, image))
+    return tiles
+
+
+def load_tile_folder(folder: str | os.PathLike, limits: ImageLimits | None = None) -> TileSet:
+    """A user's tile set: `folder/CLASS/*.png|jpg|...`. Unreadable pictures are skipped and named;
+    fewer than two classes with a readable picture is a one-line error."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise CaptchalabError(f"tile folder {root} does not exist or is not a folder")
+    tiles, skipped = _read_folder(root, limits or ImageLimits.from_env())
+    return _checked(TileSet(tiles, skipped, str(root)))
+
+
+@lru_cache(maxsize=8)
+def load_builtin(arts: tuple[str, ...]) -> TileSet:
+    """The built-in art styles `arts` together (every class drawn in each); cached per process."""
+    known = builtin_arts()
+    unknown = [a for a in arts if a not in known]
+    if unknown or not arts:
+        raise CaptchalabError(f"unknown art style {', '.join(unknown) or '(none given)'} "
+                              f"(built in: {', '.join(known)})")
+    tiles: dict[str, list[Tile]] = {}
+    for art in arts:
+        for cls, pictures in _read_art(art).items():
+            tiles.setdefault(cls, []).extend(pictures)
+    return _checked(TileSet(tiles, {}, "built-in art " + ",".join(arts)))
+
+
+def _checked(tile_set: TileSet) -> TileSet:
+    if len(tile_set.tiles) < 2:
+        first = next(iter(tile_set.skipped.items()), None)
+        why = f"; {len(tile_set.skipped)} unreadable, first {first[0]}: {first[1]}" if first else ""
+        raise CaptchalabError(f"the tile set {tile_set.source} needs at least two classes with a readable "
+                              f"picture, found {len(tile_set.tiles)}{why}")
+    return tile_set

@@ -1,0 +1,141 @@
+"""Render the built-in tile art once, from openly licensed emoji sets packaged on npm in Iconify's
+JSON form, into small PNGs: captchalab/art/<art style>.zip holds <class>/<emoji>.png, beside
+<art style>.LICENSE.txt and <art style>.ATTRIBUTION.txt (run by a maintainer; users get the
+pictures inside the package and never need npm or this script).
+
+    python tools/render_tile_art.py [--cache /tmp/tile-art-npm] [--size 96]
+
+Needs `npm` (to fetch the packages) and `pip install resvg-py` (resvg, a maintained SVG renderer).
+Each art style keeps its licence text and attribution beside its pictures (LICENSE, ATTRIBUTION).
+"""
+import argparse
+import json
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+ART = Path(__file__).resolve().parent.parent / "captchalab" / "art"
+
+# art style -> the npm package of its pictures (Iconify's JSON), and where its licence's text is
+# found: (package, version, file in the package); the Iconify packages carry no licence file
+STYLES = {
+    "noto": {"package": ("@iconify-json/noto", "1.2.9"),
+             # the Apache License 2.0 text, as another Apache-licensed npm package ships it
+             "licence_text": ("rxjs", "7.8.1", "package/LICENSE.txt")},
+    "twemoji": {"package": ("@iconify-json/twemoji", "1.2.5"),
+                "licence_text": ("twemoji", "14.0.2", "package/LICENSE-GRAPHICS")},
+    "openmoji": {"package": ("@iconify-json/openmoji", "1.2.29"),
+                 "licence_text": ("openmoji", "17.0.0", "package/LICENSE.txt")},
+    "fluent": {"package": ("@iconify-json/fluent-emoji-flat", "1.2.6"), "licence_text": None},
+}
+MIT_MICROSOFT = """MIT License
+
+Copyright (c) Microsoft Corporation.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+# class -> the emoji names drawn for it (Iconify names, the same in every set)
+CLASSES = {
+    "biscuit": ["cookie"],
+    "doughnut": ["doughnut"],
+    "car": ["automobile", "oncoming-automobile"],
+    "taxi": ["taxi", "oncoming-taxi"],
+    "bus": ["bus", "oncoming-bus"],
+    "truck": ["delivery-truck", "articulated-lorry"],
+    "bicycle": ["bicycle"],
+    "motorcycle": ["motorcycle"],
+    "traffic light": ["vertical-traffic-light", "horizontal-traffic-light"],
+    "boat": ["sailboat", "speedboat"],
+    "airplane": ["airplane"],
+    "tree": ["deciduous-tree", "evergreen-tree"],
+    "palm tree": ["palm-tree"],
+    "cat": ["cat", "black-cat"],
+    "dog": ["dog", "poodle"],
+    "bird": ["bird", "dove"],
+    "house": ["house", "house-with-garden"],
+    "chair": ["chair"],
+}
+
+
+def npm_file(package: str, version: str, member: str, cache: Path) -> bytes:
+    """One file of an npm package (npm pack into the cache once)."""
+    cache.mkdir(parents=True, exist_ok=True)
+    tarball = cache / (package.lstrip("@").replace("/", "-") + f"-{version}.tgz")
+    if not tarball.is_file():
+        subprocess.run(["npm", "pack", f"{package}@{version}", "--silent"], cwd=cache, check=True,
+                       capture_output=True)
+    with tarfile.open(tarball) as archive:
+        return archive.extractfile(member).read()
+
+
+def licence_text(style: dict, cache: Path) -> str:
+    if style["licence_text"] is None:
+        return MIT_MICROSOFT
+    text = npm_file(*style["licence_text"], cache).decode()
+    end = text.find("END OF TERMS AND CONDITIONS")  # the Apache text without another project's appendix
+    return text[:end + len("END OF TERMS AND CONDITIONS")] + "\n" if end >= 0 else text
+
+
+def svg_of(icons: dict, name: str) -> str:
+    """An icon's standalone SVG (Iconify keeps bodies without the <svg> element; aliases point at
+    another icon, possibly flipped or rotated, which we do not need here)."""
+    seen = set()
+    while name in icons.get("aliases", {}) and name not in seen:
+        seen.add(name)
+        name = icons["aliases"][name]["parent"]
+    icon = icons["icons"][name]
+    width, height = icon.get("width", icons.get("width", 16)), icon.get("height", icons.get("height", 16))
+    left, top = icon.get("left", icons.get("left", 0)), icon.get("top", icons.get("top", 0))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'viewBox="{left} {top} {width} {height}">{icon["body"]}</svg>')
+
+
+def main():
+    import resvg_py
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/tile-art-npm"))
+    parser.add_argument("--size", type=int, default=96)
+    args = parser.parse_args()
+    ART.mkdir(exist_ok=True)
+    for name, style in STYLES.items():
+        package, version = style["package"]
+        icons = json.loads(npm_file(package, version, "package/icons.json", args.cache))
+        info = json.loads(npm_file(package, version, "package/info.json", args.cache))
+        partial = ART / f"{name}.zip.partial"
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for cls, emoji in CLASSES.items():
+                for picture in emoji:
+                    png = resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=args.size,
+                                                height=args.size)
+                    # a fixed date: the same pictures give the same bytes
+                    archive.writestr(zipfile.ZipInfo(f"{cls}/{picture}.png", (2026, 1, 1, 0, 0, 0)), bytes(png))
+        partial.rename(ART / f"{name}.zip")
+        author, licence = info["author"], info["license"]
+        (ART / f"{name}.ATTRIBUTION.txt").write_text(
+            f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
+            f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of the "
+            f"set) with resvg at {args.size}x{args.size} px by tools/render_tile_art.py; the pictures are "
+            "otherwise unchanged. Only the pictures named in CLASSES there are included.\n")
+        (ART / f"{name}.LICENSE.txt").write_text(licence_text(style, args.cache))
+
+
+if __name__ == "__main__":
+    main()
