@@ -31,21 +31,31 @@ class Item:
     true_boxes: list | None = None
     error: str | None = None
     reading: Any = None           # the attacker's Reading, once read
+    question: Any = None          # what the challenge asks (kinds other than text)
 
     @property
     def skipped(self) -> bool:
         return self.prepared is None
 
 
+def hint_for(attacker, sample, length):
+    """What `prepare` is told besides the image: the question, for a kind that asks one; else the
+    expected length (LABEL_LENGTH: the label's own), if the attacker uses it."""
+    if sample.question is not None:
+        return sample.question
+    hint = len(sample.text) if length == LABEL_LENGTH else length
+    return hint if attacker.uses_length else None
+
+
 def _prepare_chunk(attacker, source: Source, indices: list[int], length) -> list[Item]:
     items = []
     for i in indices:
         sample = source.sample(i)
-        item = Item(i, sample.name, sample.text, true_boxes=sample.boxes, error=sample.error)
+        item = Item(i, sample.name, sample.text, true_boxes=sample.boxes, error=sample.error,
+                    question=sample.question)
         if sample.image is not None:
-            hint = len(sample.text) if length == LABEL_LENGTH else length
             try:
-                item.prepared = attacker.prepare(sample.image, hint if attacker.uses_length else None)
+                item.prepared = attacker.prepare(sample.image, hint_for(attacker, sample, length))
             except Exception as exc:  # an odd image must not stop the run: skip it and say why
                 item.error = f"{attacker.name} could not prepare it ({type(exc).__name__}: {exc})"
         items.append(item)
@@ -89,7 +99,7 @@ def run_attack(attacker, source: Source, length: int | None = None, workers: int
         pool(workers, tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ())))
     warm = source.sample(0)
     if warm.image is not None:
-        read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, length if attacker.uses_length else None))])
+        read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, hint_for(attacker, warm, length)))])
     items: list[Item] = []
     pending: list[Item] = []
 
@@ -128,6 +138,9 @@ def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
     for attacker in attackers:
         seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
         for name, source in sources.items():
+            if attacker.kind != source.kind:
+                raise CaptchalabError(f"{attacker.label()} reads {attacker.kind} CAPTCHAs; "
+                                      f"{name or 'the dataset'} holds {source.kind} CAPTCHAs")
             source.check_charset(attacker.charset, f"{attacker.label()}")
             if seen and isinstance(source, FolderSource):
                 if name not in hashes:
@@ -168,7 +181,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}
             if len(sources) > 1:
-                per_style[name] = {**score(items, source.charset, ignore_case),
+                per_style[name] = {**score(items, source.charset, ignore_case, source.kind),
                                    "captchas_per_second": round(len(items) / took, 1) if took else None}
             for it in items:
                 if len(misread) >= example_limit:
@@ -176,7 +189,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
                 if not it.skipped and fold(it.reading.text, ignore_case) != fold(it.text, ignore_case):
                     misread.append((source.sample(it.index).image, it))
         charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
-        result = score(all_items, charsets, ignore_case)
+        result = score(all_items, charsets, ignore_case, next(iter(sources.values())).kind)
         result.update(attacker=attacker.name, charset=charset_name(attacker.charset), state=attacker_state(attacker),
                       model=attacker.info.get("path"), seconds=round(seconds, 3),
                       captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,

@@ -147,11 +147,43 @@ def plot_confusion(matrix, labels: str, *, path: Path, title: str = "Confusion m
     plt.close(fig)
 
 
+def seen_on_grid(image: np.ndarray, item) -> np.ndarray:
+    """A failed image-grid challenge as the reader saw it: per tile the probability it gave the
+    prompt class; a green frame on the tiles of the answer, a red cross on the tiles it selected
+    wrongly."""
+    from .kinds import parse_tiles
+    grid = item.question["grid"]
+    out = image.copy()
+    h, w = out.shape[:2]
+    truth = parse_tiles(item.text, grid * grid)
+    try:
+        chosen = parse_tiles(item.reading.text, grid * grid)
+    except ValueError:
+        chosen = frozenset()
+    probabilities = (item.reading.details or {}).get("tile_probabilities") or [None] * grid * grid
+    for k, p in enumerate(probabilities):
+        r, c = divmod(k, grid)
+        x0, y0, x1, y1 = c * w // grid, r * h // grid, (c + 1) * w // grid - 1, (r + 1) * h // grid - 1
+        if k in truth:
+            cv2.rectangle(out, (x0 + 1, y0 + 1), (x1 - 1, y1 - 1), (0, 170, 0), 3)
+        if k in chosen - truth:
+            cv2.line(out, (x0 + 4, y0 + 4), (x1 - 4, y1 - 4), (0, 0, 230), 3)
+            cv2.line(out, (x0 + 4, y1 - 4), (x1 - 4, y0 + 4), (0, 0, 230), 3)
+        if p is not None:
+            label = f"{p:.2f}"
+            cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 3, cv2.LINE_AA)
+            cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    return out
+
+
 def seen_by_attacker(image: np.ndarray, item) -> np.ndarray:
     """A misread CAPTCHA as the attacker saw it: its boxes drawn on the image and, below, the
-    crops it read (segmenting attackers); the image alone for whole-image readers."""
+    crops it read (segmenting attackers); tiles with their probabilities (image grids); the
+    image alone for whole-image readers."""
     reading = item.reading
     image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if reading is not None and getattr(item, "question", None) and "grid" in item.question:
+        return seen_on_grid(image, item)
     if reading is None or reading.boxes is None:
         return image
     out = image.copy()
@@ -205,8 +237,10 @@ def attack_sections(result: dict) -> list[Section]:
                     + f", charset `{src.get('charset')}`")
     else:
         head.append(f"- styles: {', '.join(result.get('sources', {}))}")
-    head.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
     per_attacker = result["per_attacker"]
+    if result.get("kind", "text") != "text":
+        return grid_sections(result, head)
+    head.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
     head += ["", "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
              "style's boxes | CAPTCHAs/s | read | skipped | training |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in per_attacker.items():
@@ -246,6 +280,39 @@ def attack_sections(result: dict) -> list[Section]:
     return sections
 
 
+def misread_caption(item) -> str:
+    if item.question and "prompt" in item.question:
+        return f"{item.question['prompt']}: {item.text or '-'} -> {item.reading.text or '-'}"
+    return f"{item.text} -> {item.reading.text or '?'}"
+
+
+def grid_sections(result: dict, head: list[str]) -> list[Section]:
+    """An image-grid attack: one table of every reader's challenge-level and tile-level numbers."""
+    head += ["", "| attacker | success (exact set) | 95% interval | lenient success | tile accuracy | "
+             "tile precision | tile recall | challenges/s | read | skipped | training |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in result["per_attacker"].items():
+        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_interval(r.get('captcha_accuracy_ci95'))} | "
+                    f"{_pct(r.get('lenient_accuracy'))} | {_pct(r['char_accuracy'])} | {_pct(r.get('tile_precision'))} | "
+                    f"{_pct(r.get('tile_recall'))} | {r.get('captchas_per_second') or '-'} | {r['count']} | "
+                    f"{r['skipped']} | {_trained(r.get('state'))} |")
+    first = next(iter(result["per_attacker"].values()))
+    head += ["", "Success is single-attempt: the selected tiles are exactly the answer's. Lenient success "
+             f"accepts {first.get('lenient_definition', 'one wrong tile')}, as deployed 4x4 grids do. Tile "
+             "accuracy (`char_accuracy` in report.json) counts every tile of every challenge, selected or not; "
+             "precision and recall are over the tiles selected and the tiles of the answers.", "", LOWER_BOUND_NOTE]
+    sections = [Section(None, head)]
+    for name, r in result["per_attacker"].items():
+        if r.get("per_style"):
+            lines = ["| style | success | tile acc. | count |", "|---|---|---|---|"]
+            lines += [f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | {rs['count']} |"
+                      for style, rs in r["per_style"].items()]
+            sections.append(Section(name, lines))
+        else:
+            sections.append(Section(name, []))
+    return sections
+
+
 def _slug(text: str) -> str:
     import re
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
@@ -261,14 +328,15 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
     with atomic_dir(out, force, ours="report.json") as tmp:
         for name, r in result["per_attacker"].items():
             slug = _slug(name)
-            plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{slug}.png",
-                           title=f"{name}: confusion of characters (CAPTCHAs read with the right length)")
-            by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
+            if "confusion_matrix" in r:
+                plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{slug}.png",
+                               title=f"{name}: confusion of characters (CAPTCHAs read with the right length)")
+                by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
             misread = examples.get(name) or []
             if misread:
                 contact_sheet([seen_by_attacker(im, it) for im, it in misread],
-                              [f"{it.text} -> {it.reading.text or '?'}" for _, it in misread],
-                              path=tmp / f"misread-{slug}.png", cell_height=96)
+                              [misread_caption(it) for _, it in misread],
+                              path=tmp / f"misread-{slug}.png", cell_height=96 if "confusion_matrix" in r else 220)
                 by_name[name].images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
                                              tmp / f"misread-{slug}.png"))
         write_report(tmp, Report("Attack report", result, sections))

@@ -61,9 +61,13 @@ def box_hit(found, truth) -> bool:
     return min(found[2], truth[2]) - max(found[0], truth[0]) > 0.5 * (truth[2] - truth[0])
 
 
-def score(items, charset: str, ignore_case: bool = False) -> dict:
+def score(items, charset: str, ignore_case: bool = False, kind: str = "text") -> dict:
     """Results of one attacker on `items` (attack.Item with a reading); `charset` orders the
-    confusion matrix (truth rows, guess columns; characters outside it are left out)."""
+    confusion matrix (truth rows, guess columns; characters outside it are left out). Every kind
+    gives `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or
+    tile); a kind other than text adds its own measures (kinds.py)."""
+    if kind != "text":
+        return score_kind(items, kind)
     done = [it for it in items if not it.skipped]
     labels = fold(charset, ignore_case)
     labels = "".join(dict.fromkeys(labels))
@@ -99,10 +103,7 @@ def score(items, charset: str, ignore_case: bool = False) -> dict:
                     box_hit(f, t) for f, t in zip(boxes, it.true_boxes))
     n = len(done)
     result = {
-        "count": n,
-        "skipped": len(items) - n,
-        "skipped_files": [it.name for it in items if it.skipped],
-        "skipped_reasons": {it.name: it.error for it in items if it.skipped},
+        **skipped_fields(items),
         "captcha_accuracy": captchas_right / n if n else 0.0,
         "captcha_accuracy_ci95": wilson(captchas_right, n),
         "char_accuracy": chars_right / chars_total if chars_total else 0.0,
@@ -117,3 +118,26 @@ def score(items, charset: str, ignore_case: bool = False) -> dict:
     if boxes_scored:
         result["segmentation_box_rate"] = boxes_right / boxes_scored
     return result
+
+
+def skipped_fields(items) -> dict:
+    done = [it for it in items if not it.skipped]
+    return {"count": len(done), "skipped": len(items) - len(done),
+            "skipped_files": [it.name for it in items if it.skipped],
+            "skipped_reasons": {it.name: it.error for it in items if it.skipped}}
+
+
+def score_kind(items, kind: str) -> dict:
+    """Results on CAPTCHAs of a kind other than text, in the same shape as text's."""
+    from .kinds import score_grid
+    done = [it for it in items if not it.skipped]
+    measured = score_grid(done)
+    n = len(done)
+    return {**skipped_fields(items), "kind": kind,
+            "captcha_accuracy": measured["exact"] / n if n else 0.0,
+            "captcha_accuracy_ci95": wilson(measured["exact"], n),
+            "char_accuracy": measured["tile_accuracy"],
+            "lenient_accuracy": measured["lenient"] / n if n else 0.0,
+            "lenient_accuracy_ci95": wilson(measured["lenient"], n),
+            "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
+            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts")}}

@@ -58,6 +58,9 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
         style = cls()
     except Exception as exc:
         raise ContractError(f"style {getattr(cls, 'name', cls)!r}: {exc}") from None
+    if cls.kind != "text":
+        _fail_if(_challenge_problems(style, count), f"style {cls.name!r}")
+        return
     for strength in (0.0, 0.5, 1.0):
         try:
             params = style.resolve(strength)
@@ -94,28 +97,71 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
     _fail_if(problems, f"style {cls.name!r}")
 
 
-def _captchas(charset: str, count: int, seed: int):
+def _challenge_problems(style, count: int) -> list[str]:
+    """A style of a kind other than text: challenge() gives an image, a question and an answer its
+    kind can read back from labels.csv, the same bytes for the same seed."""
+    from .generation.generator import Challenge
+    from .kinds import get_kind
+    kind, problems = get_kind(style.kind), []
+    for strength in (0.0, 0.5, 1.0):
+        try:
+            params = style.resolve(strength)
+            style.check(params)
+        except CaptchalabError as exc:
+            problems.append(f"at strength {strength}: {exc}")
+            continue
+        for i in range(count):
+            try:
+                first = style.challenge(np.random.default_rng([7, i]), params)
+                again = style.challenge(np.random.default_rng([7, i]), params)
+            except Exception as exc:
+                problems.append(f"challenge() at strength {strength} raised {type(exc).__name__}: {exc}")
+                continue
+            if not isinstance(first, Challenge):
+                problems.append(f"challenge() returned a {type(first).__name__}, not a Challenge")
+                continue
+            image = first.image
+            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+                problems.append(f"challenge() image is {getattr(image, 'dtype', type(image))} of shape "
+                                f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)")
+                continue
+            try:
+                header = ["filename", *kind.columns]
+                cells = dict(zip(header[1:], kind.row(first.question, first.answer)))
+                if kind.parse_row(cells)[1] != first.answer:
+                    problems.append(f"answer {first.answer!r} is not in its canonical form")
+            except (KeyError, TypeError, ValueError) as exc:
+                problems.append(f"question {first.question!r} / answer {first.answer!r} do not fit the "
+                                f"{kind.name} kind: {exc}")
+            if not np.array_equal(image, again.image) or first.answer != again.answer:
+                problems.append("the same seed gave different challenges: draw randomness only from `rng`")
+    return problems
+
+
+def _captchas(charset: str, count: int, seed: int, kind: str = "text"):
     from .data.dataset import GenerationSpec, Source
-    spec = GenerationSpec("clean", count, 4, 4, charset, seed=seed, strength=0.3)
+    style = {"text": "clean", "grid": "grid3"}[kind]
+    spec = GenerationSpec(style, count, 4, 4, charset, seed=seed, strength=0.3)
     return Source(spec=spec)
 
 
-def _reading_problems(readings, prepared: list, charset: str) -> list[str]:
+def _reading_problems(readings, prepared: list, charset: str, kind: str = "text") -> list[str]:
     from .attackers.base import Reading
+    from .kinds import get_kind
     if not isinstance(readings, list) or len(readings) != len(prepared):
         return [f"read_prepared() must return a list of one Reading per image "
                 f"(got {type(readings).__name__} of {len(readings) if hasattr(readings, '__len__') else '?'})"]
-    problems = []
+    problems, units = [], get_kind(kind).units
     for r in readings:
         if not isinstance(r, Reading) or not isinstance(r.text, str):
             problems.append(f"read_prepared() returned {r!r}, not a Reading with a text")
             continue
         if any(c not in charset for c in r.text):
-            problems.append(f"read {r.text!r}: characters outside the charset {charset!r}")
-        if r.confidence and (len(r.confidence) != len(r.text) or
+            problems.append(f"read {r.text!r}: characters outside {charset!r}")
+        if r.confidence and (len(r.confidence) != units(r.text) or
                              not all(isinstance(c, (float, int)) and 0 <= c <= 1 for c in r.confidence)):
-            problems.append(f"confidence {r.confidence!r} is not one probability in [0, 1] per character of "
-                            f"{r.text!r} (or empty)")
+            problems.append(f"confidence {r.confidence!r} is not one probability in [0, 1] per "
+                            f"{get_kind(kind).unit} of {r.text!r} (or empty)")
         if r.boxes is not None and r.crops is not None and len(r.crops) != len(r.boxes):
             problems.append("crops and boxes differ in number")
     return problems
@@ -132,12 +178,15 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
         attacker = cls(charset, hparams or {})
     except Exception as exc:
         raise ContractError(f"attacker {getattr(cls, 'name', cls)!r}: {exc}") from None
-    source = _captchas(charset, count, seed=5)
+    source = _captchas(charset, count, seed=5, kind=cls.kind)
     samples = [source.sample(i) for i in range(8)]
     prepared = []
+    if cls.kind != "text":
+        attacker.classes = source.classes()
     for s in samples:
         try:
-            item = attacker.prepare(s.image, len(s.text) if cls.uses_length else None)
+            hint = s.question if s.question is not None else len(s.text) if cls.uses_length else None
+            item = attacker.prepare(s.image, hint)
             pickle.dumps(item)
             prepared.append(item)
         except Exception as exc:
@@ -158,7 +207,8 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
                 problems.append(f"training, saving or loading (safe_mode) failed: {type(exc).__name__}: {exc}")
                 _fail_if(problems, f"attacker {cls.name!r}")
         try:
-            problems += _reading_problems(attacker.read_prepared(prepared), prepared, charset)
+            problems += _reading_problems(attacker.read_prepared(prepared), prepared,
+                                          charset if cls.kind == "text" else "0123456789 ", cls.kind)
         except Exception as exc:
             problems.append(f"read_prepared() raised {type(exc).__name__}: {exc}")
         if cls.differentiable:

@@ -184,8 +184,13 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
         check_fresh(attacker, source)
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
+    if attacker.kind != source.kind:
+        raise CaptchalabError(f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are "
+                              f"{source.kind} CAPTCHAs")
     source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
                                            f"{charset_name(attacker.charset)!r}")
+    if attacker.kind != "text":  # one output per object class the challenges draw from
+        attacker.classes = source.classes()
     attacker.model = build_with_policy(lambda: attacker.build(settings.seed), training_policy())
     started_from, taken = "scratch", None
     if init_from:
@@ -204,7 +209,8 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     result["convergence"] = inherited(result.get("convergence"), base.info if init_from else None)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
-    info = {"attacker": attacker.name, "charset": attacker.charset,
+    info = {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
+            **({"classes": attacker.classes} if attacker.kind != "text" else {}),
             "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
             "hyperparameters": attacker.hparams, "task": "captcha", "source": described,
             "initialised_from": started_from, "initialised_weights": taken, **stats,

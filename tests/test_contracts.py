@@ -184,6 +184,7 @@ def test_check_attacker_trains_saves_loads_and_reads(plugins):
     load_plugins([plugins])
     check_attacker(get_attacker("slicer"), hparams={"epochs": 1})
     check_attacker(get_attacker("ctc"), hparams={"filters": 8, "rnn_units": 16})
+    check_attacker(get_attacker("tilecnn"))   # image grids: the same checks through the grid kind
 
     class Miscounts(Attacker):
         name, description, trainable = "miscounts", "x", False

@@ -13,7 +13,7 @@ LAYERS = [
     ["train", "attack", "pretrained", "testing"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
-    ["score", "report"],
+    ["score", "kinds", "report"],
     ["plugins", "workers", "model", "loop", "pixels"],
     ["registry", "charset", "manifest", "fileio", "runtime", "errors"],
 ]

@@ -31,8 +31,10 @@ from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  
 class Reading:
     """What an attacker read in one CAPTCHA, and what it saw doing so.
 
-    - `text`: the answer, in the attacker's character set ("" when it read nothing).
-    - `confidence`: one probability in [0, 1] per character of `text`, in order.
+    - `text`: the answer in its kind's label format (kinds.py): for text CAPTCHAs the characters
+      read, in the attacker's character set ("" when it read nothing); for image grids the
+      selected tile numbers, sorted and space-separated ("0 4 7").
+    - `confidence`: one probability in [0, 1] per character of `text` (per selected tile), in order.
     - `boxes`: for segmenting attackers, one (x0, y0, x1, y1) box per piece it cut, in the
       CAPTCHA's own pixels, x1 and y1 exclusive (as the styles' boxes); None otherwise. Reports
       score them against the style's true boxes: a found box covers a true character when it
@@ -40,11 +42,19 @@ class Reading:
       character and each covers its character.
     - `crops`: for segmenting attackers, the pieces the network read, an (n, h, w) uint8 array
       in the order of `boxes`; reports draw them for misread CAPTCHAs.
+    - `details`: what else the attacker saw, for reports and explore (image grids:
+      `{"tile_probabilities": [one per tile]}`, the probability that the tile shows the prompt).
     """
     text: str
     confidence: list[float] = field(default_factory=list)
     boxes: list | None = None
     crops: np.ndarray | None = None
+    details: dict | None = None
+
+    @property
+    def answer(self) -> str:
+        """The kind-neutral name of `text`."""
+        return self.text
 
 
 @dataclass
@@ -85,6 +95,7 @@ class Attacker:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
+    kind: ClassVar[str] = "text"             # the CAPTCHA kind it reads (kinds.py)
     trainable: ClassVar[bool] = True
     differentiable: ClassVar[bool] = False   # gradients from pixels to outputs (adversarial CAPTCHAs)
     uses_length: ClassVar[bool] = False      # prepare() wants the character count when known
@@ -175,8 +186,11 @@ class Attacker:
         """Checked when the class registers: the methods its declarations promise."""
         def defines(method: str) -> bool:
             return getattr(cls, method, None) is not getattr(Attacker, method, None)
+        from ..kinds import KINDS
         if not defines("read_prepared"):
             raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
+        if cls.kind not in KINDS:
+            raise PluginError(f"attacker {cls.name!r}: unknown kind {cls.kind!r} (known: {', '.join(KINDS)})")
         if cls.trainable and not defines("build"):
             raise PluginError(f"attacker {cls.name!r} is trainable but does not define build()")
         if cls.trainable and not defines("fit") and not (cls.targets and cls.loss):
@@ -275,8 +289,11 @@ def read_model_info(path: Path) -> dict:
         raise CaptchalabError(f"{info_path}: not a model description")
     info.setdefault("attacker", "segment")
     info.setdefault("charset", DIGITS)
-    if not isinstance(info["charset"], str) or not info["charset"]:
+    if info.get("kind", "text") == "text" and (not isinstance(info["charset"], str) or not info["charset"]):
         raise CaptchalabError(f"{info_path}: its charset is not a string of characters")
+    if info.get("kind", "text") != "text" and not (isinstance(info.get("classes"), list) and
+                                                   all(isinstance(c, str) for c in info["classes"])):
+        raise CaptchalabError(f"{info_path}: its classes are not a list of names")
     return info
 
 

@@ -59,7 +59,8 @@ ReadOnlyAttackers = Annotated[Optional[List[str]], typer.Option(
     "--attacker", help=f"A read-only attacker, e.g. ddddocr or tesseract:psm=8: {ATTACKER_HELP}; repeatable.")]
 Models = Annotated[Optional[List[Path]], typer.Option("--model", help="A trained attacker (.keras + .json); repeatable.")]
 Charset = Annotated[Optional[str], typer.Option(help=CHARSET_HELP)]
-Length = Annotated[str, typer.Option(help="Characters per generated CAPTCHA: N or N-M.")]
+Length = Annotated[Optional[str], typer.Option(help="Characters per generated CAPTCHA: N or N-M (default 4; "
+                                               "text styles only).", show_default=False)]
 Strength = Annotated[float, typer.Option(help="Style difficulty in [0, 1].")]
 Workers = Annotated[int, typer.Option(help="Worker processes for rendering and preparing images.")]
 Force = Annotated[bool, typer.Option(help="Replace an existing output.")]

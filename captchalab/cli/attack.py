@@ -23,7 +23,7 @@ def attack(
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the first model's set."),
     ignore_case: bool = typer.Option(False, help="Count a character right whatever its case."),
     count: int = typer.Option(1000, help="CAPTCHAs to generate (with --style)."),
-    length: Length = "4",
+    length: Length = None,
     seed: int = typer.Option(2, help="Generation seed (use another one than for training)."),
     strength: Strength = 0.5,
     param: Params = None,
@@ -64,7 +64,8 @@ def attack(
         low, high = r["captcha_accuracy_ci95"] or (0, 0)
         say(f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} (95% interval {low:.1%}-{high:.1%})"
             + (" (a lower bound: this attacker had not converged)" if r["state"]["lower_bound"] else "")
-            + f", character accuracy {r['char_accuracy']:.2%}"
+            + (f", character accuracy {r['char_accuracy']:.2%}" if "lenient_accuracy" not in r else
+               f", lenient {r['lenient_accuracy']:.2%}, tile accuracy {r['char_accuracy']:.2%}")
             + (f", segmentation vs the style's boxes {r['segmentation_box_rate']:.2%}"
                if "segmentation_box_rate" in r else "")
             + f", {r['captchas_per_second']:.0f} CAPTCHAs/s")

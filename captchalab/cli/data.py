@@ -15,8 +15,8 @@ from .app import (CHARSET_HELP, Force, Length, Method, Params, Plugins, Strength
 def generate(
     style: str = typer.Option(..., help="Style (see `captchalab generators`)."),
     count: int = typer.Option(1000, help="Number of CAPTCHAs."),
-    length: Length = "4",
-    charset: str = typer.Option("digits", help=CHARSET_HELP),
+    length: Length = None,
+    charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: digits (text styles only)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     strength: Strength = 0.5,
     param: Params = None,
@@ -34,7 +34,8 @@ def generate(
     force: Force = False,
     plugins: Plugins = None,
 ):
-    """Generate a CAPTCHA dataset folder: PNGs, labels.csv, boxes.json, manifest.json."""
+    """Generate a CAPTCHA dataset folder: PNGs, labels.csv, manifest.json, and boxes.json (text) or
+    challenges.json (image grids)."""
     from ..data.dataset import generate_dataset, make_spec
     from ..fileio import refuse_existing
     spec = make_spec(style, count, length, charset, seed, strength, param or [], dirs(plugins))

@@ -71,15 +71,16 @@ def train_captcha_cmd(
     dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
     unlabelled: Optional[Path] = typer.Option(None, help="Also learn from this folder of unlabelled CAPTCHAs "
                                               "(pseudo-labels from a mean teacher; ctc)."),
-    attacker: str = typer.Option("segment", help="Which attacker to train: NAME or NAME:name=value,... "
-                                 "(see `captchalab attackers`)."),
+    attacker: Optional[str] = typer.Option(None, help="Which attacker to train: NAME or NAME:name=value,... "
+                                           "(see `captchalab attackers`; default segment for text CAPTCHAs, "
+                                           "tilecnn for image grids)."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: digits for --style, "
                                           "the dataset's own set for --dataset."),
     hparam: HParams = None,
     count: int = typer.Option(3000, help="CAPTCHAs to generate (with --style)."),
     fresh: bool = typer.Option(False, help="With --style: draw new training CAPTCHAs every epoch (the generator "
                                "is free); the first draw's held-out part still validates."),
-    length: Length = "4",
+    length: Length = None,
     strength: Strength = 0.5,
     param: Params = None,
     seed: int = typer.Option(1, help="Seed for generation, validation split and training."),
@@ -109,9 +110,11 @@ def train_captcha_cmd(
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
+    from ..kinds import get_kind
     chars = parse_charset(charset) if charset else None
     source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
     chars = chars or source.charset
+    attacker = attacker or get_kind(source.kind).default_attacker
     scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
     reader = make_attacker(attacker, chars, dirs(plugins))
     reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},

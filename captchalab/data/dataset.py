@@ -13,13 +13,14 @@ import json
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
 
 from ..charset import DIGITS, NAMED, charset_name, check_covers, fold, outside
 from ..errors import CaptchalabError
+from ..kinds import get_kind, kind_of_columns
 from ..fileio import atomic_dir, to_json
 from ..manifest import make_manifest, sha256_bytes
 from ..plugins import get_generator
@@ -51,6 +52,10 @@ class GenerationSpec:
         gen = self.generator()
         if self.count < 1:
             raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+        if gen.kind != "text":  # no characters to choose: the style draws whole challenges
+            params = gen.resolve(self.strength, self.params)
+            self._style_check(gen, params)
+            return params
         lo, hi = max(gen.min_length, 1), min(gen.max_length, MAX_LENGTH)
         if not (lo <= self.min_length <= self.max_length <= hi):
             raise CaptchalabError(f"--length {self.min_length}-{self.max_length} is outside what "
@@ -64,16 +69,34 @@ class GenerationSpec:
         params = gen.resolve(self.strength, self.params)
         if not gen.drawable(self.charset, params):
             raise CaptchalabError(f"style {self.style!r} has no characters left to draw from {self.charset!r}")
+        self._style_check(gen, params)
         return params
 
+    def _style_check(self, gen, params: dict) -> None:
+        try:
+            gen.check(params)
+        except CaptchalabError as exc:  # the style's own refusal, said as one line of ours
+            raise CaptchalabError(f"style {self.style!r}: {exc}") from None
 
-def make_spec(style: str, count: int, length: str, charset: str, seed: int, strength: float,
+    @property
+    def kind(self) -> str:
+        return self.generator().kind
+
+
+def make_spec(style: str, count: int, length: str | None, charset: str | None, seed: int, strength: float,
               params: list[str] | dict | None = None, plugin_dirs=()) -> GenerationSpec:
-    """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M",
-    `params` as name=value strings (or a dict already typed)."""
+    """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M" (default
+    4), `charset` (default digits), both for text styles only; `params` as name=value strings
+    (or a dict already typed)."""
     from ..charset import parse_charset
     generator = get_generator(style, list(plugin_dirs))
-    low, high = parse_length(length)
+    if generator.kind != "text":
+        given = [option for option, value in (("--length", length), ("--charset", charset)) if value]
+        if given:
+            raise CaptchalabError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
+                                  f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs")
+    low, high = parse_length(length or "4")
+    charset = charset or DIGITS
     parsed = generator.parse_params(params) if isinstance(params, list) else dict(params or {})
     spec = GenerationSpec(style=style, count=count, min_length=low, max_length=high,
                           charset=parse_charset(charset), seed=seed, strength=strength, params=parsed,
@@ -93,41 +116,56 @@ def parse_length(text: str) -> tuple[int, int]:
     return low, high
 
 
-def render_one(spec: GenerationSpec, params: dict, index: int, gen=None):
-    """Render image `index`: its text and pixels depend only on (seed, index)."""
+class Drawn(NamedTuple):
+    """One generated CAPTCHA: its answer in its kind's label format (the text, for text), its
+    HxWx3 uint8 BGR image (or PNG bytes), the character boxes (text), the question and what the
+    style drew (other kinds)."""
+    label: str
+    image: np.ndarray | bytes
+    boxes: list | None = None
+    question: Any = None
+    details: dict | None = None
+
+
+def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Drawn:
+    """Render CAPTCHA `index`: its answer and pixels depend only on (seed, index)."""
     gen = gen or spec.generator()
     rng = np.random.default_rng([spec.seed, index])
-    length = int(rng.integers(spec.min_length, spec.max_length + 1))
-    chars = np.array(list(gen.drawable(spec.charset, params)))
-    text = "".join(rng.choice(chars, length))
+    if gen.kind == "text":
+        length = int(rng.integers(spec.min_length, spec.max_length + 1))
+        chars = np.array(list(gen.drawable(spec.charset, params)))
+        text = "".join(rng.choice(chars, length))
     try:
-        out = gen.render(text, rng, params)
+        out = gen.render(text, rng, params) if gen.kind == "text" else gen.challenge(rng, params)
+    except CaptchalabError as exc:  # the style's own refusal (a parameter it cannot draw with)
+        raise CaptchalabError(f"style {spec.style!r} on image {index}: {exc}") from exc
     except Exception as exc:  # plugin code can fail in any way; name it and stop
         raise CaptchalabError(f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
                               f"{type(exc).__name__}: {exc}") from exc  # the chain: --verbose shows the style's traceback
     image = np.ascontiguousarray(out.image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
         raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
+    if gen.kind != "text":
+        return Drawn(out.answer, image, None, out.question, out.details)
     if len(out.boxes) != len(text):
         raise CaptchalabError(f"style {spec.style!r} returned {len(out.boxes)} boxes for {len(text)} characters")
-    return text, image, [tuple(int(v) for v in b) for b in out.boxes]
+    return Drawn(text, image, [tuple(int(v) for v in b) for b in out.boxes])
 
 
 def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
     results = []
     gen = spec.generator()
     for i in indices:
-        text, image, boxes = render_one(spec, params, i, gen)
+        drawn = render_one(spec, params, i, gen)
         if encode:
-            ok, png = cv2.imencode(".png", image)
-            image = png.tobytes()
-        results.append((i, text, image, boxes))
+            drawn = drawn._replace(image=cv2.imencode(".png", drawn.image)[1].tobytes())
+        results.append((i, drawn))
     return results
 
 
 def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
-                chunk: int = 32) -> Iterator[tuple[int, str, np.ndarray | bytes, list]]:
-    """Yield (index, text, image or PNG bytes, boxes) in index order."""
+                chunk: int = 32) -> Iterator[tuple[int, Drawn]]:
+    """Yield (index, Drawn) in index order (images as PNG bytes with `encode`)."""
     params = spec.check()
     chunks = [list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk)]
     if workers <= 1:
@@ -149,25 +187,26 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     in batches before they are written (the adversarial wrapper does).
     """
     params = spec.check()
+    kind = get_kind(spec.kind)
     width = max(len(str(spec.count - 1)), 5)
-    rows, boxes, hashes, previews = [], {}, [], []
+    rows, drawn_by_name, hashes, previews = [], {}, [], []
     extra: dict = {}
 
     def write(batch) -> None:
-        images = [image for _, _, image, _ in batch]
+        images = [drawn.image for _, drawn in batch]
         if transform:
-            images, fields = transform([i for i, *_ in batch], [t for _, t, _, _ in batch], images,
-                                       [b for *_, b in batch])
+            images, fields = transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
+                                       [drawn.boxes for _, drawn in batch])
             extra.update(fields)
-        for (i, text, _, bxs), image in zip(batch, images):
+        for (i, drawn), image in zip(batch, images):
             name = f"{i:0{width}d}.png"
             png = cv2.imencode(".png", image)[1].tobytes() if transform else image
             (tmp / name).write_bytes(png)
-            rows.append((name, text))
-            boxes[name] = bxs
+            rows.append([name, *kind.row(drawn.question, drawn.label)])
+            drawn_by_name[name] = drawn.boxes if kind.name == "text" else drawn.details
             hashes.append(sha256_bytes(png))
             if len(previews) < preview:
-                previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), text))
+                previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
         if on_progress:
             on_progress(len(batch))
 
@@ -181,14 +220,15 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
                 batch = []
         if batch:
             write(batch)
-        write_labels(tmp / "labels.csv", rows)
-        (tmp / "boxes.json").write_text(to_json(boxes))
+        write_labels(tmp / "labels.csv", rows, kind)
+        # what the style drew beyond the answer: character boxes (text), per-tile details (others)
+        (tmp / DRAWN_FILES[kind.name]).write_text(to_json(drawn_by_name))
+        text_fields = dict(length=[spec.min_length, spec.max_length], charset=spec.charset,
+                           charset_name=charset_name(spec.charset)) if kind.name == "text" else {}
         manifest = make_manifest(
-            "dataset", generator=spec.style, source=source_of("style", spec.style), parameters=params,
-            overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
-            length=[spec.min_length, spec.max_length], charset=spec.charset,
-            charset_name=charset_name(spec.charset), **extra,
-            images_sha256=sha256_bytes("".join(hashes).encode()))
+            "dataset", captcha_kind=kind.name, generator=spec.style, source=source_of("style", spec.style),
+            parameters=params, overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
+            **text_fields, **extra, images_sha256=sha256_bytes("".join(hashes).encode()))
         (tmp / "manifest.json").write_text(to_json(manifest))
         if previews:
             from ..report import contact_sheet
@@ -196,10 +236,13 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     return manifest
 
 
-def write_labels(path: Path, rows) -> None:
+DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json"}
+
+
+def write_labels(path: Path, rows, kind=None) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["filename", "text"])
+    writer.writerow(["filename", *(kind or get_kind("text")).columns])
     writer.writerows(rows)
     path.write_text(buffer.getvalue())
 
@@ -213,6 +256,8 @@ class Dataset:
     boxes: dict | None = None
     manifest: dict | None = None
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (filename, why) per bad row
+    kind: str = "text"
+    questions: list | None = None  # per row, for kinds that ask one (grid: the grid size and prompt)
 
     def __len__(self) -> int:
         return len(self.filenames)
@@ -280,11 +325,15 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     header = _parse_line(lines[header_at]) if header_at is not None else None
     names = [h.lower() for h in header or []]
-    if "filename" not in names or "text" not in names:
+    kind = kind_of_columns(names)
+    if "filename" not in names or kind is None:
         shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
-        raise CaptchalabError(f"{labels}: header must name the columns filename,text; got {shown.decode()!r}")
-    name_col, text_col = names.index("filename"), names.index("text")
-    filenames, texts, rejected = [], [], []
+        raise CaptchalabError(f"{labels}: header must name the columns filename,text (text CAPTCHAs) or "
+                              f"filename,grid,prompt,answer (image grids); got {shown.decode()!r}")
+    name_col = names.index("filename")
+    columns = {c: names.index(c) for c in kind.columns}
+    text_col = columns.get("text", 0)
+    filenames, texts, rejected, questions = [], [], [], []
     for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
         line = line.rstrip("\r")
         if not line.strip():
@@ -292,7 +341,7 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
         row = _parse_line(line)
         name = row[name_col] if row and len(row) > name_col else line[:80]
         why = None
-        if row is None or len(row) <= max(name_col, text_col):
+        if row is None or len(row) <= max(name_col, *columns.values()):
             why = "malformed row"
         elif any("\udc80" <= c <= "\udcff" for c in line):
             why = "not UTF-8"
@@ -302,6 +351,16 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
             rejected.append((name.encode("utf-8", "replace").decode(), f"line {number}: {why}"))
             continue
         safe_member(root, name, number)
+        if kind.name != "text":
+            try:
+                question, answer = kind.parse_row({c: row[i] for c, i in columns.items()})
+            except ValueError as exc:
+                rejected.append((name, f"line {number}: {exc}"))
+                continue
+            filenames.append(name)
+            texts.append(answer)
+            questions.append(question)
+            continue
         text = fold(row[text_col], ignore_case)
         if not text:
             rejected.append((name, "empty text"))
@@ -313,8 +372,9 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     if not filenames:
         raise CaptchalabError(f"{labels}: no usable rows" + (f" ({len(rejected)} rejected, first: "
                                                             f"{rejected[0][0]!r}: {rejected[0][1]})" if rejected else ""))
-    return Dataset(root, filenames, texts, _optional_json(root / "boxes.json"),
-                   _optional_json(root / "manifest.json"), rejected)
+    return Dataset(root, filenames, texts, _optional_json(root / DRAWN_FILES[kind.name]),
+                   _optional_json(root / "manifest.json"), rejected, kind.name,
+                   questions if kind.name != "text" else None)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -358,12 +418,14 @@ def _optional_json(path: Path) -> dict | None:
 
 
 class Sample(NamedTuple):
-    """One CAPTCHA: its name, true text, BGR image (None if unreadable), true boxes, and why not."""
+    """One CAPTCHA: its name, true answer (the text, for text CAPTCHAs), BGR image (None if
+    unreadable), true boxes (text), why it is unreadable, and its question (other kinds)."""
     name: str
     text: str
     image: np.ndarray | None
     boxes: list | None
     error: str | None = None
+    question: Any = None
 
 
 class Source:
@@ -403,13 +465,27 @@ class GeneratedSource(Source):
 
     @property
     def charset(self) -> str:
+        """The characters its text styles draw ("" for other kinds)."""
+        if self.kind != "text":
+            return ""
         return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
+
+    def classes(self) -> list[str]:
+        """The object classes its image-grid styles draw from (sorted)."""
+        return sorted({c for spec in self.specs for c in spec.generator().classes(spec.check())})
 
     def describe(self) -> dict:
         described = [{"generator": s.style, "strength": s.strength, "seed": s.seed, "count": s.count,
                       "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
                       "parameters": s.check()} for s in self.specs]
         return described[0] if self.single else {"mixture": described, "count": self.count}
+
+    @property
+    def kind(self) -> str:
+        kinds = {spec.kind for spec in self.specs}
+        if len(kinds) > 1:
+            raise CaptchalabError(f"a mixture of styles must draw one kind of CAPTCHA, not {', '.join(sorted(kinds))}")
+        return kinds.pop()
 
     def redrawn(self, seed: int, count: int) -> GeneratedSource:
         """`count` other CAPTCHAs of the same design, drawn with `seed` (fresh training CAPTCHAs)."""
@@ -418,11 +494,15 @@ class GeneratedSource(Source):
 
     def fixed_length(self) -> int | None:
         """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
+        if self.kind != "text":
+            return None
         lengths = {n for s in self.specs for n in range(s.min_length, s.max_length + 1)}
         return lengths.pop() if len(lengths) == 1 else None
 
     def check_charset(self, charset: str, what: str) -> None:
-        """Refuse styles whose characters `charset` cannot express."""
+        """Refuse styles whose characters `charset` cannot express (text styles)."""
+        if self.kind != "text":
+            return
         for spec in self.specs:
             check_covers(charset, spec.charset, what)
 
@@ -432,8 +512,8 @@ class GeneratedSource(Source):
             spec = self.specs[which]
             self._resolved[which] = (spec.generator(), spec.check())
         gen, params = self._resolved[which]
-        text, image, boxes = render_one(self.specs[which], params, at, gen)
-        return Sample(f"{index:05d}", text, image, boxes)
+        drawn = render_one(self.specs[which], params, at, gen)
+        return Sample(f"{index:05d}", drawn.label, drawn.image, drawn.boxes, question=drawn.question)
 
 
 class FolderSource(Source):
@@ -450,8 +530,16 @@ class FolderSource(Source):
         return self.dataset.rejected
 
     @property
+    def kind(self) -> str:
+        return self.dataset.kind
+
+    @property
     def charset(self) -> str:
-        return self.dataset.charset
+        return self.dataset.charset if self.dataset.kind == "text" else ""
+
+    def classes(self) -> list[str]:
+        """The prompt classes of its image-grid challenges (sorted)."""
+        return sorted({q["prompt"] for q in self.dataset.questions or ()})
 
     def describe(self) -> dict:
         return {"dataset": str(self.dataset.root), "count": len(self.dataset),
@@ -459,6 +547,8 @@ class FolderSource(Source):
                 "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
 
     def fixed_length(self) -> int | None:
+        if self.dataset.kind != "text":
+            return None
         lengths = {len(t) for t in self.dataset.texts}
         return lengths.pop() if len(lengths) == 1 else None
 
@@ -468,11 +558,13 @@ class FolderSource(Source):
     def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
         name = self.dataset.filenames[index]
         text = self.dataset.texts[index]
-        boxes = _valid_boxes(self.dataset.boxes.get(name) if self.dataset.boxes else None, len(text))
+        question = self.dataset.questions[index] if self.dataset.questions else None
+        boxes = None if self.dataset.kind != "text" else \
+            _valid_boxes(self.dataset.boxes.get(name) if self.dataset.boxes else None, len(text))
         try:
-            return Sample(name, text, read_image(self.dataset.root / name, limits), boxes)
+            return Sample(name, text, read_image(self.dataset.root / name, limits), boxes, question=question)
         except ImageError as exc:
-            return Sample(name, text, None, boxes, str(exc))
+            return Sample(name, text, None, boxes, str(exc), question)
 
 
 def _valid_boxes(boxes, count: int) -> list | None:
@@ -495,4 +587,4 @@ def make_source(style: str | None, dataset: str | os.PathLike | None, count: int
         if params:
             raise CaptchalabError("--param applies to --style, not to --dataset")
         return Source(dataset=read_dataset(dataset, charset, ignore_case))
-    return Source(spec=make_spec(style, count, length, charset or DIGITS, seed, strength, params or [], plugin_dirs))
+    return Source(spec=make_spec(style, count, length, charset, seed, strength, params or [], plugin_dirs))

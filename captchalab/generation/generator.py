@@ -1,8 +1,10 @@
 """The generator interface: a CAPTCHA style is a small registered class.
 
 A style declares its parameters and maps a `strength` in [0, 1] to its own difficulty
-parameters (0 = the easiest it makes, 1 = the hardest). It renders one CAPTCHA from a text and
-a `numpy.random.Generator`, returning the image and the box of every character it drew.
+parameters (0 = the easiest it makes, 1 = the hardest). A text style (`kind = "text"`, the
+default) renders one CAPTCHA from a text and a `numpy.random.Generator`, returning the image and
+the box of every character it drew; a style of another kind (kinds.py) draws a whole `Challenge`
+(image, question, answer) from the generator instead.
 """
 from __future__ import annotations
 
@@ -33,9 +35,21 @@ class Rendered:
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
+@dataclass
+class Challenge:
+    """One CAPTCHA of a kind other than text: an HxWx3 uint8 BGR image, the question shown with it
+    and the answer in the kind's label format (kinds.py), and `details`, what the style drew
+    (per-tile classes, coverage; kept in the dataset's challenges.json, like text boxes)."""
+    image: np.ndarray
+    question: Any
+    answer: str
+    details: dict = field(default_factory=dict)
+
+
 class Generator:
     """Base class for CAPTCHA styles. Subclass it, fill in the fields, decorate with @register."""
     name: ClassVar[str] = ""
+    kind: ClassVar[str] = "text"     # the CAPTCHA kind it draws (kinds.py): text styles define render()
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     charset: ClassVar[str] = DIGITS  # every character this style can draw
@@ -52,6 +66,18 @@ class Generator:
 
     def render(self, text: str, rng: np.random.Generator, p: dict[str, Any]) -> Rendered:
         raise NotImplementedError
+
+    def challenge(self, rng: np.random.Generator, p: dict[str, Any]) -> Challenge:
+        """One whole CAPTCHA (styles of kinds other than text)."""
+        raise NotImplementedError
+
+    def classes(self, p: dict[str, Any]) -> list[str]:
+        """The object classes it draws from (image-grid styles); readers learn one output each."""
+        return []
+
+    def check(self, p: dict[str, Any]) -> None:
+        """Refuse resolved parameters that cannot draw (a missing tile folder, an unknown prompt
+        class) with a one-line CaptchalabError, before any CAPTCHA is drawn."""
 
     def param(self, name: str) -> Param:
         """The declared parameter `name`; an error naming the known ones if there is none."""
@@ -77,9 +103,14 @@ class Generator:
 
     @classmethod
     def check_contract(cls) -> None:
-        """render() defined; at_strength() returning declared parameters only, in range."""
-        if cls.render is Generator.render:
+        """render() (or challenge()) defined; at_strength() returning declared parameters only, in range."""
+        from ..kinds import KINDS
+        if cls.kind not in KINDS:
+            raise PluginError(f"style {cls.name!r}: unknown kind {cls.kind!r} (known: {', '.join(KINDS)})")
+        if cls.kind == "text" and cls.render is Generator.render:
             raise PluginError(f"style {cls.name!r} does not define render()")
+        if cls.kind != "text" and cls.challenge is Generator.challenge:
+            raise PluginError(f"style {cls.name!r} of kind {cls.kind!r} does not define challenge()")
         if not isinstance(cls.charset, str) or not cls.charset:
             raise PluginError(f"style {cls.name!r}: charset must be a non-empty string")
         if not 1 <= cls.min_length <= cls.max_length:

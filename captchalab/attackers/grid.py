@@ -1,0 +1,231 @@
+"""Readers of image-selection CAPTCHAs (kind "grid"): cut the challenge into its tiles (3x3) or
+squares (4x4), estimate for each the probability that it shows the prompt's class, and select
+those at or above a threshold.
+
+The network scores every class for a tile at once (one sigmoid per class: a tile may show
+several objects); training compares, tile by tile, the prompt class's score with whether the
+tile is in the answer. That is all a labelled challenge says, so a researcher's own labelled
+challenges train it as well as generated ones.
+
+- `tiles`: the seed's network on 32x32 colour tiles (six 5x5 valid convolutions bring them to
+  8x8x50, then FC 500 and one output per class), no pooling, as in the text pipeline;
+- `tilecnn`: a stronger small CNN (three convolution blocks with batch normalisation and
+  pooling, global average pooling), quicker to train.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import cv2
+import numpy as np
+
+from ..errors import CaptchalabError
+from ..kinds import format_tiles
+from .base import Attacker, Param, Reading, register_attacker
+
+GRID_PARAMS = (
+    Param("tile", int, 32, 16, 96, "side in pixels each tile is resized to"),
+    Param("threshold", float, 0.5, 0.01, 0.99, "select a tile when the prompt's probability is at least this"),
+    Param("budget", int, 3_000_000, 1, 10 ** 9, "training tiles seen at most (the run ends sooner when the "
+          "validation score stops improving)"),
+    Param("batch_size", int, 128, 1, 4096, "tiles per training batch"),
+    Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
+    Param("patience", int, 3, 1, 1000, "epochs without a validation gain before the learning rate is cut"),
+    Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation (flips, shifts, brightness)"),
+)
+
+
+def cut(image: np.ndarray, grid: int, side: int) -> np.ndarray:
+    """The grid x grid tiles of a challenge image, row by row, each resized to side x side: equal
+    parts of the image, so the thin gutters of a 3x3 grid fall at the tiles' edges."""
+    h, w = image.shape[:2]
+    return np.stack([cv2.resize(image[r * h // grid:(r + 1) * h // grid, c * w // grid:(c + 1) * w // grid],
+                                (side, side), interpolation=cv2.INTER_AREA)
+                     for r in range(grid) for c in range(grid)])
+
+
+def augment(tiles: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Mirror images, small shifts and brightness changes of uint8 tiles (N, s, s, 3)."""
+    if strength <= 0:
+        return tiles
+    out = tiles.copy()
+    flip = rng.random(len(out)) < 0.5
+    out[flip] = out[flip, :, ::-1]
+    side = out.shape[1]
+    shift = max(1, int(round(0.08 * side * strength)))
+    for i, (dx, dy) in enumerate(rng.integers(-shift, shift + 1, (len(out), 2))):
+        out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), (side, side),
+                                borderMode=cv2.BORDER_REFLECT)
+    gain = 1 + rng.uniform(-0.2, 0.2, (len(out), 1, 1, 1)) * strength
+    return np.clip(out * gain, 0, 255).astype(np.uint8)
+
+
+class GridReader(Attacker):
+    """Shared by the grid readers: everything but the network."""
+    kind = "grid"
+    params = GRID_PARAMS
+
+    def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
+        super().__init__(charset, hparams, model, info)
+        self.classes: list[str] = list((info or {}).get("classes") or [])
+
+    def prepare(self, image, question):
+        prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
+        return {"tiles": cut(image, question["grid"], self.hparams["tile"]), "prompt": prompt}
+
+    def geometry(self):
+        return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
+
+    def tile_probabilities(self, batch: list[dict]) -> list[np.ndarray]:
+        """Per challenge, every tile's probability of every class (tiles x classes)."""
+        from ..loop import forward
+        if not batch:
+            return []
+        tiles = np.concatenate([p["tiles"] for p in batch]).astype(np.float32) / 255.0
+        run = forward(self.model)
+        logits = np.concatenate([run(tiles[i:i + 1024]).numpy() for i in range(0, len(tiles), 1024)])
+        probabilities = 1 / (1 + np.exp(-logits))
+        return np.split(probabilities, np.cumsum([len(p["tiles"]) for p in batch])[:-1])
+
+    def read_prepared(self, batch):
+        readings = []
+        for prepared, probabilities in zip(batch, self.tile_probabilities(batch)):
+            if prepared["prompt"] < 0:  # a class it never learnt: it cannot tell, so it selects nothing
+                readings.append(Reading("", [], details={"tile_probabilities": None,
+                                                          "unknown_prompt": True}))
+                continue
+            p = probabilities[:, prepared["prompt"]]
+            chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
+            readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
+                                    details={"tile_probabilities": [round(float(v), 4) for v in p]}))
+        return readings
+
+    def check_model(self):
+        if not self.classes:
+            raise CaptchalabError(f"{self.info.get('path', 'this model')}: a {self.name} model records no classes")
+        if self.model.output_shape[-1] != len(self.classes):
+            raise CaptchalabError(f"{self.info.get('path', 'this model')}: {self.model.output_shape[-1]} outputs "
+                                  f"for {len(self.classes)} classes")
+
+    def init_from(self, other):
+        """Every layer whose name and shapes match; the output layer class by class for the
+        classes both know."""
+        import keras  # noqa: F401  (the model is a Keras model)
+        taken = []
+        for layer in self.model.layers:
+            try:
+                source = other.model.get_layer(layer.name)
+            except ValueError:
+                continue
+            if [w.shape for w in source.get_weights()] == [w.shape for w in layer.get_weights()] and layer.weights:
+                if layer.name == "classes" and other.classes != self.classes:
+                    continue
+                layer.set_weights(source.get_weights())
+                taken.append(layer.name)
+        if "classes" not in taken and getattr(other, "classes", None):
+            kernel, bias = (w.copy() for w in self.model.get_layer("classes").get_weights())
+            old_kernel, old_bias = other.model.get_layer("classes").get_weights()
+            shared = [c for c in self.classes if c in other.classes]
+            if kernel.shape[0] == old_kernel.shape[0]:
+                for c in shared:
+                    kernel[:, self.classes.index(c)] = old_kernel[:, other.classes.index(c)]
+                    bias[self.classes.index(c)] = old_bias[other.classes.index(c)]
+                self.model.get_layer("classes").set_weights([kernel, bias])
+                taken.append(f"classes ({len(shared)} of {len(self.classes)} classes)")
+        return ", ".join(taken) or "nothing (no layer matched)"
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
+        """Train tile by tile until the challenge-level validation score (exact sets) converges."""
+        import keras
+        import tensorflow as tf
+        from ..loop import captcha_score, fit_loop, plan, seconds_and_rate, stopping_for
+        h = self.hparams
+        usable = [(p, t) for p, t in train if p["prompt"] >= 0]
+        if not usable:
+            raise CaptchalabError("no training challenge whose prompt class the reader knows")
+        tiles = np.concatenate([p["tiles"] for p, _ in usable])
+        prompts = np.concatenate([np.full(len(p["tiles"]), p["prompt"], np.int32) for p, _ in usable])
+        targets = np.concatenate([np.isin(np.arange(len(p["tiles"])), [int(i) for i in t.split()])
+                                  for p, t in usable]).astype(np.float32)
+        batch_size = settings.batch_size or h["batch_size"]
+        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
+        stopping = stopping_for(settings, h, len(tiles), len(validation), h["budget"],
+                                max(h["budget"] // 15, 30 * len(tiles)))
+        optimizer = plan(lr, stopping, len(tiles), batch_size, len(validation))
+        model, variables = self.model, self.model.trainable_variables
+
+        @tf.function(reduce_retracing=True)
+        def step(x, prompt, target):
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(x, training=True), tf.float32)
+                chosen = tf.gather(logits, prompt, batch_dims=1)
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            right = tf.reduce_sum(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32))
+            return loss, right
+
+        def epoch_batches(rng):
+            order = rng.permutation(len(tiles))
+            for first in range(0, len(order), batch_size):
+                batch = order[first:first + batch_size]
+                x = augment(tiles[batch], rng, h["augment"]).astype(np.float32) / 255.0
+                yield x, prompts[batch], targets[batch]
+
+        keras.utils.set_random_seed(settings.seed)
+        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(tiles), epoch_batches=epoch_batches,
+                         step=step, validate=lambda: captcha_score(self, validation, len(validation)),
+                         checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
+                         train_score=lambda: captcha_score(self, usable), validation_count=len(validation),
+                         config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
+                                 "learning_rate": lr, "seed": settings.seed, "tiles": len(tiles),
+                                 "classes": self.classes})
+        for record in state["history"]:
+            record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
+        return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
+                "training_tiles": len(tiles)}
+
+
+@register_attacker
+class Tiles(GridReader):
+    name = "tiles"
+    description = ("The seed's network on 32x32 colour tiles (six 5x5 valid convolutions to 8x8x50, FC 500, "
+                   "one sigmoid per class): selects the tiles showing the prompt.")
+
+    def build(self, seed):
+        import keras
+        from ..model import CONV_FILTERS, CONV_LAYERS
+        init = keras.initializers.HeNormal(seed=seed)
+        side = self.hparams["tile"]
+        x = inputs = keras.Input((side, side, 3), name="input")
+        for name, filters in zip(CONV_LAYERS, CONV_FILTERS):
+            x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu", kernel_initializer=init,
+                                    name=name)(x)
+        x = keras.layers.Flatten(name="flatten")(x)
+        x = keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
+        outputs = keras.layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
+        return keras.Model(inputs, outputs, name="tiles")
+
+
+@register_attacker
+class TileCnn(GridReader):
+    name = "tilecnn"
+    description = ("A small CNN on 32x32 colour tiles (three convolution blocks with batch normalisation "
+                   "and pooling, global average pooling, one sigmoid per class).")
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        init = keras.initializers.HeNormal(seed=seed)
+        side = self.hparams["tile"]
+        x = inputs = keras.Input((side, side, 3), name="input")
+        for block, filters in enumerate((16, 32, 64), start=1):
+            for k in (1, 2):
+                x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
+                                  name=f"block{block}_conv{k}")(x)
+                x = layers.BatchNormalization(name=f"block{block}_bn{k}")(x)
+                x = layers.ReLU(name=f"block{block}_relu{k}")(x)
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+        x = layers.Dropout(0.2, name="dropout")(x)
+        outputs = layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
+        return keras.Model(inputs, outputs, name="tilecnn")

@@ -1,0 +1,98 @@
+"""Pictures for image CAPTCHAs: procedural scenes (sky and ground, textures, clutter) and objects
+from a tile set placed on them, with the changes a design can turn up (scale, rotation, colour
+shift, occlusion) and the degradations applied to the whole (blur, noise, JPEG).
+
+Everything draws from the `numpy.random.Generator` it is given, so a seed gives the same pixels.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A procedural background, HxWx3 uint8 BGR: a sky-and-ground gradient, a smooth texture
+    or a blend of both, never plain white."""
+    kind = int(rng.integers(3))
+    if kind == 0 or kind == 2:
+        top, bottom = rng.integers(90, 250, 3), rng.integers(30, 200, 3)
+        horizon = rng.uniform(0.3, 0.8) * height
+        t = np.clip((np.arange(height)[:, None] - horizon) / (0.25 * height) + 0.5, 0, 1)[..., None]
+        gradient = (top * (1 - t) + bottom * t).astype(np.float32) * np.ones((1, width, 1), np.float32)
+    if kind == 1 or kind == 2:
+        across = int(rng.integers(3, 9))  # a few soft patches, whatever the size (photos are smooth)
+        grid = rng.integers(40, 250, (across, across, 3)).astype(np.uint8)
+        texture = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    image = gradient if kind == 0 else texture if kind == 1 else 0.6 * gradient + 0.4 * texture
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def shift_colour(picture: np.ndarray, degrees: float) -> np.ndarray:
+    """Turn the hue of a BGRA picture by `degrees` (alpha kept)."""
+    if not degrees:
+        return picture
+    hsv = cv2.cvtColor(picture[..., :3], cv2.COLOR_BGR2HSV)
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(degrees / 2))) % 180).astype(np.uint8)
+    return np.dstack([cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), picture[..., 3]])
+
+
+def transformed(picture: np.ndarray, size: int, degrees: float) -> np.ndarray:
+    """A BGRA picture scaled so its longer side is `size` pixels and turned by `degrees`, on a
+    canvas just large enough to hold it."""
+    h, w = picture.shape[:2]
+    scale = size / max(h, w)
+    side = int(np.ceil(size * 1.45)) + 2  # room for any rotation
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, scale)
+    m[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
+    return cv2.warpAffine(picture, m, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+
+
+def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.ndarray:
+    """Alpha-blend a BGRA picture onto `image` centred at (cx, cy), clipped; returns the
+    picture's coverage of `image` as an HxW float32 mask in [0, 1]."""
+    H, W = image.shape[:2]
+    h, w = picture.shape[:2]
+    x, y = int(round(cx - w / 2)), int(round(cy - h / 2))
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    coverage = np.zeros((H, W), np.float32)
+    if x0 >= x1 or y0 >= y1:
+        return coverage
+    part = picture[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32)
+    alpha = part[..., 3:] / 255.0
+    region = image[y0:y1, x0:x1].astype(np.float32)
+    image[y0:y1, x0:x1] = (region * (1 - alpha) + part[..., :3] * alpha + 0.5).astype(np.uint8)
+    coverage[y0:y1, x0:x1] = alpha[..., 0]
+    return coverage
+
+
+def occluder(image: np.ndarray, rng: np.random.Generator, cx: float, cy: float, size: float,
+             share: float) -> np.ndarray:
+    """Cover about `share` of a square of side `size` centred at (cx, cy) with a solid shape in a
+    scene colour (a post, a leaf, a sign); returns the covered mask (HxW, 0 or 1)."""
+    H, W = image.shape[:2]
+    mask = np.zeros((H, W), np.uint8)
+    if share <= 0:
+        return mask.astype(np.float32)
+    side = size * np.sqrt(share)
+    ox, oy = cx + rng.uniform(-0.4, 0.4) * size, cy + rng.uniform(-0.4, 0.4) * size
+    if rng.random() < 0.5:
+        cv2.rectangle(mask, (int(ox - side / 2), int(oy - side / 2)), (int(ox + side / 2), int(oy + side / 2)), 1, -1)
+    else:
+        cv2.ellipse(mask, (int(ox), int(oy)), (max(1, int(side / 1.6)), max(1, int(side / 2.2))),
+                    float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    colour = rng.integers(30, 220, 3).astype(np.uint8)
+    image[mask > 0] = colour
+    return mask.astype(np.float32)
+
+
+def degrade(image: np.ndarray, rng: np.random.Generator, blur: float, noise: float, jpeg: int) -> np.ndarray:
+    """Gaussian blur (sigma in pixels), additive Gaussian noise (standard deviation in grey
+    levels) and a JPEG round trip at quality `jpeg` (100: none)."""
+    if blur > 0:
+        image = cv2.GaussianBlur(image, (0, 0), blur)
+    if noise > 0:
+        image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
+    if jpeg < 100:
+        image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg)])[1], cv2.IMREAD_COLOR)
+    return image

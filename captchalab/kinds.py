@@ -1,0 +1,149 @@
+"""CAPTCHA kinds: what a challenge asks, how its answer is written, and how answers are scored.
+
+Every CAPTCHA has an image, a *question* (what the page shows beside the image) and an *answer*
+(what the user must send back). The kind decides both shapes; the house (datasets, sources,
+attackers, reports, sweeps, studies) carries them unchanged:
+
+- `text`: no question (a reader may be told the expected length); the answer is the characters.
+  labels.csv: `filename,text`.
+- `grid`: the question is `{"grid": 3 or 4, "prompt": "biscuit"}` ("select all images / squares
+  with biscuits"); the answer is the set of tile indices showing the prompt class, 0-based row
+  by row from the top left, written sorted and space-separated: "0 4 7" ("" when none does).
+  labels.csv: `filename,grid,prompt,answer` with grid written "3x3" or "4x4".
+
+An answer always travels as its label string (a `Reading`'s `text`, a training example's label),
+so exact success is string equality for every kind; the kind's scorer adds its own measures.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from .errors import CaptchalabError
+
+GRID_SIZES = (3, 4)
+
+
+class Kind:
+    name: ClassVar[str] = ""
+    columns: ClassVar[tuple[str, ...]] = ()      # labels.csv header, after filename
+    unit: ClassVar[str] = ""                      # what char_accuracy counts
+    default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
+
+    def row(self, question: Any, answer: str) -> list[str]:
+        """The labels.csv cells after the filename."""
+        raise NotImplementedError
+
+    def parse_row(self, cells: dict[str, str]) -> tuple[Any, str]:
+        """(question, answer) from a labels.csv row's cells by column name; ValueError says why not."""
+        raise NotImplementedError
+
+    def hint(self, question: Any, answer: str, length: int | None) -> Any:
+        """What an attacker's prepare() is told besides the image."""
+        raise NotImplementedError
+
+    def units(self, answer: str) -> int:
+        """How many units (characters, selected tiles) an answer holds: a Reading's confidence
+        has one probability per unit."""
+        raise NotImplementedError
+
+
+class TextKind(Kind):
+    name, columns, unit, default_attacker = "text", ("text",), "character", "segment"
+
+    def row(self, question, answer):
+        return [answer]
+
+    def parse_row(self, cells):
+        return None, cells["text"]
+
+    def hint(self, question, answer, length):
+        return length
+
+    def units(self, answer):
+        return len(answer)
+
+
+class GridKind(Kind):
+    name, columns, unit, default_attacker = "grid", ("grid", "prompt", "answer"), "tile", "tilecnn"
+
+    def row(self, question, answer):
+        return [f"{question['grid']}x{question['grid']}", question["prompt"], answer]
+
+    def parse_row(self, cells):
+        size = parse_grid(cells["grid"])
+        prompt = cells["prompt"].strip()
+        if not prompt:
+            raise ValueError("empty prompt")
+        return {"grid": size, "prompt": prompt}, format_tiles(parse_tiles(cells["answer"], size * size))
+
+    def hint(self, question, answer, length):
+        return question
+
+    def units(self, answer):
+        return len(answer.split())
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind())}
+
+
+def get_kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise CaptchalabError(f"unknown CAPTCHA kind {name!r} (known: {', '.join(KINDS)})")
+    return KINDS[name]
+
+
+def kind_of_columns(columns: list[str]) -> Kind | None:
+    """The kind whose labels.csv columns a header names (text first: its files are the oldest)."""
+    return next((k for k in KINDS.values() if all(c in columns for c in k.columns)), None)
+
+
+# -- grid answers ------------------------------------------------------------------------------
+
+def parse_grid(text: str) -> int:
+    """"3x3" -> 3; only the sizes deployed grids use."""
+    rows, sep, cols = text.strip().lower().partition("x")
+    if not sep or rows != cols or not rows.isdigit() or int(rows) not in GRID_SIZES:
+        raise ValueError(f"grid {text!r} is not one of {', '.join(f'{n}x{n}' for n in GRID_SIZES)}")
+    return int(rows)
+
+
+def parse_tiles(text: str, tiles: int) -> frozenset[int]:
+    """Tile indices from "0 4 7" (commas allowed too), each in [0, tiles)."""
+    parts = text.replace(",", " ").split()
+    if not all(p.isdigit() for p in parts):
+        raise ValueError(f"answer {text!r} is not tile numbers separated by spaces")
+    found = frozenset(int(p) for p in parts)
+    if any(i >= tiles for i in found):
+        raise ValueError(f"answer {text!r} names a tile outside 0-{tiles - 1}")
+    return found
+
+
+def format_tiles(indices) -> str:
+    return " ".join(str(i) for i in sorted(set(indices)))
+
+
+def score_grid(items, lenient_misses: int = 1) -> dict:
+    """Grid results on scored items (truth `text`, question, the reading's `text`): single-attempt
+    success (the exact set), lenient success (at most `lenient_misses` squares wrong, as deployed
+    4x4 grids accept), per-tile accuracy, precision and recall of the selected tiles."""
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    exact = lenient = 0
+    for it in items:
+        n = it.question["grid"] ** 2
+        truth = parse_tiles(it.text, n)
+        try:
+            guess = parse_tiles(it.reading.text, n)
+        except ValueError:
+            guess = frozenset()  # an unreadable answer selects nothing
+        exact += guess == truth
+        lenient += len(guess ^ truth) <= lenient_misses
+        counts["tp"] += len(guess & truth)
+        counts["fp"] += len(guess - truth)
+        counts["fn"] += len(truth - guess)
+        counts["tn"] += n - len(guess | truth)
+    tiles = sum(counts.values())
+    selected, positive = counts["tp"] + counts["fp"], counts["tp"] + counts["fn"]
+    return {"exact": exact, "lenient": lenient, "lenient_misses": lenient_misses, "tile_counts": counts,
+            "tile_accuracy": (counts["tp"] + counts["tn"]) / tiles if tiles else 0.0,
+            "tile_precision": counts["tp"] / selected if selected else None,
+            "tile_recall": counts["tp"] / positive if positive else None}

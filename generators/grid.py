@@ -1,0 +1,186 @@
+"""Image-selection CAPTCHAs: "select all images with X" (grid3, nine tiles) and "select all squares
+with X" (grid4, one scene cut into sixteen squares), drawn from a tile set: the built-in emoji art
+(`art=`) or a researcher's own folder of labelled pictures (`tiles=DIR`, CLASS/*.png|jpg).
+
+The answer is the set of tile indices (row by row from the top left, 0-based) showing the prompt
+class, written sorted and space-separated ("0 4 7"). A grid4 square counts when the object
+covers at least `coverage` of its area.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from captchalab.errors import CaptchalabError
+from captchalab.generation import scenes
+from captchalab.generator import Challenge, Generator, Param, register
+
+GUTTER = 4          # pixels of white between grid3 tiles, as deployed grids draw them
+LOOK_ALIKES = {"biscuit": "doughnut", "doughnut": "biscuit", "bus": "truck", "truck": "bus", "car": "taxi",
+               "taxi": "car", "cat": "dog", "dog": "cat", "bicycle": "motorcycle", "motorcycle": "bicycle",
+               "tree": "palm tree", "palm tree": "tree"}
+
+COMMON = (
+    Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
+    Param("art", str, "all", help="built-in art styles to draw from, comma-separated, or 'all'"),
+    Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
+    Param("tile_size", int, 100, 32, 256, "tile (square) side in pixels"),
+    Param("clutter", int, 0, 0, 6, "small objects of other classes scattered over each tile or the scene"),
+    Param("occlusion", float, 0.0, 0.0, 0.7, "share of each object hidden behind a shape, at most"),
+    Param("min_scale", float, 0.8, 0.2, 1.0, "smallest object size, relative to its tile"),
+    Param("rotation", float, 0.0, 0.0, 180.0, "largest object rotation in degrees"),
+    Param("colour_shift", float, 0.0, 0.0, 180.0, "largest hue change of an object in degrees"),
+    Param("blur", float, 0.0, 0.0, 4.0, "Gaussian blur of the whole image (sigma in pixels)"),
+    Param("noise", float, 0.0, 0.0, 60.0, "Gaussian noise (standard deviation in grey levels)"),
+    Param("jpeg", int, 95, 10, 100, "JPEG quality of the served image (100: lossless)"),
+    Param("decoys", float, 0.0, 0.0, 1.0, "chance that a non-target shows the prompt's look-alike class"),
+)
+
+
+@lru_cache(maxsize=4)
+def _folder_tiles(folder: str, stamp: float):
+    from captchalab.data.tiles import load_tile_folder
+    return load_tile_folder(folder)
+
+
+def tile_set(p: dict):
+    """The tile set the parameters name (cached per process: workers read it once)."""
+    from captchalab.data.tiles import builtin_arts, load_builtin
+    if p["tiles"]:
+        folder = Path(p["tiles"])
+        if not folder.is_dir():
+            raise CaptchalabError(f"tiles={folder}: no such folder")
+        return _folder_tiles(str(folder.resolve()), folder.stat().st_mtime)
+    arts = builtin_arts() if p["art"] == "all" else [a.strip() for a in p["art"].split(",") if a.strip()]
+    return load_builtin(tuple(arts))
+
+
+def _opaque(picture: np.ndarray) -> bool:
+    return bool(picture[..., 3].min() == 255)
+
+
+class GridStyle(Generator):
+    kind = "grid"
+    size = 3
+
+    def at_strength(self, s):
+        return {"clutter": round(3 * s), "occlusion": round(0.4 * s, 3), "min_scale": round(0.8 - 0.45 * s, 3),
+                "rotation": round(40 * s, 1), "colour_shift": round(60 * s, 1), "blur": round(1.2 * s, 2),
+                "noise": round(15 * s, 1), "jpeg": int(round(95 - 55 * s)), "decoys": round(0.6 * s, 3)}
+
+    def classes(self, p):
+        return tile_set(p).classes
+
+    def check(self, p):
+        tiles = tile_set(p)
+        if p["prompt"]:
+            tiles.check_class(p["prompt"], "prompt")
+
+    def pick_prompt(self, tiles, rng, p) -> str:
+        return p["prompt"] or tiles.classes[int(rng.integers(len(tiles.classes)))]
+
+    def other_class(self, tiles, rng, p, prompt: str) -> str:
+        """A non-target class: the prompt's look-alike with chance `decoys`, else any other."""
+        decoy = LOOK_ALIKES.get(prompt)
+        if decoy in tiles.tiles and rng.random() < p["decoys"]:
+            return decoy
+        others = [c for c in tiles.classes if c != prompt]
+        return others[int(rng.integers(len(others)))]
+
+    def picture(self, tiles, rng, p, cls: str, size: float) -> np.ndarray:
+        """One picture of `cls`, changed as the design asks, `size` pixels on its longer side."""
+        pictures = tiles.tiles[cls]
+        chosen = pictures[int(rng.integers(len(pictures)))].image
+        chosen = scenes.shift_colour(chosen, rng.uniform(-p["colour_shift"], p["colour_shift"]))
+        return scenes.transformed(chosen, max(4, int(size)), rng.uniform(-p["rotation"], p["rotation"]))
+
+    def clutter(self, image, tiles, rng, p, prompt: str, side: int) -> list[str]:
+        """Small objects of classes other than the prompt over the image; their classes."""
+        drawn = []
+        for _ in range(p["clutter"]):
+            cls = self.other_class(tiles, rng, {**p, "decoys": 0.0}, prompt)
+            small = self.picture(tiles, rng, p, cls, side * rng.uniform(0.15, 0.3))
+            scenes.place(image, small, rng.uniform(0, image.shape[1]), rng.uniform(0, image.shape[0]))
+            drawn.append(cls)
+        return drawn
+
+    def main_object(self, image, tiles, rng, p, cls: str, cx: float, cy: float, side: float) -> np.ndarray:
+        """The object a tile or scene is about, placed and perhaps partly hidden; its visible coverage."""
+        pictures = tiles.tiles[cls]
+        if _opaque(pictures[0].image) and self.size == 3:  # a photo tile fills its tile
+            chosen = pictures[int(rng.integers(len(pictures)))].image
+            image[:] = cv2.resize(chosen[..., :3], image.shape[1::-1], interpolation=cv2.INTER_AREA)
+            return np.ones(image.shape[:2], np.float32)
+        picture = self.picture(tiles, rng, p, cls, side * rng.uniform(p["min_scale"], 1.0))
+        coverage = scenes.place(image, picture, cx, cy)
+        hidden = scenes.occluder(image, rng, cx, cy, side * 0.8, rng.uniform(0, p["occlusion"]))
+        return coverage * (1 - hidden)
+
+
+@register
+class Grid3(GridStyle):
+    name = "grid3"
+    description = "Select all images with X: nine tiles, each showing one object (or none) on a scene, with clutter."
+    params = COMMON + (Param("targets", int, 3, 1, 8, "tiles showing the prompt class"),)
+
+    def challenge(self, rng, p):
+        tiles = tile_set(p)
+        prompt = self.pick_prompt(tiles, rng, p)
+        side, n = p["tile_size"], self.size * self.size
+        targets = set(rng.choice(n, p["targets"], replace=False).tolist())
+        full = self.size * side + (self.size - 1) * GUTTER
+        image = np.full((full, full, 3), 255, np.uint8)
+        shown = []
+        for k in range(n):
+            tile = scenes.scene(side, side, rng)
+            drawn = self.clutter(tile, tiles, rng, p, prompt, side)
+            cls = prompt if k in targets else self.other_class(tiles, rng, p, prompt)
+            self.main_object(tile, tiles, rng, p, cls, side / 2 + rng.uniform(-0.1, 0.1) * side,
+                             side / 2 + rng.uniform(-0.1, 0.1) * side, side)
+            row, col = divmod(k, self.size)
+            image[row * (side + GUTTER):row * (side + GUTTER) + side, col * (side + GUTTER):col * (side + GUTTER) + side] = tile
+            shown.append({"class": cls, "clutter": drawn})
+        image = scenes.degrade(image, rng, p["blur"], p["noise"], p["jpeg"])
+        return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, sorted(targets))),
+                         {"tiles": shown})
+
+
+@register
+class Grid4(GridStyle):
+    name = "grid4"
+    description = "Select all squares with X: one scene cut into sixteen squares, the object spanning several."
+    size = 4
+    params = COMMON + (Param("coverage", float, 0.05, 0.001, 0.9,
+                             "share of a square the object must cover for the square to count"),)
+
+    def challenge(self, rng, p):
+        tiles = tile_set(p)
+        prompt = self.pick_prompt(tiles, rng, p)
+        side = p["tile_size"]
+        full = self.size * side
+        image = scenes.scene(full, full, rng)
+        drawn = self.clutter(image, tiles, rng, p, prompt, full)
+        if p["decoys"] and LOOK_ALIKES.get(prompt) in tiles.tiles and rng.random() < p["decoys"]:
+            decoy = self.picture(tiles, rng, p, LOOK_ALIKES[prompt], full * rng.uniform(0.2, 0.35))
+            scenes.place(image, decoy, rng.uniform(0, full), rng.uniform(0, full))
+            drawn.append(LOOK_ALIKES[prompt])
+        # the object spans several squares and may run off the border; drawn again (rarely) until
+        # enough of it shows to count in at least one square
+        for _ in range(20):
+            placed = image.copy()
+            extent = full * rng.uniform(0.35, 0.75) * (0.5 + 0.5 * p["min_scale"])
+            cx, cy = rng.uniform(0.1, 0.9) * full, rng.uniform(0.1, 0.9) * full
+            coverage = self.main_object(placed, tiles, rng, p, prompt, cx, cy, extent)
+            shares = coverage.reshape(self.size, side, self.size, side).mean(axis=(1, 3)).ravel()
+            answer = [k for k, share in enumerate(shares) if share >= p["coverage"]]
+            if answer:
+                break
+        else:
+            raise CaptchalabError(f"coverage={p['coverage']}: the object never covered that much of a square "
+                                  "in 20 tries; lower it")
+        image = scenes.degrade(placed, rng, p["blur"], p["noise"], p["jpeg"])
+        return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, answer)),
+                         {"coverage": [round(float(s), 4) for s in shares], "clutter": drawn})
