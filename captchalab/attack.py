@@ -32,6 +32,7 @@ class Item:
     error: str | None = None
     reading: Any = None           # the attacker's Reading, once read
     question: Any = None          # what the challenge asks (kinds other than text)
+    rounds: int | None = 0        # dynamic grids: reads it took to solve (None: failed; 0: not dynamic)
 
     @property
     def skipped(self) -> bool:
@@ -119,6 +120,70 @@ def run_attack(attacker, source: Source, length: int | None = None, workers: int
     return items, time.perf_counter() - start
 
 
+def play_rounds(attacker, source: Source, items: list[Item]) -> float:
+    """Dynamic grids (a queue of replacement tiles behind each position): the reader's selection
+    is replaced tile by tile from the queues and it reads the new grid, round after round, until it
+    selects nothing. It solves the challenge when it then selects nothing with no target left in
+    view, having never selected a tile without the prompt's class. Sets each item's `rounds` (the
+    reads it took, the final empty one included) or None (failed); static grids are left alone.
+    Returns the seconds spent."""
+    from .kinds import parse_tiles
+    start = time.perf_counter()
+    games = []
+    for it in items:
+        if it.skipped or it.reading is None:
+            continue
+        sample = source.sample(it.index)
+        queue = (sample.details or {}).get("queue")
+        if not queue or not sample.parts or "queue" not in sample.parts or sample.image is None:
+            continue
+        n = it.question["grid"]
+        strip = sample.parts["queue"]
+        side = strip.shape[0] // (n * n)
+        gutter = (sample.image.shape[1] - n * side) // max(1, n - 1)
+        targets = set(parse_tiles(it.text, n * n))
+        games.append({"item": it, "image": sample.image.copy(), "strip": strip, "side": side, "gutter": gutter,
+                      "queue": queue, "next": [0] * (n * n), "targets": targets, "reading": it.reading})
+        it.rounds = None
+    max_rounds = 1 + max((len(g["queue"][0]) for g in games), default=0)
+    for round_number in range(1, max_rounds + 1):
+        active = []
+        for g in games:
+            try:
+                chosen = parse_tiles(g["reading"].text, g["item"].question["grid"] ** 2)
+            except ValueError:
+                chosen = frozenset()
+            if chosen - g["targets"] or (not chosen and g["targets"]):
+                continue  # a wrong tile, or giving up with a target in view: failed
+            if not chosen:
+                g["item"].rounds = round_number
+                continue
+            n, side, gutter = g["item"].question["grid"], g["side"], g["gutter"]
+            for k in sorted(chosen):  # each selected tile is replaced by the next in its queue
+                depth = g["next"][k]
+                g["next"][k] += 1
+                row, col = divmod(k, n)
+                y, x = row * (side + gutter), col * (side + gutter)
+                if depth < len(g["queue"][k]):
+                    g["image"][y:y + side, x:x + side] = g["strip"][k * side:(k + 1) * side,
+                                                                  depth * side:(depth + 1) * side]
+                    shows = g["queue"][k][depth]["class"] == g["item"].question["prompt"]
+                else:  # an exhausted queue leaves a blank tile
+                    g["image"][y:y + side, x:x + side] = 255
+                    shows = False
+                g["targets"].discard(k)
+                if shows:
+                    g["targets"].add(k)
+            active.append(g)
+        if not active or round_number == max_rounds:
+            break
+        prepared = [attacker.prepare(g["image"], g["item"].question) for g in active]
+        for g, reading in zip(active, attacker.read_prepared(prepared)):
+            g["reading"] = reading
+        games = active
+    return time.perf_counter() - start
+
+
 def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str, str | None]:
     """(what generated CAPTCHAs draw, what a dataset's rows are checked against): `charset` when
     given; else generated CAPTCHAs draw from the first model's set (digits without models) and a
@@ -177,6 +242,8 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
         for name, source in sources.items():
             length = expect if expect is not None else source.fixed_length()
             items, took = run_attack(attacker, source, length, workers, on_progress)
+            if source.kind == "grid":
+                took += play_rounds(attacker, source, items)
             all_items += items
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}

@@ -123,11 +123,14 @@ def format_tiles(indices) -> str:
 
 
 def score_grid(items, lenient_misses: int = 1) -> dict:
-    """Grid results on scored items (truth `text`, question, the reading's `text`): single-attempt
-    success (the exact set), lenient success (at most `lenient_misses` squares wrong, as deployed
-    4x4 grids accept), per-tile accuracy, precision and recall of the selected tiles."""
+    """Grid results on scored items (truth `text`, question, the reading's `text`): success (the
+    exact set in one attempt; a dynamic grid solved over its rounds), the first selection's exact
+    success, lenient success (at most `lenient_misses` squares wrong, as deployed 4x4 grids
+    accept), per-tile accuracy, precision and recall of the first selections, and for dynamic
+    grids the share solved within each number of reads (the final empty one included)."""
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    exact = lenient = 0
+    exact = lenient = success = 0
+    dynamic = [it for it in items if getattr(it, "rounds", 0) != 0]
     for it in items:
         n = it.question["grid"] ** 2
         truth = parse_tiles(it.text, n)
@@ -137,13 +140,18 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
             guess = frozenset()  # an unreadable answer selects nothing
         exact += guess == truth
         lenient += len(guess ^ truth) <= lenient_misses
+        # a dynamic grid is solved over its rounds (attack.play_rounds), a static one in one go
+        success += (it.rounds is not None) if getattr(it, "rounds", 0) != 0 else guess == truth
         counts["tp"] += len(guess & truth)
         counts["fp"] += len(guess - truth)
         counts["fn"] += len(truth - guess)
         counts["tn"] += n - len(guess | truth)
     tiles = sum(counts.values())
     selected, positive = counts["tp"] + counts["fp"], counts["tp"] + counts["fn"]
-    return {"exact": exact, "lenient": lenient, "lenient_misses": lenient_misses, "tile_counts": counts,
+    rounds = [it.rounds for it in dynamic if it.rounds is not None]
+    within = {str(r): sum(x <= r for x in rounds) / len(dynamic) for r in range(2, max(rounds, default=1) + 1)}
+    return {"exact": exact, "success": success, "lenient": lenient, "lenient_misses": lenient_misses,
+            "tile_counts": counts, "dynamic": len(dynamic), "solved_within_rounds": within,
             "tile_accuracy": (counts["tp"] + counts["tn"]) / tiles if tiles else 0.0,
             "tile_precision": counts["tp"] / selected if selected else None,
             "tile_recall": counts["tp"] / positive if positive else None}

@@ -303,13 +303,18 @@ def grid_sections(result: dict, head: list[str]) -> list[Section]:
              "precision and recall are over the tiles selected and the tiles of the answers.", "", LOWER_BOUND_NOTE]
     sections = [Section(None, head)]
     for name, r in result["per_attacker"].items():
+        lines = []
+        if r.get("dynamic_count"):
+            within = ", ".join(f"{n} reads: {_pct(v)}" for n, v in r["solved_within_rounds"].items()) or "none"
+            lines += [f"Dynamic grids ({r['dynamic_count']}): solved {_pct(r['captcha_accuracy'])}; the first "
+                      f"selection exact {_pct(r['first_selection_accuracy'])}; solved within {within} (each "
+                      "selected tile is replaced from its queue and the grid read again, until the reader selects "
+                      "nothing; one wrong tile fails the challenge).", ""]
         if r.get("per_style"):
-            lines = ["| style | success | tile acc. | count |", "|---|---|---|---|"]
+            lines += ["| style | success | tile acc. | count |", "|---|---|---|---|"]
             lines += [f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | {rs['count']} |"
                       for style, rs in r["per_style"].items()]
-            sections.append(Section(name, lines))
-        else:
-            sections.append(Section(name, []))
+        sections.append(Section(name, lines))
     return sections
 
 

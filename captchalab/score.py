@@ -133,9 +133,11 @@ def score_kind(items, kind: str) -> dict:
     done = [it for it in items if not it.skipped]
     measured = score_grid(done)
     n = len(done)
+    dynamic = {"dynamic_count": measured["dynamic"], "solved_within_rounds": measured["solved_within_rounds"],
+               "first_selection_accuracy": measured["exact"] / n if n else 0.0} if measured["dynamic"] else {}
     return {**skipped_fields(items), "kind": kind,
-            "captcha_accuracy": measured["exact"] / n if n else 0.0,
-            "captcha_accuracy_ci95": wilson(measured["exact"], n),
+            "captcha_accuracy": measured["success"] / n if n else 0.0,
+            "captcha_accuracy_ci95": wilson(measured["success"], n), **dynamic,
             "char_accuracy": measured["tile_accuracy"],
             "lenient_accuracy": measured["lenient"] / n if n else 0.0,
             "lenient_accuracy_ci95": wilson(measured["lenient"], n),

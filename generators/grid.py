@@ -94,8 +94,9 @@ class GridStyle(Generator):
         """One picture of `cls`, changed as the design asks, `size` pixels on its longer side."""
         pictures = tiles.tiles[cls]
         chosen = pictures[int(rng.integers(len(pictures)))].image
-        chosen = scenes.shift_colour(chosen, rng.uniform(-p["colour_shift"], p["colour_shift"]))
-        return scenes.transformed(chosen, max(4, int(size)), rng.uniform(-p["rotation"], p["rotation"]))
+        hue = rng.uniform(-p["colour_shift"], p["colour_shift"])
+        turned = scenes.transformed(chosen, max(4, int(size)), rng.uniform(-p["rotation"], p["rotation"]))
+        return scenes.shift_colour(turned, hue)  # after scaling: fewer pixels to turn
 
     def clutter(self, image, tiles, rng, p, prompt: str, side: int) -> list[str]:
         """Small objects of classes other than the prompt over the image; their classes."""
@@ -123,8 +124,23 @@ class GridStyle(Generator):
 @register
 class Grid3(GridStyle):
     name = "grid3"
-    description = "Select all images with X: nine tiles, each showing one object (or none) on a scene, with clutter."
-    params = COMMON + (Param("targets", int, 3, 1, 8, "tiles showing the prompt class"),)
+    description = ("Select all images with X: nine tiles, each showing one object (or none) on a scene, with "
+                   "clutter; with replacements, a dynamic grid whose selected tiles are replaced.")
+    params = COMMON + (
+        Param("targets", int, 3, 1, 8, "tiles showing the prompt class"),
+        Param("replacements", int, 0, 0, 5, "a dynamic grid: tiles queued behind each position, shown in turn "
+              "as selected tiles are replaced (0: a static grid)"),
+    )
+
+    def tile(self, tiles, rng, p, prompt: str, target: bool) -> tuple[np.ndarray, dict]:
+        """One tile: a scene, clutter, and the prompt's class (a target) or another class."""
+        side = p["tile_size"]
+        tile = scenes.scene(side, side, rng)
+        drawn = self.clutter(tile, tiles, rng, p, prompt, side)
+        cls = prompt if target else self.other_class(tiles, rng, p, prompt)
+        self.main_object(tile, tiles, rng, p, cls, side / 2 + rng.uniform(-0.1, 0.1) * side,
+                         side / 2 + rng.uniform(-0.1, 0.1) * side, side)
+        return tile, {"class": cls, "clutter": drawn}
 
     def challenge(self, rng, p):
         tiles = tile_set(p)
@@ -135,17 +151,29 @@ class Grid3(GridStyle):
         image = np.full((full, full, 3), 255, np.uint8)
         shown = []
         for k in range(n):
-            tile = scenes.scene(side, side, rng)
-            drawn = self.clutter(tile, tiles, rng, p, prompt, side)
-            cls = prompt if k in targets else self.other_class(tiles, rng, p, prompt)
-            self.main_object(tile, tiles, rng, p, cls, side / 2 + rng.uniform(-0.1, 0.1) * side,
-                             side / 2 + rng.uniform(-0.1, 0.1) * side, side)
+            tile, what = self.tile(tiles, rng, p, prompt, k in targets)
             row, col = divmod(k, self.size)
             image[row * (side + GUTTER):row * (side + GUTTER) + side, col * (side + GUTTER):col * (side + GUTTER) + side] = tile
-            shown.append({"class": cls, "clutter": drawn})
+            shown.append(what)
         image = scenes.degrade(image, rng, p["blur"], p["noise"], p["jpeg"])
+        details, parts = {"tiles": shown}, {}
+        if p["replacements"]:
+            # each position's queue, one row of tiles per position; the last of each is never a
+            # target, so a solver that clicks every target can always finish
+            depth = p["replacements"]
+            strip = np.empty((n * side, depth * side, 3), np.uint8)
+            queue = []
+            for k in range(n):
+                row = []
+                for j in range(depth):
+                    tile, what = self.tile(tiles, rng, p, prompt, j < depth - 1 and rng.random() < 0.4)
+                    strip[k * side:(k + 1) * side, j * side:(j + 1) * side] = tile
+                    row.append(what)
+                queue.append(row)
+            parts["queue"] = scenes.degrade(strip, rng, p["blur"], p["noise"], p["jpeg"])
+            details["queue"] = queue
         return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, sorted(targets))),
-                         {"tiles": shown})
+                         details, parts)
 
 
 @register

@@ -20,7 +20,7 @@ def mnist_env(monkeypatch, mnist_dir):
 @pytest.mark.parametrize("strength", [0.0, 1.0])
 def test_each_style_renders_boxes_inside_the_image(style, strength):
     spec = GenerationSpec(style, 6, 3, 6, seed=5, strength=strength)
-    for _, text, image, boxes in render_many(spec):
+    for _, (text, image, boxes, *_) in render_many(spec):
         assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
         assert len(boxes) == len(text) and 3 <= len(text) <= 6
         h, w = image.shape[:2]

@@ -127,3 +127,70 @@ def test_train_attack_and_sweep_a_grid_end_to_end(tmp_path):
     assert swept.returncode == 0, swept.stderr
     steps = json.loads((tmp_path / "s" / "report.json").read_text())["steps"]
     assert [s["status"] for s in steps] == ["done", "done"] and all(0 <= s["captcha_accuracy"] <= 1 for s in steps)
+
+
+def colour_tiles(root):
+    """A tile set a colour can tell apart: every picture of a class is one solid colour."""
+    import cv2
+    import numpy as np
+    for name, bgr in (("red", (0, 0, 255)), ("blue", (255, 0, 0)), ("green", (0, 200, 0))):
+        (root / name).mkdir(parents=True)
+        cv2.imwrite(str(root / name / "0.png"), np.full((40, 40, 3), bgr, np.uint8))
+    return root
+
+
+def colour_reader(wrong_too=False):
+    """A real reader of those tiles: it selects the tiles whose mean colour is the prompt's."""
+    import numpy as np
+    from captchalab.attackers.base import Reading
+    from captchalab.attackers.grid import GridReader
+
+    class ColourReader(GridReader):
+        name = "colour"
+        trainable = False
+
+        def read_prepared(self, batch):
+            colours = {"red": 2, "blue": 0, "green": 1}
+            out = []
+            for prepared in batch:
+                channel = colours[self.classes[prepared["prompt"]]]
+                means = prepared["tiles"].reshape(len(prepared["tiles"]), -1, 3).mean(axis=1)
+                chosen = [k for k, m in enumerate(means) if m.argmax() == channel and m.max() > 120]
+                if wrong_too:
+                    chosen = sorted(set(chosen) | {next(k for k in range(9) if k not in chosen)})
+                out.append(Reading(" ".join(map(str, chosen)), [1.0] * len(chosen)))
+            return out
+    reader = ColourReader("", {}, info={"classes": ["blue", "green", "red"]})
+    return reader
+
+
+def test_dynamic_grids_are_played_round_by_round(tmp_path):
+    from captchalab.attack import attack_many
+    from captchalab.data.dataset import Source, read_dataset
+    tiles = colour_tiles(tmp_path / "tiles")
+    made = run_cli("generate", "--style", "grid3", "--strength", "0", "--param", f"tiles={tiles}", "--param",
+                   "prompt=red", "--param", "replacements=3", "--param", "jpeg=100", "--count", "12",
+                   "--out", tmp_path / "d")
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "d" / "00000.queue.png").is_file()
+    source = Source(dataset=read_dataset(tmp_path / "d"))
+    solver, _ = attack_many([colour_reader()], {"d": source}, workers=0)
+    assert solver["dynamic_count"] == 12 and solver["captcha_accuracy"] == 1.0
+    within = solver["solved_within_rounds"]
+    assert within[max(within, key=int)] == 1.0 and all(2 <= int(r) <= 4 for r in within)
+    # a perfect solver needs 2 reads, plus one for every red tile that replaced a red one in a row
+    queues = json.loads((tmp_path / "d" / "challenges.json").read_text())
+    answers = {row.split(",")[0]: row.split(",")[3]
+               for row in (tmp_path / "d" / "labels.csv").read_text().splitlines()[1:]}
+    needed = []
+    for name, drawn in queues.items():
+        chains = []
+        for k in map(int, answers[name].split()):
+            reds = 0
+            while reds < len(drawn["queue"][k]) and drawn["queue"][k][reds]["class"] == "red":
+                reds += 1
+            chains.append(reds)
+        needed.append(2 + max(chains))
+    assert within == {str(r): sum(n <= r for n in needed) / len(needed) for r in range(2, max(needed) + 1)}
+    careless, _ = attack_many([colour_reader(wrong_too=True)], {"d": source}, workers=0)
+    assert careless["captcha_accuracy"] == 0.0 and careless["first_selection_accuracy"] == 0.0

@@ -30,7 +30,7 @@ def test_every_named_charset_draws_only_its_characters(tmp_path, name):
 
 def test_a_style_can_leave_out_ambiguous_characters():
     spec = GenerationSpec("clean", 200, 6, 6, charset=NAMED["alnum"], seed=1, params={"avoid_ambiguous": True})
-    used = set("".join(text for _, text, _, _ in render_many(spec)))
+    used = set("".join(drawn.label for _, drawn in render_many(spec)))
     assert used and not used & AMBIGUOUS
     assert len(used) > 15
 

@@ -15,7 +15,7 @@ def mnist_env(monkeypatch, mnist_dir):
 
 def box_rate(style, strength=0.5, n=25, degrade=None):
     hits = 0
-    for _, text, image, boxes in render_many(GenerationSpec(style, n, 4, 4, seed=9, strength=strength)):
+    for _, (text, image, boxes, *_) in render_many(GenerationSpec(style, n, 4, 4, seed=9, strength=strength)):
         if degrade:
             image, boxes = degrade(image, boxes)
         seg = segment(image, len(text))

@@ -70,7 +70,8 @@ def generators(plugins: Plugins = None):
     for name in sorted(registry):
         gen = registry[name]
         typer.echo(f"{name}: {gen.description}")
-        typer.echo(f"    source: {source_of('style', name)}; draws: {charset_name(gen.charset)}")
+        draws = charset_name(gen.charset) if gen.kind == "text" else f"{gen.kind} challenges"
+        typer.echo(f"    source: {source_of('style', name)}; draws: {draws}")
         for p in gen.params:
             typer.echo(f"    --param {p.describe()}")
     _broken_plugins()
@@ -84,9 +85,9 @@ def attackers(plugins: Plugins = None):
     registry = load_plugins(dirs(plugins))[1]
     for name in sorted(registry):
         cls = registry[name]
-        kind = "trainable" if cls.trainable else "read-only"
+        training = "trainable" if cls.trainable else "read-only"
         typer.echo(f"{name}: {cls.description}")
-        typer.echo(f"    source: {source_of('attacker', name)}; {kind}"
+        typer.echo(f"    source: {source_of('attacker', name)}; reads {cls.kind} CAPTCHAs; {training}"
                    + ("; differentiable (adversarial CAPTCHAs)" if cls.differentiable else "")
                    + (f"; base model: {cls.base.kind}" if cls.trainable and cls.base else "")
                    + (f"; views: {', '.join(sorted(cls.views))}" if cls.views else ""))

@@ -125,6 +125,7 @@ class Drawn(NamedTuple):
     boxes: list | None = None
     question: Any = None
     details: dict | None = None
+    parts: dict | None = None       # further images (a dynamic grid's queue), arrays or PNG bytes
 
 
 def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Drawn:
@@ -146,10 +147,15 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     if image.ndim != 3 or image.shape[2] != 3:
         raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
     if gen.kind != "text":
-        return Drawn(out.answer, image, None, out.question, out.details)
+        parts = {name: np.ascontiguousarray(part, dtype=np.uint8) for name, part in (out.parts or {}).items()}
+        return Drawn(out.answer, image, None, out.question, out.details, parts)
     if len(out.boxes) != len(text):
         raise CaptchalabError(f"style {spec.style!r} returned {len(out.boxes)} boxes for {len(text)} characters")
     return Drawn(text, image, [tuple(int(v) for v in b) for b in out.boxes])
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
 
 
 def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
@@ -158,7 +164,8 @@ def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode
     for i in indices:
         drawn = render_one(spec, params, i, gen)
         if encode:
-            drawn = drawn._replace(image=cv2.imencode(".png", drawn.image)[1].tobytes())
+            drawn = drawn._replace(image=png_bytes(drawn.image),
+                                   parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()})
         results.append((i, drawn))
     return results
 
@@ -202,6 +209,10 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
             name = f"{i:0{width}d}.png"
             png = cv2.imencode(".png", image)[1].tobytes() if transform else image
             (tmp / name).write_bytes(png)
+            for part, data in (drawn.parts or {}).items():
+                data = data if isinstance(data, bytes) else png_bytes(data)
+                (tmp / part_name(name, part)).write_bytes(data)
+                hashes.append(sha256_bytes(data))
             rows.append([name, *kind.row(drawn.question, drawn.label)])
             drawn_by_name[name] = drawn.boxes if kind.name == "text" else drawn.details
             hashes.append(sha256_bytes(png))
@@ -237,6 +248,12 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
 
 
 DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json"}
+PARTS = ("queue",)  # the further images a challenge may have, named in its details
+
+
+def part_name(name: str, part: str) -> str:
+    """Where a challenge's further image lies: 00000.png's queue is 00000.queue.png, beside it."""
+    return str(Path(name).with_name(f"{Path(name).stem}.{part}.png"))
 
 
 def write_labels(path: Path, rows, kind=None) -> None:
@@ -426,6 +443,8 @@ class Sample(NamedTuple):
     boxes: list | None
     error: str | None = None
     question: Any = None
+    details: dict | None = None     # what the style drew (other kinds; challenges.json)
+    parts: dict | None = None       # further images by name (a dynamic grid's queue)
 
 
 class Source:
@@ -513,7 +532,8 @@ class GeneratedSource(Source):
             self._resolved[which] = (spec.generator(), spec.check())
         gen, params = self._resolved[which]
         drawn = render_one(self.specs[which], params, at, gen)
-        return Sample(f"{index:05d}", drawn.label, drawn.image, drawn.boxes, question=drawn.question)
+        return Sample(f"{index:05d}", drawn.label, drawn.image, drawn.boxes, question=drawn.question,
+                      details=drawn.details, parts=drawn.parts)
 
 
 class FolderSource(Source):
@@ -559,10 +579,16 @@ class FolderSource(Source):
         name = self.dataset.filenames[index]
         text = self.dataset.texts[index]
         question = self.dataset.questions[index] if self.dataset.questions else None
-        boxes = None if self.dataset.kind != "text" else \
-            _valid_boxes(self.dataset.boxes.get(name) if self.dataset.boxes else None, len(text))
+        drawn = self.dataset.boxes.get(name) if self.dataset.boxes else None
+        if self.dataset.kind == "text":
+            boxes, details = _valid_boxes(drawn, len(text)), None
+        else:
+            boxes, details = None, drawn if isinstance(drawn, dict) else None
         try:
-            return Sample(name, text, read_image(self.dataset.root / name, limits), boxes, question=question)
+            image = read_image(self.dataset.root / name, limits)
+            parts = {part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits)
+                     for part in PARTS if details and part in details}
+            return Sample(name, text, image, boxes, question=question, details=details, parts=parts)
         except ImageError as exc:
             return Sample(name, text, None, boxes, str(exc), question)
 

@@ -39,11 +39,13 @@ class Rendered:
 class Challenge:
     """One CAPTCHA of a kind other than text: an HxWx3 uint8 BGR image, the question shown with it
     and the answer in the kind's label format (kinds.py), and `details`, what the style drew
-    (per-tile classes, coverage; kept in the dataset's challenges.json, like text boxes)."""
+    (per-tile classes, coverage; kept in the dataset's challenges.json, like text boxes), and
+    `parts`, further images the challenge needs (a dynamic grid's queue of replacement tiles)."""
     image: np.ndarray
     question: Any
     answer: str
     details: dict = field(default_factory=dict)
+    parts: dict[str, np.ndarray] = field(default_factory=dict)  # more images, saved as NAME.<part>.png
 
 
 class Generator:

@@ -29,7 +29,7 @@ def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
 
 def shift_colour(picture: np.ndarray, degrees: float) -> np.ndarray:
     """Turn the hue of a BGRA picture by `degrees` (alpha kept)."""
-    if not degrees:
+    if abs(degrees) < 0.5:
         return picture
     hsv = cv2.cvtColor(picture[..., :3], cv2.COLOR_BGR2HSV)
     hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(degrees / 2))) % 180).astype(np.uint8)
@@ -92,7 +92,8 @@ def degrade(image: np.ndarray, rng: np.random.Generator, blur: float, noise: flo
     if blur > 0:
         image = cv2.GaussianBlur(image, (0, 0), blur)
     if noise > 0:
-        image = np.clip(image + rng.normal(0, noise, image.shape), 0, 255).astype(np.uint8)
+        noisy = image + noise * rng.standard_normal(image.shape, dtype=np.float32)
+        image = np.clip(noisy, 0, 255).astype(np.uint8)
     if jpeg < 100:
         image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg)])[1], cv2.IMREAD_COLOR)
     return image
