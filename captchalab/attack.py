@@ -33,6 +33,7 @@ class Item:
     reading: Any = None           # the attacker's Reading, once read
     question: Any = None          # what the challenge asks (kinds other than text)
     rounds: int | None = 0        # dynamic grids: reads it took to solve (None: failed; 0: not dynamic)
+    details: dict | None = None   # what the style drew (grids: each tile's class), for the scorer
 
     @property
     def skipped(self) -> bool:
@@ -53,7 +54,7 @@ def _prepare_chunk(attacker, source: Source, indices: list[int], length) -> list
     for i in indices:
         sample = source.sample(i)
         item = Item(i, sample.name, sample.text, true_boxes=sample.boxes, error=sample.error,
-                    question=sample.question)
+                    question=sample.question, details=sample.details)
         if sample.image is not None:
             try:
                 item.prepared = attacker.prepare(sample.image, hint_for(attacker, sample, length))

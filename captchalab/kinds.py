@@ -16,6 +16,7 @@ so exact success is string equality for every kind; the kind's scorer adds its o
 """
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, ClassVar
 
 from .errors import CaptchalabError
@@ -131,6 +132,7 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     exact = lenient = success = 0
     dynamic = [it for it in items if getattr(it, "rounds", 0) != 0]
+    confused: Counter = Counter()
     for it in items:
         n = it.question["grid"] ** 2
         truth = parse_tiles(it.text, n)
@@ -142,6 +144,10 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
         lenient += len(guess ^ truth) <= lenient_misses
         # a dynamic grid is solved over its rounds (attack.play_rounds), a static one in one go
         success += (it.rounds is not None) if getattr(it, "rounds", 0) != 0 else guess == truth
+        shown = (getattr(it, "details", None) or {}).get("tiles")
+        if shown and len(shown) == n:  # which class a wrongly selected tile showed (look-alike decoys)
+            for k in guess - truth:
+                confused[(it.question["prompt"], shown[k].get("class") or "nothing")] += 1
         counts["tp"] += len(guess & truth)
         counts["fp"] += len(guess - truth)
         counts["fn"] += len(truth - guess)
@@ -152,6 +158,7 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
     within = {str(r): sum(x <= r for x in rounds) / len(dynamic) for r in range(2, max(rounds, default=1) + 1)}
     return {"exact": exact, "success": success, "lenient": lenient, "lenient_misses": lenient_misses,
             "tile_counts": counts, "dynamic": len(dynamic), "solved_within_rounds": within,
+            "most_confused": [{"prompt": p, "selected": c, "count": k} for (p, c), k in confused.most_common(10)],
             "tile_accuracy": (counts["tp"] + counts["tn"]) / tiles if tiles else 0.0,
             "tile_precision": counts["tp"] / selected if selected else None,
             "tile_recall": counts["tp"] / positive if positive else None}

@@ -310,6 +310,9 @@ def grid_sections(result: dict, head: list[str]) -> list[Section]:
                       f"selection exact {_pct(r['first_selection_accuracy'])}; solved within {within} (each "
                       "selected tile is replaced from its queue and the grid read again, until the reader selects "
                       "nothing; one wrong tile fails the challenge).", ""]
+        if r.get("most_confused"):
+            lines += ["Tiles selected wrongly, by the prompt and the class they showed: " + ", ".join(
+                f"{c['prompt']}→{c['selected']} ({c['count']})" for c in r["most_confused"]), ""]
         if r.get("per_style"):
             lines += ["| style | success | tile acc. | count |", "|---|---|---|---|"]
             lines += [f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | {rs['count']} |"

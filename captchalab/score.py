@@ -142,4 +142,4 @@ def score_kind(items, kind: str) -> dict:
             "lenient_accuracy": measured["lenient"] / n if n else 0.0,
             "lenient_accuracy_ci95": wilson(measured["lenient"], n),
             "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
-            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts")}}
+            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")}}

@@ -225,12 +225,21 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
     return report
 
 
+def parse_design(design: str, plugin_dirs=()) -> tuple[str, dict]:
+    """A design of a matrix axis: a style, or a style with parameters, `STYLE:name=value:name=value`
+    (for example `grid3:art=noto` or `distorted:rotate=40`)."""
+    from .plugins import get_generator
+    style, *assignments = [part.strip() for part in design.split(":")]
+    return style, get_generator(style, list(plugin_dirs)).parse_params(assignments)
+
+
 def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from,
                count: int = 500, train_count: int = 2000, epochs: int | None = None, seed: int = 200,
                strength: float = 0.5, workers: int = 2, plugin_dirs=(),
                on_progress: Callable[[str], None] | None = None, attackers=("segment",),
                charset: str = DIGITS, backend=None, resume: bool = False) -> dict:
-    """Train one attacker of each kind per training style and let each read every test style.
+    """Train one attacker of each kind per training design and let each read every test design (a
+    design is a style, or a style with parameters: `grid3:art=noto`, see `parse_design`).
 
     `init_from` is the model every attacker starts from, or a dict of one per attacker kind
     (None: from scratch)."""
@@ -243,8 +252,14 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
     for spec in attackers:
         name, assignments = split_attacker_spec(spec)
         given[spec] = (name, tuple(sorted(make_attacker(name, charset, list(plugin_dirs)).parse_params(assignments).items())))
-    for style in dict.fromkeys(train_styles + test_styles):
-        GenerationSpec(style, 1, charset=charset, strength=strength, plugin_dirs=tuple(plugin_dirs)).check()
+    designs = {d: parse_design(d, plugin_dirs) for d in dict.fromkeys(train_styles + test_styles)}
+
+    def spec_of(design: str, count: int, seed: int) -> GenerationSpec:
+        style, params = designs[design]
+        return GenerationSpec(style, count, charset=charset, seed=seed, strength=strength, params=params,
+                              plugin_dirs=tuple(plugin_dirs))
+    for design in designs:
+        spec_of(design, 1, seed).check()
     settings = {"train_styles": train_styles, "test_styles": test_styles, "count": count,
                 "train_count": train_count, "epochs": epochs, "seed": seed, "strength": strength,
                 "attackers": attackers, "charset": charset, "from": {k: str(v or "scratch") for k, v in starts.items()}}
@@ -253,12 +268,10 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
         (lambda name, style: f"{name} trained on {style}")
     # every attacker kind learns from the same CAPTCHAs of a training style
     refs = [AttackerRef(label(spec, a), training=Training(
-        given[spec][0], GenerationSpec(a, train_count, charset=charset, seed=seed + k, strength=strength,
-                                       plugin_dirs=tuple(plugin_dirs)), str(starts[spec]) if starts[spec] else "scratch",
+        given[spec][0], spec_of(a, train_count, seed + k), str(starts[spec]) if starts[spec] else "scratch",
         given[spec][1], epochs, seed + k)) for spec in attackers for k, a in enumerate(train_styles)]
-    cells = [Cell(f"test-{b}", {"style": b}, GenerationSpec(b, count, charset=charset, seed=seed + 500 + k,
-                                                            strength=strength, plugin_dirs=tuple(plugin_dirs)),
-                  refs, workers=workers) for k, b in enumerate(test_styles)]
+    cells = [Cell(f"test-{k}", {"style": b}, spec_of(b, count, seed + 500 + k), refs, workers=workers)
+             for k, b in enumerate(test_styles)]
 
     def each(result, progress):
         if on_progress:

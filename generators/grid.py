@@ -25,7 +25,8 @@ LOOK_ALIKES = {"biscuit": "doughnut", "doughnut": "biscuit", "bus": "truck", "tr
 
 COMMON = (
     Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
-    Param("art", str, "all", help="built-in art styles to draw from, comma-separated, or 'all'"),
+    Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + "
+          "(noto+fluent), or 'all'"),
     Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
     Param("tile_size", int, 100, 32, 256, "tile (square) side in pixels"),
     Param("clutter", int, 0, 0, 6, "small objects of other classes scattered over each tile or the scene"),
@@ -54,7 +55,8 @@ def tile_set(p: dict):
         if not folder.is_dir():
             raise CaptchalabError(f"tiles={folder}: no such folder")
         return _folder_tiles(str(folder.resolve()), folder.stat().st_mtime)
-    arts = builtin_arts() if p["art"] == "all" else [a.strip() for a in p["art"].split(",") if a.strip()]
+    arts = builtin_arts() if p["art"] == "all" else [a.strip() for a in p["art"].replace("+", ",").split(",")
+                                                      if a.strip()]
     return load_builtin(tuple(arts))
 
 

@@ -194,3 +194,30 @@ def test_dynamic_grids_are_played_round_by_round(tmp_path):
     assert within == {str(r): sum(n <= r for n in needed) / len(needed) for r in range(2, max(needed) + 1)}
     careless, _ = attack_many([colour_reader(wrong_too=True)], {"d": source}, workers=0)
     assert careless["captcha_accuracy"] == 0.0 and careless["first_selection_accuracy"] == 0.0
+
+
+def test_wrong_selections_are_counted_by_the_class_the_tile_showed():
+    from captchalab.score import score
+    shown = {"tiles": [{"class": c} for c in ("biscuit", "doughnut", "cat", "doughnut", "bus", "biscuit",
+                                              "dog", "car", "tree")]}
+
+    def item(guess):
+        return SimpleNamespace(text="0 5", question={"grid": 3, "prompt": "biscuit"}, details=shown,
+                               reading=SimpleNamespace(text=guess), skipped=False, name="x", error=None)
+    result = score([item("0 1 5"), item("0 1 3 5"), item("0 2")], "", kind="grid")
+    assert result["most_confused"] == [{"prompt": "biscuit", "selected": "doughnut", "count": 3},
+                                       {"prompt": "biscuit", "selected": "cat", "count": 1}]
+
+
+def test_a_matrix_crosses_a_parameter_of_one_style(tmp_path):
+    from captchalab.sweep import parse_design
+    assert parse_design("grid3:art=noto+fluent:clutter=2") == ("grid3", {"art": "noto+fluent", "clutter": 2})
+    made = run_cli("matrix", "--train-styles", "grid3:art=noto,grid3:art=fluent", "--test-styles",
+                   "grid3:art=twemoji", "--attacker", "tilecnn:budget=300", "--count", "6", "--train-count", "30",
+                   "--workers", "1", "--out", tmp_path / "m")
+    assert made.returncode == 0, made.stderr
+    report = json.loads((tmp_path / "m" / "report.json").read_text())
+    assert report["train_styles"] == ["grid3:art=noto", "grid3:art=fluent"]
+    assert len(report["matrix"]["captcha_accuracy"]) == 2 and len(report["matrix"]["captcha_accuracy"][0]) == 1
+    assert_one_line_error(run_cli("matrix", "--train-styles", "grid3:colour=red", "--test-styles", "grid3",
+                                  "--out", tmp_path / "m2"), "has no parameter 'colour'")

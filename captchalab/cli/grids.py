@@ -78,8 +78,9 @@ def sweep(
 
 @app.command()
 def matrix(
-    train_styles: str = typer.Option(..., help="Styles to train attackers on, comma-separated."),
-    test_styles: str = typer.Option(..., help="Styles to attack, comma-separated."),
+    train_styles: str = typer.Option(..., help="Styles to train attackers on, comma-separated; a style may "
+                                     "set parameters, STYLE:name=value:name=value (grid3:art=noto)."),
+    test_styles: str = typer.Option(..., help="Styles to attack, comma-separated, the same way."),
     attacker: List[str] = typer.Option(["segment"], help="Which attacker to train per style: NAME or "
                                        "NAME:name=value,...; repeatable (one heat map each, every kind "
                                        "trained on the same CAPTCHAs)."),
@@ -98,15 +99,15 @@ def matrix(
     backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
     plugins: Plugins = None,
 ):
-    """Train one attacker per training style, attack every test style, draw the accuracy heat map."""
+    """Train one attacker per training style, attack every test style, draw the accuracy heat map
+    (a style may carry parameters, so any parameter can be crossed: grid3:art=noto,grid3:art=fluent)."""
     from ..attackers.base import make_attacker
     from ..charset import parse_charset
-    from ..plugins import get_generator
     from ..pretrained import check_start, starting_model
-    from ..sweep import run_matrix
+    from ..sweep import parse_design, run_matrix
     rows, cols = split_names(train_styles, "--train-styles"), split_names(test_styles, "--test-styles")
-    for name in rows + cols:
-        get_generator(name, dirs(plugins))
+    for design in rows + cols:
+        parse_design(design, dirs(plugins))
     chars = parse_charset(charset)
     specs = list(dict.fromkeys(attacker))
     made = {spec: make_attacker(spec, chars, dirs(plugins)) for spec in specs}
