@@ -237,6 +237,8 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     per_attacker, examples, described = {}, {}, {}
     for attacker in attackers:
         label = attacker.label()
+        if label in per_attacker:  # two of one name: their settings tell them apart
+            label = attacker.label(detailed=True)
         if label in per_attacker:
             raise CaptchalabError(f"attacker {label} is given twice")
         all_items, per_style, seconds, misread = [], {}, 0.0, []

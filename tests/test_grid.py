@@ -221,3 +221,53 @@ def test_a_matrix_crosses_a_parameter_of_one_style(tmp_path):
     assert len(report["matrix"]["captcha_accuracy"]) == 2 and len(report["matrix"]["captcha_accuracy"][0]) == 1
     assert_one_line_error(run_cli("matrix", "--train-styles", "grid3:colour=red", "--test-styles", "grid3",
                                   "--out", tmp_path / "m2"), "has no parameter 'colour'")
+
+
+def colour_classifiers(folder):
+    """A user's own pretrained classifiers, as files: the same tiny network (mean colour -> one of
+    three labels) as a Keras model and as an ONNX graph, and its labels file."""
+    import keras
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+    weights = np.zeros((3, 3), np.float32)  # RGB means -> labels
+    weights[0, 0] = weights[1, 2] = weights[2, 1] = 30.0  # red: school bus, green: oak tree, blue: sea
+    (folder / "labels.txt").write_text("school bus\nsea\noak tree\n")
+    inputs = keras.Input((16, 16, 3))
+    outputs = keras.layers.Dense(3, activation="softmax", name="labels")(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = keras.Model(inputs, outputs)
+    model.get_layer("labels").set_weights([weights, np.full(3, -15.0, np.float32)])
+    model.save(folder / "net.keras")
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x"], ["mean"], axes=[2, 3], keepdims=0),
+         helper.make_node("MatMul", ["mean", "w"], ["scaled"]), helper.make_node("Add", ["scaled", "b"], ["logits"])],
+        "colours", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [3, 3], weights.ravel().tolist()),
+         helper.make_tensor("b", TensorProto.FLOAT, [3], [-15.0] * 3)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), folder / "net.onnx")
+    return folder
+
+
+def test_a_users_own_keras_or_onnx_classifier_reads_the_tiles(tmp_path):
+    import cv2
+    import numpy as np
+    tiles = tmp_path / "tiles"
+    for name, bgr in (("bus", (0, 0, 255)), ("sea", (255, 0, 0)), ("tree", (0, 200, 0))):
+        (tiles / name).mkdir(parents=True)
+        cv2.imwrite(str(tiles / name / "0.png"), np.full((40, 40, 3), bgr, np.uint8))
+    made = run_cli("generate", "--style", "grid3", "--strength", "0", "--param", f"tiles={tiles}", "--param",
+                   "jpeg=100", "--count", "15", "--out", tmp_path / "d")
+    assert made.returncode == 0, made.stderr
+    nets = colour_classifiers(tmp_path)
+    labels = f"labels={nets / 'labels.txt'},size=16,scale=0-1"
+    attacked = run_cli("attack", "--attacker", f"classifier:model={nets / 'net.keras'},{labels}",
+                       "--attacker", f"classifier:model={nets / 'net.onnx'},{labels},layout=nchw",
+                       "--dataset", tmp_path / "d", "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    # "bus" names "school bus", "tree" names "oak tree"; no label names "sea" as a word but "sea" itself
+    assert [r["captcha_accuracy"] for r in report["per_attacker"].values()] == [1.0, 1.0]
+    missing = run_cli("attack", "--attacker", f"classifier:model={tmp_path / 'none.onnx'},{labels}",
+                      "--dataset", tmp_path / "d", "--out", tmp_path / "r2")
+    assert_one_line_error(missing, "does not exist")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -230,10 +231,18 @@ class Attacker:
     def parse_params(self, assignments: list[str], option: str = "--hparam") -> dict:
         return parse_assignments(self.param, assignments, option)
 
-    def label(self) -> str:
-        """How reports name this attacker: the model file's stem and the attacker's name."""
+    def label(self, detailed: bool = False) -> str:
+        """How reports name this attacker: the model file's stem and the attacker's name; with
+        `detailed` (two of the same name side by side), also the hyper-parameters it changes,
+        file paths by their file names."""
         path = self.info.get("path")
-        return f"{Path(path).stem} ({self.name})" if path else self.name
+        if path:
+            return f"{Path(path).stem} ({self.name})"
+        def shown(value):
+            return Path(value).name if isinstance(value, str) and os.sep in value else value
+        changed = [f"{p.name}={shown(self.hparams[p.name])}" for p in self.params
+                   if self.hparams.get(p.name, p.default) != p.default]
+        return f"{self.name}:{','.join(changed)}" if detailed and changed else self.name
 
     def __getstate__(self):  # worker processes get the settings, not the model or its functions
         return {k: (None if k == "model" else v) for k, v in self.__dict__.items() if not k.startswith("_")}
