@@ -310,6 +310,9 @@ def grid_sections(result: dict, head: list[str]) -> list[Section]:
                       f"selection exact {_pct(r['first_selection_accuracy'])}; solved within {within} (each "
                       "selected tile is replaced from its queue and the grid read again, until the reader selects "
                       "nothing; one wrong tile fails the challenge).", ""]
+        if r.get("unknown_prompts"):
+            lines += ["Prompts this reader never learnt (it selected nothing, a failure): " + ", ".join(
+                f"{p} ({n})" for p, n in r["unknown_prompts"].items()), ""]
         if r.get("most_confused"):
             lines += ["Tiles selected wrongly, by the prompt and the class they showed: " + ", ".join(
                 f"{c['prompt']}→{c['selected']} ({c['count']})" for c in r["most_confused"]), ""]

@@ -133,6 +133,7 @@ def score_kind(items, kind: str) -> dict:
     done = [it for it in items if not it.skipped]
     measured = score_grid(done)
     n = len(done)
+    unknown = Counter(it.question["prompt"] for it in done if (it.reading.details or {}).get("unknown_prompt"))
     dynamic = {"dynamic_count": measured["dynamic"], "solved_within_rounds": measured["solved_within_rounds"],
                "first_selection_accuracy": measured["exact"] / n if n else 0.0} if measured["dynamic"] else {}
     return {**skipped_fields(items), "kind": kind,
@@ -142,4 +143,5 @@ def score_kind(items, kind: str) -> dict:
             "lenient_accuracy": measured["lenient"] / n if n else 0.0,
             "lenient_accuracy_ci95": wilson(measured["lenient"], n),
             "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
-            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")}}
+            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")},
+            "unknown_prompts": dict(unknown)}

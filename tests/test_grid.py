@@ -122,6 +122,12 @@ def test_train_attack_and_sweep_a_grid_end_to_end(tmp_path):
     assert (tmp_path / "r" / "report.html").is_file()
     text_reader = run_cli("attack", "--model", model, "--style", "clean", "--count", "5", "--out", tmp_path / "r2")
     assert_one_line_error(text_reader, "reads grid CAPTCHAs")
+    # challenges of a class the reader never learnt: it selects nothing, and the report names the class
+    tiles = tile_folder(tmp_path / "tiles", ("bus", "crosswalk"))
+    other = run_cli("attack", "--model", model, "--style", "grid3", "--param", f"tiles={tiles}", "--param",
+                    "prompt=crosswalk", "--count", "5", "--out", tmp_path / "r3")
+    assert other.returncode == 0, other.stderr
+    assert json.loads((tmp_path / "r3" / "report.json").read_text())["unknown_prompts"] == {"crosswalk": 5}
     swept = run_cli("sweep", "--model", model, "--style", "grid3", "--strength", "0:1:2", "--count", "10",
                     "--out", tmp_path / "s")
     assert swept.returncode == 0, swept.stderr

@@ -1,0 +1,101 @@
+"""Image-selection CAPTCHAs, measured the way the README reports them, through the CLI with every
+default (attackers train until they converge). Models and reports stay in --work: run it again to
+go on where it stopped.
+
+1. generation speed: 1,000 grid3 and grid4 challenges on 2 workers, beside 1,000 text CAPTCHAs
+   (clean) in the same run;
+2. tilecnn trained on 5,000 grid3 (and grid4) challenges at strength 0.5 from every art style,
+   attacking 1,000 fresh ones; the attack speed beside the network's own ceiling (tiles/s through
+   the bare network, 9 tiles a challenge);
+3. the held-out art style: for each art style, tilecnn trained on 3,000 challenges of the other
+   three, attacking 1,000 of the held-out one (tile accuracy and challenge success);
+4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
+5. a strength sweep of the grid3 attacker.
+
+    python benchmarks/grid_targets.py [--work results/grid-targets]
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+from recipe_steps import cli, train_once
+
+ARTS = ["noto", "twemoji", "openmoji", "fluent"]
+
+
+def attack(model: Path, out: Path, *style) -> dict:
+    if not (out / "report.json").is_file():
+        cli("attack", "--model", model, *style, "--count", 1000, "--seed", 901, "--out", out, "--force")
+    return json.loads((out / "report.json").read_text())
+
+
+def ceiling(model: Path) -> float:
+    """Tiles per second through the bare network (batches of 1,024), the reader's upper bound."""
+    import numpy as np
+    from captchalab.attackers.base import load_attacker
+    from captchalab.loop import forward
+    reader = load_attacker(model)
+    run = forward(reader.model)
+    tiles = np.random.default_rng(0).random((9216, 32, 32, 3), np.float32)
+    run(tiles[:1024])
+    start = time.perf_counter()
+    for i in range(0, len(tiles), 1024):
+        run(tiles[i:i + 1024]).numpy()
+    return len(tiles) / (time.perf_counter() - start)
+
+
+def line(label: str, r: dict) -> str:
+    low, high = r["captcha_accuracy_ci95"]
+    bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
+    return (f"{label}: success {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}), lenient {r['lenient_accuracy']:.2%}, "
+            f"tile accuracy {r['char_accuracy']:.2%}, {r['captchas_per_second']:.0f} challenges/s{bound}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", default="results/grid-targets")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    for style in ("clean", "grid3", "grid4"):
+        seconds = cli("generate", "--style", style, "--count", 1000, "--workers", 2, "--seed", 5,
+                      "--out", work / f"speed-{style}", "--force")
+        print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
+    timings = {}
+    for style in ("grid3", "grid4"):
+        model = work / f"tilecnn-{style}.keras"
+        train_once(model, timings, f"tilecnn on {style}", "--style", style, "--count", 5000)
+        result = attack(model, work / f"attack-{style}", "--style", style)
+        print(line(f"tilecnn on {style}, strength 0.5", result), flush=True)
+        print(f"  the network's ceiling: {ceiling(model):.0f} tiles/s ({ceiling(model) / 9:.0f} 3x3 challenges/s)",
+              flush=True)
+    for held in ARTS:
+        others = "+".join(a for a in ARTS if a != held)
+        model = work / f"tilecnn-without-{held}.keras"
+        train_once(model, timings, f"tilecnn without {held}", "--style", "grid3", "--param", f"art={others}",
+                   "--count", 3000)
+        result = attack(model, work / f"attack-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
+        print(line(f"held-out art {held} (trained on {others})", result), flush=True)
+    matrix = work / "matrix"
+    if not (matrix / "report.json").is_file():
+        designs = ",".join(f"grid3:art={a}" for a in ARTS)
+        resume = ["--resume"] if (matrix / "matrix.json").is_file() else []
+        cli("matrix", "--train-styles", designs, "--test-styles", designs, "--attacker", "tilecnn",
+            "--train-count", 3000, "--count", 500, "--out", matrix, *resume)
+    report = json.loads((matrix / "report.json").read_text())
+    print("transfer matrix (rows: trained on, columns: tested on), challenge success:", flush=True)
+    for art, row in zip(ARTS, report["matrix"]["captcha_accuracy"]):
+        print(f"  {art}: " + "  ".join(f"{v:.1%}" if v is not None else "-" for v in row), flush=True)
+    sweep = work / "sweep"
+    if not (sweep / "report.json").is_file():
+        cli("sweep", "--model", work / "tilecnn-grid3.keras", "--style", "grid3", "--strength", "0:1:5",
+            "--count", 500, "--out", sweep, "--force")
+    for step in json.loads((sweep / "report.json").read_text())["steps"]:
+        print(f"  grid3 strength {step['value']}: success {step['captcha_accuracy']:.1%}", flush=True)
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
