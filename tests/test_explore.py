@@ -29,7 +29,10 @@ def models(tmp_path_factory, tiny_model_path):
                    Source(spec=GenerationSpec("clean", 40, seed=1)), ctc, TrainSettings(epochs=1, seed=1), workers=0)
     broken = folder / "broken.keras"
     broken.write_bytes(b"not a model")
-    return tiny_model_path, ctc, broken
+    grid = folder / "grid.keras"
+    train_attacker(get_attacker("tilecnn")(), Source(spec=GenerationSpec("grid3", 20, seed=1)), grid,
+                   TrainSettings(epochs=1, seed=1), workers=0)
+    return tiny_model_path, ctc, broken, grid
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,18 @@ def drawn_two() -> bytes:
 
 def captcha_png(seed=3) -> bytes:
     return png(Source(spec=GenerationSpec("clean", 1, seed=seed)).sample(0).image)
+
+
+def test_an_image_grid_with_each_tiles_probability_and_the_tile_networks_layers(client):
+    sample = Source(spec=GenerationSpec("grid3", 1, seed=2)).sample(0)
+    view = client.post(f"/api/captcha/m3?grid=3&prompt={sample.question['prompt']}", content=png(sample.image)).json()
+    assert view["kind"] == "grid" and view["prompt"] == sample.question["prompt"] and len(view["tiles"]) == 9
+    assert all(0 <= p <= 1 for p in view["tiles"]) and view["tile"]["index"] == int(np.argmax(view["tiles"]))
+    assert list(view["tile"]["layers"])[0] == "block1_relu1" and view["tile"]["layers"]["block1_relu1"]["shape"] == [32, 32, 16]
+    unknown = client.post("/api/captcha/m3?grid=3&prompt=unicorn", content=png(sample.image))
+    assert unknown.status_code == 400 and "never learnt 'unicorn'" in unknown.json()["error"]
+    drawn = client.get("/api/random/captcha?style=grid4&seed=3").json()
+    assert drawn["question"]["grid"] == 4 and drawn["text"]
 
 
 def test_models_are_listed_with_the_broken_one_explained(client):
@@ -147,7 +162,7 @@ def server(models, mnist_dir):
     port = free_port()
     env = {**os.environ, "CAPTCHALAB_MNIST": str(mnist_dir)}
     process = subprocess.Popen([sys.executable, "-m", "captchalab", "explore", "--model", str(models[0]),
-                                "--model", str(models[1]), "--port", str(port)], env=env,
+                                "--model", str(models[1]), "--model", str(models[3]), "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(300):
@@ -195,6 +210,12 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert page.locator(".crops canvas").count() == 4
         page.locator(".crops figure").first.click()
         page.wait_for_selector("[data-tab=char].active")
+        page.click("[data-tab=captcha]")  # an image grid: each tile's probability, the likeliest tile's layers
+        page.select_option("#style", "grid3")
+        page.click("#random-captcha")
+        page.wait_for_function("document.querySelector('#captcha-truth').textContent.includes('asked for')")
+        page.wait_for_selector(".reading .grid-tile")
+        assert page.locator(".reading:has(.grid-tile) .layer").count() == 6  # tilecnn's six ReLU layers
         assert not errors, errors
         assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
         browser.close()

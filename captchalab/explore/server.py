@@ -70,17 +70,21 @@ class Explorer:
         for attacker in self.models.values():
             if "layers" in attacker.views:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
-            attacker.read([blank])
+            if attacker.kind == "grid":
+                self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), 3, None)
+            else:
+                attacker.read([blank])
 
     def describe(self) -> dict:
         from ..plugins import load_generators
         from ..score import attacker_state
-        listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset,
-                   "character_layers": "layers" in a.views, "state": attacker_state(a)}
-                  for key, a in self.models.items()]
+        listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset, "kind": a.kind,
+                   "classes": getattr(a, "classes", None), "character_layers": "layers" in a.views,
+                   "state": attacker_state(a)} for key, a in self.models.items()]
         listed += [{"id": key, "label": Path(path).name, "error": message} for key, (path, message) in self.errors.items()]
-        styles = {name: g.charset for name, g in sorted(load_generators(list(self.plugin_dirs)).items())}
-        return {"models": listed, "styles": styles, "upload_limit": self.upload_limit}
+        generators = sorted(load_generators(list(self.plugin_dirs)).items())
+        return {"models": listed, "styles": {name: g.charset for name, g in generators},
+                "style_kinds": {name: g.kind for name, g in generators}, "upload_limit": self.upload_limit}
 
     def model(self, key: str, need_layers: bool = False):
         if key in self.errors:
@@ -129,8 +133,11 @@ class Explorer:
                 "most_apart": min(hidden, key=lambda n: sims[n])}
 
     # -- whole CAPTCHAs ------------------------------------------------------------------------
-    def captcha_view(self, key: str, image: np.ndarray, length: int | None = None) -> dict:
+    def captcha_view(self, key: str, image: np.ndarray, length: int | None = None, grid: int = 3,
+                     prompt: str | None = None) -> dict:
         attacker = self.model(key)
+        if attacker.kind == "grid":
+            return {"model": key, "attacker": attacker.name, **self.grid_view(attacker, image, grid, prompt)}
         start = time.perf_counter()
         prepared = attacker.prepare(image, length if attacker.uses_length else None)
         reading = attacker.read_prepared([prepared])[0]
@@ -145,6 +152,43 @@ class Explorer:
                              "labels": ["blank"] + list(attacker.charset)}
         view["ms"] = round(1000 * (time.perf_counter() - start), 1)
         return view
+
+    def grid_view(self, attacker, image: np.ndarray, grid: int, prompt: str | None) -> dict:
+        """An image-grid challenge as a reader sees it: the probability it gives each tile of
+        showing the prompt, what it selects, and every layer of its network for the tile it
+        finds likeliest."""
+        if grid not in (3, 4):
+            raise BadRequest(f"grid must be 3 or 4, got {grid}")
+        if prompt is not None and prompt not in attacker.classes:
+            raise BadRequest(f"{attacker.label()} never learnt {prompt!r} (it knows: {', '.join(attacker.classes)})")
+        start = time.perf_counter()
+        question = {"grid": grid, "prompt": prompt or (attacker.classes or ["?"])[0]}
+        prepared = attacker.prepare(image, question)
+        reading = attacker.read_prepared([prepared])[0]
+        view = {"kind": "grid", "grid": grid, "prompt": question["prompt"], "text": reading.text,
+                "confidence": reading.confidence, "tiles": (reading.details or {}).get("tile_probabilities"),
+                "classes": attacker.classes, "width": int(image.shape[1]), "height": int(image.shape[0])}
+        if attacker.model is not None and view["tiles"]:
+            best = int(np.argmax(view["tiles"]))
+            maps, probe = self._tile_probe(attacker)
+            tile = prepared["tiles"][best:best + 1].astype(np.float32) / 255.0
+            outputs = probe(tile, training=False)
+            view["tile"] = {"index": best, "image": png_uri(prepared["tiles"][best]),
+                            "layers": {layer.name: maps_payload(np.asarray(out)[0])
+                                       for layer, out in zip(maps, outputs if len(maps) > 1 else [outputs])}}
+        view["ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return view
+
+    def _tile_probe(self, attacker):
+        """The tile network's ReLU maps (convolutions with ReLU, ReLU layers) and a model giving
+        them all in one pass, built once per reader."""
+        import keras
+        probes = self.__dict__.setdefault("_probes", {})
+        if id(attacker) not in probes:
+            maps = [layer for layer in attacker.model.layers if isinstance(layer, keras.layers.ReLU) or (
+                isinstance(layer, keras.layers.Conv2D) and layer.activation is keras.activations.relu)]
+            probes[id(attacker)] = (maps, keras.Model(attacker.model.input, [layer.output for layer in maps]))
+        return probes[id(attacker)]
 
     # -- random inputs -------------------------------------------------------------------------
     def random_char(self, seed: int) -> dict:
@@ -170,7 +214,8 @@ class Explorer:
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:
             raise BadRequest(str(exc)) from None
-        return {"image": png_uri(sample.image), "text": sample.text, "boxes": sample.boxes}
+        return {"image": png_uri(sample.image), "text": sample.text, "boxes": sample.boxes,
+                "question": sample.question}
 
 
 def decode_upload(data: bytes, limit: int) -> np.ndarray:
@@ -256,7 +301,8 @@ def create_app(explorer: Explorer):
     async def captcha(request):
         image = decode_upload(await body(request), explorer.upload_limit)
         length = number(request, "length", 0, int, 0, 8) or None
-        return explorer.captcha_view(request.path_params["model"], image, length)
+        return explorer.captcha_view(request.path_params["model"], image, length, number(request, "grid", 3, int, 3, 4),
+                                     request.query_params.get("prompt") or None)
 
     async def random_char(request):
         return explorer.random_char(number(request, "seed", 0, int, 0, 2 ** 31))

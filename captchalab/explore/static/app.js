@@ -242,10 +242,45 @@ function stepsView(view, container) {
   container.appendChild(wrap);
 }
 
-async function readCaptcha(blob, truth) {
+function drawGrid(canvas, uri, view) {  // an image grid with each tile's probability; selected tiles framed
+  return drawCaptcha(canvas, uri, []).then(() => {
+    const ctx = canvas.getContext("2d"), n = view.grid, w = canvas.width / n, h = canvas.height / n;
+    const chosen = new Set(view.text.split(" ").filter((t) => t !== "").map(Number));
+    (view.tiles || []).forEach((p, k) => {
+      const x = (k % n) * w, y = Math.floor(k / n) * h;
+      if (chosen.has(k)) { ctx.strokeStyle = "#2ca02c"; ctx.lineWidth = 4; ctx.strokeRect(x + 2, y + 2, w - 4, h - 4); }
+      ctx.font = "bold 14px sans-serif"; ctx.lineWidth = 3; ctx.strokeStyle = "white";
+      ctx.strokeText(p.toFixed(2), x + 6, y + 18); ctx.fillStyle = "black"; ctx.fillText(p.toFixed(2), x + 6, y + 18);
+    });
+  });
+}
+
+function gridLayers(view, container) {  // the likeliest tile, layer by layer
+  if (!view.tile) return;
+  const hint = document.createElement("p");
+  hint.className = "hint";
+  hint.textContent = `Tile ${view.tile.index}, the one it finds likeliest to show ${view.prompt}, through every layer:`;
+  const img = document.createElement("img");
+  img.src = view.tile.image; img.className = "pixelated grid-tile"; img.width = 96;
+  container.append(hint, img);
+  for (const [layer, payload] of Object.entries(view.tile.layers)) {
+    const box = document.createElement("div");
+    box.className = "layer";
+    box.innerHTML = `<div class="layer-title">${layer} <small>${payload.shape.join("x")}</small></div>`;
+    mapCanvases(layer, payload, box, null);
+    container.appendChild(box);
+  }
+}
+
+function gridQuestion(question) {  // from a generated challenge, else what the page asks
+  return question || { grid: Number($("grid-size").value), prompt: $("prompt").value };
+}
+
+async function readCaptcha(blob, truth, question) {
   state.captchaImage = blob;
   const uri = URL.createObjectURL(blob);
-  $("captcha-truth").textContent = truth ? `The generator drew: ${truth}` : "";
+  $("captcha-truth").textContent = !truth ? "" : question
+    ? `The generator asked for ${question.prompt}: tiles ${truth}` : `The generator drew: ${truth}`;
   const box = $("readings");
   box.innerHTML = "";
   for (const model of state.models.filter((m) => !m.error)) {
@@ -254,7 +289,9 @@ async function readCaptcha(blob, truth) {
     box.appendChild(div);
     let view;
     const length = $("use-length").checked ? $("length").value : 0;
-    try { view = await api(`/api/captcha/${model.id}?length=${length}`, { method: "POST", body: blob }); }
+    const asked = gridQuestion(question);
+    const query = model.kind === "grid" ? `grid=${asked.grid}&prompt=${encodeURIComponent(asked.prompt)}` : `length=${length}`;
+    try { view = await api(`/api/captcha/${model.id}?${query}`, { method: "POST", body: blob }); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
     div.innerHTML = `<h3>${model.label}</h3>${readText(view)}<p class="hint">${view.ms} ms</p>`;
     if (model.state && model.state.lower_bound) {  // what it reads is only a lower bound
@@ -266,6 +303,13 @@ async function readCaptcha(blob, truth) {
     const canvas = document.createElement("canvas");
     canvas.className = "captcha";
     div.appendChild(canvas);
+    if (view.kind === "grid") {
+      div.querySelector(".read-text").innerHTML = view.text ? `selects tiles <b>${view.text}</b> for ${view.prompt}`
+        : `<em>selects nothing for ${view.prompt}</em>`;
+      await drawGrid(canvas, uri, view);
+      gridLayers(view, div);
+      continue;
+    }
     await drawCaptcha(canvas, uri, view.boxes);
     if (view.crops) {
       const hint = document.createElement("p");
@@ -373,7 +417,13 @@ async function start() {
   }
   select.addEventListener("change", () => { state.model = select.value; readPad(); compareNow(); });
   for (const [name, charset] of Object.entries(info.styles)) $("style").add(new Option(name, name));
-  $("style").value = info.styles.distorted !== undefined ? "distorted" : $("style").value;
+  const gridModel = info.models.find((m) => m.kind === "grid" && !m.error);
+  $("style").value = gridModel && info.style_kinds.grid3 ? "grid3"
+    : info.styles.distorted !== undefined ? "distorted" : $("style").value;
+  if (gridModel) {  // image grids: the page asks which class to select in a dropped image
+    $("grid-question").hidden = false;
+    for (const c of gridModel.classes) $("prompt").add(new Option(c, c));
+  }
 
   charPad = makePad($("pad"), readPad, 20);
   $("clear").addEventListener("click", () => { charPad.clear(); $("char-source").textContent = ""; });
@@ -406,7 +456,7 @@ async function start() {
                                     charset, seed: seed++ });
     const view = await api(`/api/random/captcha?${q}`);
     const blob = await (await fetch(view.image)).blob();
-    readCaptcha(blob, view.text);
+    readCaptcha(blob, view.text, view.question);
   });
 }
 
