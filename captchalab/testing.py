@@ -215,7 +215,8 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
             try:
                 import tensorflow as tf
                 images, texts, boxes = [s.image for s in samples], [s.text for s in samples], [s.boxes for s in samples]
-                x0, _, constants = attacker.adversarial_objective(images, texts, boxes)
+                asked = {"questions": [s.question for s in samples]} if cls.kind != "text" else {}
+                x0, _, constants = attacker.adversarial_objective(images, texts, boxes, **asked)
                 loss = np.asarray(attacker.adversarial_loss(tf.constant(x0), constants))
                 if loss.shape != (len(images),) or not np.isfinite(loss).all():
                     problems.append(f"adversarial_loss() must give one finite loss per image, got shape {loss.shape}")

@@ -277,3 +277,32 @@ def test_a_users_own_keras_or_onnx_classifier_reads_the_tiles(tmp_path):
     missing = run_cli("attack", "--attacker", f"classifier:model={tmp_path / 'none.onnx'},{labels}",
                       "--dataset", tmp_path / "d", "--out", tmp_path / "r2")
     assert_one_line_error(missing, "does not exist")
+
+
+def test_adversarial_grids_raise_the_readers_loss_within_the_budget(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source, read_dataset
+    from captchalab.train import train_attacker
+    model = tmp_path / "m.keras"
+    train_attacker(get_attacker("tilecnn")(), Source(spec=GenerationSpec("grid3", 40, seed=1)), model,
+                   TrainSettings(epochs=2, seed=1), workers=0)
+    common = ["--style", "grid3", "--count", "6", "--seed", "8"]
+    assert run_cli("generate", *common, "--out", tmp_path / "clean").returncode == 0
+    made = run_cli("generate", *common, "--adversarial-against", model, "--eps", "8/255", "--out", tmp_path / "adv")
+    assert made.returncode == 0, made.stderr
+    reader = load_attacker(model)
+    clean, adv = Source(dataset=read_dataset(tmp_path / "clean")), Source(dataset=read_dataset(tmp_path / "adv"))
+    losses = []
+    for source in (clean, adv):
+        samples = [source.sample(i) for i in range(6)]
+        x0, _, constants = reader.adversarial_objective([s.image for s in samples], [s.text for s in samples],
+                                                        None, questions=[s.question for s in samples])
+        losses.append(float(tf.reduce_sum(reader.adversarial_loss(tf.constant(x0), constants))))
+        if source is adv:
+            for a, c in zip(samples, [clean.sample(i) for i in range(6)]):
+                assert np.abs(a.image.astype(int) - c.image.astype(int)).max() <= 8
+    assert losses[1] > 1.1 * losses[0]  # (a stronger reader is pushed further: 90 -> 181 measured)
+    assert_one_line_error(run_cli("generate", *common, "--adversarial-against", model, "--target-text", "12",
+                                  "--out", tmp_path / "t"), "--target-text applies to text CAPTCHAs only")

@@ -64,6 +64,7 @@ class GridReader(Attacker):
     """Shared by the grid readers: everything but the network."""
     kind = "grid"
     params = GRID_PARAMS
+    differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
 
     def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
         super().__init__(charset, hparams, model, info)
@@ -99,6 +100,48 @@ class GridReader(Attacker):
             readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
                                     details={"tile_probabilities": [round(float(v), 4) for v in p]}))
         return readings
+
+    def adversarial_objective(self, images, texts, boxes, targets=None, questions=None):
+        """The padded batch of challenges (BGR, 0-255), its mask of real pixels, and the constants
+        `adversarial_loss` needs: every tile's box (as `cut` takes it), its challenge, the prompt's
+        class and whether the tile is in the answer."""
+        from ..kinds import parse_tiles
+        from ..pixels import pad_batch
+        if targets:
+            raise CaptchalabError("targeted perturbations apply to text CAPTCHAs only")
+        if not questions:
+            raise CaptchalabError("perturbing an image grid needs its questions (grid size and prompt)")
+        x0, valid = pad_batch(images)
+        hp, wp = x0.shape[1:3]
+        boxes_out, owner, prompt, target = [], [], [], []
+        for k, (image, answer, question) in enumerate(zip(images, texts, questions)):
+            n, (h, w) = question["grid"], image.shape[:2]
+            chosen = parse_tiles(answer, n * n)
+            index = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else 0
+            for r in range(n):
+                for c in range(n):
+                    y0, y1, x0_, x1 = r * h // n, (r + 1) * h // n, c * w // n, (c + 1) * w // n
+                    boxes_out.append([y0 / (hp - 1), x0_ / (wp - 1), (y1 - 1) / (hp - 1), (x1 - 1) / (wp - 1)])
+                    owner.append(k)
+                    prompt.append(index)
+                    target.append(float(r * n + c in chosen))
+        return x0, valid, (np.array(boxes_out, np.float32), np.array(owner, np.int32),
+                           np.array(prompt, np.int32), np.array(target, np.float32), np.int32(len(images)))
+
+    def adversarial_loss(self, x, constants):
+        """Per challenge, the summed cross-entropy of the prompt's score on every tile against
+        whether the tile is in the answer (perturb() ascends it: targets fade, others light up)."""
+        import tensorflow as tf
+        boxes, owner, prompt, target, count = constants
+        side = self.hparams["tile"]
+        # `cut` shrinks a tile with INTER_AREA, every pixel counting: sample it densely, then average
+        # 4x4 blocks (bilinear sampling alone would reach one pixel in ten)
+        dense = tf.image.crop_and_resize(x / 255.0, boxes, owner, [4 * side, 4 * side], method="bilinear")
+        tiles = tf.nn.avg_pool2d(dense, 4, 4, "VALID")
+        logits = tf.cast(self.model(tiles, training=False), tf.float32)
+        chosen = tf.gather(logits, prompt, batch_dims=1)
+        per_tile = tf.nn.sigmoid_cross_entropy_with_logits(target, chosen)
+        return tf.math.unsorted_segment_sum(per_tile, owner, count)
 
     def check_model(self):
         if not self.classes:

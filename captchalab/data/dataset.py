@@ -191,7 +191,8 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     """Write a dataset folder atomically; returns its manifest.
 
     `transform(indices, texts, images, boxes) -> (images, manifest fields)` may change the images
-    in batches before they are written (the adversarial wrapper does).
+    in batches before they are written (the adversarial wrapper does); for kinds that ask a
+    question it is also given `questions=`.
     """
     params = spec.check()
     kind = get_kind(spec.kind)
@@ -202,8 +203,9 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     def write(batch) -> None:
         images = [drawn.image for _, drawn in batch]
         if transform:
+            asked = {"questions": [drawn.question for _, drawn in batch]} if kind.name != "text" else {}
             images, fields = transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
-                                       [drawn.boxes for _, drawn in batch])
+                                       [drawn.boxes for _, drawn in batch], **asked)
             extra.update(fields)
         for (i, drawn), image in zip(batch, images):
             name = f"{i:0{width}d}.png"

@@ -109,8 +109,10 @@ def _gradient(attacker, eot: bool):
 
 
 def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, spec: PerturbSpec,
-            batch_seed: int) -> list[np.ndarray]:
-    """Adversarial versions of `images` (HxWx3 uint8), each within spec.eps of its original."""
+            batch_seed: int, questions: list | None = None) -> list[np.ndarray]:
+    """Adversarial versions of `images` (HxWx3 uint8), each within spec.eps of its original.
+    `texts` are the answers; for kinds that ask a question (image grids), `questions` are passed
+    on to the attacker's objective."""
     import tensorflow as tf
     spec.check()
     check_target(attacker)
@@ -118,7 +120,8 @@ def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, s
     if spec.eps == 0 or not images:
         return [im.copy() for im in images]
     targets = [spec.target_text] * len(texts) if spec.target_text else None
-    x0, valid, constants = attacker.adversarial_objective(images, texts, boxes, targets)
+    asked = {"questions": questions} if attacker.kind != "text" else {}
+    x0, valid, constants = attacker.adversarial_objective(images, texts, boxes, targets, **asked)
     constants = tuple(tf.constant(c) for c in constants)
     sign = -1.0 if targets else 1.0  # targeted: descend towards the target text
     rng = np.random.default_rng([spec.seed, batch_seed, 1])
@@ -159,11 +162,12 @@ def dataset_transform(attacker, spec: PerturbSpec, model_path: str, batch: int =
     from pathlib import Path
     digest = sha256_bytes(Path(model_path).read_bytes())
 
-    def transform(indices, texts, images, boxes):
+    def transform(indices, texts, images, boxes, questions=None):
         out = []
         for start in range(0, len(images), batch):
             part = slice(start, start + batch)
-            out += perturb(attacker, images[part], texts[part], boxes[part], spec, indices[start])
+            out += perturb(attacker, images[part], texts[part], boxes[part], spec, indices[start],
+                           questions[part] if questions else None)
         return out, manifest_fields(spec, model_path, digest)
     return transform
 
@@ -178,5 +182,12 @@ def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, t
     perturbation.check()
     target = load_attacker(model_path, list(plugin_dirs))
     check_target(target)
-    check_covers(target.charset, spec.charset + (target_text or ""), target.label())
+    if target.kind != spec.kind:
+        raise CaptchalabError(f"{target.label()} reads {target.kind} CAPTCHAs; style {spec.style!r} draws "
+                              f"{spec.kind} CAPTCHAs")
+    if spec.kind != "text":
+        if target_text:
+            raise CaptchalabError("--target-text applies to text CAPTCHAs only")
+    else:
+        check_covers(target.charset, spec.charset + (target_text or ""), target.label())
     return dataset_transform(target, perturbation, str(model_path))
