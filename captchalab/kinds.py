@@ -47,6 +47,12 @@ class Kind:
         has one probability per unit."""
         raise NotImplementedError
 
+    def score(self, items) -> dict:
+        """Scored items (truth `text`, `question`, the reading) -> {"success": count, "unit_accuracy":
+        share, "rates": {name: successes} (each reported as a share with its 95% interval),
+        "fields": the kind's other measures for report.json} (text is scored by score.score)."""
+        raise NotImplementedError
+
 
 class TextKind(Kind):
     name, columns, unit, default_attacker = "text", ("text",), "character", "segment"
@@ -82,6 +88,19 @@ class GridKind(Kind):
 
     def units(self, answer):
         return len(answer.split())
+
+    def score(self, items):
+        measured = score_grid(items)
+        n = len(items)
+        unknown = Counter(it.question["prompt"] for it in items
+                          if (getattr(it.reading, "details", None) or {}).get("unknown_prompt"))
+        dynamic = {"dynamic_count": measured["dynamic"], "solved_within_rounds": measured["solved_within_rounds"],
+                   "first_selection_accuracy": measured["exact"] / n if n else 0.0} if measured["dynamic"] else {}
+        return {"success": measured["success"], "unit_accuracy": measured["tile_accuracy"],
+                "rates": {"lenient_accuracy": measured["lenient"]}, "fields": {
+            **dynamic, "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
+            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")},
+            "unknown_prompts": dict(unknown)}}
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind())}

@@ -128,20 +128,14 @@ def skipped_fields(items) -> dict:
 
 
 def score_kind(items, kind: str) -> dict:
-    """Results on CAPTCHAs of a kind other than text, in the same shape as text's."""
-    from .kinds import score_grid
+    """Results on CAPTCHAs of a kind other than text, in the same shape as text's: the kind's
+    scorer gives the successes and the per-unit accuracy, and its own measures."""
+    from .kinds import get_kind
     done = [it for it in items if not it.skipped]
-    measured = score_grid(done)
+    measured = get_kind(kind).score(done)
     n = len(done)
-    unknown = Counter(it.question["prompt"] for it in done if (it.reading.details or {}).get("unknown_prompt"))
-    dynamic = {"dynamic_count": measured["dynamic"], "solved_within_rounds": measured["solved_within_rounds"],
-               "first_selection_accuracy": measured["exact"] / n if n else 0.0} if measured["dynamic"] else {}
-    return {**skipped_fields(items), "kind": kind,
-            "captcha_accuracy": measured["success"] / n if n else 0.0,
-            "captcha_accuracy_ci95": wilson(measured["success"], n), **dynamic,
-            "char_accuracy": measured["tile_accuracy"],
-            "lenient_accuracy": measured["lenient"] / n if n else 0.0,
-            "lenient_accuracy_ci95": wilson(measured["lenient"], n),
-            "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
-            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")},
-            "unknown_prompts": dict(unknown)}
+    rates = {"captcha_accuracy": measured["success"], **measured.get("rates", {})}
+    shares = {field: value for name, k in rates.items()
+              for field, value in ((name, k / n if n else 0.0), (f"{name}_ci95", wilson(k, n)))}
+    return {**skipped_fields(items), "kind": kind, **shares, "char_accuracy": measured["unit_accuracy"],
+            **measured["fields"]}
