@@ -41,10 +41,14 @@ class Item:
 
 
 def hint_for(attacker, sample, length):
-    """What `prepare` is told besides the image: the question, for a kind that asks one; else the
-    expected length (LABEL_LENGTH: the label's own), if the attacker uses it."""
+    """What `prepare` is told besides the image: the question, for a kind that asks one, with the
+    images the page shows beside it (a slider's piece); else the expected length (LABEL_LENGTH:
+    the label's own), if the attacker uses it."""
     if sample.question is not None:
-        return sample.question
+        from .kinds import get_kind
+        shown = {part: sample.parts[part] for part, _ in get_kind(attacker.kind).question_parts
+                 if sample.parts and part in sample.parts}
+        return {**sample.question, **shown}
     hint = len(sample.text) if length == LABEL_LENGTH else length
     return hint if attacker.uses_length else None
 

@@ -10,6 +10,9 @@ attackers, reports, sweeps, studies) carries them unchanged:
   with biscuits"); the answer is the set of tile indices showing the prompt class, 0-based row
   by row from the top left, written sorted and space-separated: "0 4 7" ("" when none does).
   labels.csv: `filename,grid,prompt,answer` with grid written "3x3" or "4x4".
+- `slider`: the question is `{"y": the piece's top}` and the piece itself (an RGBA image,
+  NAME.piece.png, handed to the attacker as `question["piece"]`); the answer is the x of the
+  gap's left edge in background pixels ("137"). labels.csv: `filename,y,x`.
 
 An answer always travels as its label string (a `Reading`'s `text`, a training example's label),
 so exact success is string equality for every kind; the kind's scorer adds its own measures.
@@ -29,6 +32,7 @@ class Kind:
     columns: ClassVar[tuple[str, ...]] = ()      # labels.csv header, after filename
     unit: ClassVar[str] = ""                      # what char_accuracy counts
     default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
+    question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
 
     def row(self, question: Any, answer: str) -> list[str]:
         """The labels.csv cells after the filename."""
@@ -103,7 +107,45 @@ class GridKind(Kind):
             "unknown_prompts": dict(unknown)}}
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind())}
+class SliderKind(Kind):
+    """"Drag the piece into the gap": the page serves the background (the image) and the piece (an
+    RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
+    background pixels. Success: within `TOLERANCE` pixels."""
+    name, columns, unit, default_attacker = "slider", ("y", "x"), "challenge", "template"
+    question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
+    tolerance = 5
+
+    def row(self, question, answer):
+        return [str(question["y"]), answer]
+
+    def parse_row(self, cells):
+        y, x = cells["y"].strip(), cells["x"].strip()
+        if not y.isdigit() or not x.isdigit():
+            raise ValueError(f"y {y!r} and x {x!r} must be whole numbers of pixels")
+        return {"y": int(y)}, str(int(x))
+
+    def hint(self, question, answer, length):
+        return question
+
+    def units(self, answer):
+        return 1
+
+    def score(self, items):
+        errors = []
+        for it in items:
+            guess = it.reading.text.strip()
+            errors.append(abs(int(guess) - int(it.text)) if guess.lstrip("-").isdigit() else None)
+        known = [e for e in errors if e is not None]
+        success = sum(e is not None and e <= self.tolerance for e in errors)
+        n = len(items)
+        within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in (1, 2, 5, 10, 20)}
+        return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
+            "tolerance_px": self.tolerance, "within_px": within, "no_answer": errors.count(None),
+            "mean_abs_error_px": float(sum(known) / len(known)) if known else None,
+            "median_abs_error_px": float(sorted(known)[len(known) // 2]) if known else None}}
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind(), SliderKind())}
 
 
 def get_kind(name: str) -> Kind:

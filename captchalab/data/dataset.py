@@ -249,8 +249,10 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     return manifest
 
 
-DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json"}
-PARTS = ("queue",)  # the further images a challenge may have, named in its details
+DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json", "slider": "challenges.json"}
+# further images a challenge may have, beyond those its kind shows with the question (a slider's
+# piece): the truth the solver never sees (a dynamic grid's queue), named in its details
+HIDDEN_PARTS = ("queue",)
 
 
 def part_name(name: str, part: str) -> str:
@@ -586,10 +588,12 @@ class FolderSource(Source):
             boxes, details = _valid_boxes(drawn, len(text)), None
         else:
             boxes, details = None, drawn if isinstance(drawn, dict) else None
+        shown = get_kind(self.dataset.kind).question_parts
+        wanted = list(shown) + [(part, False) for part in HIDDEN_PARTS if details and part in details]
         try:
             image = read_image(self.dataset.root / name, limits)
-            parts = {part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits)
-                     for part in PARTS if details and part in details}
+            parts = {part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits, alpha=alpha)
+                     for part, alpha in wanted}
             return Sample(name, text, image, boxes, question=question, details=details, parts=parts)
         except ImageError as exc:
             return Sample(name, text, None, boxes, str(exc), question)
