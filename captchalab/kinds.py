@@ -51,6 +51,10 @@ class Kind:
         has one probability per unit."""
         raise NotImplementedError
 
+    def correct(self, truth: str, guess: str) -> bool:
+        """Whether an answer passes (training judges its validation CAPTCHAs by this)."""
+        return guess == truth
+
     def score(self, items) -> dict:
         """Scored items (truth `text`, `question`, the reading) -> {"success": count, "unit_accuracy":
         share, "rates": {name: successes} (each reported as a share with its 95% interval),
@@ -111,7 +115,7 @@ class SliderKind(Kind):
     """"Drag the piece into the gap": the page serves the background (the image) and the piece (an
     RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
     background pixels. Success: within `TOLERANCE` pixels."""
-    name, columns, unit, default_attacker = "slider", ("y", "x"), "challenge", "template"
+    name, columns, unit, default_attacker = "slider", ("y", "x"), "challenge", "locator"
     question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
     tolerance = 5
 
@@ -129,6 +133,10 @@ class SliderKind(Kind):
 
     def units(self, answer):
         return 1
+
+    def correct(self, truth, guess):
+        guess = guess.strip()
+        return guess.lstrip("-").isdigit() and abs(int(guess) - int(truth)) <= self.tolerance
 
     def score(self, items):
         errors = []

@@ -92,11 +92,13 @@ def mean_teacher(student, teacher, decay: float) -> Callable[[], None]:
 def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
     """The share of (prepared, text) examples the attacker reads exactly: the CAPTCHA-level score
     every training run is judged by (a crop or character score would hide what the cuts cost)."""
+    from .kinds import get_kind
     if not examples:
         return None
     chosen = examples[:limit]
     readings = attacker.read_prepared([p for p, _ in chosen])
-    return float(np.mean([r.text == t for r, (_, t) in zip(readings, chosen)]))
+    passes = get_kind(attacker.kind).correct  # exact for text and grids, within tolerance for sliders
+    return float(np.mean([passes(t, r.text) for r, (_, t) in zip(readings, chosen)]))
 
 
 def decisive(validation_count: int | None) -> bool:

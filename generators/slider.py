@@ -41,7 +41,7 @@ class Slider(Generator):
         Param("shape", str, "puzzle", help="piece shape: puzzle, square or circle"),
         Param("shade", float, 0.55, 0.05, 0.95, "how much darker the gap is than the scene around it"),
         Param("edge_blur", float, 0.5, 0.0, 4.0, "blur of the gap's edge (sigma in pixels)"),
-        Param("decoys", int, 0, 0, 4, "false gaps of the same shape elsewhere"),
+        Param("decoys", int, 0, 0, 4, "false gaps of the same shape on the piece's row (where they fit)"),
         Param("clutter", int, 4, 0, 30, "shapes scattered over the scene"),
         Param("rotation", float, 0.0, 0.0, 45.0, "largest rotation of the piece relative to its gap (degrees)"),
         Param("noise", float, 0.0, 0.0, 60.0, "Gaussian noise (standard deviation in grey levels)"),
@@ -87,9 +87,12 @@ class Slider(Generator):
                       True, (255, 255, 255, 255), 1, cv2.LINE_AA)  # the light rim deployed pieces have
         taken = [(x, y)]
         for _ in range(p["decoys"]):
-            for _ in range(50):  # a false gap that does not overlap the others
-                dx, dy = int(rng.integers(size + 4, width - size)), int(rng.integers(0, height - size + 1))
-                if all(abs(dx - tx) >= size or abs(dy - ty) >= size for tx, ty in taken):
+            # a false gap on the piece's own row (a gap elsewhere is ruled out by the served height),
+            # not overlapping the others
+            for _ in range(50):
+                dx = int(rng.integers(size + 4, width - size))
+                dy = int(np.clip(y + rng.integers(-3, 4), 0, height - size))
+                if all(abs(dx - tx) >= size for tx, _ in taken):
                     taken.append((dx, dy))
                     break
         for gx, gy in taken:

@@ -13,9 +13,9 @@ LAYERS = [
     ["train", "attack", "pretrained", "testing"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
-    ["score", "kinds", "report"],
+    ["score", "report"],
     ["plugins", "workers", "model", "loop", "pixels"],
-    ["registry", "charset", "manifest", "fileio", "runtime", "errors"],
+    ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "errors"],
 ]
 
 

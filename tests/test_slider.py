@@ -70,3 +70,20 @@ def test_bad_sliders_are_one_line_errors_or_named_skips(tmp_path):
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["count"] == 2 and report["skipped_files"] == ["00001.png"]
     assert report["rejected_rows"][0][0] == "00000.png" and "whole numbers" in report["rejected_rows"][0][1]
+
+
+def test_the_learned_locator_trains_through_the_shared_loop_and_reads(tmp_path):
+    model = tmp_path / "loc.keras"
+    trained = run_cli("train", "captcha", "--style", "slider", "--count", "60", "--budget", "300", "--workers", "1",
+                      "--out", model)
+    assert trained.returncode == 0, trained.stderr
+    info = json.loads(model.with_suffix(".json").read_text())
+    assert info["attacker"] == "locator" and info["kind"] == "slider"
+    assert info["convergence"]["converged"] is False and len(info["history"]) >= 1
+    attacked = run_cli("attack", "--model", model, "--attacker", "template", "--style", "slider", "--count", "20",
+                       "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert set(report["per_attacker"]) == {"loc (locator)", "template"}
+    assert all(0 <= r["captcha_accuracy"] <= 1 and r["mean_abs_error_px"] is not None
+               for r in report["per_attacker"].values())

@@ -58,3 +58,92 @@ class Template(Attacker):
             readings.append(Reading(str(x), [min(1.0, max(0.0, best))],
                                     details={"scores_along_x": np.round(scores.max(axis=0), 3).tolist()}))
         return readings
+
+
+def match_profiles(image: np.ndarray, piece: np.ndarray, y: int, rows: int, band: int = 2) -> tuple:
+    """Along x, how well the piece fits at each position of its row: its outline against the
+    background's edges, and its content against the background's (masked, scale-invariant, so a
+    shaded gap still matches): two profiles of W - w + 1 values, and the background band."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    edges = cv2.dilate(cv2.Canny(cv2.GaussianBlur(grey, (5, 5), 0), 20, 60), np.ones((3, 3), np.uint8))
+    alpha = piece[..., 3]
+    outline = cv2.dilate(cv2.Canny(alpha, 100, 200), np.ones((3, 3), np.uint8))
+    h, w = alpha.shape
+    top = max(0, min(y - band, image.shape[0] - h))
+    bottom = min(image.shape[0], max(top + h, y + h + band))
+    edge_fit = cv2.matchTemplate(edges[top:bottom].astype(np.float32), outline.astype(np.float32),
+                                 cv2.TM_CCORR_NORMED).max(axis=0)
+    content_fit = cv2.matchTemplate(grey[top:bottom].astype(np.float32),
+                                    cv2.cvtColor(piece[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32),
+                                    cv2.TM_CCORR_NORMED, mask=(alpha > 128).astype(np.float32)).max(axis=0)
+    strip = cv2.resize(grey[top:bottom], (image.shape[1], rows), interpolation=cv2.INTER_AREA)
+    strip_edges = cv2.resize(edges[top:bottom], (image.shape[1], rows), interpolation=cv2.INTER_AREA)
+    return np.nan_to_num(edge_fit), np.nan_to_num(content_fit), strip, strip_edges
+
+
+@register_attacker
+class Locator(Attacker):
+    """A small CNN over the piece's row that learns where the gap is: its input is the row
+    (grey and edges) and the two classic fit profiles along x (`match_profiles`), its output one
+    score per x. Trained through the shared loop until it converges."""
+    name = "locator"
+    kind = "slider"
+    description = ("A learned locator: a small CNN over the piece's row and the classic fit profiles, one "
+                   "score per x (trained until it converges).")
+    params = (
+        Param("max_width", int, 512, 64, 2048, "widest background it reads, in pixels"),
+        Param("rows", int, 16, 8, 64, "rows the piece's band is resized to"),
+        Param("budget", int, 200_000, 1, 10 ** 9, "training sliders seen at most"),
+        Param("batch_size", int, 32, 1, 1024, "training batch size"),
+        Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
+    )
+
+    def prepare(self, image, question):
+        from ..errors import CaptchalabError
+        width = image.shape[1]
+        if width > self.hparams["max_width"]:
+            raise CaptchalabError(f"the background is {width} px wide, more than max_width={self.hparams['max_width']}")
+        piece = question["piece"]
+        edge_fit, content_fit, strip, strip_edges = match_profiles(image, piece, int(question["y"]),
+                                                                   self.hparams["rows"])
+        rows, cols = self.hparams["rows"], self.hparams["max_width"]
+        x = np.zeros((rows, cols, 4), np.float32)
+        x[:, :width, 0], x[:, :width, 1] = strip / 255.0, strip_edges / 255.0
+        x[:, :len(edge_fit), 2], x[:, :len(content_fit), 3] = edge_fit, content_fit
+        return {"input": x.astype(np.float16), "positions": len(edge_fit)}
+
+    def inputs(self, prepared):
+        return np.stack([p["input"] for p in prepared]).astype(np.float32)
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        init = keras.initializers.HeNormal(seed=seed)
+        rows, cols = self.hparams["rows"], self.hparams["max_width"]
+        x = inputs = keras.Input((rows, cols, 4), name="input")
+        for k, (filters, pool) in enumerate(((16, 2), (32, 2), (32, rows // 4)), start=1):
+            x = layers.Conv2D(filters, (3, 7), padding="same", activation="relu", kernel_initializer=init,
+                              name=f"conv{k}")(x)
+            x = layers.MaxPooling2D((pool, 1), name=f"pool{k}")(x)
+        x = layers.Conv2D(1, (1, 9), padding="same", name="score")(x)
+        return keras.Model(inputs, layers.Reshape((cols,), name="positions")(x), name="locator")
+
+    def targets(self, texts):
+        return np.array([int(t) for t in texts], np.int32)
+
+    def loss(self, targets, outputs):
+        import keras
+        return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
+
+    def read_prepared(self, batch):
+        if not batch:
+            return []
+        logits = np.asarray(self.model(self.inputs(batch), training=False), np.float64)
+        readings = []
+        for p, scores in zip(batch, logits):
+            valid = scores[:p["positions"]]
+            probabilities = np.exp(valid - valid.max())
+            probabilities /= probabilities.sum()
+            x = int(np.argmax(valid))
+            readings.append(Reading(str(x), [float(probabilities[x])]))
+        return readings
