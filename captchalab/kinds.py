@@ -13,6 +13,8 @@ attackers, reports, sweeps, studies) carries them unchanged:
 - `slider`: the question is `{"y": the piece's top}` and the piece itself (an RGBA image,
   NAME.piece.png, handed to the attacker as `question["piece"]`); the answer is the x of the
   gap's left edge in background pixels ("137"). labels.csv: `filename,y,x`.
+- `rotation`: no question; the answer is the clockwise turn in whole degrees, [0, 360), that
+  makes the round picture upright ("270"). labels.csv: `filename,angle`.
 
 An answer always travels as its label string (a `Reading`'s `text`, a training example's label),
 so exact success is string equality for every kind; the kind's scorer adds its own measures.
@@ -114,7 +116,7 @@ class GridKind(Kind):
 class SliderKind(Kind):
     """"Drag the piece into the gap": the page serves the background (the image) and the piece (an
     RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
-    background pixels. Success: within `TOLERANCE` pixels."""
+    background pixels. Success: within `tolerance` pixels."""
     name, columns, unit, default_attacker = "slider", ("y", "x"), "challenge", "locator"
     question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
     tolerance = 5
@@ -153,7 +155,58 @@ class SliderKind(Kind):
             "median_abs_error_px": float(sorted(known)[len(known) // 2]) if known else None}}
 
 
-KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind(), SliderKind())}
+def angle_error(truth: float, guess: float, symmetry: int = 1) -> float:
+    """The smallest turn, in degrees, between two angles, counting the `symmetry` equivalent
+    answers of content that looks the same every 360/symmetry degrees."""
+    period = 360.0 / max(1, symmetry)
+    difference = (guess - truth) % period
+    return min(difference, period - difference)
+
+
+class RotationKind(Kind):
+    """"Turn the picture upright": the image is a round picture turned by an unknown angle; the
+    answer is the clockwise turn, in whole degrees in [0, 360), that makes it upright. A picture
+    that looks the same every 360/k degrees (its `symmetry` k, in challenges.json) is scored
+    against all k equivalent answers. Success: within `tolerance` degrees."""
+    name, columns, unit, default_attacker = "rotation", ("angle",), "challenge", "rotnet"
+    tolerance = 10
+
+    def row(self, question, answer):
+        return [answer]
+
+    def parse_row(self, cells):
+        angle = cells["angle"].strip()
+        if not angle.isdigit() or not 0 <= int(angle) < 360:
+            raise ValueError(f"angle {angle!r} is not whole degrees in [0, 360)")
+        return {}, str(int(angle))
+
+    def hint(self, question, answer, length):
+        return question
+
+    def units(self, answer):
+        return 1
+
+    def correct(self, truth, guess):
+        guess = guess.strip()
+        return guess.isdigit() and angle_error(int(truth), int(guess)) <= self.tolerance
+
+    def score(self, items):
+        errors = []
+        for it in items:
+            guess = it.reading.text.strip()
+            symmetry = int((getattr(it, "details", None) or {}).get("symmetry", 1))
+            errors.append(angle_error(int(it.text), int(guess), symmetry) if guess.isdigit() else None)
+        known = [e for e in errors if e is not None]
+        success = sum(e is not None and e <= self.tolerance for e in errors)
+        n = len(items)
+        within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in (5, 10, 20, 45, 90)}
+        return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
+            "tolerance_degrees": self.tolerance, "within_degrees": within, "no_answer": errors.count(None),
+            "mean_abs_error_degrees": float(sum(known) / len(known)) if known else None,
+            "median_abs_error_degrees": float(sorted(known)[len(known) // 2]) if known else None}}
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind(), SliderKind(), RotationKind())}
 
 
 def get_kind(name: str) -> Kind:

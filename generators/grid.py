@@ -8,12 +8,10 @@ covers at least `coverage` of its area.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
-
 import cv2
 import numpy as np
 
+from captchalab.data.tiles import chosen_tiles
 from captchalab.errors import CaptchalabError
 from captchalab.generation import scenes
 from captchalab.generator import Challenge, Generator, Param, register
@@ -41,23 +39,9 @@ COMMON = (
 )
 
 
-@lru_cache(maxsize=4)
-def _folder_tiles(folder: str, stamp: float):
-    from captchalab.data.tiles import load_tile_folder
-    return load_tile_folder(folder)
-
-
 def tile_set(p: dict):
-    """The tile set the parameters name (cached per process: workers read it once)."""
-    from captchalab.data.tiles import builtin_arts, load_builtin
-    if p["tiles"]:
-        folder = Path(p["tiles"])
-        if not folder.is_dir():
-            raise CaptchalabError(f"tiles={folder}: no such folder")
-        return _folder_tiles(str(folder.resolve()), folder.stat().st_mtime)
-    arts = builtin_arts() if p["art"] == "all" else [a.strip() for a in p["art"].replace("+", ",").split(",")
-                                                      if a.strip()]
-    return load_builtin(tuple(arts))
+    """The tile set the parameters name."""
+    return chosen_tiles(p["tiles"], p["art"])
 
 
 def _opaque(picture: np.ndarray) -> bool:

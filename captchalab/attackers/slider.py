@@ -90,6 +90,7 @@ class Locator(Attacker):
     kind = "slider"
     description = ("A learned locator: a small CNN over the piece's row and the classic fit profiles, one "
                    "score per x (trained until it converges).")
+    fresh_examples = True  # the shared loop can draw new CAPTCHAs every epoch (train captcha --fresh)
     params = (
         Param("max_width", int, 512, 64, 2048, "widest background it reads, in pixels"),
         Param("rows", int, 16, 8, 64, "rows the piece's band is resized to"),

@@ -249,7 +249,8 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     return manifest
 
 
-DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json", "slider": "challenges.json"}
+DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json", "slider": "challenges.json",
+               "rotation": "challenges.json"}
 # further images a challenge may have, beyond those its kind shows with the question (a slider's
 # piece): the truth the solver never sees (a dynamic grid's queue), named in its details
 HIDDEN_PARTS = ("queue",)

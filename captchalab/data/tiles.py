@@ -152,3 +152,21 @@ def _checked(tile_set: TileSet) -> TileSet:
         raise CaptchalabError(f"the tile set {tile_set.source} needs at least two classes with a readable "
                               f"picture, found {len(tile_set.tiles)}{why}")
     return tile_set
+
+
+@lru_cache(maxsize=4)
+def _folder_tiles(folder: str, stamp: float) -> TileSet:
+    return load_tile_folder(folder)
+
+
+def chosen_tiles(folder: str, art: str) -> TileSet:
+    """What a style's `tiles=` and `art=` parameters name: a folder of pictures when `folder` is
+    given, else the built-in art styles `art` ('all', or names separated by commas or +); cached
+    per process, so worker processes read a folder once (and again if it changes)."""
+    if folder:
+        root = Path(folder)
+        if not root.is_dir():
+            raise CaptchalabError(f"tiles={root}: no such folder")
+        return _folder_tiles(str(root.resolve()), root.stat().st_mtime)
+    arts = builtin_arts() if art == "all" else [a.strip() for a in art.replace("+", ",").split(",") if a.strip()]
+    return load_builtin(tuple(arts))
