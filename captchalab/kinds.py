@@ -35,6 +35,7 @@ class Kind:
     unit: ClassVar[str] = ""                      # what char_accuracy counts
     default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
     question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
+    example_style: ClassVar[str] = ""             # a built-in style of this kind (explore draws from it)
 
     def row(self, question: Any, answer: str) -> list[str]:
         """The labels.csv cells after the filename."""
@@ -65,7 +66,7 @@ class Kind:
 
 
 class TextKind(Kind):
-    name, columns, unit, default_attacker = "text", ("text",), "character", "segment"
+    name, columns, unit, default_attacker, example_style = "text", ("text",), "character", "segment", "distorted"
 
     def row(self, question, answer):
         return [answer]
@@ -81,7 +82,7 @@ class TextKind(Kind):
 
 
 class GridKind(Kind):
-    name, columns, unit, default_attacker = "grid", ("grid", "prompt", "answer"), "tile", "tilecnn"
+    name, columns, unit, default_attacker, example_style = "grid", ("grid", "prompt", "answer"), "tile", "tilecnn", "grid3"
 
     def row(self, question, answer):
         return [f"{question['grid']}x{question['grid']}", question["prompt"], answer]
@@ -117,7 +118,7 @@ class SliderKind(Kind):
     """"Drag the piece into the gap": the page serves the background (the image) and the piece (an
     RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
     background pixels. Success: within `tolerance` pixels."""
-    name, columns, unit, default_attacker = "slider", ("y", "x"), "challenge", "locator"
+    name, columns, unit, default_attacker, example_style = "slider", ("y", "x"), "challenge", "locator", "slider"
     question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
     tolerance = 5
 
@@ -168,7 +169,7 @@ class RotationKind(Kind):
     answer is the clockwise turn, in whole degrees in [0, 360), that makes it upright. A picture
     that looks the same every 360/k degrees (its `symmetry` k, in challenges.json) is scored
     against all k equivalent answers. Success: within `tolerance` degrees."""
-    name, columns, unit, default_attacker = "rotation", ("angle",), "challenge", "rotnet"
+    name, columns, unit, default_attacker, example_style = "rotation", ("angle",), "challenge", "rotnet", "rotation"
     tolerance = 10
 
     def row(self, question, answer):

@@ -32,7 +32,13 @@ def models(tmp_path_factory, tiny_model_path):
     grid = folder / "grid.keras"
     train_attacker(get_attacker("tilecnn")(), Source(spec=GenerationSpec("grid3", 20, seed=1)), grid,
                    TrainSettings(epochs=1, seed=1), workers=0)
-    return tiny_model_path, ctc, broken, grid
+    slider = folder / "slider.keras"
+    train_attacker(get_attacker("locator")(), Source(spec=GenerationSpec("slider", 20, seed=1)), slider,
+                   TrainSettings(epochs=1, seed=1), workers=0)
+    rotation = folder / "rotation.keras"
+    train_attacker(get_attacker("rotnet")("", {"side": 32}), Source(spec=GenerationSpec("rotation", 20, seed=1)),
+                   rotation, TrainSettings(epochs=1, seed=1), workers=0)
+    return tiny_model_path, ctc, broken, grid, slider, rotation
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +71,24 @@ def test_an_image_grid_with_each_tiles_probability_and_the_tile_networks_layers(
     assert unknown.status_code == 400 and "never learnt 'unicorn'" in unknown.json()["error"]
     drawn = client.get("/api/random/captcha?style=grid4&seed=3").json()
     assert drawn["question"]["grid"] == 4 and drawn["text"]
+
+
+def test_a_generated_slider_read_with_the_gap_found_beside_the_truth(client):
+    view = client.get("/api/challenge/m4?strength=0.3&seed=2").json()
+    assert view["kind"] == "slider" and view["found"].isdigit() and view["truth"].isdigit()
+    assert view["piece"].startswith("data:image/png") and list(view["layers"]) == ["conv1", "conv2", "conv3"]
+    assert client.get("/api/challenge/m4?style=grid3").status_code == 400
+    upload = client.post("/api/captcha/m4", content=captcha_png())
+    assert upload.status_code == 400 and "needs its piece" in upload.json()["error"]
+
+
+def test_a_rotation_read_with_the_picture_turned_back(client):
+    view = client.get("/api/challenge/m5?seed=4").json()
+    assert view["kind"] == "rotation" and 0 <= int(view["found"]) < 360 and view["truth"].isdigit()
+    assert view["upright"].startswith("data:image/png") and "block1_relu" in view["layers"]
+    picture = Source(spec=GenerationSpec("rotation", 1, seed=6)).sample(0).image
+    dropped = client.post("/api/captcha/m5", content=png(picture)).json()
+    assert dropped["kind"] == "rotation" and dropped["truth"] is None and dropped["found"].isdigit()
 
 
 def test_models_are_listed_with_the_broken_one_explained(client):
@@ -162,7 +186,8 @@ def server(models, mnist_dir):
     port = free_port()
     env = {**os.environ, "CAPTCHALAB_MNIST": str(mnist_dir)}
     process = subprocess.Popen([sys.executable, "-m", "captchalab", "explore", "--model", str(models[0]),
-                                "--model", str(models[1]), "--model", str(models[3]), "--port", str(port)], env=env,
+                                "--model", str(models[1]), "--model", str(models[3]), "--model", str(models[4]),
+                                "--port", str(port)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(300):
@@ -216,6 +241,11 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         page.wait_for_function("document.querySelector('#captcha-truth').textContent.includes('asked for')")
         page.wait_for_selector(".reading .grid-tile")
         assert page.locator(".reading:has(.grid-tile) .layer").count() == 6  # tilecnn's six ReLU layers
+        page.select_option("#style", "slider")  # a slider: the gap found beside the truth, and the locator's maps
+        page.click("#random-captcha")
+        page.wait_for_selector(".reading .piece")
+        assert page.locator(".reading .found").inner_text().isdigit()
+        assert page.locator(".reading:has(.piece) .layer").count() == 3
         assert not errors, errors
         assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
         browser.close()

@@ -72,8 +72,10 @@ class Explorer:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
             if attacker.kind == "grid":
                 self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), 3, None)
-            else:
+            elif attacker.kind == "text":
                 attacker.read([blank])
+            else:
+                self.challenge_view(key_of(self.models, attacker), None, 0.5, 0)
 
     def describe(self) -> dict:
         from ..plugins import load_generators
@@ -138,6 +140,10 @@ class Explorer:
         attacker = self.model(key)
         if attacker.kind == "grid":
             return {"model": key, "attacker": attacker.name, **self.grid_view(attacker, image, grid, prompt)}
+        if attacker.kind == "slider":
+            raise BadRequest("a slider needs its piece as well: read a generated one (Random CAPTCHA)")
+        if attacker.kind == "rotation":
+            return self.turned_view(key, attacker, image, {}, None)
         start = time.perf_counter()
         prepared = attacker.prepare(image, length if attacker.uses_length else None)
         reading = attacker.read_prepared([prepared])[0]
@@ -179,9 +185,66 @@ class Explorer:
         view["ms"] = round(1000 * (time.perf_counter() - start), 1)
         return view
 
+    def challenge_view(self, key: str, style: str | None, strength: float, seed: int) -> dict:
+        """A generated slider or rotation challenge read by one model: what it found beside the
+        truth, and its network's maps for this input."""
+        from ..attack import hint_for
+        from ..data.dataset import GenerationSpec, Source
+        from ..kinds import get_kind
+        attacker = self.model(key)
+        if attacker.kind in ("text", "grid"):
+            raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs: drop one or draw a random one")
+        try:
+            spec = GenerationSpec(style or get_kind(attacker.kind).example_style, 1, seed=seed, strength=strength,
+                                  plugin_dirs=self.plugin_dirs)
+            if spec.kind != attacker.kind:
+                raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs, not {spec.kind} ones")
+            sample = Source(spec=spec).sample(0)
+        except CaptchalabError as exc:
+            raise BadRequest(str(exc)) from None
+        hint = hint_for(attacker, sample, None)
+        if attacker.kind == "rotation":
+            return self.turned_view(key, attacker, sample.image, hint, sample.text)
+        start = time.perf_counter()
+        prepared = attacker.prepare(sample.image, hint)
+        reading = attacker.read_prepared([prepared])[0]
+        view = {"model": key, "attacker": attacker.name, "kind": "slider", "image": png_uri(sample.image),
+                "piece": png_uri(sample.parts["piece"]), "y": sample.question["y"], "found": reading.text,
+                "truth": sample.text, "width": int(sample.image.shape[1]), "height": int(sample.image.shape[0]),
+                **self.network_maps(attacker, prepared)}
+        view["ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return view
+
+    def turned_view(self, key: str, attacker, image: np.ndarray, question: dict, truth: str | None) -> dict:
+        """A rotation challenge: the turn the reader found, and the picture turned back by it."""
+        import cv2
+        start = time.perf_counter()
+        prepared = attacker.prepare(image, question)
+        reading = attacker.read_prepared([prepared])[0]
+        h, w = image.shape[:2]
+        turn = int(reading.text) if reading.text.isdigit() else 0
+        upright = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0), (w, h),
+                                 borderValue=(255, 255, 255))
+        view = {"model": key, "attacker": attacker.name, "kind": "rotation", "image": png_uri(image),
+                "upright": png_uri(upright), "found": reading.text, "truth": truth,
+                **self.network_maps(attacker, prepared)}
+        view["ms"] = round(1000 * (time.perf_counter() - start), 1)
+        return view
+
+    def network_maps(self, attacker, prepared) -> dict:
+        """Every ReLU map of a trained reader's network for one prepared input."""
+        if attacker.model is None:
+            return {}
+        maps, probe = self._tile_probe(attacker)
+        if not maps:
+            return {}
+        outputs = probe(attacker.inputs([prepared]), training=False)
+        outputs = outputs if len(maps) > 1 else [outputs]
+        return {"layers": {layer.name: maps_payload(np.asarray(out)[0]) for layer, out in zip(maps, outputs)}}
+
     def _tile_probe(self, attacker):
-        """The tile network's ReLU maps (convolutions with ReLU, ReLU layers) and a model giving
-        them all in one pass, built once per reader."""
+        """The network's ReLU maps (convolutions with ReLU, ReLU layers) and a model giving them
+        all in one pass, built once per reader."""
         import keras
         probes = self.__dict__.setdefault("_probes", {})
         if id(attacker) not in probes:
@@ -216,6 +279,10 @@ class Explorer:
             raise BadRequest(str(exc)) from None
         return {"image": png_uri(sample.image), "text": sample.text, "boxes": sample.boxes,
                 "question": sample.question}
+
+
+def key_of(models: dict, attacker) -> str:
+    return next(key for key, a in models.items() if a is attacker)
 
 
 def decode_upload(data: bytes, limit: int) -> np.ndarray:
@@ -313,6 +380,11 @@ def create_app(explorer: Explorer):
                                        q.get("charset", "digits"), number(request, "length", 4, int, 1, 8),
                                        number(request, "seed", 0, int, 0, 2 ** 31))
 
+    async def challenge(request):
+        return explorer.challenge_view(request.path_params["model"], request.query_params.get("style") or None,
+                                       number(request, "strength", 0.5, float, 0, 1),
+                                       number(request, "seed", 0, int, 0, 2 ** 31))
+
     async def index(request):
         return FileResponse(STATIC / "index.html")
 
@@ -324,6 +396,7 @@ def create_app(explorer: Explorer):
               Route("/api/captcha/{model}", handler(captcha), methods=["POST"]),
               Route("/api/random/char", handler(random_char)),
               Route("/api/random/captcha", handler(random_captcha)),
+              Route("/api/challenge/{model}", handler(challenge)),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     return Starlette(routes=routes)
 

@@ -272,6 +272,59 @@ function gridLayers(view, container) {  // the likeliest tile, layer by layer
   }
 }
 
+function networkMaps(view, container) {  // a trained reader's ReLU maps for this input
+  for (const [layer, payload] of Object.entries(view.layers || {})) {
+    const box = document.createElement("div");
+    box.className = "layer";
+    box.innerHTML = `<div class="layer-title">${layer} <small>${payload.shape.join("x")}</small></div>`;
+    mapCanvases(layer, payload, box, null);
+    container.appendChild(box);
+  }
+}
+
+async function readChallenge(style, strength, seed) {  // sliders and rotations: generated, read server-side
+  const box = $("readings"), kind = state.styleKinds[style];
+  box.innerHTML = ""; $("captcha-truth").textContent = "";
+  const readers = state.models.filter((m) => !m.error && m.kind === kind);
+  if (!readers.length) { box.innerHTML = `<p class="hint">No model here reads ${kind} CAPTCHAs (add one with --model).</p>`; return; }
+  for (const model of readers) {
+    const div = document.createElement("div");
+    div.className = "reading";
+    box.appendChild(div);
+    let view;
+    try { view = await api(`/api/challenge/${model.id}?style=${style}&strength=${strength}&seed=${seed}`); }
+    catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
+    const ok = view.kind === "slider" ? Math.abs(Number(view.found) - Number(view.truth)) <= 5
+      : Math.min((Number(view.found) - Number(view.truth) + 360) % 360, (Number(view.truth) - Number(view.found) + 360) % 360) <= 10;
+    const said = view.kind === "slider" ? `finds the gap at x = <b class="found">${view.found || "?"}</b> (truth ${view.truth})`
+      : `turns it <b class="found">${view.found || "?"}</b>° clockwise (truth ${view.truth}°)`;
+    div.innerHTML = `<h3>${model.label}</h3><p>${said}: ${ok ? "solved" : "missed"}</p><p class="hint">${view.ms} ms</p>`;
+    if (view.kind === "slider") {
+      const canvas = document.createElement("canvas");
+      canvas.className = "captcha challenge";
+      div.appendChild(canvas);
+      await drawCaptcha(canvas, view.image, []);
+      const ctx = canvas.getContext("2d"), scale = canvas.width / view.width;
+      for (const [x, colour] of [[Number(view.truth), "#2ca02c"], [Number(view.found), "#d62728"]]) {
+        ctx.strokeStyle = colour; ctx.lineWidth = 2;
+        ctx.beginPath(); ctx.moveTo(x * scale, 0); ctx.lineTo(x * scale, canvas.height); ctx.stroke();
+      }
+      const piece = document.createElement("img");
+      piece.src = view.piece; piece.className = "piece"; div.appendChild(piece);
+    } else {
+      showTurned(view, div);
+    }
+    networkMaps(view, div);
+  }
+}
+
+function showTurned(view, div) {  // a rotation challenge beside the picture turned back as the reader says
+  for (const uri of [view.image, view.upright]) {
+    const img = document.createElement("img");
+    img.src = uri; img.className = "challenge"; img.width = 160; div.appendChild(img);
+  }
+}
+
 function gridQuestion(question) {  // from a generated challenge, else what the page asks
   return question || { grid: Number($("grid-size").value), prompt: $("prompt").value };
 }
@@ -293,6 +346,12 @@ async function readCaptcha(blob, truth, question) {
     const query = model.kind === "grid" ? `grid=${asked.grid}&prompt=${encodeURIComponent(asked.prompt)}` : `length=${length}`;
     try { view = await api(`/api/captcha/${model.id}?${query}`, { method: "POST", body: blob }); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
+    if (view.kind === "rotation") {
+      div.innerHTML = `<h3>${model.label}</h3><p>turns it <b class="found">${view.found || "?"}</b>° clockwise</p>`;
+      showTurned(view, div);
+      networkMaps(view, div);
+      continue;
+    }
     div.innerHTML = `<h3>${model.label}</h3>${readText(view)}<p class="hint">${view.ms} ms</p>`;
     if (model.state && model.state.lower_bound) {  // what it reads is only a lower bound
       const warning = document.createElement("p");
@@ -417,8 +476,11 @@ async function start() {
   }
   select.addEventListener("change", () => { state.model = select.value; readPad(); compareNow(); });
   for (const [name, charset] of Object.entries(info.styles)) $("style").add(new Option(name, name));
+  state.styleKinds = info.style_kinds;
   const gridModel = info.models.find((m) => m.kind === "grid" && !m.error);
-  $("style").value = gridModel && info.style_kinds.grid3 ? "grid3"
+  const firstKind = (info.models.find((m) => !m.error) || {}).kind;
+  const example = { grid: "grid3", slider: "slider", rotation: "rotation" }[firstKind];
+  $("style").value = example && info.style_kinds[example] ? example
     : info.styles.distorted !== undefined ? "distorted" : $("style").value;
   if (gridModel) {  // image grids: the page asks which class to select in a dropped image
     $("grid-question").hidden = false;
@@ -450,6 +512,8 @@ async function start() {
   $("file").addEventListener("change", () => { if ($("file").files.length) readCaptcha($("file").files[0]); });
   $("strength").addEventListener("input", () => { $("strength-value").textContent = $("strength").value; });
   $("random-captcha").addEventListener("click", async () => {
+    const kind = state.styleKinds[$("style").value];
+    if (kind === "slider" || kind === "rotation") { readChallenge($("style").value, $("strength").value, seed++); return; }
     const model = state.models.find((m) => !m.error);
     const charset = model ? model.charset : "digits";
     const q = new URLSearchParams({ style: $("style").value, strength: $("strength").value, length: $("length").value,
