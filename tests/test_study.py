@@ -238,3 +238,17 @@ def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_thre
     assert by["old style"]["labelled_for_90%"] == 1000
     assert by["scratch"]["labelled_for_50%"] is None and by["scratch"]["labelled_for_90%"] is None
     assert by["old style"]["curve"][200] == pytest.approx(0.75)
+
+
+def test_a_study_across_kinds_lets_each_attacker_read_its_own_kind(tmp_path):
+    study = tmp_path / "kinds.toml"
+    study.write_text('[study]\nname = "kinds"\nseed = 2\ntest_count = 6\n\n[grid]\nstyle = ["slider", "rotation"]\n'
+                     'strength = [0.0, 1.0]\n\n[[attacker]]\nlabel = "template"\nattacker = "template"\n\n'
+                     '[[attacker]]\nlabel = "orientation"\nattacker = "orientation"\n')
+    done = run_cli("run", study, "--out", tmp_path / "r")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "r" / "cells.json").read_text())
+    assert sorted((r["style"], r["attacker"]) for r in rows) == [
+        ("rotation", "orientation"), ("rotation", "orientation"), ("slider", "template"), ("slider", "template")]
+    study.write_text(study.read_text().replace('["slider", "rotation"]', '["slider", "grid3"]'))
+    assert_one_line_error(run_cli("run", study, "--out", tmp_path / "r2"), "no attacker reads grid CAPTCHAs")

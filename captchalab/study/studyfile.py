@@ -271,7 +271,14 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
         raise StudyError(f"{study.path}: the grid is empty")
     if total > max_cells:
         raise StudyError(f"{study.path}: the grid has {total} cells, above --max-cells {max_cells}")
+    from ..plugins import get_generator
     lo, hi = study.length
+    style_kinds = {style: get_generator(style, list(study.plugin_dirs)).kind for style in axes["style"]}
+    attacker_kinds = {entry["label"]: _entry_kind(study, entry) for entry in study.attackers}
+    unread = sorted({k for k in style_kinds.values()} - set(attacker_kinds.values()))
+    if unread:
+        raise StudyError(f"{study.path}: no attacker reads {', '.join(unread)} CAPTCHAs "
+                         f"(styles {', '.join(s for s, k in style_kinds.items() if k in unread)})")
     cells = []
     for combo in itertools.product(*axes.values()):
         coords = dict(zip(axes, combo))
@@ -280,10 +287,21 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
         test = GenerationSpec(coords["style"], study.test_count, lo, hi, study.charset,
                               derive_seed(study.seed, "test", *generator_coords), coords["strength"],
                               cell_params, study.plugin_dirs)
-        refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers]
+        # each attacker reads the cells of its own kind only (a slider locator never meets a grid)
+        kind = style_kinds[coords["style"]]
+        refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers
+                if attacker_kinds[entry["label"]] == kind]
         cell_id = "-".join(f"{_value_id(v)}" for k, v in coords.items())
         cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case, examples=3))
     return cells
+
+
+def _entry_kind(study: Study, entry: dict) -> str:
+    """The CAPTCHA kind a study's attacker entry reads (a model file's JSON says it)."""
+    from ..attackers.base import get_attacker, read_model_info
+    if "model" in entry:
+        return read_model_info(Path(entry["model"])).get("kind", "text")
+    return get_attacker(entry["attacker"], list(study.plugin_dirs)).kind
 
 
 def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, resolve_base) -> AttackerRef:
@@ -297,8 +315,8 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
         return AttackerRef(label, name=cls.name, charset=study.charset, hparams=hparams)
     count = entry.get("train_count", coords.get("train_count"))
     start = entry.get("from", "base")
-    if start == "base":
-        start = str(resolve_base(cls.name, study.charset)) if resolve_base else "scratch"
+    if start == "base":  # an attacker that declares no base starts from scratch
+        start = str(resolve_base(cls.name, study.charset) or "scratch") if resolve_base else "scratch"
     if count == 0:
         if start == "scratch":
             return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset, hparams=hparams)
