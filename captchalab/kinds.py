@@ -146,14 +146,20 @@ class SliderKind(Kind):
         for it in items:
             guess = it.reading.text.strip()
             errors.append(abs(int(guess) - int(it.text)) if guess.lstrip("-").isdigit() else None)
-        known = [e for e in errors if e is not None]
-        success = sum(e is not None and e <= self.tolerance for e in errors)
-        n = len(items)
-        within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in (1, 2, 5, 10, 20)}
-        return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
-            "tolerance_px": self.tolerance, "within_px": within, "no_answer": errors.count(None),
-            "mean_abs_error_px": float(sum(known) / len(known)) if known else None,
-            "median_abs_error_px": float(sorted(known)[len(known) // 2]) if known else None}}
+        return score_errors(errors, self.tolerance, (1, 2, 5, 10, 20), "px")
+
+
+def score_errors(errors: list, tolerance: float, shown: tuple, unit: str) -> dict:
+    """A kind answered by one number (pixels, degrees) from each answer's error (None: no usable
+    answer): success within `tolerance`, the share within each of `shown`, mean and median."""
+    known = [e for e in errors if e is not None]
+    n = len(errors)
+    success = sum(e is not None and e <= tolerance for e in errors)
+    within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in shown}
+    return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
+        f"tolerance_{unit}": tolerance, f"within_{unit}": within, "no_answer": errors.count(None),
+        f"mean_abs_error_{unit}": float(sum(known) / len(known)) if known else None,
+        f"median_abs_error_{unit}": float(sorted(known)[len(known) // 2]) if known else None}}
 
 
 def angle_error(truth: float, guess: float, symmetry: int = 1) -> float:
@@ -197,14 +203,7 @@ class RotationKind(Kind):
             guess = it.reading.text.strip()
             symmetry = int((getattr(it, "details", None) or {}).get("symmetry", 1))
             errors.append(angle_error(int(it.text), int(guess), symmetry) if guess.isdigit() else None)
-        known = [e for e in errors if e is not None]
-        success = sum(e is not None and e <= self.tolerance for e in errors)
-        n = len(items)
-        within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in (5, 10, 20, 45, 90)}
-        return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
-            "tolerance_degrees": self.tolerance, "within_degrees": within, "no_answer": errors.count(None),
-            "mean_abs_error_degrees": float(sum(known) / len(known)) if known else None,
-            "median_abs_error_degrees": float(sorted(known)[len(known) // 2]) if known else None}}
+        return score_errors(errors, self.tolerance, (5, 10, 20, 45, 90), "degrees")
 
 
 KINDS: dict[str, Kind] = {k.name: k for k in (TextKind(), GridKind(), SliderKind(), RotationKind())}
