@@ -90,8 +90,10 @@ def mean_teacher(student, teacher, decay: float) -> Callable[[], None]:
 
 
 def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
-    """The share of (prepared, text) examples the attacker reads exactly: the CAPTCHA-level score
-    every training run is judged by (a crop or character score would hide what the cuts cost)."""
+    """The share of (prepared, answer) examples the attacker passes (its kind's rule: the exact
+    answer for text and grids, within tolerance for sliders and rotations): the CAPTCHA-level
+    score every training run is judged by (a crop or character score would hide what the cuts
+    cost)."""
     from .kinds import get_kind
     if not examples:
         return None
