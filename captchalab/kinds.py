@@ -17,7 +17,10 @@ attackers, reports, sweeps, studies) carries them unchanged:
   makes the round picture upright ("270"). labels.csv: `filename,angle`.
 
 An answer always travels as its label string (a `Reading`'s `text`, a training example's label),
-so exact success is string equality for every kind; the kind's scorer adds its own measures.
+so every path of the house carries it unchanged; whether it passes is the kind's rule (`correct`:
+the exact string for text and grids, a tolerance for sliders and rotations), and the kind's
+scorer adds its own measures. What `prepare` is told: the expected length for text (when the
+attacker uses it), else the question with the images the page shows beside it (attack.hint_for).
 """
 from __future__ import annotations
 
@@ -45,10 +48,6 @@ class Kind:
         """(question, answer) from a labels.csv row's cells by column name; ValueError says why not."""
         raise NotImplementedError
 
-    def hint(self, question: Any, answer: str, length: int | None) -> Any:
-        """What an attacker's prepare() is told besides the image."""
-        raise NotImplementedError
-
     def units(self, answer: str) -> int:
         """How many units (characters, selected tiles) an answer holds: a Reading's confidence
         has one probability per unit."""
@@ -74,9 +73,6 @@ class TextKind(Kind):
     def parse_row(self, cells):
         return None, cells["text"]
 
-    def hint(self, question, answer, length):
-        return length
-
     def units(self, answer):
         return len(answer)
 
@@ -93,9 +89,6 @@ class GridKind(Kind):
         if not prompt:
             raise ValueError("empty prompt")
         return {"grid": size, "prompt": prompt}, format_tiles(parse_tiles(cells["answer"], size * size))
-
-    def hint(self, question, answer, length):
-        return question
 
     def units(self, answer):
         return len(answer.split())
@@ -130,9 +123,6 @@ class SliderKind(Kind):
         if not y.isdigit() or not x.isdigit():
             raise ValueError(f"y {y!r} and x {x!r} must be whole numbers of pixels")
         return {"y": int(y)}, str(int(x))
-
-    def hint(self, question, answer, length):
-        return question
 
     def units(self, answer):
         return 1
@@ -186,9 +176,6 @@ class RotationKind(Kind):
         if not angle.isdigit() or not 0 <= int(angle) < 360:
             raise ValueError(f"angle {angle!r} is not whole degrees in [0, 360)")
         return {}, str(int(angle))
-
-    def hint(self, question, answer, length):
-        return question
 
     def units(self, answer):
         return 1

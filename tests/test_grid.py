@@ -147,7 +147,6 @@ def colour_tiles(root):
 
 def colour_reader(wrong_too=False):
     """A real reader of those tiles: it selects the tiles whose mean colour is the prompt's."""
-    import numpy as np
     from captchalab.attackers.base import Reading
     from captchalab.attackers.grid import GridReader
 

@@ -39,7 +39,6 @@ class SerifLine(Generator):
     def render(self, text, rng, p):
         width, height, variant = 200, 80, p["variant"]
         slant = p["slant"] + (0.1 if variant else 0.0)
-        canvas = Image.new("L", (width, height), 255)
         masks = []
         for c in text:
             size = int(38 * (1 + rng.uniform(-p["size_jitter"], p["size_jitter"])))
