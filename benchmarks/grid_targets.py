@@ -19,7 +19,7 @@ import json
 import time
 from pathlib import Path
 
-from recipe_steps import cli, train_once
+from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 
@@ -46,10 +46,8 @@ def ceiling(model: Path) -> float:
 
 
 def line(label: str, r: dict) -> str:
-    low, high = r["captcha_accuracy_ci95"]
-    bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
-    return (f"{label}: success {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}), lenient {r['lenient_accuracy']:.2%}, "
-            f"tile accuracy {r['char_accuracy']:.2%}, {r['captchas_per_second']:.0f} challenges/s{bound}")
+    return result_line(label, r, f"success, lenient {r['lenient_accuracy']:.2%}, tile accuracy "
+                                 f"{r['char_accuracy']:.2%}, {r['captchas_per_second']:.0f} challenges/s")
 
 
 def main():

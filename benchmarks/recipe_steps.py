@@ -37,11 +37,16 @@ def train_once(out: Path, timings: dict, label: str, *args) -> None:
     timings[label] = cli("train", "captcha", *args, *resume, "--out", out)
 
 
+def result_line(label: str, r: dict, measures: str) -> str:
+    """One attacker's result: its success with the 95% interval, `measures`, and, for an attacker
+    that had not converged, that its number is a lower bound and why."""
+    low, high = r["captcha_accuracy_ci95"]
+    bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
+    return f"{label}: {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}) {measures}{bound}"
+
+
 def print_attack(result: dict, timings: dict, what: str) -> None:
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s")
     for label, r in result["per_attacker"].items():
-        low, high = r["captcha_accuracy_ci95"]
-        bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
-        print(f"{label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}), character accuracy "
-              f"{r['char_accuracy']:.2%} on {what}{bound}")
+        print(result_line(label, r, f"of CAPTCHAs read, character accuracy {r['char_accuracy']:.2%} on {what}"))

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from recipe_steps import cli, train_once
+from recipe_steps import cli, result_line, train_once
 
 
 def attack(out: Path, *args) -> dict:
@@ -26,11 +26,9 @@ def attack(out: Path, *args) -> dict:
 
 
 def line(label: str, r: dict, unit: str) -> str:
-    low, high = r["captcha_accuracy_ci95"]
-    bound = " (a lower bound: " + "; ".join(r["state"]["reasons"]) + ")" if r["state"]["lower_bound"] else ""
     error = r.get(f"mean_abs_error_{unit}")
-    return (f"{label}: {r['captcha_accuracy']:.2%} ({low:.1%}-{high:.1%}) within tolerance, mean error "
-            f"{error if error is None else round(error, 1)} {unit}, {r['captchas_per_second']:.0f}/s{bound}")
+    return result_line(label, r, f"within tolerance, mean error {error if error is None else round(error, 1)} "
+                                 f"{unit}, {r['captchas_per_second']:.0f}/s")
 
 
 def main():

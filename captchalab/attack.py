@@ -136,11 +136,12 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
     start = time.perf_counter()
     games = []
     for it in items:
-        if it.skipped or it.reading is None:
+        # only dynamic grids are drawn or read again (the item carries what the style drew)
+        if it.skipped or it.reading is None or not (it.details or {}).get("queue"):
             continue
         sample = source.sample(it.index)
-        queue = (sample.details or {}).get("queue")
-        if not queue or not sample.parts or "queue" not in sample.parts or sample.image is None:
+        queue = sample.details["queue"]
+        if not sample.parts or "queue" not in sample.parts or sample.image is None:
             continue
         n = it.question["grid"]
         strip = sample.parts["queue"]

@@ -36,15 +36,20 @@ def build_model(classes: int = 10, seed: int | None = None) -> keras.Model:
     import keras  # here, not at the top: worker processes import this module and never need TensorFlow
     init = keras.initializers.HeNormal(seed=seed)
     inputs = keras.Input(shape=INPUT_SHAPE, name="input")
-    x = inputs
-    for name, filters in zip(CONV_LAYERS, CONV_FILTERS):
-        x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu",
-                                kernel_initializer=init, name=name)(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
     # the output layer computes in float32 whatever the training precision (mixed precision rule)
-    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="fc2")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", dtype="float32", name="fc2")(trunk(inputs, init))
     return keras.Model(inputs, outputs, name="deep_lenet")
+
+
+def trunk(x, init):
+    """The seed's layers up to fc1 on any input: six 5x5 valid ReLU convolutions (20, 20, 50, 50,
+    50, 50 maps), flattened, FC 500 (also the tile readers' network, on colour tiles)."""
+    import keras
+    for name, filters in zip(CONV_LAYERS, CONV_FILTERS):
+        x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu", kernel_initializer=init,
+                                name=name)(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    return keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
 
 
 def missing_layers(model: keras.Model, classes: int | None = None) -> list[str]:

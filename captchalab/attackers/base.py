@@ -164,15 +164,21 @@ class Attacker:
             if [w.shape for w in source.weights] == [w.shape for w in layer.weights]:
                 layer.set_weights(source.get_weights())
                 taken.append(layer.name)
-        shared = remap_output(self.model, other.model, self.output_layer, self.charset, other.charset,
-                              self.output_offset)
+        labels, old_labels = self.output_labels(), other.output_labels()
+        shared = remap_output(self.model, other.model, self.output_layer, labels, old_labels, self.output_offset)
         if shared is not None:
-            taken.append(f"{self.output_layer} for {shared} of {len(self.charset)} characters "
-                         f"(from charset {charset_name(other.charset)!r})")
+            taken.append(f"{self.output_layer} for {shared} of {len(labels)} characters "
+                         f"(from charset {charset_name(other.charset)!r})" if isinstance(labels, str) else
+                         f"{self.output_layer} for {shared} of {len(labels)} classes")
         return ", ".join(taken)
 
     output_layer: ClassVar[str] = ""  # the layer with one output per character (init_from remaps it)
     output_offset: ClassVar[int] = 0  # output columns before the first character (ctc's blank: 1)
+
+    def output_labels(self):
+        """What the columns of `output_layer` stand for, in order: the characters (a grid reader's
+        are its classes)."""
+        return self.charset
 
     def check_model(self) -> None:
         """Refuse a loaded model that does not fit this attacker (layers, output size)."""
@@ -251,10 +257,16 @@ class Attacker:
 register_attacker = register  # the one registration of both plugin families
 
 
-def remap_output(model, old_model, layer_name: str, charset: str, old_charset: str, offset: int = 0):
-    """Copy `old_model`'s output layer into `model`'s column by column for the characters both
-    sets share (and the first `offset` columns as they are); the count of shared characters, or
-    None when the layers' inputs differ in size."""
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Probabilities from logits along `axis` (shifted by the maximum, so large logits stay finite)."""
+    e = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def remap_output(model, old_model, layer_name: str, charset, old_charset, offset: int = 0):
+    """Copy `old_model`'s output layer into `model`'s column by column for the labels (characters,
+    or class names) both share, and the first `offset` columns as they are; the count of shared
+    labels, or None when the layers' inputs differ in size."""
     if not layer_name:
         return None
     kernel, bias = (w.copy() for w in model.get_layer(layer_name).get_weights())

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import CaptchalabError
 from ..kinds import format_tiles
-from .base import Attacker, Param, Reading, register_attacker
+from .base import Attacker, Param, Reading, register_attacker, softmax
 from .grid import cut
 
 SCALES = {"0-1": (0.0, 1 / 255.0), "-1-1": (127.5, 1 / 127.5), "0-255": (0.0, 1.0)}
@@ -123,8 +123,7 @@ class Classifier(Attacker):
                 raise CaptchalabError(f"classifier: the model gives {scores.shape[-1]} outputs for "
                                       f"{len(self._labels)} labels")
             if scores.min() < 0 or not np.allclose(scores.sum(axis=1), 1, atol=1e-3):  # logits: make probabilities
-                scores = np.exp(scores - scores.max(axis=1, keepdims=True))
-                scores /= scores.sum(axis=1, keepdims=True)
+                scores = softmax(scores)
             p = scores[:, chosen_labels].sum(axis=1)
             chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
             readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],

@@ -17,7 +17,7 @@ import numpy as np
 from ..charset import charset_name
 from ..errors import CaptchalabError
 from ..registry import Param
-from .base import Attacker, BaseRecipe, Reading, captcha_score, register_attacker
+from .base import Attacker, BaseRecipe, Reading, captcha_score, register_attacker, softmax
 
 MAX_LABEL = 8
 SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
@@ -127,8 +127,7 @@ class Ctc(Attacker):
         from ..loop import forward
         x = np.stack(batch).astype(np.float32)[..., None] / 255.0
         logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
-        e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
+        return softmax(logits)
 
     def read_prepared(self, batch):
         return [Reading(text, conf) for text, conf in greedy_decode(self.probabilities(batch), self.charset)]

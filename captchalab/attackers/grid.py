@@ -150,36 +150,13 @@ class GridReader(Attacker):
             raise CaptchalabError(f"{self.info.get('path', 'this model')}: {self.model.output_shape[-1]} outputs "
                                   f"for {len(self.classes)} classes")
 
-    def init_from(self, other):
-        """Every layer whose name and shapes match; the output layer class by class for the
-        classes both know."""
-        import keras  # noqa: F401  (the model is a Keras model)
-        taken = []
-        for layer in self.model.layers:
-            try:
-                source = other.model.get_layer(layer.name)
-            except ValueError:
-                continue
-            if [w.shape for w in source.get_weights()] == [w.shape for w in layer.get_weights()] and layer.weights:
-                if layer.name == "classes" and other.classes != self.classes:
-                    continue
-                layer.set_weights(source.get_weights())
-                taken.append(layer.name)
-        if "classes" not in taken and getattr(other, "classes", None):
-            kernel, bias = (w.copy() for w in self.model.get_layer("classes").get_weights())
-            old_kernel, old_bias = other.model.get_layer("classes").get_weights()
-            shared = [c for c in self.classes if c in other.classes]
-            if kernel.shape[0] == old_kernel.shape[0]:
-                for c in shared:
-                    kernel[:, self.classes.index(c)] = old_kernel[:, other.classes.index(c)]
-                    bias[self.classes.index(c)] = old_bias[other.classes.index(c)]
-                self.model.get_layer("classes").set_weights([kernel, bias])
-                taken.append(f"classes ({len(shared)} of {len(self.classes)} classes)")
-        return ", ".join(taken) or "nothing (no layer matched)"
+    output_layer = "classes"  # init_from (the default) remaps it class by class
+
+    def output_labels(self):
+        return self.classes
 
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
         """Train tile by tile until the challenge-level validation score (exact sets) converges."""
-        import keras
         import tensorflow as tf
         from ..loop import captcha_score, fit_loop, plan, seconds_and_rate, stopping_for
         h = self.hparams
@@ -214,7 +191,6 @@ class GridReader(Attacker):
                 x = augment(tiles[batch], rng, h["augment"]).astype(np.float32) / 255.0
                 yield x, prompts[batch], targets[batch]
 
-        keras.utils.set_random_seed(settings.seed)
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(tiles), epoch_batches=epoch_batches,
                          step=step, validate=lambda: captcha_score(self, validation, len(validation)),
                          checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
@@ -236,16 +212,11 @@ class Tiles(GridReader):
 
     def build(self, seed):
         import keras
-        from ..model import CONV_FILTERS, CONV_LAYERS
+        from ..model import trunk
         init = keras.initializers.HeNormal(seed=seed)
         side = self.hparams["tile"]
-        x = inputs = keras.Input((side, side, 3), name="input")
-        for name, filters in zip(CONV_LAYERS, CONV_FILTERS):
-            x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu", kernel_initializer=init,
-                                    name=name)(x)
-        x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
-        outputs = keras.layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
+        inputs = keras.Input((side, side, 3), name="input")
+        outputs = keras.layers.Dense(len(self.classes), dtype="float32", name="classes")(trunk(inputs, init))
         return keras.Model(inputs, outputs, name="tiles")
 
 

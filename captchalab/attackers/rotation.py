@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import Attacker, Param, Reading, register_attacker
+from .base import Attacker, Param, Reading, register_attacker, softmax
 
 
 def disc(image: np.ndarray, side: int) -> np.ndarray:
@@ -71,9 +71,8 @@ class RotNet(Attacker):
     def read_prepared(self, batch):
         if not batch:
             return []
-        logits = np.asarray(self.model(self.inputs(batch), training=False), np.float64)
-        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        from ..loop import forward
+        probabilities = softmax(np.asarray(forward(self.model)(self.inputs(batch)), np.float64))
         step = self.hparams["bin"]
         readings = []
         for p in probabilities:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import Attacker, Param, Reading, register_attacker
+from .base import Attacker, Param, Reading, register_attacker, softmax
 
 
 @register_attacker
@@ -139,12 +139,11 @@ class Locator(Attacker):
     def read_prepared(self, batch):
         if not batch:
             return []
-        logits = np.asarray(self.model(self.inputs(batch), training=False), np.float64)
+        from ..loop import forward
+        logits = np.asarray(forward(self.model)(self.inputs(batch)), np.float64)
         readings = []
         for p, scores in zip(batch, logits):
-            valid = scores[:p["positions"]]
-            probabilities = np.exp(valid - valid.max())
-            probabilities /= probabilities.sum()
-            x = int(np.argmax(valid))
+            probabilities = softmax(scores[:p["positions"]])  # over the positions the piece can take
+            x = int(np.argmax(probabilities))
             readings.append(Reading(str(x), [float(probabilities[x])]))
         return readings

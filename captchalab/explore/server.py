@@ -176,7 +176,7 @@ class Explorer:
                 "classes": attacker.classes, "width": int(image.shape[1]), "height": int(image.shape[0])}
         if attacker.model is not None and view["tiles"]:
             best = int(np.argmax(view["tiles"]))
-            maps, probe = self._tile_probe(attacker)
+            maps, probe = self._relu_probe(attacker)
             tile = prepared["tiles"][best:best + 1].astype(np.float32) / 255.0
             outputs = probe(tile, training=False)
             view["tile"] = {"index": best, "image": png_uri(prepared["tiles"][best]),
@@ -235,14 +235,14 @@ class Explorer:
         """Every ReLU map of a trained reader's network for one prepared input."""
         if attacker.model is None:
             return {}
-        maps, probe = self._tile_probe(attacker)
+        maps, probe = self._relu_probe(attacker)
         if not maps:
             return {}
         outputs = probe(attacker.inputs([prepared]), training=False)
         outputs = outputs if len(maps) > 1 else [outputs]
         return {"layers": {layer.name: maps_payload(np.asarray(out)[0]) for layer, out in zip(maps, outputs)}}
 
-    def _tile_probe(self, attacker):
+    def _relu_probe(self, attacker):
         """The network's ReLU maps (convolutions with ReLU, ReLU layers) and a model giving them
         all in one pass, built once per reader."""
         import keras
