@@ -478,7 +478,7 @@ def write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
-                      extra_images: list[tuple[str, Path]] = ()) -> None:
+                      extra_images: list[tuple[str, Path]] = (), extra_sections: list[Section] = ()) -> None:
     """The one report of every grid (sweep, matrix, study): report.json, the cell table as
     cells.json and cells.csv (one row per cell and attacker), report.md, report.html, and its
     plots: a curve per swept coordinate (one line per attacker), heat maps for style x style,
@@ -538,6 +538,7 @@ def write_grid_report(out: Path, title: str, report: dict, axes: list[str],
                   + f": {r.get('error') or 'failed'}"]
     sections.append(Section("Cells", lines))
     plots.images += list(extra_images)
+    sections += list(extra_sections)
     sections.append(plots)
     write_report(out, Report(title, report, sections, tables={"cells": rows}))
 
@@ -611,6 +612,19 @@ def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], s
                      f" | {r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} | "
                      f"{r['captchas_per_second'] or '-'} |")
     sections = [Section(None, lines)]
+    if any(r.get("humans") is not None for r in report["rows"]):
+        lines = ["| eps | people: success | answers | median time, s | PSNR (dB) | SSIM |", "|---" * 6 + "|"]
+        for r in report["rows"]:
+            h = r.get("humans") or {}
+            seconds = h.get("human_median_seconds")
+            lines.append(f"| {r['eps_fraction']} | " + (f"{_pct(h['human_success'])} ({_interval(h['human_success_ci95'])})"
+                                                        + (" too few" if h["too_few_answers"] else "")
+                                                        + (" SIMULATED" if h["simulated"] else "") if h else "no answers")
+                         + f" | {h.get('human_answers', 0)} | {'-' if seconds is None else f'{seconds:.1f}'} | "
+                         f"{r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} |")
+        lines += ["", "People answered datasets of the same design perturbed at each eps (`generate "
+                  "--adversarial-against`); Wilson 95% intervals over answers."]
+        sections.append(Section("People at each eps", lines))
     lines = ["| eps | attacker | " + " | ".join(report["defences"]) + " |", "|---" * (len(report["defences"]) + 2) + "|"]
     for r in report["rows"]:
         for n in names:
@@ -631,8 +645,8 @@ def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], s
     sections.append(Section("Readability", [
         f"Smallest eps that brings {target} to 50% or below: {smallest or 'none measured'}.", "",
         "PSNR and SSIM compare each perturbed CAPTCHA with its clean original; they are proxies "
-        "for readability only. Whether people still read these CAPTCHAs is a question for a human "
-        "study, which this report does not replace."], [
+        "for readability only; whether people still read these CAPTCHAs is what a human study "
+        "(`captchalab humans`, then `adversarial --humans`) measures."], [
         ("Accuracy against eps: every attacker, and the target behind each defence", out / "curves.png"),
         ("Clean CAPTCHAs, perturbed ones per eps, and the perturbations amplified", out / "perturbations.png")]))
     write_report(out, Report(f"Adversarial CAPTCHAs against {target}", report, sections))

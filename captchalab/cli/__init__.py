@@ -9,7 +9,7 @@ import traceback
 import typer
 
 from ..errors import CaptchalabError
-from . import attack, data, grids, show, train  # noqa: F401  (each registers its commands)
+from . import attack, data, grids, humans, show, train  # noqa: F401  (each registers its commands)
 from .app import app, say
 
 

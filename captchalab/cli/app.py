@@ -69,6 +69,9 @@ BackendOption = Annotated[Backend, typer.Option(help="Where cells run: local (th
 Address = Annotated[Optional[str], typer.Option(help="With --backend ray: join the cluster at HOST:PORT "
                                                 "(default: start one here).")]
 Jobs = Annotated[int, typer.Option(help="With --backend local: cells run at once, each in its own process.")]
+Humans = Annotated[Optional[List[Path]], typer.Option(
+    "--humans", help="A human-study folder (`captchalab humans --out`) whose answers on these designs join the "
+    "report; repeatable.")]
 Data = Annotated[Optional[Path], typer.Option(help="MNIST folder (IDX files) or .npz; default: $CAPTCHALAB_MNIST, "
                                               "the Keras cache, a download.")]
 

@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Jobs, Plugins, ReadOnlyAttackers, Resume, Workers,
-                  app, cell_reporter, dirs, make_backend, say, split_names)
+from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Humans, Jobs, Plugins, ReadOnlyAttackers,
+                  Resume, Workers, app, cell_reporter, dirs, make_backend, say, split_names)
 
 
 def _fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
@@ -132,6 +132,7 @@ def run(
     force: Force = False,
     backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
     max_cells: int = typer.Option(10000, help="Refuse a grid with more cells than this."),
+    humans: Humans = None,
 ):
     """Run a whole study grid (styles x parameters x attackers x training sizes x seeds)."""
     from ..pretrained import starting_model
@@ -143,7 +144,8 @@ def run(
     out = out or Path("results") / Path(study).stem
     _fresh_or_resumed(out, resume, force)
     say(f"{spec.name}: {len(cells)} cells x {len(spec.attackers)} attackers on the {backend.value} backend")
-    report = run_study(spec, cells, out, make_backend(backend, address, jobs), resume, cell_reporter(len(cells)))
+    report = run_study(spec, cells, out, make_backend(backend, address, jobs), resume, cell_reporter(len(cells)),
+                       humans=humans or [])
     failed = sum(r["status"] != "done" for r in report["rows"])
     say(f"{len(report['rows'])} results ({failed} failed)")
     typer.echo(str(out / "report.html"))

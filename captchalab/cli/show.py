@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import CHARSET_HELP, Data, Force, Method, Params, Plugins, ReadOnlyAttackers, app, dirs, say
+from .app import CHARSET_HELP, Data, Force, Humans, Method, Params, Plugins, ReadOnlyAttackers, app, dirs, say
 
 
 @app.command()
@@ -25,6 +25,7 @@ def adversarial(
     retrain_count: int = typer.Option(2000, help="With --retrain: training CAPTCHAs (half perturbed)."),
     retrain_budget: Optional[int] = typer.Option(None, help="With --retrain: examples the fine-tune sees at most "
                                                  "(default: the attacker's fine-tuning budget)."),
+    humans: Humans = None,
     count: int = typer.Option(500, help="Clean CAPTCHAs (the same ones at every eps)."),
     length: str = typer.Option("4", help="Characters per CAPTCHA."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the target's set."),
@@ -57,7 +58,8 @@ def adversarial(
         if not readers:
             say("ddddocr is not installed: it is left out of the transfer attackers (pip install 'captchalab[ddddocr]')")
     config = AdversarialConfig(spec, str(against), [str(t) for t in transfer or []], readers, budgets, method.value,
-                               steps, chosen, retrain, retrain_count, retrain_budget=retrain_budget)
+                               steps, chosen, retrain, retrain_count, retrain_budget=retrain_budget,
+                               humans=[str(h) for h in humans or []])
     report = run_adversarial(config, out, say, dirs(plugins), force=force)
     say(f"done in {report['seconds']:.0f} s")
     typer.echo(str(out / "report.html"))
@@ -113,7 +115,8 @@ def explore(
     plugins: Plugins = None,
 ):
     """A local web page: draw a character or drop a CAPTCHA and watch every layer respond."""
-    from ..explore.server import Explorer, check_port, serve
+    from ..explore.server import Explorer, serve
+    from ..serving import check_port
     if not 1 <= port <= 65535:
         raise CaptchalabError(f"--port must be between 1 and 65535, got {port}")
     if host not in ("127.0.0.1", "localhost", "::1"):

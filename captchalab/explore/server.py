@@ -9,7 +9,6 @@ are capped in size and decoded by the one safe decoder (data/images.py).
 from __future__ import annotations
 
 import base64
-import socket
 import time
 from pathlib import Path
 
@@ -401,18 +400,6 @@ def create_app(explorer: Explorer):
     return Starlette(routes=routes)
 
 
-def check_port(host: str, port: int) -> None:
-    """A one-line error now, rather than a server that fails to start later."""
-    try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host, port))
-    except OSError as exc:
-        raise CaptchalabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                              + (" (pass another --port)" if exc.errno == 98 else "")) from None
-
-
 def serve(explorer: Explorer, host: str, port: int) -> None:
-    import uvicorn
-    check_port(host, port)
-    uvicorn.run(create_app(explorer), host=host, port=port, log_level="warning", access_log=False)
+    from ..serving import serve_app
+    serve_app(create_app(explorer), host, port)

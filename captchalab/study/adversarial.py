@@ -83,6 +83,7 @@ class AdversarialConfig:
     retrain_eps: float | None = None     # default: the largest eps
     retrain_budget: int | None = None    # examples the fine-tune sees at most (None: the attacker's)
     batch: int = 32
+    humans: list[str] = field(default_factory=list)     # human-study folders with answers on these designs
 
 
 def perturb_all(attacker, images, texts, boxes, spec: PerturbSpec, batch: int = 32) -> list[np.ndarray]:
@@ -141,15 +142,34 @@ def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], N
         retrained = None
         if config.retrain:
             retrained = _retrain(config, target, images, texts, boxes, length, tmp, say, plugin_dirs)
+        from ..score import attacker_state
         report = {"kind": "adversarial", "style": config.spec.style, "strength": config.spec.strength,
-                  "count": len(images), "target": target.label(), "method": config.method, "steps": config.steps,
+                  "parameters": config.spec.check(), "count": len(images), "target": target.label(),
+                  "method": config.method, "steps": config.steps,
                   "attackers": [a.label() for a in [target] + others], "defences": config.defences,
+                  "states": {a.label(): attacker_state(a) for a in [target] + others},
                   "rows": rows, "retrained": retrained, "seconds": round(time.perf_counter() - start, 1),
                   "manifest": make_manifest("report", command="adversarial", config=asdict(config),
                                             target_sha256=sha256_bytes(Path(config.target).read_bytes()))}
+        if config.humans:
+            add_human_results(report, [Path(h) for h in config.humans])
         from ..report import write_adversarial_report
         write_adversarial_report(tmp, report, images[:4], sheet)
     return report
+
+
+def add_human_results(report: dict, studies: list[Path]) -> None:
+    """People's success at each eps whose design they answered (a dataset generated with the same
+    style, parameters and strength, perturbed at that eps), into the report's rows."""
+    from ..humans.designs import design, design_key
+    from ..humans.frontier import human_results
+    found, left_out = human_results(studies)
+    for row in report["rows"]:
+        h = found.get(design_key(design(report["style"], report["parameters"], report["strength"], row["eps"])))
+        row["humans"] = None if h is None else {k: h[k] for k in (
+            "human_success", "human_success_ci95", "human_answers", "human_median_seconds", "simulated",
+            "too_few_answers")}
+    report["humans_left_out"] = left_out
 
 
 def _retrain(config, target, images, texts, boxes, length, tmp: Path, say, plugin_dirs) -> dict:

@@ -8,8 +8,10 @@ from .grid import Cell, rows_of, run_grid, study_marker
 from .studyfile import Study
 
 
-def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool = False, on_cell=None) -> dict:
-    """Run (or continue) the study into `out`; returns the report (also written as report.*)."""
+def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool = False, on_cell=None,
+              humans: list[Path] = ()) -> dict:
+    """Run (or continue) the study into `out`; returns the report (also written as report.*). With
+    `humans` (human-study folders), the report gains the security-usability frontier of its designs."""
     from ..report import write_grid_report
     study_marker(out, study.settings(), resume)
     try:
@@ -27,5 +29,13 @@ def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool 
     report = {"kind": "study", "name": study.name, "file": str(study.path), "settings": study.settings(),
               "rows": rows, "cells": results,
               "manifest": make_manifest("report", command="run", study=study.settings())}
-    write_grid_report(out, study.name, report, axes)
+    sections = []
+    if humans:
+        from ..humans.frontier import attackers_in_report, frontier_rows, frontier_sections, human_results
+        found, left_out = human_results([Path(h) for h in humans])
+        report["frontier"] = rows_with_humans = [r for r in frontier_rows(found, attackers_in_report(report))
+                                                 if r.get("human_answers")]
+        report["humans_left_out"] = left_out
+        sections = frontier_sections(rows_with_humans, left_out, out) if rows_with_humans else []
+    write_grid_report(out, study.name, report, axes, extra_sections=sections)
     return report

@@ -1,0 +1,464 @@
+"""The study behind the human page: which CAPTCHA each participant sees next, and what an answer
+records. No web code here (server.py serves it; tests and notebooks drive it directly).
+
+- Items are every usable row of the datasets given. A few are set aside as practice (shown first,
+  with feedback; their answers are kept but not scored); attention checks are plain CAPTCHAs of
+  three digits (the `clean` style at strength 0) mixed into the main items, for page participants.
+- Each participant sees up to `per_person` main items, in random order, blind to the design, and
+  never an item twice. An item is handed to the participants who have answered it least, up to
+  `answers_per_item` different people; an item on screen is held for its participant for `hold`
+  seconds (a closed tab frees it then).
+- Every item served carries a token (an HMAC under the study's secret): an answer must bring a
+  token served to that participant and not yet answered; anything else is refused and counted.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import math
+import secrets
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..charset import fold
+from ..errors import CaptchalabError
+from ..fileio import atomic_write_json, atomic_write_text
+from ..kinds import format_tiles, get_kind, parse_tiles
+from .designs import design, design_key, design_of_manifest
+from .records import FORMAT, AnswerLog, load_answers
+
+STUDY_FILE = "study.json"
+MAX_ANSWER_CHARS = 64
+MAX_TRAJECTORY = 2000
+MAX_MS = 3_600_000
+POINTERS = ("mouse", "touch", "pen", "keyboard")
+CONSENT = ("This page is part of a study of how well people solve CAPTCHAs. You will be shown a few "
+           "CAPTCHAs and asked to solve each as you would on a website; it takes a few minutes. We record "
+           "your answers, how long each took and whether you used a mouse, touch or pen; nothing that "
+           "identifies you (no name, no address, no IP address). You may stop at any time by closing "
+           "the page; the answers given so far are kept.")
+
+
+@dataclass
+class StudySettings:
+    answers_per_item: int = 3       # k: different people per item (agreement needs at least 2)
+    per_person: int = 20            # main items per participant
+    practice: int = 2               # practice items per kind present
+    attention: int = 2              # attention checks per page participant
+    hold: float = 600.0             # seconds an item on screen stays reserved for its participant
+    ignore_case: bool = False       # text answers compared case-folded (as attack --ignore-case)
+    consent: str = CONSENT
+
+    def check(self) -> None:
+        for name, low in (("answers_per_item", 1), ("per_person", 1), ("practice", 0), ("attention", 0)):
+            if getattr(self, name) < low:
+                raise CaptchalabError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+        if self.hold <= 0:
+            raise CaptchalabError(f"--hold must be positive, got {self.hold}")
+
+
+@dataclass(frozen=True)
+class StudyItem:
+    dataset: str                    # the dataset's label (its folder name)
+    name: str                       # the image's filename in it
+    kind: str
+    question: dict | None
+    truth: str
+    design: dict
+    index: int                      # row in the dataset (attention checks: their draw index)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.dataset, self.name
+
+
+class Rejected(Exception):
+    """A request the study refuses: `status` is the HTTP status the page gets, `reason` is counted."""
+
+    def __init__(self, status: int, reason: str, message: str):
+        super().__init__(message)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class Served:
+    token: str
+    item: StudyItem
+    phase: str
+    image: np.ndarray
+    parts: dict
+    position: int                   # 1-based, among this participant's items
+    total: int
+
+
+@dataclass
+class Participant:
+    id: str
+    source: str
+    plan: list[str]                 # phases still to come, in order
+    seen: set = field(default_factory=set)
+    pending: dict = field(default_factory=dict)       # token -> (item, phase, served_at)
+    answered: set = field(default_factory=set)        # tokens answered
+    seq: int = 0
+
+
+class HumanStudy:
+    """A study folder opened for serving (and for import): items, assignment, tokens, scoring."""
+
+    def __init__(self, folder: Path, datasets: list[Path], settings: StudySettings, secret: bytes):
+        from ..data.dataset import Source, read_dataset
+        self.folder, self.settings, self.secret = Path(folder), settings, secret
+        self.sources, self.items, labels = {}, [], set()
+        for path in datasets:
+            ds = read_dataset(path, None, settings.ignore_case)
+            label = Path(path).resolve().name
+            if label in labels:
+                raise CaptchalabError(f"two datasets are named {label!r}: give folders with different names")
+            labels.add(label)
+            self.sources[label] = Source(dataset=ds)
+            d = design_of_manifest(ds.manifest) or design(f"dataset:{label}", {}, 0.0, 0.0, ds.kind)
+            for i, (name, truth) in enumerate(zip(ds.filenames, ds.texts)):
+                question = ds.questions[i] if ds.questions else None
+                self.items.append(StudyItem(label, name, ds.kind, question, truth, d, i))
+        if not self.items:
+            raise CaptchalabError("the datasets hold no CAPTCHA to show")
+        self.log = AnswerLog(self.folder)
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(secret).digest()[:8], "big"))
+        self.rng = rng
+        self.practice = self._practice_items(rng)
+        practice_keys = {it.key for it in self.practice}
+        self.main = [it for it in self.items if it.key not in practice_keys]
+        self.by_key = {it.key: it for it in self.items}
+        self.answered = Counter()   # item key -> main answers recorded
+        self.people = {}            # item key -> participants who answered it (any phase)
+        answers, _ = load_answers(self.folder)
+        for a in answers:
+            key = (a["dataset"], a["item"])
+            if a["phase"] == "main" and key in self.by_key:
+                self.answered[key] += 1
+            self.people.setdefault(key, set()).add(a["participant"])
+        self.participants: dict[str, Participant] = {}
+        self.attention_items: dict[str, tuple] = {}
+        self.rejections = Counter(_read_json(self.folder / "rejections.json"))
+
+    # -- assignment --------------------------------------------------------------------------
+
+    def _practice_items(self, rng) -> list[StudyItem]:
+        chosen = []
+        for kind in dict.fromkeys(it.kind for it in self.items):
+            of_kind = [it for it in self.items if it.kind == kind]
+            if len(of_kind) > self.settings.practice:  # never the whole of a kind
+                chosen += [of_kind[i] for i in rng.choice(len(of_kind), self.settings.practice, replace=False)]
+        return chosen
+
+    def start(self, simulated: bool = False) -> Participant:
+        """A new participant: practice first, then main items with attention checks among them
+        (simulated participants get none: they cannot read an image they were not told about)."""
+        pid = "p-" + secrets.token_hex(8)
+        plan = ["practice"] * len(self.practice)
+        main = ["main"] * min(self.settings.per_person, len(self.main))
+        checks = 0 if simulated else self.settings.attention
+        for k in range(checks):  # spread evenly through the main items
+            main.insert(round((k + 1) * len(main) / (checks + 1)) + k, "attention")
+        participant = Participant(pid, "simulated" if simulated else "page", plan + main)
+        self.participants[pid] = participant
+        return participant
+
+    def participant(self, pid) -> Participant:
+        if not isinstance(pid, str) or pid not in self.participants:
+            raise Rejected(404, "unknown participant", "unknown participant: start the study again")
+        return self.participants[pid]
+
+    def next_item(self, pid) -> Served | None:
+        """The item on this participant's screen (the same one again after a reload), the next one,
+        or None when they are done."""
+        p = self.participant(pid)
+        now = time.monotonic()
+        for token, (item, phase, _) in p.pending.items():
+            return self._served(p, token, item, phase)
+        while p.plan:
+            phase = p.plan[0]
+            item = self._choose(p, phase, now)
+            if item is None:  # nothing left for this participant in this phase
+                p.plan.pop(0)
+                continue
+            p.plan.pop(0)
+            p.seq += 1
+            token = hmac.new(self.secret, f"{p.id}:{p.seq}:{item.dataset}:{item.name}".encode(),
+                             hashlib.sha256).hexdigest()[:32]
+            p.pending[token] = (item, phase, now)
+            p.seen.add(item.key)
+            return self._served(p, token, item, phase)
+        return None
+
+    def _choose(self, p: Participant, phase: str, now: float) -> StudyItem | None:
+        if phase == "practice":
+            left = [it for it in self.practice if it.key not in p.seen]
+            return left[0] if left else None
+        if phase == "attention":
+            return self._attention_item(p.seq)
+        held = self._held(now)
+        k = self.settings.answers_per_item
+        best, best_load = [], None
+        for it in self.main:
+            load = self.answered[it.key] + held[it.key]
+            if load >= k or it.key in p.seen or p.id in self.people.get(it.key, ()):
+                continue
+            if best_load is None or load < best_load:
+                best, best_load = [it], load
+            elif load == best_load:
+                best.append(it)
+        return best[int(self.rng.integers(len(best)))] if best else None
+
+    def _held(self, now: float) -> Counter:
+        held = Counter()
+        for p in self.participants.values():
+            for item, phase, served in p.pending.values():
+                if phase == "main" and now - served < self.settings.hold:
+                    held[item.key] += 1
+        return held
+
+    def _attention_item(self, index: int) -> StudyItem:
+        from ..data.dataset import GenerationSpec, render_one
+        spec = GenerationSpec("clean", 1, 3, 3, seed=int(self.rng.integers(2 ** 31)), strength=0.0)
+        drawn = render_one(spec, spec.check(), index)
+        item = StudyItem("attention", f"check-{spec.seed}-{index}", "text", None, drawn.label,
+                         design("clean", {}, 0.0, 0.0, "text"), index)
+        self.attention_items[item.name] = drawn.image
+        return item
+
+    def _served(self, p: Participant, token: str, item: StudyItem, phase: str) -> Served:
+        position = p.seq
+        total = p.seq + len(p.plan)
+        if phase == "attention":
+            return Served(token, item, phase, self.attention_items[item.name], {}, position, total)
+        sample = self.sources[item.dataset].sample(item.index)
+        if sample.image is None:  # unreadable: counted, skipped, and the next one served
+            p.pending.pop(token)
+            self.rejections["unreadable image"] += 1
+            return self.next_item(p.id)
+        shown = {name: sample.parts[name] for name, _ in get_kind(item.kind).question_parts}
+        return Served(token, item, phase, sample.image, shown, position, total)
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def answer(self, pid, token, answer, ms=None, pointer="", trajectory=None) -> dict:
+        """Record one answer; returns the record. Rejected says why an answer is refused."""
+        p = self.participant(pid)
+        if not isinstance(token, str) or token not in p.pending:
+            if isinstance(token, str) and token in p.answered:
+                raise Rejected(409, "replayed answer", "this item was already answered")
+            raise Rejected(404, "unknown item", "this item was not served to you")
+        item, phase, served = p.pending[token]
+        text = normalise_answer(item, answer)
+        record = {
+            "format": FORMAT, "participant": p.id, "source": p.source, "phase": phase, "seq": p.seq,
+            "dataset": item.dataset, "item": item.name, "kind": item.kind, "design": item.design,
+            "design_key": design_key(item.design), "answer": text, "truth": item.truth,
+            "correct": self.correct(item, text), "ms": _ms(ms),
+            "server_ms": round((time.monotonic() - served) * 1000), "pointer": pointer if pointer in POINTERS else "",
+            "trajectory": _trajectory(trajectory) if item.kind == "slider" else None}
+        self.log.append(record)  # durable before the participant moves on
+        del p.pending[token]
+        p.answered.add(token)
+        if phase == "main":
+            self.answered[item.key] += 1
+        self.people.setdefault(item.key, set()).add(p.id)
+        return record
+
+    def correct(self, item: StudyItem, text: str) -> bool:
+        if item.kind == "text":
+            return fold(text, self.settings.ignore_case) == fold(item.truth, self.settings.ignore_case)
+        return get_kind(item.kind).correct(item.truth, text)
+
+    def reject(self, reason: str) -> None:
+        self.rejections[reason] += 1
+        atomic_write_json(self.folder / "rejections.json", dict(self.rejections))
+
+    def progress(self) -> dict:
+        done = sum(min(n, self.settings.answers_per_item) for n in self.answered.values())
+        return {"items": len(self.main), "answers_per_item": self.settings.answers_per_item,
+                "main_answers": sum(self.answered.values()),
+                "complete": done / (len(self.main) * self.settings.answers_per_item) if self.main else 1.0,
+                "participants_this_run": len(self.participants), "rejected": dict(self.rejections)}
+
+
+def normalise_answer(item: StudyItem, answer) -> str:
+    """The page's answer written as its kind's labels write it; Rejected (400) when it cannot be."""
+    def bad(why: str):
+        return Rejected(400, "malformed answer", f"malformed answer: {why}")
+    if item.kind == "grid":
+        n = item.question["grid"] ** 2
+        if not isinstance(answer, list) or len(answer) > n or not all(isinstance(i, int) and not isinstance(i, bool)
+                                                                      for i in answer):
+            raise bad(f"a grid answer is a list of tile numbers 0-{n - 1}")
+        try:
+            return format_tiles(parse_tiles(" ".join(map(str, answer)), n))
+        except ValueError as exc:
+            raise bad(str(exc)) from None
+    if item.kind in ("slider", "rotation"):
+        if not isinstance(answer, (int, float)) or isinstance(answer, bool) or not math.isfinite(answer):
+            raise bad("a number is expected")
+        value = round(answer)
+        if item.kind == "rotation":
+            return str(value % 360)
+        if not -10_000 <= value <= 10_000:
+            raise bad("the x is outside the image")
+        return str(value)
+    if not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS or any(ord(c) < 32 for c in answer):
+        raise bad(f"a text answer is at most {MAX_ANSWER_CHARS} printable characters")
+    return answer.strip()
+
+
+def _ms(ms) -> int | None:
+    if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and 0 <= ms <= MAX_MS:
+        return round(ms)
+    return None
+
+
+def _trajectory(points) -> list | None:
+    if points is None:
+        return None
+    if not isinstance(points, list) or len(points) > MAX_TRAJECTORY or not all(
+            isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          and math.isfinite(v) for v in pt) for pt in points):
+        raise Rejected(400, "malformed answer", f"malformed answer: a trajectory is at most {MAX_TRAJECTORY} "
+                                                "[ms, x] pairs of numbers")
+    return [[round(t), round(x, 1)] for t, x in points]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, int)} if isinstance(value, dict) else {}
+
+
+# -- the study folder ------------------------------------------------------------------------
+
+def open_study(folder: Path, datasets: list[Path] | None = None, settings: StudySettings | None = None) -> HumanStudy:
+    """Create a study folder for `datasets`, or open an existing one (then `datasets`, if given,
+    must be the ones it was made with; `settings` given replace the stored ones, the secret stays)."""
+    folder = Path(folder)
+    path = folder / STUDY_FILE
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+            known = [Path(p) for p in stored["datasets"]]
+            secret = bytes.fromhex(stored["secret"])
+            kept = StudySettings(**stored["settings"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CaptchalabError(f"{path} is not a human study file") from None
+        if datasets and sorted(str(Path(d).resolve()) for d in datasets) != sorted(map(str, known)):
+            raise CaptchalabError(f"{folder} is a study of other datasets ({', '.join(map(str, known))}); "
+                                  f"give another --out, or no --dataset to go on with it")
+        settings = settings or kept
+    else:
+        if not datasets:
+            raise CaptchalabError(f"{folder} holds no human study: give --dataset to start one")
+        if folder.exists() and any(folder.iterdir()):
+            raise CaptchalabError(f"{folder} exists and is not a human study folder")
+        known, secret = [Path(d).resolve() for d in datasets], secrets.token_bytes(32)
+        settings = settings or StudySettings()
+    settings.check()
+    study = HumanStudy(folder, known, settings, secret)
+    atomic_write_json(path, {"kind": "human-study", "format": FORMAT, "datasets": [str(d) for d in known],
+                             "settings": asdict(settings), "secret": secret.hex(),
+                             "items": len(study.main), "practice_items": len(study.practice)})
+    return study
+
+
+# -- answers collected elsewhere ---------------------------------------------------------------
+
+IMPORT_COLUMNS = ("worker", "dataset", "item", "answer")
+
+
+def import_answers(study: HumanStudy, csv_path: Path, drop_workers: bool = False) -> dict:
+    """Answers from a CSV (`worker,dataset,item,answer[,ms][,pointer]`; answers written as the
+    kind's labels write them) into the study. Worker ids become a hash salted with the study's
+    secret (or are dropped: every row its own anonymous participant). Rows naming an item the study
+    does not hold, malformed rows and repeats (same worker and item, here or already recorded) are
+    refused and counted; nothing is recorded if none is usable."""
+    try:
+        raw = Path(csv_path).read_bytes()
+    except OSError as exc:
+        raise CaptchalabError(f"cannot read {csv_path}: {exc.strerror or exc}") from None
+    if len(raw) > 50 * 2 ** 20:
+        raise CaptchalabError(f"{csv_path}: {len(raw) / 2 ** 20:.0f} MB is too large for an answers file")
+    digest = hashlib.sha256(raw).hexdigest()[:16]
+    target = study.log.folder / f"import-{digest}.jsonl"
+    if target.exists():
+        raise CaptchalabError(f"{csv_path} was imported already")
+    try:
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CaptchalabError(f"{csv_path}: not a UTF-8 CSV file ({exc})") from None
+    header = [h.strip().lower() for h in (rows[0].keys() if rows else [])]
+    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    if missing:
+        raise CaptchalabError(f"{csv_path}: the header must name {','.join(IMPORT_COLUMNS)}[,ms][,pointer]; "
+                              f"missing {', '.join(missing)}")
+    existing, _ = load_answers(study.folder)
+    taken = {(a["participant"], a["dataset"], a["item"]) for a in existing}
+    refused, records = Counter(), []
+    for n, row in enumerate(rows, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() if isinstance(v, str) else "" for k, v in row.items()}
+        item = study.by_key.get((row["dataset"], row["item"]))
+        if item is None:
+            refused["unknown item"] += 1
+            continue
+        if drop_workers:
+            participant = f"anon-{digest}-{n}"
+        elif row["worker"]:
+            participant = "w-" + hmac.new(study.secret, row["worker"].encode(), hashlib.sha256).hexdigest()[:16]
+        else:
+            refused["no worker id"] += 1
+            continue
+        if (participant, item.dataset, item.name) in taken:
+            refused["duplicate"] += 1
+            continue
+        try:
+            answer = _csv_answer(item, row["answer"])
+        except Rejected:
+            refused["malformed answer"] += 1
+            continue
+        ms = row.get("ms", "")
+        taken.add((participant, item.dataset, item.name))
+        records.append({
+            "format": FORMAT, "participant": participant, "source": "import", "phase": "main", "seq": n - 1,
+            "dataset": item.dataset, "item": item.name, "kind": item.kind, "design": item.design,
+            "design_key": design_key(item.design), "answer": answer, "truth": item.truth,
+            "correct": study.correct(item, answer), "ms": _ms(float(ms)) if _number(ms) else None, "server_ms": None,
+            "pointer": row.get("pointer", "") if row.get("pointer", "") in POINTERS else "", "trajectory": None})
+    if not records:
+        raise CaptchalabError(f"{csv_path}: no usable answer ({', '.join(f'{v} {k}' for k, v in refused.items())})")
+    atomic_write_text(target, "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records))
+    return {"imported": len(records), "refused": dict(refused), "file": str(target)}
+
+
+def _number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _csv_answer(item: StudyItem, text: str) -> str:
+    if item.kind == "grid":
+        try:
+            return normalise_answer(item, sorted(parse_tiles(text, item.question["grid"] ** 2)))
+        except ValueError:
+            raise Rejected(400, "malformed answer", "bad tiles") from None
+    if item.kind in ("slider", "rotation"):
+        if not _number(text):
+            raise Rejected(400, "malformed answer", "not a number")
+        return normalise_answer(item, float(text))
+    return normalise_answer(item, text)

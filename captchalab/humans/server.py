@@ -1,0 +1,128 @@
+"""`captchalab humans`: the page people solve CAPTCHAs on, and its small JSON API.
+
+    GET  /                 the page (plain HTML/CSS/JS from this package; nothing from the network)
+    GET  /api/study        the consent text and what the study asks
+    POST /api/start        {"consent": true[, "simulated": true]} -> {"participant": id, ...}
+    GET  /api/next?participant=ID
+                           the item on screen: {"token", "phase", "kind", "question", "image",
+                           "parts", "position", "total"} (images as PNG data URLs), or {"done": true}
+    POST /api/answer       {"participant", "token", "answer", "ms", "pointer", "trajectory"}
+                           -> {"recorded": true[, "correct", "truth" on practice items]}
+    GET  /api/progress     answers so far and requests refused, by reason
+
+Bad requests (unknown participant or token, a replay, a malformed or oversized body) get a 4xx
+with {"error": "..."} and are counted in rejections.json; nothing is recorded twice.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+
+from ..errors import CaptchalabError
+from .pool import HumanStudy, Rejected
+
+STATIC = Path(__file__).parent / "static"
+BODY_LIMIT = 64 * 1024
+KIND_ASKS = {"text": "Type the characters you see.", "grid": "Select all squares with {prompt}, then press Verify.",
+             "slider": "Drag the slider until the piece fits the gap.",
+             "rotation": "Turn the picture upright with the slider, then let go."}
+
+
+def png_uri(image) -> str:
+    import base64
+    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
+
+
+def served_payload(served) -> dict:
+    item = served.item
+    question = dict(item.question or {})
+    asks = KIND_ASKS[item.kind].format(prompt=question.get("prompt", ""))
+    if served.phase == "attention":
+        asks = "Attention check: type the three digits you see."
+    return {"token": served.token, "phase": served.phase, "kind": item.kind, "asks": asks,
+            "question": {k: v for k, v in question.items() if k in ("grid", "prompt", "y")},
+            "image": png_uri(served.image), "parts": {k: png_uri(v) for k, v in served.parts.items()},
+            "position": served.position, "total": served.total}
+
+
+def create_app(study: HumanStudy):
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import FileResponse, JSONResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    async def json_body(request: Request) -> dict:
+        declared = request.headers.get("content-length")
+        if declared and (not declared.isdigit() or int(declared) > BODY_LIMIT):
+            raise Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > BODY_LIMIT:
+                raise Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
+            chunks.append(chunk)
+        try:
+            body = json.loads(b"".join(chunks))
+        except ValueError:
+            raise Rejected(400, "malformed request", "send a JSON object") from None
+        if not isinstance(body, dict):
+            raise Rejected(400, "malformed request", "send a JSON object")
+        return body
+
+    def handler(work):
+        async def endpoint(request: Request):
+            try:
+                return JSONResponse(await work(request), headers={"Cache-Control": "no-store"})
+            except Rejected as exc:
+                study.reject(exc.reason)
+                return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            except CaptchalabError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=500)
+        return endpoint
+
+    async def about(request):
+        kinds = sorted({it.kind for it in study.main})
+        return {"consent": study.settings.consent, "kinds": kinds, "practice": len(study.practice),
+                "per_person": min(study.settings.per_person, len(study.main))}
+
+    async def start(request):
+        body = await json_body(request)
+        if body.get("consent") is not True:
+            raise Rejected(400, "no consent", "the study starts only after consent")
+        participant = study.start(simulated=body.get("simulated") is True)
+        return {"participant": participant.id, "total": len(participant.plan)}
+
+    async def next_item(request):
+        served = study.next_item(request.query_params.get("participant"))
+        return {"done": True} if served is None else served_payload(served)
+
+    async def answer(request):
+        body = await json_body(request)
+        record = study.answer(body.get("participant"), body.get("token"), body.get("answer"), body.get("ms"),
+                              body.get("pointer", ""), body.get("trajectory"))
+        reply = {"recorded": True}
+        if record["phase"] == "practice":
+            reply.update(correct=record["correct"], truth=record["truth"])
+        return reply
+
+    async def progress(request):
+        return study.progress()
+
+    async def index(request):
+        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+
+    routes = [Route("/", index), Route("/api/study", handler(about)),
+              Route("/api/start", handler(start), methods=["POST"]),
+              Route("/api/next", handler(next_item)),
+              Route("/api/answer", handler(answer), methods=["POST"]),
+              Route("/api/progress", handler(progress)),
+              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    return Starlette(routes=routes)
+
+
+def serve(study: HumanStudy, host: str, port: int) -> None:
+    from ..serving import serve_app
+    serve_app(create_app(study), host, port)
