@@ -5,8 +5,8 @@ records. No web code here (server.py serves it; tests and notebooks drive it dir
   with feedback; their answers are kept but not scored); attention checks are plain CAPTCHAs of
   three digits (the `clean` style at strength 0) mixed into the main items, for page participants.
 - Each participant sees up to `per_person` main items, in random order, blind to the design, and
-  never an item twice. An item is handed to the participants who have answered it least, up to
-  `answers_per_item` different people; an item on screen is held for its participant for `hold`
+  never an item twice. The next item is one of the least answered, from the least answered design
+  (designs stay balanced), up to `answers_per_item` different people per item; an item on screen is held for its participant for `hold`
   seconds (a closed tab frees it then).
 - Every item served carries a token (an HMAC under the study's secret): an answer must bring a
   token served to that participant and not yet answered; anything else is refused and counted.
@@ -136,6 +136,7 @@ class HumanStudy:
         practice_keys = {it.key for it in self.practice}
         self.main = [it for it in self.items if it.key not in practice_keys]
         self.by_key = {it.key: it for it in self.items}
+        self.design_of = {it.key: design_key(it.design) for it in self.items}
         self.answered = Counter()   # item key -> main answers recorded
         self.people = {}            # item key -> participants who answered it (any phase)
         answers, _ = load_answers(self.folder)
@@ -206,11 +207,16 @@ class HumanStudy:
             return self._attention_item(p.seq)
         held = self._held(now)
         k = self.settings.answers_per_item
+        per_design = Counter()
+        for it in self.main:
+            per_design[self.design_of[it.key]] += self.answered[it.key] + held[it.key]
         best, best_load = [], None
         for it in self.main:
-            load = self.answered[it.key] + held[it.key]
-            if load >= k or it.key in p.seen or p.id in self.people.get(it.key, ()):
+            item_load = self.answered[it.key] + held[it.key]
+            if item_load >= k or it.key in p.seen or p.id in self.people.get(it.key, ()):
                 continue
+            # the least answered items first, and among those the least answered design's
+            load = (item_load, per_design[self.design_of[it.key]])
             if best_load is None or load < best_load:
                 best, best_load = [it], load
             elif load == best_load:

@@ -1,0 +1,362 @@
+"""Human studies: the study behind the page (assignment, tokens, saving, bad input), the page's API,
+CSV import, the frontier report, a load test of 20 simultaneous simulated participants on a real
+server, and the page in a real headless Chromium (Debian's chromium; `.ci/run` installs it)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from captchalab.data.dataset import GenerationSpec, generate_dataset, read_dataset
+from captchalab.errors import CaptchalabError
+from captchalab.humans.frontier import human_results, write_frontier
+from captchalab.humans.pool import StudySettings, import_answers, open_study
+from captchalab.humans.records import load_answers
+from captchalab.humans.server import create_app
+from conftest import assert_one_line_error, run_cli
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("human-data")
+    made = {}
+    for name, style, count, strength in (("easy", "distorted", 12, 0.2), ("hard", "distorted", 12, 0.9),
+                                         ("tiles", "grid3", 8, 0.5), ("slide", "slider", 8, 0.5),
+                                         ("turn", "rotation", 8, 0.5)):
+        generate_dataset(GenerationSpec(style, count, seed=5, strength=strength), root / name)
+        made[name] = root / name
+    return made
+
+
+def truth_of(datasets, served):
+    """The answer of a served item, as the page would send it (tests know the labels)."""
+    item = served.item
+    if item.dataset == "attention":
+        return item.truth
+    if item.kind == "grid":
+        return [int(t) for t in item.truth.split()]
+    return int(item.truth) if item.kind in ("slider", "rotation") else item.truth
+
+
+def take_part(study, datasets, wrong=(), simulated=False, stop_after=None):
+    """One participant answering every item (right, except the positions in `wrong`)."""
+    p = study.start(simulated=simulated)
+    answered = 0
+    while (served := study.next_item(p.id)) is not None and (stop_after is None or answered < stop_after):
+        answer = truth_of(datasets, served)
+        if answered in wrong:
+            answer = "nope" if served.item.kind == "text" else ([] if served.item.kind == "grid" else 180)
+        study.answer(p.id, served.token, answer, ms=1500 + answered, pointer="mouse")
+        answered += 1
+    return p
+
+
+def test_each_item_gets_k_different_people_and_nobody_sees_one_twice(datasets, tmp_path):
+    study = open_study(tmp_path / "s", [datasets["easy"], datasets["slide"]],
+                       StudySettings(answers_per_item=2, per_person=6, practice=1, attention=1))
+    people = [take_part(study, datasets) for _ in range(8)]
+    answers, skipped = load_answers(tmp_path / "s")
+    assert skipped == {}
+    main = [a for a in answers if a["phase"] == "main"]
+    per_item = Counter((a["dataset"], a["item"]) for a in main)
+    assert max(per_item.values()) <= 2
+    assert len(per_item) == len(study.main)  # 18 items x 2 answers = 36 <= 8 people x 6: every item reached
+    for p in people:
+        mine = [(a["dataset"], a["item"]) for a in answers if a["participant"] == p.id]
+        assert len(mine) == len(set(mine))
+    phases = Counter(a["phase"] for a in answers if a["participant"] == people[0].id)
+    assert phases == {"practice": 2, "main": 6, "attention": 1}  # one practice item per kind
+    assert all(a["correct"] for a in answers) and all(a["ms"] is not None for a in answers)
+    # what is stored is what the docs promise: no wall clock, no address, an opaque id
+    assert set(main[0]) == {"format", "participant", "source", "phase", "seq", "dataset", "item", "kind", "design",
+                            "design_key", "answer", "truth", "correct", "ms", "server_ms", "pointer", "trajectory"}
+    assert main[0]["design"]["style"] in ("distorted", "slider")
+
+
+def test_answers_survive_a_restart_and_the_study_goes_on(datasets, tmp_path):
+    settings = StudySettings(answers_per_item=1, per_person=10, practice=0, attention=0)
+    study = open_study(tmp_path / "s", [datasets["easy"]], settings)
+    take_part(study, datasets, stop_after=4)
+    again = open_study(tmp_path / "s")  # the server restarted: same secret, counts read back
+    assert sum(again.answered.values()) == 4
+    p = take_part(again, datasets)
+    assert p.seq == 8  # only the 8 items nobody answered are left
+    with pytest.raises(CaptchalabError, match="study of other datasets"):
+        open_study(tmp_path / "s", [datasets["hard"]])
+
+
+def test_a_closed_tab_frees_its_item_after_the_hold(datasets, tmp_path):
+    study = open_study(tmp_path / "s", [datasets["easy"]],
+                       StudySettings(answers_per_item=1, per_person=12, practice=0, attention=0, hold=0.2))
+    quitter = study.start()
+    left_open = study.next_item(quitter.id)  # shown, never answered
+    assert study.next_item(quitter.id).token == left_open.token  # a reload shows the same item
+    time.sleep(0.3)
+    other = take_part(study, datasets)
+    assert other.seq == 12  # the held item was handed on once the hold ended
+
+
+def test_bad_answers_are_refused_and_nothing_is_recorded_twice(datasets, tmp_path):
+    from captchalab.humans.pool import Rejected
+    study = open_study(tmp_path / "s", [datasets["tiles"], datasets["slide"]],
+                       StudySettings(per_person=4, practice=0, attention=0))
+    p = study.start()
+    served = study.next_item(p.id)
+    bad = ["x" * 100, {"a": 1}, [99], [True], float("nan"), None] if served.item.kind == "grid" else \
+        ["12", float("inf"), [1], None, True]
+    for answer in bad:
+        with pytest.raises(Rejected) as caught:
+            study.answer(p.id, served.token, answer)
+        assert caught.value.status == 400
+    with pytest.raises(Rejected, match="not served"):
+        study.answer(p.id, "0" * 32, truth_of(datasets, served))
+    with pytest.raises(Rejected, match="unknown participant"):
+        study.answer("p-0000000000000000", served.token, truth_of(datasets, served))
+    other = study.start()
+    with pytest.raises(Rejected, match="not served"):  # a token is its participant's only
+        study.answer(other.id, served.token, truth_of(datasets, served))
+    study.answer(p.id, served.token, truth_of(datasets, served))
+    with pytest.raises(Rejected) as caught:
+        study.answer(p.id, served.token, truth_of(datasets, served))
+    assert caught.value.status == 409
+    assert len(load_answers(tmp_path / "s")[0]) == 1
+
+
+@pytest.fixture(scope="module")
+def client(datasets, tmp_path_factory):
+    from starlette.testclient import TestClient
+    folder = tmp_path_factory.mktemp("api") / "study"
+    study = open_study(folder, [datasets["easy"], datasets["turn"]], StudySettings(per_person=3, practice=1))
+    return TestClient(create_app(study)), folder
+
+
+def test_the_api_serves_blind_items_and_says_no_in_4xx(client):
+    api, folder = client
+    assert api.get("/").status_code == 200
+    assert api.post("/api/start", json={"consent": False}).status_code == 400
+    pid = api.post("/api/start", json={"consent": True}).json()["participant"]
+    item = api.get(f"/api/next?participant={pid}").json()
+    assert item["image"].startswith("data:image/png;base64,") and item["phase"] == "practice"
+    assert not any(k in json.dumps(item) for k in ("easy", "turn", ".png\"", "distorted"))  # blind to the design
+    reply = api.post("/api/answer", json={"participant": pid, "token": item["token"], "answer": 0 if
+                                          item["kind"] == "rotation" else "0000", "ms": 900, "pointer": "mouse"}).json()
+    assert reply["recorded"] and "truth" in reply  # practice: feedback
+    assert api.post("/api/answer", json={"participant": pid, "token": item["token"], "answer": "1"}).status_code == 409
+    assert api.post("/api/answer", content=b"{not json").status_code == 400
+    assert api.post("/api/answer", content=b"[1, 2]").status_code == 400
+    assert api.post("/api/answer", content=b"x" * 70_000).status_code == 413
+    assert api.get("/api/next?participant=nobody").status_code == 404
+    rejected = api.get("/api/progress").json()["rejected"]
+    assert rejected["replayed answer"] == 1 and rejected["oversized request"] == 1
+    assert json.loads((folder / "rejections.json").read_text())["malformed request"] == 2
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                     max_size=4), max_leaves=12))
+def test_fuzzed_answers_get_a_4xx_never_a_crash(client, body):
+    api, folder = client
+    before = len(load_answers(folder)[0])
+    pid = api.post("/api/start", json={"consent": True}).json()["participant"]
+    token = api.get(f"/api/next?participant={pid}").json()["token"]
+    for payload in (body, {"participant": pid, "token": token, "answer": body, "ms": body, "pointer": body,
+                           "trajectory": body}):
+        response = api.post("/api/answer", content=json.dumps(payload))
+        assert response.status_code in (200, 400, 404, 409), response.text
+    assert len(load_answers(folder)[0]) - before <= 1
+
+
+def test_import_hashes_workers_refuses_unknown_items_and_repeats(datasets, tmp_path):
+    study = open_study(tmp_path / "s", [datasets["easy"], datasets["tiles"]], StudySettings(practice=0))
+    easy, tiles = read_dataset(datasets["easy"]), read_dataset(datasets["tiles"])
+    rows = ["worker,dataset,item,answer,ms",
+            f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3200",
+            f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3300",          # a repeat
+            f"B2,easy,{easy.filenames[0]},wrong,5100",
+            f"B2,tiles,{tiles.filenames[0]},\"{tiles.texts[0]}\",8000",
+            "B2,easy,../../etc/passwd,1234,1",                              # not an item of the study
+            f"C3,tiles,{tiles.filenames[1]},0 99,1"]                        # not tiles of a 3x3 grid
+    (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
+    result = import_answers(study, tmp_path / "a.csv")
+    assert result["imported"] == 3
+    assert result["refused"] == {"duplicate": 1, "unknown item": 1, "malformed answer": 1}
+    answers, _ = load_answers(tmp_path / "s")
+    assert [a["correct"] for a in answers] == [True, False, True] or sorted(a["correct"] for a in answers) == [False, True, True]
+    assert not any("A17" in json.dumps(a) or "B2" in json.dumps(a) for a in answers)
+    assert len({a["participant"] for a in answers}) == 2
+    with pytest.raises(CaptchalabError, match="imported already"):
+        import_answers(study, tmp_path / "a.csv")
+    (tmp_path / "b.csv").write_text("worker,dataset,item,answer\nZ,nowhere,x.png,1\n")
+    result = run_cli("humans-import", tmp_path / "b.csv", "--study", tmp_path / "s")
+    assert_one_line_error(result, "no usable answer (1 unknown item)")
+    (tmp_path / "c.csv").write_text("who,item\n")
+    assert_one_line_error(run_cli("humans-import", tmp_path / "c.csv", "--study", tmp_path / "s"), "header must name")
+
+
+def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_trust(datasets, tmp_path):
+    study = open_study(tmp_path / "s", [datasets["easy"], datasets["hard"]],
+                       StudySettings(answers_per_item=3, per_person=8, practice=0, attention=1))
+    take_part(open_study(tmp_path / "s2", [datasets["slide"]], StudySettings(per_person=5, practice=0)), datasets)
+    for k in range(9):
+        take_part(study, datasets, wrong={k % 4})
+    careless = study.start()
+    while (served := study.next_item(careless.id)) is not None:  # fails its attention check
+        study.answer(careless.id, served.token, "999" if served.phase == "attention" else truth_of(datasets, served))
+    found, left_out = human_results([tmp_path / "s", tmp_path / "s2"], min_answers=20)
+    assert left_out["attention_failed_participants"] >= 1  # the careless one (and anyone whose wrong answer hit a check)
+    # an attack report on one design (the slider template matcher, off the shelf), and a study report
+    # whose attacker had not converged on another, in their documented formats
+    out = run_cli("attack", "--attacker", "template", "--dataset", datasets["slide"], "--out", tmp_path / "att")
+    assert out.returncode == 0, out.stderr
+    hard = json.loads((datasets["hard"] / "manifest.json").read_text())
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / "report.json").write_text(json.dumps({"kind": "study", "cells": [{
+        "status": "done", "test": {"style": "distorted", "strength": 0.9, "parameters": hard["parameters"]},
+        "per_attacker": {"ctc": {"captcha_accuracy": 0.4, "captcha_accuracy_ci95": [0.3, 0.5], "count": 100,
+                                 "state": {"converged": False, "lower_bound": True}}}}]}))
+    report = write_frontier([tmp_path / "s", tmp_path / "s2"], [tmp_path / "att", tmp_path / "st"], tmp_path / "front",
+                            min_answers=20)
+    rows = {r["label"]: r for r in report["rows"]}
+    assert set(rows) == {"distorted s=0.2", "distorted s=0.9", "slider s=0.5"}
+    assert rows["distorted s=0.9"]["attacker_lower_bound"] and rows["distorted s=0.9"]["best_attacker"] == "ctc"
+    assert rows["distorted s=0.2"]["status"] == "no attacker result" and not rows["distorted s=0.2"]["on_front"]
+    assert rows["slider s=0.5"]["best_attacker"] == "template"
+    assert rows["slider s=0.5"]["status"] == "too few human answers" and not rows["slider s=0.5"]["on_front"]
+    assert rows["distorted s=0.9"]["on_front"]  # the only design measured on both axes
+    hard_row = rows["distorted s=0.9"]
+    lo, hi = hard_row["human_success_ci95"]
+    assert lo <= hard_row["human_success"] <= hi and hard_row["human_agreement"] is not None
+    text = (tmp_path / "front" / "report.md").read_text()
+    assert "not converged" in text and "too few human answers" in text and "SIMULATED" not in text
+    assert (tmp_path / "front" / "frontier.png").stat().st_size > 10_000
+    assert (tmp_path / "front" / "frontier.csv").is_file()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(datasets, tmp_path):
+    """`captchalab humans` in its own process, as a user starts it."""
+    def start(*names, per_person=5, practice=1, attention=1, k=3):
+        port = free_port()
+        args = [a for n in names for a in ("--dataset", str(datasets[n]))]
+        process = subprocess.Popen([sys.executable, "-m", "captchalab", "humans", *args, "--out", str(tmp_path / "study"),
+                                    "--port", str(port), "--per-person", str(per_person), "--practice", str(practice),
+                                    "--attention", str(attention), "--answers-per-item", str(k)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}/"
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(url + "api/study", timeout=1)
+                return url, tmp_path / "study"
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError(process.stderr.read())
+    processes = []
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_twenty_simultaneous_participants_lose_no_answer(server, datasets, tmp_path):
+    from captchalab.humans.simulate import Profile, simulate
+    url, folder = server("easy", "hard", "tiles", "slide", "turn", per_person=6, practice=1, attention=1, k=3)
+    profiles = [Profile(datasets[n], 0.8, 3.0) for n in ("easy", "hard", "tiles", "slide", "turn")]
+    started = time.perf_counter()
+    done = simulate(url, profiles, participants=20, seed=3)
+    took = time.perf_counter() - started
+    sent = sum(d["answers"] for d in done)
+    assert sum(d["refused"] for d in done) == 0 and sum(d["unrecognised"] for d in done) == 0
+    answers, skipped = load_answers(folder)
+    assert len(answers) == sent == 20 * (4 + 6) and skipped == {}  # 4 kinds' practice + 6 main each
+    main = Counter((a["dataset"], a["item"]) for a in answers if a["phase"] == "main")
+    assert max(main.values()) <= 3
+    assert all(a["source"] == "simulated" for a in answers)
+    assert all(a["trajectory"] for a in answers if a["kind"] == "slider")
+    assert took < 60, took
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_people_answer_in_a_real_browser(server, datasets):
+    from playwright.sync_api import sync_playwright
+    url, folder = server("easy", "tiles", per_person=3, practice=0, attention=0, k=1)
+
+    def answer_shown(page, wrong=False):
+        page.wait_for_function("current !== null && shownAt !== null")  # the next item, its image on screen
+        served = page.evaluate("current")
+        kind = served["kind"]
+        if kind == "text":
+            truth = lookup(served)
+            page.fill("#answer", "wrong" if wrong else truth)
+            page.keyboard.press("Enter")
+        else:
+            truth = lookup(served)
+            chosen = {int(t) for t in truth.split()}
+            for k in sorted(chosen ^ {0} if wrong else chosen):
+                page.click(f".tile[data-index='{k}']")
+            page.click("#verify")
+        page.wait_for_function(f"!current || current.token !== '{served['token']}'")
+        return kind
+
+    def lookup(served):
+        """The truth of the served image, found among the datasets by its pixels (the page is blind)."""
+        import base64
+        import cv2
+        import numpy as np
+        from captchalab.data.images import read_image
+        shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8),
+                             cv2.IMREAD_COLOR)
+        for name in ("easy", "tiles"):
+            ds = read_dataset(datasets[name])
+            for n, t in zip(ds.filenames, ds.texts):
+                if np.array_equal(read_image(datasets[name] / n), shown):
+                    return t
+        raise AssertionError("served image not in the datasets")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        errors, requested = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(url)
+        page.click("#agree")
+        kinds = [answer_shown(page), answer_shown(page, wrong=True)]
+        page.wait_for_function("current !== null && shownAt !== null")
+        page.close()  # the tab closed midway through the third
+        second = browser.new_page()
+        second.goto(url)
+        second.click("#agree")
+        kinds += [answer_shown(second), answer_shown(second), answer_shown(second)]
+        second.wait_for_selector("#done:not([hidden])")
+        browser.close()
+    answers, _ = load_answers(folder)
+    assert len(answers) == 5
+    by_person = {}
+    for a in sorted(answers, key=lambda a: a["seq"]):
+        by_person.setdefault(a["participant"], []).append(a)
+    first, second = sorted(by_person.values(), key=len)
+    assert [a["correct"] for a in first] == [True, False]  # the tab closed on the third: nothing of it recorded
+    assert [a["correct"] for a in second] == [True, True, True]
+    assert [a["kind"] for a in first + second] == kinds and set(kinds) == {"text", "grid"}
+    assert all(a["ms"] is not None and a["ms"] > 0 and a["pointer"] in ("keyboard", "mouse") for a in answers)
+    assert not errors, errors
+    assert all(u.startswith(url) or u.startswith("data:") for u in requested), requested
