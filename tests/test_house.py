@@ -9,13 +9,13 @@ from conftest import REPO
 # top to bottom; a module may import from its own layer (without a circle) or any layer below
 LAYERS = [
     ["cli", "__main__"],
-    ["study", "sweep", "quickstart", "explore", "visualize"],
+    ["study", "sweep", "quickstart", "explore", "visualize", "humans"],
     ["train", "attack", "pretrained", "testing"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
     ["score", "report"],
     ["plugins", "workers", "model", "loop", "pixels"],
-    ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "errors"],
+    ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "serving", "errors"],
 ]
 
 

@@ -118,6 +118,9 @@ function track(after, move, release, steps) {
   handle.setAttribute("role", "slider");
   t.append(handle);
   after.after(t);
+  const fit = () => { t.style.width = `${Math.max(after.offsetWidth, 300)}px`; };  // as wide as the picture, or wider
+  fit();
+  after.querySelector("img").addEventListener("load", fit);
   let fraction = 0, dragging = false;
   const place = (f) => {
     fraction = Math.min(1, Math.max(0, f));
