@@ -360,3 +360,13 @@ def test_people_answer_in_a_real_browser(server, datasets):
     assert all(a["ms"] is not None and a["ms"] > 0 and a["pointer"] in ("keyboard", "mouse") for a in answers)
     assert not errors, errors
     assert all(u.startswith(url) or u.startswith("data:") for u in requested), requested
+
+
+def test_bad_command_lines_get_one_line_errors_and_leave_nothing(datasets, tmp_path):
+    assert_one_line_error(run_cli("humans", "--out", tmp_path / "a"), "give --dataset")
+    assert_one_line_error(run_cli("humans", "--dataset", tmp_path / "nope", "--out", tmp_path / "b"), "does not exist")
+    assert_one_line_error(run_cli("humans", "--dataset", datasets["easy"], "--per-person", "0", "--out",
+                                  tmp_path / "c"), "--per-person must be at least 1")
+    assert not any((tmp_path / n).exists() for n in "abc")
+    assert_one_line_error(run_cli("humans-simulate", "--profile", "easy:1.5:3"), "accuracy in [0, 1]")
+    assert_one_line_error(run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path), "does not exist")

@@ -33,12 +33,17 @@ def humans(
         raise CaptchalabError(f"--port must be between 1 and 65535, got {port}")
     settings = StudySettings(answers_per_item=answers_per_item, per_person=per_person, practice=practice,
                              attention=attention, ignore_case=ignore_case)
+    resumed = (out / "study.json").is_file()
     study = open_study(out, list(dataset or []), settings)
+    if resumed:
+        kept = study.settings
+        say(f"going on with the study in {out} as it was made ({kept.per_person} per person, "
+            f"{kept.answers_per_item} answers per CAPTCHA); its datasets: {', '.join(study.sources)}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: listening on {host}: anyone who can reach this machine can take part")
     check_port(host, port)
     progress = study.progress()
-    say(f"{progress['items']} CAPTCHAs x {answers_per_item} answers ({progress['main_answers']} so far); "
+    say(f"{progress['items']} CAPTCHAs x {study.settings.answers_per_item} answers ({progress['main_answers']} so far); "
         f"answers go to {out}/answers")
     say(f"captchalab humans on http://{host}:{port}/ (Ctrl-C to stop)")
     serve(study, host, port)

@@ -351,8 +351,9 @@ def _read_json(path: Path) -> dict:
 # -- the study folder ------------------------------------------------------------------------
 
 def open_study(folder: Path, datasets: list[Path] | None = None, settings: StudySettings | None = None) -> HumanStudy:
-    """Create a study folder for `datasets`, or open an existing one (then `datasets`, if given,
-    must be the ones it was made with; `settings` given replace the stored ones, the secret stays)."""
+    """Create a study folder for `datasets` with `settings`, or open an existing one as it was made
+    (then `datasets`, if given, must be the ones it was made with, and `settings` are ignored: a
+    study keeps its rules)."""
     folder = Path(folder)
     path = folder / STUDY_FILE
     if path.is_file():
@@ -366,7 +367,7 @@ def open_study(folder: Path, datasets: list[Path] | None = None, settings: Study
         if datasets and sorted(str(Path(d).resolve()) for d in datasets) != sorted(map(str, known)):
             raise CaptchalabError(f"{folder} is a study of other datasets ({', '.join(map(str, known))}); "
                                   f"give another --out, or no --dataset to go on with it")
-        settings = settings or kept
+        settings = kept
     else:
         if not datasets:
             raise CaptchalabError(f"{folder} holds no human study: give --dataset to start one")
