@@ -292,6 +292,28 @@ def test_twenty_simultaneous_participants_lose_no_answer(server, datasets, tmp_p
     assert took < 60, took
 
 
+def lookup(datasets, served):
+    """The truth of the served image, found among the datasets by its pixels (the page is blind)."""
+    import base64
+    import cv2
+    import numpy as np
+    from captchalab.data.images import read_image
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8),
+                         cv2.IMREAD_COLOR)
+    for folder in datasets.values():
+        ds = read_dataset(folder)
+        for n, t in zip(ds.filenames, ds.texts):
+            if np.array_equal(read_image(folder / n), shown):
+                return t
+    raise AssertionError("served image not in the datasets")
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_people_answer_in_a_real_browser(server, datasets):
     from playwright.sync_api import sync_playwright
@@ -302,11 +324,11 @@ def test_people_answer_in_a_real_browser(server, datasets):
         served = page.evaluate("current")
         kind = served["kind"]
         if kind == "text":
-            truth = lookup(served)
+            truth = lookup(datasets, served)
             page.fill("#answer", "wrong" if wrong else truth)
             page.keyboard.press("Enter")
         else:
-            truth = lookup(served)
+            truth = lookup(datasets, served)
             chosen = {int(t) for t in truth.split()}
             for k in sorted(chosen ^ {0} if wrong else chosen):
                 page.click(f".tile[data-index='{k}']")
@@ -314,25 +336,8 @@ def test_people_answer_in_a_real_browser(server, datasets):
         page.wait_for_function(f"!current || current.token !== '{served['token']}'")
         return kind
 
-    def lookup(served):
-        """The truth of the served image, found among the datasets by its pixels (the page is blind)."""
-        import base64
-        import cv2
-        import numpy as np
-        from captchalab.data.images import read_image
-        shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8),
-                             cv2.IMREAD_COLOR)
-        for name in ("easy", "tiles"):
-            ds = read_dataset(datasets[name])
-            for n, t in zip(ds.filenames, ds.texts):
-                if np.array_equal(read_image(datasets[name] / n), shown):
-                    return t
-        raise AssertionError("served image not in the datasets")
-
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 900, "height": 900})
         errors, requested = [], []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -370,3 +375,45 @@ def test_bad_command_lines_get_one_line_errors_and_leave_nothing(datasets, tmp_p
     assert not any((tmp_path / n).exists() for n in "abc")
     assert_one_line_error(run_cli("humans-simulate", "--profile", "easy:1.5:3"), "accuracy in [0, 1]")
     assert_one_line_error(run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path), "does not exist")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datasets):
+    from playwright.sync_api import sync_playwright
+    url, folder = server("slide", "turn", per_person=2, practice=0, attention=0, k=1)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.click("#agree")
+        for _ in range(2):
+            page.wait_for_function("current !== null && shownAt !== null")
+            served = page.evaluate("current")
+            truth = int(lookup(datasets, served))
+            handle, track = page.locator("#handle").bounding_box(), page.locator("#track").bounding_box()
+            if served["kind"] == "slider":  # dragged with the mouse to where the piece fits
+                span = page.evaluate("document.querySelector('#captcha').naturalWidth - "
+                                     "document.querySelector('#piece').naturalWidth")
+                x = track["x"] + handle["width"] / 2 + truth / span * (track["width"] - handle["width"])
+                page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+                page.mouse.down()
+                page.mouse.move(x, handle["y"] + handle["height"] / 2, steps=12)
+                page.mouse.up()
+            else:  # turned with the keyboard, one degree a press
+                page.focus("#handle")
+                for _ in range(truth):
+                    page.keyboard.press("ArrowRight")
+                page.keyboard.press("Enter")
+            page.wait_for_function(f"!current || current.token !== '{served['token']}'")
+        page.wait_for_selector("#done:not([hidden])")
+        browser.close()
+    answers = {a["kind"]: a for a in load_answers(folder)[0]}
+    assert set(answers) == {"slider", "rotation"}
+    assert answers["slider"]["correct"] and answers["slider"]["pointer"] == "mouse"
+    assert len(answers["slider"]["trajectory"]) >= 5 and answers["slider"]["trajectory"][-1][1] == \
+        int(answers["slider"]["answer"])
+    assert answers["rotation"]["correct"] and answers["rotation"]["pointer"] == "keyboard"
+    assert answers["rotation"]["trajectory"] is None
+    assert not errors, errors
