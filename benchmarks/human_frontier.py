@@ -13,23 +13,14 @@
 """
 import argparse
 import json
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 from recipe_steps import cli
 
+from captchalab.serving import launch
+
 HERE = Path(__file__).parent
 DESIGNS = [(0.2, 0.96, 4.5), (0.6, 0.85, 7.0), (1.0, 0.55, 12.0)]  # strength, simulated accuracy, median seconds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -50,19 +41,9 @@ def main():
         folders.append(folder)
     humans = work / "humans"
     if not (humans / "answers").is_dir():
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "captchalab", "humans", *[a for f in folders for a in
-                                   ("--dataset", str(f))], "--out", str(humans), "--port", str(port),
-                                   "--per-person", "15", "--practice", "1", "--answers-per-item", "3"],
-                                  stderr=subprocess.PIPE, text=True)
-        url = f"http://127.0.0.1:{port}/"
+        server, url = launch(["humans", *[a for f in folders for a in ("--dataset", f)], "--out", humans,
+                              "--per-person", 15, "--practice", 1, "--answers-per-item", 3], "api/study")
         try:
-            for _ in range(300):
-                try:
-                    urllib.request.urlopen(url + "api/study", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
             profiles = [f"{f}:{accuracy}:{seconds}" for f, (_, accuracy, seconds) in zip(folders, DESIGNS)]
             cli("humans-simulate", "--url", url, *[a for p in profiles for a in ("--profile", p)],
                 "--participants", 36, "--seed", 5)

@@ -22,3 +22,35 @@ def serve_app(app, host: str, port: int) -> None:
     import uvicorn
     check_port(host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's choice)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def launch(args: list[str], ready: str, env: dict | None = None, timeout: float = 60.0):
+    """Start `captchalab ARGS --port P` in its own process on a free port and wait until `ready`
+    (a path such as "api/study") answers; returns (the process, its base URL). For scripts,
+    notebooks and tests that drive a page."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "captchalab", *map(str, args), "--port", str(port)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise CaptchalabError(f"captchalab {args[0]} stopped: {process.stderr.read().strip()[-300:]}")
+        try:
+            urllib.request.urlopen(url + ready, timeout=1)
+            return process, url
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    raise CaptchalabError(f"captchalab {args[0]} did not answer within {timeout:.0f} s")

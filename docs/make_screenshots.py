@@ -5,12 +5,8 @@ a noisy CAPTCHA, in headless Chromium (Debian's package) driven by Playwright.
 """
 import argparse
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 STROKES = {"2": [(70, 80), (110, 45), (170, 50), (190, 100), (150, 160), (80, 225), (210, 225)],
@@ -30,24 +26,14 @@ def draw(page, selector, digit, scale=1.0):
 def main():
     from playwright.sync_api import sync_playwright
     from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.serving import launch
     import cv2
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "captchalab", "explore", *[x for m in args.model for x in ("--model", m)],
-                               "--port", str(port)])
-    url = f"http://127.0.0.1:{port}/"
+    server, url = launch(["explore", *[x for m in args.model for x in ("--model", m)]], "api/models")
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "api/models", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
             captcha = Path(tmp) / "noisy.png"
             cv2.imwrite(str(captcha), Source(spec=GenerationSpec("noisy", 1, seed=11, strength=0.8)).sample(0).image)

@@ -140,10 +140,20 @@ def test_defences_change_the_pixels_as_documented():
 
 
 def test_the_adversarial_report(tmp_path, ctc_model, tiny_model_path):
+    from captchalab.data.dataset import GenerationSpec, generate_dataset
+    from captchalab.humans.pool import StudySettings, open_study
+    # people answered the clean design (eps 0) only, all of them right
+    generate_dataset(GenerationSpec("clean", 6, seed=9), tmp_path / "people-saw")
+    study = open_study(tmp_path / "humans", [tmp_path / "people-saw"], StudySettings(per_person=6, practice=0,
+                                                                                      attention=0))
+    person = study.start()
+    while (served := study.next_item(person.id)) is not None:
+        study.answer(person.id, served.token, served.item.truth, ms=2000)
     out = tmp_path / "adv"
     result = run_cli("adversarial", "--style", "clean", "--against", ctc_model, "--transfer", tiny_model_path,
                      "--count", "12", "--eps", "0,4,8/255", "--steps", "3", "--defences", "median3,bits4",
-                     "--retrain", "--retrain-count", "40", "--retrain-budget", "360", "--out", out, timeout=900)
+                     "--retrain", "--retrain-count", "40", "--retrain-budget", "360", "--out", out,
+                     "--humans", tmp_path / "humans", timeout=900)
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     assert [r["eps"] for r in report["rows"]] == [0, 4, 8]
@@ -156,4 +166,7 @@ def test_the_adversarial_report(tmp_path, ctc_model, tiny_model_path):
     assert set(report["retrained"]["white_box_accuracy"]) == {"0", "4", "8"}
     page = (out / "report.html").read_text()
     assert "human study" in page and page.count("data:image/png;base64,") == 2
+    assert report["rows"][0]["humans"]["human_success"] == 1.0 and report["rows"][0]["humans"]["human_answers"] == 6
+    assert report["rows"][1]["humans"] is None  # nobody answered the perturbed ones
+    assert "People at each eps" in (out / "report.md").read_text()
     assert (out / "retrained.keras").is_file()

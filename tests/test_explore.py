@@ -3,10 +3,6 @@ headless Chromium driven by Playwright (Debian's chromium; `.ci/run` installs it
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import cv2
 import numpy as np
@@ -166,12 +162,6 @@ def test_random_inputs(client, mnist_dir, monkeypatch):
     assert client.get("/api/random/captcha?strength=7").status_code == 400
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_port_in_use_is_one_line(tmp_path, tiny_model_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -183,19 +173,10 @@ def test_port_in_use_is_one_line(tmp_path, tiny_model_path):
 
 @pytest.fixture
 def server(models, mnist_dir):
-    port = free_port()
+    from captchalab.serving import launch
     env = {**os.environ, "CAPTCHALAB_MNIST": str(mnist_dir)}
-    process = subprocess.Popen([sys.executable, "-m", "captchalab", "explore", "--model", str(models[0]),
-                                "--model", str(models[1]), "--model", str(models[3]), "--model", str(models[4]),
-                                "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url + "api/models", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.2)
+    process, url = launch(["explore", "--model", models[0], "--model", models[1], "--model", models[3],
+                           "--model", models[4]], "api/models", env=env)
     yield url
     process.terminate()
     process.wait(timeout=20)

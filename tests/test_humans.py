@@ -2,12 +2,8 @@
 CSV import, the frontier report, a load test of 20 simultaneous simulated participants on a real
 server, and the page in a real headless Chromium (Debian's chromium; `.ci/run` installs it)."""
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 
 import pytest
@@ -241,32 +237,17 @@ def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_t
     assert (tmp_path / "front" / "frontier.csv").is_file()
 
 
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(datasets, tmp_path):
     """`captchalab humans` in its own process, as a user starts it."""
+    from captchalab.serving import launch
+
     def start(*names, per_person=5, practice=1, attention=1, k=3):
-        port = free_port()
-        args = [a for n in names for a in ("--dataset", str(datasets[n]))]
-        process = subprocess.Popen([sys.executable, "-m", "captchalab", "humans", *args, "--out", str(tmp_path / "study"),
-                                    "--port", str(port), "--per-person", str(per_person), "--practice", str(practice),
-                                    "--attention", str(attention), "--answers-per-item", str(k)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        args = [a for n in names for a in ("--dataset", datasets[n])]
+        process, url = launch(["humans", *args, "--out", tmp_path / "study", "--per-person", per_person,
+                               "--practice", practice, "--attention", attention, "--answers-per-item", k], "api/study")
         processes.append(process)
-        url = f"http://127.0.0.1:{port}/"
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(url + "api/study", timeout=1)
-                return url, tmp_path / "study"
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(process.stderr.read())
+        return url, tmp_path / "study"
     processes = []
     yield start
     for process in processes:
@@ -417,3 +398,23 @@ def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datas
     assert answers["rotation"]["correct"] and answers["rotation"]["pointer"] == "keyboard"
     assert answers["rotation"]["trajectory"] is None
     assert not errors, errors
+
+
+def test_the_adversarial_report_gets_people_at_the_eps_they_answered(datasets, tmp_path):
+    from captchalab.study.adversarial import add_human_results
+    study = open_study(tmp_path / "s", [datasets["hard"]], StudySettings(answers_per_item=1, per_person=12,
+                                                                           practice=0, attention=0))
+    take_part(study, datasets, wrong={0, 1, 2})
+    hard = json.loads((datasets["hard"] / "manifest.json").read_text())
+    report = {"kind": "adversarial", "style": "distorted", "strength": 0.9, "parameters": hard["parameters"],
+              "count": 100, "rows": [{"eps": 0.0, "accuracy": {"ctc": 0.7}}, {"eps": 8.0, "accuracy": {"ctc": 0.1}}],
+              "states": {"ctc": {"converged": True, "lower_bound": False}}}
+    add_human_results(report, [tmp_path / "s"])
+    clean, perturbed = report["rows"][0]["humans"], report["rows"][1]["humans"]
+    assert clean["human_answers"] == 12 and clean["human_success"] == 0.75 and perturbed is None
+    (tmp_path / "adv").mkdir()
+    (tmp_path / "adv" / "report.json").write_text(json.dumps(report))
+    rows = write_frontier([tmp_path / "s"], [tmp_path / "adv"], tmp_path / "front", min_answers=10)["rows"]
+    by_eps = {r["design"]["eps"]: r for r in rows}
+    assert by_eps[0.0]["attacker_success"] == 0.7 and by_eps[0.0]["human_success"] == 0.75
+    assert by_eps[8.0]["status"] == "no human answers" and by_eps[8.0]["label"].endswith("eps=8/255")

@@ -25,7 +25,7 @@ from .pool import HumanStudy, Rejected
 
 STATIC = Path(__file__).parent / "static"
 BODY_LIMIT = 64 * 1024
-KIND_ASKS = {"text": "Type the characters you see.", "grid": "Select all squares with {prompt}, then press Verify.",
+KIND_ASKS = {"text": "Type the characters you see.", "grid": "Select all squares showing: {prompt}. Then press Verify.",
              "slider": "Drag the slider until the piece fits the gap.",
              "rotation": "Turn the picture upright with the slider, then let go."}
 
