@@ -418,3 +418,18 @@ def test_the_adversarial_report_gets_people_at_the_eps_they_answered(datasets, t
     by_eps = {r["design"]["eps"]: r for r in rows}
     assert by_eps[0.0]["attacker_success"] == 0.7 and by_eps[0.0]["human_success"] == 0.75
     assert by_eps[8.0]["status"] == "no human answers" and by_eps[8.0]["label"].endswith("eps=8/255")
+
+
+def test_broken_answer_files_are_skipped_line_by_line(datasets, tmp_path):
+    study = open_study(tmp_path / "s", [datasets["easy"]], StudySettings(per_person=3, practice=0, attention=0))
+    person = take_part(study, datasets)
+    path = tmp_path / "s" / "answers" / f"{person.id}.jsonl"
+    good = path.read_text().splitlines()
+    broken = json.loads(good[0])
+    broken["design"] = {"style": 3}
+    path.write_text("\n".join([good[0], good[0], "{\"torn", json.dumps(broken), json.dumps({**broken, "kind": "x"}),
+                               "[]", *good[1:]]) + "\n")
+    answers, skipped = load_answers(tmp_path / "s")
+    assert len(answers) == 3 and skipped == {"duplicate": 1, "malformed": 4}
+    found, left_out = human_results([tmp_path / "s"])
+    assert left_out["malformed"] == 4 and next(iter(found.values()))["human_answers"] == 3

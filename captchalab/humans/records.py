@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import CaptchalabError
+from ..kinds import KINDS
 
 FORMAT = 1
 ANSWERS = "answers"
@@ -90,10 +91,14 @@ def _parse(line: str) -> dict | None:
         return None
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         return None
-    ok = (all(isinstance(record.get(k), str) for k in ("participant", "dataset", "item", "answer", "truth", "kind"))
-          and record.get("phase") in PHASES and record.get("source") in SOURCES
-          and isinstance(record.get("correct"), bool) and isinstance(record.get("design"), dict)
-          and (record.get("ms") is None or isinstance(record.get("ms"), (int, float))))
+    design = record.get("design")
+    number = (int, float)
+    ok = (all(isinstance(record.get(k), str) for k in ("participant", "dataset", "item", "answer", "truth"))
+          and record.get("kind") in KINDS and record.get("phase") in PHASES and record.get("source") in SOURCES
+          and isinstance(record.get("correct"), bool) and isinstance(design, dict)
+          and isinstance(design.get("style"), str) and isinstance(design.get("parameters"), dict)
+          and isinstance(design.get("strength"), number) and isinstance(design.get("eps"), number)
+          and (record.get("ms") is None or isinstance(record.get("ms"), number)))
     return record if ok else None
 
 
