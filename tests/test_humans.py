@@ -355,7 +355,9 @@ def test_bad_command_lines_get_one_line_errors_and_leave_nothing(datasets, tmp_p
                                   tmp_path / "c"), "--per-person must be at least 1")
     assert not any((tmp_path / n).exists() for n in "abc")
     assert_one_line_error(run_cli("humans-simulate", "--profile", "easy:1.5:3"), "accuracy in [0, 1]")
-    assert_one_line_error(run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path), "does not exist")
+    assert_one_line_error(run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path),
+                          "not a human-study folder")
+    assert_one_line_error(run_cli("run", "nope.toml", "--humans", tmp_path), "not a human-study folder")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")

@@ -138,6 +138,8 @@ def run(
     from ..pretrained import starting_model
     from ..study.runner import run_study
     from ..study.studyfile import build_cells, load_study
+    from ..humans.records import check_study_folders
+    humans = check_study_folders(humans or [])
     spec = load_study(study)
     cells = build_cells(spec, max_cells, resolve_base=lambda a, c: starting_model("base", a, c, say,
                                                                                   plugin_dirs=spec.plugin_dirs))
@@ -145,7 +147,7 @@ def run(
     _fresh_or_resumed(out, resume, force)
     say(f"{spec.name}: {len(cells)} cells x {len(spec.attackers)} attackers on the {backend.value} backend")
     report = run_study(spec, cells, out, make_backend(backend, address, jobs), resume, cell_reporter(len(cells)),
-                       humans=humans or [])
+                       humans=humans)
     failed = sum(r["status"] != "done" for r in report["rows"])
     say(f"{len(report['rows'])} results ({failed} failed)")
     typer.echo(str(out / "report.html"))

@@ -90,6 +90,8 @@ def frontier(
 ):
     """Per design: people's success and time beside the best attacker's success, the Pareto front marked."""
     from ..humans.frontier import write_frontier
+    from ..humans.records import check_study_folders
+    check_study_folders(humans)
     if min_answers < 1:
         raise CaptchalabError(f"--min-answers must be at least 1, got {min_answers}")
     report = write_frontier(humans, results, out, min_answers)

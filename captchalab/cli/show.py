@@ -44,6 +44,8 @@ def adversarial(
     from ..fileio import refuse_existing
     from ..generation.adversarial import PerturbSpec, check_target, parse_eps_list
     from ..study.adversarial import AdversarialConfig, parse_defences, run_adversarial
+    from ..humans.records import check_study_folders
+    check_study_folders(humans or [])
     budgets = parse_eps_list(eps)
     PerturbSpec(method.value, max(budgets), steps).check()
     chosen = parse_defences(defences)

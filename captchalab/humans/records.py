@@ -58,6 +58,16 @@ class AnswerLog:
             os.fsync(f.fileno())
 
 
+def check_study_folders(folders) -> list[Path]:
+    """The folders, each a human-study folder (holding study.json), or a one-line error now rather
+    than after a long run."""
+    for folder in folders:
+        if not (Path(folder) / "study.json").is_file():
+            raise CaptchalabError(f"--humans {folder} is not a human-study folder (no study.json; "
+                                  "see `captchalab humans --out`)")
+    return [Path(f) for f in folders]
+
+
 def load_answers(folder: Path) -> tuple[list[dict], dict]:
     """Every answer in a study folder, each (participant, dataset, item, phase) once (the first),
     and what was skipped: {"malformed": lines that are not an answer, "duplicate": repeats}."""
