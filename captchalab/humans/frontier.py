@@ -213,7 +213,7 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("best attacker's success (95% interval)")
     axes[0].set_xlim(-0.02, 1.02)
-    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylim(-0.02, 1.1)  # room for the labels of designs read at 100%
     fig.suptitle(title + "\ngreen: on the front; hollow: an attacker had not converged (a lower bound); "
                  "grey x: too few human answers", fontsize=9)
     if any(r.get("simulated") for r in drawn):
