@@ -31,3 +31,14 @@ def test_python_guide_example_runs(tmp_path):
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("[(0.0, ")
     assert (tmp_path / "notebook-demo" / "sweep" / "cells.csv").is_file()
+
+
+def test_the_human_study_example_in_docs_runs(tmp_path):
+    code = re.search(r"```python\n(.*?)```", (REPO / "docs" / "humans.md").read_text(), re.S).group(1)
+    script = tmp_path / "humans.py"
+    script.write_text(code)
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[('distorted', 10, 0.5)]"
