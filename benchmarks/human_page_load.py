@@ -1,6 +1,7 @@
 """The human-study page under load: N simulated participants at once (each fetching an item and
 answering it in turn, as fast as the server lets them) on a real `captchalab humans` server over
-loopback, three kinds mixed; prints answers per second and checks that none was lost.
+loopback, three kinds mixed, beside one participant alone in the same run; prints answers per
+second and checks that none was lost.
 
     python benchmarks/human_page_load.py [--participants 20] [--per-person 25] [--work results/human-load]
 """
@@ -28,24 +29,25 @@ def main():
         if not (folder / "labels.csv").is_file():
             generate_dataset(GenerationSpec(style, count, seed=7), folder, force=True)
         datasets.append(folder)
-    shutil.rmtree(work / "study", ignore_errors=True)
-    server, url = launch(["humans", *[a for d in datasets for a in ("--dataset", d)], "--out", work / "study",
-                          "--per-person", args.per_person, "--practice", 1, "--answers-per-item", 3], "api/study")
-    try:
-        start = time.perf_counter()
-        done = simulate(url, [Profile(d, 0.9, 3.0) for d in datasets], args.participants, seed=1)
-        took = time.perf_counter() - start
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    sent = sum(d["answers"] for d in done)
-    refused = sum(d["refused"] for d in done)
-    recorded, skipped = load_answers(work / "study")
-    print(f"{args.participants} participants at once: {sent} answers in {took:.1f} s "
-          f"({sent / took:.0f} answers/s, each after fetching its item); refused {refused}; "
-          f"recorded {len(recorded)}{' (none lost)' if len(recorded) == sent - refused else ' (ANSWERS LOST)'}; "
-          f"skipped lines {skipped or 'none'}")
-
+    for participants in (1, args.participants):  # one alone first: the baseline of the same run
+        study = work / f"study-{participants}"
+        shutil.rmtree(study, ignore_errors=True)
+        server, url = launch(["humans", *[a for d in datasets for a in ("--dataset", d)], "--out", study,
+                              "--per-person", args.per_person, "--practice", 1, "--answers-per-item", 3], "api/study")
+        try:
+            start = time.perf_counter()
+            done = simulate(url, [Profile(d, 0.9, 3.0) for d in datasets], participants, seed=1)
+            took = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        sent = sum(d["answers"] for d in done)
+        refused = sum(d["refused"] for d in done)
+        recorded, skipped = load_answers(study)
+        print(f"{participants} participant{'s' if participants > 1 else ''} at once: {sent} answers in {took:.1f} s "
+              f"({sent / took:.0f} answers/s, each after fetching its item); refused {refused}; recorded "
+              f"{len(recorded)}{' (none lost)' if len(recorded) == sent - refused else ' (ANSWERS LOST)'}; "
+              f"skipped lines {skipped or 'none'}")
 
 if __name__ == "__main__":
     main()
