@@ -60,11 +60,25 @@ def augment(tiles: np.ndarray, rng: np.random.Generator, strength: float) -> np.
     return np.clip(out * gain, 0, 255).astype(np.uint8)
 
 
+def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The training challenges whose prompt class the reader knows, and their tiles as
+    (tiles, prompt index per tile, 1.0 where the tile shows the prompt)."""
+    usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
+    if not usable:
+        raise CaptchalabError("no training challenge whose prompt class the reader knows")
+    tiles = np.concatenate([p["tiles"] for p, _ in usable])
+    prompts = np.concatenate([np.full(len(p["tiles"]), p["prompt"], np.int32) for p, _ in usable])
+    targets = np.concatenate([np.isin(np.arange(len(p["tiles"])), [int(i) for i in t.split()])
+                              for p, t in usable]).astype(np.float32)
+    return usable, (tiles, prompts, targets)
+
+
 class GridReader(Attacker):
     """Shared by the grid readers: everything but the network."""
     kind = "grid"
     params = GRID_PARAMS
     differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
+    fresh_examples = True  # fit() can train on new challenges every epoch (train captcha --fresh)
 
     def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
         super().__init__(charset, hparams, model, info)
@@ -155,18 +169,13 @@ class GridReader(Attacker):
     def output_labels(self):
         return self.classes
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
-        """Train tile by tile until the challenge-level validation score (exact sets) converges."""
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None):
+        """Train tile by tile until the challenge-level validation score (exact sets) converges; with
+        `fresh`, every epoch on the challenges `fresh(seed)` draws."""
         import tensorflow as tf
-        from ..loop import captcha_score, fit_loop, plan, seconds_and_rate, stopping_for
+        from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
         h = self.hparams
-        usable = [(p, t) for p, t in train if p["prompt"] >= 0]
-        if not usable:
-            raise CaptchalabError("no training challenge whose prompt class the reader knows")
-        tiles = np.concatenate([p["tiles"] for p, _ in usable])
-        prompts = np.concatenate([np.full(len(p["tiles"]), p["prompt"], np.int32) for p, _ in usable])
-        targets = np.concatenate([np.isin(np.arange(len(p["tiles"])), [int(i) for i in t.split()])
-                                  for p, t in usable]).astype(np.float32)
+        usable, (tiles, prompts, targets) = tile_examples(train)
         batch_size = settings.batch_size or h["batch_size"]
         lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
         stopping = stopping_for(settings, h, len(tiles), len(validation), h["budget"],
@@ -185,11 +194,12 @@ class GridReader(Attacker):
             return loss, right
 
         def epoch_batches(rng):
-            order = rng.permutation(len(tiles))
+            et, ep, ey = tile_examples(fresh(fresh_seed(rng)))[1] if fresh else (tiles, prompts, targets)
+            order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
-                x = augment(tiles[batch], rng, h["augment"]).astype(np.float32) / 255.0
-                yield x, prompts[batch], targets[batch]
+                x = augment(et[batch], rng, h["augment"]).astype(np.float32) / 255.0
+                yield x, ep[batch], ey[batch]
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(tiles), epoch_batches=epoch_batches,
                          step=step, validate=lambda: captcha_score(self, validation, len(validation)),
