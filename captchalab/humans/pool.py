@@ -6,8 +6,8 @@ records. No web code here (server.py serves it; tests and notebooks drive it dir
   three digits (the `clean` style at strength 0) mixed into the main items, for page participants.
 - Each participant sees up to `per_person` main items, in random order, blind to the design, and
   never an item twice. The next item is one of the least answered, from the least answered design
-  (designs stay balanced), up to `answers_per_item` different people per item; an item on screen is held for its participant for `hold`
-  seconds (a closed tab frees it then).
+  (designs stay balanced), up to `answers_per_item` different people per item; an item on screen
+  is held for its participant for `hold` seconds (a closed tab frees it then).
 - Every item served carries a token (an HMAC under the study's secret): an answer must bring a
   token served to that participant and not yet answered; anything else is refused and counted.
 """
