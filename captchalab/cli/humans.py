@@ -31,6 +31,7 @@ def humans(
     from ..serving import check_port
     if not 1 <= port <= 65535:
         raise CaptchalabError(f"--port must be between 1 and 65535, got {port}")
+    check_port(host, port)  # before the study folder is made
     settings = StudySettings(answers_per_item=answers_per_item, per_person=per_person, practice=practice,
                              attention=attention, ignore_case=ignore_case)
     resumed = (out / "study.json").is_file()
@@ -41,7 +42,6 @@ def humans(
             f"{kept.answers_per_item} answers per CAPTCHA); its datasets: {', '.join(study.sources)}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: listening on {host}: anyone who can reach this machine can take part")
-    check_port(host, port)
     progress = study.progress()
     say(f"{progress['items']} CAPTCHAs x {study.settings.answers_per_item} answers ({progress['main_answers']} so far); "
         f"answers go to {out}/answers")
