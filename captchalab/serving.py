@@ -1,5 +1,5 @@
 """Serving a local web app (explore, the human-study page): a port check that fails in one line,
-and uvicorn, quiet."""
+uvicorn, quiet, images as PNG data URLs, and a way to start a page and wait for it."""
 from __future__ import annotations
 
 import socket
@@ -16,6 +16,13 @@ def check_port(host: str, port: int) -> None:
     except OSError as exc:
         raise CaptchalabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                               + (" (pass another --port)" if exc.errno == 98 else "")) from None
+
+
+def png_uri(image) -> str:
+    """An image (HxW or HxWx3/4 uint8, BGR) as a PNG data URL for a page."""
+    import base64
+    import cv2
+    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
 def serve_app(app, host: str, port: int) -> None:

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..serving import png_uri
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_LIMIT = 5 * 2 ** 20
@@ -30,10 +31,6 @@ class BadRequest(Exception):
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()
-
-
-def png_uri(image: np.ndarray) -> str:
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
 def maps_payload(maps: np.ndarray) -> dict:
@@ -216,7 +213,6 @@ class Explorer:
 
     def turned_view(self, key: str, attacker, image: np.ndarray, question: dict, truth: str | None) -> dict:
         """A rotation challenge: the turn the reader found, and the picture turned back by it."""
-        import cv2
         start = time.perf_counter()
         prepared = attacker.prepare(image, question)
         reading = attacker.read_prepared([prepared])[0]

@@ -18,9 +18,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
-
 from ..errors import CaptchalabError
+from ..serving import png_uri
 from .pool import HumanStudy, Rejected
 
 STATIC = Path(__file__).parent / "static"
@@ -28,11 +27,6 @@ BODY_LIMIT = 64 * 1024
 KIND_ASKS = {"text": "Type the characters you see.", "grid": "Select all squares showing: {prompt}. Then press Verify.",
              "slider": "Drag the slider until the piece fits the gap.",
              "rotation": "Turn the picture upright with the slider, then let go."}
-
-
-def png_uri(image) -> str:
-    import base64
-    return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
 def served_payload(served) -> dict:
