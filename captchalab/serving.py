@@ -18,6 +18,29 @@ def check_port(host: str, port: int) -> None:
                               + (" (pass another --port)" if exc.errno == 98 else "")) from None
 
 
+class TooLarge(Exception):
+    """A request body over the limit: `declared` is the size its header gave (None: found while reading)."""
+
+    def __init__(self, declared: int | None):
+        super().__init__("request body too large")
+        self.declared = declared
+
+
+async def read_limited(request, limit: int) -> bytes:
+    """A Starlette request's body, refused (TooLarge) as soon as it declares or streams more than
+    `limit` bytes: an upload is never held whole before it is judged."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(int(declared))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(None)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def png_uri(image) -> str:
     """An image (HxW or HxWx3/4 uint8, BGR) as a PNG data URL for a page."""
     import base64

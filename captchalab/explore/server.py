@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
-from ..serving import png_uri
+from ..serving import TooLarge, png_uri, read_limited
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_LIMIT = 5 * 2 ** 20
@@ -299,17 +299,12 @@ def create_app(explorer: Explorer):
     from starlette.staticfiles import StaticFiles
 
     async def body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > explorer.upload_limit:
-            raise BadRequest(f"the file is {int(declared) / 2 ** 20:.1f} MB; uploads are limited to "
-                             f"{explorer.upload_limit / 2 ** 20:.0f} MB", 413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > explorer.upload_limit:
-                raise BadRequest(f"uploads are limited to {explorer.upload_limit / 2 ** 20:.0f} MB", 413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        try:
+            return await read_limited(request, explorer.upload_limit)
+        except TooLarge as exc:
+            limit = f"uploads are limited to {explorer.upload_limit / 2 ** 20:.0f} MB"
+            raise BadRequest(limit if exc.declared is None else
+                             f"the file is {exc.declared / 2 ** 20:.1f} MB; {limit}", 413) from None
 
     def handler(work):
         async def endpoint(request: Request):

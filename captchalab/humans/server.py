@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from ..errors import CaptchalabError
-from ..serving import png_uri
+from ..serving import TooLarge, png_uri, read_limited
 from .pool import HumanStudy, Rejected
 
 STATIC = Path(__file__).parent / "static"
@@ -50,16 +50,15 @@ def create_app(study: HumanStudy):
 
     async def json_body(request: Request) -> dict:
         declared = request.headers.get("content-length")
-        if declared and (not declared.isdigit() or int(declared) > BODY_LIMIT):
-            raise Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > BODY_LIMIT:
-                raise Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
-            chunks.append(chunk)
+        too_large = Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
+        if declared and not declared.isdigit():
+            raise too_large
         try:
-            body = json.loads(b"".join(chunks))
+            raw = await read_limited(request, BODY_LIMIT)
+        except TooLarge:
+            raise too_large from None
+        try:
+            body = json.loads(raw)
         except ValueError:
             raise Rejected(400, "malformed request", "send a JSON object") from None
         if not isinstance(body, dict):
