@@ -18,22 +18,43 @@ def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         top, bottom = rng.integers(90, 250, 3), rng.integers(30, 200, 3)
         horizon = rng.uniform(0.3, 0.8) * height
         t = np.clip((np.arange(height)[:, None] - horizon) / (0.25 * height) + 0.5, 0, 1)[..., None]
-        gradient = (top * (1 - t) + bottom * t).astype(np.float32) * np.ones((1, width, 1), np.float32)
+        column = (top * (1 - t) + bottom * t).astype(np.float32)  # H x 1 x 3: every column alike
+        if kind == 0:
+            return np.ascontiguousarray(np.broadcast_to(np.clip(column, 0, 255).astype(np.uint8), (height, width, 3)))
+        gradient = np.broadcast_to(column, (height, width, 3))
     if kind == 1 or kind == 2:
         across = int(rng.integers(3, 9))  # a few soft patches, whatever the size (photos are smooth)
         grid = rng.integers(40, 250, (across, across, 3)).astype(np.uint8)
-        texture = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    image = gradient if kind == 0 else texture if kind == 1 else 0.6 * gradient + 0.4 * texture
-    return np.clip(image, 0, 255).astype(np.uint8)
+        texture = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        if kind == 1:
+            return texture
+    return np.clip(0.6 * gradient + 0.4 * texture.astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def _hue_turns() -> np.ndarray:
+    """OpenCV's 8-bit hue runs 0-179 (two degrees a step): entry k is a lookup table for cv2.LUT
+    that turns hue by k steps and keeps saturation and value."""
+    identity = np.arange(256)
+    tables = np.empty((180, 256, 1, 3), np.uint8)
+    for k in range(180):
+        tables[k, :, 0, 0] = np.where(identity < 180, (identity + k) % 180, identity)
+        tables[k, :, 0, 1] = tables[k, :, 0, 2] = identity
+    return tables
+
+
+HUE_TURNS = _hue_turns()
 
 
 def shift_colour(picture: np.ndarray, degrees: float) -> np.ndarray:
     """Turn the hue of a BGRA picture by `degrees` (alpha kept)."""
     if abs(degrees) < 0.5:
         return picture
-    hsv = cv2.cvtColor(picture[..., :3], cv2.COLOR_BGR2HSV)
-    hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(degrees / 2))) % 180).astype(np.uint8)
-    return np.dstack([cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR), picture[..., 3]])
+    hsv = cv2.cvtColor(picture, cv2.COLOR_BGRA2BGR)
+    cv2.cvtColor(hsv, cv2.COLOR_BGR2HSV, dst=hsv)
+    cv2.LUT(hsv, HUE_TURNS[int(round(degrees / 2)) % 180], dst=hsv)
+    turned = picture.copy()
+    turned[..., :3] = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    return turned
 
 
 def transformed(picture: np.ndarray, size: int, degrees: float) -> np.ndarray:
@@ -58,10 +79,13 @@ def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.nd
     coverage = np.zeros((H, W), np.float32)
     if x0 >= x1 or y0 >= y1:
         return coverage
-    part = picture[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32)
-    alpha = part[..., 3:] / 255.0
+    part = picture[y0 - y:y1 - y, x0 - x:x1 - x]
+    alpha = part[..., 3:].astype(np.float32) / 255.0
     region = image[y0:y1, x0:x1].astype(np.float32)
-    image[y0:y1, x0:x1] = (region * (1 - alpha) + part[..., :3] * alpha + 0.5).astype(np.uint8)
+    region *= 1 - alpha
+    region += part[..., :3] * alpha
+    region += 0.5
+    image[y0:y1, x0:x1] = region.astype(np.uint8)
     coverage[y0:y1, x0:x1] = alpha[..., 0]
     return coverage
 
@@ -92,8 +116,10 @@ def degrade(image: np.ndarray, rng: np.random.Generator, blur: float, noise: flo
     if blur > 0:
         image = cv2.GaussianBlur(image, (0, 0), blur)
     if noise > 0:
-        noisy = image + noise * rng.standard_normal(image.shape, dtype=np.float32)
-        image = np.clip(noisy, 0, 255).astype(np.uint8)
+        noisy = rng.standard_normal(image.shape, dtype=np.float32)
+        noisy *= noise  # in place: the noise is the largest array a challenge draws
+        noisy += image
+        image = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
     if jpeg < 100:
         image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg)])[1], cv2.IMREAD_COLOR)
     return image
