@@ -8,7 +8,8 @@ until they converge). Models and reports stay in --work: run it again to go on.
    for both and for a locator trained with two decoys;
 3. rotations at strength 0.5, held out by picture: rotnet trained on 10,000 of three art styles
    (fresh pictures every epoch), tested on the fourth art style and on words, beside the
-   orientation baseline.
+   orientation baseline; then the same on texture scenes (`scene=texture`: no horizon, so only
+   the object tells up).
 
     python benchmarks/slider_rotation_targets.py [--work results/slider-rotation]
 """
@@ -51,15 +52,19 @@ def main():
                         "--attacker", "template", "--style", "slider", "--param", f"decoys={decoys}")
         for label, r in result["per_attacker"].items():
             print(line(f"slider, {decoys} decoys, {label}", r, "px"), flush=True)
-    rotnet = work / "rotnet-without-fluent.keras"
-    train_once(rotnet, timings, "rotnet on three art styles", "--style", "rotation", "--param",
-               "art=noto+twemoji+openmoji", "--param", "content=objects", "--count", 10000, "--fresh")
-    for label, params in (("held-out art (fluent)", ["--param", "art=fluent", "--param", "content=objects"]),
-                          ("words", ["--param", "content=words"])):
-        result = attack(work / f"rotation-{label.split()[0]}", "--model", rotnet, "--attacker", "orientation",
-                        "--style", "rotation", *params)
-        for name, r in result["per_attacker"].items():
-            print(line(f"rotation, {label}, {name}", r, "degrees"), flush=True)
+    for scene, suffix in (("horizon", ""), ("texture", "-texture")):
+        rotnet = work / f"rotnet{suffix}-without-fluent.keras"
+        train_once(rotnet, timings, f"rotnet on three art styles, {scene} scenes", "--style", "rotation", "--param",
+                   "art=noto+twemoji+openmoji", "--param", "content=objects", "--param", f"scene={scene}",
+                   "--count", 10000, "--fresh")
+        tests = [("held-out art (fluent)", ["--param", "art=fluent", "--param", "content=objects"])]
+        if scene == "horizon":
+            tests.append(("words", ["--param", "content=words"]))
+        for label, params in tests:
+            result = attack(work / f"rotation{suffix}-{label.split()[0]}", "--model", rotnet, "--attacker",
+                            "orientation", "--style", "rotation", "--param", f"scene={scene}", *params)
+            for name, r in result["per_attacker"].items():
+                print(line(f"rotation, {scene} scenes, {label}, {name}", r, "degrees"), flush=True)
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s", flush=True)
 

@@ -1,7 +1,8 @@
 """Rotation CAPTCHAs ("turn the picture upright"): a round picture with a clear up, turned by an
 unknown angle. The answer is the clockwise turn in whole degrees, [0, 360), that makes it
 upright. Pictures have an up: an object standing on the ground under a sky (the built-in art or
-a folder of your photos), or a word; content that looks the same when turned is avoided.
+a folder of your photos), or a word; content that looks the same when turned is avoided. With
+`scene=texture` objects stand on soft patches instead, so that the object alone tells up.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Rotation(Generator):
     params = (
         Param("size", int, 160, 48, 512, "diameter of the round picture in pixels"),
         Param("content", str, "mixed", help="objects (art on a sky-and-ground scene), words, or mixed"),
+        Param("scene", str, "horizon", help="behind objects: horizon (a lighter sky above the ground, itself a "
+              "clue to up) or texture (soft patches with no up: only the object tells)"),
         Param("art", str, "all", help="built-in art styles for objects, separated by commas or + (or 'all')"),
         Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures (photos: shown as they are) instead"),
         Param("crop", float, 1.0, 0.5, 1.0, "share of the picture's diameter shown (less: less context)"),
@@ -49,6 +52,8 @@ class Rotation(Generator):
     def check(self, p):
         if p["content"] not in ("objects", "words", "mixed"):
             raise CaptchalabError(f"content={p['content']!r}: use objects, words or mixed")
+        if p["scene"] not in ("horizon", "texture"):
+            raise CaptchalabError(f"scene={p['scene']!r}: use horizon or texture")
         if p["content"] != "words":
             self.tile_set(p)
 
@@ -73,7 +78,7 @@ class Rotation(Generator):
         chosen = tiles.tiles[cls][int(rng.integers(len(tiles.tiles[cls])))]
         if chosen.image[..., 3].min() == 255:  # a photo: shown as it is
             return cv2.resize(chosen.image[..., :3], (size, size), interpolation=cv2.INTER_AREA), f"{cls}/{chosen.name}"
-        image = upright_scene(size, rng)
+        image = upright_scene(size, rng) if p["scene"] == "horizon" else scenes.smooth_texture(size, size, rng)
         art = scenes.shift_colour(scenes.transformed(chosen.image, int(size * rng.uniform(0.45, 0.65)), 0.0),
                                   rng.uniform(-p["colour_shift"], p["colour_shift"]))
         # the object stands on the ground, a little below the centre

@@ -53,9 +53,24 @@ def test_the_baseline_and_a_trained_rotnet_read_turned_pictures(tmp_path):
     assert per["rn (rotnet)"]["state"]["lower_bound"] is True
 
 
+def test_a_texture_scene_takes_the_horizons_clue_away():
+    from captchalab.attack import attack_many
+    from captchalab.attackers.base import make_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    found = {}
+    for scene in ("horizon", "texture"):
+        spec = GenerationSpec("rotation", 80, seed=4, strength=0.0, params={"content": "objects", "scene": scene})
+        result, _ = attack_many([make_attacker("orientation")], {"d": Source(spec)}, workers=0)
+        found[scene] = result["within_degrees"]["45"]
+    # the baseline puts the brighter half on top: right for a sky, near chance (25%) without one
+    assert found["horizon"] >= 0.6 and found["texture"] <= 0.45, found
+
+
 def test_bad_rotations_are_one_line_errors_or_rejected_rows(tmp_path):
     assert_one_line_error(run_cli("generate", "--style", "rotation", "--param", "content=clouds", "--out",
                                   tmp_path / "x"), "use objects, words or mixed")
+    assert_one_line_error(run_cli("generate", "--style", "rotation", "--param", "scene=sky", "--out",
+                                  tmp_path / "x"), "use horizon or texture")
     made = run_cli("generate", "--style", "rotation", "--count", "3", "--out", tmp_path / "d")
     assert made.returncode == 0, made.stderr
     labels = tmp_path / "d" / "labels.csv"

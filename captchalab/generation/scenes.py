@@ -23,12 +23,17 @@ def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
             return np.ascontiguousarray(np.broadcast_to(np.clip(column, 0, 255).astype(np.uint8), (height, width, 3)))
         gradient = np.broadcast_to(column, (height, width, 3))
     if kind == 1 or kind == 2:
-        across = int(rng.integers(3, 9))  # a few soft patches, whatever the size (photos are smooth)
-        grid = rng.integers(40, 250, (across, across, 3)).astype(np.uint8)
-        texture = cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
+        texture = smooth_texture(height, width, rng)
         if kind == 1:
             return texture
     return np.clip(0.6 * gradient + 0.4 * texture.astype(np.float32), 0, 255).astype(np.uint8)
+
+
+def smooth_texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A few soft patches of colour, whatever the size (photos are smooth), with no up or down."""
+    across = int(rng.integers(3, 9))
+    grid = rng.integers(40, 250, (across, across, 3)).astype(np.uint8)
+    return cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 def _hue_turns() -> np.ndarray:
