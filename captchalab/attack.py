@@ -183,7 +183,8 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
             active.append(g)
         if not active or round_number == max_rounds:
             break
-        prepared = [attacker.prepare(g["image"], g["item"].question) for g in active]
+        prepared = [attacker.prepare(g["image"], {**g["item"].question, "round": round_number + 1})
+                    for g in active]
         for g, reading in zip(active, attacker.read_prepared(prepared)):
             g["reading"] = reading
         games = active

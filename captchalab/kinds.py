@@ -9,7 +9,8 @@ attackers, reports, sweeps, studies) carries them unchanged:
 - `grid`: the question is `{"grid": 3 or 4, "prompt": "biscuit"}` ("select all images / squares
   with biscuits"); the answer is the set of tile indices showing the prompt class, 0-based row
   by row from the top left, written sorted and space-separated: "0 4 7" ("" when none does).
-  labels.csv: `filename,grid,prompt,answer` with grid written "3x3" or "4x4".
+  labels.csv: `filename,grid,prompt,answer` with grid written "3x3" or "4x4". A dynamic grid's
+  later reads, with the selected tiles replaced, add `"round": 2, 3, ...` to the question.
 - `slider`: the question is `{"y": the piece's top}` and the piece itself (an RGBA image,
   NAME.piece.png, handed to the attacker as `question["piece"]`); the answer is the x of the
   gap's left edge in background pixels ("137"). labels.csv: `filename,y,x`.

@@ -113,6 +113,7 @@ def test_train_attack_and_sweep_a_grid_end_to_end(tmp_path):
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "tilecnn" and info["kind"] == "grid" and len(info["classes"]) >= 12
     assert info["fresh_every_epoch"] is True and len(info["history"]) >= 2  # new challenges every epoch
+    assert info["answer_sizes"][3] == info["train_count"] == sum(info["answer_sizes"])  # three targets each
     assert info["convergence"]["converged"] is False  # a tiny budget: flagged, never passed off
     attacked = run_cli("attack", "--model", model, "--style", "grid3", "--count", "20", "--out", tmp_path / "r")
     assert attacked.returncode == 0, attacked.stderr
@@ -200,6 +201,18 @@ def test_dynamic_grids_are_played_round_by_round(tmp_path):
     assert within == {str(r): sum(n <= r for n in needed) / len(needed) for r in range(2, max(needed) + 1)}
     careless, _ = attack_many([colour_reader(wrong_too=True)], {"d": source}, workers=0)
     assert careless["captcha_accuracy"] == 0.0 and careless["first_selection_accuracy"] == 0.0
+
+
+def test_the_likeliest_selection_weighs_tile_probabilities_with_the_answer_sizes_seen():
+    import numpy as np
+    from captchalab.attackers.grid import likeliest_selection
+    p = np.array([0.9, 0.45, 0.4, 0.1, 0.05, 0.05, 0.3, 0.02, 0.01])
+    assert likeliest_selection(p, []) == [0]  # no sizes seen: every tile above one half
+    assert likeliest_selection(p, [0, 0, 0, 4500] + [0] * 6) == [0, 1, 2]  # always three: the three likeliest
+    assert likeliest_selection(p, [0, 1500, 3000] + [0] * 7) == [0, 1]  # twice as many pairs as singles
+    assert likeliest_selection(p, [0, 3000, 1500] + [0] * 7) == [0]
+    sure = np.array([0.99999] * 4 + [0.01] * 5)  # overwhelming evidence beats a size never seen
+    assert likeliest_selection(sure, [0, 0, 0, 4500] + [0] * 6) == [0, 1, 2, 3]
 
 
 def test_wrong_selections_are_counted_by_the_class_the_tile_showed():

@@ -244,11 +244,19 @@ def test_a_study_across_kinds_lets_each_attacker_read_its_own_kind(tmp_path):
     study = tmp_path / "kinds.toml"
     study.write_text('[study]\nname = "kinds"\nseed = 2\ntest_count = 6\n\n[grid]\nstyle = ["slider", "rotation"]\n'
                      'strength = [0.0, 1.0]\n\n[[attacker]]\nlabel = "template"\nattacker = "template"\n\n'
-                     '[[attacker]]\nlabel = "orientation"\nattacker = "orientation"\n')
+                     '[[attacker]]\nlabel = "orientation"\nattacker = "orientation"\n\n'
+                     '[[attacker]]\nlabel = "locator"\nattacker = "locator"\ntrain = "shared"\nstyle = "slider"\n'
+                     'train_count = 40\nhparams = {budget = 80}\n')
     done = run_cli("run", study, "--out", tmp_path / "r")
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "r" / "cells.json").read_text())
     assert sorted((r["style"], r["attacker"]) for r in rows) == [
-        ("rotation", "orientation"), ("rotation", "orientation"), ("slider", "template"), ("slider", "template")]
+        ("rotation", "orientation"), ("rotation", "orientation"), ("slider", "locator"), ("slider", "locator"),
+        ("slider", "template"), ("slider", "template")]
+    # the model the study trained is a slider reader like any other: it names no character set
+    model = next((tmp_path / "r" / "models").glob("*.keras"))
+    assert json.loads(model.with_suffix(".json").read_text())["charset"] == ""
+    attacked = run_cli("attack", "--model", model, "--style", "slider", "--count", "3", "--out", tmp_path / "a")
+    assert attacked.returncode == 0, attacked.stderr
     study.write_text(study.read_text().replace('["slider", "rotation"]', '["slider", "grid3"]'))
     assert_one_line_error(run_cli("run", study, "--out", tmp_path / "r2"), "no attacker reads grid CAPTCHAs")

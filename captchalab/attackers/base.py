@@ -108,7 +108,7 @@ class Attacker:
 
     def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None,
                  info: dict | None = None):
-        self.charset = charset
+        self.charset = charset if self.kind == "text" else ""  # other kinds answer tiles, offsets or angles
         self.hparams = self.resolve(hparams or {})
         self.model = model
         self.info = info or {}
@@ -350,7 +350,9 @@ def model_charsets(paths) -> list[str]:
     for path in paths or []:
         if not Path(path).is_file():
             raise CaptchalabError(f"model file {path} does not exist")
-    return [read_model_info(Path(path))["charset"] for path in paths or []]
+    infos = [read_model_info(Path(path)) for path in paths or []]
+    # a reader of another kind has no set (models trained in studies once recorded the study's)
+    return [info["charset"] if info.get("kind", "text") == "text" else "" for info in infos]
 
 
 def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacker]:

@@ -1,6 +1,8 @@
 """Readers of image-selection CAPTCHAs (kind "grid"): cut the challenge into its tiles (3x3) or
 squares (4x4), estimate for each the probability that it shows the prompt's class, and select
-those at or above a threshold.
+the likeliest set: each tile's probability weighed with how many tiles the training answers
+selected (a design that always asks for three gives that away), or, with `sizes=false`, every
+tile at or above a threshold.
 
 The network scores every class for a tile at once (one sigmoid per class: a tile may show
 several objects); training compares, tile by tile, the prompt class's score with whether the
@@ -25,7 +27,10 @@ from .base import Attacker, Param, Reading, register_attacker
 
 GRID_PARAMS = (
     Param("tile", int, 32, 16, 96, "side in pixels each tile is resized to"),
-    Param("threshold", float, 0.5, 0.01, 0.99, "select a tile when the prompt's probability is at least this"),
+    Param("sizes", bool, True, help="select the likeliest set given each tile's probability and how many tiles "
+          "the training answers selected (false: every tile at or above `threshold`)"),
+    Param("threshold", float, 0.5, 0.01, 0.99, "with sizes=false, select a tile when the prompt's probability "
+          "is at least this"),
     Param("budget", int, 3_000_000, 1, 10 ** 9, "training tiles seen at most (the run ends sooner when the "
           "validation score stops improving)"),
     Param("batch_size", int, 128, 1, 4096, "tiles per training batch"),
@@ -60,6 +65,27 @@ def augment(tiles: np.ndarray, rng: np.random.Generator, strength: float) -> np.
     return np.clip(out * gain, 0, 255).astype(np.uint8)
 
 
+def answer_sizes(examples, tiles: int) -> list[int]:
+    """How many training answers selected 0, 1, ... `tiles` tiles."""
+    counts = np.bincount([len(t.split()) for _, t in examples], minlength=tiles + 1)
+    return [int(c) for c in counts[:tiles + 1]]
+
+
+def likeliest_selection(p: np.ndarray, sizes: list[int]) -> list[int]:
+    """The set of tiles most likely to be the answer, taking each tile's probability `p` as
+    independent and the answer's size from the counts `sizes` (add-one smoothed, so a size never
+    seen stays possible): of every size k the best set is the k likeliest tiles, so only their
+    number is chosen. With no counts this is every tile above one half."""
+    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
+    order = np.argsort(-p, kind="stable")
+    counts = np.zeros(len(p) + 1)
+    counts[:min(len(sizes), len(p) + 1)] = sizes[:len(p) + 1]
+    prior = (counts + 1) / (counts.sum() + len(p) + 1)
+    ranked = np.log(p[order]) - np.log1p(-p[order])  # what adding each next tile changes
+    scores = np.log(prior) + np.concatenate([[0.0], np.cumsum(ranked)])
+    return sorted(order[:int(np.argmax(scores))].tolist())
+
+
 def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The training challenges whose prompt class the reader knows, and their tiles as
     (tiles, prompt index per tile, 1.0 where the tile shows the prompt)."""
@@ -86,7 +112,9 @@ class GridReader(Attacker):
 
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
-        return {"tiles": cut(image, question["grid"], self.hparams["tile"]), "prompt": prompt}
+        # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
+        return {"tiles": cut(image, question["grid"], self.hparams["tile"]), "prompt": prompt,
+                "first_round": question.get("round", 1) == 1}
 
     def geometry(self):
         return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
@@ -110,7 +138,11 @@ class GridReader(Attacker):
                                                           "unknown_prompt": True}))
                 continue
             p = probabilities[:, prepared["prompt"]]
-            chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
+            sizes = self.info.get("answer_sizes")
+            if self.hparams["sizes"] and sizes and prepared.get("first_round", True):
+                chosen = likeliest_selection(p, sizes)
+            else:
+                chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
             readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
                                     details={"tile_probabilities": [round(float(v), 4) for v in p]}))
         return readings
@@ -176,6 +208,8 @@ class GridReader(Attacker):
         from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
         h = self.hparams
         usable, (tiles, prompts, targets) = tile_examples(train)
+        # validation, and every later read, weigh selections by the sizes the training answers had
+        self.info["answer_sizes"] = answer_sizes(usable, len(usable[0][0]["tiles"]))
         batch_size = settings.batch_size or h["batch_size"]
         lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
         stopping = stopping_for(settings, h, len(tiles), len(validation), h["budget"],
@@ -211,7 +245,7 @@ class GridReader(Attacker):
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
         return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
-                "training_tiles": len(tiles)}
+                "training_tiles": len(tiles), "answer_sizes": self.info["answer_sizes"]}
 
 
 @register_attacker
