@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .fileio import atomic_write_bytes
+from .kinds import get_kind
 
 
 @dataclass
@@ -374,8 +375,8 @@ def series_keys(rows: list[dict], axis: str, axes: list[str]) -> list[str]:
 
 
 def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path: Path) -> None:
-    """CAPTCHA accuracy (solid) and character accuracy (dotted) against one swept coordinate,
-    one colour per attacker (and style), averaged over seeds; failed cells are gaps."""
+    """CAPTCHA accuracy (solid) and the kind's per-unit accuracy (dotted: characters, tiles)
+    against one swept coordinate, one colour per attacker (and style), averaged over seeds; failed cells are gaps."""
     plt = pyplot()
     done = [r for r in rows if r.get("status") == "done" and isinstance(r.get(axis), (int, float))]
     keys = series_keys(rows, axis, axes)
@@ -386,10 +387,13 @@ def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path
         label = ", ".join(str(v) for v in series if v not in (None, ""))
         color = colors[k % len(colors)]
         at = {x: [m for m in members if m[axis] == x] for x in xs}
-        for rate, style in (("captcha_accuracy", "-"), ("char_accuracy", ":")):
+        unit = get_kind(members[0].get("kind") or "text").unit
+        # a kind scored per challenge only (sliders, rotations) has no second rate to draw
+        rates = (("captcha_accuracy", "-", "CAPTCHA"),) + ((("char_accuracy", ":", unit),) if unit != "challenge" else ())
+        for rate, style, name in rates:
             ys = [_mean(m[rate] for m in at[x]) for x in xs]
             ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, color=color,
-                    label=f"{label}: {'CAPTCHA' if rate == 'captcha_accuracy' else 'character'}")
+                    label=f"{label}: {name}")
             for x, y in zip(xs, ys):  # hollow: a lower bound (the attacker had not converged)
                 hollow = any(m.get("lower_bound") for m in at[x])
                 ax.plot([x], [100 * y if y is not None else np.nan], marker="o", color=color,

@@ -253,6 +253,7 @@ def test_a_study_across_kinds_lets_each_attacker_read_its_own_kind(tmp_path):
     assert sorted((r["style"], r["attacker"]) for r in rows) == [
         ("rotation", "orientation"), ("rotation", "orientation"), ("slider", "locator"), ("slider", "locator"),
         ("slider", "template"), ("slider", "template")]
+    assert {(r["style"], r["kind"]) for r in rows} == {("slider", "slider"), ("rotation", "rotation")}
     # the model the study trained is a slider reader like any other: it names no character set
     model = next((tmp_path / "r" / "models").glob("*.keras"))
     assert json.loads(model.with_suffix(".json").read_text())["charset"] == ""

@@ -161,8 +161,8 @@ def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = Non
     ok = all(r["status"] == "done" for r in per_attacker.values())
     return {"id": cell.id, "status": "done" if ok else "failed", "coords": cell.coords,
             "per_attacker": per_attacker, "seconds": round(time.perf_counter() - start, 3),
-            "test": {"style": cell.test.style, "strength": cell.test.strength, "seed": cell.test.seed,
-                     "count": cell.test.count, "parameters": cell.test.check()}}
+            "test": {"style": cell.test.style, "kind": source.kind, "strength": cell.test.strength,
+                     "seed": cell.test.seed, "count": cell.test.count, "parameters": cell.test.check()}}
 
 
 def run_training(training: Training, models: dict[str, ModelBlob], workers: int = 0) -> ModelBlob:
@@ -321,8 +321,9 @@ def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
         per = result.get("per_attacker") or {}
         if not per:
             rows.append({**coords(result), "attacker": "", "status": "failed", "error": result.get("error", "")})
+        kind = (result.get("test") or {}).get("kind", "text")
         for label, r in per.items():
-            rows.append({**coords(result), "attacker": label, "status": r.get("status", "failed"),
+            rows.append({**coords(result), "kind": kind, "attacker": label, "status": r.get("status", "failed"),
                          **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
                                                   "count", "skipped", "captchas_per_second")},
                          **dict(zip(("ci95_low", "ci95_high"), r.get("captcha_accuracy_ci95") or (None, None))),
