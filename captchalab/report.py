@@ -376,7 +376,8 @@ def series_keys(rows: list[dict], axis: str, axes: list[str]) -> list[str]:
 
 def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path: Path) -> None:
     """CAPTCHA accuracy (solid) and the kind's per-unit accuracy (dotted: characters, tiles)
-    against one swept coordinate, one colour per attacker (and style), averaged over seeds; failed cells are gaps."""
+    against one swept coordinate, one colour per attacker (and style), averaged over seeds;
+    failed cells are gaps."""
     plt = pyplot()
     done = [r for r in rows if r.get("status") == "done" and isinstance(r.get(axis), (int, float))]
     keys = series_keys(rows, axis, axes)
@@ -389,7 +390,7 @@ def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path
         at = {x: [m for m in members if m[axis] == x] for x in xs}
         unit = get_kind(members[0].get("kind") or "text").unit
         # a kind scored per challenge only (sliders, rotations) has no second rate to draw
-        rates = (("captcha_accuracy", "-", "CAPTCHA"),) + ((("char_accuracy", ":", unit),) if unit != "challenge" else ())
+        rates = [("captcha_accuracy", "-", "CAPTCHA")] + ([("char_accuracy", ":", unit)] if unit != "challenge" else [])
         for rate, style, name in rates:
             ys = [_mean(m[rate] for m in at[x]) for x in xs]
             ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, color=color,

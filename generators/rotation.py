@@ -33,7 +33,7 @@ class Rotation(Generator):
     description = "Turn the picture upright: a round picture with a clear up (an object on the ground, or a word), turned."
     params = (
         Param("size", int, 160, 48, 512, "diameter of the round picture in pixels"),
-        Param("content", str, "mixed", help="objects (art on a sky-and-ground scene), words, or mixed"),
+        Param("content", str, "mixed", help="objects (art standing on a scene), words, or mixed"),
         Param("scene", str, "horizon", help="behind objects: horizon (a lighter sky above the ground, itself a "
               "clue to up) or texture (soft patches with no up: only the object tells)"),
         Param("art", str, "all", help="built-in art styles for objects, separated by commas or + (or 'all')"),

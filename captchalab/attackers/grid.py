@@ -209,7 +209,7 @@ class GridReader(Attacker):
         h = self.hparams
         usable, (tiles, prompts, targets) = tile_examples(train)
         # validation, and every later read, weigh selections by the sizes the training answers had
-        self.info["answer_sizes"] = answer_sizes(usable, len(usable[0][0]["tiles"]))
+        self.info["answer_sizes"] = answer_sizes(usable, max(len(p["tiles"]) for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
         lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
         stopping = stopping_for(settings, h, len(tiles), len(validation), h["budget"],
