@@ -3,8 +3,8 @@ until they converge). Models and reports stay in --work: run it again to go on.
 
 1. generation speed: 1,000 sliders and 1,000 rotations on 2 workers, beside 1,000 text CAPTCHAs
    (clean) in the same run;
-2. sliders at strength 0.5 without decoys: the template matcher and the learned locator (trained
-   on 5,000), 1,000 fresh sliders; then the decoy curve, 0 to 3 false gaps on the piece's row,
+2. sliders at strength 0.5 without decoys: the template matcher, ddddocr's slide_match (when
+   installed) and the learned locator (trained on 5,000), 1,000 fresh sliders; then the decoy curve, 0 to 3 false gaps on the piece's row,
    for both and for a locator trained with two decoys;
 3. rotations at strength 0.5, held out by picture: rotnet trained on 10,000 of three art styles
    (fresh pictures every epoch), tested on the fourth art style and on words, beside the
@@ -47,9 +47,11 @@ def main():
     train_once(locator, timings, "locator", "--style", "slider", "--count", 5000)
     train_once(decoyed, timings, "locator with two decoys", "--style", "slider", "--param", "decoys=2",
                "--count", 5000)
+    from importlib.util import find_spec
+    ddddocr = ["--attacker", "ddddocr-slide"] if find_spec("ddddocr") else []  # its slider matcher, when installed
     for decoys in (0, 1, 2, 3):
         result = attack(work / f"slider-decoys{decoys}", "--model", locator, "--model", decoyed,
-                        "--attacker", "template", "--style", "slider", "--param", f"decoys={decoys}")
+                        "--attacker", "template", *ddddocr, "--style", "slider", "--param", f"decoys={decoys}")
         for label, r in result["per_attacker"].items():
             print(line(f"slider, {decoys} decoys, {label}", r, "px"), flush=True)
     for scene, suffix in (("horizon", ""), ("texture", "-texture")):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 
-from .charset import DIGITS, charset_name, fold
+from .charset import charset_name, fold
 from .data.dataset import FolderSource, Source
 from .errors import CaptchalabError
 from .workers import pool
@@ -191,14 +191,15 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
     return time.perf_counter() - start
 
 
-def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str, str | None]:
+def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str | None, str | None]:
     """(what generated CAPTCHAs draw, what a dataset's rows are checked against): `charset` when
-    given; else generated CAPTCHAs draw from the first model's set (digits without models) and a
-    dataset's rows must be readable by every model (read-only attackers read any set: None)."""
+    given; else generated CAPTCHAs draw from the first model's set (None without models: a text
+    style's default, digits; other kinds draw no characters) and a dataset's rows must be
+    readable by every model (read-only attackers read any set: None)."""
     if charset:
         return charset, charset
     if not model_sets:
-        return DIGITS, None
+        return None, None
     return model_sets[0], "".join(c for c in model_sets[0] if all(c in s for s in model_sets))
 
 

@@ -131,8 +131,9 @@ def test_ddddocr_reads_and_filters_to_the_charset(tmp_path):
 def test_ddddocr_missing_is_one_line(tmp_path, monkeypatch):
     import captchalab.attackers.ddddocr as module
     monkeypatch.setattr(module, "available", lambda: False)
-    with pytest.raises(CaptchalabError, match=r"pip install 'captchalab\[ddddocr\]'"):
-        get_attacker("ddddocr")("0123456789")
+    for name in ("ddddocr", "ddddocr-slide"):
+        with pytest.raises(CaptchalabError, match=r"pip install 'captchalab\[ddddocr\]'"):
+            get_attacker(name)("0123456789")
 
 
 @pytest.mark.parametrize("args, fragment", [

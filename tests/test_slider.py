@@ -52,6 +52,18 @@ def test_the_template_matcher_finds_plain_gaps(tmp_path):
     assert report["state"]["lower_bound"] is False  # off the shelf: nothing to converge
 
 
+def test_off_the_shelf_slider_solvers_read_generated_sliders_from_the_command_line(tmp_path):
+    pytest.importorskip("ddddocr")
+    # no model, a style of another kind than text: nothing asks for a character set
+    attacked = run_cli("attack", "--attacker", "ddddocr-slide", "--attacker", "template", "--style", "slider",
+                       "--strength", "0", "--count", "30", "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    assert "mean error" in attacked.stdout + attacked.stderr
+    per = json.loads((tmp_path / "r" / "report.json").read_text())["per_attacker"]
+    # ddddocr answers with the match's centre; turned into the gap's left edge it lands on the gap
+    assert per["ddddocr-slide"]["captcha_accuracy"] >= 0.8 and per["template"]["captcha_accuracy"] >= 0.9
+
+
 def test_bad_sliders_are_one_line_errors_or_named_skips(tmp_path):
     assert_one_line_error(run_cli("generate", "--style", "slider", "--param", "side=110", "--param", "width=200",
                                   "--out", tmp_path / "x"), "does not fit")
