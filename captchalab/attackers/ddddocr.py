@@ -17,12 +17,16 @@ import cv2
 from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker
 
-INSTALL_HINT = "the ddddocr attacker needs the optional extra: pip install 'captchalab[ddddocr]'"
 
 
 def available() -> bool:
     from importlib.util import find_spec
     return find_spec("ddddocr") is not None
+
+
+def require(name: str) -> None:
+    if not available():
+        raise CaptchalabError(f"the {name} attacker needs the optional extra: pip install 'captchalab[ddddocr]'")
 
 
 def solver(**options):
@@ -39,8 +43,7 @@ class Ddddocr(Attacker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not available():
-            raise CaptchalabError(INSTALL_HINT)
+        require(self.name)
 
     def prepare(self, image, length):
         return cv2.imencode(".png", image)[1].tobytes()  # it takes encoded bytes
@@ -69,8 +72,7 @@ class DdddocrSlide(Attacker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not available():
-            raise CaptchalabError(INSTALL_HINT.replace("ddddocr attacker", "ddddocr-slide attacker"))
+        require(self.name)
 
     def prepare(self, image, question):
         piece = question["piece"]
