@@ -18,7 +18,6 @@ from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker
 
 
-
 def available() -> bool:
     from importlib.util import find_spec
     return find_spec("ddddocr") is not None
