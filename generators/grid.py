@@ -113,10 +113,18 @@ class Grid3(GridStyle):
     description = ("Select all images with X: nine tiles, each showing one object (or none) on a scene, with "
                    "clutter; with replacements, a dynamic grid whose selected tiles are replaced.")
     params = COMMON + (
-        Param("targets", int, 3, 1, 8, "tiles showing the prompt class"),
+        Param("targets", int, 3, 1, 8, "tiles showing the prompt class (the fewest, with max_targets)"),
+        Param("max_targets", int, 0, 0, 8, "the most tiles showing the prompt class, the count drawn evenly "
+              "from targets..max_targets, so the count gives nothing away (0: always `targets`)"),
         Param("replacements", int, 0, 0, 5, "a dynamic grid: tiles queued behind each position, shown in turn "
               "as selected tiles are replaced (0: a static grid)"),
     )
+
+    def check(self, p):
+        super().check(p)
+        if 0 < p["max_targets"] < p["targets"]:
+            raise CaptchalabError(f"max_targets={p['max_targets']} is below targets={p['targets']}: give a range "
+                                  "targets..max_targets, or 0 for always `targets`")
 
     def tile(self, tiles, rng, p, prompt: str, target: bool) -> tuple[np.ndarray, dict]:
         """One tile: a scene, clutter, and the prompt's class (a target) or another class."""
@@ -132,7 +140,10 @@ class Grid3(GridStyle):
         tiles = tile_set(p)
         prompt = self.pick_prompt(tiles, rng, p)
         side, n = p["tile_size"], self.size * self.size
-        targets = set(rng.choice(n, p["targets"], replace=False).tolist())
+        count = p["targets"]
+        if p["max_targets"] > count:  # drawn only for a range, so fixed-count datasets keep their bytes
+            count = int(rng.integers(count, p["max_targets"] + 1))
+        targets = set(rng.choice(n, count, replace=False).tolist())
         full = self.size * side + (self.size - 1) * GUTTER
         image = np.full((full, full, 3), 255, np.uint8)
         shown = []

@@ -78,10 +78,25 @@ def test_grid_scoring_exact_lenient_and_per_tile():
     (["--style", "grid4", "--charset", "alnum"], "--charset applies to text CAPTCHAs only"),
     (["--style", "grid3", "--param", "prompt=unicorn"], "prompt 'unicorn' is not in the tile set"),
     (["--style", "grid3", "--param", "art=crayon"], "unknown art style crayon"),
+    (["--style", "grid3", "--param", "targets=4", "--param", "max_targets=2"], "max_targets=2 is below targets=4"),
 ])
 def test_bad_grid_designs_are_one_line_errors(tmp_path, args, message):
     assert_one_line_error(run_cli("generate", *args, "--out", tmp_path / "d"), message)
     assert not (tmp_path / "d").exists()
+
+
+def test_a_target_count_range_spreads_the_answer_sizes_and_the_fixed_count_keeps_its_bytes():
+    from captchalab.data.dataset import GenerationSpec, render_many
+
+    def answers(**params):
+        spec = GenerationSpec("grid3", 60, seed=3, strength=0.0, params={"tile_size": 32, **params})
+        return [(text, image.tobytes()) for _, (text, image, *_) in render_many(spec)]
+
+    sizes = [len(text.split()) for text, _ in answers(targets=1, max_targets=5)]
+    assert set(sizes) == {1, 2, 3, 4, 5}  # 60 draws miss a value of five with odds under 1e-5
+    fixed = answers(targets=3)
+    assert {len(text.split()) for text, _ in fixed} == {3}
+    assert answers(targets=3, max_targets=3) == fixed == answers(targets=3, max_targets=0)
 
 
 def test_a_tile_folder_with_one_class_is_refused(tmp_path):
