@@ -182,6 +182,12 @@ def checkpoint_dir(out: Path) -> Path:
     return Path(out).parent / f".{Path(out).name}.checkpoint"
 
 
+def check_resumable(out: Path, resume: bool) -> None:
+    """Refuse --resume with no checkpoint at once, before any CAPTCHA is prepared."""
+    if resume and not (checkpoint_dir(out) / "state.json").is_file():
+        raise CaptchalabError(f"nothing to resume: no checkpoint at {checkpoint_dir(out)}")
+
+
 def _save_checkpoint(ckpt: Path, model, optimizer, state: dict, teacher=None) -> None:
     model.save_weights(ckpt / "last.weights.h5")
     if teacher is not None:

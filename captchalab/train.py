@@ -14,7 +14,7 @@ import numpy as np
 from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
-from .loop import checkpoint_dir, held_out, make_optimizer, seconds_and_rate, validation_size  # noqa: F401
+from .loop import check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate, validation_size  # noqa: F401
 from .manifest import make_manifest
 from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
                     train_network)
@@ -50,6 +50,7 @@ def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Pa
     import keras
     out = check_model_path(out)
     config.check()
+    check_resumable(out, resume)
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(config.seed)
     x_train, y_train, x_val, y_val = split_validation(*train, config.validation_count, config.seed)
@@ -178,6 +179,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     import keras
     from .attackers.base import load_attacker
     out = check_model_path(out)
+    check_resumable(out, resume)
     if not attacker.trainable:
         raise CaptchalabError(f"attacker {attacker.name!r} cannot be trained")
     if fresh:

@@ -176,7 +176,7 @@ def colour_reader(wrong_too=False):
             out = []
             for prepared in batch:
                 channel = colours[self.classes[prepared["prompt"]]]
-                means = prepared["tiles"].reshape(len(prepared["tiles"]), -1, 3).mean(axis=1)
+                means = prepared["inputs"].reshape(len(prepared["inputs"]), -1, 3).mean(axis=1)
                 chosen = [k for k, m in enumerate(means) if m.argmax() == channel and m.max() > 120]
                 if wrong_too:
                     chosen = sorted(set(chosen) | {next(k for k in range(9) if k not in chosen)})
@@ -334,3 +334,45 @@ def test_adversarial_grids_raise_the_readers_loss_within_the_budget(tmp_path):
     assert losses[1] > 1.1 * losses[0]  # (a stronger reader is pushed further: 90 -> 181 measured)
     assert_one_line_error(run_cli("generate", *common, "--adversarial-against", model, "--target-text", "12",
                                   "--out", tmp_path / "t"), "--target-text applies to text CAPTCHAs only")
+
+
+def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
+    import numpy as np
+    from captchalab.attackers.grid import mirrored
+    grid = np.zeros((2, 16), np.float32)
+    grid[:, [0, 5]] = 1  # squares (0, 0) and (1, 1)
+    out = mirrored(grid, np.array([True, False]))
+    assert np.flatnonzero(out[0]).tolist() == [3, 6] and np.flatnonzero(out[1]).tolist() == [0, 5]
+    tiles = np.array([[1.0], [0.0]], np.float32)
+    assert (mirrored(tiles, np.array([True, True])) == tiles).all()
+
+
+def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tmp_path):
+    import numpy as np
+    import tensorflow as tf
+    from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.train import train_attacker
+    model = tmp_path / "sq.keras"
+    train_attacker(get_attacker("squares")(), Source(spec=GenerationSpec("grid4", 40, seed=1)), model,
+                   TrainSettings(epochs=2, seed=1), workers=0)
+    reader = load_attacker(model)
+    info = json.loads(model.with_suffix(".json").read_text())
+    assert info["attacker"] == "squares" and info["input"]["input"] == [128, 128, 3]
+    samples = [Source(spec=GenerationSpec("grid4", 4, seed=9)).sample(i) for i in range(4)]
+    prepared = [reader.prepare(s.image, s.question) for s in samples]
+    assert prepared[0]["inputs"].shape == (1, 128, 128, 3)  # one input: the scene, not sixteen crops
+    readings = reader.read_prepared(prepared)
+    assert all(len(r.details["tile_probabilities"]) == 16 for r in readings)
+    # the perturbation's differentiable path sees what reading sees: the same loss within resampling
+    x0, _, constants = reader.adversarial_objective([s.image for s in samples], [s.text for s in samples], None,
+                                                    questions=[s.question for s in samples])
+    through_graph = reader.adversarial_loss(tf.constant(x0), constants).numpy()
+    by_reading = []
+    for s, q, probabilities in zip(samples, prepared, reader.tile_probabilities(prepared)):
+        p = probabilities[:, q["prompt"]].astype(np.float64)
+        y = np.isin(np.arange(16), [int(i) for i in s.text.split()])
+        by_reading.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum())
+    assert np.allclose(through_graph, by_reading, rtol=0.05)
+    assert_one_line_error(run_cli("attack", "--model", model, "--style", "grid3", "--count", "2", "--out",
+                                  tmp_path / "r"), "squares reads 4x4 grids (grid=4); this challenge is 3x3")

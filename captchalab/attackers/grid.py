@@ -12,7 +12,13 @@ challenges train it as well as generated ones.
 - `tiles`: the seed's network on 32x32 colour tiles (six 5x5 valid convolutions bring them to
   8x8x50, then FC 500 and one output per class), no pooling, as in the text pipeline;
 - `tilecnn`: a stronger small CNN (three convolution blocks with batch normalisation and
-  pooling, global average pooling), quicker to train.
+  pooling, global average pooling), quicker to train;
+- `squares`: a fully convolutional network over the whole 4x4 scene, one score per square and
+  class: a square is read with its neighbours, where the rest of an object whose corner it
+  shows lies (a tile reader sees the corner alone).
+
+A reader's network takes "inputs": one per tile for the tile readers, the whole challenge for
+`squares`; `per_input` is how many tiles one input scores.
 """
 from __future__ import annotations
 
@@ -49,20 +55,32 @@ def cut(image: np.ndarray, grid: int, side: int) -> np.ndarray:
                      for r in range(grid) for c in range(grid)])
 
 
-def augment(tiles: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """Mirror images, small shifts and brightness changes of uint8 tiles (N, s, s, 3)."""
+def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1) and
+    brightness changes of uint8 inputs (N, h, w, 3); the augmented inputs and which were mirrored."""
     if strength <= 0:
-        return tiles
-    out = tiles.copy()
+        return inputs, np.zeros(len(inputs), bool)
+    out = inputs.copy()
     flip = rng.random(len(out)) < 0.5
     out[flip] = out[flip, :, ::-1]
-    side = out.shape[1]
-    shift = max(1, int(round(0.08 * side * strength)))
+    shift = max(1, int(round(0.08 * square * strength)))
     for i, (dx, dy) in enumerate(rng.integers(-shift, shift + 1, (len(out), 2))):
-        out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), (side, side),
+        out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), out.shape[2:0:-1],
                                 borderMode=cv2.BORDER_REFLECT)
     gain = 1 + rng.uniform(-0.2, 0.2, (len(out), 1, 1, 1)) * strength
-    return np.clip(out * gain, 0, 255).astype(np.uint8)
+    return np.clip(out * gain, 0, 255).astype(np.uint8), flip
+
+
+def mirrored(targets: np.ndarray, flipped: np.ndarray) -> np.ndarray:
+    """Per-input targets (inputs x tiles each scores) after `augment` mirrored the `flipped` inputs:
+    an input scoring a whole grid mirrors its answer (column c becomes column n-1-c); a tile's own
+    target does not move."""
+    if targets.shape[1] == 1 or not flipped.any():
+        return targets
+    n = int(round(targets.shape[1] ** 0.5))
+    out = targets.copy()
+    out[flipped] = targets[flipped].reshape(-1, n, n)[:, :, ::-1].reshape(-1, n * n)
+    return out
 
 
 def answer_sizes(examples, tiles: int) -> list[int]:
@@ -87,20 +105,21 @@ def likeliest_selection(p: np.ndarray, sizes: list[int]) -> list[int]:
 
 
 def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The training challenges whose prompt class the reader knows, and their tiles as
-    (tiles, prompt index per tile, 1.0 where the tile shows the prompt)."""
+    """The training challenges whose prompt class the reader knows, and their network inputs as
+    (inputs, prompt index per input, targets: per input, 1.0 for each tile it scores that shows
+    the prompt)."""
     usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
     if not usable:
         raise CaptchalabError("no training challenge whose prompt class the reader knows")
-    tiles = np.concatenate([p["tiles"] for p, _ in usable])
-    prompts = np.concatenate([np.full(len(p["tiles"]), p["prompt"], np.int32) for p, _ in usable])
-    targets = np.concatenate([np.isin(np.arange(len(p["tiles"])), [int(i) for i in t.split()])
-                              for p, t in usable]).astype(np.float32)
-    return usable, (tiles, prompts, targets)
+    inputs = np.concatenate([p["inputs"] for p, _ in usable])
+    prompts = np.concatenate([np.full(len(p["inputs"]), p["prompt"], np.int32) for p, _ in usable])
+    targets = np.concatenate([np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()]).reshape(
+        len(p["inputs"]), -1) for p, t in usable]).astype(np.float32)
+    return usable, (inputs, prompts, targets)
 
 
 class GridReader(Attacker):
-    """Shared by the grid readers: everything but the network."""
+    """Shared by the grid readers: everything but the network and what it takes as input."""
     kind = "grid"
     params = GRID_PARAMS
     differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
@@ -110,25 +129,40 @@ class GridReader(Attacker):
         super().__init__(charset, hparams, model, info)
         self.classes: list[str] = list((info or {}).get("classes") or [])
 
+    def inputs(self, image: np.ndarray, grid: int) -> np.ndarray:
+        """The network's inputs for one challenge: here one per tile, resized to `tile` pixels."""
+        return cut(image, grid, self.hparams["tile"])
+
+    def input_boxes(self, h: int, w: int, grid: int) -> list[tuple[int, int, int, int]]:
+        """Where each of `inputs` comes from in an h x w challenge: (y0, y1, x0, x1), as `cut` takes them."""
+        return [(r * h // grid, (r + 1) * h // grid, c * w // grid, (c + 1) * w // grid)
+                for r in range(grid) for c in range(grid)]
+
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
         # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
-        return {"tiles": cut(image, question["grid"], self.hparams["tile"]), "prompt": prompt,
+        return {"inputs": self.inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
                 "first_round": question.get("round", 1) == 1}
 
     def geometry(self):
         return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
 
+    def input_logits(self, x: np.ndarray) -> np.ndarray:
+        """The network's scores for float inputs in [0, 1]: per tile, per class (tiles x classes),
+        in chunks of about 1,024 32x32 tiles' worth of pixels."""
+        from ..loop import forward
+        run = forward(self.model)
+        chunk = max(1, 1024 * 32 * 32 // (x.shape[1] * x.shape[2]))
+        return np.concatenate([run(x[i:i + chunk]).numpy().reshape(-1, len(self.classes))
+                               for i in range(0, len(x), chunk)])
+
     def tile_probabilities(self, batch: list[dict]) -> list[np.ndarray]:
         """Per challenge, every tile's probability of every class (tiles x classes)."""
-        from ..loop import forward
         if not batch:
             return []
-        tiles = np.concatenate([p["tiles"] for p in batch]).astype(np.float32) / 255.0
-        run = forward(self.model)
-        logits = np.concatenate([run(tiles[i:i + 1024]).numpy() for i in range(0, len(tiles), 1024)])
+        logits = self.input_logits(np.concatenate([p["inputs"] for p in batch]).astype(np.float32) / 255.0)
         probabilities = 1 / (1 + np.exp(-logits))
-        return np.split(probabilities, np.cumsum([len(p["tiles"]) for p in batch])[:-1])
+        return np.split(probabilities, np.cumsum([p["grid"] ** 2 for p in batch])[:-1])
 
     def read_prepared(self, batch):
         readings = []
@@ -149,8 +183,8 @@ class GridReader(Attacker):
 
     def adversarial_objective(self, images, texts, boxes, targets=None, questions=None):
         """The padded batch of challenges (BGR, 0-255), its mask of real pixels, and the constants
-        `adversarial_loss` needs: every tile's box (as `cut` takes it), its challenge, the prompt's
-        class and whether the tile is in the answer."""
+        `adversarial_loss` needs: every network input's box (`input_boxes`), its challenge, the
+        prompt's class and, per tile it scores, whether the tile is in the answer."""
         from ..kinds import parse_tiles
         from ..pixels import pad_batch
         if targets:
@@ -162,15 +196,14 @@ class GridReader(Attacker):
         boxes_out, owner, prompt, target = [], [], [], []
         for k, (image, answer, question) in enumerate(zip(images, texts, questions)):
             n, (h, w) = question["grid"], image.shape[:2]
-            chosen = parse_tiles(answer, n * n)
+            chosen = np.isin(np.arange(n * n), sorted(parse_tiles(answer, n * n))).astype(np.float32)
             index = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else 0
-            for r in range(n):
-                for c in range(n):
-                    y0, y1, x0_, x1 = r * h // n, (r + 1) * h // n, c * w // n, (c + 1) * w // n
-                    boxes_out.append([y0 / (hp - 1), x0_ / (wp - 1), (y1 - 1) / (hp - 1), (x1 - 1) / (wp - 1)])
-                    owner.append(k)
-                    prompt.append(index)
-                    target.append(float(r * n + c in chosen))
+            inputs = self.input_boxes(h, w, n)
+            for y0, y1, x0_, x1 in inputs:
+                boxes_out.append([y0 / (hp - 1), x0_ / (wp - 1), (y1 - 1) / (hp - 1), (x1 - 1) / (wp - 1)])
+                owner.append(k)
+                prompt.append(index)
+            target.extend(chosen.reshape(len(inputs), -1))
         return x0, valid, (np.array(boxes_out, np.float32), np.array(owner, np.int32),
                            np.array(prompt, np.int32), np.array(target, np.float32), np.int32(len(images)))
 
@@ -179,15 +212,15 @@ class GridReader(Attacker):
         whether the tile is in the answer (perturb() ascends it: targets fade, others light up)."""
         import tensorflow as tf
         boxes, owner, prompt, target, count = constants
-        side = self.hparams["tile"]
-        # `cut` shrinks a tile with INTER_AREA, every pixel counting: sample it densely, then average
-        # 4x4 blocks (bilinear sampling alone would reach one pixel in ten)
-        dense = tf.image.crop_and_resize(x / 255.0, boxes, owner, [4 * side, 4 * side], method="bilinear")
-        tiles = tf.nn.avg_pool2d(dense, 4, 4, "VALID")
-        logits = tf.cast(self.model(tiles, training=False), tf.float32)
-        chosen = tf.gather(logits, prompt, batch_dims=1)
-        per_tile = tf.nn.sigmoid_cross_entropy_with_logits(target, chosen)
-        return tf.math.unsorted_segment_sum(per_tile, owner, count)
+        h, w = self.model.input_shape[1:3]
+        # `cut` shrinks with INTER_AREA, every pixel counting: sample densely, then average 4x4
+        # blocks (bilinear sampling alone would reach one pixel in ten)
+        dense = tf.image.crop_and_resize(x / 255.0, boxes, owner, [4 * h, 4 * w], method="bilinear")
+        logits = tf.cast(self.model(tf.nn.avg_pool2d(dense, 4, 4, "VALID"), training=False), tf.float32)
+        logits = tf.reshape(logits, [tf.shape(logits)[0], -1, len(self.classes)])  # inputs x tiles x classes
+        chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
+        per_input = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen), axis=1)
+        return tf.math.unsorted_segment_sum(per_input, owner, count)
 
     def check_model(self):
         if not self.classes:
@@ -207,45 +240,47 @@ class GridReader(Attacker):
         import tensorflow as tf
         from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
         h = self.hparams
-        usable, (tiles, prompts, targets) = tile_examples(train)
+        usable, (inputs, prompts, targets) = tile_examples(train)
         # validation, and every later read, weigh selections by the sizes the training answers had
-        self.info["answer_sizes"] = answer_sizes(usable, max(len(p["tiles"]) for p, _ in usable))
+        self.info["answer_sizes"] = answer_sizes(usable, max(p["grid"] ** 2 for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
         lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
-        stopping = stopping_for(settings, h, len(tiles), len(validation), h["budget"],
-                                max(h["budget"] // 15, 30 * len(tiles)))
-        optimizer = plan(lr, stopping, len(tiles), batch_size, len(validation))
+        stopping = stopping_for(settings, h, len(inputs), len(validation), h["budget"],
+                                max(h["budget"] // 15, 30 * len(inputs)))
+        optimizer = plan(lr, stopping, len(inputs), batch_size, len(validation))
         model, variables = self.model, self.model.trainable_variables
+        classes = len(self.classes)
 
         @tf.function(reduce_retracing=True)
         def step(x, prompt, target):
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(x, training=True), tf.float32)
-                chosen = tf.gather(logits, prompt, batch_dims=1)
+                logits = tf.reshape(logits, [tf.shape(x)[0], -1, classes])  # inputs x tiles each scores x classes
+                chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
                 loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
             optimizer.apply(tape.gradient(loss, variables), variables)
-            right = tf.reduce_sum(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32))
-            return loss, right
+            right = tf.reduce_mean(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32), axis=1)
+            return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
 
         def epoch_batches(rng):
-            et, ep, ey = tile_examples(fresh(fresh_seed(rng)))[1] if fresh else (tiles, prompts, targets)
+            et, ep, ey = tile_examples(fresh(fresh_seed(rng)))[1] if fresh else (inputs, prompts, targets)
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
-                x = augment(et[batch], rng, h["augment"]).astype(np.float32) / 255.0
-                yield x, ep[batch], ey[batch]
+                x, flipped = augment(et[batch], rng, h["augment"], h["tile"])
+                yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
 
-        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(tiles), epoch_batches=epoch_batches,
+        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
                          step=step, validate=lambda: captcha_score(self, validation, len(validation)),
                          checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
                          train_score=lambda: captcha_score(self, usable), validation_count=len(validation),
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
-                                 "learning_rate": lr, "seed": settings.seed, "tiles": len(tiles),
+                                 "learning_rate": lr, "seed": settings.seed, "tiles": targets.size,
                                  "classes": self.classes})
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
         return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
-                "training_tiles": len(tiles), "answer_sizes": self.info["answer_sizes"]}
+                "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"]}
 
 
 @register_attacker
@@ -287,3 +322,58 @@ class TileCnn(GridReader):
         x = layers.Dropout(0.2, name="dropout")(x)
         outputs = layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
         return keras.Model(inputs, outputs, name="tilecnn")
+
+
+@register_attacker
+class Squares(GridReader):
+    name = "squares"
+    description = ("A fully convolutional network over the whole grid (4x4: 128x128 pixels), one sigmoid per "
+                   "square and class: each square is read with its neighbours.")
+    params = tuple(
+        Param("budget", int, 200_000, 1, 10 ** 9, "training challenges seen at most (the run ends sooner when "
+              "the validation score stops improving)") if p.name == "budget" else
+        Param("batch_size", int, 32, 1, 4096, "challenges per training batch") if p.name == "batch_size" else
+        Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or "
+              "64)") if p.name == "tile" else p
+        for p in GRID_PARAMS) + (Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),)
+
+    def inputs(self, image, grid):
+        if grid != self.hparams["grid"]:
+            raise CaptchalabError(f"{self.name} reads {self.hparams['grid']}x{self.hparams['grid']} grids "
+                                  f"(grid={self.hparams['grid']}); this challenge is {grid}x{grid}")
+        side = grid * self.hparams["tile"]
+        return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)[None]
+
+    def input_boxes(self, h, w, grid):
+        return [(0, h, 0, w)]
+
+    def geometry(self):
+        side = self.hparams["grid"] * self.hparams["tile"]
+        return {"input": [side, side, 3], "grid": self.hparams["grid"], "classes": len(self.classes)}
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        h = self.hparams
+        if h["tile"] not in (16, 32, 64):
+            raise CaptchalabError(f"squares: tile must be 16, 32 or 64, got {h['tile']}")
+        init = keras.initializers.HeNormal(seed=seed)
+
+        def conv(x, filters, name, strides=1):
+            x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, kernel_initializer=init,
+                              name=f"{name}_conv")(x)
+            return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
+
+        side = h["grid"] * h["tile"]
+        x = inputs = keras.Input((side, side, 3), name="input")
+        # a strided stem, then blocks that halve the map until one cell is one square; the receptive
+        # field grows past a square's borders, which is the point
+        x = conv(x, 16, "stem", strides=2)
+        widths = (24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1]
+        for block, filters in enumerate(widths, start=1):
+            x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        x = conv(x, 128, "context")  # one more look at the neighbouring squares
+        x = layers.Dropout(0.2, name="dropout")(x)
+        outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes")(x)
+        return keras.Model(inputs, outputs, name="squares")

@@ -170,12 +170,13 @@ class Explorer:
         view = {"kind": "grid", "grid": grid, "prompt": question["prompt"], "text": reading.text,
                 "confidence": reading.confidence, "tiles": (reading.details or {}).get("tile_probabilities"),
                 "classes": attacker.classes, "width": int(image.shape[1]), "height": int(image.shape[0])}
-        if attacker.model is not None and view["tiles"]:
+        if attacker.model is not None and view["tiles"] and "inputs" in prepared:
             best = int(np.argmax(view["tiles"]))
             maps, probe = self._relu_probe(attacker)
-            tile = prepared["tiles"][best:best + 1].astype(np.float32) / 255.0
-            outputs = probe(tile, training=False)
-            view["tile"] = {"index": best, "image": png_uri(prepared["tiles"][best]),
+            # the network input that scores the likeliest tile: the tile itself, or the whole grid
+            unit = best * len(prepared["inputs"]) // grid ** 2
+            outputs = probe(prepared["inputs"][unit:unit + 1].astype(np.float32) / 255.0, training=False)
+            view["tile"] = {"index": best, "image": png_uri(prepared["inputs"][unit]),
                             "layers": {layer.name: maps_payload(np.asarray(out)[0])
                                        for layer, out in zip(maps, outputs if len(maps) > 1 else [outputs])}}
         view["ms"] = round(1000 * (time.perf_counter() - start), 1)
