@@ -12,7 +12,7 @@ go on where it stopped.
 4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
 5. a strength sweep of the grid3 attacker.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,held-out,matrix,sweep]
 """
 import argparse
 import json
@@ -22,6 +22,7 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
+STEPS = ("speed", "grid", "held-out", "matrix", "sweep")
 
 
 def attack(model: Path, out: Path, *style) -> dict:
@@ -53,14 +54,29 @@ def line(label: str, r: dict) -> str:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", default="results/grid-targets")
+    parser.add_argument("--steps", default=",".join(STEPS), help="which steps, separated by commas")
     args = parser.parse_args()
+    steps = args.steps.split(",")
+    if set(steps) - set(STEPS):
+        parser.error(f"unknown steps {sorted(set(steps) - set(STEPS))}; known: {', '.join(STEPS)}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for step in STEPS:
+        if step in steps:
+            globals()[step.replace("-", "_")](work, timings)
+    for name, seconds in timings.items():
+        print(f"{name}: {seconds:.0f} s", flush=True)
+
+
+def speed(work: Path, timings: dict):
     for style in ("clean", "grid3", "grid4"):
         seconds = cli("generate", "--style", style, "--count", 1000, "--workers", 2, "--seed", 5,
                       "--out", work / f"speed-{style}", "--force")
         print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
-    timings = {}
+
+
+def grid(work: Path, timings: dict):
     for style in ("grid3", "grid4"):
         model = work / f"tilecnn-{style}.keras"
         train_once(model, timings, f"tilecnn on {style}", "--style", style, "--count", 5000)
@@ -68,6 +84,9 @@ def main():
         print(line(f"tilecnn on {style}, strength 0.5", result), flush=True)
         print(f"  the network's ceiling: {ceiling(model):.0f} tiles/s ({ceiling(model) / 9:.0f} 3x3 challenges/s)",
               flush=True)
+
+
+def held_out(work: Path, timings: dict):
     for held in ARTS:
         others = "+".join(a for a in ARTS if a != held)
         model = work / f"tilecnn-without-{held}.keras"
@@ -75,6 +94,9 @@ def main():
                    "--count", 3000)
         result = attack(model, work / f"attack-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
         print(line(f"held-out art {held} (trained on {others})", result), flush=True)
+
+
+def matrix(work: Path, timings: dict):
     matrix = work / "matrix"
     if not (matrix / "report.json").is_file():
         designs = ",".join(f"grid3:art={a}" for a in ARTS)
@@ -85,14 +107,15 @@ def main():
     print("transfer matrix (rows: trained on, columns: tested on), challenge success:", flush=True)
     for art, row in zip(ARTS, report["matrix"]["captcha_accuracy"]):
         print(f"  {art}: " + "  ".join(f"{v:.1%}" if v is not None else "-" for v in row), flush=True)
+
+
+def sweep(work: Path, timings: dict):
     sweep = work / "sweep"
     if not (sweep / "report.json").is_file():
         cli("sweep", "--model", work / "tilecnn-grid3.keras", "--style", "grid3", "--strength", "0:1:5",
             "--count", 500, "--out", sweep, "--force")
     for step in json.loads((sweep / "report.json").read_text())["steps"]:
         print(f"  grid3 strength {step['value']}: success {step['captcha_accuracy']:.1%}", flush=True)
-    for name, seconds in timings.items():
-        print(f"{name}: {seconds:.0f} s", flush=True)
 
 
 if __name__ == "__main__":
