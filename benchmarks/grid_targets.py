@@ -4,9 +4,9 @@ go on where it stopped.
 
 1. generation speed: 1,000 grid3 and grid4 challenges on 2 workers, beside 1,000 text CAPTCHAs
    (clean) in the same run;
-2. tilecnn trained on 5,000 grid3 (and grid4) challenges at strength 0.5 from every art style,
-   attacking 1,000 fresh ones; the attack speed beside the network's own ceiling (tiles/s through
-   the bare network, 9 tiles a challenge);
+2. tilecnn trained on 5,000 grid3 challenges and squares on 5,000 grid4 ones, at strength 0.5
+   from every art style, each attacking 1,000 fresh ones; the attack speed beside the network's
+   own ceiling (challenges/s through the bare network: 9 tiles, or one whole 4x4 scene);
 3. the held-out art style: for each art style, tilecnn trained on 3,000 challenges of the other
    three, attacking 1,000 of the held-out one (tile accuracy and challenge success);
 4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
@@ -31,19 +31,17 @@ def attack(model: Path, out: Path, *style) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-def ceiling(model: Path) -> float:
-    """Tiles per second through the bare network (batches of 1,024), the reader's upper bound."""
+def ceiling(model: Path, per_challenge: int) -> float:
+    """Challenges per second through the bare network (`per_challenge` inputs each, in batches of
+    about 1,024 32x32 tiles' worth of pixels), the reader's upper bound."""
     import numpy as np
     from captchalab.attackers.base import load_attacker
-    from captchalab.loop import forward
     reader = load_attacker(model)
-    run = forward(reader.model)
-    tiles = np.random.default_rng(0).random((9216, 32, 32, 3), np.float32)
-    run(tiles[:1024])
+    inputs = np.random.default_rng(0).random((1024 * per_challenge, *reader.model.input_shape[1:]), np.float32)
+    reader.input_logits(inputs[:per_challenge])
     start = time.perf_counter()
-    for i in range(0, len(tiles), 1024):
-        run(tiles[i:i + 1024]).numpy()
-    return len(tiles) / (time.perf_counter() - start)
+    reader.input_logits(inputs)
+    return len(inputs) / per_challenge / (time.perf_counter() - start)
 
 
 def line(label: str, r: dict) -> str:
@@ -77,13 +75,12 @@ def speed(work: Path, timings: dict):
 
 
 def grid(work: Path, timings: dict):
-    for style in ("grid3", "grid4"):
-        model = work / f"tilecnn-{style}.keras"
-        train_once(model, timings, f"tilecnn on {style}", "--style", style, "--count", 5000)
-        result = attack(model, work / f"attack-{style}", "--style", style)
-        print(line(f"tilecnn on {style}, strength 0.5", result), flush=True)
-        print(f"  the network's ceiling: {ceiling(model):.0f} tiles/s ({ceiling(model) / 9:.0f} 3x3 challenges/s)",
-              flush=True)
+    for style, reader, per_challenge in (("grid3", "tilecnn", 9), ("grid4", "squares", 1)):
+        model = work / f"{reader}-{style}.keras"
+        train_once(model, timings, f"{reader} on {style}", "--style", style, "--attacker", reader, "--count", 5000)
+        result = attack(model, work / f"attack-{reader}-{style}", "--style", style)
+        print(line(f"{reader} on {style}, strength 0.5", result), flush=True)
+        print(f"  the network's ceiling: {ceiling(model, per_challenge):.0f} challenges/s", flush=True)
 
 
 def held_out(work: Path, timings: dict):
