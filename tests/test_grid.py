@@ -376,3 +376,12 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     assert np.allclose(through_graph, by_reading, rtol=0.05)
     assert_one_line_error(run_cli("attack", "--model", model, "--style", "grid3", "--count", "2", "--out",
                                   tmp_path / "r"), "squares reads 4x4 grids (grid=4); this challenge is 3x3")
+    # explore draws the whole scene through every layer, under the likeliest square
+    import cv2
+    from starlette.testclient import TestClient
+    from captchalab.explore.server import Explorer, create_app
+    client = TestClient(create_app(Explorer([model])))
+    view = client.post(f"/api/captcha/m0?grid=4&prompt={samples[0].question['prompt']}",
+                       content=cv2.imencode(".png", samples[0].image)[1].tobytes()).json()
+    assert len(view["tiles"]) == 16 and view["tile"]["index"] == int(np.argmax(view["tiles"]))
+    assert view["tile"]["layers"]["stem_relu"]["shape"] == [64, 64, 16]

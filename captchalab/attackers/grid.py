@@ -129,6 +129,10 @@ class GridReader(Attacker):
         super().__init__(charset, hparams, model, info)
         self.classes: list[str] = list((info or {}).get("classes") or [])
 
+    def grids(self) -> tuple[int, ...]:
+        """The grid sizes (squares per side) it reads."""
+        return (3, 4)
+
     def inputs(self, image: np.ndarray, grid: int) -> np.ndarray:
         """The network's inputs for one challenge: here one per tile, resized to `tile` pixels."""
         return cut(image, grid, self.hparams["tile"])
@@ -336,6 +340,9 @@ class Squares(GridReader):
         Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or "
               "64)") if p.name == "tile" else p
         for p in GRID_PARAMS) + (Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),)
+
+    def grids(self):
+        return (self.hparams["grid"],)
 
     def inputs(self, image, grid):
         if grid != self.hparams["grid"]:

@@ -67,7 +67,8 @@ class Explorer:
             if "layers" in attacker.views:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
             if attacker.kind == "grid":
-                self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), 3, None)
+                grids = attacker.grids() if hasattr(attacker, "grids") else (3,)
+                self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), grids[0], None)
             elif attacker.kind == "text":
                 attacker.read([blank])
             else:
