@@ -17,8 +17,8 @@ challenges train it as well as generated ones.
   class: a square is read with its neighbours, where the rest of an object whose corner it
   shows lies (a tile reader sees the corner alone).
 
-A reader's network takes "inputs": one per tile for the tile readers, the whole challenge for
-`squares`; `per_input` is how many tiles one input scores.
+A reader's network takes "inputs" (`inputs()`): one per tile for the tile readers, scoring that
+tile, or the whole challenge for `squares`, scoring every square of it.
 """
 from __future__ import annotations
 
