@@ -178,6 +178,7 @@ class Grid4(GridStyle):
     name = "grid4"
     description = "Select all squares with X: one scene cut into sixteen squares, the object spanning several."
     size = 4
+    reader = "squares"  # reads the scene whole: a square's corner of the object is judged with the rest
     params = COMMON + (Param("coverage", float, 0.05, 0.001, 0.9,
                              "share of a square the object must cover for the square to count"),)
 

@@ -350,12 +350,13 @@ def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
 def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tmp_path):
     import numpy as np
     import tensorflow as tf
-    from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.attackers import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
-    from captchalab.train import train_attacker
     model = tmp_path / "sq.keras"
-    train_attacker(get_attacker("squares")(), Source(spec=GenerationSpec("grid4", 40, seed=1)), model,
-                   TrainSettings(epochs=2, seed=1), workers=0)
+    # no --attacker: grid4 names squares as its reader
+    trained = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "2", "--workers", "1",
+                      "--out", model)
+    assert trained.returncode == 0, trained.stderr
     reader = load_attacker(model)
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "squares" and info["input"]["input"] == [128, 128, 3]

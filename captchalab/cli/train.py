@@ -114,7 +114,7 @@ def train_captcha_cmd(
     chars = parse_charset(charset) if charset else None
     source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
     chars = chars or source.charset
-    attacker = attacker or get_kind(source.kind).default_attacker
+    attacker = attacker or source.reader or get_kind(source.kind).default_attacker
     scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
     reader = make_attacker(attacker, chars, dirs(plugins))
     reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},

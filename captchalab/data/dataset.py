@@ -459,6 +459,7 @@ class Source:
     both answer the same questions."""
     rejected: list = []  # (filename, why) of the labels rows refused (folders only)
     plugin_dirs: tuple = ()  # the plugin folders its styles come from (generated only)
+    reader: str = ""  # the attacker its style declares it is best read by ('': its kind's default)
 
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
@@ -479,6 +480,11 @@ class GeneratedSource(Source):
 
     def __len__(self) -> int:
         return self.count
+
+    @property
+    def reader(self) -> str:
+        readers = {spec.generator().reader for spec in self.specs}
+        return readers.pop() if len(readers) == 1 else ""  # a mixture of styles that disagree: the kind's
 
     def __getstate__(self):  # workers resolve the generators themselves
         return {**self.__dict__, "_resolved": {}}

@@ -57,6 +57,7 @@ class Generator:
     charset: ClassVar[str] = DIGITS  # every character this style can draw
     min_length: ClassVar[int] = 1
     max_length: ClassVar[int] = 8
+    reader: ClassVar[str] = ""       # the attacker `train captcha` trains on it when none is named ('': its kind's)
 
     def drawable(self, charset: str, params: dict[str, Any]) -> str:
         """The characters of `charset` this style draws texts from with these parameters."""
