@@ -10,7 +10,9 @@ go on where it stopped.
 3. the held-out art style: for each art style, tilecnn trained on 3,000 challenges of the other
    three, attacking 1,000 of the held-out one (tile accuracy and challenge success);
 4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
-5. a strength sweep of the grid3 attacker.
+5. a strength sweep of the grid3 attacker;
+coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
+counts a square from 5%), on the same 1,000 fresh challenges it attacked.
 
     python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,held-out,matrix,sweep]
 """
@@ -22,7 +24,8 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
-STEPS = ("speed", "grid", "held-out", "matrix", "sweep")
+STEPS = ("speed", "grid", "coverage", "held-out", "matrix", "sweep")
+BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
 def attack(model: Path, out: Path, *style) -> dict:
@@ -81,6 +84,34 @@ def grid(work: Path, timings: dict):
         result = attack(model, work / f"attack-{reader}-{style}", "--style", style)
         print(line(f"{reader} on {style}, strength 0.5", result), flush=True)
         print(f"  the network's ceiling: {ceiling(model, per_challenge):.0f} challenges/s", flush=True)
+
+
+def coverage(work: Path, timings: dict):
+    import numpy as np
+    from captchalab.attackers.base import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    reader = load_attacker(work / "squares-grid4.keras")
+    source = Source(spec=GenerationSpec("grid4", 1000, seed=901, strength=0.5))
+    shares, wrong, failed_near_line = [], [], 0
+    for first in range(0, len(source), 100):
+        samples = [source.sample(i) for i in range(first, first + 100)]
+        readings = reader.read_prepared([reader.prepare(s.image, s.question) for s in samples])
+        for s, r in zip(samples, readings):
+            c = np.array(s.details["coverage"])
+            miss = np.isin(np.arange(16), [int(i) for i in s.text.split()]) != \
+                np.isin(np.arange(16), [int(i) for i in r.text.split()])
+            shares.append(c)
+            wrong.append(miss)
+            failed_near_line += bool(miss.any() and ((c[miss] >= 0.02) & (c[miss] < 0.1)).all())
+    shares, wrong = np.concatenate(shares), np.concatenate(wrong)
+    print(f"squares on grid4: {1 - wrong.reshape(-1, 16).any(axis=1).mean():.1%} solved; squares read wrong, "
+          "by the share of the square the object covers:", flush=True)
+    for low, high in zip(BINS, BINS[1:]):
+        inside = (shares >= low) & (shares < high)
+        print(f"  {low:.3f}-{min(high, 1):.3f}: {inside.sum() / 1000:.2f} a challenge, "
+              f"{wrong[inside].mean():.1%} of them wrong", flush=True)
+    failures = int(wrong.reshape(-1, 16).any(axis=1).sum())
+    print(f"  {failed_near_line} of the {failures} failed challenges erred only on squares covered 2-10%", flush=True)
 
 
 def held_out(work: Path, timings: dict):
