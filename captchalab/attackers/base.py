@@ -271,12 +271,12 @@ def remap_output(model, old_model, layer_name: str, charset, old_charset, offset
         return None
     kernel, bias = (w.copy() for w in model.get_layer(layer_name).get_weights())
     old_kernel, old_bias = old_model.get_layer(layer_name).get_weights()
-    if old_kernel.shape[0] != kernel.shape[0]:
+    if old_kernel.shape[:-1] != kernel.shape[:-1]:
         return None
     columns = [(k, k) for k in range(offset)] + [(charset.index(c) + offset, old_charset.index(c) + offset)
                                                  for c in charset if c in old_charset]
-    for new, old in columns:
-        kernel[:, new], bias[new] = old_kernel[:, old], old_bias[old]
+    for new, old in columns:  # the last axis holds the outputs (a dense layer's, or a 1x1 convolution's)
+        kernel[..., new], bias[new] = old_kernel[..., old], old_bias[old]
     model.get_layer(layer_name).set_weights([kernel, bias])
     return len(columns) - offset
 
