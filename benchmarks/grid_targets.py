@@ -13,7 +13,10 @@ go on where it stopped.
 4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
 5. a strength sweep of the grid3 attacker;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
-counts a square from 5%), on the same 1,000 fresh challenges it attacked.
+counts a square from 5%), on the same 1,000 fresh challenges it attacked;
+count: the grid3 reader (trained on the fixed three targets) on 500 fresh challenges of that
+design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
+threshold.
 
     python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,held-out,matrix,sweep]
 """
@@ -25,7 +28,7 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
-STEPS = ("speed", "grid", "coverage", "held-out", "matrix", "sweep")
+STEPS = ("speed", "grid", "coverage", "count", "held-out", "matrix", "sweep")
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -120,6 +123,21 @@ def coverage(work: Path, timings: dict):
               f"{wrong[inside].mean():.1%} of them wrong", flush=True)
     failures = int(wrong.reshape(-1, 16).any(axis=1).sum())
     print(f"  {failed_near_line} of the {failures} failed challenges erred only on squares covered 2-10%", flush=True)
+
+
+def count(work: Path, timings: dict):
+    import numpy as np
+    from captchalab.attackers.base import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    reader = load_attacker(work / "tilecnn-grid3.keras")
+    for design, params in (("targets=3", {}), ("targets=2, max_targets=5", {"targets": 2, "max_targets": 5})):
+        source = Source(spec=GenerationSpec("grid3", 500, seed=903, strength=0.5, params=params))
+        samples = [source.sample(i) for i in range(500)]
+        prepared = [reader.prepare(s.image, s.question) for s in samples]
+        for rule, sizes in (("the likeliest set", True), ("every tile at or above 0.5", False)):
+            reader.hparams["sizes"] = sizes
+            solved = np.mean([r.text == s.text for r, s in zip(reader.read_prepared(prepared), samples)])
+            print(f"grid3 {design}, tilecnn trained on three targets selecting {rule}: {solved:.1%}", flush=True)
 
 
 def held_out(work: Path, timings: dict):
