@@ -392,3 +392,16 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     assert tuned.returncode == 0, tuned.stderr
     taken = json.loads((tmp_path / "tuned.json").read_text())["initialised_weights"]
     assert "stem_conv" in taken and f"classes for {len(reader.classes)} of {len(reader.classes)} classes" in taken
+
+
+def test_colour_augmentation_greys_some_inputs_and_leaves_the_rest_alone_when_off():
+    import numpy as np
+    from captchalab.attackers.grid import augment
+    tiles = np.zeros((200, 8, 8, 3), np.uint8)
+    tiles[..., 2] = 200  # pure red
+    plain, _ = augment(tiles, np.random.default_rng(1), 0.0, 8)
+    assert plain is tiles  # no augmentation at all: not even a copy
+    coloured, _ = augment(tiles, np.random.default_rng(1), 1.0, 8, colour=1.0)
+    grey = (coloured.max(axis=3) - coloured.min(axis=3)).max(axis=(1, 2)) <= 1
+    assert 0.15 < grey.mean() < 0.45  # about 30% drawn wholly grey
+    assert (coloured[~grey][..., 2] > coloured[~grey][..., 0]).all()  # the rest stay red

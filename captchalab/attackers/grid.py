@@ -43,6 +43,8 @@ GRID_PARAMS = (
     Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
     Param("patience", int, 3, 1, 1000, "epochs without a validation gain before the learning rate is cut"),
     Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation (flips, shifts, brightness)"),
+    Param("colour", float, 0.0, 0.0, 1.0, "saturation changes in training, some inputs wholly grey (0: none), so "
+          "the reader leans on shapes more than on an art style's palette"),
 )
 
 
@@ -55,9 +57,11 @@ def cut(image: np.ndarray, grid: int, side: int) -> np.ndarray:
                      for r in range(grid) for c in range(grid)])
 
 
-def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1) and
-    brightness changes of uint8 inputs (N, h, w, 3); the augmented inputs and which were mirrored."""
+def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int,
+            colour: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1),
+    brightness and, with `colour`, saturation changes of uint8 inputs (N, h, w, 3); the augmented
+    inputs and which were mirrored."""
     if strength <= 0:
         return inputs, np.zeros(len(inputs), bool)
     out = inputs.copy()
@@ -68,7 +72,13 @@ def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, squar
         out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), out.shape[2:0:-1],
                                 borderMode=cv2.BORDER_REFLECT)
     gain = 1 + rng.uniform(-0.2, 0.2, (len(out), 1, 1, 1)) * strength
-    return np.clip(out * gain, 0, 255).astype(np.uint8), flip
+    out = out * gain
+    if colour > 0:  # drawn only when asked, so runs without it keep their random draws
+        saturation = rng.uniform(1 - 0.6 * colour, 1 + 0.6 * colour, (len(out), 1, 1, 1))
+        saturation[rng.random(len(out)) < 0.3 * colour] = 0.0
+        grey = out @ np.float32([0.114, 0.587, 0.299])  # BGR luma
+        out = grey[..., None] + saturation * (out - grey[..., None])
+    return np.clip(out, 0, 255).astype(np.uint8), flip
 
 
 def mirrored(targets: np.ndarray, flipped: np.ndarray) -> np.ndarray:
@@ -271,7 +281,7 @@ class GridReader(Attacker):
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
-                x, flipped = augment(et[batch], rng, h["augment"], h["tile"])
+                x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"])
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
