@@ -343,13 +343,14 @@ class Squares(GridReader):
     name = "squares"
     description = ("A fully convolutional network over the whole grid (4x4: 128x128 pixels), one sigmoid per "
                    "square and class: each square is read with its neighbours.")
-    params = tuple(
+    # its examples are whole challenges, not tiles: its own budget, batch and input size
+    params = tuple(p for p in GRID_PARAMS if p.name not in ("tile", "budget", "batch_size")) + (
+        Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or 64)"),
         Param("budget", int, 200_000, 1, 10 ** 9, "training challenges seen at most (the run ends sooner when "
-              "the validation score stops improving)") if p.name == "budget" else
-        Param("batch_size", int, 32, 1, 4096, "challenges per training batch") if p.name == "batch_size" else
-        Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or "
-              "64)") if p.name == "tile" else p
-        for p in GRID_PARAMS) + (Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),)
+              "the validation score stops improving)"),
+        Param("batch_size", int, 32, 1, 4096, "challenges per training batch"),
+        Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),
+    )
 
     def grids(self):
         return (self.hparams["grid"],)
