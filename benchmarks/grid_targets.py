@@ -124,6 +124,14 @@ def coverage(work: Path, timings: dict):
               f"{wrong[inside].mean():.1%} of them wrong", flush=True)
     failures = int(wrong.reshape(-1, 16).any(axis=1).sum())
     print(f"  {failed_near_line} of the {failures} failed challenges erred only on squares covered 2-10%", flush=True)
+    # how exactly a reader must judge the area: one that errs by a normal error of `points` of a
+    # square's area on these very challenges
+    truth, rng = shares >= 0.05, np.random.default_rng(0)
+    for points in (0.5, 1, 2, 3):
+        judged = shares + rng.normal(0, points / 100, shares.shape) >= 0.05
+        solved = (judged == truth).reshape(-1, 16).all(axis=1).mean()
+        print(f"  a reader judging each square's area within {points} points (one sd) would solve {solved:.1%}",
+              flush=True)
 
 
 def count(work: Path, timings: dict):
