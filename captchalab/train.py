@@ -14,7 +14,8 @@ import numpy as np
 from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
-from .loop import check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate, validation_size  # noqa: F401
+from .loop import (check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate,  # noqa: F401
+                   validation_size)
 from .manifest import make_manifest
 from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
                     train_network)
