@@ -5,7 +5,7 @@ would, through the CLI:
    plugins/serif_line.py with variant=1 (another face, slant, background, lines and JPEG than the
    synthetic style), split 1,000 for training / 400 for testing;
 2. each attacker trained on 20,000 synthetic CAPTCHAs of the resembling style (variant=0),
-   segment starting from the `train chars` network, ctc from scratch;
+   segment starting from the `train chars` network, ctc from its base (shipped for alnum);
 3. each fine-tuned on the 1,000 "real" ones (`train captcha --dataset ... --from synthetic.keras`);
 4. both attack the 400, beside ddddocr off the shelf and each attacker trained on the 1,000 alone;
 5. few labels: ctc fine-tuned from the synthetic stage on the first 100 of the 1,000 only, and on
@@ -15,7 +15,7 @@ Every step runs with the defaults (no epochs or rates chosen here): attackers st
 base and train until they converge. Each model is kept in --work, so an interrupted run goes on
 where it stopped.
 
-    python benchmarks/real_recipe.py [--synthetic 20000] [--work results/real-recipe]
+    python benchmarks/real_recipe.py [--synthetic 20000] [--work results/real-recipe] [--attackers ctc]
 """
 import argparse
 import json
@@ -31,6 +31,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--synthetic", type=int, default=20000)
     parser.add_argument("--work", default="results/real-recipe")
+    parser.add_argument("--attackers", default="segment,ctc", help="which of segment,ctc to run (ctc alone "
+                        "measures the few-label steps too, which start from ctc's synthetic stage)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -40,23 +42,25 @@ def main():
             "--param", "variant=1", "--strength", 0.6, "--workers", 2, "--out", work / "real", "--force")
         split(work / "real", work / "real-train", work / "real-test", 1000)
     timings = {}
-    for attacker, start in (("segment", "base"), ("ctc", "base")):
+    attackers = [a for a in ("segment", "ctc") if a in args.attackers.split(",")]
+    for attacker in attackers:
         synthetic = work / f"{attacker}-synthetic.keras"
         train_once(synthetic, timings, f"{attacker} synthetic", "--attacker", attacker, "--style", "serif_line",
-                   *common, "--length", "6", "--count", args.synthetic, "--strength", 0.6, "--from", start)
+                   *common, "--length", "6", "--count", args.synthetic, "--strength", 0.6, "--from", "base")
         train_once(work / f"{attacker}-tuned.keras", timings, f"{attacker} fine-tune", "--attacker", attacker,
                    "--dataset", work / "real-train", "--charset", "alnum", "--from", synthetic)
         train_once(work / f"{attacker}-real-only.keras", timings, f"{attacker} real only", "--attacker", attacker,
-                   "--dataset", work / "real-train", "--charset", "alnum", "--from", start)
-    few, scraped = work / "real-100", work / "real-900-unlabelled"
-    if not scraped.is_dir():
-        split(work / "real-train", few, scraped, 100)
-        (scraped / "labels.csv").unlink()  # unlabelled: the images only
-    for name, extra in (("ctc-100", []), ("ctc-100-plus-900-unlabelled", ["--unlabelled", scraped])):
-        train_once(work / f"{name}.keras", timings, name, "--attacker", "ctc", "--dataset", few, "--charset", "alnum",
-                   "--from", work / "ctc-synthetic.keras", *extra)
-    models = [work / f"{a}-{k}.keras" for a in ("segment", "ctc") for k in ("tuned", "real-only", "synthetic")]
-    models += [work / "ctc-100.keras", work / "ctc-100-plus-900-unlabelled.keras"]
+                   "--dataset", work / "real-train", "--charset", "alnum", "--from", "base")
+    models = [work / f"{a}-{k}.keras" for a in attackers for k in ("tuned", "real-only", "synthetic")]
+    if "ctc" in attackers:
+        few, scraped = work / "real-100", work / "real-900-unlabelled"
+        if not scraped.is_dir():
+            split(work / "real-train", few, scraped, 100)
+            (scraped / "labels.csv").unlink()  # unlabelled: the images only
+        for name, extra in (("ctc-100", []), ("ctc-100-plus-900-unlabelled", ["--unlabelled", scraped])):
+            train_once(work / f"{name}.keras", timings, name, "--attacker", "ctc", "--dataset", few,
+                       "--charset", "alnum", "--from", work / "ctc-synthetic.keras", *extra)
+            models.append(work / f"{name}.keras")
     report = work / "attack"
     cli("attack", *[x for m in models for x in ("--model", m)], "--attacker", "ddddocr", "--dataset",
         work / "real-test", "--charset", "alnum", "--out", report, "--force")

@@ -56,6 +56,8 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
                        content=cv2.imencode(".png", samples[0].image)[1].tobytes()).json()
     assert len(view["tiles"]) == 16 and view["tile"]["index"] == int(np.argmax(view["tiles"]))
     assert view["tile"]["layers"]["stem_relu"]["shape"] == [64, 64, 16]
+    refused = client.post("/api/captcha/m0?grid=3", content=cv2.imencode(".png", samples[0].image)[1].tobytes())
+    assert refused.status_code == 400 and "reads 4x4 grids, not 3x3" in refused.json()["error"]
     # a fine-tune from it takes every layer, its 1x1-convolution output class by class
     tuned = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "1", "--workers", "1",
                     "--from", model, "--out", tmp_path / "tuned.keras")

@@ -121,6 +121,10 @@ class Attacker:
     def read_prepared(self, batch: list[Any]) -> list[Reading]:
         raise NotImplementedError
 
+    def grids(self) -> tuple[int, ...]:
+        """A grid reader's grid sizes (squares per side) it reads: explore draws the first."""
+        return (3, 4)
+
     def build(self, seed: int):
         """A fresh, untrained Keras model for `self.charset` and `self.hparams`."""
         raise CaptchalabError(f"attacker {self.name!r} cannot be trained")

@@ -17,7 +17,7 @@ challenges train it as well as generated ones.
   class: a square is read with its neighbours, where the rest of an object whose corner it
   shows lies (a tile reader sees the corner alone).
 
-A reader's network takes "inputs" (`inputs()`): one per tile for the tile readers, scoring that
+A reader's network takes "inputs" (`network_inputs()`): one per tile for the tile readers, scoring that
 tile, or the whole challenge for `squares`, scoring every square of it.
 """
 from __future__ import annotations
@@ -139,23 +139,19 @@ class GridReader(Attacker):
         super().__init__(charset, hparams, model, info)
         self.classes: list[str] = list((info or {}).get("classes") or [])
 
-    def grids(self) -> tuple[int, ...]:
-        """The grid sizes (squares per side) it reads."""
-        return (3, 4)
-
-    def inputs(self, image: np.ndarray, grid: int) -> np.ndarray:
+    def network_inputs(self, image: np.ndarray, grid: int) -> np.ndarray:
         """The network's inputs for one challenge: here one per tile, resized to `tile` pixels."""
         return cut(image, grid, self.hparams["tile"])
 
     def input_boxes(self, h: int, w: int, grid: int) -> list[tuple[int, int, int, int]]:
-        """Where each of `inputs` comes from in an h x w challenge: (y0, y1, x0, x1), as `cut` takes them."""
+        """Where each of `network_inputs` comes from in an h x w challenge: (y0, y1, x0, x1), as `cut` takes them."""
         return [(r * h // grid, (r + 1) * h // grid, c * w // grid, (c + 1) * w // grid)
                 for r in range(grid) for c in range(grid)]
 
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
         # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
-        return {"inputs": self.inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
+        return {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
                 "first_round": question.get("round", 1) == 1}
 
     def geometry(self):
@@ -355,7 +351,7 @@ class Squares(GridReader):
     def grids(self):
         return (self.hparams["grid"],)
 
-    def inputs(self, image, grid):
+    def network_inputs(self, image, grid):
         if grid != self.hparams["grid"]:
             raise CaptchalabError(f"{self.name} reads {self.hparams['grid']}x{self.hparams['grid']} grids "
                                   f"(grid={self.hparams['grid']}); this challenge is {grid}x{grid}")

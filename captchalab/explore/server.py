@@ -67,8 +67,7 @@ class Explorer:
             if "layers" in attacker.views:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
             if attacker.kind == "grid":
-                grids = attacker.grids() if hasattr(attacker, "grids") else (3,)
-                self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), grids[0], None)
+                self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), attacker.grids()[0], None)
             elif attacker.kind == "text":
                 attacker.read([blank])
             else:
@@ -160,8 +159,9 @@ class Explorer:
         """An image-grid challenge as a reader sees it: the probability it gives each tile of
         showing the prompt, what it selects, and every layer of its network for the tile it
         finds likeliest."""
-        if grid not in (3, 4):
-            raise BadRequest(f"grid must be 3 or 4, got {grid}")
+        if grid not in attacker.grids():
+            raise BadRequest(f"{attacker.label()} reads {' or '.join(f'{n}x{n}' for n in attacker.grids())} grids, "
+                             f"not {grid}x{grid}")
         if prompt is not None and prompt not in attacker.classes:
             raise BadRequest(f"{attacker.label()} never learnt {prompt!r} (it knows: {', '.join(attacker.classes)})")
         start = time.perf_counter()
