@@ -347,3 +347,17 @@ def test_colour_augmentation_greys_some_inputs_and_leaves_the_rest_alone_when_of
     grey = (coloured.max(axis=3) - coloured.min(axis=3)).max(axis=(1, 2)) <= 1
     assert 0.15 < grey.mean() < 0.45  # about 30% drawn wholly grey
     assert (coloured[~grey][..., 2] > coloured[~grey][..., 0]).all()  # the rest stay red
+
+
+def test_outline_augmentation_draws_dark_contours_on_some_inputs_only():
+    import numpy as np
+    from captchalab.attackers.grid import augment
+    tiles = np.full((200, 32, 32, 3), 200, np.uint8)
+    tiles[:, 8:24, 8:24] = (150, 40, 20)  # a dark blue square on grey: its border is the only edge
+    drawn, _ = augment(tiles, np.random.default_rng(2), 1.0, 32, outline=1.0)
+    dark = (drawn.max(axis=3) < 40).sum(axis=(1, 2))  # the contours (24, times a brightness gain)
+    outlined = dark > 20
+    assert 0.35 < outlined.mean() < 0.65  # about half redrawn
+    assert (dark[~outlined] == 0).all()  # the others untouched by it
+    corner = drawn[outlined][:, 1:5, 1:5]  # far from the edge: still the flat background
+    assert (corner.min(axis=3) > 120).all()
