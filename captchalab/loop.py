@@ -225,7 +225,8 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
     """Train `model` in place; returns the loop state (history, best epoch, timings, verdict).
 
     Each epoch draws its batches from `epoch_batches(rng)` (rng seeded by (seed, epoch)) and calls
-    `step(*batch) -> (loss, correct)`; `validate()` scores the model after each epoch and the
+    `step(*batch) -> (loss, correct)` (correct None: the step does not decode its batch, so no
+    training accuracy is recorded); `validate()` scores the model after each epoch and the
     best weights are restored at the end. With `stopping` the run converges (the optimizer comes
     from `plan`; `epochs` and `patience` are derived from `stopping`, and with fewer than
     MIN_VALIDATION `validation_count` plateaus decide nothing: the budget runs whole); without,
@@ -263,19 +264,21 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
         start = time.perf_counter()
         total_loss = total_correct = 0.0
         seen = 0
+        decodes = True
         for batch in epoch_batches(rng):
             loss, correct = step(*batch)
             n = len(batch[0])
             seen += n
             total_loss += float(loss) * n
-            total_correct += float(correct)
-            progress.update(seen, [("loss", float(loss)), ("accuracy", total_correct / seen)])
+            decodes = correct is not None
+            total_correct += float(correct) if decodes else 0.0
+            progress.update(seen, [("loss", float(loss))] + ([("accuracy", total_correct / seen)] if decodes else []))
         state["train_seconds"] += time.perf_counter() - start
         state["images_seen"] += seen
         val_accuracy = validate()
         record = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1),
-                  "accuracy": total_correct / max(seen, 1), "val_accuracy": val_accuracy,
-                  "examples_seen": state["images_seen"]}
+                  **({"accuracy": total_correct / max(seen, 1)} if decodes else {}),
+                  "val_accuracy": val_accuracy, "examples_seen": state["images_seen"]}
         if hasattr(optimizer, "rate_scale"):
             record["learning_rate_scale"] = round(float(optimizer.rate_scale.numpy()), 6)
         state["history"].append(record)
@@ -436,7 +439,7 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
             outputs = model(inputs, training=True)
             loss = tf.reduce_mean(tf.cast(attacker.loss(targets, outputs), tf.float32))
         optimizer.apply(tape.gradient(loss, variables), variables)
-        return loss, 0.0
+        return loss, None  # the declared loop does not decode training batches
 
     augment = getattr(attacker, "augment", None)
 
@@ -455,6 +458,4 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
                      config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                              "learning_rate": learning_rate, "seed": settings.seed, "count": len(x),
                              "fresh": fresh is not None})
-    for record in state["history"]:
-        record.pop("accuracy", None)  # the declared loop does not decode training batches
     return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": learning_rate}

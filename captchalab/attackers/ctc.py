@@ -186,7 +186,7 @@ class Ctc(Attacker):
                 loss = tf.reduce_mean(keras.ops.ctc_loss(targets, logits, target_lengths, output_lengths,
                                                          mask_index=0))
             optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss, 0.0
+            return loss, None  # the CTC step does not decode its batch
         return step
 
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None,
@@ -253,8 +253,6 @@ class Ctc(Attacker):
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                                  "learning_rate": lr, "seed": settings.seed, "count": len(x),
                                  "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
-        for record in state["history"]:
-            record.pop("accuracy", None)  # the CTC step does not decode training batches
         result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
         if unlabelled:
             result["pseudo_labelling"] = {**asdict(pseudo), "unlabelled": len(unlabelled),
