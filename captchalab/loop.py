@@ -369,7 +369,7 @@ def forward(model) -> Callable:
     import tensorflow as tf
     run = getattr(model, "_captchalab_forward", None)
     if run is None:  # one signature for every batch size: traced once
-        run = tf.function(lambda x: model(x, training=False),
+        run = tf.function(lambda x: model(x, training=False), autograph=False,  # no Python control flow to convert
                           input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)])
         object.__setattr__(model, "_captchalab_forward", run)  # not a tracked Keras attribute
     return run
