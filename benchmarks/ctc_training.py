@@ -1,5 +1,6 @@
-"""Training time to the default stopping point on 10,000 generated CAPTCHAs, ctc (from scratch)
-beside segment (from the MNIST network), same CAPTCHAs, then both attack 1,000 fresh ones.
+"""Training time to convergence (the default stopping rule) on 10,000 generated CAPTCHAs: ctc from
+scratch and from its shipped base, beside segment from the MNIST network, same CAPTCHAs, then all
+attack 1,000 fresh ones. `CAPTCHALAB_PRECISION=float32` measures it without bfloat16.
 
     python benchmarks/ctc_training.py --mnist models/mnist.keras [--count 10000] [--style distorted]
 """
@@ -10,10 +11,13 @@ from pathlib import Path
 
 from captchalab.attack import attack_many
 from captchalab.data.dataset import GenerationSpec, Source
+from recipe_steps import result_line
 
 
 def main():
     from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.charset import DIGITS
+    from captchalab.pretrained import ensure_base
     from captchalab.train import train_attacker
     parser = argparse.ArgumentParser()
     parser.add_argument("--mnist", required=True)
@@ -27,18 +31,22 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         models = []
-        for name, start in (("ctc", None), ("segment", Path(args.mnist))):
-            out = folder / f"{name}-{args.style}.keras"
+        runs = (("ctc", "scratch", None), ("ctc", "base", ensure_base("ctc", DIGITS, lambda m: None)),
+                ("segment", "mnist", Path(args.mnist)))
+        for name, label, start in runs:
+            out = folder / f"{name}-{label}-{args.style}.keras"
             began = time.perf_counter()
             info = train_attacker(get_attacker(name)(), train, out, TrainSettings(seed=1), start)
-            print(f"{name}: trained on {args.count} {args.style} CAPTCHAs in {time.perf_counter() - began:.0f} s "
-                  f"({info['epochs_run']} epochs, {info['train_images_per_second']:.0f} images/s), "
-                  f"validation accuracy {info['val_accuracy']:.4f}", flush=True)
+            verdict = info["convergence"]
+            print(f"{name} from {label}: trained on {args.count} {args.style} CAPTCHAs in "
+                  f"{time.perf_counter() - began:.0f} s ({info['epochs_run']} epochs, "
+                  f"{info['train_images_per_second']:.0f} images/s), validation accuracy {info['val_accuracy']:.4f}, "
+                  + ("converged" if verdict["converged"] else "NOT converged: " + "; ".join(verdict["reasons"]))
+                  + f" ({verdict['stopped']})", flush=True)
             models.append(load_attacker(out))
         report, _ = attack_many(models, {args.style: test})
         for label, r in report["per_attacker"].items():
-            print(f"{label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} on 1,000 fresh CAPTCHAs "
-                  f"({r['captchas_per_second']:.0f}/s)")
+            print(result_line(label, r, f"of 1,000 fresh CAPTCHAs ({r['captchas_per_second']:.0f}/s)"))
 
 
 if __name__ == "__main__":
