@@ -64,9 +64,20 @@ class PseudoLabelling:
     """Semi-supervised training on unlabelled CAPTCHAs (the second stage of GeeSolver, IEEE S&P
     2023): a teacher whose weights are an exponential moving average of the student's reads the
     unlabelled CAPTCHAs before every epoch; those it reads with every character at least
-    `threshold` confident join that epoch's training set under the teacher's reading."""
+    `threshold` confident join that epoch's training set under the teacher's reading, the most
+    confident first, at most `per_labelled` for each labelled CAPTCHA: left uncapped, 900
+    pseudo-labels beside 90 labels train the student on the teacher's own mistakes (measured: 90.3%
+    against 96.5% with the 90 labels alone, benchmarks/real_recipe.py)."""
     threshold: float = 0.9
     decay: float = 0.99   # per training step: teacher = decay * teacher + (1 - decay) * student
+    per_labelled: float = 1.0
+
+    def choose(self, readings, labelled: int, charset: str, max_length: int) -> list[int]:
+        """Which readings become this epoch's pseudo-labels: confident ones, the likeliest first,
+        at most `per_labelled` x `labelled` of them, in their original order."""
+        chosen = confident(readings, self.threshold, charset, max_length)
+        chosen.sort(key=lambda k: -min(readings[k].confidence))
+        return sorted(chosen[:int(self.per_labelled * labelled)])
 
 
 def confident(readings, threshold: float, charset: str, max_length: int = 8) -> list[int]:

@@ -18,6 +18,16 @@ def test_only_confident_readings_of_the_charset_become_pseudo_labels():
     assert confident(readings, 0.96, "0123456789", max_length=8) == []
 
 
+def test_pseudo_labels_are_capped_per_labelled_captcha_the_most_confident_first():
+    from captchalab.attackers import Reading
+    from captchalab.loop import PseudoLabelling
+    readings = [Reading("12", [0.95, 0.92]), Reading("34", [0.99, 0.99]), Reading("56", [0.5, 0.99]),
+                Reading("78", [0.97, 0.96]), Reading("90", [0.91, 0.99])]
+    assert PseudoLabelling(per_labelled=1.0).choose(readings, 2, "0123456789", 8) == [1, 3]
+    assert PseudoLabelling(per_labelled=2.0).choose(readings, 2, "0123456789", 8) == [0, 1, 3, 4]
+    assert PseudoLabelling(per_labelled=0.5).choose(readings, 1, "0123456789", 8) == []
+
+
 def test_the_teacher_moves_a_small_step_towards_the_student():
     import keras
     from captchalab.loop import mean_teacher

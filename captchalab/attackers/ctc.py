@@ -195,7 +195,7 @@ class Ctc(Attacker):
         images), also on the ones a mean teacher reads confidently (loop.PseudoLabelling); with
         `fresh`, on the CAPTCHAs it draws for each epoch instead of `train`."""
         import keras
-        from ..loop import (PseudoLabelling, confident, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
+        from ..loop import (PseudoLabelling, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
                             stopping_for)
         h = self.hparams
         x, labels, lengths = self._encode(train)
@@ -223,7 +223,7 @@ class Ctc(Attacker):
             if teacher is None:
                 return labelled
             readings = reader.read_prepared(unlabelled)
-            chosen = confident(readings, pseudo.threshold, self.charset, MAX_LABEL)
+            chosen = pseudo.choose(readings, len(labelled[0]), self.charset, MAX_LABEL)
             pseudo_counts.append(len(chosen))
             if not chosen:
                 return labelled
