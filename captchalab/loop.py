@@ -65,9 +65,8 @@ class PseudoLabelling:
     2023): a teacher whose weights are an exponential moving average of the student's reads the
     unlabelled CAPTCHAs before every epoch; those it reads with every character at least
     `threshold` confident join that epoch's training set under the teacher's reading, the most
-    confident first, at most `per_labelled` for each labelled CAPTCHA: left uncapped, 900
-    pseudo-labels beside 90 labels train the student on the teacher's own mistakes (measured: 90.3%
-    against 96.5% with the 90 labels alone, benchmarks/real_recipe.py)."""
+    confident first, at most `per_labelled` for each labelled CAPTCHA, so the labels keep their
+    share of every epoch (and an epoch's cost stays near twice the labelled one)."""
     threshold: float = 0.9
     decay: float = 0.99   # per training step: teacher = decay * teacher + (1 - decay) * student
     per_labelled: float = 1.0
