@@ -34,6 +34,9 @@ def main():
     parser.add_argument("--attackers", default="segment,ctc", help="which of segment,ctc to run (ctc alone "
                         "measures the few-label steps too, which start from ctc's synthetic stage)")
     args = parser.parse_args()
+    asked = args.attackers.split(",")
+    if set(asked) - {"segment", "ctc"}:
+        parser.error(f"--attackers: choose among segment,ctc, not {args.attackers!r}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     common = ["--plugins", PLUGINS, "--charset", "alnum"]
@@ -42,7 +45,7 @@ def main():
             "--param", "variant=1", "--strength", 0.6, "--workers", 2, "--out", work / "real", "--force")
         split(work / "real", work / "real-train", work / "real-test", 1000)
     timings = {}
-    attackers = [a for a in ("segment", "ctc") if a in args.attackers.split(",")]
+    attackers = [a for a in ("segment", "ctc") if a in asked]
     for attacker in attackers:
         synthetic = work / f"{attacker}-synthetic.keras"
         train_once(synthetic, timings, f"{attacker} synthetic", "--attacker", attacker, "--style", "serif_line",
