@@ -198,13 +198,31 @@ def check_resumable(out: Path, resume: bool) -> None:
         raise CaptchalabError(f"nothing to resume: no checkpoint at {checkpoint_dir(out)}")
 
 
+def random_states(model) -> list:
+    """The model's random-number states (its dropout layers' seed generators): variables that are
+    not weights, so save_weights leaves them out, yet a resumed run must draw the same masks."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _save_arrays(path: Path, variables) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, *[v.numpy() for v in variables])
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_arrays(path: Path, variables) -> None:
+    with np.load(path) as saved:
+        for variable, key in zip(variables, sorted(saved.files, key=lambda k: int(k[4:]))):
+            variable.assign(saved[key])
+
+
 def _save_checkpoint(ckpt: Path, model, optimizer, state: dict, teacher=None) -> None:
     model.save_weights(ckpt / "last.weights.h5")
     if teacher is not None:
         teacher.save_weights(ckpt / "teacher.weights.h5")
-    buffer = io.BytesIO()
-    np.savez(buffer, *[v.numpy() for v in optimizer.variables])
-    atomic_write_bytes(ckpt / "optimizer.npz", buffer.getvalue())
+    _save_arrays(ckpt / "optimizer.npz", optimizer.variables)
+    _save_arrays(ckpt / "random.npz", random_states(model))
     atomic_write_json(ckpt / "state.json", state)  # written last: it marks the epoch as done
 
 
@@ -219,9 +237,9 @@ def _load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) -
     model.load_weights(ckpt / "last.weights.h5")
     if teacher is not None:
         teacher.load_weights(ckpt / "teacher.weights.h5")
-    with np.load(ckpt / "optimizer.npz") as saved:
-        for variable, key in zip(optimizer.variables, sorted(saved.files, key=lambda k: int(k[4:]))):
-            variable.assign(saved[key])
+    _load_arrays(ckpt / "optimizer.npz", optimizer.variables)
+    if (ckpt / "random.npz").is_file():  # (checkpoints made before it was saved lack it)
+        _load_arrays(ckpt / "random.npz", random_states(model))
     return state
 
 

@@ -67,11 +67,52 @@ def test_unlabelled_training_records_its_images_and_refuses_to_attack_them(tmp_p
     assert "broken.png" in info["unlabelled"]["skipped_files"]
     assert len(info["unlabelled"]["image_sha256"]) == 21 and info["labelled_count"] == 40
     assert len(info["pseudo_labelling"]["pseudo_labelled_per_epoch"]) == info["epochs_run"]
+    # two stages: the labels alone first, then the teacher starts from that model
+    assert info["supervised_stage"]["epochs_run"] == info["epochs_run"] == 4
+    assert info["train_seconds"] >= info["supervised_stage"]["train_seconds"]
     refused = run_cli("attack", "--model", out, "--dataset", folders / "site", "--workers", "0", "--out", tmp_path / "r")
     assert_one_line_error(refused, "trained on 20 of these images")
     assert not (tmp_path / "r").exists()
     other = run_cli("attack", "--model", out, "--dataset", folders / "labelled", "--workers", "0", "--out", tmp_path / "r2")
     assert other.returncode == 0, other.stderr
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_semi_supervised_run_resumes_in_its_second_stage(tmp_path, folders):
+    from captchalab.attackers.base import TrainSettings, make_attacker
+    from captchalab.data.dataset import make_source, read_unlabelled
+    from captchalab.loop import checkpoint_dir
+    from captchalab.train import train_attacker
+
+    def run(out, resume=False, on_epoch=None):
+        reader = make_attacker("ctc:filters=8,rnn_units=16", "0123456789")
+        source = make_source(None, folders / "labelled", 0, "4", 1, 0.0, None, (), "0123456789")
+        return train_attacker(reader, source, out, TrainSettings(budget=144), workers=0, resume=resume,
+                              on_epoch=on_epoch, unlabelled=read_unlabelled(folders / "scraped"))
+
+    whole = run(tmp_path / "whole.keras")
+    calls = []
+
+    def stop_in_second_stage(epoch, record):
+        calls.append(epoch)
+        if len(calls) == 6:  # four epochs of the labels alone, then the second of the pseudo-labelled stage
+            raise Interrupt()
+
+    out = tmp_path / "cut.keras"
+    with pytest.raises(Interrupt):
+        run(out, on_epoch=stop_in_second_stage)
+    assert calls == [1, 2, 3, 4, 1, 2] and not out.exists()
+    assert (checkpoint_dir(out) / "semi-supervised" / "state.json").is_file()
+    seen = []
+    resumed = run(out, resume=True, on_epoch=lambda e, r: seen.append(e))
+    assert seen == [3, 4]  # neither the first stage nor the second's first epochs were redone
+    assert resumed["pseudo_labelling"]["pseudo_labelled_per_epoch"][-2:] == \
+        whole["pseudo_labelling"]["pseudo_labelled_per_epoch"][-2:]
+    assert [r["loss"] for r in resumed["history"]] == [r["loss"] for r in whole["history"]]  # the same run
+    assert not checkpoint_dir(out).exists()
 
 
 @pytest.mark.parametrize("which, fragment", [
