@@ -249,7 +249,8 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
              resume: bool = False, verbose: int = 0,
              on_epoch: Callable[[int, dict], None] | None = None,
              stopping: Stopping | None = None, train_score: Callable[[], float | None] | None = None,
-             validation_count: int | None = None, teacher=None) -> dict:
+             validation_count: int | None = None, teacher=None,
+             epoch_notes: Callable[[], dict] | None = None) -> dict:
     """Train `model` in place; returns the loop state (history, best epoch, timings, verdict).
 
     Each epoch draws its batches from `epoch_batches(rng)` (rng seeded by (seed, epoch)) and calls
@@ -261,6 +262,7 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
     it runs `epochs` epochs of a fixed recipe, ending early after `patience` epochs without gain.
     `train_score()` reads training CAPTCHAs with the kept weights (the underfitting check).
     A `teacher` model (semi-supervised training) is checkpointed beside the model.
+    `epoch_notes()` adds the caller's own numbers to each epoch's record (kept across a resume).
     `config` must be equal for a run to resume.
     """
     import keras
@@ -306,7 +308,8 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
         val_accuracy = validate()
         record = {"epoch": epoch + 1, "loss": total_loss / max(seen, 1),
                   **({"accuracy": total_correct / max(seen, 1)} if decodes else {}),
-                  "val_accuracy": val_accuracy, "examples_seen": state["images_seen"]}
+                  "val_accuracy": val_accuracy, "examples_seen": state["images_seen"],
+                  **(epoch_notes() if epoch_notes else {})}
         if hasattr(optimizer, "rate_scale"):
             record["learning_rate_scale"] = round(float(optimizer.rate_scale.numpy()), 6)
         state["history"].append(record)

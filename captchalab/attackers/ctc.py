@@ -220,7 +220,7 @@ class Ctc(Attacker):
         model = self.model
         step = self.train_step(optimizer)
 
-        teacher, update_teacher, pseudo, pseudo_counts = None, None, PseudoLabelling(), []
+        teacher, update_teacher, pseudo, pseudo_count = None, None, PseudoLabelling(), [0]
         if unlabelled:
             teacher = keras.models.clone_model(model)
             teacher.set_weights(model.get_weights())
@@ -235,7 +235,7 @@ class Ctc(Attacker):
                 return labelled
             readings = reader.read_prepared(unlabelled)
             chosen = pseudo.choose(readings, len(labelled[0]), self.charset, MAX_LABEL)
-            pseudo_counts.append(len(chosen))
+            pseudo_count[0] = len(chosen)
             if not chosen:
                 return labelled
             pseudo_set = self._encode([(unlabelled[k], readings[k].text) for k in chosen])
@@ -261,13 +261,14 @@ class Ctc(Attacker):
                          step=step, validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
                          stopping=stopping, train_score=train_score, validation_count=len(validation),
                          teacher=teacher,
+                         epoch_notes=(lambda: {"pseudo_labelled": pseudo_count[0]}) if unlabelled else None,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                                  "learning_rate": lr, "seed": settings.seed, "count": len(x),
                                  "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
         result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
         if unlabelled:
             result["pseudo_labelling"] = {**asdict(pseudo), "unlabelled": len(unlabelled),
-                                          "pseudo_labelled_per_epoch": pseudo_counts}
+                                          "pseudo_labelled_per_epoch": [r["pseudo_labelled"] for r in state["history"]]}
             result["supervised_stage"] = {k: supervised[k] for k in ("epochs_run", "val_accuracy", "convergence",
                                                                      "train_seconds")}
             result["train_seconds"] = round(result["train_seconds"] + supervised["train_seconds"], 2)
