@@ -52,9 +52,7 @@ def main():
                    *common, "--length", "6", "--count", args.synthetic, "--strength", 0.6, "--from", "base")
         train_once(work / f"{attacker}-tuned.keras", timings, f"{attacker} fine-tune", "--attacker", attacker,
                    "--dataset", work / "real-train", "--charset", "alnum", "--from", synthetic)
-        train_once(work / f"{attacker}-real-only.keras", timings, f"{attacker} real only", "--attacker", attacker,
-                   "--dataset", work / "real-train", "--charset", "alnum", "--from", "base")
-    models = [work / f"{a}-{k}.keras" for a in attackers for k in ("tuned", "real-only", "synthetic")]
+    models = [work / f"{a}-{k}.keras" for a in attackers for k in ("tuned", "synthetic")]
     if "ctc" in attackers:
         few, scraped = work / "real-100", work / "real-900-unlabelled"
         if not scraped.is_dir():
@@ -64,6 +62,11 @@ def main():
             train_once(work / f"{name}.keras", timings, name, "--attacker", "ctc", "--dataset", few,
                        "--charset", "alnum", "--from", work / "ctc-synthetic.keras", *extra)
             models.append(work / f"{name}.keras")
+    for attacker in attackers:  # the comparison without the synthetic stage, last: it decides nothing else
+        real_only = work / f"{attacker}-real-only.keras"
+        train_once(real_only, timings, f"{attacker} real only", "--attacker", attacker, "--dataset", work / "real-train",
+                   "--charset", "alnum", "--from", "base")
+        models.append(real_only)
     report = work / "attack"
     cli("attack", *[x for m in models for x in ("--model", m)], "--attacker", "ddddocr", "--dataset",
         work / "real-test", "--charset", "alnum", "--out", report, "--force")

@@ -6,10 +6,18 @@ same data so that all see the machine in the same state; prints every round and 
 - `crnn`: ctc's CRNN on 32x128 CAPTCHAs (`Ctc.train_step`, what `train captcha --attacker ctc`
   uses), plain fit with `keras.losses.CTC` on the same padded labels.
 
-    python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7]
+With --onednn, each round runs once with TensorFlow's oneDNN kernels off and once on
+(TF_ENABLE_ONEDNN_OPTS=0/1, read when TensorFlow loads, so one process each; captchalab turns
+them on where TensorFlow would not, on AVX2-only CPUs).
+
+    python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7] [--onednn]
 """
 import argparse
+import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -80,6 +88,25 @@ def measure(name: str, runs: dict, images: int, rounds: int) -> None:
         for label, v in rates.items()), flush=True)
 
 
+def compare_onednn(args) -> None:
+    """Alternate child processes with oneDNN off and on; medians of their per-round rates."""
+    rates: dict[str, list[float]] = {}
+    for r in range(args.rounds):
+        for setting in ("0", "1"):
+            child = subprocess.run([sys.executable, __file__, "--network", args.network, "--images", str(args.images),
+                                    "--rounds", "1"], env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting},
+                                   capture_output=True, text=True, check=True)
+            for line in child.stdout.splitlines():
+                if "medians" not in line:
+                    continue
+                name = line.split(",")[0]
+                for label, rate in re.findall(r"(plain model\.fit|training step, [\w]+) (\d+) images/s", line):
+                    rates.setdefault(f"{name} {label}, oneDNN {'on' if setting == '1' else 'off'}", []).append(float(rate))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()), flush=True)
+    print(f"medians over {args.rounds} alternating rounds (images/s): "
+          + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()), flush=True)
+
+
 def main():
     from captchalab.runtime import bf16_supported
     parser = argparse.ArgumentParser()
@@ -88,7 +115,10 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--bfloat16", action="store_true",
                         help="measure bfloat16 even where the CPU only emulates it (very slow)")
+    parser.add_argument("--onednn", action="store_true", help="compare TensorFlow's oneDNN kernels off and on")
     args = parser.parse_args()
+    if args.onednn:
+        return compare_onednn(args)
     policies = ["float32"] + (["mixed_bfloat16"] if bf16_supported() or args.bfloat16 else [])
     if len(policies) == 1:
         print("this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only", flush=True)
