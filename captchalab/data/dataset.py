@@ -296,17 +296,26 @@ class Dataset:
         return used
 
 
-def safe_member(root: Path, name: str, row: int) -> Path:
-    """The path of `name` inside `root`, refusing anything that could lead outside it."""
+def safe_member(root: Path, name: str, row: int, resolved_root: Path | None = None) -> Path:
+    """The path of `name` inside `root`, refusing anything that could lead outside it
+    (`resolved_root`: root.resolve(), once for a whole labels file)."""
     pure = Path(name)
     if pure.is_absolute() or name.startswith(("/", "\\")) or ".." in pure.parts \
-            or ".." in Path(name.replace("\\", "/")).parts:
+            or ("\\" in name and ".." in Path(name.replace("\\", "/")).parts):
         raise CaptchalabError(f"labels.csv row {row}: filename {name!r} points outside the dataset folder")
+    inside = resolved_root or root.resolve()
+    probe = str(inside)
+    for part in pure.parts:  # only a symbolic link among the name's own parts can lead elsewhere
+        probe = os.path.join(probe, part)
+        if os.path.islink(probe):
+            break
+    else:
+        return Path(probe)
     try:
         resolved = (root / pure).resolve()
     except (RuntimeError, OSError):  # a symlink loop: not an escape, just an unreadable file
         return root / pure
-    if not resolved.is_relative_to(root.resolve()):
+    if not resolved.is_relative_to(inside):
         raise CaptchalabError(f"labels.csv row {row}: {name!r} resolves outside the dataset folder")
     return resolved
 
@@ -356,6 +365,7 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     columns = {c: names.index(c) for c in kind.columns}
     text_col = columns.get("text", 0)
     filenames, texts, rejected, questions = [], [], [], []
+    inside = root.resolve()
     for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
         line = line.rstrip("\r")
         if not line.strip():
@@ -372,7 +382,7 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
         if why:
             rejected.append((name.encode("utf-8", "replace").decode(), f"line {number}: {why}"))
             continue
-        safe_member(root, name, number)
+        safe_member(root, name, number, inside)
         if kind.name != "text":
             try:
                 question, answer = kind.parse_row({c: row[i] for c, i in columns.items()})
