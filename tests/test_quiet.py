@@ -1,6 +1,9 @@
 """Quiet by default: no TensorFlow, absl, CUDA or oneDNN start-up lines in any command's output,
 no retracing warnings; --verbose brings TensorFlow's own lines back."""
+import os
 import re
+import subprocess
+import sys
 
 from conftest import run_cli
 
@@ -38,9 +41,6 @@ def test_verbose_brings_tensorflow_back(tmp_path, tiny_model_path):
 
 def test_oneDNN_kernels_are_on_unless_the_user_turned_them_off(tmp_path):
     # TensorFlow leaves them off on AVX2-only CPUs, where they train and read 1.3-1.7x faster
-    import os
-    import subprocess
-    import sys
     probe = ("import captchalab.model, tensorflow\n"
              "from tensorflow.python.util import _pywrap_util_port as port\n"
              "print(port.IsMklEnabled())")
