@@ -64,6 +64,9 @@ def test_a_small_validation_set_lets_the_budget_decide_and_says_so(tmp_path):
     verdict = state["convergence"]
     assert state["epoch"] == 15 and verdict["stopped"] == "budget" and not verdict["converged"]
     assert "only 40 validation CAPTCHAs" in verdict["reasons"][0]
+    # nor pick the weights: the last ones are kept, not an early lucky score
+    state = tiny_run(tmp_path, [0.5, 1.0] + [0.9] * 40, budget=1_500, validation_count=40, name="last")
+    assert state["best_epoch"] == 15 and state["best_val_accuracy"] == 0.9
 
 
 def test_an_interrupted_run_resumes_to_the_same_verdict(tmp_path):
