@@ -258,7 +258,8 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
     training accuracy is recorded); `validate()` scores the model after each epoch and the
     best weights are restored at the end. With `stopping` the run converges (the optimizer comes
     from `plan`; `epochs` and `patience` are derived from `stopping`, and with fewer than
-    MIN_VALIDATION `validation_count` plateaus decide nothing: the budget runs whole); without,
+    MIN_VALIDATION `validation_count` plateaus decide nothing: the budget runs whole and its last
+    weights are kept); without,
     it runs `epochs` epochs of a fixed recipe, ending early after `patience` epochs without gain.
     `train_score()` reads training CAPTCHAs with the kept weights (the underfitting check).
     A `teacher` model (semi-supervised training) is checkpointed beside the model.
