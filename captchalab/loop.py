@@ -315,13 +315,10 @@ def fit_loop(model, optimizer, *, seed: int, train_count: int, epochs: int = 0, 
             record["learning_rate_scale"] = round(float(optimizer.rate_scale.numpy()), 6)
         state["history"].append(record)
         state["epoch"] = epoch + 1
-        if val_accuracy is None:  # nothing held out: the last weights are the ones kept
-            state["best_val_accuracy"], state["best_epoch"] = None, epoch + 1
-            model.save_weights(checkpoint / "best.weights.h5")
-        elif stopping is not None and not decisive(validation_count):
-            # too few to decide when to stop are too few to pick weights by (100 of 100 at epoch 3
-            # kept a fine-tune that read 95.6% of its own training CAPTCHAs): the last are kept,
-            # at the end of the budget's cosine schedule
+        if val_accuracy is None or (stopping is not None and not decisive(validation_count)):
+            # nothing held out, or too few to decide when to stop, which are too few to pick weights
+            # by (100 of 100 at epoch 3 kept a fine-tune that read 95.6% of its own training
+            # CAPTCHAs): the last weights are kept, at the end of the budget's cosine schedule
             state["best_val_accuracy"], state["best_epoch"] = val_accuracy, epoch + 1
             model.save_weights(checkpoint / "best.weights.h5")
         elif val_accuracy > state["best_val_accuracy"] or (stopping is None and val_accuracy == state["best_val_accuracy"]):
