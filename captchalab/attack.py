@@ -18,7 +18,7 @@ from .workers import pool
 
 CHUNK = 128        # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
 READ_BATCH = 256   # CAPTCHAs per read_prepared call (about 1,000 crops for `segment`)
-LABEL_LENGTH = "label"  # length hint for training: each CAPTCHA's own label length
+LABEL_LENGTH = "label"  # the hint for training: each CAPTCHA's own label length, and the truth the attacker declares
 
 
 @dataclass
@@ -43,12 +43,16 @@ class Item:
 def hint_for(attacker, sample, length):
     """What `prepare` is told besides the image: the question, for a kind that asks one, with the
     images the page shows beside it (a slider's piece); else the expected length (LABEL_LENGTH:
-    the label's own), if the attacker uses it."""
+    the label's own), if the attacker uses it. Training CAPTCHAs (LABEL_LENGTH) of a kind that asks
+    a question also carry, as "truth", what the style drew that the attacker declares it learns
+    from (`Attacker.truth`), where the dataset holds it; CAPTCHAs being attacked never do."""
     if sample.question is not None:
         from .kinds import get_kind
         shown = {part: sample.parts[part] for part, _ in get_kind(attacker.kind).question_parts
                  if sample.parts and part in sample.parts}
-        return {**sample.question, **shown}
+        truth = {key: sample.details[key] for key in attacker.truth
+                 if length == LABEL_LENGTH and sample.details and key in sample.details}
+        return {**sample.question, **shown, **({"truth": truth} if truth else {})}
     hint = len(sample.text) if length == LABEL_LENGTH else length
     return hint if attacker.uses_length else None
 

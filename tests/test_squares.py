@@ -17,6 +17,41 @@ def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
     assert (mirrored(tiles, np.array([True, True])) == tiles).all()
 
 
+def test_coverage_gives_soft_targets_that_cross_one_half_at_the_answers_threshold():
+    import numpy as np
+    from captchalab.attackers.grid import coverage_threshold, soft_targets, tile_examples
+
+    def challenge(coverage, answer):
+        return {"inputs": np.zeros((1, 8, 8, 3), np.uint8), "grid": 2, "prompt": 0,
+                "coverage": np.float32(coverage)}, answer
+    # the answers count a square from 5%: the threshold lies between 4% (left out) and 6% (selected)
+    examples = [challenge([0.0, 0.04, 0.06, 0.5], "2 3"), challenge([0.02, 0.3, 0.0, 0.0], "1")]
+    threshold = coverage_threshold(examples)
+    assert 0.04 < threshold < 0.06
+    targets = soft_targets(np.float32([0.0, 0.02, 0.04, 0.06, 0.5]), threshold, 3.0)
+    assert (np.diff(targets) > 0).all() and targets[0] < 0.01 and targets[-1] > 0.99
+    assert targets[2] < 0.5 < targets[3]  # the same side of one half as the answer, nearer it near the line
+    soft = tile_examples(examples, threshold, 3.0)[1][2]
+    assert ((soft > 0.5) == tile_examples(examples)[1][2].astype(bool)).all()
+    # a tie or two from rounding is tolerated; answers coverage does not explain give no threshold
+    many = examples + [challenge([0.0, 0.01, 0.0, 0.0], "")] * 30
+    assert coverage_threshold(many + [challenge([0.06, 0.0, 0.0, 0.0], "")]) == coverage_threshold(many)
+    assert coverage_threshold([challenge([0.3, 0.0, 0.0, 0.0], ""), challenge([0.1, 0.0, 0.0, 0.0], "0")]) is None
+    assert coverage_threshold([({**challenge([0.1] * 4, "0")[0], "coverage": None}, "0")]) is None
+
+
+def test_training_grid4_challenges_carry_their_coverage_and_attacked_ones_do_not():
+    import numpy as np
+    from captchalab.attack import LABEL_LENGTH, hint_for
+    from captchalab.attackers import get_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    reader = get_attacker("squares")(hparams={})
+    sample = Source(spec=GenerationSpec("grid4", 1, seed=3)).sample(0)
+    trained_on = reader.prepare(sample.image, hint_for(reader, sample, LABEL_LENGTH))
+    assert trained_on["coverage"].tolist() == np.float32(sample.details["coverage"]).tolist()
+    assert "coverage" not in reader.prepare(sample.image, hint_for(reader, sample, None))
+
+
 def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tmp_path):
     import numpy as np
     import tensorflow as tf
@@ -30,6 +65,7 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     reader = load_attacker(model)
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "squares" and info["input"]["input"] == [128, 128, 3]
+    assert 0.04 < info["soft_targets"]["coverage_threshold"] <= 0.05  # grid4's default coverage, 5%
     samples = [Source(spec=GenerationSpec("grid4", 4, seed=9)).sample(i) for i in range(4)]
     prepared = [reader.prepare(s.image, s.question) for s in samples]
     assert prepared[0]["inputs"].shape == (1, 128, 128, 3)  # one input: the scene, not sixteen crops

@@ -103,6 +103,7 @@ class Attacker:
     base: ClassVar[BaseRecipe | None] = None  # the default starting model; None: start from scratch
     semi_supervised: ClassVar[bool] = False  # fit() takes `unlabelled=[prepared, ...]` (train --unlabelled)
     fresh_examples: ClassVar[bool] = False   # fit() takes `fresh=draw(seed) -> [Example]` (train --fresh)
+    truth: ClassVar[tuple[str, ...]] = ()    # what a style drew (challenge details) training may learn from
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
     family: ClassVar[str] = "attacker"
 

@@ -47,6 +47,8 @@ GRID_PARAMS = (
           "the reader leans on shapes more than on an art style's palette"),
     Param("outline", float, 0.0, 0.0, 1.0, "share of training inputs redrawn as line art (flattened colours, "
           "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
+    Param("soft", float, 3.0, 0.0, 100.0, "where the training challenges record each square's coverage (generated "
+          "grid4), how sharply a square's target follows it across the answer's threshold (0: the answer alone)"),
 )
 
 
@@ -74,10 +76,12 @@ def line_art(image: np.ndarray, square: int) -> np.ndarray:
 
 
 def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int,
-            colour: float = 0.0, outline: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1),
-    brightness and, with `colour`, saturation changes, with `outline`, some inputs redrawn as line
-    art, of uint8 inputs (N, h, w, 3); the augmented inputs and which were mirrored."""
+            colour: float = 0.0, outline: float = 0.0, shifts: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1; not for
+    a whole grid, `shifts=False`, where a shift moves the object across the squares' borders and
+    so changes the answer), brightness and, with `colour`, saturation changes, with `outline`,
+    some inputs redrawn as line art, of uint8 inputs (N, h, w, 3); the augmented inputs and which
+    were mirrored."""
     if strength <= 0:
         return inputs, np.zeros(len(inputs), bool)
     out = inputs.copy()
@@ -86,10 +90,11 @@ def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, squar
             out[i] = line_art(out[i], square)
     flip = rng.random(len(out)) < 0.5
     out[flip] = out[flip, :, ::-1]
-    shift = max(1, int(round(0.08 * square * strength)))
-    for i, (dx, dy) in enumerate(rng.integers(-shift, shift + 1, (len(out), 2))):
-        out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), out.shape[2:0:-1],
-                                borderMode=cv2.BORDER_REFLECT)
+    if shifts:
+        shift = max(1, int(round(0.08 * square * strength)))
+        for i, (dx, dy) in enumerate(rng.integers(-shift, shift + 1, (len(out), 2))):
+            out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), out.shape[2:0:-1],
+                                    borderMode=cv2.BORDER_REFLECT)
     gain = 1 + rng.uniform(-0.2, 0.2, (len(out), 1, 1, 1)) * strength
     out = out * gain
     if colour > 0:  # drawn only when asked, so runs without it keep their random draws
@@ -133,17 +138,55 @@ def likeliest_selection(p: np.ndarray, sizes: list[int]) -> list[int]:
     return sorted(order[:int(np.argmax(scores))].tolist())
 
 
-def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def coverage_threshold(examples) -> float | None:
+    """The coverage at which the training answers start counting a square, from the challenges
+    that record each square's coverage: between the smallest share selected and the largest below
+    it left out, geometrically. None when none records it, or when coverage does not explain the
+    answers (more than 1% of the squares left out cover at least the smallest selected; a few may,
+    as the recorded shares are rounded)."""
+    chosen, left = [], []
+    for p, t in examples:
+        if p.get("coverage") is not None:
+            selected = np.isin(np.arange(len(p["coverage"])), [int(i) for i in t.split()])
+            chosen.extend(p["coverage"][selected])
+            left.extend(p["coverage"][~selected])
+    if not chosen or min(chosen) <= 0:
+        return None
+    high, left = min(chosen), np.asarray(left)
+    if left.size and np.mean(left >= high) > 0.01:
+        return None
+    below = left[left < high]
+    return float(np.sqrt(max(below.max(initial=0.0), high / 4) * high))
+
+
+def soft_targets(coverage: np.ndarray, threshold: float, sharpness: float) -> np.ndarray:
+    """Training targets that follow each square's coverage: one half at the answer's threshold,
+    towards 1 (0) as the coverage grows above (falls below) it, a logistic of its log ratio. A
+    square just short of the line is then taught as nearly selected, not the same as an empty
+    one, so the reader learns the area itself rather than a step."""
+    ratio = np.log(np.maximum(coverage, 1e-4) / threshold)
+    return (1 / (1 + np.exp(-sharpness * ratio))).astype(np.float32)
+
+
+def tile_examples(examples, threshold: float | None = None,
+                  sharpness: float = 0.0) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The training challenges whose prompt class the reader knows, and their network inputs as
     (inputs, prompt index per input, targets: per input, 1.0 for each tile it scores that shows
-    the prompt)."""
+    the prompt, or, given the answers' coverage `threshold` and a `sharpness`, `soft_targets`
+    for a challenge that records its squares' coverage)."""
     usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
     if not usable:
         raise CaptchalabError("no training challenge whose prompt class the reader knows")
     inputs = np.concatenate([p["inputs"] for p, _ in usable])
     prompts = np.concatenate([np.full(len(p["inputs"]), p["prompt"], np.int32) for p, _ in usable])
-    targets = np.concatenate([np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()]).reshape(
-        len(p["inputs"]), -1) for p, t in usable]).astype(np.float32)
+
+    def targets_of(p, t):
+        if threshold and sharpness > 0 and p.get("coverage") is not None:
+            answer = soft_targets(p["coverage"], threshold, sharpness)
+        else:
+            answer = np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()])
+        return answer.reshape(len(p["inputs"]), -1)
+    targets = np.concatenate([targets_of(p, t) for p, t in usable]).astype(np.float32)
     return usable, (inputs, prompts, targets)
 
 
@@ -153,6 +196,8 @@ class GridReader(Attacker):
     params = GRID_PARAMS
     differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
     fresh_examples = True  # fit() can train on new challenges every epoch (train captcha --fresh)
+    truth = ("coverage",)  # a generated grid4 records each square's coverage: soft training targets
+    whole_grid = False     # one network input per tile (True: the whole challenge in one input)
 
     def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
         super().__init__(charset, hparams, model, info)
@@ -170,8 +215,12 @@ class GridReader(Attacker):
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
         # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
-        return {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
-                "first_round": question.get("round", 1) == 1}
+        prepared = {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"],
+                    "prompt": prompt, "first_round": question.get("round", 1) == 1}
+        coverage = question.get("truth", {}).get("coverage")
+        if coverage is not None and len(coverage) == question["grid"] ** 2:  # training only
+            prepared["coverage"] = np.asarray(coverage, np.float32)
+        return prepared
 
     def geometry(self):
         return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
@@ -269,7 +318,8 @@ class GridReader(Attacker):
         import tensorflow as tf
         from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
         h = self.hparams
-        usable, (inputs, prompts, targets) = tile_examples(train)
+        threshold = coverage_threshold(train) if h["soft"] > 0 else None
+        usable, (inputs, prompts, targets) = tile_examples(train, threshold, h["soft"])
         # validation, and every later read, weigh selections by the sizes the training answers had
         self.info["answer_sizes"] = answer_sizes(usable, max(p["grid"] ** 2 for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
@@ -292,11 +342,13 @@ class GridReader(Attacker):
             return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
 
         def epoch_batches(rng):
-            et, ep, ey = tile_examples(fresh(fresh_seed(rng)))[1] if fresh else (inputs, prompts, targets)
+            et, ep, ey = (tile_examples(fresh(fresh_seed(rng)), threshold, h["soft"])[1] if fresh
+                          else (inputs, prompts, targets))
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
-                x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"])
+                x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"],
+                                     shifts=not self.whole_grid)
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
@@ -309,7 +361,8 @@ class GridReader(Attacker):
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
         return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
-                "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"]}
+                "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
+                "soft_targets": {"coverage_threshold": threshold, "sharpness": h["soft"]} if threshold else None}
 
 
 @register_attacker
@@ -366,6 +419,8 @@ class Squares(GridReader):
         Param("batch_size", int, 32, 1, 4096, "challenges per training batch"),
         Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),
     )
+
+    whole_grid = True
 
     def grids(self):
         return (self.hparams["grid"],)
