@@ -15,11 +15,14 @@ go on where it stopped.
 5. a strength sweep of the grid3 attacker;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
+areas: the 4x4 reader that learns each square's coverage from the map generated challenges
+record (areas), trained on the same 5,000 grid4 challenges, attacking the same 1,000, and where it
+errs, as for coverage;
 count: the grid3 reader (trained on the fixed three targets) on 500 fresh challenges of that
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,count,held-out,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,count,held-out,matrix,sweep]
 """
 import argparse
 import json
@@ -29,7 +32,7 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
-STEPS = ("speed", "grid", "coverage", "count", "held-out", "matrix", "sweep")
+STEPS = ("speed", "grid", "coverage", "areas", "count", "held-out", "matrix", "sweep")
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -98,11 +101,11 @@ def grid(work: Path, timings: dict):
                                                               "--style", "grid4")), flush=True)
 
 
-def coverage(work: Path, timings: dict):
+def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
     import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
-    reader = load_attacker(work / "squares-grid4.keras")
+    reader = load_attacker(work / model)
     source = Source(spec=GenerationSpec("grid4", 1000, seed=901, strength=0.5))
     shares, wrong, failed_near_line = [], [], 0
     for first in range(0, len(source), 100):
@@ -116,7 +119,7 @@ def coverage(work: Path, timings: dict):
             wrong.append(miss)
             failed_near_line += bool(miss.any() and ((c[miss] >= 0.02) & (c[miss] < 0.1)).all())
     shares, wrong = np.concatenate(shares), np.concatenate(wrong)
-    print(f"squares on grid4: {1 - wrong.reshape(-1, 16).any(axis=1).mean():.1%} solved; squares read wrong, "
+    print(f"{reader.name} on grid4: {1 - wrong.reshape(-1, 16).any(axis=1).mean():.1%} solved; squares read wrong, "
           "by the share of the square the object covers:", flush=True)
     for low, high in zip(BINS, BINS[1:]):
         inside = (shares >= low) & (shares < high)
@@ -132,6 +135,14 @@ def coverage(work: Path, timings: dict):
         solved = (judged == truth).reshape(-1, 16).all(axis=1).mean()
         print(f"  a reader judging each square's area within {points} points (one sd) would solve {solved:.1%}",
               flush=True)
+
+
+def areas(work: Path, timings: dict):
+    model = work / "areas-grid4.keras"
+    train_once(model, timings, "areas on grid4", "--style", "grid4", "--attacker", "areas", "--count", 5000)
+    print(line("areas on grid4, strength 0.5", attack(model, work / "attack-areas-grid4", "--style", "grid4")),
+          flush=True)
+    coverage(work, timings, model.name)
 
 
 def count(work: Path, timings: dict):

@@ -4,7 +4,9 @@ with X" (grid4, one scene cut into sixteen squares), drawn from a tile set: the 
 
 The answer is the set of tile indices (row by row from the top left, 0-based) showing the prompt
 class, written sorted and space-separated ("0 4 7"). A grid4 square counts when the object
-covers at least `coverage` of its area.
+covers at least `coverage` of its area. A grid4 challenge records, beside its answer, each
+square's coverage (`coverage`) and the same at four cells to a square's side (`coverage_map`, 16x16
+shares row by row over the scene), the truth a dense reader learns from.
 """
 from __future__ import annotations
 
@@ -208,5 +210,8 @@ class Grid4(GridStyle):
             raise CaptchalabError(f"coverage={p['coverage']}: the object never covered that much of a square "
                                   "in 20 tries; lower it")
         image = scenes.degrade(placed, rng, p["blur"], p["noise"], p["jpeg"])
+        # the same coverage, finer: MAP_CELLS cells to a square's side, row by row over the scene
+        cells = cv2.resize(coverage, (scenes.MAP_CELLS * self.size,) * 2, interpolation=cv2.INTER_AREA)
         return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, answer)),
-                         {"coverage": [round(float(s), 4) for s in shares], "clutter": drawn})
+                         {"coverage": [round(float(s), 4) for s in shares], "clutter": drawn,
+                          "coverage_map": [round(float(c), 3) for c in cells.ravel()]})

@@ -17,39 +17,37 @@ def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
     assert (mirrored(tiles, np.array([True, True])) == tiles).all()
 
 
-def test_coverage_gives_soft_targets_that_cross_one_half_at_the_answers_threshold():
+def test_the_coverage_threshold_is_read_off_the_training_answers():
     import numpy as np
-    from captchalab.attackers.grid import coverage_threshold, soft_targets, tile_examples
+    from captchalab.attackers.grid import coverage_threshold
 
     def challenge(coverage, answer):
-        return {"inputs": np.zeros((1, 8, 8, 3), np.uint8), "grid": 2, "prompt": 0,
-                "coverage": np.float32(coverage)}, answer
+        return {"coverage": np.float32(coverage)}, answer
     # the answers count a square from 5%: the threshold lies between 4% (left out) and 6% (selected)
     examples = [challenge([0.0, 0.04, 0.06, 0.5], "2 3"), challenge([0.02, 0.3, 0.0, 0.0], "1")]
-    threshold = coverage_threshold(examples)
-    assert 0.04 < threshold < 0.06
-    targets = soft_targets(np.float32([0.0, 0.02, 0.04, 0.06, 0.5]), threshold, 3.0)
-    assert (np.diff(targets) > 0).all() and targets[0] < 0.01 and targets[-1] > 0.99
-    assert targets[2] < 0.5 < targets[3]  # the same side of one half as the answer, nearer it near the line
-    soft = tile_examples(examples, threshold, 3.0)[1][2]
-    assert ((soft > 0.5) == tile_examples(examples)[1][2].astype(bool)).all()
+    assert 0.04 < coverage_threshold(examples) < 0.06
     # a tie or two from rounding is tolerated; answers coverage does not explain give no threshold
     many = examples + [challenge([0.0, 0.01, 0.0, 0.0], "")] * 30
     assert coverage_threshold(many + [challenge([0.06, 0.0, 0.0, 0.0], "")]) == coverage_threshold(many)
     assert coverage_threshold([challenge([0.3, 0.0, 0.0, 0.0], ""), challenge([0.1, 0.0, 0.0, 0.0], "0")]) is None
-    assert coverage_threshold([({**challenge([0.1] * 4, "0")[0], "coverage": None}, "0")]) is None
+    assert coverage_threshold([({"coverage": None}, "0")]) is None
 
 
-def test_training_grid4_challenges_carry_their_coverage_and_attacked_ones_do_not():
+def test_training_grid4_challenges_carry_their_coverage_maps_and_attacked_ones_do_not():
     import numpy as np
     from captchalab.attack import LABEL_LENGTH, hint_for
     from captchalab.attackers import get_attacker
     from captchalab.data.dataset import GenerationSpec, Source
-    reader = get_attacker("squares")(hparams={})
+    reader = get_attacker("areas")(hparams={})
     sample = Source(spec=GenerationSpec("grid4", 1, seed=3)).sample(0)
     trained_on = reader.prepare(sample.image, hint_for(reader, sample, LABEL_LENGTH))
     assert trained_on["coverage"].tolist() == np.float32(sample.details["coverage"]).tolist()
-    assert "coverage" not in reader.prepare(sample.image, hint_for(reader, sample, None))
+    assert trained_on["coverage_map"].shape == (256,)  # four cells to a square's side
+    # each square's share is the mean of its cells (to the map's rounding)
+    squares = trained_on["coverage_map"].reshape(4, 4, 4, 4).mean(axis=(1, 3)).ravel()
+    assert np.allclose(squares, trained_on["coverage"], atol=1e-3)
+    attacked = reader.prepare(sample.image, hint_for(reader, sample, None))
+    assert "coverage" not in attacked and "coverage_map" not in attacked
 
 
 def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tmp_path):
@@ -65,7 +63,6 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     reader = load_attacker(model)
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "squares" and info["input"]["input"] == [128, 128, 3]
-    assert 0.04 < info["soft_targets"]["coverage_threshold"] <= 0.05  # grid4's default coverage, 5%
     samples = [Source(spec=GenerationSpec("grid4", 4, seed=9)).sample(i) for i in range(4)]
     prepared = [reader.prepare(s.image, s.question) for s in samples]
     assert prepared[0]["inputs"].shape == (1, 128, 128, 3)  # one input: the scene, not sixteen crops
@@ -100,3 +97,60 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     assert tuned.returncode == 0, tuned.stderr
     taken = json.loads((tmp_path / "tuned.json").read_text())["initialised_weights"]
     assert "stem_conv" in taken and f"classes for {len(reader.classes)} of {len(reader.classes)} classes" in taken
+
+
+def test_the_areas_reader_selects_the_squares_its_coverage_map_puts_over_the_threshold():
+    import numpy as np
+    import tensorflow as tf
+    from captchalab.attackers import get_attacker
+    reader = get_attacker("areas")(hparams={}, info={"coverage_threshold": 0.05})
+    reader.classes = ["cat", "dog"]
+    # a 16x16 map of cells: the cat covers square 0 wholly, square 1 by 4/16 cells at 25% (6.25%),
+    # square 2 by one cell at 50% (3.1%): squares 0 and 1 count, 2 does not; the dog nothing
+    cells = np.full((1, 16, 16, 2), -20.0, np.float32)
+    cells[0, :4, :4, 0] = 20.0
+    cells[0, :4, 4, 0] = np.log(0.25 / 0.75)
+    cells[0, 0, 8, 0] = 0.0
+    logits = reader.square_logits(tf.constant(cells)).numpy()[0]
+    assert logits.shape == (16, 2)
+    assert np.flatnonzero(logits[:, 0] >= 0).tolist() == [0, 1] and (logits[:, 1] < 0).all()
+    # training: a cell's loss is least where its estimate is the recorded share; squares on the
+    # right side of the threshold count as read right
+    target = np.zeros((1, 256), np.float32)
+    target.reshape(16, 16)[:4, :4] = 1.0
+    target.reshape(16, 16)[:4, 4] = 0.25
+    target.reshape(16, 16)[0, 8] = 0.5
+    loss, right = reader.training_loss(tf.constant(cells), tf.constant([0]), tf.constant(target))
+    assert float(right[0]) == 1.0 and float(loss) < 0.05
+    loss_off, right_off = reader.training_loss(tf.constant(cells), tf.constant([1]), tf.constant(target))
+    assert float(right_off[0]) == 14 / 16 and float(loss_off) > float(loss)
+
+
+def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone(tmp_path):
+    model = tmp_path / "areas.keras"
+    trained = run_cli("train", "captcha", "--style", "grid4", "--attacker", "areas", "--count", "40", "--epochs",
+                      "2", "--workers", "1", "--out", model)
+    assert trained.returncode == 0, trained.stderr
+    info = json.loads(model.with_suffix(".json").read_text())
+    assert info["attacker"] == "areas" and 0.04 < info["coverage_threshold"] <= 0.05
+    attacked = run_cli("attack", "--model", model, "--style", "grid4", "--count", "8", "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert [r["char_accuracy"] is not None for r in report["per_attacker"].values()] == [True]
+    # explore shows the map through every layer, down to one cell a square and up again
+    import cv2
+    from starlette.testclient import TestClient
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.explore.server import Explorer, create_app
+    sample = Source(spec=GenerationSpec("grid4", 1, seed=9)).sample(0)
+    view = TestClient(create_app(Explorer([model]))).post(
+        f"/api/captcha/m0?grid=4&prompt={sample.question['prompt']}",
+        content=cv2.imencode(".png", sample.image)[1].tobytes()).json()
+    assert len(view["tiles"]) == 16 and view["tile"]["layers"]["up2_relu"]["shape"] == [16, 16, 64]
+    # a labelled grid4 dataset without its challenges.json holds answers only: nothing to learn from
+    data = tmp_path / "d"
+    assert run_cli("generate", "--style", "grid4", "--count", "12", "--out", data).returncode == 0
+    (data / "challenges.json").unlink()
+    assert_one_line_error(run_cli("train", "captcha", "--dataset", data, "--attacker", "areas", "--epochs", "1",
+                                  "--out", tmp_path / "x.keras"), "areas learns from the coverage map")
+    assert not (tmp_path / "x.keras").exists()

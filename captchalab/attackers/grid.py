@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import CaptchalabError
 from ..kinds import format_tiles
+from ..generation.scenes import MAP_CELLS
 from .base import Attacker, Param, Reading, register_attacker
 
 GRID_PARAMS = (
@@ -47,8 +48,6 @@ GRID_PARAMS = (
           "the reader leans on shapes more than on an art style's palette"),
     Param("outline", float, 0.0, 0.0, 1.0, "share of training inputs redrawn as line art (flattened colours, "
           "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
-    Param("soft", float, 3.0, 0.0, 100.0, "where the training challenges record each square's coverage (generated "
-          "grid4), how sharply a square's target follows it across the answer's threshold (0: the answer alone)"),
 )
 
 
@@ -77,11 +76,10 @@ def line_art(image: np.ndarray, square: int) -> np.ndarray:
 
 def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int,
             colour: float = 0.0, outline: float = 0.0, shifts: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1; not for
-    a whole grid, `shifts=False`, where a shift moves the object across the squares' borders and
-    so changes the answer), brightness and, with `colour`, saturation changes, with `outline`,
-    some inputs redrawn as line art, of uint8 inputs (N, h, w, 3); the augmented inputs and which
-    were mirrored."""
+    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1; none with
+    `shifts=False`), brightness and, with `colour`, saturation changes, with `outline`, some inputs
+    redrawn as line art, of uint8 inputs (N, h, w, 3); the augmented inputs and which were
+    mirrored."""
     if strength <= 0:
         return inputs, np.zeros(len(inputs), bool)
     out = inputs.copy()
@@ -159,34 +157,17 @@ def coverage_threshold(examples) -> float | None:
     return float(np.sqrt(max(below.max(initial=0.0), high / 4) * high))
 
 
-def soft_targets(coverage: np.ndarray, threshold: float, sharpness: float) -> np.ndarray:
-    """Training targets that follow each square's coverage: one half at the answer's threshold,
-    towards 1 (0) as the coverage grows above (falls below) it, a logistic of its log ratio. A
-    square just short of the line is then taught as nearly selected, not the same as an empty
-    one, so the reader learns the area itself rather than a step."""
-    ratio = np.log(np.maximum(coverage, 1e-4) / threshold)
-    return (1 / (1 + np.exp(-sharpness * ratio))).astype(np.float32)
-
-
-def tile_examples(examples, threshold: float | None = None,
-                  sharpness: float = 0.0) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The training challenges whose prompt class the reader knows, and their network inputs as
     (inputs, prompt index per input, targets: per input, 1.0 for each tile it scores that shows
-    the prompt, or, given the answers' coverage `threshold` and a `sharpness`, `soft_targets`
-    for a challenge that records its squares' coverage)."""
+    the prompt)."""
     usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
     if not usable:
         raise CaptchalabError("no training challenge whose prompt class the reader knows")
     inputs = np.concatenate([p["inputs"] for p, _ in usable])
     prompts = np.concatenate([np.full(len(p["inputs"]), p["prompt"], np.int32) for p, _ in usable])
-
-    def targets_of(p, t):
-        if threshold and sharpness > 0 and p.get("coverage") is not None:
-            answer = soft_targets(p["coverage"], threshold, sharpness)
-        else:
-            answer = np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()])
-        return answer.reshape(len(p["inputs"]), -1)
-    targets = np.concatenate([targets_of(p, t) for p, t in usable]).astype(np.float32)
+    targets = np.concatenate([np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()]).reshape(
+        len(p["inputs"]), -1) for p, t in usable]).astype(np.float32)
     return usable, (inputs, prompts, targets)
 
 
@@ -196,8 +177,7 @@ class GridReader(Attacker):
     params = GRID_PARAMS
     differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
     fresh_examples = True  # fit() can train on new challenges every epoch (train captcha --fresh)
-    truth = ("coverage",)  # a generated grid4 records each square's coverage: soft training targets
-    whole_grid = False     # one network input per tile (True: the whole challenge in one input)
+    shifts = True          # training shifts its inputs a few pixels (not where that moves the answer)
 
     def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
         super().__init__(charset, hparams, model, info)
@@ -215,12 +195,8 @@ class GridReader(Attacker):
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
         # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
-        prepared = {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"],
-                    "prompt": prompt, "first_round": question.get("round", 1) == 1}
-        coverage = question.get("truth", {}).get("coverage")
-        if coverage is not None and len(coverage) == question["grid"] ** 2:  # training only
-            prepared["coverage"] = np.asarray(coverage, np.float32)
-        return prepared
+        return {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
+                "first_round": question.get("round", 1) == 1}
 
     def geometry(self):
         return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
@@ -231,8 +207,26 @@ class GridReader(Attacker):
         from ..loop import forward
         run = forward(self.model)
         chunk = max(1, 1024 * 32 * 32 // (x.shape[1] * x.shape[2]))
-        return np.concatenate([run(x[i:i + chunk]).numpy().reshape(-1, len(self.classes))
+        return np.concatenate([self.square_logits(run(x[i:i + chunk])).numpy().reshape(-1, len(self.classes))
                                for i in range(0, len(x), chunk)])
+
+    def square_logits(self, outputs):
+        """The network's outputs (a tensor) as scores per input, per tile it scores, per class
+        (inputs x tiles x classes): what reading, training and perturbing compare with the answer."""
+        import tensorflow as tf
+        return tf.reshape(outputs, [tf.shape(outputs)[0], -1, len(self.classes)])
+
+    def training_examples(self, examples):
+        """`tile_examples`: the usable challenges, and their inputs, prompts and targets."""
+        return tile_examples(examples)
+
+    def training_loss(self, outputs, prompt, target):
+        """A batch's loss (the prompt class's scores against the targets, tile by tile) and, per
+        input, the share of its tiles read right (tensors)."""
+        import tensorflow as tf
+        chosen = tf.gather(self.square_logits(outputs), prompt, axis=2, batch_dims=1)
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
+        return loss, tf.reduce_mean(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32), axis=1)
 
     def tile_probabilities(self, batch: list[dict]) -> list[np.ndarray]:
         """Per challenge, every tile's probability of every class (tiles x classes)."""
@@ -294,8 +288,8 @@ class GridReader(Attacker):
         # `cut` shrinks with INTER_AREA, every pixel counting: sample densely, then average 4x4
         # blocks (bilinear sampling alone would reach one pixel in ten)
         dense = tf.image.crop_and_resize(x / 255.0, boxes, owner, [4 * h, 4 * w], method="bilinear")
-        logits = tf.cast(self.model(tf.nn.avg_pool2d(dense, 4, 4, "VALID"), training=False), tf.float32)
-        logits = tf.reshape(logits, [tf.shape(logits)[0], -1, len(self.classes)])  # inputs x tiles x classes
+        logits = self.square_logits(tf.cast(self.model(tf.nn.avg_pool2d(dense, 4, 4, "VALID"), training=False),
+                                            tf.float32))  # inputs x tiles x classes
         chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
         per_input = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen), axis=1)
         return tf.math.unsorted_segment_sum(per_input, owner, count)
@@ -318,8 +312,7 @@ class GridReader(Attacker):
         import tensorflow as tf
         from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
         h = self.hparams
-        threshold = coverage_threshold(train) if h["soft"] > 0 else None
-        usable, (inputs, prompts, targets) = tile_examples(train, threshold, h["soft"])
+        usable, (inputs, prompts, targets) = self.training_examples(train)
         # validation, and every later read, weigh selections by the sizes the training answers had
         self.info["answer_sizes"] = answer_sizes(usable, max(p["grid"] ** 2 for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
@@ -328,27 +321,21 @@ class GridReader(Attacker):
                                 max(h["budget"] // 15, 30 * len(inputs)))
         optimizer = plan(lr, stopping, len(inputs), batch_size, len(validation))
         model, variables = self.model, self.model.trainable_variables
-        classes = len(self.classes)
 
         @tf.function(reduce_retracing=True)
         def step(x, prompt, target):
             with tf.GradientTape() as tape:
-                logits = tf.cast(model(x, training=True), tf.float32)
-                logits = tf.reshape(logits, [tf.shape(x)[0], -1, classes])  # inputs x tiles each scores x classes
-                chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
-                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
+                loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
             optimizer.apply(tape.gradient(loss, variables), variables)
-            right = tf.reduce_mean(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32), axis=1)
             return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
 
         def epoch_batches(rng):
-            et, ep, ey = (tile_examples(fresh(fresh_seed(rng)), threshold, h["soft"])[1] if fresh
-                          else (inputs, prompts, targets))
+            et, ep, ey = self.training_examples(fresh(fresh_seed(rng)))[1] if fresh else (inputs, prompts, targets)
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
                 x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"],
-                                     shifts=not self.whole_grid)
+                                     self.shifts)
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
@@ -362,7 +349,11 @@ class GridReader(Attacker):
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
         return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
                 "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
-                "soft_targets": {"coverage_threshold": threshold, "sharpness": h["soft"]} if threshold else None}
+                **self.training_notes()}
+
+    def training_notes(self) -> dict:
+        """What the model's JSON records of training beyond the shared fields."""
+        return {}
 
 
 @register_attacker
@@ -420,8 +411,6 @@ class Squares(GridReader):
         Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),
     )
 
-    whole_grid = True
-
     def grids(self):
         return (self.hparams["grid"],)
 
@@ -465,3 +454,107 @@ class Squares(GridReader):
         x = layers.Dropout(0.2, name="dropout")(x)
         outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes")(x)
         return keras.Model(inputs, outputs, name="squares")
+
+
+@register_attacker
+class Areas(Squares):
+    name = "areas"
+    description = ("Estimates how much of each square the prompt's object covers, from a map of its coverage at "
+                   "four cells to a square's side (a fully convolutional network over the whole 4x4 scene, encoder "
+                   "and decoder), and selects the squares covered as much as the training answers count.")
+    truth = ("coverage", "coverage_map")  # learnt from what a generated grid4 records, not from answers alone
+    # a shift moves the object across the squares' borders, so the recorded map no longer fits
+    shifts = False
+    sharpness = 3.0  # a square's score: this times the log of its estimated coverage over the threshold
+
+    def prepare(self, image, question):
+        prepared = super().prepare(image, question)
+        truth, side = question.get("truth", {}), question["grid"]
+        if len(truth.get("coverage") or ()) == side ** 2 and len(truth.get("coverage_map") or ()) == (
+                side * MAP_CELLS) ** 2:  # training only
+            prepared["coverage"] = np.asarray(truth["coverage"], np.float32)
+            prepared["coverage_map"] = np.asarray(truth["coverage_map"], np.float32)
+        return prepared
+
+    def check_model(self):
+        super().check_model()
+        if not self.info.get("coverage_threshold"):
+            raise CaptchalabError(f"{self.info.get('path', 'this model')}: an areas model records no "
+                                  "coverage_threshold")
+
+    def training_examples(self, examples):
+        # the first call (the training set) fixes the threshold; fresh draws of the design keep it
+        threshold = self.info.setdefault("coverage_threshold", coverage_threshold(examples))
+        usable = [(p, t) for p, t in examples if p["prompt"] >= 0 and p.get("coverage_map") is not None]
+        if threshold is None or not usable:
+            raise CaptchalabError("areas learns from the coverage map generated grid4 challenges record "
+                                  "(challenges.json, coverage_map), and these have none or answers it does not "
+                                  "explain: train squares, which learns from answers alone")
+        inputs = np.concatenate([p["inputs"] for p, _ in usable])
+        prompts = np.array([p["prompt"] for p, _ in usable], np.int32)
+        return usable, (inputs, prompts, np.stack([p["coverage_map"] for p, _ in usable]))
+
+    def training_notes(self):
+        return {"coverage_threshold": self.info["coverage_threshold"]}
+
+    def square_shares(self, cells):
+        """Per input, each square's estimated coverage by every class, from the cell maps' logits
+        (inputs x cells down x cells across x classes)."""
+        import tensorflow as tf
+        return tf.nn.avg_pool2d(tf.sigmoid(cells), MAP_CELLS, MAP_CELLS, "VALID")
+
+    def square_logits(self, outputs):
+        import tensorflow as tf
+        shares = self.square_shares(outputs)
+        logits = self.sharpness * tf.math.log(tf.maximum(shares, 1e-4) / self.info["coverage_threshold"])
+        return tf.reshape(logits, [tf.shape(outputs)[0], -1, len(self.classes)])
+
+    def training_loss(self, outputs, prompt, target):
+        """Each cell's estimated coverage of the prompt's class against the recorded one (a
+        cross-entropy with the share as target), and, per input, the share of squares on the
+        right side of the threshold."""
+        import tensorflow as tf
+        n = self.hparams["grid"] * MAP_CELLS
+        cells = tf.reshape(outputs, [tf.shape(outputs)[0], n * n, len(self.classes)])
+        chosen = tf.gather(cells, prompt, axis=2, batch_dims=1)
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
+        threshold = self.info["coverage_threshold"]
+        estimated = self.square_shares(tf.reshape(chosen, [-1, n, n, 1]))
+        true = tf.nn.avg_pool2d(tf.reshape(target, [-1, n, n, 1]), MAP_CELLS, MAP_CELLS, "VALID")
+        right = tf.cast(tf.equal(estimated >= threshold, true >= threshold), tf.float32)
+        return loss, tf.reduce_mean(tf.reshape(right, [tf.shape(outputs)[0], -1]), axis=1)
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        h = self.hparams
+        if h["tile"] not in (16, 32, 64):
+            raise CaptchalabError(f"areas: tile must be 16, 32 or 64, got {h['tile']}")
+        init = keras.initializers.HeNormal(seed=seed)
+
+        def conv(x, filters, name):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
+                              name=f"{name}_conv")(x)
+            return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
+
+        side = h["grid"] * h["tile"]
+        x = inputs = keras.Input((side, side, 3), name="input")
+        x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(layers.Conv2D(
+            16, 3, strides=2, padding="same", use_bias=False, kernel_initializer=init, name="stem_conv")(x)))
+        # down to one cell a square, as squares does, for the context an object's extent needs;
+        # then up to MAP_CELLS cells a square, with the finer maps beside, for its edges
+        skips = []
+        for block, filters in enumerate((24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1], start=1):
+            x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
+            skips.append(x)
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        x = conv(x, 128, "context")
+        for up, (skip, filters) in enumerate(zip((skips[-1], skips[-2]), (96, 64)), start=1):
+            x = layers.Concatenate(name=f"up{up}_join")([layers.UpSampling2D(name=f"up{up}")(x), skip])
+            x = conv(x, filters, f"up{up}")
+        x = layers.Dropout(0.1, name="dropout")(x)
+        # most cells show no object of a class: start every cell near none (2%), not at one half,
+        # which would select every square until training undid it
+        outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes",
+                                bias_initializer=keras.initializers.Constant(-4.0))(x)
+        return keras.Model(inputs, outputs, name="areas")
