@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from .errors import CaptchalabError
 
 GRID_SIZES = (3, 4)
+MAP_CELLS = 4  # a 4x4 grid's coverage_map (what grid4 records for dense readers): cells to a square's side
 
 
 class Kind:

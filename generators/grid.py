@@ -17,6 +17,7 @@ from captchalab.data.tiles import chosen_tiles
 from captchalab.errors import CaptchalabError
 from captchalab.generation import scenes
 from captchalab.generator import Challenge, Generator, Param, register
+from captchalab.kinds import MAP_CELLS
 
 GUTTER = 4          # pixels of white between grid3 tiles, as deployed grids draw them
 LOOK_ALIKES = {"biscuit": "doughnut", "doughnut": "biscuit", "bus": "truck", "truck": "bus", "car": "taxi",
@@ -211,7 +212,7 @@ class Grid4(GridStyle):
                                   "in 20 tries; lower it")
         image = scenes.degrade(placed, rng, p["blur"], p["noise"], p["jpeg"])
         # the same coverage, finer: MAP_CELLS cells to a square's side, row by row over the scene
-        cells = cv2.resize(coverage, (scenes.MAP_CELLS * self.size,) * 2, interpolation=cv2.INTER_AREA)
+        cells = cv2.resize(coverage, (MAP_CELLS * self.size,) * 2, interpolation=cv2.INTER_AREA)
         return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, answer)),
                          {"coverage": [round(float(s), 4) for s in shares], "clutter": drawn,
                           "coverage_map": [round(float(c), 3) for c in cells.ravel()]})

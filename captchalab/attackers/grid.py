@@ -28,8 +28,7 @@ import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
-from ..kinds import format_tiles
-from ..generation.scenes import MAP_CELLS
+from ..kinds import MAP_CELLS, format_tiles
 from .base import Attacker, Param, Reading, register_attacker
 
 GRID_PARAMS = (

@@ -9,8 +9,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MAP_CELLS = 4  # a scene's coverage map (grid4's coverage_map): cells to a square's side
-
 
 def scene(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     """A procedural background, HxWx3 uint8 BGR: a sky-and-ground gradient, a smooth texture
