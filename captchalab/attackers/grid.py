@@ -427,12 +427,15 @@ class Squares(GridReader):
         side = self.hparams["grid"] * self.hparams["tile"]
         return {"input": [side, side, 3], "grid": self.hparams["grid"], "classes": len(self.classes)}
 
-    def build(self, seed):
+    def encoder(self, seed):
+        """The network up to one cell a square: its input, that map, the map each block saw before
+        its pooling (finest first), and the convolution block it is built of (a 3x3 convolution,
+        batch normalisation, ReLU), for a reader that builds on it."""
         import keras
         from keras import layers
         h = self.hparams
         if h["tile"] not in (16, 32, 64):
-            raise CaptchalabError(f"squares: tile must be 16, 32 or 64, got {h['tile']}")
+            raise CaptchalabError(f"{self.name}: tile must be 16, 32 or 64, got {h['tile']}")
         init = keras.initializers.HeNormal(seed=seed)
 
         def conv(x, filters, name, strides=1):
@@ -445,11 +448,18 @@ class Squares(GridReader):
         # a strided stem, then blocks that halve the map until one cell is one square; the receptive
         # field grows past a square's borders, which is the point
         x = conv(x, 16, "stem", strides=2)
-        widths = (24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1]
-        for block, filters in enumerate(widths, start=1):
+        skips = []
+        for block, filters in enumerate((24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1], start=1):
             x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
+            skips.append(x)
             x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
         x = conv(x, 128, "context")  # one more look at the neighbouring squares
+        return inputs, x, skips, conv
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+        inputs, x, _, _ = self.encoder(seed)
         x = layers.Dropout(0.2, name="dropout")(x)
         outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes")(x)
         return keras.Model(inputs, outputs, name="squares")
@@ -483,7 +493,9 @@ class Areas(Squares):
 
     def training_examples(self, examples):
         # the first call (the training set) fixes the threshold; fresh draws of the design keep it
-        threshold = self.info.setdefault("coverage_threshold", coverage_threshold(examples))
+        if "coverage_threshold" not in self.info:
+            self.info["coverage_threshold"] = coverage_threshold(examples)
+        threshold = self.info["coverage_threshold"]
         usable = [(p, t) for p, t in examples if p["prompt"] >= 0 and p.get("coverage_map") is not None]
         if threshold is None or not usable:
             raise CaptchalabError("areas learns from the coverage map generated grid4 challenges record "
@@ -526,28 +538,9 @@ class Areas(Squares):
     def build(self, seed):
         import keras
         from keras import layers
-        h = self.hparams
-        if h["tile"] not in (16, 32, 64):
-            raise CaptchalabError(f"areas: tile must be 16, 32 or 64, got {h['tile']}")
-        init = keras.initializers.HeNormal(seed=seed)
-
-        def conv(x, filters, name):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
-                              name=f"{name}_conv")(x)
-            return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
-
-        side = h["grid"] * h["tile"]
-        x = inputs = keras.Input((side, side, 3), name="input")
-        x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(layers.Conv2D(
-            16, 3, strides=2, padding="same", use_bias=False, kernel_initializer=init, name="stem_conv")(x)))
-        # down to one cell a square, as squares does, for the context an object's extent needs;
+        # down to one cell a square, squares' encoder, for the context an object's extent needs;
         # then up to MAP_CELLS cells a square, with the finer maps beside, for its edges
-        skips = []
-        for block, filters in enumerate((24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1], start=1):
-            x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
-            skips.append(x)
-            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
-        x = conv(x, 128, "context")
+        inputs, x, skips, conv = self.encoder(seed)
         for up, (skip, filters) in enumerate(zip((skips[-1], skips[-2]), (96, 64)), start=1):
             x = layers.Concatenate(name=f"up{up}_join")([layers.UpSampling2D(name=f"up{up}")(x), skip])
             x = conv(x, filters, f"up{up}")
