@@ -17,12 +17,15 @@ coverage: where the grid4 reader errs, by how much of each square the object cov
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
 record (areas), trained on the same 5,000 grid4 challenges, attacking the same 1,000, and where it
-errs, as for coverage;
+errs, as for coverage; then the same model reading from the answers' own coverage line instead of
+the one its validation challenges chose;
+areas-variants: the same, changing one thing each: its input (`tile=64`, 256x256 pixels) or its
+data (5,000 fresh challenges every epoch);
 count: the grid3 reader (trained on the fixed three targets) on 500 fresh challenges of that
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,count,held-out,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,count,held-out,matrix,sweep]
 """
 import argparse
 import json
@@ -32,7 +35,11 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
-STEPS = ("speed", "grid", "coverage", "areas", "count", "held-out", "matrix", "sweep")
+STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "count", "held-out", "matrix", "sweep")
+AREAS_VARIANTS = (  # each changes one thing from the defaults: its input, its data
+    ("areas tile=64", "areas64-grid4.keras", ("--hparam", "tile=64")),
+    ("areas on fresh challenges every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
+)
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -101,11 +108,15 @@ def grid(work: Path, timings: dict):
                                                               "--style", "grid4")), flush=True)
 
 
-def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
+def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras", answers_line: bool = False):
     import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     reader = load_attacker(work / model)
+    if answers_line:  # areas read from the answers' own coverage line, not the one its validation chose
+        print(f"{model} from the answers' line ({reader.info['coverage_threshold']:.4f}) instead of "
+              f"{reader.info.get('selection_coverage')}:", flush=True)
+        reader.info.pop("selection_coverage", None)
     source = Source(spec=GenerationSpec("grid4", 1000, seed=901, strength=0.5))
     shares, wrong, failed_near_line = [], [], 0
     for first in range(0, len(source), 100):
@@ -143,6 +154,16 @@ def areas(work: Path, timings: dict):
     print(line("areas on grid4, strength 0.5", attack(model, work / "attack-areas-grid4", "--style", "grid4")),
           flush=True)
     coverage(work, timings, model.name)
+    coverage(work, timings, model.name, answers_line=True)
+
+
+def areas_variants(work: Path, timings: dict):
+    for label, name, args in AREAS_VARIANTS:
+        model = work / name
+        train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", "--count", 5000, *args)
+        print(line(f"{label}, grid4 strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")),
+              flush=True)
+        coverage(work, timings, model.name)
 
 
 def count(work: Path, timings: dict):
