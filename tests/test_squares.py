@@ -56,9 +56,8 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     from captchalab.attackers import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     model = tmp_path / "sq.keras"
-    # no --attacker: grid4 names squares as its reader
-    trained = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "2", "--workers", "1",
-                      "--out", model)
+    trained = run_cli("train", "captcha", "--style", "grid4", "--attacker", "squares", "--count", "40", "--epochs",
+                      "2", "--workers", "1", "--out", model)
     assert trained.returncode == 0, trained.stderr
     reader = load_attacker(model)
     info = json.loads(model.with_suffix(".json").read_text())
@@ -92,8 +91,8 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     refused = client.post("/api/captcha/m0?grid=3", content=cv2.imencode(".png", samples[0].image)[1].tobytes())
     assert refused.status_code == 400 and "reads 4x4 grids, not 3x3" in refused.json()["error"]
     # a fine-tune from it takes every layer, its 1x1-convolution output class by class
-    tuned = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "1", "--workers", "1",
-                    "--from", model, "--out", tmp_path / "tuned.keras")
+    tuned = run_cli("train", "captcha", "--style", "grid4", "--attacker", "squares", "--count", "40", "--epochs", "1",
+                    "--workers", "1", "--from", model, "--out", tmp_path / "tuned.keras")
     assert tuned.returncode == 0, tuned.stderr
     taken = json.loads((tmp_path / "tuned.json").read_text())["initialised_weights"]
     assert "stem_conv" in taken and f"classes for {len(reader.classes)} of {len(reader.classes)} classes" in taken
@@ -161,8 +160,9 @@ def test_areas_selects_from_the_estimated_coverage_that_reads_most_validation_ch
 
 def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone(tmp_path):
     model = tmp_path / "areas.keras"
-    trained = run_cli("train", "captcha", "--style", "grid4", "--attacker", "areas", "--count", "40", "--epochs",
-                      "2", "--workers", "1", "--out", model)
+    # no --attacker: grid4 names areas as its reader
+    trained = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "2", "--workers", "1",
+                      "--out", model)
     assert trained.returncode == 0, trained.stderr
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "areas" and 0.04 < info["coverage_threshold"] <= 0.05
