@@ -17,8 +17,7 @@ coverage: where the grid4 reader errs, by how much of each square the object cov
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
 record (areas), trained on the same 5,000 grid4 challenges, attacking the same 1,000, and where it
-errs, as for coverage; then the same model reading from the answers' own coverage line instead of
-the one its validation challenges chose;
+errs, as for coverage;
 areas-variants: the same, changing one thing each: its input (`tile=64`, 256x256 pixels) or its
 data (5,000 fresh challenges every epoch);
 count: the grid3 reader (trained on the fixed three targets) on 500 fresh challenges of that
@@ -108,15 +107,11 @@ def grid(work: Path, timings: dict):
                                                               "--style", "grid4")), flush=True)
 
 
-def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras", answers_line: bool = False):
+def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
     import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     reader = load_attacker(work / model)
-    if answers_line:  # areas read from the answers' own coverage line, not the one its validation chose
-        print(f"{model} from the answers' line ({reader.info['coverage_threshold']:.4f}) instead of "
-              f"{reader.info.get('selection_coverage')}:", flush=True)
-        reader.info.pop("selection_coverage", None)
     source = Source(spec=GenerationSpec("grid4", 1000, seed=901, strength=0.5))
     shares, wrong, failed_near_line = [], [], 0
     for first in range(0, len(source), 100):
@@ -154,7 +149,6 @@ def areas(work: Path, timings: dict):
     print(line("areas on grid4, strength 0.5", attack(model, work / "attack-areas-grid4", "--style", "grid4")),
           flush=True)
     coverage(work, timings, model.name)
-    coverage(work, timings, model.name, answers_line=True)
 
 
 def areas_variants(work: Path, timings: dict):

@@ -243,17 +243,14 @@ class GridReader(Attacker):
                                                           "unknown_prompt": True}))
                 continue
             p = probabilities[:, prepared["prompt"]]
-            chosen = self.selected(p, prepared)
+            sizes = self.info.get("answer_sizes")
+            if self.hparams["sizes"] and sizes and prepared.get("first_round", True):
+                chosen = likeliest_selection(p, sizes)
+            else:
+                chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
             readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
                                     details={"tile_probabilities": [round(float(v), 4) for v in p]}))
         return readings
-
-    def selected(self, p: np.ndarray, prepared: dict) -> list[int]:
-        """The tiles selected, from each tile's probability `p` of showing the prompt."""
-        sizes = self.info.get("answer_sizes")
-        if self.hparams["sizes"] and sizes and prepared.get("first_round", True):
-            return likeliest_selection(p, sizes)
-        return [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
 
     def adversarial_objective(self, images, texts, boxes, targets=None, questions=None):
         """The padded batch of challenges (BGR, 0-255), its mask of real pixels, and the constants
@@ -509,55 +506,7 @@ class Areas(Squares):
         return usable, (inputs, prompts, np.stack([p["coverage_map"] for p, _ in usable]))
 
     def training_notes(self):
-        return {"coverage_threshold": self.info["coverage_threshold"],
-                **{k: self.info[k] for k in ("selection_coverage", "selection") if k in self.info}}
-
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None):
-        """Train as every grid reader does, then choose the estimated coverage it selects from."""
-        self.info.pop("selection_coverage", None)  # validation during training reads at the answers' threshold
-        outcome = super().fit(train, validation, settings, checkpoint, resume, on_epoch, fresh)
-        self.calibrate(validation)
-        return {**outcome, **self.training_notes()}
-
-    def calibrate(self, validation):
-        """Choose, on the validation challenges, the estimated coverage from which a square is
-        selected: a network whose estimates of thin slivers run short reads more challenges from a
-        line a little below the answers' own (measured, README: it chose 4.2% for tile=64, 0.8
-        points more of 1,000 fresh challenges solved, and kept 5% for tile=32). One number fitted on
-        held-out challenges; fewer than MIN_VALIDATION decide nothing, and the answers' line stays."""
-        from ..loop import MIN_VALIDATION
-        threshold = self.info["coverage_threshold"]
-        usable = [(p, t) for p, t in validation if p["prompt"] >= 0]
-        if len(usable) < MIN_VALIDATION:
-            return
-        shares = self.square_coverages([p for p, _ in usable])
-
-        def solved(line):
-            self.info["selection_coverage"] = line
-            p = [1 / (1 + (line / np.maximum(s, 1e-4)) ** self.sharpness) for s in shares]  # square_logits' sigmoid
-            return int(sum(format_tiles(self.selected(q, prepared)) == t for q, (prepared, t) in zip(p, usable)))
-
-        # lines from half the answers' threshold to twice it, an eighth of an octave apart; a tie
-        # keeps the line nearest the answers' own
-        lines = sorted((threshold * 2 ** (k / 8) for k in range(-8, 9)), key=lambda v: abs(np.log(v / threshold)))
-        counts = {line: solved(line) for line in lines}
-        best = max(lines, key=lambda v: counts[v])  # the first of the best: the nearest
-        self.info["selection_coverage"] = round(float(best), 5)
-        self.info["selection"] = {"validation_challenges": len(usable),
-                                  "solved_at_answers_threshold": counts[lines[0]] / len(usable),
-                                  "solved_at_selection_coverage": counts[best] / len(usable)}
-
-    def square_coverages(self, batch: list[dict]) -> list[np.ndarray]:
-        """Per prepared challenge, each square's estimated coverage by its prompt's class."""
-        from ..loop import forward
-        run = forward(self.model)
-        out = []
-        for first in range(0, len(batch), 64):
-            chunk = batch[first:first + 64]
-            x = np.concatenate([p["inputs"] for p in chunk]).astype(np.float32) / 255.0
-            shares = self.square_shares(run(x)).numpy().reshape(len(chunk), -1, len(self.classes))
-            out.extend(s[:, p["prompt"]] for s, p in zip(shares, chunk))
-        return out
+        return {"coverage_threshold": self.info["coverage_threshold"]}
 
     def square_shares(self, cells):
         """Per input, each square's estimated coverage by every class, from the cell maps' logits
@@ -568,8 +517,7 @@ class Areas(Squares):
     def square_logits(self, outputs):
         import tensorflow as tf
         shares = self.square_shares(outputs)
-        line = self.info.get("selection_coverage") or self.info["coverage_threshold"]
-        logits = self.sharpness * tf.math.log(tf.maximum(shares, 1e-4) / line)
+        logits = self.sharpness * tf.math.log(tf.maximum(shares, 1e-4) / self.info["coverage_threshold"])
         return tf.reshape(logits, [tf.shape(outputs)[0], -1, len(self.classes)])
 
     def training_loss(self, outputs, prompt, target):
