@@ -36,8 +36,8 @@ from recipe_steps import cli, result_line, train_once
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "count", "held-out", "matrix", "sweep")
 AREAS_VARIANTS = (  # each changes one thing from the defaults: its input, its data
-    ("areas tile=64", "areas64-grid4.keras", ("--hparam", "tile=64")),
-    ("areas on fresh challenges every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
+    ("areas tile=64 on grid4", "areas64-grid4.keras", ("--hparam", "tile=64")),
+    ("areas on fresh grid4 every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
 )
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
@@ -144,20 +144,21 @@ def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
 
 
 def areas(work: Path, timings: dict):
-    model = work / "areas-grid4.keras"
-    train_once(model, timings, "areas on grid4", "--style", "grid4", "--attacker", "areas", "--count", 5000)
-    print(line("areas on grid4, strength 0.5", attack(model, work / "attack-areas-grid4", "--style", "grid4")),
-          flush=True)
-    coverage(work, timings, model.name)
+    areas_model(work, timings, "areas on grid4", "areas-grid4.keras")
 
 
 def areas_variants(work: Path, timings: dict):
     for label, name, args in AREAS_VARIANTS:
-        model = work / name
-        train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", "--count", 5000, *args)
-        print(line(f"{label}, grid4 strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")),
-              flush=True)
-        coverage(work, timings, model.name)
+        areas_model(work, timings, label, name, *args)
+
+
+def areas_model(work: Path, timings: dict, label: str, name: str, *args):
+    """areas trained on the 5,000 grid4 challenges (with `args`), attacking the 1,000, and where it errs."""
+    model = work / name
+    train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", "--count", 5000, *args)
+    print(line(f"{label}, strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")),
+          flush=True)
+    coverage(work, timings, model.name)
 
 
 def count(work: Path, timings: dict):
