@@ -18,8 +18,8 @@ counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
 record (areas), trained on the same 5,000 grid4 challenges, attacking the same 1,000, and where it
 errs, as for coverage;
-areas-variants: the same, changing one thing each: its input (`tile=64`, 256x256 pixels) or its
-data (5,000 fresh challenges every epoch);
+areas-variants: the same, changing one thing each: its input (`tile=64`, 256x256 pixels), its
+data (5,000 fresh challenges every epoch), or its data and budget (20,000 challenges, 400,000 seen);
 count: the grid3 reader (trained on the fixed three targets) on 500 fresh challenges of that
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
@@ -35,9 +35,10 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "count", "held-out", "matrix", "sweep")
-AREAS_VARIANTS = (  # each changes one thing from the defaults: its input, its data
+AREAS_VARIANTS = (  # each changes one thing from the defaults: its input, its data, how long it may train
     ("areas tile=64 on grid4", "areas64-grid4.keras", ("--hparam", "tile=64")),
     ("areas on fresh grid4 every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
+    ("areas on 20,000 grid4, budget 400,000", "areas-20k-grid4.keras", ("--count", 20000, "--budget", 400000)),
 )
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
@@ -153,9 +154,10 @@ def areas_variants(work: Path, timings: dict):
 
 
 def areas_model(work: Path, timings: dict, label: str, name: str, *args):
-    """areas trained on the 5,000 grid4 challenges (with `args`), attacking the 1,000, and where it errs."""
+    """areas trained on the 5,000 grid4 challenges (or as `args` say), attacking the 1,000, and where it errs."""
     model = work / name
-    train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", "--count", 5000, *args)
+    count = () if "--count" in args else ("--count", 5000)
+    train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", *count, *args)
     print(line(f"{label}, strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")),
           flush=True)
     coverage(work, timings, model.name)

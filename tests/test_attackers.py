@@ -52,6 +52,54 @@ def test_normalise_gives_dark_ink_on_light_whatever_the_input():
     assert wide.shape == (32, 128)  # squeezed, not cut
 
 
+def test_colour_normalise_keeps_apart_what_grey_makes_one():
+    # a dark red line across dark blue ink of the same grey: one grey, two colours
+    image = np.full((40, 120, 3), 235, np.uint8)
+    image[10:30, 20:40] = (160, 40, 20)   # BGR: blue ink, grey 48
+    image[18:22, :] = (10, 30, 97)        # a red line of the same grey
+    ink, line = (20, 24), (15, 60)        # the ink's and the line's pixels after normalising to 32 high
+    grey = normalise(image, 32, 128)
+    colour = normalise(image, 32, 128, colour=True)
+    assert colour.shape == (32, 128, 3) and colour.dtype == np.uint8
+    assert abs(int(grey[ink]) - int(grey[line])) <= 3
+    assert np.abs(colour[ink].astype(int) - colour[line].astype(int)).max() > 100
+    # the same stretch, inversion and padding as grey, decided on its grey: the background and the
+    # padding are the grey reader's (the ink differs where a channel clips)
+    difference = np.abs(cv2_grey(colour).astype(int) - grey.astype(int))
+    assert (difference[grey > 200] <= 1).all() and (difference[:, 96:] == 0).all()
+    inverted = normalise(255 - image, 32, 128, colour=True)
+    assert np.median(cv2_grey(inverted)) > 200
+
+
+def cv2_grey(image):
+    import cv2
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def test_a_colour_ctc_starts_from_a_grey_model_reading_as_it_did(ctc_model):
+    import tensorflow as tf
+    grey = load_attacker(ctc_model)
+    colour = get_attacker("ctc")("0123456789", {**grey.hparams, "colour": True})
+    colour.model = colour.build(0)
+    assert colour.model.input_shape[1:] == (32, 128, 3)
+    assert "conv1 from grey" in colour.init_from(grey)
+    samples = [Source(spec=GenerationSpec("noisy", 6, 3, 5, seed=9)).sample(i) for i in range(6)]
+    by_grey = grey.probabilities([grey.prepare(s.image, None) for s in samples])
+    by_colour = colour.probabilities([colour.prepare(s.image, None) for s in samples])
+    assert np.abs(by_grey - by_colour).max() < 0.05
+    # its differentiable copy of normalise reads what reading reads: the CTC loss of the truth
+    x0, _, constants = colour.adversarial_objective([s.image for s in samples], [s.text for s in samples], None)
+    through_graph = colour.adversarial_loss(tf.constant(x0), constants).numpy()
+    import keras
+    logits = np.log(np.clip(by_colour, 1e-9, 1))
+    encoded = np.zeros((6, 8), np.int32)
+    for k, s in enumerate(samples):
+        encoded[k, :len(s.text)] = [int(c) + 1 for c in s.text]
+    by_reading = keras.ops.ctc_loss(encoded, logits, np.array([len(s.text) for s in samples]), np.full(6, 32),
+                                    mask_index=0)
+    assert np.allclose(through_graph, np.asarray(by_reading), rtol=0.05, atol=0.05)
+
+
 def test_ctc_reads_variable_lengths_and_round_trips(ctc_model, tmp_path):
     attacker = load_attacker(ctc_model)
     info = json.loads(ctc_model.with_suffix(".json").read_text())

@@ -1,5 +1,5 @@
-"""`ctc`: segmentation-free. The whole CAPTCHA, grey, resized to a fixed height and padded to a
-fixed width, goes through a small convolution stack and a bidirectional GRU that gives
+"""`ctc`: segmentation-free. The whole CAPTCHA, grey (or, with `colour=true`, in colour), resized to
+a fixed height and padded to a fixed width, goes through a small convolution stack and a bidirectional GRU that gives
 character logits for every time step (a few columns of the image each). It is trained with
 Keras 3's CTC loss and decoded greedily, so it reads any length up to the width allows and
 needs no length hint.
@@ -24,19 +24,25 @@ MAX_LABEL = 8
 SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
 
 
-def normalise(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def normalise(image: np.ndarray, height: int, width: int, colour: bool = False) -> np.ndarray:
     """Grey, dark ink on a light background, contrast stretched, scaled to `height` (squeezed
-    if it would be wider than `width`) and padded on the right with its background grey."""
+    if it would be wider than `width`) and padded on the right with its background grey. With
+    `colour`, the BGR image (height x width x 3) through the same stretch and inversion, decided
+    on its grey, and padded with its background colour."""
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    picture = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)) if colour else grey
     lo, hi = np.percentile(grey, (1, 99))
     if hi - lo > 8:
-        grey = np.clip((grey.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+        grey, picture = (np.clip((a.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+                         for a in (grey, picture))
     if np.median(grey) < 128:  # the background fills most of a CAPTCHA; make it the light side
-        grey = 255 - grey
+        picture = 255 - picture
     h, w = grey.shape
     new_w = max(1, min(width, round(w * height / h)))
-    resized = cv2.resize(grey, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
-    out = np.full((height, width), int(np.median(resized)), np.uint8)
+    resized = cv2.resize(picture, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
+    background = np.median(resized.reshape(height * new_w, -1), axis=0).astype(int)
+    out = np.empty((height, width) + resized.shape[2:], np.uint8)
+    out[:] = background if colour else background[0]
     out[:, :new_w] = resized
     return out
 
@@ -61,14 +67,15 @@ def greedy_decode(probs: np.ndarray, charset: str) -> list[tuple[str, list[float
 
 def augment(images: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """CAPTCHA-like variation: small rotation, shear, scale and shift, blur, noise, contrast,
-    and now and then a thin line across."""
+    and now and then a thin line across, of grey (N, h, w) or colour (N, h, w, 3) images."""
     if strength <= 0:
         return images
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]
+    colour = images.ndim == 4
     out = np.empty_like(images)
     for i in range(n):
         im = images[i]
-        background = int(np.median(im))
+        background = tuple(np.median(im.reshape(h * w, 3), axis=0).tolist()) if colour else int(np.median(im))
         angle = rng.uniform(-3, 3) * strength
         shear = rng.uniform(-0.15, 0.15) * strength
         sx, sy = 1 + rng.uniform(-0.1, 0.05) * strength, 1 + rng.uniform(-0.1, 0.05) * strength
@@ -81,7 +88,8 @@ def augment(images: np.ndarray, rng: np.random.Generator, strength: float) -> np
             im = cv2.GaussianBlur(im, (3, 3), rng.uniform(0.3, 1.0))
         if rng.random() < 0.2 * strength:
             y0, y1 = rng.integers(0, h, 2)
-            cv2.line(im, (0, int(y0)), (w - 1, int(y1)), int(rng.integers(0, 120)), 1, cv2.LINE_AA)
+            ink = tuple(rng.integers(0, 120, 3).tolist()) if colour else int(rng.integers(0, 120))
+            cv2.line(im, (0, int(y0)), (w - 1, int(y1)), ink, 1, cv2.LINE_AA)
         if rng.random() < 0.5 * strength:
             gain, bias = rng.uniform(0.6, 1.1), rng.uniform(-20, 40)
             im = np.clip(im.astype(np.float32) * gain + bias, 0, 255)
@@ -104,6 +112,8 @@ class Ctc(Attacker):
     params = (
         Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
         Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
+        Param("colour", bool, False, help="read the CAPTCHA in colour (three channels) instead of grey: lines "
+              "or noise drawn in another hue than the characters stay apart from them"),
         Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
         Param("rnn_units", int, 128, 16, 512, "GRU units per direction"),
         Param("budget", int, 600_000, 1, 10 ** 9, "training examples seen at most (the run ends sooner when "
@@ -117,16 +127,24 @@ class Ctc(Attacker):
     )
 
     def prepare(self, image, length):
-        return normalise(image, self.hparams["height"], self.hparams["width"])
+        return normalise(image, self.hparams["height"], self.hparams["width"], self.hparams["colour"])
+
+    def channels(self) -> int:
+        return 3 if self.hparams["colour"] else 1
+
+    def network_input(self, images: np.ndarray) -> np.ndarray:
+        """Prepared uint8 images (a batch) as the network takes them: float in [0, 1], channels last."""
+        x = images.astype(np.float32) / 255.0
+        return x if self.hparams["colour"] else x[..., None]
 
     def geometry(self):
-        return {"height": self.hparams["height"], "width": self.hparams["width"], "channels": 1,
+        return {"height": self.hparams["height"], "width": self.hparams["width"], "channels": self.channels(),
                 "time_steps": self.hparams["width"] // 4}
 
     def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
         """Per time step, the probability of the blank (column 0) and of each character."""
         from ..loop import forward
-        x = np.stack(batch).astype(np.float32)[..., None] / 255.0
+        x = self.network_input(np.stack(batch))
         logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
         return softmax(logits)
 
@@ -140,7 +158,7 @@ class Ctc(Attacker):
         if h % 8 or w % 4:
             raise CaptchalabError(f"ctc: height must be a multiple of 8 and width of 4, got {h}x{w}")
         init = keras.initializers.HeNormal(seed=seed)
-        inputs = keras.Input((h, w, 1), name="image")
+        inputs = keras.Input((h, w, self.channels()), name="image")
         x = inputs
         for i, (filters, pool) in enumerate([(f, (2, 2)), (2 * f, (2, 2)), (4 * f, None), (4 * f, (2, 1))], 1):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"conv{i}")(x)
@@ -159,7 +177,8 @@ class Ctc(Attacker):
     def check_model(self):
         shape = tuple(self.model.output_shape)
         want = (None, self.hparams["width"] // 4, len(self.charset) + 1)
-        if shape != want or tuple(self.model.input_shape[1:]) != (self.hparams["height"], self.hparams["width"], 1):
+        if shape != want or tuple(self.model.input_shape[1:]) != (self.hparams["height"], self.hparams["width"],
+                                                                   self.channels()):
             raise CaptchalabError(f"{self.info.get('path', 'the model')} does not fit its JSON: output "
                                   f"{shape}, expected {want} for charset {charset_name(self.charset)!r}")
 
@@ -168,7 +187,15 @@ class Ctc(Attacker):
         if other.name == self.name and (other.hparams["height"], other.hparams["width"]) != \
                 (self.hparams["height"], self.hparams["width"]):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
-        return super().init_from(other)
+        taken = super().init_from(other)
+        if other.name == self.name and other.channels() == 1 and self.channels() == 3:
+            # a grey model's first convolution sees the colour image's grey: every channel weighted
+            # as the grey conversion weighs it, so the colour reader starts where the grey one is
+            from ..pixels import GREY
+            kernel = other.model.get_layer("conv1").get_weights()[0]  # 3 x 3 x 1 x filters
+            self.model.get_layer("conv1").set_weights([kernel * GREY[None, None, :, None]])
+            taken = f"{taken}, conv1 from grey"
+        return taken
 
     def train_step(self, optimizer):
         """One compiled training step: `step(images, targets, target_lengths) -> (mean CTC loss, 0)`
@@ -178,7 +205,7 @@ class Ctc(Attacker):
         h, model = self.hparams, self.model
         variables, steps = model.trainable_variables, h["width"] // 4
 
-        @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], 1], tf.float32),
+        @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], self.channels()], tf.float32),
                                       tf.TensorSpec([None, MAX_LABEL], tf.int32), tf.TensorSpec([None], tf.int32)])
         def step(images, targets, target_lengths):
             with tf.GradientTape() as tape:
@@ -243,7 +270,7 @@ class Ctc(Attacker):
 
         def epoch_batches(rng):
             ex, elabels, elengths = epoch_set(rng)
-            images = augment(ex, rng, h["augment"]).astype(np.float32)[..., None] / 255.0
+            images = self.network_input(augment(ex, rng, h["augment"]))
             order = rng.permutation(len(ex))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
@@ -280,14 +307,15 @@ class Ctc(Attacker):
         its target text): the padded clean batch, its mask of real pixels, and the constants
         `adversarial_loss` needs."""
         from ..pixels import pad_batch
-        height, width = self.hparams["height"], self.hparams["width"]
+        height, width, colour = self.hparams["height"], self.hparams["width"], self.hparams["colour"]
         x0, valid = pad_batch(images)
         b, hp, wp = x0.shape[:3]
         ry, rx = np.zeros((b, height, hp), np.float32), np.zeros((b, width, wp), np.float32)
-        gain, offset, invert, pad = (np.zeros(b, np.float32) for _ in range(4))
+        gain, offset, invert = (np.zeros(b, np.float32) for _ in range(3))
+        pad = np.zeros((b, self.channels()), np.float32)  # the padding's grey, or colour
         padded = np.zeros((b, 1, width), np.float32)
         for k, image in enumerate(images):
-            g, o, inv, my, mx, new_w, p = _objective_constants(image, height, width)
+            g, o, inv, my, mx, new_w, p = _objective_constants(image, height, width, colour)
             h, w = image.shape[:2]
             ry[k, :, :h], rx[k, :new_w, :w] = my, mx
             gain[k], offset[k], invert[k], pad[k] = g, o, inv, p
@@ -300,7 +328,7 @@ class Ctc(Attacker):
         for k, text in enumerate(labels):
             encoded[k, :len(text)] = [self.charset.index(c) + 1 for c in text]
         return x0, valid, (ry, rx, (gain != 1.0).astype(np.float32)[:, None, None], valid[..., 0],
-                           invert[:, None, None], pad[:, None, None], padded, encoded,
+                           invert[:, None, None], pad[:, None, None, :], padded[..., None], encoded,
                            np.array([len(t) for t in labels], np.int32))
 
     def adversarial_loss(self, x, constants):
@@ -316,11 +344,13 @@ class Ctc(Attacker):
         lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as normalise() computes them, on these pixels
         gain = tf.where(stretch > 0, 255.0 / tf.maximum(hi - lo, 1e-3), 1.0)
         offset = tf.where(stretch > 0, lo, 0.0)
-        s = (grey - offset) * gain
+        # every step on a channels-last picture: the grey, or with colour the BGR image itself
+        picture = x if self.hparams["colour"] else grey[..., None]
+        s = (picture - offset[..., None]) * gain[..., None]
         s = s + tf.stop_gradient(tf.clip_by_value(s, 0.0, 255.0) - s)  # clipped forward, not backward
-        s = invert * (255.0 - s) + (1.0 - invert) * s
-        r = tf.einsum("bhi,bij,bwj->bhw", ry, s, rx) + padded * pad
-        logits = self.model(r[..., None] / 255.0, training=False)
+        s = invert[..., None] * (255.0 - s) + (1.0 - invert[..., None]) * s
+        r = tf.einsum("bhi,bijc,bwj->bhwc", ry, s, rx) + padded * pad
+        logits = self.model(r / 255.0, training=False)
         steps = tf.fill([tf.shape(x)[0]], self.hparams["width"] // 4)
         return keras.ops.ctc_loss(encoded, logits, lengths, steps, mask_index=0)
 
@@ -357,9 +387,10 @@ def _percentiles(grey, valid, qs):
     return out
 
 
-def _objective_constants(image: np.ndarray, height: int, width: int):
+def _objective_constants(image: np.ndarray, height: int, width: int, colour: bool = False):
     """What `normalise` decided for this clean image, as numbers: contrast gain and offset,
-    whether it inverted, its resize matrices, its width after resizing and its padding grey."""
+    whether it inverted, its resize matrices, its width after resizing and its padding grey (per
+    channel: one, or three with `colour`)."""
     from ..pixels import resize_matrix
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     lo, hi = np.percentile(grey, (1, 99))
@@ -368,6 +399,7 @@ def _objective_constants(image: np.ndarray, height: int, width: int):
     invert = np.median(stretched) < 128
     h, w = grey.shape
     new_w = max(1, min(width, round(w * height / h)))
-    pad = float(np.median(normalise(image, height, width)[:, :new_w]))
+    prepared = normalise(image, height, width, colour)[:, :new_w]
+    pad = np.median(prepared.reshape(height * new_w, -1), axis=0).astype(np.float32)
     return gain, offset, invert, resize_matrix(h, height), resize_matrix(w, new_w), new_w, pad
 
