@@ -83,6 +83,9 @@ def test_a_colour_ctc_starts_from_a_grey_model_reading_as_it_did(ctc_model):
     colour.model = colour.build(0)
     assert colour.model.input_shape[1:] == (32, 128, 3)
     assert "conv1 from grey" in colour.init_from(grey)
+    wider = get_attacker("ctc")("0123456789", {**grey.hparams, "colour": True, "filters": 16})
+    wider.model = wider.build(0)
+    assert "conv1" not in wider.init_from(grey)  # another shape: it learns its own
     samples = [Source(spec=GenerationSpec("noisy", 6, 3, 5, seed=9)).sample(i) for i in range(6)]
     by_grey = grey.probabilities([grey.prepare(s.image, None) for s in samples])
     by_colour = colour.probabilities([colour.prepare(s.image, None) for s in samples])

@@ -188,11 +188,11 @@ class Ctc(Attacker):
                 (self.hparams["height"], self.hparams["width"]):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
         taken = super().init_from(other)
-        if other.name == self.name and other.channels() == 1 and self.channels() == 3:
+        kernel = other.model.get_layer("conv1").get_weights()[0]  # 3 x 3 x channels x filters
+        if kernel.shape == (3, 3, 1, self.hparams["filters"]) and self.channels() == 3:
             # a grey model's first convolution sees the colour image's grey: every channel weighted
             # as the grey conversion weighs it, so the colour reader starts where the grey one is
             from ..pixels import GREY
-            kernel = other.model.get_layer("conv1").get_weights()[0]  # 3 x 3 x 1 x filters
             self.model.get_layer("conv1").set_weights([kernel * GREY[None, None, :, None]])
             taken = f"{taken}, conv1 from grey"
         return taken
