@@ -150,3 +150,15 @@ def test_train_refuses_to_overwrite_a_model_without_force(tmp_path, clean_model)
                      "--workers", "0", "--out", out)
     assert_one_line_error(result, "pass --force")
     assert out.read_bytes() == before
+
+
+def test_a_base_that_fits_no_layer_is_a_start_from_scratch_at_the_full_rate(tmp_path):
+    # the shipped ctc base has 16 first filters and 128 GRU units: nothing of it fits 8 and 16
+    out = tmp_path / "narrow.keras"
+    result = run_cli("train", "captcha", "--style", "clean", "--count", "40", "--attacker", "ctc", "--hparam",
+                     "filters=8", "--hparam", "rnn_units=16", "--epochs", "1", "--workers", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "no layer of ctc-digits.keras fits this model, so it trained from scratch" in result.stderr
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["initialised_from"] == "scratch" and info["initialised_weights"].startswith("nothing")
+    assert info["learning_rate"] == 2e-3  # a fine-tune's halved rate would only slow a start from nothing

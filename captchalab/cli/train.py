@@ -132,6 +132,8 @@ def train_captcha_cmd(
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
                           epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
+    if init and info["initialised_from"] == "scratch":
+        say(info["initialised_weights"])
     if info.get("unlabelled"):
         used = info.get("pseudo_labelling", {}).get("pseudo_labelled_per_epoch") or [0]
         say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
