@@ -136,8 +136,9 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     rows = json.loads((tmp_path / "study" / "cells.json").read_text())
     assert rows[0]["lower_bound"] is True and rows[0]["status"] == "not converged"
     child = tmp_path / "child.keras"
-    tuned = run_cli("train", "captcha", "--attacker", "ctc", "--style", "clean", "--count", "40", "--budget", "72",
-                    "--from", unconverged_ctc, "--workers", "0", "--out", child)
+    # (the parent's own hyper-parameters: of another architecture it would take no layer, and start from scratch)
+    tuned = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
+                    "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", child)
     assert tuned.returncode == 0, tuned.stderr
     reasons = json.loads(child.with_suffix(".json").read_text())["convergence"]["reasons"]
     assert any("started from weak.keras, which had not converged" in r for r in reasons)
