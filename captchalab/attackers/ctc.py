@@ -1,8 +1,8 @@
-"""`ctc`: segmentation-free. The whole CAPTCHA, grey (or, with `colour=true`, in colour), resized to
-a fixed height and padded to a fixed width, goes through a small convolution stack and a bidirectional GRU that gives
-character logits for every time step (a few columns of the image each). It is trained with
-Keras 3's CTC loss and decoded greedily, so it reads any length up to the width allows and
-needs no length hint.
+"""`ctc`: segmentation-free. The whole CAPTCHA, grey (or, with `colour=true`, in colour), resized
+to a fixed height and padded to a fixed width, goes through a small convolution stack and a
+bidirectional GRU that gives character logits for every time step (a few columns of the image
+each). It is trained with Keras 3's CTC loss and decoded greedily, so it reads any length up to
+the width allows and needs no length hint.
 
 Keras 3's CTC convention: logits (not softmax), class 0 is the blank and the label padding, so
 character i of the charset is class i + 1.
@@ -194,7 +194,7 @@ class Ctc(Attacker):
             # as the grey conversion weighs it, so the colour reader starts where the grey one is
             from ..pixels import GREY
             self.model.get_layer("conv1").set_weights([kernel * GREY[None, None, :, None]])
-            taken = f"{taken}, conv1 from grey"
+            taken = ", ".join(filter(None, (taken, "conv1 from grey")))
         return taken
 
     def train_step(self, optimizer):
