@@ -195,7 +195,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     if attacker.kind != "text":  # one output per object class the challenges draw from
         attacker.classes = source.classes()
     attacker.model = build_with_policy(lambda: attacker.build(settings.seed), training_policy())
-    started_from, taken, base = "scratch", None, None
+    started_from, taken = "scratch", None
     if init_from:
         base = load_attacker(init_from, plugin_dirs)
         taken = attacker.init_from(base)
@@ -204,7 +204,6 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
             settings = replace(settings, fine_tune=True)
         else:  # another architecture (other hyper-parameters): a fine-tune's lower rate would only slow it
             taken = f"nothing: no layer of {Path(init_from).name} fits this model, so it trained from scratch"
-            base = None
     examples, stats = prepare_examples(attacker, source, workers)
     train, validation = split_examples(examples, settings.seed)
     extra, unlabelled_info = {}, None
@@ -213,7 +212,8 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     if fresh:
         extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
-    result["convergence"] = inherited(result.get("convergence"), base.info if base else None)
+    started = started_from != "scratch"  # a model it took nothing from passes no flag on
+    result["convergence"] = inherited(result.get("convergence"), base.info if started else None)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
     info = {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
