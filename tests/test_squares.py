@@ -124,6 +124,16 @@ def test_the_areas_reader_selects_the_squares_its_coverage_map_puts_over_the_thr
     loss_off, right_off = reader.training_loss(tf.constant(cells), tf.constant([1]), tf.constant(target))
     assert float(right_off[0]) == 14 / 16 and float(loss_off) > float(loss)
 
+    # reading selects where the estimate reaches the threshold, even where every training answer
+    # had three squares (the size prior would add square 2, the likeliest of the rest)
+    reader.info["answer_sizes"] = [0, 0, 0, 1000] + [0] * 13
+    reader.input_logits = lambda x: logits
+    reading, = reader.read_prepared([{"inputs": np.zeros((1, 128, 128, 3), np.uint8), "grid": 4, "prompt": 0}])
+    assert reading.text == "0 1"
+    sized = get_attacker("areas")(hparams={"sizes": True}, info=reader.info)
+    sized.classes, sized.input_logits = reader.classes, reader.input_logits
+    assert sized.read_prepared([{"inputs": np.zeros((1, 128, 128, 3), np.uint8), "grid": 4, "prompt": 0}])[0].text == "0 1 2"
+
 
 def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone(tmp_path):
     model = tmp_path / "areas.keras"

@@ -22,7 +22,7 @@ tile, or the whole challenge for `squares`, scoring every square of it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import cv2
 import numpy as np
@@ -472,6 +472,10 @@ class Areas(Squares):
                    "four cells to a square's side (a fully convolutional network over the whole 4x4 scene, encoder "
                    "and decoder), and selects the squares covered as much as the training answers count.")
     truth = ("coverage", "coverage_map")  # learnt from what a generated grid4 records, not from answers alone
+    # its score is an estimate of the coverage the answer is defined by, so it selects where that
+    # estimate reaches the answer's threshold; weighing its soft scores with the answer sizes added
+    # and dropped squares near the line (README: 81.6% against 85.3% of 2,000 fresh grid4 challenges)
+    params = tuple(replace(p, default=False) if p.name == "sizes" else p for p in Squares.params)
     # a shift moves the object across the squares' borders, so the recorded map no longer fits
     shifts = False
     sharpness = 3.0  # a square's score: this times the log of its estimated coverage over the threshold
