@@ -9,8 +9,8 @@ go on where it stopped.
    own ceiling (challenges/s through the bare network: 9 tiles, or one whole 4x4 scene); then
    squares trained on from there on 5,000 fresh grid4 challenges every epoch;
 3. the held-out art style: for each art style, tilecnn trained on 3,000 challenges of the other
-   three, attacking 1,000 of the held-out one (tile accuracy and challenge success), as it is and
-   with colour augmentation (colour=1);
+   three, attacking 1,000 of the held-out one (tile accuracy and challenge success), as it is,
+   with colour augmentation (colour=1), and with outline augmentation too (outline=1);
 4. the transfer matrix train-art x test-art (3,000 training challenges per art, 500 per cell);
 5. a strength sweep of the grid3 attacker;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
@@ -185,12 +185,14 @@ def count(work: Path, timings: dict):
 def held_out(work: Path, timings: dict):
     for held in ARTS:
         others = "+".join(a for a in ARTS if a != held)
-        for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1"))):
+        for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1")),
+                              ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1"))):
             model = work / f"tilecnn-{name}without-{held}.keras"
             train_once(model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param",
                        f"art={others}", "--count", 3000, *hparams)
             result = attack(model, work / f"attack-{name}held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-            print(line(f"held-out art {held} (trained on {others}{', colour=1' if name else ''})", result), flush=True)
+            augmented = "".join(f", {value}" for value in hparams[1::2])
+            print(line(f"held-out art {held} (trained on {others}{augmented})", result), flush=True)
 
 
 def matrix(work: Path, timings: dict):
