@@ -238,8 +238,9 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     `per_attacker`, `per_style` when there are several sources) and, per
     attacker, up to `example_limit` misread items with their images for the report.
     """
+    from .kinds import get_kind
     from .manifest import make_manifest
-    from .score import CHAR_ACCURACY_DEFINITION, attacker_state, score
+    from .score import attacker_state, score
     if expect is not None and not 1 <= expect <= 8:
         raise CaptchalabError(f"--expect must be between 1 and 8, got {expect}")
     if not attackers:
@@ -282,7 +283,8 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
         examples[label] = misread
     first = next(iter(per_attacker.values()))
     # the top level repeats the first attacker's numbers (scripts read them); per_attacker has all
-    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": CHAR_ACCURACY_DEFINITION,
+    kind = next(iter(sources.values())).kind
+    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": get_kind(kind).unit_definition,
               "top_level": "the first attacker's numbers; every attacker's are under per_attacker",
               "per_attacker": per_attacker}
     if len(sources) > 1:

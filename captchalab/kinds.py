@@ -38,6 +38,7 @@ class Kind:
     name: ClassVar[str] = ""
     columns: ClassVar[tuple[str, ...]] = ()      # labels.csv header, after filename
     unit: ClassVar[str] = ""                      # what char_accuracy counts
+    unit_definition: ClassVar[str] = ""           # how (report.json's char_accuracy_definition)
     default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
     question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
     example_style: ClassVar[str] = ""             # a built-in style of this kind (explore draws from it)
@@ -68,6 +69,8 @@ class Kind:
 
 class TextKind(Kind):
     name, columns, unit, default_attacker, example_style = "text", ("text",), "character", "segment", "distorted"
+    unit_definition = ("character accuracy = sum over CAPTCHAs of max(0, length - edit distance between guess "
+                       "and truth), divided by the number of true characters")
 
     def row(self, question, answer):
         return [answer]
@@ -81,6 +84,8 @@ class TextKind(Kind):
 
 class GridKind(Kind):
     name, columns, unit, default_attacker, example_style = "grid", ("grid", "prompt", "answer"), "tile", "tilecnn", "grid3"
+    unit_definition = ("tile accuracy = tiles (squares) whose first selection matches the answer, selected or "
+                       "left, divided by all tiles")
 
     def row(self, question, answer):
         return [f"{question['grid']}x{question['grid']}", question["prompt"], answer]
@@ -114,6 +119,7 @@ class SliderKind(Kind):
     RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
     background pixels. Success: within `tolerance` pixels."""
     name, columns, unit, default_attacker, example_style = "slider", ("y", "x"), "challenge", "locator", "slider"
+    unit_definition = "the share of challenges answered within the tolerance (the success rate)"
     question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
     tolerance = 5
 
@@ -168,6 +174,7 @@ class RotationKind(Kind):
     that looks the same every 360/k degrees (its `symmetry` k, in challenges.json) is scored
     against all k equivalent answers. Success: within `tolerance` degrees."""
     name, columns, unit, default_attacker, example_style = "rotation", ("angle",), "challenge", "rotnet", "rotation"
+    unit_definition = SliderKind.unit_definition
     tolerance = 10
 
     def row(self, question, answer):

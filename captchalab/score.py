@@ -13,9 +13,6 @@ import numpy as np
 
 from .charset import fold
 
-CHAR_ACCURACY_DEFINITION = ("character accuracy = sum over CAPTCHAs of max(0, length - edit distance "
-                            "between guess and truth), divided by the number of true characters")
-
 
 def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
     """The Wilson score interval of a success rate (95% by default): unlike the normal

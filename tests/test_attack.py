@@ -43,6 +43,7 @@ def test_attack_end_to_end_writes_the_report(tmp_path, clean_model):
     assert report["count"] == 40 and report["skipped"] == 0
     assert report["segmentation_box_rate"] == 1.0  # clean CAPTCHAs always segment where they were drawn
     assert report["char_accuracy"] > 0.5  # a real, if tiny, model reads most characters
+    assert "edit distance" in report["char_accuracy_definition"]
     assert len(report["per_position_accuracy"]) == 4
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     html = (out / "report.html").read_text()

@@ -147,6 +147,7 @@ def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone
     assert attacked.returncode == 0, attacked.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert [r["char_accuracy"] is not None for r in report["per_attacker"].values()] == [True]
+    assert report["char_accuracy_definition"].startswith("tile accuracy")  # per square here, not edit distance
     # explore shows the map through every layer, down to one cell a square and up again
     import cv2
     from starlette.testclient import TestClient
