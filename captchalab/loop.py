@@ -384,10 +384,12 @@ def convergence(state: dict, validation_count: int | None, train_accuracy: float
 def describe_verdict(verdict: dict | None) -> str:
     """A convergence verdict in one line, as the CLI and the quickstart page say it."""
     verdict = verdict or {}
+    extends = (f"; it trained on from {verdict['extends']} on the same CAPTCHAs, so its own verdict decides"
+               if verdict.get("extends") else "")
     if verdict.get("converged"):
         return (f"converged ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
-                f"{verdict['examples_seen']:,} examples seen)")
-    return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"])
+                f"{verdict['examples_seen']:,} examples seen{extends})")
+    return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"]) + extends
 
 
 def seconds_and_rate(state: dict) -> dict:

@@ -4,6 +4,7 @@ and writes `NAME.keras` + `NAME.json` atomically.
 """
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -212,10 +213,11 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     if fresh:
         extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
-    started = started_from != "scratch"  # a model it took nothing from passes no flag on
-    result["convergence"] = inherited(result.get("convergence"), base.info if started else None)
-    attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     described = source.describe()
+    started = started_from != "scratch"  # a model it took nothing from passes no flag on
+    same = started and same_training(base.info, described, fresh, unlabelled_info)
+    result["convergence"] = inherited(result.get("convergence"), base.info if started else None, same)
+    attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     info = {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
             **({"classes": attacker.classes} if attacker.kind != "text" else {}),
             "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
@@ -230,12 +232,23 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     return finish(attacker.model, out, info, wall_start)
 
 
-def inherited(verdict: dict | None, parent: dict | None) -> dict:
+def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
+    """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
+    source, drawn the same way, no unlabelled ones added): then it extends that run."""
+    return (parent.get("task") == "captcha" and parent.get("source") == json.loads(json.dumps(described, default=str))
+            and bool(parent.get("fresh_every_epoch")) == fresh and not parent.get("unlabelled") and not unlabelled_info)
+
+
+def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) -> dict:
     """A run's convergence verdict, carrying on the flag of an unconverged model it started from
-    (a fine-tune of a weak attacker is no proof of a strong one)."""
+    (a fine-tune of a weak attacker is no proof of a strong one), unless the run `extends` the
+    parent's, training on to its own verdict on the same CAPTCHAs (what one longer run would
+    have done)."""
     verdict = dict(verdict or {"converged": None, "reasons": ["its own fit() gave no convergence verdict"]})
     before = (parent or {}).get("convergence") or {}
-    if parent and parent.get("task") == "captcha" and before.get("converged") is False:
+    if parent and extends:
+        verdict["extends"] = Path(parent.get("path", "a model")).name
+    elif parent and parent.get("task") == "captcha" and before.get("converged") is False:
         verdict["converged"] = False
         verdict["reasons"] = list(verdict.get("reasons", [])) + [
             f"started from {Path(parent.get('path', 'a model')).name}, which had not converged "

@@ -136,12 +136,20 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     rows = json.loads((tmp_path / "study" / "cells.json").read_text())
     assert rows[0]["lower_bound"] is True and rows[0]["status"] == "not converged"
     child = tmp_path / "child.keras"
-    # (the parent's own hyper-parameters: of another architecture it would take no layer, and start from scratch)
+    # (the parent's own hyper-parameters: of another architecture it would take no layer, and start
+    # from scratch); other CAPTCHAs (seed 2) than the parent's: a fine-tune, which carries the flag on
     tuned = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
-                    "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", child)
+                    "40", "--seed", "2", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", child)
     assert tuned.returncode == 0, tuned.stderr
     reasons = json.loads(child.with_suffix(".json").read_text())["convergence"]["reasons"]
     assert any("started from weak.keras, which had not converged" in r for r in reasons)
+    # the parent's own CAPTCHAs: the run goes on where the parent's stopped, and its own verdict decides
+    extended = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
+                       "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", tmp_path / "on.keras")
+    assert extended.returncode == 0, extended.stderr
+    verdict = json.loads((tmp_path / "on.json").read_text())["convergence"]
+    assert verdict["extends"] == "weak.keras" and not any("weak.keras" in r for r in verdict["reasons"])
+    assert "trained on from weak.keras on the same CAPTCHAs" in extended.stderr
 
 
 def recording_slicer(tmp_path):
