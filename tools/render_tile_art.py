@@ -5,6 +5,11 @@ pictures inside the package and never need npm or this script).
 
     python tools/render_tile_art.py [--cache /tmp/tile-art-npm] [--size 96]
 
+With `--folder DIR --styles a,b,...` it writes a tile folder instead (DIR/<class>/<style>-<emoji>.png,
+with each style's licence and attribution at DIR's top), of built-in styles (their shipped pictures)
+and of further openly licensed sets that are not shipped (EXTRA_STYLES: more drawings of the same
+classes, for measuring what a reader gains from them; benchmarks/grid_targets.py --steps more-art).
+
 Needs `npm` (to fetch the packages) and `pip install resvg-py` (resvg, a maintained SVG renderer).
 Each art style keeps its licence text and attribution beside its pictures (LICENSE, ATTRIBUTION).
 """
@@ -28,6 +33,13 @@ STYLES = {
     "openmoji": {"package": ("@iconify-json/openmoji", "1.2.29"),
                  "licence_text": ("openmoji", "17.0.0", "package/LICENSE.txt")},
     "fluent": {"package": ("@iconify-json/fluent-emoji-flat", "1.2.6"), "licence_text": None},
+}
+CC_BY_4 = ("twemoji", "14.0.2", "package/LICENSE-GRAPHICS")  # the CC-BY-4.0 text, as Twemoji ships it
+EXTRA_STYLES = {  # drawn differently from the built-in ones (none is OpenMoji's or derived from it)
+    "emojione": {"package": ("@iconify-json/emojione", "1.2.3"), "licence_text": CC_BY_4},
+    "emojione-monotone": {"package": ("@iconify-json/emojione-monotone", "1.2.1"), "licence_text": CC_BY_4},
+    "noto-v1": {"package": ("@iconify-json/noto-v1", "1.2.5"), "licence_text": STYLES["noto"]["licence_text"]},
+    "fluent-high-contrast": {"package": ("@iconify-json/fluent-emoji-high-contrast", "1.2.6"), "licence_text": None},
 }
 MIT_MICROSOFT = """MIT License
 
@@ -108,33 +120,74 @@ def svg_of(icons: dict, name: str) -> str:
             f'viewBox="{left} {top} {width} {height}">{icon["body"]}</svg>')
 
 
-def main():
+def rendered(style: dict, size: int, cache: Path):
+    """A style's pictures as (class, emoji name, PNG bytes), skipping emoji the set does not draw,
+    and its attribution."""
     import resvg_py
+    package, version = style["package"]
+    icons = json.loads(npm_file(package, version, "package/icons.json", cache))
+    info = json.loads(npm_file(package, version, "package/info.json", cache))
+    known = set(icons["icons"]) | set(icons.get("aliases", {}))
+    pictures = [(cls, picture, bytes(resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=size,
+                                                            height=size)))
+                for cls, emoji in CLASSES.items() for picture in emoji if picture in known]
+    author, licence = info["author"], info["license"]
+    attribution = (f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
+                   f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of "
+                   f"the set) with resvg at {size}x{size} px by tools/render_tile_art.py; the pictures are "
+                   "otherwise unchanged. Only the pictures named in CLASSES there are included.\n")
+    return pictures, attribution
+
+
+def ship(size: int, cache: Path):
+    """The built-in styles into captchalab/art/<style>.zip, with licence and attribution."""
+    ART.mkdir(exist_ok=True)
+    for name, style in STYLES.items():
+        pictures, attribution = rendered(style, size, cache)
+        partial = ART / f"{name}.zip.partial"
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for cls, picture, png in pictures:
+                # a fixed date: the same pictures give the same bytes
+                archive.writestr(zipfile.ZipInfo(f"{cls}/{picture}.png", (2026, 1, 1, 0, 0, 0)), png)
+        partial.rename(ART / f"{name}.zip")
+        (ART / f"{name}.ATTRIBUTION.txt").write_text(attribution)
+        (ART / f"{name}.LICENSE.txt").write_text(licence_text(style, cache))
+
+
+def tile_folder(folder: Path, names: list[str], size: int, cache: Path):
+    """A tile folder of the styles `names`: built-in ones as shipped, extra ones rendered."""
+    for name in names:
+        if name in STYLES:
+            with zipfile.ZipFile(ART / f"{name}.zip") as archive:
+                pictures = [(*member.split("/"), archive.read(member)) for member in archive.namelist()]
+            attribution = (ART / f"{name}.ATTRIBUTION.txt").read_text()
+            licence = (ART / f"{name}.LICENSE.txt").read_text()
+        else:
+            pictures, attribution = rendered(EXTRA_STYLES[name], size, cache)
+            licence = licence_text(EXTRA_STYLES[name], cache)
+        for cls, picture, png in pictures:
+            (folder / cls).mkdir(parents=True, exist_ok=True)
+            (folder / cls / f"{name}-{Path(picture).stem}.png").write_bytes(png)
+        (folder / f"{name}.ATTRIBUTION.txt").write_text(attribution)
+        (folder / f"{name}.LICENSE.txt").write_text(licence)
+
+
+def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tile-art-npm"))
     parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--folder", type=Path, help="write a tile folder of --styles here instead")
+    parser.add_argument("--styles", default="", help="with --folder: styles, separated by commas (built in: "
+                        f"{', '.join(STYLES)}; not shipped: {', '.join(EXTRA_STYLES)})")
     args = parser.parse_args()
-    ART.mkdir(exist_ok=True)
-    for name, style in STYLES.items():
-        package, version = style["package"]
-        icons = json.loads(npm_file(package, version, "package/icons.json", args.cache))
-        info = json.loads(npm_file(package, version, "package/info.json", args.cache))
-        partial = ART / f"{name}.zip.partial"
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
-            for cls, emoji in CLASSES.items():
-                for picture in emoji:
-                    png = resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=args.size,
-                                                height=args.size)
-                    # a fixed date: the same pictures give the same bytes
-                    archive.writestr(zipfile.ZipInfo(f"{cls}/{picture}.png", (2026, 1, 1, 0, 0, 0)), bytes(png))
-        partial.rename(ART / f"{name}.zip")
-        author, licence = info["author"], info["license"]
-        (ART / f"{name}.ATTRIBUTION.txt").write_text(
-            f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
-            f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of the "
-            f"set) with resvg at {args.size}x{args.size} px by tools/render_tile_art.py; the pictures are "
-            "otherwise unchanged. Only the pictures named in CLASSES there are included.\n")
-        (ART / f"{name}.LICENSE.txt").write_text(licence_text(style, args.cache))
+    if not args.folder:
+        ship(args.size, args.cache)
+        return
+    names = [n for n in args.styles.split(",") if n]
+    unknown = [n for n in names if n not in STYLES and n not in EXTRA_STYLES]
+    if unknown or not names:
+        parser.error(f"unknown styles {unknown or '(none given)'}")
+    tile_folder(args.folder, names, args.size, args.cache)
 
 
 if __name__ == "__main__":
