@@ -235,8 +235,9 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
 def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
     """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
     source, drawn the same way, no unlabelled ones added): then it extends that run."""
-    return (parent.get("task") == "captcha" and parent.get("source") == json.loads(json.dumps(described, default=str))
-            and bool(parent.get("fresh_every_epoch")) == fresh and not parent.get("unlabelled") and not unlabelled_info)
+    return (parent.get("task") == "captcha" and bool(parent.get("fresh_every_epoch")) == fresh
+            and parent.get("source") == json.loads(json.dumps(described, default=str))
+            and not parent.get("unlabelled") and not unlabelled_info)
 
 
 def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) -> dict:

@@ -145,7 +145,8 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     assert any("started from weak.keras, which had not converged" in r for r in reasons)
     # the parent's own CAPTCHAs: the run goes on where the parent's stopped, and its own verdict decides
     extended = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
-                       "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", tmp_path / "on.keras")
+                       "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0",
+                       "--out", tmp_path / "on.keras")
     assert extended.returncode == 0, extended.stderr
     verdict = json.loads((tmp_path / "on.json").read_text())["convergence"]
     assert verdict["extends"] == "weak.keras" and not any("weak.keras" in r for r in verdict["reasons"])

@@ -128,11 +128,11 @@ def test_the_areas_reader_selects_the_squares_its_coverage_map_puts_over_the_thr
     # had three squares (the size prior would add square 2, the likeliest of the rest)
     reader.info["answer_sizes"] = [0, 0, 0, 1000] + [0] * 13
     reader.input_logits = lambda x: logits
-    reading, = reader.read_prepared([{"inputs": np.zeros((1, 128, 128, 3), np.uint8), "grid": 4, "prompt": 0}])
-    assert reading.text == "0 1"
+    prepared = [{"inputs": np.zeros((1, 128, 128, 3), np.uint8), "grid": 4, "prompt": 0}]
+    assert reader.read_prepared(prepared)[0].text == "0 1"
     sized = get_attacker("areas")(hparams={"sizes": True}, info=reader.info)
     sized.classes, sized.input_logits = reader.classes, reader.input_logits
-    assert sized.read_prepared([{"inputs": np.zeros((1, 128, 128, 3), np.uint8), "grid": 4, "prompt": 0}])[0].text == "0 1 2"
+    assert sized.read_prepared(prepared)[0].text == "0 1 2"
 
 
 def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone(tmp_path):
