@@ -150,3 +150,49 @@ def test_unwritable_output(tmp_path):
     blocker.write_text("x")
     result = run_cli("generate", "--style", "clean", "--count", "2", "--out", blocker / "ds")
     assert_one_line_error(result, "cannot write")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children, theirs, ...), from /proc."""
+    import os
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # it ended while we looked
+    below, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - below
+        below |= frontier
+    return below
+
+
+@pytest.mark.skipif(not __import__("os").path.isdir("/proc/self"), reason="reads the process tree from /proc")
+def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_workers_or_half_written_output(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    out = tmp_path / "big"
+    process = subprocess.Popen([sys.executable, "-m", "captchalab", "generate", "--style", "grid4", "--count",
+                                "20000", "--workers", "2", "--out", str(out)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.time() + 120, set()
+    while time.time() < deadline and len(workers) < 3:  # the fork server and its two workers
+        time.sleep(0.2)
+        workers = descendants(process.pid)
+    assert len(workers) >= 3, "the worker pool never started"
+    time.sleep(1)
+    process.send_signal(signal.SIGTERM)  # what kill and batch schedulers send
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.strip().splitlines()[-1] == "error: interrupted", stderr
+    assert not out.exists() and not list(tmp_path.glob(".big.*"))  # nothing half-written
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in workers):
+        time.sleep(0.2)
+    left = [p for p in workers if os.path.exists(f"/proc/{p}")]
+    assert not left, f"worker processes {left} outlived the command"

@@ -3,6 +3,7 @@
 stderr and a non-zero exit; `--verbose` adds the traceback."""
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -26,13 +27,19 @@ def explain(exc: BaseException) -> str:
     return f"{message} (an internal error; run with --verbose for the traceback)"
 
 
+def _terminated(signum, frame):
+    # kill's or a batch scheduler's SIGTERM stops a run as Ctrl-C does: Python then exits normally,
+    # so the worker pools are shut down (workers.py) rather than left running without a parent
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     from .. import runtime
+    signal.signal(signal.SIGTERM, _terminated)
     try:
-        app(standalone_mode=False)
+        returned = app(standalone_mode=False)
     except (KeyboardInterrupt, typer.Abort):
-        say("error: interrupted")
-        sys.exit(130)
+        returned = 130
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # the command line itself: an unknown option, a bad value
@@ -44,3 +51,9 @@ def main() -> None:
             traceback.print_exc()
         say(f"error: {explain(exc)}")
         sys.exit(1)
+    # outside standalone mode Typer returns an exit code rather than exiting (Ctrl-C: 130)
+    if returned == 130:
+        say("error: interrupted")
+        sys.exit(130)
+    if isinstance(returned, int) and returned:
+        sys.exit(returned)
