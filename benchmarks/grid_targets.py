@@ -187,7 +187,6 @@ def selection(work: Path, timings: dict):
     given the sizes its training answers had (sizes=true) and every square whose estimated coverage
     reaches the answer's threshold (sizes=false, areas' default since this chose it), on 2,000
     fresh grid4 challenges (seed 555, which chose it) and on the 1,000 of every 4x4 row (seed 901)."""
-    import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.score import wilson
