@@ -182,6 +182,17 @@ def areas_model(work: Path, timings: dict, label: str, name: str, *args):
     coverage(work, timings, model.name)
 
 
+def solved_both_ways(reader, samples) -> dict[bool, int]:
+    """How many of `samples` a grid reader solves selecting its likeliest set (sizes=true) and by
+    threshold (sizes=false), from the same prepared inputs."""
+    prepared = [reader.prepare(s.image, s.question) for s in samples]
+    solved = {}
+    for sizes in (True, False):
+        reader.hparams["sizes"] = sizes
+        solved[sizes] = sum(r.text == s.text for r, s in zip(reader.read_prepared(prepared), samples))
+    return solved
+
+
 def selection(work: Path, timings: dict):
     """Every areas model in `work` read both ways from the same probabilities: the likeliest set
     given the sizes its training answers had (sizes=true) and every square whose estimated coverage
@@ -194,29 +205,23 @@ def selection(work: Path, timings: dict):
         source = Source(spec=GenerationSpec("grid4", n, seed=seed, strength=0.5))
         samples = [source.sample(i) for i in range(n)]
         for model in sorted(work.glob("areas*-grid4.keras")):
-            reader = load_attacker(model)
-            prepared = [reader.prepare(s.image, s.question) for s in samples]
+            solved = solved_both_ways(load_attacker(model), samples)
             for rule, sizes in (("the likeliest set", True), ("by threshold", False)):
-                reader.hparams["sizes"] = sizes
-                solved = int(sum(r.text == s.text for r, s in zip(reader.read_prepared(prepared), samples)))
-                low, high = wilson(solved, n)
-                print(f"{model.stem} on {n:,} grid4 (seed {seed}) selecting {rule}: {solved / n:.1%} "
+                low, high = wilson(solved[sizes], n)
+                print(f"{model.stem} on {n:,} grid4 (seed {seed}) selecting {rule}: {solved[sizes] / n:.1%} "
                       f"({low:.1%}-{high:.1%})", flush=True)
 
 
 def count(work: Path, timings: dict):
-    import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     reader = load_attacker(work / "tilecnn-grid3.keras")
     for design, params in (("targets=3", {}), ("targets=2, max_targets=5", {"targets": 2, "max_targets": 5})):
         source = Source(spec=GenerationSpec("grid3", 500, seed=903, strength=0.5, params=params))
-        samples = [source.sample(i) for i in range(500)]
-        prepared = [reader.prepare(s.image, s.question) for s in samples]
+        solved = solved_both_ways(reader, [source.sample(i) for i in range(500)])
         for rule, sizes in (("the likeliest set", True), ("every tile at or above 0.5", False)):
-            reader.hparams["sizes"] = sizes
-            solved = np.mean([r.text == s.text for r, s in zip(reader.read_prepared(prepared), samples)])
-            print(f"grid3 {design}, tilecnn trained on three targets selecting {rule}: {solved:.1%}", flush=True)
+            print(f"grid3 {design}, tilecnn trained on three targets selecting {rule}: {solved[sizes] / 500:.1%}",
+                  flush=True)
 
 
 def held_out(work: Path, timings: dict):
