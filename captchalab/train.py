@@ -247,12 +247,13 @@ def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) 
     have done)."""
     verdict = dict(verdict or {"converged": None, "reasons": ["its own fit() gave no convergence verdict"]})
     before = (parent or {}).get("convergence") or {}
+    name = Path((parent or {}).get("path", "a model")).name
     if parent and extends:
-        verdict["extends"] = Path(parent.get("path", "a model")).name
+        verdict["extends"] = name
     elif parent and parent.get("task") == "captcha" and before.get("converged") is False:
         verdict["converged"] = False
         verdict["reasons"] = list(verdict.get("reasons", [])) + [
-            f"started from {Path(parent.get('path', 'a model')).name}, which had not converged "
+            f"started from {name}, which had not converged "
             f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"]
     return verdict
 
