@@ -361,3 +361,37 @@ def test_outline_augmentation_draws_dark_contours_on_some_inputs_only():
     assert (dark[~outlined] == 0).all()  # the others untouched by it
     corner = drawn[outlined][:, 1:5, 1:5]  # far from the edge: still the flat background
     assert (corner.min(axis=3) > 120).all()
+
+
+def test_random_convolution_recolours_some_inputs_and_keeps_their_shapes():
+    import numpy as np
+    from captchalab.attackers.grid import augment
+    tiles = np.full((200, 32, 32, 3), 200, np.uint8)
+    tiles[:, 8:24, 8:24] = (150, 40, 20)  # a dark blue square on grey
+    drawn, _ = augment(tiles, np.random.default_rng(3), 1.0, 32, shifts=False, randconv=1.0)
+    inside = drawn[:, 12:20, 12:20].reshape(200, -1, 3).astype(float)  # away from the square's border
+    outside = drawn[:, 0:4, 0:4].reshape(200, -1, 3).astype(float)
+    hue = inside.mean(axis=1) / (inside.mean(axis=1).sum(axis=1, keepdims=True) + 1e-6)
+    recoloured = np.abs(hue - np.float64([150, 40, 20]) / 210).max(axis=1) > 0.05  # a brightness gain keeps it
+    assert 0.35 < recoloured.mean() < 0.65  # about half
+    assert (inside.std(axis=1) < 3).all() and (outside.std(axis=1) < 3).all()  # flat areas stay flat
+    contrast = np.abs(inside.mean(axis=1) - outside.mean(axis=1)).max(axis=1)
+    assert (contrast[recoloured] > 5).mean() > 0.95  # and the square still stands out
+    plain, _ = augment(tiles, np.random.default_rng(3), 1.0, 32, shifts=False)  # off: none recoloured
+    plain_inside = plain[:, 12:20, 12:20].reshape(200, -1, 3).astype(float).mean(axis=1)
+    assert np.allclose(plain_inside / plain_inside.sum(axis=1, keepdims=True), np.float64([150, 40, 20]) / 210,
+                       atol=0.02)
+
+
+def test_a_wider_tilecnn_trains_saves_and_loads_with_its_width(tmp_path):
+    from captchalab.attackers import TrainSettings, get_attacker, load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.train import train_attacker
+    model = tmp_path / "wide.keras"
+    train_attacker(get_attacker("tilecnn")(hparams={"width": 2}), Source(spec=GenerationSpec("grid3", 20, seed=1)),
+                   model, TrainSettings(epochs=1, seed=1), workers=0)
+    reader = load_attacker(model)
+    assert reader.hparams["width"] == 2
+    assert [reader.model.get_layer(f"block{b}_conv1").filters for b in (1, 2, 3)] == [32, 64, 128]
+    assert run_cli("attack", "--model", model, "--style", "grid3", "--count", "3", "--out",
+                   tmp_path / "r").returncode == 0

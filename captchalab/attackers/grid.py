@@ -47,6 +47,8 @@ GRID_PARAMS = (
           "the reader leans on shapes more than on an art style's palette"),
     Param("outline", float, 0.0, 0.0, 1.0, "share of training inputs redrawn as line art (flattened colours, "
           "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
+    Param("randconv", float, 0.0, 0.0, 1.0, "share of training inputs passed through a random convolution "
+          "(RandConv): new colours and textures, the same shapes (1: half of them; 0: none)"),
 )
 
 
@@ -73,18 +75,37 @@ def line_art(image: np.ndarray, square: int) -> np.ndarray:
     return flat
 
 
+def random_convolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 BGR image through a random convolution (RandConv, Xu et al., ICLR 2021: 1, 3, 5 or 7
+    pixels wide, weights drawn as He-normal over its three colours), rescaled to the image's own
+    mean and contrast and mixed with it by a random share: colours and textures change, the shapes
+    the reader should learn stay."""
+    x = image.astype(np.float32)
+    k = int(rng.choice((1, 3, 5, 7)))
+    weights = rng.normal(0.0, 1.0 / np.sqrt(3 * k * k), (3, 3, k, k)).astype(np.float32)
+    out = np.stack([sum(cv2.filter2D(x[..., c], -1, weights[o, c], borderType=cv2.BORDER_REFLECT)
+                        for c in range(3)) for o in range(3)], axis=-1)
+    out = (out - out.mean()) / (out.std() + 1e-6) * (x.std() + 1e-6) + x.mean()
+    mix = rng.uniform()
+    return np.clip(mix * x + (1 - mix) * out, 0, 255).astype(np.uint8)
+
+
 def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int,
-            colour: float = 0.0, outline: float = 0.0, shifts: bool = True) -> tuple[np.ndarray, np.ndarray]:
+            colour: float = 0.0, outline: float = 0.0, shifts: bool = True,
+            randconv: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1; none with
     `shifts=False`), brightness and, with `colour`, saturation changes, with `outline`, some inputs
-    redrawn as line art, of uint8 inputs (N, h, w, 3); the augmented inputs and which were
-    mirrored."""
+    redrawn as line art, with `randconv`, some through a random convolution, of uint8 inputs
+    (N, h, w, 3); the augmented inputs and which were mirrored."""
     if strength <= 0:
         return inputs, np.zeros(len(inputs), bool)
     out = inputs.copy()
     if outline > 0:  # drawn only when asked, so runs without it keep their random draws
         for i in np.flatnonzero(rng.random(len(out)) < 0.5 * outline):
             out[i] = line_art(out[i], square)
+    if randconv > 0:  # drawn only when asked, so runs without it keep their random draws
+        for i in np.flatnonzero(rng.random(len(out)) < 0.5 * randconv):
+            out[i] = random_convolution(out[i], rng)
     flip = rng.random(len(out)) < 0.5
     out[flip] = out[flip, :, ::-1]
     if shifts:
@@ -334,7 +355,7 @@ class GridReader(Attacker):
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
                 x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"],
-                                     self.shifts)
+                                     self.shifts, h["randconv"])
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
@@ -376,6 +397,8 @@ class TileCnn(GridReader):
     name = "tilecnn"
     description = ("A small CNN on 32x32 colour tiles (three convolution blocks with batch normalisation "
                    "and pooling, global average pooling, one sigmoid per class).")
+    params = GRID_PARAMS + (Param("width", int, 1, 1, 8, "filters per convolution, as a multiple of 16, 32 and 64 "
+                                  "(the three blocks)"),)
 
     def build(self, seed):
         import keras
@@ -383,7 +406,8 @@ class TileCnn(GridReader):
         init = keras.initializers.HeNormal(seed=seed)
         side = self.hparams["tile"]
         x = inputs = keras.Input((side, side, 3), name="input")
-        for block, filters in enumerate((16, 32, 64), start=1):
+        for block, filters in enumerate((16 * self.hparams["width"], 32 * self.hparams["width"],
+                                         64 * self.hparams["width"]), start=1):
             for k in (1, 2):
                 x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
                                   name=f"block{block}_conv{k}")(x)
