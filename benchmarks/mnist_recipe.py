@@ -2,7 +2,7 @@
 and wall time of each run (the whole command: loading, training, evaluation), their mean and
 spread.
 
-    python benchmarks/mnist_recipe.py --data ../shared/data/mnist [--seeds 0,1,2]
+    python benchmarks/mnist_recipe.py --data ../shared/data/mnist [--seeds 0,1,2] [--epochs 7]
 """
 import argparse
 import statistics
@@ -18,6 +18,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", required=True)
     parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", default="7", help="a shorter or longer recipe than the default's 7")
     parser.add_argument("--keep", help="folder to keep the models in (mnist-<seed>.keras)")
     args = parser.parse_args()
     accuracies, walls = [], []
@@ -26,7 +27,7 @@ def main():
             out = Path(args.keep or tmp) / f"mnist-{seed}.keras"
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "captchalab", "train", "mnist", "--data", args.data, "--seed", seed,
-                            "--out", str(out)], check=True, capture_output=True)
+                            "--epochs", args.epochs, "--out", str(out)], check=True, capture_output=True)
             wall = time.perf_counter() - start
             info = json.loads(out.with_suffix(".json").read_text())
             accuracies.append(info["test_accuracy"])
