@@ -15,6 +15,9 @@ go on where it stopped.
 5. a strength sweep of the grid3 attacker;
 more-art: the held-out art style again, with four more openly licensed emoji sets (not shipped) in
 training beside the other built-in three;
+shapes: held-out openmoji (the style the others miss) read by readers pushed towards shapes over
+palettes: random convolutions (randconv=1) on top of colour and outline augmentation, the same
+twice as wide (width=2), and randconv with the more-art drawings;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -29,7 +32,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,matrix,sweep]
 """
 import argparse
 import json
@@ -43,7 +46,7 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "matrix", "sweep")
+         "shapes", "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -237,25 +240,47 @@ def held_out(work: Path, timings: dict):
             print(line(f"held-out art {held} (trained on {others}{augmented})", result), flush=True)
 
 
+def more_art_folder(work: Path, held: str) -> tuple[Path, list]:
+    """A tile folder of every built-in style but `held` and the MORE_ART sets that do not redraw
+    it (rendered once by tools/render_tile_art.py: needs npm and resvg-py), and its styles."""
+    styles = [a for a in ARTS if a != held] + [a for a, redraws in MORE_ART.items() if redraws != held]
+    folder = work / f"more-art-without-{held}"
+    if not folder.is_dir():
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        subprocess.run([sys.executable, Path(__file__).parent.parent / "tools" / "render_tile_art.py",
+                        "--folder", partial, "--styles", ",".join(styles)], check=True)
+        partial.rename(folder)
+    return folder, styles
+
+
 def more_art(work: Path, timings: dict):
     """What more drawings buy a reader of an art style it has never seen: as --steps held-out with
     colour and outline augmentation, but drawn from a tile folder of the other built-in styles and
-    the MORE_ART sets (rendered by tools/render_tile_art.py: needs npm and resvg-py); the outlined
-    OpenMoji, the one the other styles miss, first."""
+    the MORE_ART sets; the outlined OpenMoji, the one the other styles miss, first."""
     for held in ("openmoji", "noto", "twemoji", "fluent"):
-        styles = [a for a in ARTS if a != held] + [a for a, redraws in MORE_ART.items() if redraws != held]
-        folder = work / f"more-art-without-{held}"
-        if not folder.is_dir():
-            partial = folder.with_name(folder.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            subprocess.run([sys.executable, Path(__file__).parent.parent / "tools" / "render_tile_art.py",
-                            "--folder", partial, "--styles", ",".join(styles)], check=True)
-            partial.rename(folder)
+        folder, styles = more_art_folder(work, held)
         model = work / f"tilecnn-more-art-without-{held}.keras"
         train_once(model, timings, f"tilecnn with more art, without {held}", "--style", "grid3", "--param",
                    f"tiles={folder}", "--count", 3000, "--hparam", "colour=1", "--hparam", "outline=1")
         result = attack(model, work / f"attack-more-art-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
         print(line(f"held-out art {held} (trained on {'+'.join(styles)}, colour=1, outline=1)", result), flush=True)
+
+
+def shapes(work: Path, timings: dict):
+    held = "openmoji"
+    others = "+".join(a for a in ARTS if a != held)
+    folder, _ = more_art_folder(work, held)
+    shape = ("--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1")
+    for name, label, data, hparams in (
+            ("randconv", f"{others}, randconv=1", f"art={others}", shape),
+            ("wide-randconv", f"{others}, randconv=1, width=2", f"art={others}", (*shape, "--hparam", "width=2")),
+            ("more-art-randconv", "more art, randconv=1", f"tiles={folder}", shape)):
+        model = work / f"tilecnn-{name}-without-{held}.keras"
+        train_once(model, timings, f"tilecnn {name} without {held}", "--style", "grid3", "--param", data,
+                   "--count", 3000, *hparams)
+        result = attack(model, work / f"attack-{name}-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
+        print(line(f"held-out art {held} (trained on {label}, colour=1, outline=1)", result), flush=True)
 
 
 def matrix(work: Path, timings: dict):
