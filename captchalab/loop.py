@@ -19,11 +19,13 @@ any of it.
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import math
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -190,6 +192,30 @@ def make_optimizer(learning_rate: float, warmup_epochs: float, epochs: int, step
 
 def checkpoint_dir(out: Path) -> Path:
     return Path(out).parent / f".{Path(out).name}.checkpoint"
+
+
+@contextmanager
+def training_lock(out: Path):
+    """Hold the training of model `out` for this run. A second run into the same model would
+    delete (or resume) the checkpoint under the first, so it is refused in one line. The lock is a
+    flock on a file beside the model: the system releases it however the process ends."""
+    path = Path(out).parent / f".{Path(out).name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")
+    except OSError as exc:
+        raise CaptchalabError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CaptchalabError(f"another run is training {out}: wait for it to end, or train into another --out") \
+            from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # nothing left beside the model once the run is over
+        handle.close()
 
 
 def check_resumable(out: Path, resume: bool) -> None:

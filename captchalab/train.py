@@ -4,6 +4,8 @@ and writes `NAME.keras` + `NAME.json` atomically.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import shutil
 import time
@@ -16,7 +18,7 @@ from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
 from .loop import (check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate,  # noqa: F401
-                   validation_size)
+                   training_lock, validation_size)
 from .manifest import make_manifest
 from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
                     train_network)
@@ -39,12 +41,24 @@ def finish(model, out: Path, info: dict, wall_start: float) -> dict:
     return info
 
 
+def one_run_per_model(train):
+    """Run `train` holding its `out` model's training lock (loop.training_lock)."""
+    signature = inspect.signature(train)
+
+    @functools.wraps(train)
+    def run(*args, **kwargs):
+        with training_lock(check_model_path(signature.bind(*args, **kwargs).arguments["out"])):
+            return train(*args, **kwargs)
+    return run
+
+
 def network_info(charset: str, task: str, **fields) -> dict:
     """The JSON fields that make a seed-network model usable as a `segment` attacker."""
     return {"attacker": "segment", "charset": charset, "charset_name": charset_name(charset),
             "input": {"crop": [28, 28, 1]}, "task": task, **fields}
 
 
+@one_run_per_model
 def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Path, config: TrainConfig,
                      resume: bool = False, verbose: int = 0, on_epoch=None, manifest_fields: dict | None = None) -> dict:
     """The seed's network on single 28x28 characters: hold out `config.validation_count` of the
@@ -170,6 +184,7 @@ def fresh_draws(attacker, source, count: int, workers: int):
     return draw
 
 
+@one_run_per_model
 def train_attacker(attacker, source, out: Path, settings, init_from: Path | None = None,
                    workers: int = 2, resume: bool = False, verbose: int = 0, on_epoch=None,
                    plugin_dirs=(), unlabelled=None, fresh: bool = False) -> dict:

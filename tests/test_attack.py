@@ -163,3 +163,19 @@ def test_a_base_that_fits_no_layer_is_a_start_from_scratch_at_the_full_rate(tmp_
     info = json.loads(out.with_suffix(".json").read_text())
     assert info["initialised_from"] == "scratch" and info["initialised_weights"].startswith("nothing")
     assert info["learning_rate"] == 2e-3  # a fine-tune's halved rate would only slow a start from nothing
+
+
+def test_a_second_run_into_a_model_being_trained_is_refused(tmp_path):
+    from captchalab.loop import training_lock
+    out = tmp_path / "models" / "m.keras"
+    with training_lock(out):  # a run already training into it
+        second = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--attacker", "ctc", "--from",
+                         "scratch", "--epochs", "1", "--workers", "1", "--out", out)
+        assert_one_line_error(second, "another run is training")
+        assert not out.exists()
+    assert list(out.parent.iterdir()) == []  # the lock leaves nothing beside the model
+    first = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--attacker", "ctc", "--hparam",
+                    "filters=8", "--hparam", "rnn_units=16", "--from", "scratch", "--epochs", "1", "--workers", "1",
+                    "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.json", "m.keras"]
