@@ -17,7 +17,8 @@ more-art: the held-out art style again, with four more openly licensed emoji set
 training beside the other built-in three;
 shapes: held-out openmoji (the style the others miss) read by readers pushed towards shapes over
 palettes: random convolutions (randconv=1) on top of colour and outline augmentation, the same
-two and four times as wide (width=2, 4), and with the more-art drawings;
+two and four times as wide (width=2, 4), and with the more-art drawings; then the wide reader
+with held-out twemoji (a filled style);
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -268,20 +269,20 @@ def more_art(work: Path, timings: dict):
 
 
 def shapes(work: Path, timings: dict):
-    held = "openmoji"
-    others = "+".join(a for a in ARTS if a != held)
-    folder, _ = more_art_folder(work, held)
-    for name, data, width in (("randconv", f"art={others}", 1), ("wide-randconv", f"art={others}", 2),
-                              ("wider-randconv", f"art={others}", 4), ("more-art-randconv", f"tiles={folder}", 1),
-                              ("wide-more-art-randconv", f"tiles={folder}", 2)):
+    for held, name, more, width in (("openmoji", "randconv", False, 1), ("openmoji", "wide-randconv", False, 2),
+                                    ("openmoji", "wider-randconv", False, 4),
+                                    ("openmoji", "more-art-randconv", True, 1),
+                                    ("openmoji", "wide-more-art-randconv", True, 2),
+                                    ("twemoji", "wide-randconv", False, 2)):  # and a filled style
+        others = "+".join(a for a in ARTS if a != held)
+        data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         model = work / f"tilecnn-{name}-without-{held}.keras"
         train_once(model, timings, f"tilecnn {name} without {held}", "--style", "grid3", "--param", data,
                    "--count", 3000, "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
                    *(("--hparam", f"width={width}") if width > 1 else ()))
         result = attack(model, work / f"attack-{name}-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-        trained_on = others if data.startswith("art=") else "more art"
-        print(line(f"held-out art {held} (trained on {trained_on}, colour=1, outline=1, randconv=1, width={width})",
-                   result), flush=True)
+        print(line(f"held-out art {held} (trained on {'more art' if more else others}, colour=1, outline=1, "
+                   f"randconv=1, width={width})", result), flush=True)
 
 
 def matrix(work: Path, timings: dict):
