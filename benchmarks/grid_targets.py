@@ -17,8 +17,8 @@ more-art: the held-out art style again, with four more openly licensed emoji set
 training beside the other built-in three;
 shapes: held-out openmoji (the style the others miss) read by readers pushed towards shapes over
 palettes: random convolutions (randconv=1) on top of colour and outline augmentation, the same
-two and four times as wide (width=2, 4), and with the more-art drawings; then the wide reader
-with held-out twemoji (a filled style);
+two and four times as wide (width=2, 4), and the same with the more-art drawings; then the wide
+reader with held-out twemoji (a filled style);
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -273,6 +273,7 @@ def shapes(work: Path, timings: dict):
                                     ("openmoji", "wider-randconv", False, 4),
                                     ("openmoji", "more-art-randconv", True, 1),
                                     ("openmoji", "wide-more-art-randconv", True, 2),
+                                    ("openmoji", "wider-more-art-randconv", True, 4),
                                     ("twemoji", "wide-randconv", False, 2)):  # and a filled style
         others = "+".join(a for a in ARTS if a != held)
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
