@@ -228,17 +228,23 @@ def count(work: Path, timings: dict):
                   flush=True)
 
 
+def read_held_out(work: Path, timings: dict, held: str, name: str, data: str, trained_on: str, *hparams):
+    """tilecnn trained once (tilecnn-NAMEwithout-HELD.keras) on 3,000 grid3 challenges drawn by
+    `data` (`art=...` or `tiles=...`) with `hparams`, attacking 1,000 of the held-out art style."""
+    model = work / f"tilecnn-{name}without-{held}.keras"
+    train_once(model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param", data,
+               "--count", 3000, *hparams)
+    result = attack(model, work / f"attack-{name}held-out-{held}", "--style", "grid3", "--param", f"art={held}")
+    augmented = "".join(f", {value}" for value in hparams[1::2])
+    print(line(f"held-out art {held} (trained on {trained_on}{augmented})", result), flush=True)
+
+
 def held_out(work: Path, timings: dict):
     for held in ARTS:
         others = "+".join(a for a in ARTS if a != held)
         for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1")),
                               ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1"))):
-            model = work / f"tilecnn-{name}without-{held}.keras"
-            train_once(model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param",
-                       f"art={others}", "--count", 3000, *hparams)
-            result = attack(model, work / f"attack-{name}held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-            augmented = "".join(f", {value}" for value in hparams[1::2])
-            print(line(f"held-out art {held} (trained on {others}{augmented})", result), flush=True)
+            read_held_out(work, timings, held, name, f"art={others}", others, *hparams)
 
 
 def more_art_folder(work: Path, held: str) -> tuple[Path, list]:
@@ -261,29 +267,22 @@ def more_art(work: Path, timings: dict):
     the MORE_ART sets; the outlined OpenMoji, the one the other styles miss, first."""
     for held in ("openmoji", "noto", "twemoji", "fluent"):
         folder, styles = more_art_folder(work, held)
-        model = work / f"tilecnn-more-art-without-{held}.keras"
-        train_once(model, timings, f"tilecnn with more art, without {held}", "--style", "grid3", "--param",
-                   f"tiles={folder}", "--count", 3000, "--hparam", "colour=1", "--hparam", "outline=1")
-        result = attack(model, work / f"attack-more-art-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-        print(line(f"held-out art {held} (trained on {'+'.join(styles)}, colour=1, outline=1)", result), flush=True)
+        read_held_out(work, timings, held, "more-art-", f"tiles={folder}", "+".join(styles),
+                      "--hparam", "colour=1", "--hparam", "outline=1")
 
 
 def shapes(work: Path, timings: dict):
-    for held, name, more, width in (("openmoji", "randconv", False, 1), ("openmoji", "wide-randconv", False, 2),
-                                    ("openmoji", "wider-randconv", False, 4),
-                                    ("openmoji", "more-art-randconv", True, 1),
-                                    ("openmoji", "wide-more-art-randconv", True, 2),
-                                    ("openmoji", "wider-more-art-randconv", True, 4),
-                                    ("twemoji", "wide-randconv", False, 2)):  # and a filled style
+    for held, name, more, width in (("openmoji", "randconv-", False, 1), ("openmoji", "wide-randconv-", False, 2),
+                                    ("openmoji", "wider-randconv-", False, 4),
+                                    ("openmoji", "more-art-randconv-", True, 1),
+                                    ("openmoji", "wide-more-art-randconv-", True, 2),
+                                    ("openmoji", "wider-more-art-randconv-", True, 4),
+                                    ("twemoji", "wide-randconv-", False, 2)):  # and a filled style
         others = "+".join(a for a in ARTS if a != held)
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
-        model = work / f"tilecnn-{name}-without-{held}.keras"
-        train_once(model, timings, f"tilecnn {name} without {held}", "--style", "grid3", "--param", data,
-                   "--count", 3000, "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                   *(("--hparam", f"width={width}") if width > 1 else ()))
-        result = attack(model, work / f"attack-{name}-held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-        print(line(f"held-out art {held} (trained on {'more art' if more else others}, colour=1, outline=1, "
-                   f"randconv=1, width={width})", result), flush=True)
+        read_held_out(work, timings, held, name, data, "more art" if more else others,
+                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
+                      *(("--hparam", f"width={width}") if width > 1 else ()))
 
 
 def matrix(work: Path, timings: dict):
