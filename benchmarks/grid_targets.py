@@ -19,6 +19,9 @@ shapes: held-out openmoji (the style the others miss) read by readers pushed tow
 palettes: random convolutions (randconv=1) on top of colour and outline augmentation, the same
 two and four times as wide (width=2, 4), and the same with the more-art drawings; then the wide
 reader with held-out twemoji (a filled style);
+every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every
+tile's class where the challenges record it (every_class=true, the default since); held-out,
+more-art and shapes pin every_class=false, as they were measured (the answers alone);
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -33,7 +36,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,every-class,matrix,sweep]
 """
 import argparse
 import json
@@ -47,7 +50,7 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "matrix", "sweep")
+         "shapes", "every-class", "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -56,6 +59,8 @@ AREAS_VARIANTS = (  # from the defaults: its input; its data; its data and how l
     ("areas on fresh grid4 every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
     ("areas on 20,000 grid4, budget 400,000", "areas-20k-grid4.keras", ("--count", 20000, "--budget", 400000)),
 )
+# the reader's loss as the held-out steps measured it, before every_class became the default
+ANSWERS_ALONE = ("--hparam", "every_class=false")
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -244,7 +249,7 @@ def held_out(work: Path, timings: dict):
         others = "+".join(a for a in ARTS if a != held)
         for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1")),
                               ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1"))):
-            read_held_out(work, timings, held, name, f"art={others}", others, *hparams)
+            read_held_out(work, timings, held, name, f"art={others}", others, *hparams, *ANSWERS_ALONE)
 
 
 def more_art_folder(work: Path, held: str) -> tuple[Path, list]:
@@ -268,7 +273,7 @@ def more_art(work: Path, timings: dict):
     for held in ("openmoji", "noto", "twemoji", "fluent"):
         folder, styles = more_art_folder(work, held)
         read_held_out(work, timings, held, "more-art-", f"tiles={folder}", "+".join(styles),
-                      "--hparam", "colour=1", "--hparam", "outline=1")
+                      "--hparam", "colour=1", "--hparam", "outline=1", *ANSWERS_ALONE)
 
 
 def shapes(work: Path, timings: dict):
@@ -282,7 +287,19 @@ def shapes(work: Path, timings: dict):
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         read_held_out(work, timings, held, name, data, "more art" if more else others,
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      *(("--hparam", f"width={width}") if width > 1 else ()))
+                      *(("--hparam", f"width={width}") if width > 1 else ()), *ANSWERS_ALONE)
+
+
+def every_class(work: Path, timings: dict):
+    """The shapes step's wide readers trained on every tile's class (every_class, the default
+    since), not the prompt's alone."""
+    for held, name, more in (("openmoji", "every-class-wide-more-art-randconv-", True),
+                             ("openmoji", "every-class-wide-randconv-", False)):
+        others = "+".join(a for a in ARTS if a != held)
+        data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
+        read_held_out(work, timings, held, name, data, "more art" if more else others,
+                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
+                      "--hparam", "width=2", "--hparam", "every_class=true")
 
 
 def matrix(work: Path, timings: dict):

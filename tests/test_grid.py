@@ -395,3 +395,39 @@ def test_a_wider_tilecnn_trains_saves_and_loads_with_its_width(tmp_path):
     assert [reader.model.get_layer(f"block{b}_conv1").filters for b in (1, 2, 3)] == [32, 64, 128]
     assert run_cli("attack", "--model", model, "--style", "grid3", "--count", "3", "--out",
                    tmp_path / "r").returncode == 0
+
+
+def test_tile_targets_take_the_prompt_from_the_answer_and_the_other_classes_from_each_tiles_record():
+    import numpy as np
+    from captchalab.attackers.grid import UNKNOWN, tile_examples
+    inputs = np.zeros((9, 8, 8, 3), np.uint8)
+    recorded = {"inputs": inputs, "grid": 3, "prompt": 0, "tile_classes": [0, 1, 2] * 3,
+                "tile_clutter": [[2]] + [[]] * 8}
+    answers_only = {"inputs": inputs, "grid": 3, "prompt": 1}
+    _, (_, prompts, targets) = tile_examples([(recorded, "0 3 6"), (answers_only, "1 4")], classes=3)
+    assert targets.shape == (18, 1, 3) and prompts.tolist() == [0] * 9 + [1] * 9
+    # every class of every tile where the challenge records it; a clutter object decides nothing
+    assert targets[:3, 0].tolist() == [[1, 0, UNKNOWN], [0, 1, 0], [0, 0, 1]]
+    # the answer alone decides the prompt's class only
+    assert targets[9:12, 0].tolist() == [[UNKNOWN, 0, UNKNOWN], [UNKNOWN, 1, UNKNOWN], [UNKNOWN, 0, UNKNOWN]]
+
+
+def test_a_tile_reader_learns_every_class_from_challenges_that_all_ask_for_one(tmp_path):
+    """Generated challenges record which class each tile shows: trained on challenges that all ask
+    for red, the reader still selects the blue and the green tiles; a labelled dataset's answers
+    alone (or every_class=false) would teach it red only."""
+    from captchalab.attackers import TrainSettings, get_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.train import train_attacker
+    tiles = colour_tiles(tmp_path / "tiles")
+    model = tmp_path / "m.keras"
+    train_attacker(get_attacker("tilecnn")(hparams={"tile": 16}),
+                   Source(spec=GenerationSpec("grid3", 60, seed=1, params={"tiles": str(tiles), "prompt": "red",
+                                                                           "tile_size": 32})),
+                   model, TrainSettings(epochs=4, seed=1), workers=0)
+    assert json.loads(model.with_suffix(".json").read_text())["every_class"] == {"challenges": 54, "of": 54}
+    attacked = run_cli("attack", "--model", model, "--style", "grid3", "--param", f"tiles={tiles}",
+                       "--param", "tile_size=32", "--count", "30", "--seed", "5", "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["char_accuracy"] >= 0.95, report

@@ -7,7 +7,9 @@ tile at or above a threshold.
 The network scores every class for a tile at once (one sigmoid per class: a tile may show
 several objects); training compares, tile by tile, the prompt class's score with whether the
 tile is in the answer. That is all a labelled challenge says, so a researcher's own labelled
-challenges train it as well as generated ones.
+challenges train it as well as generated ones. A generated 3x3 challenge also records which class
+each tile shows: the tile readers then train every class's score on every tile (`every_class`),
+as an attacker who labels tiles, not challenges, would.
 
 - `tiles`: the seed's network on 32x32 colour tiles (six 5x5 valid convolutions bring them to
   8x8x50, then FC 500 and one output per class), no pooling, as in the text pipeline;
@@ -49,6 +51,12 @@ GRID_PARAMS = (
           "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
     Param("randconv", float, 0.0, 0.0, 1.0, "share of training inputs passed through a random convolution "
           "(RandConv): new colours and textures, the same shapes (1: half of them; 0: none)"),
+)
+# the readers of one tile at a time: they can learn each tile's class where a challenge records it
+TILE_PARAMS = GRID_PARAMS + (
+    Param("every_class", bool, True, help="where the training challenges record which class each tile shows "
+          "(a generated grid3's challenges.json), train every class's score on every tile, not the prompt's "
+          "alone (false: the answers alone, as for a labelled real dataset)"),
 )
 
 
@@ -124,14 +132,15 @@ def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, squar
 
 
 def mirrored(targets: np.ndarray, flipped: np.ndarray) -> np.ndarray:
-    """Per-input targets (inputs x tiles each scores) after `augment` mirrored the `flipped` inputs:
-    an input scoring a whole grid mirrors its answer (column c becomes column n-1-c); a tile's own
-    target does not move."""
+    """Per-input targets (inputs x tiles each scores [x classes]) after `augment` mirrored the
+    `flipped` inputs: an input scoring a whole grid mirrors its answer (column c becomes column
+    n-1-c); a tile's own target does not move."""
     if targets.shape[1] == 1 or not flipped.any():
         return targets
     n = int(round(targets.shape[1] ** 0.5))
     out = targets.copy()
-    out[flipped] = targets[flipped].reshape(-1, n, n)[:, :, ::-1].reshape(-1, n * n)
+    out[flipped] = targets[flipped].reshape(-1, n, n, *targets.shape[2:])[:, :, ::-1].reshape(
+        -1, *targets.shape[1:])
     return out
 
 
@@ -177,18 +186,33 @@ def coverage_threshold(examples) -> float | None:
     return float(np.sqrt(max(below.max(initial=0.0), high / 4) * high))
 
 
-def tile_examples(examples) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+UNKNOWN = -1.0  # a class target no label decides (left out of the loss)
+
+
+def tile_examples(examples, classes: int) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The training challenges whose prompt class the reader knows, and their network inputs as
-    (inputs, prompt index per input, targets: per input, 1.0 for each tile it scores that shows
-    the prompt)."""
+    (inputs, prompt index per input, targets: per input, per tile it scores, per class, 1.0 where
+    the tile shows the class, 0.0 where it does not, UNKNOWN where nothing says). The answer
+    decides the prompt's class for every tile; a challenge that records each tile's classes
+    (`tile_classes`, `tile_clutter` in its prepared item) decides the other classes too."""
     usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
     if not usable:
         raise CaptchalabError("no training challenge whose prompt class the reader knows")
     inputs = np.concatenate([p["inputs"] for p, _ in usable])
     prompts = np.concatenate([np.full(len(p["inputs"]), p["prompt"], np.int32) for p, _ in usable])
-    targets = np.concatenate([np.isin(np.arange(p["grid"] ** 2), [int(i) for i in t.split()]).reshape(
-        len(p["inputs"]), -1) for p, t in usable]).astype(np.float32)
-    return usable, (inputs, prompts, targets)
+    rows = []
+    for p, t in usable:
+        n = p["grid"] ** 2
+        target = np.full((n, classes), UNKNOWN, np.float32)
+        if p.get("tile_classes") is not None:
+            target[:] = 0.0
+            for k, (shown, clutter) in enumerate(zip(p["tile_classes"], p["tile_clutter"])):
+                target[k, [c for c in clutter if c >= 0]] = UNKNOWN  # small and partial: not what a tile is of
+                if shown >= 0:
+                    target[k, shown] = 1.0
+        target[:, p["prompt"]] = np.isin(np.arange(n), [int(i) for i in t.split()])
+        rows.append(target.reshape(len(p["inputs"]), -1, classes))
+    return usable, (inputs, prompts, np.concatenate(rows))
 
 
 class GridReader(Attacker):
@@ -238,15 +262,20 @@ class GridReader(Attacker):
 
     def training_examples(self, examples):
         """`tile_examples`: the usable challenges, and their inputs, prompts and targets."""
-        return tile_examples(examples)
+        return tile_examples(examples, len(self.classes))
 
     def training_loss(self, outputs, prompt, target):
-        """A batch's loss (the prompt class's scores against the targets, tile by tile) and, per
-        input, the share of its tiles read right (tensors)."""
+        """A batch's loss (every score a target decides against it, tile by tile: the prompt's
+        always, the other classes' where the challenge records them) and, per input, the share of
+        its tiles whose prompt score is on the right side (tensors)."""
         import tensorflow as tf
-        chosen = tf.gather(self.square_logits(outputs), prompt, axis=2, batch_dims=1)
-        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
-        return loss, tf.reduce_mean(tf.cast(tf.equal(chosen >= 0, target > 0.5), tf.float32), axis=1)
+        logits = self.square_logits(outputs)
+        known = tf.cast(target >= 0, tf.float32)
+        losses = tf.nn.sigmoid_cross_entropy_with_logits(tf.maximum(target, 0.0), logits) * known
+        loss = tf.reduce_sum(losses) / tf.maximum(tf.reduce_sum(known), 1.0)
+        chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
+        answer = tf.gather(target, prompt, axis=2, batch_dims=1)
+        return loss, tf.reduce_mean(tf.cast(tf.equal(chosen >= 0, answer > 0.5), tf.float32), axis=1)
 
     def tile_probabilities(self, batch: list[dict]) -> list[np.ndarray]:
         """Per challenge, every tile's probability of every class (tiles x classes)."""
@@ -376,8 +405,39 @@ class GridReader(Attacker):
         return {}
 
 
+class TileReader(GridReader):
+    """A reader of one tile at a time; where a training challenge records which class each tile
+    shows (a generated grid3's `tiles`), it learns every class's score on every tile from it."""
+    params = TILE_PARAMS
+    truth = ("tiles",)
+    every_class: dict | None = None  # of the training set: how many challenges taught every class
+
+    def class_index(self, cls) -> int:
+        return self.classes.index(cls) if isinstance(cls, str) and cls in self.classes else -1
+
+    def prepare(self, image, question):
+        prepared = super().prepare(image, question)
+        shown = question.get("truth", {}).get("tiles")
+        if (self.hparams["every_class"] and isinstance(shown, list) and len(shown) == question["grid"] ** 2
+                and all(isinstance(t, dict) and "class" in t and isinstance(t.get("clutter", []), list)
+                        for t in shown)):  # training only, and only what a whole grid records
+            prepared["tile_classes"] = [self.class_index(t["class"]) for t in shown]
+            prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
+        return prepared
+
+    def training_examples(self, examples):
+        usable, arrays = super().training_examples(examples)
+        if self.every_class is None:  # the first call is the training set's
+            self.every_class = {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable),
+                                "of": len(usable)}
+        return usable, arrays
+
+    def training_notes(self):
+        return {"every_class": self.every_class}
+
+
 @register_attacker
-class Tiles(GridReader):
+class Tiles(TileReader):
     name = "tiles"
     description = ("The seed's network on 32x32 colour tiles (six 5x5 valid convolutions to 8x8x50, FC 500, "
                    "one sigmoid per class): selects the tiles showing the prompt.")
@@ -393,11 +453,11 @@ class Tiles(GridReader):
 
 
 @register_attacker
-class TileCnn(GridReader):
+class TileCnn(TileReader):
     name = "tilecnn"
     description = ("A small CNN on 32x32 colour tiles (three convolution blocks with batch normalisation "
                    "and pooling, global average pooling, one sigmoid per class).")
-    params = GRID_PARAMS + (Param("width", int, 1, 1, 8, "filters per convolution, as a multiple of 16, 32 and 64 "
+    params = TILE_PARAMS + (Param("width", int, 1, 1, 8, "filters per convolution, as a multiple of 16, 32 and 64 "
                                   "(the three blocks)"),)
 
     def build(self, seed):
