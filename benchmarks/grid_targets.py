@@ -20,8 +20,9 @@ palettes: random convolutions (randconv=1) on top of colour and outline augmenta
 two and four times as wide (width=2, 4), and the same with the more-art drawings; then the wide
 reader with held-out twemoji (a filled style);
 every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every
-tile's class where the challenges record it (every_class=true, the default since); held-out,
-more-art and shapes pin every_class=false, as they were measured (the answers alone);
+tile's class where the challenges record it and reading each tile with its mirror image
+(every_class, flips: the defaults since); held-out, more-art and shapes pin both off, as they
+were measured;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -59,8 +60,8 @@ AREAS_VARIANTS = (  # from the defaults: its input; its data; its data and how l
     ("areas on fresh grid4 every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
     ("areas on 20,000 grid4, budget 400,000", "areas-20k-grid4.keras", ("--count", 20000, "--budget", 400000)),
 )
-# the reader's loss as the held-out steps measured it, before every_class became the default
-ANSWERS_ALONE = ("--hparam", "every_class=false")
+# the tile readers as the held-out steps measured them, before every_class and flips were defaults
+AS_MEASURED = ("--hparam", "every_class=false", "--hparam", "flips=false")
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -249,7 +250,7 @@ def held_out(work: Path, timings: dict):
         others = "+".join(a for a in ARTS if a != held)
         for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1")),
                               ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1"))):
-            read_held_out(work, timings, held, name, f"art={others}", others, *hparams, *ANSWERS_ALONE)
+            read_held_out(work, timings, held, name, f"art={others}", others, *hparams, *AS_MEASURED)
 
 
 def more_art_folder(work: Path, held: str) -> tuple[Path, list]:
@@ -273,7 +274,7 @@ def more_art(work: Path, timings: dict):
     for held in ("openmoji", "noto", "twemoji", "fluent"):
         folder, styles = more_art_folder(work, held)
         read_held_out(work, timings, held, "more-art-", f"tiles={folder}", "+".join(styles),
-                      "--hparam", "colour=1", "--hparam", "outline=1", *ANSWERS_ALONE)
+                      "--hparam", "colour=1", "--hparam", "outline=1", *AS_MEASURED)
 
 
 def shapes(work: Path, timings: dict):
@@ -287,19 +288,19 @@ def shapes(work: Path, timings: dict):
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         read_held_out(work, timings, held, name, data, "more art" if more else others,
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      *(("--hparam", f"width={width}") if width > 1 else ()), *ANSWERS_ALONE)
+                      *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED)
 
 
 def every_class(work: Path, timings: dict):
-    """The shapes step's wide readers trained on every tile's class (every_class, the default
-    since), not the prompt's alone."""
+    """The shapes step's wide readers trained on every tile's class, not the prompt's alone, and
+    reading every tile with its mirror image (every_class and flips, the defaults since)."""
     for held, name, more in (("openmoji", "every-class-wide-more-art-randconv-", True),
                              ("openmoji", "every-class-wide-randconv-", False)):
         others = "+".join(a for a in ARTS if a != held)
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         read_held_out(work, timings, held, name, data, "more art" if more else others,
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      "--hparam", "width=2", "--hparam", "every_class=true")
+                      "--hparam", "width=2", "--hparam", "every_class=true", "--hparam", "flips=true")
 
 
 def matrix(work: Path, timings: dict):

@@ -431,3 +431,16 @@ def test_a_tile_reader_learns_every_class_from_challenges_that_all_ask_for_one(t
     assert attacked.returncode == 0, attacked.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["char_accuracy"] >= 0.95, report
+
+
+def test_a_tile_reader_with_flips_reads_a_tile_and_its_mirror_image_alike():
+    import numpy as np
+    from captchalab.attackers import get_attacker
+    reader = get_attacker("tilecnn")(hparams={"tile": 16}, info={"classes": ["bus", "car", "cat"]})
+    reader.model = reader.build(seed=0)
+    tiles = np.random.default_rng(0).random((4, 16, 16, 3), np.float32)
+    both = reader.input_logits(tiles)
+    assert np.allclose(both, reader.input_logits(tiles[:, :, ::-1]), atol=1e-5)  # mirror-blind
+    reader.hparams["flips"] = False
+    one, mirror = reader.input_logits(tiles), reader.input_logits(tiles[:, :, ::-1])
+    assert not np.allclose(one, mirror, atol=1e-3) and np.allclose(both, (one + mirror) / 2, atol=1e-5)

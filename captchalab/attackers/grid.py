@@ -9,7 +9,8 @@ several objects); training compares, tile by tile, the prompt class's score with
 tile is in the answer. That is all a labelled challenge says, so a researcher's own labelled
 challenges train it as well as generated ones. A generated 3x3 challenge also records which class
 each tile shows: the tile readers then train every class's score on every tile (`every_class`),
-as an attacker who labels tiles, not challenges, would.
+as an attacker who labels tiles, not challenges, would. They read each tile and its mirror image
+(`flips`), as training shows them both.
 
 - `tiles`: the seed's network on 32x32 colour tiles (six 5x5 valid convolutions bring them to
   8x8x50, then FC 500 and one output per class), no pooling, as in the text pipeline;
@@ -57,6 +58,8 @@ TILE_PARAMS = GRID_PARAMS + (
     Param("every_class", bool, True, help="where the training challenges record which class each tile shows "
           "(a generated grid3's challenges.json), train every class's score on every tile, not the prompt's "
           "alone (false: the answers alone, as for a labelled real dataset)"),
+    Param("flips", bool, True, help="read each tile and its mirror image and average their scores (training "
+          "mirrors tiles too; false: one read, half the network's work)"),
 )
 
 
@@ -424,6 +427,11 @@ class TileReader(GridReader):
             prepared["tile_classes"] = [self.class_index(t["class"]) for t in shown]
             prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
         return prepared
+
+    def input_logits(self, x):
+        if not self.hparams["flips"]:
+            return super().input_logits(x)
+        return (super().input_logits(x) + super().input_logits(x[:, :, ::-1])) / 2
 
     def training_examples(self, examples):
         usable, arrays = super().training_examples(examples)
