@@ -19,6 +19,8 @@ shapes: held-out openmoji (the style the others miss) read by readers pushed tow
 palettes: random convolutions (randconv=1) on top of colour and outline augmentation, the same
 two and four times as wide (width=2, 4), and the same with the more-art drawings; then the wide
 reader with held-out twemoji (a filled style);
+flips: the shapes step's readers reading the same held-out challenges once and with each tile's
+mirror image too;
 every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every
 tile's class where the challenges record it and reading each tile with its mirror image
 (every_class, flips: the defaults since); held-out, more-art and shapes pin both off, as they
@@ -37,7 +39,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,every-class,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,matrix,sweep]
 """
 import argparse
 import json
@@ -51,7 +53,7 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "every-class", "matrix", "sweep")
+         "shapes", "flips", "every-class", "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -289,6 +291,27 @@ def shapes(work: Path, timings: dict):
         read_held_out(work, timings, held, name, data, "more art" if more else others,
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
                       *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED)
+
+
+def flips(work: Path, timings: dict):
+    """The shapes step's readers (trained with flips=false) on the same 1,000 held-out challenges,
+    reading each tile once and then with its mirror image too (flips)."""
+    from captchalab.attack import attack_source
+    from captchalab.attackers.base import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    for held, name in (("openmoji", "randconv-"), ("openmoji", "wide-randconv-"), ("openmoji", "wider-randconv-"),
+                       ("openmoji", "more-art-randconv-"), ("openmoji", "wide-more-art-randconv-"),
+                       ("openmoji", "wider-more-art-randconv-"), ("twemoji", "wide-randconv-")):
+        model = work / f"tilecnn-{name}without-{held}.keras"
+        if not model.is_file():
+            print(f"{model.name}: missing (run --steps shapes first)", flush=True)
+            continue
+        reader = load_attacker(model)
+        source = Source(spec=GenerationSpec("grid3", 1000, seed=901, params={"art": held}))
+        for reader.hparams["flips"] in (False, True):
+            result = attack_source(reader, source)[0]
+            print(line(f"held-out art {held}, {name}reader, flips={str(reader.hparams['flips']).lower()}", result),
+                  flush=True)
 
 
 def every_class(work: Path, timings: dict):
