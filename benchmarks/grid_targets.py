@@ -21,10 +21,11 @@ two and four times as wide (width=2, 4), and the same with the more-art drawings
 reader with held-out twemoji (a filled style);
 flips: the shapes step's readers reading the same held-out challenges once and with each tile's
 mirror image too;
-every-class: the wide readers of shapes (width=2, randconv; with more art, width=4 too), held-out
-openmoji, trained on every tile's class where the challenges record it and reading each tile
+every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every tile's class where the challenges record it and reading each tile
 with its mirror image (every_class, flips: the defaults since); held-out, more-art and shapes pin
 both off, as they were measured;
+every-class-seeds: the wide more-art reader of every-class from seed 2, with every_class on and
+off;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -39,7 +40,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,matrix,sweep]
 """
 import argparse
 import json
@@ -53,7 +54,7 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "flips", "every-class", "matrix", "sweep")
+         "shapes", "flips", "every-class", "every-class-seeds", "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -243,7 +244,8 @@ def read_held_out(work: Path, timings: dict, held: str, name: str, data: str, tr
     train_once(model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param", data,
                "--count", 3000, *hparams)
     result = attack(model, work / f"attack-{name}held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-    augmented = "".join(f", {value}" for value in hparams[1::2])
+    augmented = "".join(f", {value}" if option == "--hparam" else f", {option[2:]}={value}"
+                        for option, value in zip(hparams[::2], hparams[1::2]))
     print(line(f"held-out art {held} (trained on {trained_on}{augmented})", result), flush=True)
 
 
@@ -318,13 +320,24 @@ def every_class(work: Path, timings: dict):
     """The shapes step's wide readers trained on every tile's class, not the prompt's alone, and
     reading every tile with its mirror image (every_class and flips, the defaults since)."""
     for held, name, more, width in (("openmoji", "every-class-wide-more-art-randconv-", True, 2),
-                                    ("openmoji", "every-class-wide-randconv-", False, 2),
-                                    ("openmoji", "every-class-wider-more-art-randconv-", True, 4)):
+                                    ("openmoji", "every-class-wide-randconv-", False, 2)):
         others = "+".join(a for a in ARTS if a != held)
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         read_held_out(work, timings, held, name, data, "more art" if more else others,
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
                       "--hparam", f"width={width}", "--hparam", "every_class=true", "--hparam", "flips=true")
+
+
+def every_class_seeds(work: Path, timings: dict):
+    """The wide more-art reader of every-class again from another seed (its challenges and its
+    initial weights), with every_class on and off, both reading with flips."""
+    folder = more_art_folder(work, "openmoji")[0]
+    for name, every in (("seed2-answers-wide-more-art-randconv-", "false"),
+                        ("seed2-every-class-wide-more-art-randconv-", "true")):
+        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "more art",
+                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
+                      "--hparam", "width=2", "--hparam", f"every_class={every}", "--hparam", "flips=true",
+                      "--seed", 2)
 
 
 def matrix(work: Path, timings: dict):
