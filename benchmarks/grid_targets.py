@@ -21,9 +21,10 @@ two and four times as wide (width=2, 4), and the same with the more-art drawings
 reader with held-out twemoji (a filled style);
 flips: the shapes step's readers reading the same held-out challenges once and with each tile's
 mirror image too;
-every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every tile's class where the challenges record it and reading each tile
-with its mirror image (every_class, flips: the defaults since); held-out, more-art and shapes pin
-both off, as they were measured;
+every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every
+tile's class where the challenges record it and reading each tile with its mirror image
+(every_class, flips: the defaults since); held-out, more-art and shapes pin both off, as they
+were measured;
 every-class-seeds: the wide more-art reader of every-class from seed 2, with every_class on and
 off;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
