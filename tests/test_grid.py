@@ -433,7 +433,7 @@ def test_a_tile_reader_learns_every_class_from_challenges_that_all_ask_for_one(t
     assert report["char_accuracy"] >= 0.95, report
 
 
-def test_a_tile_reader_with_flips_reads_a_tile_and_its_mirror_image_alike():
+def test_a_tile_reader_with_flips_reads_and_is_perturbed_with_the_mirror_image_alike():
     import numpy as np
     from captchalab.attackers import get_attacker
     reader = get_attacker("tilecnn")(hparams={"tile": 16}, info={"classes": ["bus", "car", "cat"]})
@@ -441,6 +441,8 @@ def test_a_tile_reader_with_flips_reads_a_tile_and_its_mirror_image_alike():
     tiles = np.random.default_rng(0).random((4, 16, 16, 3), np.float32)
     both = reader.input_logits(tiles)
     assert np.allclose(both, reader.input_logits(tiles[:, :, ::-1]), atol=1e-5)  # mirror-blind
+    # adversarial grids perturb against the reading as it is made, mirror image included
+    assert np.allclose(reader.differentiable_outputs(tiles).numpy(), both, atol=1e-4)
     reader.hparams["flips"] = False
     one, mirror = reader.input_logits(tiles), reader.input_logits(tiles[:, :, ::-1])
     assert not np.allclose(one, mirror, atol=1e-3) and np.allclose(both, (one + mirror) / 2, atol=1e-5)

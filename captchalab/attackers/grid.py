@@ -340,11 +340,16 @@ class GridReader(Attacker):
         # `cut` shrinks with INTER_AREA, every pixel counting: sample densely, then average 4x4
         # blocks (bilinear sampling alone would reach one pixel in ten)
         dense = tf.image.crop_and_resize(x / 255.0, boxes, owner, [4 * h, 4 * w], method="bilinear")
-        logits = self.square_logits(tf.cast(self.model(tf.nn.avg_pool2d(dense, 4, 4, "VALID"), training=False),
-                                            tf.float32))  # inputs x tiles x classes
+        logits = self.square_logits(self.differentiable_outputs(tf.nn.avg_pool2d(dense, 4, 4, "VALID")))
         chosen = tf.gather(logits, prompt, axis=2, batch_dims=1)
         per_input = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen), axis=1)
         return tf.math.unsorted_segment_sum(per_input, owner, count)
+
+    def differentiable_outputs(self, x):
+        """The network's outputs for inputs `x` (a float tensor in [0, 1]) as reading sees them,
+        differentiably (adversarial_loss)."""
+        import tensorflow as tf
+        return tf.cast(self.model(x, training=False), tf.float32)
 
     def check_model(self):
         if not self.classes:
@@ -432,6 +437,12 @@ class TileReader(GridReader):
         if not self.hparams["flips"]:
             return super().input_logits(x)
         return (super().input_logits(x) + super().input_logits(x[:, :, ::-1])) / 2
+
+    def differentiable_outputs(self, x):
+        # a perturbation must fool the reading as it is made, mirror image included
+        if not self.hparams["flips"]:
+            return super().differentiable_outputs(x)
+        return (super().differentiable_outputs(x) + super().differentiable_outputs(x[:, :, ::-1])) / 2
 
     def training_examples(self, examples):
         usable, arrays = super().training_examples(examples)
