@@ -10,7 +10,10 @@ With --onednn, each round runs once with TensorFlow's oneDNN kernels off and onc
 (TF_ENABLE_ONEDNN_OPTS=0/1, read when TensorFlow loads, so one process each; captchalab turns
 them on where TensorFlow would not, on AVX2-only CPUs).
 
-    python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7] [--onednn]
+With --xla, lenet also runs our step compiled by XLA (`jit_compile=True`). CAPTCHALAB_PRECISION=float32
+measures float32 alone (with ONEDNN_MAX_CPU_ISA=AVX2, which cannot run bfloat16 convolutions).
+
+    python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7] [--onednn] [--xla]
 """
 import argparse
 import os
@@ -23,8 +26,9 @@ import time
 import numpy as np
 
 
-def lenet_runs(images: int, policies: list[str]) -> dict:
+def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
     import keras
+    import tensorflow as tf
     from captchalab.loop import make_optimizer
     from captchalab.model import TrainConfig, build_model, make_train_step
     from captchalab.runtime import build_with_policy
@@ -44,6 +48,16 @@ def lenet_runs(images: int, policies: list[str]) -> dict:
         step(x[:128], y[:128])
         runs[f"training step, {policy}"] = lambda step=step: [step(x[i:i + 128], y[i:i + 128])
                                                              for i in range(0, images, 128)]
+        if xla:  # the same step compiled by XLA (jit_compile), on its own copy of the model
+            model = build_with_policy(lambda: build_model(seed=0), policy)
+            optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
+            optimizer.build(model.trainable_variables)
+            plain_step = make_train_step(model, optimizer, config.label_smoothing)
+            compiled = tf.function(plain_step.python_function, jit_compile=True,
+                                   input_signature=plain_step.input_signature)
+            compiled(x[:128], y[:128])
+            runs[f"training step XLA, {policy}"] = lambda step=compiled: [step(x[i:i + 128], y[i:i + 128])
+                                                                         for i in range(0, images, 128)]
     return runs
 
 
@@ -108,7 +122,7 @@ def compare_onednn(args) -> None:
 
 
 def main():
-    from captchalab.runtime import bf16_supported
+    from captchalab.runtime import PRECISION_ENV, bf16_supported
     parser = argparse.ArgumentParser()
     parser.add_argument("--network", choices=["lenet", "crnn", "both"], default="both")
     parser.add_argument("--images", type=int, default=6000)
@@ -116,14 +130,17 @@ def main():
     parser.add_argument("--bfloat16", action="store_true",
                         help="measure bfloat16 even where the CPU only emulates it (very slow)")
     parser.add_argument("--onednn", action="store_true", help="compare TensorFlow's oneDNN kernels off and on")
+    parser.add_argument("--xla", action="store_true", help="lenet: also our step compiled by XLA (jit_compile)")
     args = parser.parse_args()
     if args.onednn:
         return compare_onednn(args)
-    policies = ["float32"] + (["mixed_bfloat16"] if bf16_supported() or args.bfloat16 else [])
+    float32_only = os.environ.get(PRECISION_ENV) == "float32"  # as for training: bfloat16 not wanted
+    policies = ["float32"] + (["mixed_bfloat16"] if (bf16_supported() or args.bfloat16) and not float32_only else [])
     if len(policies) == 1:
-        print("this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only", flush=True)
+        print(f"{PRECISION_ENV}=float32: float32 only" if float32_only else
+              "this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only", flush=True)
     if args.network in ("lenet", "both"):
-        measure("lenet", lenet_runs(args.images, policies), args.images, args.rounds)
+        measure("lenet", lenet_runs(args.images, policies, args.xla), args.images, args.rounds)
     if args.network in ("crnn", "both"):
         measure("crnn", crnn_runs(args.images, policies), args.images, args.rounds)
 
