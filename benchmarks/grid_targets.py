@@ -21,10 +21,10 @@ two and four times as wide (width=2, 4), and the same with the more-art drawings
 reader with held-out twemoji (a filled style);
 flips: the shapes step's readers reading the same held-out challenges once and with each tile's
 mirror image too;
-every-class: the wide readers of shapes (width=2, randconv), held-out openmoji, trained on every
-tile's class where the challenges record it and reading each tile with its mirror image
-(every_class, flips: the defaults since); held-out, more-art and shapes pin both off, as they
-were measured;
+every-class: the wide readers of shapes (width=2, randconv; with more art, width=4 too), held-out
+openmoji, trained on every tile's class where the challenges record it and reading each tile
+with its mirror image (every_class, flips: the defaults since); held-out, more-art and shapes
+pin both off, as they were measured;
 every-class-seeds: the wide more-art reader of every-class from seed 2, with every_class on and
 off;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
@@ -321,7 +321,8 @@ def every_class(work: Path, timings: dict):
     """The shapes step's wide readers trained on every tile's class, not the prompt's alone, and
     reading every tile with its mirror image (every_class and flips, the defaults since)."""
     for held, name, more, width in (("openmoji", "every-class-wide-more-art-randconv-", True, 2),
-                                    ("openmoji", "every-class-wide-randconv-", False, 2)):
+                                    ("openmoji", "every-class-wide-randconv-", False, 2),
+                                    ("openmoji", "every-class-wider-more-art-randconv-", True, 4)):
         others = "+".join(a for a in ARTS if a != held)
         data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
         read_held_out(work, timings, held, name, data, "more art" if more else others,
