@@ -446,3 +446,19 @@ def test_a_tile_reader_with_flips_reads_and_is_perturbed_with_the_mirror_image_a
     reader.hparams["flips"] = False
     one, mirror = reader.input_logits(tiles), reader.input_logits(tiles[:, :, ::-1])
     assert not np.allclose(one, mirror, atol=1e-3) and np.allclose(both, (one + mirror) / 2, atol=1e-5)
+
+
+@pytest.mark.parametrize("record", [None, "tiles", [1] * 9, [{"class": "bus"}] * 8, [{"clutter": []}] * 9,
+                                    [{"class": "bus", "clutter": "car"}] * 9, [{"class": ["bus"]}] * 9,
+                                    [{"class": "bus", "clutter": [{"x": 1}]}] * 9])
+def test_a_malformed_tile_record_teaches_the_prompt_alone(record):
+    import numpy as np
+    from captchalab.attackers import get_attacker
+    reader = get_attacker("tilecnn")(hparams={"tile": 16}, info={"classes": ["bus", "car"]})
+    image = np.zeros((96, 96, 3), np.uint8)
+    prepared = reader.prepare(image, {"grid": 3, "prompt": "bus", "truth": {"tiles": record}})
+    assert "tile_classes" not in prepared and prepared["prompt"] == 0
+    # a class the reader never learnt, or none, is none of its classes
+    odd = reader.prepare(image, {"grid": 3, "prompt": "bus", "truth": {"tiles": [
+        {"class": "crosswalk", "clutter": ["car", "stairs"]}] + [{"class": None}] * 8}})
+    assert odd["tile_classes"] == [-1] * 9 and odd["tile_clutter"][0] == [1, -1]

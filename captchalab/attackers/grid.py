@@ -413,6 +413,15 @@ class GridReader(Attacker):
         return {}
 
 
+def well_formed_tiles(record, count: int) -> bool:
+    """Whether a challenge's `tiles` record says, for each of its `count` tiles, the class it
+    shows (a name, or None for none) and the classes of the clutter over it (a list of names)."""
+    return (isinstance(record, list) and len(record) == count
+            and all(isinstance(t, dict) and "class" in t and isinstance(t["class"], (str, type(None)))
+                    and isinstance(t.get("clutter", []), list) and all(isinstance(c, str) for c in t.get("clutter", []))
+                    for t in record))
+
+
 class TileReader(GridReader):
     """A reader of one tile at a time; where a training challenge records which class each tile
     shows (a generated grid3's `tiles`), it learns every class's score on every tile from it."""
@@ -420,15 +429,13 @@ class TileReader(GridReader):
     truth = ("tiles",)
     every_class: dict | None = None  # of the training set: how many challenges taught every class
 
-    def class_index(self, cls) -> int:
-        return self.classes.index(cls) if isinstance(cls, str) and cls in self.classes else -1
+    def class_index(self, cls: str | None) -> int:
+        return self.classes.index(cls) if cls in self.classes else -1
 
     def prepare(self, image, question):
         prepared = super().prepare(image, question)
         shown = question.get("truth", {}).get("tiles")
-        if (self.hparams["every_class"] and isinstance(shown, list) and len(shown) == question["grid"] ** 2
-                and all(isinstance(t, dict) and "class" in t and isinstance(t.get("clutter", []), list)
-                        for t in shown)):  # training only, and only what a whole grid records
+        if self.hparams["every_class"] and well_formed_tiles(shown, question["grid"] ** 2):  # training only
             prepared["tile_classes"] = [self.class_index(t["class"]) for t in shown]
             prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
         return prepared
