@@ -406,10 +406,11 @@ class GridReader(Attacker):
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
         return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
                 "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
-                **self.training_notes()}
+                **self.training_notes(usable)}
 
-    def training_notes(self) -> dict:
-        """What the model's JSON records of training beyond the shared fields."""
+    def training_notes(self, usable: list) -> dict:
+        """What the model's JSON records of training beyond the shared fields, given the usable
+        training challenges."""
         return {}
 
 
@@ -427,7 +428,6 @@ class TileReader(GridReader):
     shows (a generated grid3's `tiles`), it learns every class's score on every tile from it."""
     params = TILE_PARAMS
     truth = ("tiles",)
-    every_class: dict | None = None  # of the training set: how many challenges taught every class
 
     def class_index(self, cls: str | None) -> int:
         return self.classes.index(cls) if cls in self.classes else -1
@@ -440,26 +440,21 @@ class TileReader(GridReader):
             prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
         return prepared
 
+    def with_mirror(self, read, x):
+        """`read(x)`, averaged with `read` of the mirror images where `flips` asks for it."""
+        return (read(x) + read(x[:, :, ::-1])) / 2 if self.hparams["flips"] else read(x)
+
     def input_logits(self, x):
-        if not self.hparams["flips"]:
-            return super().input_logits(x)
-        return (super().input_logits(x) + super().input_logits(x[:, :, ::-1])) / 2
+        return self.with_mirror(super().input_logits, x)
 
     def differentiable_outputs(self, x):
         # a perturbation must fool the reading as it is made, mirror image included
-        if not self.hparams["flips"]:
-            return super().differentiable_outputs(x)
-        return (super().differentiable_outputs(x) + super().differentiable_outputs(x[:, :, ::-1])) / 2
+        return self.with_mirror(super().differentiable_outputs, x)
 
-    def training_examples(self, examples):
-        usable, arrays = super().training_examples(examples)
-        if self.every_class is None:  # the first call is the training set's
-            self.every_class = {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable),
-                                "of": len(usable)}
-        return usable, arrays
-
-    def training_notes(self):
-        return {"every_class": self.every_class}
+    def training_notes(self, usable):
+        # how many training challenges taught every class, not the prompt's alone
+        return {"every_class": {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable),
+                                "of": len(usable)}}
 
 
 @register_attacker
@@ -619,7 +614,7 @@ class Areas(Squares):
         prompts = np.array([p["prompt"] for p, _ in usable], np.int32)
         return usable, (inputs, prompts, np.stack([p["coverage_map"] for p, _ in usable]))
 
-    def training_notes(self):
+    def training_notes(self, usable):
         return {"coverage_threshold": self.info["coverage_threshold"]}
 
     def square_shares(self, cells):
