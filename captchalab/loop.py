@@ -23,6 +23,7 @@ import fcntl
 import io
 import json
 import math
+import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -200,17 +201,24 @@ def training_lock(out: Path):
     delete (or resume) the checkpoint under the first, so it is refused in one line. The lock is a
     flock on a file beside the model: the system releases it however the process ends."""
     path = Path(out).parent / f".{Path(out).name}.lock"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")
-    except OSError as exc:
-        raise CaptchalabError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")
+        except OSError as exc:
+            raise CaptchalabError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise CaptchalabError(f"another run is training {out}: wait for it to end, or train into another "
+                                  "--out") from None
+        try:  # the run before may have removed the file between our open and our lock: lock the new one
+            if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         handle.close()
-        raise CaptchalabError(f"another run is training {out}: wait for it to end, or train into another --out") \
-            from None
     try:
         yield
     finally:
