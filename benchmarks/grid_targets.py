@@ -282,18 +282,26 @@ def more_art(work: Path, timings: dict):
                       "--hparam", "colour=1", "--hparam", "outline=1", *AS_MEASURED)
 
 
+# the shapes step's readers: held-out art, model name, trained on more art, width
+SHAPES = (("openmoji", "randconv-", False, 1), ("openmoji", "wide-randconv-", False, 2),
+          ("openmoji", "wider-randconv-", False, 4), ("openmoji", "more-art-randconv-", True, 1),
+          ("openmoji", "wide-more-art-randconv-", True, 2), ("openmoji", "wider-more-art-randconv-", True, 4),
+          ("twemoji", "wide-randconv-", False, 2))  # and a filled style
+
+
+def read_shapes_held_out(work: Path, timings: dict, held: str, name: str, more: bool, *hparams):
+    """`read_held_out` for a reader pushed towards shapes over palettes (colour, outline and randconv
+    augmentation), trained on the other built-in styles or, with `more`, on the more-art folder."""
+    others = "+".join(a for a in ARTS if a != held)
+    data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
+    read_held_out(work, timings, held, name, data, "more art" if more else others,
+                  "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", *hparams)
+
+
 def shapes(work: Path, timings: dict):
-    for held, name, more, width in (("openmoji", "randconv-", False, 1), ("openmoji", "wide-randconv-", False, 2),
-                                    ("openmoji", "wider-randconv-", False, 4),
-                                    ("openmoji", "more-art-randconv-", True, 1),
-                                    ("openmoji", "wide-more-art-randconv-", True, 2),
-                                    ("openmoji", "wider-more-art-randconv-", True, 4),
-                                    ("twemoji", "wide-randconv-", False, 2)):  # and a filled style
-        others = "+".join(a for a in ARTS if a != held)
-        data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
-        read_held_out(work, timings, held, name, data, "more art" if more else others,
-                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED)
+    for held, name, more, width in SHAPES:
+        read_shapes_held_out(work, timings, held, name, more,
+                             *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED)
 
 
 def flips(work: Path, timings: dict):
@@ -302,9 +310,7 @@ def flips(work: Path, timings: dict):
     from captchalab.attack import attack_source
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
-    for held, name in (("openmoji", "randconv-"), ("openmoji", "wide-randconv-"), ("openmoji", "wider-randconv-"),
-                       ("openmoji", "more-art-randconv-"), ("openmoji", "wide-more-art-randconv-"),
-                       ("openmoji", "wider-more-art-randconv-"), ("twemoji", "wide-randconv-")):
+    for held, name, _, _ in SHAPES:
         model = work / f"tilecnn-{name}without-{held}.keras"
         if not model.is_file():
             print(f"{model.name}: missing (run --steps shapes first)", flush=True)
@@ -323,23 +329,17 @@ def every_class(work: Path, timings: dict):
     for held, name, more, width in (("openmoji", "every-class-wide-more-art-randconv-", True, 2),
                                     ("openmoji", "every-class-wide-randconv-", False, 2),
                                     ("openmoji", "every-class-wider-more-art-randconv-", True, 4)):
-        others = "+".join(a for a in ARTS if a != held)
-        data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
-        read_held_out(work, timings, held, name, data, "more art" if more else others,
-                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      "--hparam", f"width={width}", "--hparam", "every_class=true", "--hparam", "flips=true")
+        read_shapes_held_out(work, timings, held, name, more, "--hparam", f"width={width}",
+                             "--hparam", "every_class=true", "--hparam", "flips=true")
 
 
 def every_class_seeds(work: Path, timings: dict):
     """The wide more-art reader of every-class again from another seed (its challenges and its
     initial weights), with every_class on and off, both reading with flips."""
-    folder = more_art_folder(work, "openmoji")[0]
     for name, every in (("seed2-answers-wide-more-art-randconv-", "false"),
                         ("seed2-every-class-wide-more-art-randconv-", "true")):
-        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "more art",
-                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1",
-                      "--hparam", "width=2", "--hparam", f"every_class={every}", "--hparam", "flips=true",
-                      "--seed", 2)
+        read_shapes_held_out(work, timings, "openmoji", name, True, "--hparam", "width=2",
+                             "--hparam", f"every_class={every}", "--hparam", "flips=true", "--seed", 2)
 
 
 def matrix(work: Path, timings: dict):
