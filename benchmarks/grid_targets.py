@@ -27,6 +27,8 @@ with its mirror image (every_class, flips: the defaults since); held-out, more-a
 pin both off, as they were measured;
 every-class-seeds: the wide more-art reader of every-class from seed 2, with every_class on and
 off;
+most-art: every-class's wide reader, held-out openmoji, with three more openly licensed sets in
+training (MOST_ART: an outlined hand-drawn one among them);
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -41,7 +43,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,matrix,sweep]
 """
 import argparse
 import json
@@ -55,10 +57,12 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "flips", "every-class", "every-class-seeds", "matrix", "sweep")
+         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
+# three more: an outlined hand-drawn set, Firefox OS's, and Fluent's gradient one
+MOST_ART = {**MORE_ART, "streamline": None, "fxemoji": None, "fluent-colour": "fluent"}
 AREAS_VARIANTS = (  # from the defaults: its input; its data; its data and how long it may train
     ("areas tile=64 on grid4", "areas64-grid4.keras", ("--hparam", "tile=64")),
     ("areas on fresh grid4 every epoch", "areas-fresh-grid4.keras", ("--fresh",)),
@@ -258,11 +262,11 @@ def held_out(work: Path, timings: dict):
             read_held_out(work, timings, held, name, f"art={others}", others, *hparams, *AS_MEASURED)
 
 
-def more_art_folder(work: Path, held: str) -> tuple[Path, list]:
-    """A tile folder of every built-in style but `held` and the MORE_ART sets that do not redraw
-    it (rendered once by tools/render_tile_art.py: needs npm and resvg-py), and its styles."""
-    styles = [a for a in ARTS if a != held] + [a for a, redraws in MORE_ART.items() if redraws != held]
-    folder = work / f"more-art-without-{held}"
+def more_art_folder(work: Path, held: str, sets: dict = MORE_ART, name: str = "more-art") -> tuple[Path, list]:
+    """A tile folder of every built-in style but `held` and the `sets` that do not redraw it
+    (rendered once by tools/render_tile_art.py: needs npm and resvg-py), and its styles."""
+    styles = [a for a in ARTS if a != held] + [a for a, redraws in sets.items() if redraws != held]
+    folder = work / f"{name}-without-{held}"
     if not folder.is_dir():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -340,6 +344,15 @@ def every_class_seeds(work: Path, timings: dict):
                         ("seed2-every-class-wide-more-art-randconv-", "true")):
         read_shapes_held_out(work, timings, "openmoji", name, True, "--hparam", "width=2",
                              "--hparam", f"every_class={every}", "--hparam", "flips=true", "--seed", 2)
+
+
+def most_art(work: Path, timings: dict):
+    """every-class's wide reader (width 2, randconv, every_class, flips) with three more drawings
+    of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji."""
+    folder, styles = more_art_folder(work, "openmoji", MOST_ART, "most-art")
+    read_held_out(work, timings, "openmoji", "every-class-wide-most-art-randconv-", f"tiles={folder}", "most art",
+                  "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
+                  "--hparam", "every_class=true", "--hparam", "flips=true")
 
 
 def matrix(work: Path, timings: dict):

@@ -40,6 +40,17 @@ EXTRA_STYLES = {  # drawn differently from the built-in ones (none is OpenMoji's
     "emojione-monotone": {"package": ("@iconify-json/emojione-monotone", "1.2.1"), "licence_text": CC_BY_4},
     "noto-v1": {"package": ("@iconify-json/noto-v1", "1.2.5"), "licence_text": STYLES["noto"]["licence_text"]},
     "fluent-high-contrast": {"package": ("@iconify-json/fluent-emoji-high-contrast", "1.2.6"), "licence_text": None},
+    # an outlined, hand-drawn style with flat colours, the nearest to OpenMoji's look of these
+    "streamline": {"package": ("@iconify-json/streamline-emojis", "1.2.4"), "licence_text": CC_BY_4,
+                   "names": {"doughnut": ["doughnut-1", "doughnut-2"], "bird": ["bird-1", "bird-2"]}},
+    "fxemoji": {"package": ("@iconify-json/fxemoji", "1.2.2"), "licence_text": STYLES["noto"]["licence_text"],
+                "names": {"car": ["automobile", "oncomingautomobile"], "taxi": ["taxi", "oncomingtaxi"],
+                          "bus": ["bus", "oncomingbus"], "truck": ["deliverytruck", "articulatedlorry"],
+                          "traffic light": ["verticaltrafficlight", "horizontaltrafficlight"],
+                          "tree": ["deciduoustree"], "palm tree": ["palmtree"], "dog": ["dog", "dogside"],
+                          "cat": ["cat", "catside"], "bird": ["bird", "doveofpeace"],
+                          "house": ["housewithgarden"]}},
+    "fluent-colour": {"package": ("@iconify-json/fluent-emoji", "1.2.7"), "licence_text": None},
 }
 MIT_MICROSOFT = """MIT License
 
@@ -128,14 +139,15 @@ def rendered(style: dict, size: int, cache: Path):
     icons = json.loads(npm_file(package, version, "package/icons.json", cache))
     info = json.loads(npm_file(package, version, "package/info.json", cache))
     known = set(icons["icons"]) | set(icons.get("aliases", {}))
+    names = {**CLASSES, **style.get("names", {})}  # a set that names its emoji otherwise says so
     pictures = [(cls, picture, bytes(resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=size,
                                                             height=size)))
-                for cls, emoji in CLASSES.items() for picture in emoji if picture in known]
+                for cls, emoji in names.items() for picture in emoji if picture in known]
     author, licence = info["author"], info["license"]
     attribution = (f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
                    f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of "
                    f"the set) with resvg at {size}x{size} px by tools/render_tile_art.py; the pictures are "
-                   "otherwise unchanged. Only the pictures named in CLASSES there are included.\n")
+                   "otherwise unchanged. Only the pictures named in CLASSES there (or the style's names) are included.\n")
     return pictures, attribution
 
 
