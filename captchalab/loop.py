@@ -27,7 +27,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -80,6 +80,43 @@ class PseudoLabelling:
         chosen = confident(readings, self.threshold, charset, max_length)
         chosen.sort(key=lambda k: -min(readings[k].confidence))
         return sorted(chosen[:int(self.per_labelled * labelled)])
+
+
+class TeacherStage:
+    """Semi-supervised training in two stages, as the attackers that declare it (`semi_supervised`)
+    share it: `first(fit_labelled)` runs the first stage (the labels alone) and moves the
+    checkpoint of the second into a subfolder; `start(model)` makes the mean teacher of the second
+    from the model the first left; `notes(...)` is what the model's JSON records of both."""
+
+    def __init__(self, checkpoint, resume: bool, pseudo: PseudoLabelling = PseudoLabelling()):
+        self.checkpoint, self.resume, self.pseudo = Path(checkpoint), resume, pseudo
+        self.labelled, self.teacher, self.update = None, None, None
+        self.pseudo_count = 0  # pseudo-labels in the epoch being trained
+
+    def first(self, fit_labelled: Callable[[], dict]) -> None:
+        # a teacher that starts from a model which has not seen the labels pseudo-labels wrongly
+        # and the student learns its mistakes (measured on text: 94% of a synthetic model's
+        # confident readings were right, 98% of the labelled fine-tune's)
+        self.labelled = fit_labelled()
+        self.checkpoint = self.checkpoint / "semi-supervised"
+        self.resume = self.resume and (self.checkpoint / "state.json").is_file()
+
+    def start(self, model) -> None:
+        import keras
+        self.teacher = keras.models.clone_model(model)
+        self.teacher.set_weights(model.get_weights())
+        self.update = mean_teacher(model, self.teacher, self.pseudo.decay)
+
+    def epoch_notes(self) -> dict:
+        return {"pseudo_labelled": self.pseudo_count}
+
+    def notes(self, result: dict, unlabelled_count: int, history: list, unit: str = "CAPTCHAs") -> dict:
+        """`result` (the second stage's) with both stages' record; `unit` says what a pseudo-label is."""
+        return {**result, "pseudo_labelling": {**asdict(self.pseudo), "unlabelled": unlabelled_count, "unit": unit,
+                                                "pseudo_labelled_per_epoch": [r["pseudo_labelled"] for r in history]},
+                "supervised_stage": {k: self.labelled[k] for k in ("epochs_run", "val_accuracy", "convergence",
+                                                                   "train_seconds")},
+                "train_seconds": round(result["train_seconds"] + self.labelled["train_seconds"], 2)}
 
 
 def confident(readings, threshold: float, charset: str, max_length: int = 8) -> list[int]:

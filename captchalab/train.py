@@ -151,13 +151,16 @@ def check_semi_supervised(attacker) -> None:
                               "(semi_supervised is not declared)")
 
 
-def prepare_unlabelled(attacker, unlabelled, workers: int = 2) -> tuple[list, dict]:
-    """Every readable image of an unlabelled Dataset prepared for `attacker`, and what it holds:
-    counts, the files skipped (and why) and every file's SHA-256 (attacks on these images are
-    refused later: an attacker that trained on them, even unlabelled, has seen the answers' images)."""
+def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | None = None) -> tuple[list, dict]:
+    """Every readable image of an unlabelled Dataset prepared for `attacker` (each asked the
+    question its `unlabelled_question(train)` gives), and what it holds: counts, the files skipped
+    (and why) and every file's SHA-256 (attacks on these images are refused later: an attacker
+    that trained on them, even unlabelled, has seen the answers' images)."""
     from .data.dataset import Source, file_hashes
     check_semi_supervised(attacker)
-    examples, skipped = _prepared(attacker, Source(dataset=unlabelled), None, workers)
+    question = attacker.unlabelled_question(train or [])
+    asked = replace(unlabelled, kind=attacker.kind, questions=[question] * len(unlabelled)) if question else unlabelled
+    examples, skipped = _prepared(attacker, Source(dataset=asked), None, workers)
     prepared = [p for p, _ in examples]
     if not prepared:
         raise CaptchalabError(f"--unlabelled {unlabelled.root}: no readable image "
@@ -224,7 +227,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     train, validation = split_examples(examples, settings.seed)
     extra, unlabelled_info = {}, None
     if unlabelled is not None:
-        extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers)
+        extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers, train)
     if fresh:
         extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)

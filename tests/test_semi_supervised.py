@@ -159,3 +159,77 @@ def test_a_study_axis_for_the_unlabelled_count(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(study.read_text().replace('ctc:filters=8,rnn_units=16,budget=36', 'segment'))
     assert_one_line_error(run_cli("run", bad), "does not train on unlabelled CAPTCHAs")
+
+
+# -- image grids: a tile reader's teacher labels tiles, not challenges --------------------------
+
+def test_a_tile_teacher_pseudo_labels_the_tiles_it_is_sure_of_in_every_class_the_surest_first():
+    from captchalab.attackers import get_attacker
+    reader = get_attacker("tilecnn")(hparams={"tile": 16}, info={"classes": ["bus", "car", "cat"]})
+    teacher = get_attacker("tilecnn")(hparams={"tile": 16}, info={"classes": ["bus", "car", "cat"]})
+    logits = np.array([[5, -5, -5], [0.5, -5, -5], [-5, -5, -5], [-3, 3, -6]], np.float32)
+    teacher.input_logits = lambda x: logits[:len(x)]
+    tiles = np.arange(4 * 16 * 16 * 3, dtype=np.uint8).reshape(4, 16, 16, 3)
+    inputs, prompts, targets = reader.pseudo_examples(teacher, tiles, 10, 0.9)
+    # tile 1's bus score (62%) is not sure: the tile stays out; tile 2 is sure it shows none of them
+    assert np.array_equal(inputs, tiles[[0, 2, 3]])
+    assert targets.tolist() == [[[1, 0, 0]], [[0, 0, 0]], [[0, 1, 0]]] and prompts.tolist() == [0, 0, 1]
+    capped = reader.pseudo_examples(teacher, tiles, 2, 0.9)[0]
+    assert np.array_equal(capped, tiles[[0, 2]])  # tile 3 is the least sure (95%)
+    assert len(reader.pseudo_examples(teacher, tiles, 10, 0.999)[0]) == 0
+
+
+def test_unlabelled_grid_images_are_cut_in_the_training_grid_and_one_grid_size_is_required():
+    from captchalab.attackers import get_attacker
+    from captchalab.errors import CaptchalabError
+    reader = get_attacker("tilecnn")()
+    assert reader.unlabelled_question([({"grid": 3}, "0 1"), ({"grid": 3}, "")]) == {"grid": 3, "prompt": ""}
+    with pytest.raises(CaptchalabError, match="3x3, 4x4"):
+        reader.unlabelled_question([({"grid": 3}, "0 1"), ({"grid": 4}, "2")])
+
+
+def test_a_tile_reader_learns_from_unlabelled_challenges_without_seeing_their_answers(tmp_path):
+    from test_grid import colour_tiles
+    from captchalab.attackers import get_attacker
+    from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, read_unlabelled
+    from captchalab.train import prepare_examples, prepare_unlabelled
+    tiles = colour_tiles(tmp_path / "tiles")
+    design = ("--style", "grid3", "--param", f"tiles={tiles}", "--param", "tile_size=32")
+    # a generated folder as scraped: its labels.csv and what challenges.json records are not read
+    scraped = tmp_path / "scraped"
+    generate_dataset(GenerationSpec("grid3", 40, seed=7, params={"tiles": str(tiles), "tile_size": 32}), scraped)
+    (scraped / "broken.png").write_bytes(b"\x89PNG not really")
+    reader = get_attacker("tilecnn")(hparams={"tile": 16})
+    reader.classes = ["blue", "green", "red"]
+    labelled = prepare_examples(reader, Source(spec=GenerationSpec("grid3", 6, seed=1, params={
+        "tiles": str(tiles), "tile_size": 32})), workers=0)[0]
+    prepared, info = prepare_unlabelled(reader, read_unlabelled(scraped), workers=0, train=labelled)
+    assert info["count"] == 40 and info["skipped"] == 1
+    assert all(p["grid"] == 3 and p["prompt"] == -1 and "tile_classes" not in p for p in prepared)
+
+    out = tmp_path / "semi.keras"
+    done = run_cli("train", "captcha", *design, "--count", "60", "--hparam", "tile=16", "--epochs", "3",
+                   "--unlabelled", scraped, "--workers", "0", "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert "of their tiles, epoch by epoch" in done.stderr
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info["unlabelled"]["count"] == 40 and info["pseudo_labelling"]["unit"] == "tiles"
+    # the teacher starts from the labelled stage, which reads solid colours surely: it labels tiles
+    per_epoch = info["pseudo_labelling"]["pseudo_labelled_per_epoch"]
+    assert len(per_epoch) == info["epochs_run"] == 3 and min(per_epoch) > 0
+    assert info["supervised_stage"]["epochs_run"] == 3
+    attacked = run_cli("attack", "--model", out, *design, "--count", "30", "--seed", "5", "--out", tmp_path / "r")
+    assert attacked.returncode == 0, attacked.stderr
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["char_accuracy"] >= 0.95
+    refused = run_cli("attack", "--model", out, "--dataset", scraped, "--workers", "0", "--out", tmp_path / "r2")
+    assert_one_line_error(refused, "trained on 40 of these images")
+
+
+def test_a_grid_reader_that_cannot_use_unlabelled_challenges_says_so(tmp_path):
+    from test_grid import colour_tiles
+    from captchalab.data.dataset import GenerationSpec, generate_dataset
+    tiles = colour_tiles(tmp_path / "tiles")
+    generate_dataset(GenerationSpec("grid4", 5, seed=7, params={"tiles": str(tiles)}), tmp_path / "scraped")
+    result = run_cli("train", "captcha", "--style", "grid4", "--param", f"tiles={tiles}", "--attacker", "squares",
+                     "--unlabelled", tmp_path / "scraped", "--count", "20", "--out", tmp_path / "m.keras")
+    assert_one_line_error(result, "does not train on unlabelled CAPTCHAs")

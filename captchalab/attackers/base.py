@@ -122,6 +122,12 @@ class Attacker:
     def read_prepared(self, batch: list[Any]) -> list[Reading]:
         raise NotImplementedError
 
+    def unlabelled_question(self, train: list[Example]) -> Any:
+        """The question every unlabelled image (`train captcha --unlabelled`) is prepared with,
+        given the labelled training examples: None for text; a kind that asks one says what an
+        image alone implies (a grid reader: the training challenges' grid, no prompt)."""
+        return None
+
     def grids(self) -> tuple[int, ...]:
         """A grid reader's grid sizes (squares per side) it reads: explore draws the first."""
         return (3, 4)

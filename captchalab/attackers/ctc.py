@@ -10,7 +10,6 @@ character i of the charset is class i + 1.
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -224,17 +223,12 @@ class Ctc(Attacker):
         on the unlabelled ones a mean teacher (initialised from it) reads confidently
         (loop.PseudoLabelling); with `fresh`, on the CAPTCHAs it draws for each epoch instead of
         `train`. Each stage is checkpointed, so `resume` goes on from either."""
-        import keras
-        from ..loop import (PseudoLabelling, fit_loop, fresh_seed, mean_teacher, plan, seconds_and_rate,
-                            stopping_for)
-        supervised = None
+        from ..loop import TeacherStage, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
+        stage = None
         if unlabelled:
-            # a teacher that starts from a model which has not seen the site's labels pseudo-labels
-            # wrongly and the student learns its mistakes (measured: 94% of the synthetic model's
-            # confident readings were right, 98% of the labelled fine-tune's)
-            supervised = self.fit(train, validation, settings, checkpoint, resume, on_epoch, fresh=fresh)
-            checkpoint = Path(checkpoint) / "semi-supervised"
-            resume = resume and (checkpoint / "state.json").is_file()
+            stage = TeacherStage(checkpoint, resume)
+            stage.first(lambda: self.fit(train, validation, settings, checkpoint, resume, on_epoch, fresh=fresh))
+            checkpoint, resume = stage.checkpoint, stage.resume
         h = self.hparams
         x, labels, lengths = self._encode(train)
         batch_size = settings.batch_size or h["batch_size"]
@@ -247,22 +241,19 @@ class Ctc(Attacker):
         model = self.model
         step = self.train_step(optimizer)
 
-        teacher, update_teacher, pseudo, pseudo_count = None, None, PseudoLabelling(), [0]
-        if unlabelled:
-            teacher = keras.models.clone_model(model)
-            teacher.set_weights(model.get_weights())
-            update_teacher = mean_teacher(model, teacher, pseudo.decay)
-            reader = type(self)(self.charset, self.hparams, teacher)
+        if stage:
+            stage.start(model)
+            reader = type(self)(self.charset, self.hparams, stage.teacher)
 
         def epoch_set(rng):
             """This epoch's training set: the labelled CAPTCHAs (drawn anew with `fresh`), and the
             unlabelled ones the teacher reads confidently, under its reading."""
             labelled = self._encode(fresh(fresh_seed(rng))) if fresh else (x, labels, lengths)
-            if teacher is None:
+            if stage is None:
                 return labelled
             readings = reader.read_prepared(unlabelled)
-            chosen = pseudo.choose(readings, len(labelled[0]), self.charset, MAX_LABEL)
-            pseudo_count[0] = len(chosen)
+            chosen = stage.pseudo.choose(readings, len(labelled[0]), self.charset, MAX_LABEL)
+            stage.pseudo_count = len(chosen)
             if not chosen:
                 return labelled
             pseudo_set = self._encode([(unlabelled[k], readings[k].text) for k in chosen])
@@ -275,8 +266,8 @@ class Ctc(Attacker):
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
                 yield images[batch], elabels[batch], elengths[batch]
-                if update_teacher is not None:
-                    update_teacher()
+                if stage:
+                    stage.update()
 
         def validate():
             return captcha_score(self, validation, limit=len(validation))
@@ -287,19 +278,12 @@ class Ctc(Attacker):
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches,
                          step=step, validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
                          stopping=stopping, train_score=train_score, validation_count=len(validation),
-                         teacher=teacher,
-                         epoch_notes=(lambda: {"pseudo_labelled": pseudo_count[0]}) if unlabelled else None,
+                         teacher=stage and stage.teacher, epoch_notes=stage and stage.epoch_notes,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                                  "learning_rate": lr, "seed": settings.seed, "count": len(x),
                                  "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
         result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
-        if unlabelled:
-            result["pseudo_labelling"] = {**asdict(pseudo), "unlabelled": len(unlabelled),
-                                          "pseudo_labelled_per_epoch": [r["pseudo_labelled"] for r in state["history"]]}
-            result["supervised_stage"] = {k: supervised[k] for k in ("epochs_run", "val_accuracy", "convergence",
-                                                                     "train_seconds")}
-            result["train_seconds"] = round(result["train_seconds"] + supervised["train_seconds"], 2)
-        return result
+        return stage.notes(result, len(unlabelled), state["history"]) if stage else result
 
     def adversarial_objective(self, images, texts, boxes, targets=None):
         """A differentiable copy of `normalise` (grey, stretch, invert, resize, pad) for a padded

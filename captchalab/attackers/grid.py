@@ -363,11 +363,33 @@ class GridReader(Attacker):
     def output_labels(self):
         return self.classes
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None):
+    def unlabelled_question(self, train):
+        grids = {p["grid"] for p, _ in train}
+        if len(grids) != 1:
+            raise CaptchalabError(f"unlabelled images say nothing of their grid, and the labelled challenges have "
+                                  f"{len(grids)} sizes ({', '.join(f'{n}x{n}' for n in sorted(grids))}): "
+                                  "train on one grid size")
+        return {"grid": grids.pop(), "prompt": ""}  # the prompt is not known either: no class is asked
+
+    def pseudo_examples(self, teacher, inputs: np.ndarray, limit: int, threshold: float):
+        """At most `limit` of the unlabelled network inputs `teacher` (a reader of this class) reads
+        at least `threshold` confidently, as `training_examples` gives examples (inputs, prompts,
+        targets under its reading): what a reader that declares `semi_supervised` learns from."""
+        raise NotImplementedError
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None,
+            unlabelled=None):
         """Train tile by tile until the challenge-level validation score (exact sets) converges; with
-        `fresh`, every epoch on the challenges `fresh(seed)` draws."""
+        `fresh`, every epoch on the challenges `fresh(seed)` draws; with `unlabelled` (prepared
+        challenges), in two stages, the second also on the unlabelled inputs a mean teacher reads
+        confidently (`pseudo_examples`, loop.TeacherStage)."""
         import tensorflow as tf
-        from ..loop import captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
+        from ..loop import TeacherStage, captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
+        stage = None
+        if unlabelled:
+            stage = TeacherStage(checkpoint, resume)
+            stage.first(lambda: self.fit(train, validation, settings, checkpoint, resume, on_epoch, fresh=fresh))
+            checkpoint, resume = stage.checkpoint, stage.resume
         h = self.hparams
         usable, (inputs, prompts, targets) = self.training_examples(train)
         # validation, and every later read, weigh selections by the sizes the training answers had
@@ -386,27 +408,42 @@ class GridReader(Attacker):
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
 
+        if stage:
+            stage.start(model)
+            teacher = type(self)(self.charset, h, stage.teacher, self.info)
+            teacher.classes = self.classes
+            scraped = np.concatenate([p["inputs"] for p in unlabelled])
+
         def epoch_batches(rng):
             et, ep, ey = self.training_examples(fresh(fresh_seed(rng)))[1] if fresh else (inputs, prompts, targets)
+            if stage:  # at most as many pseudo-labelled inputs as labelled ones, per_labelled times
+                pseudo = self.pseudo_examples(teacher, scraped, int(stage.pseudo.per_labelled * len(et)),
+                                              stage.pseudo.threshold)
+                stage.pseudo_count = len(pseudo[0])
+                et, ep, ey = (np.concatenate(pair) for pair in zip((et, ep, ey), pseudo))
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first:first + batch_size]
                 x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"],
                                      self.shifts, h["randconv"])
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
+                if stage:
+                    stage.update()
 
         state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
                          step=step, validate=lambda: captcha_score(self, validation, len(validation)),
                          checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
                          train_score=lambda: captcha_score(self, usable), validation_count=len(validation),
+                         teacher=stage and stage.teacher, epoch_notes=stage and stage.epoch_notes,
                          config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
                                  "learning_rate": lr, "seed": settings.seed, "tiles": targets.size,
-                                 "classes": self.classes})
+                                 "classes": self.classes, "unlabelled": len(unlabelled or [])})
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
-        return {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
-                "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
-                **self.training_notes(usable)}
+        result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
+                  "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
+                  **self.training_notes(usable)}
+        return stage.notes(result, len(unlabelled), state["history"], unit="tiles") if stage else result
 
     def training_notes(self, usable: list) -> dict:
         """What the model's JSON records of training beyond the shared fields, given the usable
@@ -425,9 +462,12 @@ def well_formed_tiles(record, count: int) -> bool:
 
 class TileReader(GridReader):
     """A reader of one tile at a time; where a training challenge records which class each tile
-    shows (a generated grid3's `tiles`), it learns every class's score on every tile from it."""
+    shows (a generated grid3's `tiles`), it learns every class's score on every tile from it; from
+    unlabelled challenges (`train captcha --unlabelled`) it learns the tiles a mean teacher reads
+    with every class decided."""
     params = TILE_PARAMS
     truth = ("tiles",)
+    semi_supervised = True
 
     def class_index(self, cls: str | None) -> int:
         return self.classes.index(cls) if cls in self.classes else -1
@@ -439,6 +479,16 @@ class TileReader(GridReader):
             prepared["tile_classes"] = [self.class_index(t["class"]) for t in shown]
             prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
         return prepared
+
+    def pseudo_examples(self, teacher, inputs, limit, threshold):
+        # a tile joins where the teacher is sure of every class, shown or not, the surest first:
+        # the whole tile then teaches every class's score
+        p = 1 / (1 + np.exp(-teacher.input_logits(inputs.astype(np.float32) / 255.0)))
+        sure = np.maximum(p, 1 - p).min(axis=1)
+        chosen = np.flatnonzero(sure >= threshold)
+        chosen = np.sort(chosen[np.argsort(-sure[chosen], kind="stable")][:limit])
+        targets = (p[chosen] >= 0.5).astype(np.float32)[:, None, :]  # inputs x one tile x classes
+        return inputs[chosen], p[chosen].argmax(axis=1).astype(np.int32), targets
 
     def with_mirror(self, read, x):
         """`read(x)`, averaged with `read` of the mirror images where `flips` asks for it."""

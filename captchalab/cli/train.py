@@ -70,7 +70,7 @@ def train_captcha_cmd(
     style: Optional[str] = typer.Option(None, help="Generate the training CAPTCHAs with this style."),
     dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
     unlabelled: Optional[Path] = typer.Option(None, help="Also learn from this folder of unlabelled CAPTCHAs "
-                                              "(pseudo-labels from a mean teacher; ctc)."),
+                                              "(pseudo-labels from a mean teacher; ctc and the tile readers)."),
     attacker: Optional[str] = typer.Option(None, help="Which attacker to train: NAME or NAME:name=value,... "
                                            "(see `captchalab attackers`; default segment for text CAPTCHAs, "
                                            "tilecnn for image grids)."),
@@ -135,9 +135,11 @@ def train_captcha_cmd(
     if init and info["initialised_from"] == "scratch":
         say(info["initialised_weights"])
     if info.get("unlabelled"):
-        used = info.get("pseudo_labelling", {}).get("pseudo_labelled_per_epoch") or [0]
+        pseudo = info.get("pseudo_labelling", {})
+        used, unit = pseudo.get("pseudo_labelled_per_epoch") or [0], pseudo.get("unit", "CAPTCHAs")
         say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
-            "skipped); the teacher pseudo-labelled " + ", ".join(map(str, used)) + " of them, epoch by epoch")
+            "skipped); the teacher pseudo-labelled " + ", ".join(map(str, used))
+            + (" of them" if unit == "CAPTCHAs" else f" of their {unit}") + ", epoch by epoch")
     used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
             if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
     val = info.get("val_accuracy")
