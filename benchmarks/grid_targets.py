@@ -29,6 +29,8 @@ every-class-seeds: the wide more-art reader of every-class from seed 2, with eve
 off;
 most-art: every-class's wide reader, held-out openmoji, with three more openly licensed sets in
 training (MOST_ART: an outlined hand-drawn one among them);
+unlabelled: the every-class and most-art readers trained on from their models with 1,000 unlabelled
+held-out openmoji challenges (images alone, not those attacked) beside their labelled ones;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
 counts a square from 5%), on the same 1,000 fresh challenges it attacked;
 areas: the 4x4 reader that learns each square's coverage from the map generated challenges
@@ -43,7 +45,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,unlabelled,matrix,sweep]
 """
 import argparse
 import json
@@ -57,7 +59,8 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "matrix", "sweep")
+         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "unlabelled", "matrix",
+         "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -353,6 +356,34 @@ def most_art(work: Path, timings: dict):
     read_held_out(work, timings, "openmoji", "every-class-wide-most-art-randconv-", f"tiles={folder}", "most art",
                   "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
                   "--hparam", "every_class=true", "--hparam", "flips=true")
+
+
+def unlabelled(work: Path, timings: dict):
+    """The wide every-class readers (more art, most art) trained on from their converged models
+    with 1,000 unlabelled challenges of the held-out openmoji (seed 902, images alone) beside their
+    labelled ones (`--unlabelled`), attacking the same 1,000 held-out challenges (seed 901) as
+    every step here: what scraped challenges of a design buy a reader that has no labelled
+    picture of its art."""
+    scraped = work / "openmoji-scraped"
+    if not scraped.is_dir():
+        partial = work / "openmoji-scraped.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        cli("generate", "--style", "grid3", "--param", "art=openmoji", "--count", 1000, "--seed", 902,
+            "--out", partial)
+        for answers in ("labels.csv", "challenges.json"):  # images alone, as scraped
+            (partial / answers).unlink()
+        partial.rename(scraped)
+    for name, sets, folder_name in (("every-class-wide-more-art-randconv-", MORE_ART, "more-art"),
+                                    ("every-class-wide-most-art-randconv-", MOST_ART, "most-art")):
+        start = work / f"tilecnn-{name}without-openmoji.keras"
+        if not start.is_file():
+            print(f"{start.name}: missing (run --steps every-class and most-art first)", flush=True)
+            continue
+        folder = more_art_folder(work, "openmoji", sets, folder_name)[0]
+        read_held_out(work, timings, "openmoji", f"unlabelled-{name}", f"tiles={folder}", folder_name.replace("-", " "),
+                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
+                      "--hparam", "every_class=true", "--hparam", "flips=true", "--from", start,
+                      "--unlabelled", scraped)
 
 
 def matrix(work: Path, timings: dict):
