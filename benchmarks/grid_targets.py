@@ -28,7 +28,7 @@ pin both off, as they were measured;
 every-class-seeds: the wide more-art reader of every-class from seed 2, with every_class on and
 off;
 most-art: every-class's wide reader, held-out openmoji, with three more openly licensed sets in
-training (MOST_ART: an outlined hand-drawn one among them);
+training (MOST_ART: an outlined hand-drawn one among them), from seeds 1 and 2;
 unlabelled: the every-class and most-art readers trained on from their models with 1,000 unlabelled
 held-out openmoji challenges (images alone, not those attacked) beside their labelled ones;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
@@ -351,11 +351,12 @@ def every_class_seeds(work: Path, timings: dict):
 
 def most_art(work: Path, timings: dict):
     """every-class's wide reader (width 2, randconv, every_class, flips) with three more drawings
-    of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji."""
+    of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji; from two seeds."""
     folder, styles = more_art_folder(work, "openmoji", MOST_ART, "most-art")
-    read_held_out(work, timings, "openmoji", "every-class-wide-most-art-randconv-", f"tiles={folder}", "most art",
-                  "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
-                  "--hparam", "every_class=true", "--hparam", "flips=true")
+    for seed, name in ((1, "every-class-wide-most-art-randconv-"), (2, "seed2-every-class-wide-most-art-randconv-")):
+        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art",
+                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
+                      "--hparam", "every_class=true", "--hparam", "flips=true", "--seed", seed)
 
 
 def unlabelled(work: Path, timings: dict):
