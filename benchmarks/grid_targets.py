@@ -352,7 +352,7 @@ def every_class_seeds(work: Path, timings: dict):
 def most_art(work: Path, timings: dict):
     """every-class's wide reader (width 2, randconv, every_class, flips) with three more drawings
     of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji; from two seeds."""
-    folder, styles = more_art_folder(work, "openmoji", MOST_ART, "most-art")
+    folder = more_art_folder(work, "openmoji", MOST_ART, "most-art")[0]
     for seed, name in ((1, "every-class-wide-most-art-randconv-"), (2, "seed2-every-class-wide-most-art-randconv-")):
         read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art",
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
