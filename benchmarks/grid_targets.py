@@ -29,6 +29,7 @@ every-class-seeds: the wide more-art reader of every-class from seed 2, with eve
 off;
 most-art: every-class's wide reader, held-out openmoji, with three more openly licensed sets in
 training (MOST_ART: an outlined hand-drawn one among them), from seeds 1 and 2;
+ensemble: most-art's two readers as one model averaging their scores (captchalab ensemble);
 unlabelled: the every-class and most-art readers trained on from their models with 1,000 unlabelled
 held-out openmoji challenges (images alone, not those attacked) beside their labelled ones;
 coverage: where the grid4 reader errs, by how much of each square the object covers (the answer
@@ -45,7 +46,7 @@ count: the grid3 reader (trained on the fixed three targets) on 500 fresh challe
 design and of one that draws 2 to 5 targets (max_targets), selecting the likeliest set or by
 threshold.
 
-    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,unlabelled,matrix,sweep]
+    python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,ensemble,unlabelled,matrix,sweep]
 """
 import argparse
 import json
@@ -59,8 +60,8 @@ from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "unlabelled", "matrix",
-         "sweep")
+         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "ensemble", "unlabelled",
+         "matrix", "sweep")
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -357,6 +358,22 @@ def most_art(work: Path, timings: dict):
         read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art",
                       "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
                       "--hparam", "every_class=true", "--hparam", "flips=true", "--seed", seed)
+
+
+def ensemble(work: Path, timings: dict):
+    """most-art's two readers (seeds 1 and 2) as one model averaging their scores (`captchalab
+    ensemble`), attacking the same 1,000 held-out openmoji challenges."""
+    members = [work / f"tilecnn-{name}without-openmoji.keras"
+               for name in ("every-class-wide-most-art-randconv-", "seed2-every-class-wide-most-art-randconv-")]
+    if not all(m.is_file() for m in members):
+        print("most-art's two readers are missing (run --steps most-art first)", flush=True)
+        return
+    model = work / "ensemble-most-art-without-openmoji.keras"
+    if not model.is_file():
+        cli("ensemble", "--model", members[0], "--model", members[1], "--out", model)
+    result = attack(model, work / "attack-ensemble-most-art-held-out-openmoji", "--style", "grid3", "--param",
+                    "art=openmoji")
+    print(line("held-out art openmoji (most art, seeds 1 and 2 averaged)", result), flush=True)
 
 
 def unlabelled(work: Path, timings: dict):

@@ -104,6 +104,7 @@ class Attacker:
     semi_supervised: ClassVar[bool] = False  # fit() takes `unlabelled=[prepared, ...]` (train --unlabelled)
     fresh_examples: ClassVar[bool] = False   # fit() takes `fresh=draw(seed) -> [Example]` (train --fresh)
     truth: ClassVar[tuple[str, ...]] = ()    # what a style drew (challenge details) training may learn from
+    ensembles: ClassVar[bool] = False        # reads by its network's scores alone: `captchalab ensemble` averages them
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
     family: ClassVar[str] = "attacker"
 

@@ -468,6 +468,7 @@ class TileReader(GridReader):
     params = TILE_PARAMS
     truth = ("tiles",)
     semi_supervised = True
+    ensembles = True  # its reading is the sigmoid of its network's logits: several networks' can be averaged
 
     def class_index(self, cls: str | None) -> int:
         return self.classes.index(cls) if cls in self.classes else -1

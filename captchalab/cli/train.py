@@ -1,4 +1,4 @@
-"""`captchalab train mnist | chars | captcha`."""
+"""`captchalab train mnist | chars | captcha`, and `captchalab ensemble` of trained models."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +7,8 @@ from typing import Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Data, Force, HParams, Length, Params, Plugins, Resume, Strength, Workers,
-                  dirs, epoch_reporter, progress_level, say, train_app)
+from .app import (CHARSET_HELP, Data, Force, HParams, Length, Models, Params, Plugins, Resume, Strength, Workers,
+                  app, dirs, epoch_reporter, progress_level, say, train_app)
 
 def _model_out(out: Path, force: bool, resume: bool) -> Path:
     from ..fileio import refuse_existing
@@ -146,4 +146,21 @@ def train_captcha_cmd(
     say(f"{used}{info['unreadable']} unreadable; validation accuracy "
         f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
     say(describe_verdict(info.get("convergence")))
+    typer.echo(str(out))
+
+
+@app.command()
+def ensemble(
+    model: Models = None,
+    out: Path = typer.Option(..., help="Model to write (.keras, with its JSON)."),
+    force: Force = False,
+    plugins: Plugins = None,
+):
+    """One model from several trained ones of the same attacker: their scores averaged."""
+    from ..ensemble import ensemble_models
+    info = ensemble_models(model or [], out, force, dirs(plugins))
+    verdict = info["convergence"]
+    say(f"{len(info['ensemble']['members'])} {info['attacker']} models averaged; "
+        + ("every one converged" if verdict["converged"] else
+           "NOT converged, so a lower bound: " + "; ".join(verdict["reasons"])))
     typer.echo(str(out))

@@ -1,0 +1,71 @@
+"""One reader from several trained ones (`captchalab ensemble`): their networks side by side in one
+.keras file, their scores averaged, so it reads, attacks, sweeps and perturbs like any model of
+that attacker. An attacker qualifies by declaring `ensembles` (its reading depends on its
+network's scores alone, and scores can be averaged: the logits, so a sure member weighs more)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CaptchalabError
+
+# what members must share: they read the same CAPTCHAs the same way
+SHARED = ("attacker", "kind", "charset", "classes", "input")
+
+
+def merged_convergence(members: list[dict]) -> dict:
+    """The ensemble's verdict: converged when every member did; each member's reasons otherwise."""
+    reasons = [f"member {k + 1}: {reason}" for k, m in enumerate(members)
+               for reason in (m.get("convergence") or {}).get("reasons") or
+               ([] if (m.get("convergence") or {}).get("converged") else ["no convergence verdict"])]
+    return {"converged": all((m.get("convergence") or {}).get("converged") is True for m in members),
+            "stopped": "every member" if not reasons else "a member did not converge", "reasons": reasons,
+            "underfit": any((m.get("convergence") or {}).get("underfit") for m in members)}
+
+
+def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
+    """Write `out` (.keras and its JSON): the trained attackers at `paths`, two or more of one
+    attacker that declares `ensembles`, reading the same classes from the same input, as one
+    model whose scores are the mean of theirs. Its JSON is the first member's reading settings
+    (hyper-parameters, answer sizes), the members (file, SHA-256, verdict) and a verdict that is
+    converged only when every member's is. Returns that JSON."""
+    import keras
+    from .attackers.base import load_attacker
+    from .fileio import atomic_write_json, refuse_existing, save_model_atomic
+    from .manifest import make_manifest, sha256_bytes
+    from .train import check_model_path
+    out = check_model_path(out)
+    paths = [Path(p) for p in paths]
+    if len(paths) < 2:
+        raise CaptchalabError("an ensemble needs at least two --model")
+    if out.resolve() in {p.resolve() for p in paths}:
+        raise CaptchalabError(f"--out {out} is one of the members: write the ensemble to another file")
+    refuse_existing(out, force)
+    members = [load_attacker(p, plugin_dirs) for p in paths]
+    first = members[0]
+    if not first.ensembles:
+        raise CaptchalabError(f"attacker {first.name!r} does not declare that its scores can be averaged "
+                              "(ensembles): it cannot make an ensemble")
+    for path, member in zip(paths[1:], members[1:]):
+        differs = [f for f in SHARED if member.info.get(f) != first.info.get(f)]
+        if differs:
+            raise CaptchalabError(f"{path} differs from {paths[0]} in {', '.join(differs)}: an ensemble's "
+                                  "members read the same CAPTCHAs the same way")
+    inputs = keras.Input(first.model.input_shape[1:], name="input")
+    # each member's network under its own name (their layers keep theirs inside)
+    scores = [keras.Model(m.model.inputs[0], m.model.outputs[0], name=f"member{k + 1}")(inputs)
+              for k, m in enumerate(members)]
+    model = keras.Model(inputs, keras.layers.Average(name="mean", dtype="float32")(scores), name="ensemble")
+    described = [{"model": str(p), "sha256": sha256_bytes(p.read_bytes()), "val_accuracy": m.info.get("val_accuracy"),
+                  "convergence": m.info.get("convergence")} for p, m in zip(paths, members)]
+    reading = {f: first.info[f] for f in (*SHARED, "charset_name", "hyperparameters", "answer_sizes",
+                                          "coverage_threshold") if f in first.info}
+    scraped = [m.info["unlabelled"] for m in members if m.info.get("unlabelled")]
+    if scraped:  # what a member saw unlabelled, the ensemble has seen: attack refuses those images
+        reading["unlabelled"] = {"folder": "; ".join(sorted({s.get("folder", "") for s in scraped})),
+                                 "image_sha256": sorted({h for s in scraped for h in s.get("image_sha256") or ()})}
+    info = {**reading, "task": "ensemble", "ensemble": {"members": described},
+            "convergence": merged_convergence([m.info for m in members]),
+            "manifest": make_manifest("model", task="ensemble", members=described, attacker=first.name)}
+    save_model_atomic(model, out)
+    atomic_write_json(out.with_suffix(".json"), info)
+    return info
