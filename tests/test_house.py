@@ -10,7 +10,7 @@ from conftest import REPO
 LAYERS = [
     ["cli", "__main__"],
     ["study", "sweep", "quickstart", "explore", "visualize", "humans"],
-    ["train", "attack", "pretrained", "testing"],
+    ["train", "attack", "pretrained", "testing", "ensemble"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
     ["score", "report"],
