@@ -57,8 +57,8 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     model = keras.Model(inputs, keras.layers.Average(name="mean", dtype="float32")(scores), name="ensemble")
     described = [{"model": str(p), "sha256": sha256_bytes(p.read_bytes()), "val_accuracy": m.info.get("val_accuracy"),
                   "convergence": m.info.get("convergence")} for p, m in zip(paths, members)]
-    reading = {f: first.info[f] for f in (*SHARED, "charset_name", "hyperparameters", "answer_sizes",
-                                          "coverage_threshold") if f in first.info}
+    reading = {f: first.info[f] for f in (*SHARED, "charset_name", "hyperparameters", "answer_sizes")
+               if f in first.info}
     scraped = [m.info["unlabelled"] for m in members if m.info.get("unlabelled")]
     if scraped:  # what a member saw unlabelled, the ensemble has seen: attack refuses those images
         reading["unlabelled"] = {"folder": "; ".join(sorted({s.get("folder", "") for s in scraped})),
