@@ -74,6 +74,9 @@ AREAS_VARIANTS = (  # from the defaults: its input; its data; its data and how l
 )
 # the tile readers as the held-out steps measured them, before every_class and flips were defaults
 AS_MEASURED = ("--hparam", "every_class=false", "--hparam", "flips=false")
+# the shapes step's augmentation (shapes over palettes), and every-class's wide reader with it
+SHAPES_AUGMENT = ("--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1")
+WIDE_EVERY_CLASS = (*SHAPES_AUGMENT, "--hparam", "width=2", "--hparam", "every_class=true", "--hparam", "flips=true")
 BINS = (0.0, 0.001, 0.02, 0.05, 0.1, 0.2, 1.01)  # square coverage: none, a sliver, near the 5% line, more
 
 
@@ -302,8 +305,7 @@ def read_shapes_held_out(work: Path, timings: dict, held: str, name: str, more: 
     augmentation), trained on the other built-in styles or, with `more`, on the more-art folder."""
     others = "+".join(a for a in ARTS if a != held)
     data = f"tiles={more_art_folder(work, held)[0]}" if more else f"art={others}"
-    read_held_out(work, timings, held, name, data, "more art" if more else others,
-                  "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", *hparams)
+    read_held_out(work, timings, held, name, data, "more art" if more else others, *SHAPES_AUGMENT, *hparams)
 
 
 def shapes(work: Path, timings: dict):
@@ -355,9 +357,8 @@ def most_art(work: Path, timings: dict):
     of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji; from two seeds."""
     folder = more_art_folder(work, "openmoji", MOST_ART, "most-art")[0]
     for seed, name in ((1, "every-class-wide-most-art-randconv-"), (2, "seed2-every-class-wide-most-art-randconv-")):
-        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art",
-                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
-                      "--hparam", "every_class=true", "--hparam", "flips=true", "--seed", seed)
+        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art", *WIDE_EVERY_CLASS,
+                      "--seed", seed)
 
 
 def ensemble(work: Path, timings: dict):
@@ -399,9 +400,7 @@ def unlabelled(work: Path, timings: dict):
             continue
         folder = more_art_folder(work, "openmoji", sets, folder_name)[0]
         read_held_out(work, timings, "openmoji", f"unlabelled-{name}", f"tiles={folder}", folder_name.replace("-", " "),
-                      "--hparam", "colour=1", "--hparam", "outline=1", "--hparam", "randconv=1", "--hparam", "width=2",
-                      "--hparam", "every_class=true", "--hparam", "flips=true", "--from", start,
-                      "--unlabelled", scraped)
+                      *WIDE_EVERY_CLASS, "--from", start, "--unlabelled", scraped)
 
 
 def matrix(work: Path, timings: dict):

@@ -4,6 +4,7 @@ that attacker. An attacker qualifies by declaring `ensembles` (its reading depen
 network's scores alone, and scores can be averaged: the logits, so a sure member weighs more)."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .errors import CaptchalabError
@@ -12,14 +13,16 @@ from .errors import CaptchalabError
 SHARED = ("attacker", "kind", "charset", "classes", "input")
 
 
-def merged_convergence(members: list[dict]) -> dict:
-    """The ensemble's verdict: converged when every member did; each member's reasons otherwise."""
-    reasons = [f"member {k + 1}: {reason}" for k, m in enumerate(members)
-               for reason in (m.get("convergence") or {}).get("reasons") or
-               ([] if (m.get("convergence") or {}).get("converged") else ["no convergence verdict"])]
-    return {"converged": all((m.get("convergence") or {}).get("converged") is True for m in members),
-            "stopped": "every member" if not reasons else "a member did not converge", "reasons": reasons,
-            "underfit": any((m.get("convergence") or {}).get("underfit") for m in members)}
+def merged_convergence(members: list) -> dict:
+    """The ensemble's verdict, from each member attacker's state (score.attacker_state): converged
+    when every member did; each other member's reasons otherwise."""
+    from .score import attacker_state
+    states = [attacker_state(m) for m in members]
+    reasons = [f"member {k + 1}: {reason}" for k, state in enumerate(states) if state["converged"] is not True
+               for reason in state["reasons"]]
+    converged = all(state["converged"] is True for state in states)
+    return {"converged": converged, "stopped": "every one converged" if converged else "a member did not",
+            "reasons": reasons, "underfit": any((m.info.get("convergence") or {}).get("underfit") for m in members)}
 
 
 def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
@@ -30,9 +33,10 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     converged only when every member's is. Returns that JSON."""
     import keras
     from .attackers.base import load_attacker
-    from .fileio import atomic_write_json, refuse_existing, save_model_atomic
+    from .fileio import refuse_existing
     from .manifest import make_manifest, sha256_bytes
-    from .train import check_model_path
+    from .train import check_model_path, finish
+    wall_start = time.perf_counter()
     out = check_model_path(out)
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
@@ -64,8 +68,6 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
         reading["unlabelled"] = {"folder": "; ".join(sorted({s.get("folder", "") for s in scraped})),
                                  "image_sha256": sorted({h for s in scraped for h in s.get("image_sha256") or ()})}
     info = {**reading, "task": "ensemble", "ensemble": {"members": described},
-            "convergence": merged_convergence([m.info for m in members]),
+            "convergence": merged_convergence(members),
             "manifest": make_manifest("model", task="ensemble", members=described, attacker=first.name)}
-    save_model_atomic(model, out)
-    atomic_write_json(out.with_suffix(".json"), info)
-    return info
+    return finish(model, out, info, wall_start)

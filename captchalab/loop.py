@@ -457,6 +457,8 @@ def describe_verdict(verdict: dict | None) -> str:
     verdict = verdict or {}
     extends = (f"; it trained on from {verdict['extends']} on the same CAPTCHAs, so its own verdict decides"
                if verdict.get("extends") else "")
+    if verdict.get("converged") and "examples_seen" not in verdict:  # an ensemble: its members' runs did
+        return f"converged ({verdict['stopped']})"
     if verdict.get("converged"):
         return (f"converged ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
                 f"{verdict['examples_seen']:,} examples seen{extends})")

@@ -158,9 +158,8 @@ def ensemble(
 ):
     """One model from several trained ones of the same attacker: their scores averaged."""
     from ..ensemble import ensemble_models
+    from ..loop import describe_verdict
     info = ensemble_models(model or [], out, force, dirs(plugins))
-    verdict = info["convergence"]
     say(f"{len(info['ensemble']['members'])} {info['attacker']} models averaged; "
-        + ("every one converged" if verdict["converged"] else
-           "NOT converged, so a lower bound: " + "; ".join(verdict["reasons"])))
+        + describe_verdict(info["convergence"]))
     typer.echo(str(out))

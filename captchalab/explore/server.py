@@ -176,7 +176,7 @@ class Explorer:
             maps, probe = self._relu_probe(attacker)
             # the network input that scores the likeliest tile: the tile itself, or the whole grid
             unit = best * len(prepared["inputs"]) // grid ** 2
-            outputs = probe(prepared["inputs"][unit:unit + 1].astype(np.float32) / 255.0, training=False) if maps else []
+            outputs = probe(prepared["inputs"][unit:unit + 1].astype(np.float32) / 255.0, training=False)
             view["tile"] = {"index": best, "image": png_uri(prepared["inputs"][unit]),
                             "layers": {layer.name: maps_payload(np.asarray(out)[0])
                                        for layer, out in zip(maps, outputs if len(maps) > 1 else [outputs])}}
@@ -249,7 +249,7 @@ class Explorer:
                 isinstance(layer, keras.layers.Conv2D) and layer.activation is keras.activations.relu)]
             # an ensemble's maps are its members', inside them: it has none of its own to show
             probes[id(attacker)] = (maps, keras.Model(attacker.model.input, [layer.output for layer in maps])
-                                    if maps else None)
+                                    if maps else lambda x, training=False: [])
         return probes[id(attacker)]
 
     # -- random inputs -------------------------------------------------------------------------
