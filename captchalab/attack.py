@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 from .charset import charset_name, fold
 from .data.dataset import FolderSource, Source
 from .errors import CaptchalabError
+from .kinds import get_kind, parse_tiles
 from .workers import pool
 
 CHUNK = 128        # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
@@ -47,7 +48,6 @@ def hint_for(attacker, sample, length):
     a question also carry, as "truth", what the style drew that the attacker declares it learns
     from (`Attacker.truth`), where the dataset holds it; CAPTCHAs being attacked never do."""
     if sample.question is not None:
-        from .kinds import get_kind
         shown = {part: sample.parts[part] for part, _ in get_kind(attacker.kind).question_parts
                  if sample.parts and part in sample.parts}
         truth = {key: sample.details[key] for key in attacker.truth
@@ -136,7 +136,6 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
     view, having never selected a tile without the prompt's class. Sets each item's `rounds` (the
     reads it took, the final empty one included) or None (failed); static grids are left alone.
     Returns the seconds spent."""
-    from .kinds import parse_tiles
     start = time.perf_counter()
     games = []
     for it in items:
@@ -238,7 +237,6 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     `per_attacker`, `per_style` when there are several sources) and, per
     attacker, up to `example_limit` misread items with their images for the report.
     """
-    from .kinds import get_kind
     from .manifest import make_manifest
     from .score import attacker_state, score
     if expect is not None and not 1 <= expect <= 8:
@@ -257,8 +255,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
         for name, source in sources.items():
             length = expect if expect is not None else source.fixed_length()
             items, took = run_attack(attacker, source, length, workers, on_progress)
-            if source.kind == "grid":
-                took += play_rounds(attacker, source, items)
+            took += play_rounds(attacker, source, items)  # dynamic grids only: nothing else has a queue
             all_items += items
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}
@@ -272,6 +269,10 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
                     misread.append((source.sample(it.index).image, it))
         charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
         result = score(all_items, charsets, ignore_case, next(iter(sources.values())).kind)
+        if not result["count"]:  # nothing was measured: a 0% would be a number about nothing
+            first = next(((it.name, it.error) for it in all_items if it.skipped), None)
+            raise CaptchalabError(f"{label} read nothing: all {len(all_items)} CAPTCHAs were unusable"
+                                  + (f" (first: {first[0]}: {first[1] or 'unreadable'})" if first else ""))
         result.update(attacker=attacker.name, charset=charset_name(attacker.charset), state=attacker_state(attacker),
                       model=attacker.info.get("path"), seconds=round(seconds, 3),
                       captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,

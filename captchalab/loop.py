@@ -435,13 +435,16 @@ def convergence(state: dict, validation_count: int | None, train_accuracy: float
         return {"converged": None, "stopped": "recipe", "underfit": False,
                 "reasons": ["a fixed recipe of epochs, judged by its test-set accuracy"], **record}
     reasons = []
-    if state["stopped"] == "time limit":
-        reasons.append(f"stopped by the wall-clock limit after {state['epoch']} epochs")
+    budget_ran = state["stopped"] != "time limit"  # a run the clock stopped did not run its budget out
+    if not budget_ran:
+        reasons.append(f"stopped by the wall-clock limit after {state['epoch']} epochs ({state['images_seen']:,} "
+                       "examples" + (f" of its budget of {stopping.budget:,}" if stopping.budget else "") + ")")
     if state["best_val_accuracy"] is None:
-        reasons.append("nothing was held out to decide on: its budget decided")
+        reasons.append("nothing was held out to decide on" + (": its budget decided" if budget_ran else ""))
     elif not decisive(validation_count):
         reasons.append(f"only {validation_count} validation CAPTCHAs (fewer than {MIN_VALIDATION}): too few "
-                       f"to decide when to stop, so its whole budget ran ({state['images_seen']:,} examples)")
+                       "to decide when to stop" + (f", so its whole budget ran ({state['images_seen']:,} examples)"
+                                                   if budget_ran else ""))
     elif state["stopped"] == "budget":
         reasons.append(f"still improving when its budget ended ({state['images_seen']:,} examples, "
                        f"{state['epoch']} epochs; best at epoch {state['best_epoch']})")

@@ -26,6 +26,7 @@ BUILTIN_ATTACKERS = ("segment", "ctc", "ddddocr", "grid", "classifier", "slider"
 _loaded_files: set[Path] = set()
 _entry_points_loaded = False
 load_errors: list[str] = []       # "<file or entry point>: <exception>", one per broken plugin
+overrides: list[str] = []         # one line per plugin that replaced another of its name (the CLI says them)
 _module_files: dict[str, str] = {}  # plugin module name -> its file
 
 
@@ -43,13 +44,21 @@ def plugin_dirs(extra: list[str | os.PathLike] | None = None) -> list[Path]:
     return dirs
 
 
-def _names() -> dict[str, set]:
-    return {family: set(table) for family, table in registry.TABLES.items()}
+def _names() -> dict[str, dict]:
+    return {family: dict(table) for family, table in registry.TABLES.items()}
 
 
-def _record_sources(before: dict[str, set], where: str) -> None:
+def _record_sources(before: dict[str, dict], where: str) -> None:
+    """Say where each plugin that registered since `before` came from; a plugin that took the name
+    of one registered before it (a user's folder over a built-in, a later folder over an earlier)
+    wins, and the replacement is noted."""
     for family, table in registry.TABLES.items():
-        for name in set(table) - before[family]:
+        for name, plugin in table.items():
+            if name in before[family] and before[family][name] is plugin:
+                continue
+            if name in before[family]:
+                overrides.append(f"note: {family} {name!r} from {where} replaces the one from "
+                                 f"{registry.SOURCES.get((family, name), '?')}")
             registry.SOURCES[(family, name)] = where
 
 

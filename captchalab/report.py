@@ -15,6 +15,7 @@ import numpy as np
 
 from .fileio import atomic_write_bytes
 from .kinds import get_kind
+from .kinds.base import LOWER_BOUND_NOTE, interval as _interval, pct as _pct
 
 
 @dataclass
@@ -148,124 +149,28 @@ def plot_confusion(matrix, labels: str, *, path: Path, title: str = "Confusion m
     plt.close(fig)
 
 
-def seen_on_grid(image: np.ndarray, item) -> np.ndarray:
-    """A failed image-grid challenge as the reader saw it: per tile the probability it gave the
-    prompt class; a green frame on the tiles of the answer, a red cross on the tiles it selected
-    wrongly."""
-    from .kinds import parse_tiles
-    grid = item.question["grid"]
-    out = image.copy()
-    h, w = out.shape[:2]
-    truth = parse_tiles(item.text, grid * grid)
-    try:
-        chosen = parse_tiles(item.reading.text, grid * grid)
-    except ValueError:
-        chosen = frozenset()
-    probabilities = (item.reading.details or {}).get("tile_probabilities") or [None] * grid * grid
-    for k, p in enumerate(probabilities):
-        r, c = divmod(k, grid)
-        x0, y0, x1, y1 = c * w // grid, r * h // grid, (c + 1) * w // grid - 1, (r + 1) * h // grid - 1
-        if k in truth:
-            cv2.rectangle(out, (x0 + 1, y0 + 1), (x1 - 1, y1 - 1), (0, 170, 0), 3)
-        if k in chosen - truth:
-            cv2.line(out, (x0 + 4, y0 + 4), (x1 - 4, y1 - 4), (0, 0, 230), 3)
-            cv2.line(out, (x0 + 4, y1 - 4), (x1 - 4, y0 + 4), (0, 0, 230), 3)
-        if p is not None:
-            label = f"{p:.2f}"
-            cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 3, cv2.LINE_AA)
-            cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
-
-
-def seen_by_attacker(image: np.ndarray, item) -> np.ndarray:
-    """A misread CAPTCHA as the attacker saw it: its boxes drawn on the image and, below, the
-    crops it read (segmenting attackers); tiles with their probabilities (image grids); the
-    image alone for whole-image readers."""
-    reading = item.reading
+def seen_by_attacker(image: np.ndarray, item, kind: str = "text") -> np.ndarray:
+    """A misread CAPTCHA as the attacker saw it, drawn by its kind (the boxes and crops a
+    segmenting attacker cut; tiles with their probabilities; the image alone for whole readers)."""
     image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if reading is not None and getattr(item, "question", None) and "grid" in item.question:
-        return seen_on_grid(image, item)
-    if reading is None or reading.boxes is None:
-        return image
-    out = image.copy()
-    for k, (x0, y0, x1, y1) in enumerate(reading.boxes):
-        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 255) if k % 2 else (255, 0, 0), 1)
-    if reading.crops is not None and len(reading.crops):
-        strip = np.hstack([np.pad(c, 1, constant_values=128) for c in reading.crops])
-        strip = cv2.cvtColor(strip, cv2.COLOR_GRAY2BGR)
-        scale = out.shape[1] / strip.shape[1]
-        if scale < 1:
-            strip = cv2.resize(strip, (out.shape[1], max(1, round(strip.shape[0] * scale))), interpolation=cv2.INTER_AREA)
-        canvas = np.full((out.shape[0] + strip.shape[0] + 2, max(out.shape[1], strip.shape[1]), 3), 255, np.uint8)
-        canvas[:out.shape[0], :out.shape[1]] = out
-        canvas[out.shape[0] + 2:, :strip.shape[1]] = strip
-        out = canvas
-    return out
-
-
-def _pct(v) -> str:
-    return f"{v:.2%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
-
-
-def _interval(ci) -> str:
-    return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else "-"
-
-
-def _trained(state: dict | None) -> str:
-    """How a report names an attacker's training state."""
-    state = state or {}
-    if state.get("converged"):
-        return "converged"
-    if state.get("lower_bound"):
-        return "**lower bound**: had not converged (" + "; ".join(state.get("reasons") or []) + ")"
-    return "; ".join(state.get("reasons") or []) or "-"
-
-
-LOWER_BOUND_NOTE = ("A **lower bound** is a number from an attacker that had not converged (it was still "
-                    "improving when its budget ended, underfitted, or was fine-tuned from one that had not "
-                    "converged): a patient attacker reads at least this much. Intervals are Wilson 95% "
-                    "intervals over the CAPTCHAs attacked.")
+    return get_kind(kind).seen(image, item)
 
 
 def attack_sections(result: dict) -> list[Section]:
-    """An attack result as sections: the sources, one table of every attacker, then per attacker
-    its positions, confusions and styles, then what could not be read."""
+    """An attack result as sections: the sources and one table of every attacker (the kind's),
+    then per attacker the kind's own measures, then what could not be read."""
+    kind = get_kind(result.get("kind", "text"))
     head = []
     if "source" in result:
         src = result["source"]
         head.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
                     + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
-                    + f", charset `{src.get('charset')}`")
+                    + (f", charset `{src.get('charset')}`" if kind.characters else ""))
     else:
         head.append(f"- styles: {', '.join(result.get('sources', {}))}")
-    per_attacker = result["per_attacker"]
-    if result.get("kind", "text") != "text":
-        return grid_sections(result, head)
-    head.append(f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing")
-    head += ["", "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
-             "style's boxes | CAPTCHAs/s | read | skipped | training |", "|---|---|---|---|---|---|---|---|---|"]
-    for name, r in per_attacker.items():
-        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_interval(r.get('captcha_accuracy_ci95'))} | "
-                    f"{_pct(r['char_accuracy'])} | {_pct(r.get('segmentation_box_rate'))} | "
-                    f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | {_trained(r.get('state'))} |")
-    head += ["", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
-             "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
-             "style drew (a length hint makes the count right by construction, so the count alone "
-             "would say nothing). The top-level numbers of report.json are the first attacker's; "
-             "every attacker's are under `per_attacker`.", "", LOWER_BOUND_NOTE]
-    sections = [Section(None, head)]
-    for name, r in per_attacker.items():
-        lines = ["Per position (CAPTCHAs read with the right length): " + ", ".join(
-            f"{i + 1}: {a:.2%}" for i, a in enumerate(r["per_position_accuracy"]) if a is not None)]
-        if r.get("most_confused"):
-            lines += ["", "Most confused: " + ", ".join(
-                f"{c['truth']}→{c['guess']} ({c['count']})" for c in r["most_confused"])]
-        if r.get("per_style"):
-            lines += ["", "| style | CAPTCHA acc. | char acc. | segmentation (boxes) | count |", "|---|---|---|---|---|"]
-            for style, rs in r["per_style"].items():
-                lines.append(f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | "
-                             f"{_pct(rs.get('segmentation_box_rate'))} | {rs['count']} |")
-        sections.append(Section(name, lines))
+    sections = [Section(None, head + kind.report_table(result))]
+    for name, r in result["per_attacker"].items():
+        sections.append(Section(name, kind.attacker_lines(r)))
     tail = []
     if result.get("skipped_files"):
         reasons = result.get("skipped_reasons", {})
@@ -281,50 +186,6 @@ def attack_sections(result: dict) -> list[Section]:
     return sections
 
 
-def misread_caption(item) -> str:
-    if item.question and "prompt" in item.question:
-        return f"{item.question['prompt']}: {item.text or '-'} -> {item.reading.text or '-'}"
-    return f"{item.text} -> {item.reading.text or '?'}"
-
-
-def grid_sections(result: dict, head: list[str]) -> list[Section]:
-    """An image-grid attack: one table of every reader's challenge-level and tile-level numbers."""
-    head += ["", "| attacker | success (exact set) | 95% interval | lenient success | tile accuracy | "
-             "tile precision | tile recall | challenges/s | read | skipped | training |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r in result["per_attacker"].items():
-        head.append(f"| {name} | {_pct(r['captcha_accuracy'])} | {_interval(r.get('captcha_accuracy_ci95'))} | "
-                    f"{_pct(r.get('lenient_accuracy'))} | {_pct(r['char_accuracy'])} | {_pct(r.get('tile_precision'))} | "
-                    f"{_pct(r.get('tile_recall'))} | {r.get('captchas_per_second') or '-'} | {r['count']} | "
-                    f"{r['skipped']} | {_trained(r.get('state'))} |")
-    first = next(iter(result["per_attacker"].values()))
-    head += ["", "Success is single-attempt: the selected tiles are exactly the answer's. Lenient success "
-             f"accepts {first.get('lenient_definition', 'one wrong tile')}, as deployed 4x4 grids do. Tile "
-             "accuracy (`char_accuracy` in report.json) counts every tile of every challenge, selected or not; "
-             "precision and recall are over the tiles selected and the tiles of the answers.", "", LOWER_BOUND_NOTE]
-    sections = [Section(None, head)]
-    for name, r in result["per_attacker"].items():
-        lines = []
-        if r.get("dynamic_count"):
-            within = ", ".join(f"{n} reads: {_pct(v)}" for n, v in r["solved_within_rounds"].items()) or "none"
-            lines += [f"Dynamic grids ({r['dynamic_count']}): solved {_pct(r['captcha_accuracy'])}; the first "
-                      f"selection exact {_pct(r['first_selection_accuracy'])}; solved within {within} (each "
-                      "selected tile is replaced from its queue and the grid read again, until the reader selects "
-                      "nothing; one wrong tile fails the challenge).", ""]
-        if r.get("unknown_prompts"):
-            lines += ["Prompts this reader never learnt (it selected nothing, a failure): " + ", ".join(
-                f"{p} ({n})" for p, n in r["unknown_prompts"].items()), ""]
-        if r.get("most_confused"):
-            lines += ["Tiles selected wrongly, by the prompt and the class they showed: " + ", ".join(
-                f"{c['prompt']}→{c['selected']} ({c['count']})" for c in r["most_confused"]), ""]
-        if r.get("per_style"):
-            lines += ["| style | success | tile acc. | count |", "|---|---|---|---|"]
-            lines += [f"| {style} | {_pct(rs['captcha_accuracy'])} | {_pct(rs['char_accuracy'])} | {rs['count']} |"
-                      for style, rs in r["per_style"].items()]
-        sections.append(Section(name, lines))
-    return sections
-
-
 def _slug(text: str) -> str:
     import re
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
@@ -336,6 +197,7 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
     non-empty folder is refused unless `force`."""
     from .fileio import atomic_dir
     sections = attack_sections(result)
+    kind = result.get("kind", "text")
     by_name = {section.title: section for section in sections}
     with atomic_dir(out, force, ours="report.json") as tmp:
         for name, r in result["per_attacker"].items():
@@ -346,8 +208,8 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
                 by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
             misread = examples.get(name) or []
             if misread:
-                contact_sheet([seen_by_attacker(im, it) for im, it in misread],
-                              [misread_caption(it) for _, it in misread],
+                contact_sheet([seen_by_attacker(im, it, kind) for im, it in misread],
+                              [get_kind(kind).caption(it) for _, it in misread],
                               path=tmp / f"misread-{slug}.png", cell_height=96 if "confusion_matrix" in r else 220)
                 by_name[name].images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
                                              tmp / f"misread-{slug}.png"))

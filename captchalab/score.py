@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 
 from .charset import fold
+from .kinds import get_kind
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
@@ -63,7 +64,7 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
     confusion matrix (truth rows, guess columns; characters outside it are left out). Every kind
     gives `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or
     tile); a kind other than text adds its own measures (kinds.py)."""
-    if kind != "text":
+    if not get_kind(kind).characters:
         return score_kind(items, kind)
     done = [it for it in items if not it.skipped]
     labels = fold(charset, ignore_case)
@@ -127,7 +128,6 @@ def skipped_fields(items) -> dict:
 def score_kind(items, kind: str) -> dict:
     """Results on CAPTCHAs of a kind other than text, in the same shape as text's: the kind's
     scorer gives the successes and the per-unit accuracy, and its own measures."""
-    from .kinds import get_kind
     done = [it for it in items if not it.skipped]
     measured = get_kind(kind).score(done)
     n = len(done)

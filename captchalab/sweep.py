@@ -62,7 +62,7 @@ def parse_knob(style: str, strength: str | None, param: str | None, plugin_dirs=
 
 @dataclass
 class SweepConfig:
-    model: str                 # the first attacker's model file
+    model: str | None          # the first attacker's model file (None: read-only attackers alone)
     style: str
     knob: str                  # "strength" or a generator parameter name
     values: list[float]
@@ -93,6 +93,10 @@ class SweepConfig:
     def check(self) -> None:
         if self.count < 1:
             raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+        if self.model is None and (self.models or not self.readers):
+            raise CaptchalabError("a sweep needs at least one attacker: a model, or a read-only attacker")
+        if self.retrain and self.model is None:
+            raise CaptchalabError("retraining needs a model: it trains the first model's attacker afresh at every step")
         for value in self.values:
             self.spec(value, self.count, self.seed).check()
 
@@ -103,7 +107,7 @@ def _label(path: str) -> str:
 
 
 def step_cell(config: SweepConfig, i: int, value: float) -> Cell:
-    refs = [AttackerRef(_label(m), model=m) for m in (config.model, *config.models)]
+    refs = [AttackerRef(_label(m), model=m) for m in (config.model, *config.models) if m is not None]
     refs += [AttackerRef(name, name=name, charset=config.charset) for name in config.readers]
     if config.retrain:
         from .attackers.base import read_model_info

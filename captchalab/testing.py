@@ -18,6 +18,7 @@ import numpy as np
 
 from .charset import DIGITS
 from .errors import CaptchalabError
+from .kinds import get_kind
 
 MAX_SIDE = 4000  # the image decoder's default limit: larger CAPTCHAs could not be read back
 
@@ -58,7 +59,7 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
         style = cls()
     except Exception as exc:
         raise ContractError(f"style {getattr(cls, 'name', cls)!r}: {exc}") from None
-    if cls.kind != "text":
+    if not get_kind(cls.kind).characters:
         _fail_if(_challenge_problems(style, count), f"style {cls.name!r}")
         return
     for strength in (0.0, 0.5, 1.0):
@@ -101,7 +102,6 @@ def _challenge_problems(style, count: int) -> list[str]:
     """A style of a kind other than text: challenge() gives an image, a question and an answer its
     kind can read back from labels.csv, the same bytes for the same seed."""
     from .generation.generator import Challenge
-    from .kinds import get_kind
     kind, problems = get_kind(style.kind), []
     for strength in (0.0, 0.5, 1.0):
         try:
@@ -133,6 +133,7 @@ def _challenge_problems(style, count: int) -> list[str]:
             except (KeyError, TypeError, ValueError) as exc:
                 problems.append(f"question {first.question!r} / answer {first.answer!r} do not fit the "
                                 f"{kind.name} kind: {exc}")
+            problems += [p for p in kind.check_challenge(first, image) if p not in problems]
             if not np.array_equal(image, again.image) or first.answer != again.answer:
                 problems.append("the same seed gave different challenges: draw randomness only from `rng`")
     return problems
@@ -140,14 +141,14 @@ def _challenge_problems(style, count: int) -> list[str]:
 
 def _captchas(charset: str, count: int, seed: int, kind: str = "text"):
     from .data.dataset import GenerationSpec, Source
-    style = {"text": "clean", "grid": "grid3"}[kind]
+    shape = get_kind(kind)
+    style = "clean" if shape.characters else shape.example_style
     spec = GenerationSpec(style, count, 4, 4, charset, seed=seed, strength=0.3)
     return Source(spec=spec)
 
 
 def _reading_problems(readings, prepared: list, charset: str, kind: str = "text") -> list[str]:
     from .attackers.base import Reading
-    from .kinds import get_kind
     if not isinstance(readings, list) or len(readings) != len(prepared):
         return [f"read_prepared() must return a list of one Reading per image "
                 f"(got {type(readings).__name__} of {len(readings) if hasattr(readings, '__len__') else '?'})"]
@@ -181,7 +182,8 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
     source = _captchas(charset, count, seed=5, kind=cls.kind)
     samples = [source.sample(i) for i in range(8)]
     prepared = []
-    if cls.kind != "text":
+    characters = get_kind(cls.kind).characters
+    if not characters:
         attacker.classes = source.classes()
     for s in samples:
         try:
@@ -208,14 +210,14 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
                 _fail_if(problems, f"attacker {cls.name!r}")
         try:
             problems += _reading_problems(attacker.read_prepared(prepared), prepared,
-                                          charset if cls.kind == "text" else "0123456789 ", cls.kind)
+                                          charset if characters else "-0123456789 ", cls.kind)
         except Exception as exc:
             problems.append(f"read_prepared() raised {type(exc).__name__}: {exc}")
         if cls.differentiable:
             try:
                 import tensorflow as tf
                 images, texts, boxes = [s.image for s in samples], [s.text for s in samples], [s.boxes for s in samples]
-                asked = {"questions": [s.question for s in samples]} if cls.kind != "text" else {}
+                asked = {} if characters else {"questions": [s.question for s in samples]}
                 x0, _, constants = attacker.adversarial_objective(images, texts, boxes, **asked)
                 loss = np.asarray(attacker.adversarial_loss(tf.constant(x0), constants))
                 if loss.shape != (len(images),) or not np.isfinite(loss).all():

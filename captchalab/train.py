@@ -17,6 +17,7 @@ import numpy as np
 from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
+from .kinds import get_kind
 from .loop import (check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate,  # noqa: F401
                    training_lock, validation_size)
 from .manifest import make_manifest
@@ -211,7 +212,8 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
                               f"{source.kind} CAPTCHAs")
     source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
                                            f"{charset_name(attacker.charset)!r}")
-    if attacker.kind != "text":  # one output per object class the challenges draw from
+    characters = get_kind(attacker.kind).characters
+    if not characters:  # one output per object class the challenges draw from
         attacker.classes = source.classes()
     attacker.model = build_with_policy(lambda: attacker.build(settings.seed), training_policy())
     started_from, taken = "scratch", None
@@ -237,7 +239,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     result["convergence"] = inherited(result.get("convergence"), base.info if started else None, same)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
     info = {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
-            **({"classes": attacker.classes} if attacker.kind != "text" else {}),
+            **({} if characters else {"classes": attacker.classes}),
             "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
             "hyperparameters": attacker.hparams, "task": "captcha", "source": described,
             "initialised_from": started_from, "initialised_weights": taken, **stats,

@@ -1,6 +1,7 @@
 """`captchalab explore`: the JSON API with real models, bad input, and the page in a real
 headless Chromium driven by Playwright (Debian's chromium; `.ci/run` installs it)."""
 import os
+import re
 import shutil
 import socket
 
@@ -72,7 +73,10 @@ def test_an_image_grid_with_each_tiles_probability_and_the_tile_networks_layers(
 def test_a_generated_slider_read_with_the_gap_found_beside_the_truth(client):
     view = client.get("/api/challenge/m4?strength=0.3&seed=2").json()
     assert view["kind"] == "slider" and view["found"].isdigit() and view["truth"].isdigit()
-    assert view["piece"].startswith("data:image/png") and list(view["layers"]) == ["conv1", "conv2", "conv3"]
+    assert [shown["caption"] for shown in view["images"]] == ["the piece where it was put", "piece"]
+    assert all(shown["image"].startswith("data:image/png") for shown in view["images"])
+    assert list(view["layers"]) == ["conv1", "conv2", "conv3"]
+    assert view["said"] == f"answers {view['found']} px (truth {view['truth']})" and isinstance(view["solved"], bool)
     assert client.get("/api/challenge/m4?style=grid3").status_code == 400
     upload = client.post("/api/captcha/m4", content=captcha_png())
     assert upload.status_code == 400 and "needs its piece" in upload.json()["error"]
@@ -81,7 +85,8 @@ def test_a_generated_slider_read_with_the_gap_found_beside_the_truth(client):
 def test_a_rotation_read_with_the_picture_turned_back(client):
     view = client.get("/api/challenge/m5?seed=4").json()
     assert view["kind"] == "rotation" and 0 <= int(view["found"]) < 360 and view["truth"].isdigit()
-    assert view["upright"].startswith("data:image/png") and "block1_relu" in view["layers"]
+    assert view["images"][0]["caption"] == "turned back by the reader's answer" and "block1_relu" in view["layers"]
+    assert view["images"][0]["image"].startswith("data:image/png")
     picture = Source(spec=GenerationSpec("rotation", 1, seed=6)).sample(0).image
     dropped = client.post("/api/captcha/m5", content=png(picture)).json()
     assert dropped["kind"] == "rotation" and dropped["truth"] is None and dropped["found"].isdigit()
@@ -224,9 +229,11 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert page.locator(".reading:has(.grid-tile) .layer").count() == 6  # tilecnn's six ReLU layers
         page.select_option("#style", "slider")  # a slider: the gap found beside the truth, and the locator's maps
         page.click("#random-captcha")
-        page.wait_for_selector(".reading .piece")
-        assert page.locator(".reading .found").inner_text().isdigit()
-        assert page.locator(".reading:has(.piece) .layer").count() == 3
+        page.wait_for_selector(".reading figure img.challenge")
+        assert re.fullmatch(r"answers -?\d+ px \(truth \d+\)", page.locator(".reading .found").inner_text())
+        assert page.locator(".reading figcaption").all_inner_texts() == ["the challenge", "the piece where it was put",
+                                                                        "piece"]
+        assert page.locator(".reading:has(figure) .layer").count() == 3
         assert not errors, errors
         assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
         browser.close()

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
+from ..kinds import KINDS
 from ..loop import captcha_score  # noqa: F401 (attackers judge their runs by it)
 from ..model import load_keras_model  # noqa: F401 (kept importable from here)
 from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  # noqa: F401
@@ -110,7 +111,7 @@ class Attacker:
 
     def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None,
                  info: dict | None = None):
-        self.charset = charset if self.kind == "text" else ""  # other kinds answer tiles, offsets or angles
+        self.charset = charset if KINDS[self.kind].characters else ""  # other kinds answer tiles, offsets or angles
         self.hparams = self.resolve(hparams or {})
         self.model = model
         self.info = info or {}
@@ -205,7 +206,6 @@ class Attacker:
         """Checked when the class registers: the methods its declarations promise."""
         def defines(method: str) -> bool:
             return getattr(cls, method, None) is not getattr(Attacker, method, None)
-        from ..kinds import KINDS
         if not defines("read_prepared"):
             raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
         if cls.kind not in KINDS:
@@ -322,9 +322,10 @@ def read_model_info(path: Path) -> dict:
         raise CaptchalabError(f"{info_path}: not a model description")
     info.setdefault("attacker", "segment")
     info.setdefault("charset", DIGITS)
-    if info.get("kind", "text") == "text" and (not isinstance(info["charset"], str) or not info["charset"]):
+    characters = KINDS.get(info.get("kind", "text"), KINDS["text"]).characters
+    if characters and (not isinstance(info["charset"], str) or not info["charset"]):
         raise CaptchalabError(f"{info_path}: its charset is not a string of characters")
-    if info.get("kind", "text") != "text" and not (isinstance(info.get("classes"), list) and
+    if not characters and not (isinstance(info.get("classes"), list) and
                                                    all(isinstance(c, str) for c in info["classes"])):
         raise CaptchalabError(f"{info_path}: its classes are not a list of names")
     return info
@@ -364,7 +365,8 @@ def model_charsets(paths) -> list[str]:
             raise CaptchalabError(f"model file {path} does not exist")
     infos = [read_model_info(Path(path)) for path in paths or []]
     # a reader of another kind has no set (models trained in studies once recorded the study's)
-    return [info["charset"] if info.get("kind", "text") == "text" else "" for info in infos]
+    return [info["charset"] if KINDS.get(info.get("kind", "text"), KINDS["text"]).characters else ""
+            for info in infos]
 
 
 def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacker]:

@@ -33,11 +33,19 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt
 
 
+def _say_overrides() -> None:
+    """One line per plugin the user named that replaced another of its name (a built-in)."""
+    from ..plugins import overrides
+    for line in dict.fromkeys(overrides):
+        say(line)
+
+
 def main() -> None:
     from .. import runtime
     signal.signal(signal.SIGTERM, _terminated)
     try:
         returned = app(standalone_mode=False)
+        _say_overrides()
     except (KeyboardInterrupt, typer.Abort):
         returned = 130
     except typer.Exit as exc:
@@ -47,6 +55,7 @@ def main() -> None:
         say(f"error: {exc.format_message()}" + (f" (see `{context.command_path} --help`)" if context else ""))
         sys.exit(getattr(exc, "exit_code", 2))
     except Exception as exc:  # our one-line errors, and anything a plugin or a library raised
+        _say_overrides()
         if runtime.VERBOSE:
             traceback.print_exc()
         say(f"error: {explain(exc)}")

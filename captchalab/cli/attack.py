@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import CaptchalabError
+from ..kinds import get_kind
 from .app import (CHARSET_HELP, Force, Length, Models, Params, Plugins, ReadOnlyAttackers, Strength, app, dirs,
                   say, split_names)
 
@@ -64,20 +65,8 @@ def attack(
         low, high = r["captcha_accuracy_ci95"] or (0, 0)
         say(f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} (95% interval {low:.1%}-{high:.1%})"
             + (" (a lower bound: this attacker had not converged)" if r["state"]["lower_bound"] else "")
-            + second_measure(r)
+            + get_kind(result.get("kind", "text")).summary(r)
             + (f", segmentation vs the style's boxes {r['segmentation_box_rate']:.2%}"
                if "segmentation_box_rate" in r else "")
             + f", {r['captchas_per_second']:.0f} CAPTCHAs/s")
     typer.echo(str(out / "report.html"))
-
-
-def second_measure(r: dict) -> str:
-    """What the kind measures beside success: tiles for grids, the mean error for sliders and
-    rotations, characters for text."""
-    if "lenient_accuracy" in r:
-        return f", lenient {r['lenient_accuracy']:.2%}, tile accuracy {r['char_accuracy']:.2%}"
-    for unit in ("px", "degrees"):
-        if f"mean_abs_error_{unit}" in r:
-            error = r[f"mean_abs_error_{unit}"]
-            return f", mean error {error:.1f} {unit}" if error is not None else ""
-    return f", character accuracy {r['char_accuracy']:.2%}"

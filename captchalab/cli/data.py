@@ -64,13 +64,14 @@ def _broken_plugins() -> None:
 def generators(plugins: Plugins = None):
     """List every style with its description, characters and parameters, and broken plugins."""
     from ..charset import charset_name
+    from ..kinds import get_kind
     from ..plugins import load_generators
     from ..registry import source_of
     registry = load_generators(dirs(plugins))
     for name in sorted(registry):
         gen = registry[name]
         typer.echo(f"{name}: {gen.description}")
-        draws = charset_name(gen.charset) if gen.kind == "text" else f"{gen.kind} challenges"
+        draws = charset_name(gen.charset) if get_kind(gen.kind).characters else f"{gen.kind} challenges"
         typer.echo(f"    source: {source_of('style', name)}; draws: {draws}")
         for p in gen.params:
             typer.echo(f"    --param {p.describe()}")

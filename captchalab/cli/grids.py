@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Humans, Jobs, Plugins, ReadOnlyAttackers,
+from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Humans, Jobs, Models, Plugins, ReadOnlyAttackers,
                   Resume, Workers, app, cell_reporter, dirs, make_backend, say, split_names)
 
 
@@ -25,7 +25,7 @@ def _fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
 
 @app.command()
 def sweep(
-    model: List[Path] = typer.Option(..., help="An attacker (.keras) to test at every step; repeatable."),
+    model: Models = None,
     attacker: ReadOnlyAttackers = None,
     style: str = typer.Option(..., help="Style to sweep."),
     strength: Optional[str] = typer.Option(None, help="Sweep the strength: A:B:N (N evenly spaced values)."),
@@ -48,14 +48,15 @@ def sweep(
     """Attack a style at N evenly spaced values of its strength or of one parameter, with one or
     more attackers: one curve per attacker on shared axes."""
     from ..attackers.base import load_attackers, model_charsets
-    from ..charset import parse_charset
+    from ..charset import DIGITS, parse_charset
     from ..sweep import SweepConfig, parse_knob, run_sweep
     knob, values = parse_knob(style, strength, param, dirs(plugins))
-    config = SweepConfig(model=str(model[0]), style=style, knob=knob, values=values, count=count, seed=seed,
+    model = model or []
+    config = SweepConfig(model=str(model[0]) if model else None, style=style, knob=knob, values=values, count=count, seed=seed,
                          length=length, retrain=retrain, train_count=train_count, train_epochs=train_epochs,
                          workers=workers, plugin_dirs=tuple(dirs(plugins)),
                          models=tuple(str(m) for m in model[1:]), readers=tuple(attacker or ()),
-                         charset=parse_charset(charset) if charset else model_charsets(model)[0])
+                         charset=parse_charset(charset) if charset else (model_charsets(model) or [DIGITS])[0])
     config.check()
     load_attackers(model, attacker, config.charset, dirs(plugins))  # every attacker loads, before any work
     out = out or Path("results") / f"sweep-{style}-{knob}"
@@ -133,6 +134,7 @@ def run(
     backend: BackendOption = Backend.local, address: Address = None, jobs: Jobs = 1,
     max_cells: int = typer.Option(10000, help="Refuse a grid with more cells than this."),
     humans: Humans = None,
+    plugins: Plugins = None,
 ):
     """Run a whole study grid (styles x parameters x attackers x training sizes x seeds)."""
     from ..pretrained import starting_model
@@ -140,7 +142,7 @@ def run(
     from ..study.studyfile import build_cells, load_study
     from ..humans.records import check_study_folders
     humans = check_study_folders(humans or [])
-    spec = load_study(study)
+    spec = load_study(study, dirs(plugins))
     cells = build_cells(spec, max_cells, resolve_base=lambda a, c: starting_model("base", a, c, say,
                                                                                   plugin_dirs=spec.plugin_dirs))
     out = out or Path("results") / Path(study).stem

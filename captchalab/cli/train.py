@@ -102,6 +102,8 @@ def train_captcha_cmd(
 ):
     """Train an attacker on CAPTCHAs (by default starting from weights that already read characters)."""
     from ..attackers.base import TrainSettings, make_attacker
+    from ..plugins import get_attacker
+    from ..registry import split_attacker_spec
     from ..charset import parse_charset
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
@@ -116,6 +118,10 @@ def train_captcha_cmd(
     chars = chars or source.charset
     attacker = attacker or source.reader or get_kind(source.kind).default_attacker
     scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
+    chosen = get_attacker(split_attacker_spec(attacker)[0], dirs(plugins))
+    if chosen.kind != source.kind:  # said now, before a base is trained for it
+        raise CaptchalabError(f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; "
+                              f"{style or dataset} holds {source.kind} CAPTCHAs")
     reader = make_attacker(attacker, chars, dirs(plugins))
     reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},
                           info={"plugin_dirs": dirs(plugins)})

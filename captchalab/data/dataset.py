@@ -20,10 +20,10 @@ import numpy as np
 
 from ..charset import DIGITS, NAMED, charset_name, check_covers, fold, outside
 from ..errors import CaptchalabError
-from ..kinds import get_kind, kind_of_columns
+from ..kinds import KINDS, get_kind, kind_of_columns
 from ..fileio import atomic_dir, to_json
 from ..manifest import make_manifest, sha256_bytes
-from ..plugins import get_generator
+from ..plugins import get_generator, load_plugins
 from ..registry import source_of
 from .images import ImageError, ImageLimits, read_image
 
@@ -52,7 +52,7 @@ class GenerationSpec:
         gen = self.generator()
         if self.count < 1:
             raise CaptchalabError(f"--count must be at least 1, got {self.count}")
-        if gen.kind != "text":  # no characters to choose: the style draws whole challenges
+        if not get_kind(gen.kind).characters:  # no characters to choose: the style draws whole challenges
             params = gen.resolve(self.strength, self.params)
             self._style_check(gen, params)
             return params
@@ -90,7 +90,7 @@ def make_spec(style: str, count: int, length: str | None, charset: str | None, s
     (or a dict already typed)."""
     from ..charset import parse_charset
     generator = get_generator(style, list(plugin_dirs))
-    if generator.kind != "text":
+    if not get_kind(generator.kind).characters:
         given = [option for option, value in (("--length", length), ("--charset", charset)) if value]
         if given:
             raise CaptchalabError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
@@ -132,12 +132,13 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     """Render CAPTCHA `index`: its answer and pixels depend only on (seed, index)."""
     gen = gen or spec.generator()
     rng = np.random.default_rng([spec.seed, index])
-    if gen.kind == "text":
+    characters = get_kind(gen.kind).characters
+    if characters:
         length = int(rng.integers(spec.min_length, spec.max_length + 1))
         chars = np.array(list(gen.drawable(spec.charset, params)))
         text = "".join(rng.choice(chars, length))
     try:
-        out = gen.render(text, rng, params) if gen.kind == "text" else gen.challenge(rng, params)
+        out = gen.render(text, rng, params) if characters else gen.challenge(rng, params)
     except CaptchalabError as exc:  # the style's own refusal (a parameter it cannot draw with)
         raise CaptchalabError(f"style {spec.style!r} on image {index}: {exc}") from exc
     except Exception as exc:  # plugin code can fail in any way; name it and stop
@@ -146,7 +147,7 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     image = np.ascontiguousarray(out.image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
         raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
-    if gen.kind != "text":
+    if not characters:
         parts = {name: np.ascontiguousarray(part, dtype=np.uint8) for name, part in (out.parts or {}).items()}
         return Drawn(out.answer, image, None, out.question, out.details, parts)
     if len(out.boxes) != len(text):
@@ -203,7 +204,7 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     def write(batch) -> None:
         images = [drawn.image for _, drawn in batch]
         if transform:
-            asked = {"questions": [drawn.question for _, drawn in batch]} if kind.name != "text" else {}
+            asked = {} if kind.characters else {"questions": [drawn.question for _, drawn in batch]}
             images, fields = transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
                                        [drawn.boxes for _, drawn in batch], **asked)
             extra.update(fields)
@@ -216,7 +217,7 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
                 (tmp / part_name(name, part)).write_bytes(data)
                 hashes.append(sha256_bytes(data))
             rows.append([name, *kind.row(drawn.question, drawn.label)])
-            drawn_by_name[name] = drawn.boxes if kind.name == "text" else drawn.details
+            drawn_by_name[name] = drawn.boxes if kind.characters else drawn.details
             hashes.append(sha256_bytes(png))
             if len(previews) < preview:
                 previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
@@ -235,9 +236,9 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
             write(batch)
         write_labels(tmp / "labels.csv", rows, kind)
         # what the style drew beyond the answer: character boxes (text), per-tile details (others)
-        (tmp / DRAWN_FILES[kind.name]).write_text(to_json(drawn_by_name))
+        (tmp / kind.drawn_file).write_text(to_json(drawn_by_name))
         text_fields = dict(length=[spec.min_length, spec.max_length], charset=spec.charset,
-                           charset_name=charset_name(spec.charset)) if kind.name == "text" else {}
+                           charset_name=charset_name(spec.charset)) if kind.characters else {}
         manifest = make_manifest(
             "dataset", captcha_kind=kind.name, generator=spec.style, source=source_of("style", spec.style),
             parameters=params, overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
@@ -249,8 +250,6 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     return manifest
 
 
-DRAWN_FILES = {"text": "boxes.json", "grid": "challenges.json", "slider": "challenges.json",
-               "rotation": "challenges.json"}
 # further images a challenge may have, beyond those its kind shows with the question (a slider's
 # piece): the truth the solver never sees (a dynamic grid's queue), named in its details
 HIDDEN_PARTS = ("queue",)
@@ -359,8 +358,8 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     kind = kind_of_columns(names)
     if "filename" not in names or kind is None:
         shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
-        raise CaptchalabError(f"{labels}: header must name the columns filename,text (text CAPTCHAs) or "
-                              f"filename,grid,prompt,answer (image grids); got {shown.decode()!r}")
+        known = " or ".join(f"filename,{','.join(k.columns)} ({k.name})" for k in KINDS.values())
+        raise CaptchalabError(f"{labels}: header must name the columns {known}; got {shown.decode()!r}")
     name_col = names.index("filename")
     columns = {c: names.index(c) for c in kind.columns}
     text_col = columns.get("text", 0)
@@ -383,7 +382,7 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
             rejected.append((name.encode("utf-8", "replace").decode(), f"line {number}: {why}"))
             continue
         safe_member(root, name, number, inside)
-        if kind.name != "text":
+        if not kind.characters:
             try:
                 question, answer = kind.parse_row({c: row[i] for c, i in columns.items()})
             except ValueError as exc:
@@ -404,9 +403,9 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     if not filenames:
         raise CaptchalabError(f"{labels}: no usable rows" + (f" ({len(rejected)} rejected, first: "
                                                             f"{rejected[0][0]!r}: {rejected[0][1]})" if rejected else ""))
-    return Dataset(root, filenames, texts, _optional_json(root / DRAWN_FILES[kind.name]),
+    return Dataset(root, filenames, texts, _optional_json(root / kind.drawn_file),
                    _optional_json(root / "manifest.json"), rejected, kind.name,
-                   questions if kind.name != "text" else None)
+                   None if kind.characters else questions)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -506,7 +505,7 @@ class GeneratedSource(Source):
     @property
     def charset(self) -> str:
         """The characters its text styles draw ("" for other kinds)."""
-        if self.kind != "text":
+        if not get_kind(self.kind).characters:
             return ""
         return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
 
@@ -534,14 +533,14 @@ class GeneratedSource(Source):
 
     def fixed_length(self) -> int | None:
         """The CAPTCHA length when every CAPTCHA has the same one (a format fact, not a label)."""
-        if self.kind != "text":
+        if not get_kind(self.kind).characters:
             return None
         lengths = {n for s in self.specs for n in range(s.min_length, s.max_length + 1)}
         return lengths.pop() if len(lengths) == 1 else None
 
     def check_charset(self, charset: str, what: str) -> None:
         """Refuse styles whose characters `charset` cannot express (text styles)."""
-        if self.kind != "text":
+        if not get_kind(self.kind).characters:
             return
         for spec in self.specs:
             check_covers(charset, spec.charset, what)
@@ -576,7 +575,7 @@ class FolderSource(Source):
 
     @property
     def charset(self) -> str:
-        return self.dataset.charset if self.dataset.kind == "text" else ""
+        return self.dataset.charset if get_kind(self.dataset.kind).characters else ""
 
     def classes(self) -> list[str]:
         """The prompt classes of its image-grid challenges (sorted)."""
@@ -588,7 +587,7 @@ class FolderSource(Source):
                 "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
 
     def fixed_length(self) -> int | None:
-        if self.dataset.kind != "text":
+        if not get_kind(self.dataset.kind).characters:
             return None
         lengths = {len(t) for t in self.dataset.texts}
         return lengths.pop() if len(lengths) == 1 else None
@@ -601,11 +600,12 @@ class FolderSource(Source):
         text = self.dataset.texts[index]
         question = self.dataset.questions[index] if self.dataset.questions else None
         drawn = self.dataset.boxes.get(name) if self.dataset.boxes else None
-        if self.dataset.kind == "text":
+        kind = get_kind(self.dataset.kind)
+        if kind.characters:
             boxes, details = _valid_boxes(drawn, len(text)), None
         else:
             boxes, details = None, drawn if isinstance(drawn, dict) else None
-        shown = get_kind(self.dataset.kind).question_parts
+        shown = kind.question_parts
         wanted = list(shown) + [(part, False) for part in HIDDEN_PARTS if details and part in details]
         try:
             image = read_image(self.dataset.root / name, limits)
@@ -635,5 +635,6 @@ def make_source(style: str | None, dataset: str | os.PathLike | None, count: int
     if dataset is not None:
         if params:
             raise CaptchalabError("--param applies to --style, not to --dataset")
+        load_plugins(list(plugin_dirs))  # a plugin may define the kind the folder's labels.csv holds
         return Source(dataset=read_dataset(dataset, charset, ignore_case))
     return Source(spec=make_spec(style, count, length, charset, seed, strength, params or [], plugin_dirs))

@@ -12,10 +12,10 @@ import base64
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..kinds import get_kind
 from ..serving import TooLarge, png_uri, read_limited
 
 STATIC = Path(__file__).parent / "static"
@@ -66,9 +66,10 @@ class Explorer:
         for attacker in self.models.values():
             if "layers" in attacker.views:
                 activations(attacker.model, np.full((28, 28), 255, np.uint8))
-            if attacker.kind == "grid":
+            view = get_kind(attacker.kind).view
+            if view == "tiles":
                 self.grid_view(attacker, np.full((96, 96, 3), 128, np.uint8), attacker.grids()[0], None)
-            elif attacker.kind == "text":
+            elif view == "text":
                 attacker.read([blank])
             else:
                 self.challenge_view(key_of(self.models, attacker), None, 0.5, 0)
@@ -77,12 +78,20 @@ class Explorer:
         from ..plugins import load_generators
         from ..score import attacker_state
         listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset, "kind": a.kind,
+                   "view": get_kind(a.kind).view, "example_style": self.example_style(a),
                    "classes": getattr(a, "classes", None), "character_layers": "layers" in a.views,
                    "state": attacker_state(a)} for key, a in self.models.items()]
         listed += [{"id": key, "label": Path(path).name, "error": message} for key, (path, message) in self.errors.items()]
         generators = sorted(load_generators(list(self.plugin_dirs)).items())
         return {"models": listed, "styles": {name: g.charset for name, g in generators},
-                "style_kinds": {name: g.kind for name, g in generators}, "upload_limit": self.upload_limit}
+                "style_kinds": {name: g.kind for name, g in generators},
+                "style_views": {name: get_kind(g.kind).view for name, g in generators}, "upload_limit": self.upload_limit}
+
+    @staticmethod
+    def example_style(attacker) -> str:
+        """The style a reader's own challenges came from (its model's JSON), else its kind's example."""
+        source = attacker.info.get("source") or {}
+        return source.get("generator") or get_kind(attacker.kind).example_style
 
     def model(self, key: str, need_layers: bool = False):
         if key in self.errors:
@@ -134,12 +143,14 @@ class Explorer:
     def captcha_view(self, key: str, image: np.ndarray, length: int | None = None, grid: int = 3,
                      prompt: str | None = None) -> dict:
         attacker = self.model(key)
-        if attacker.kind == "grid":
+        kind = get_kind(attacker.kind)
+        if kind.view == "tiles":
             return {"model": key, "attacker": attacker.name, **self.grid_view(attacker, image, grid, prompt)}
-        if attacker.kind == "slider":
-            raise BadRequest("a slider needs its piece as well: read a generated one (Random CAPTCHA)")
-        if attacker.kind == "rotation":
-            return self.turned_view(key, attacker, image, {}, None)
+        if kind.view == "challenge":
+            if kind.question_parts:
+                raise BadRequest(f"a {kind.name} challenge needs its {', '.join(p for p, _ in kind.question_parts)} "
+                                 "as well: read a generated one (Random CAPTCHA)")
+            return self.answer_view(key, attacker, image, {}, None, {})
         start = time.perf_counter()
         prepared = attacker.prepare(image, length if attacker.uses_length else None)
         reading = attacker.read_prepared([prepared])[0]
@@ -168,7 +179,7 @@ class Explorer:
         question = {"grid": grid, "prompt": prompt or (attacker.classes or ["?"])[0]}
         prepared = attacker.prepare(image, question)
         reading = attacker.read_prepared([prepared])[0]
-        view = {"kind": "grid", "grid": grid, "prompt": question["prompt"], "text": reading.text,
+        view = {"kind": attacker.kind, "view": "tiles", "grid": grid, "prompt": question["prompt"], "text": reading.text,
                 "confidence": reading.confidence, "tiles": (reading.details or {}).get("tile_probabilities"),
                 "classes": attacker.classes, "width": int(image.shape[1]), "height": int(image.shape[0])}
         if attacker.model is not None and view["tiles"] and "inputs" in prepared:
@@ -188,43 +199,36 @@ class Explorer:
         truth, and its network's maps for this input."""
         from ..attack import hint_for
         from ..data.dataset import GenerationSpec, Source
-        from ..kinds import get_kind
         attacker = self.model(key)
-        if attacker.kind in ("text", "grid"):
+        if get_kind(attacker.kind).view != "challenge":
             raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs: drop one or draw a random one")
         try:
-            spec = GenerationSpec(style or get_kind(attacker.kind).example_style, 1, seed=seed, strength=strength,
+            spec = GenerationSpec(style or self.example_style(attacker), 1, seed=seed, strength=strength,
                                   plugin_dirs=self.plugin_dirs)
             if spec.kind != attacker.kind:
                 raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs, not {spec.kind} ones")
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:
             raise BadRequest(str(exc)) from None
-        hint = hint_for(attacker, sample, None)
-        if attacker.kind == "rotation":
-            return self.turned_view(key, attacker, sample.image, hint, sample.text)
-        start = time.perf_counter()
-        prepared = attacker.prepare(sample.image, hint)
-        reading = attacker.read_prepared([prepared])[0]
-        view = {"model": key, "attacker": attacker.name, "kind": "slider", "image": png_uri(sample.image),
-                "piece": png_uri(sample.parts["piece"]), "y": sample.question["y"], "found": reading.text,
-                "truth": sample.text, "width": int(sample.image.shape[1]), "height": int(sample.image.shape[0]),
-                **self.network_maps(attacker, prepared)}
-        view["ms"] = round(1000 * (time.perf_counter() - start), 1)
-        return view
+        shown = {part: sample.parts[part] for part, _ in get_kind(attacker.kind).question_parts
+                 if sample.parts and part in sample.parts}
+        return self.answer_view(key, attacker, sample.image, hint_for(attacker, sample, None), sample.text, shown)
 
-    def turned_view(self, key: str, attacker, image: np.ndarray, question: dict, truth: str | None) -> dict:
-        """A rotation challenge: the turn the reader found, and the picture turned back by it."""
+    def answer_view(self, key: str, attacker, image: np.ndarray, question, truth: str | None, parts: dict) -> dict:
+        """A challenge read whole: the reader's answer in its kind's words, whether it passes, the
+        images its kind draws for that answer (the piece where it was put, the picture turned back),
+        and its network's maps for this input."""
+        kind = get_kind(attacker.kind)
         start = time.perf_counter()
         prepared = attacker.prepare(image, question)
         reading = attacker.read_prepared([prepared])[0]
-        h, w = image.shape[:2]
-        turn = int(reading.text) if reading.text.isdigit() else 0
-        upright = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0), (w, h),
-                                 borderValue=(255, 255, 255))
-        view = {"model": key, "attacker": attacker.name, "kind": "rotation", "image": png_uri(image),
-                "upright": png_uri(upright), "found": reading.text, "truth": truth,
-                **self.network_maps(attacker, prepared)}
+        images = kind.explore_images(image, question, parts, reading.text)
+        view = {"model": key, "attacker": attacker.name, "kind": attacker.kind, "view": kind.view,
+                "image": png_uri(image), "found": reading.text, "truth": truth,
+                "said": kind.describe_reading(reading.text, truth),
+                "solved": None if truth is None else kind.correct(truth, reading.text),
+                "images": [{"caption": caption, "image": png_uri(im)} for caption, im in images],
+                "width": int(image.shape[1]), "height": int(image.shape[0]), **self.network_maps(attacker, prepared)}
         view["ms"] = round(1000 * (time.perf_counter() - start), 1)
         return view
 

@@ -19,6 +19,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..kinds import get_kind
 from ..pixels import GREY, MARGIN_CAP, pad_batch, resize_matrix  # noqa: F401 (shared with the attackers)
 
 METHODS = ("fgsm", "pgd", "eot")
@@ -120,7 +121,7 @@ def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, s
     if spec.eps == 0 or not images:
         return [im.copy() for im in images]
     targets = [spec.target_text] * len(texts) if spec.target_text else None
-    asked = {"questions": questions} if attacker.kind != "text" else {}
+    asked = {} if get_kind(attacker.kind).characters else {"questions": questions}
     x0, valid, constants = attacker.adversarial_objective(images, texts, boxes, targets, **asked)
     constants = tuple(tf.constant(c) for c in constants)
     sign = -1.0 if targets else 1.0  # targeted: descend towards the target text
@@ -185,7 +186,7 @@ def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, t
     if target.kind != spec.kind:
         raise CaptchalabError(f"{target.label()} reads {target.kind} CAPTCHAs; style {spec.style!r} draws "
                               f"{spec.kind} CAPTCHAs")
-    if spec.kind != "text":
+    if not get_kind(spec.kind).characters:
         if target_text:
             raise CaptchalabError("--target-text applies to text CAPTCHAs only")
     else:

@@ -110,9 +110,10 @@ class Generator:
         from ..kinds import KINDS
         if cls.kind not in KINDS:
             raise PluginError(f"style {cls.name!r}: unknown kind {cls.kind!r} (known: {', '.join(KINDS)})")
-        if cls.kind == "text" and cls.render is Generator.render:
+        characters = KINDS[cls.kind].characters
+        if characters and cls.render is Generator.render:
             raise PluginError(f"style {cls.name!r} does not define render()")
-        if cls.kind != "text" and cls.challenge is Generator.challenge:
+        if not characters and cls.challenge is Generator.challenge:
             raise PluginError(f"style {cls.name!r} of kind {cls.kind!r} does not define challenge()")
         if not isinstance(cls.charset, str) or not cls.charset:
             raise PluginError(f"style {cls.name!r}: charset must be a non-empty string")

@@ -27,15 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..charset import fold
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_json, atomic_write_text
-from ..kinds import format_tiles, get_kind, parse_tiles
+from ..kinds import get_kind
 from .designs import design, design_key, design_of_manifest
 from .records import FORMAT, AnswerLog, load_answers
 
 STUDY_FILE = "study.json"
-MAX_ANSWER_CHARS = 64
 MAX_TRAJECTORY = 2000
 MAX_MS = 3_600_000
 POINTERS = ("mouse", "touch", "pen", "keyboard")
@@ -270,7 +268,7 @@ class HumanStudy:
             "design_key": design_key(item.design), "answer": text, "truth": item.truth,
             "correct": self.correct(item, text), "ms": _ms(ms),
             "server_ms": round((time.monotonic() - served) * 1000), "pointer": pointer if pointer in POINTERS else "",
-            "trajectory": _trajectory(trajectory) if item.kind == "slider" else None}
+            "trajectory": _trajectory(trajectory) if get_kind(item.kind).trajectory else None}
         self.log.append(record)  # durable before the participant moves on
         del p.pending[token]
         p.answered.add(token)
@@ -280,9 +278,7 @@ class HumanStudy:
         return record
 
     def correct(self, item: StudyItem, text: str) -> bool:
-        if item.kind == "text":
-            return fold(text, self.settings.ignore_case) == fold(item.truth, self.settings.ignore_case)
-        return get_kind(item.kind).correct(item.truth, text)
+        return get_kind(item.kind).correct(item.truth, text, self.settings.ignore_case)
 
     def reject(self, reason: str) -> None:
         self.rejections[reason] += 1
@@ -298,29 +294,10 @@ class HumanStudy:
 
 def normalise_answer(item: StudyItem, answer) -> str:
     """The page's answer written as its kind's labels write it; Rejected (400) when it cannot be."""
-    def bad(why: str):
-        return Rejected(400, "malformed answer", f"malformed answer: {why}")
-    if item.kind == "grid":
-        n = item.question["grid"] ** 2
-        if not isinstance(answer, list) or len(answer) > n or not all(isinstance(i, int) and not isinstance(i, bool)
-                                                                      for i in answer):
-            raise bad(f"a grid answer is a list of tile numbers 0-{n - 1}")
-        try:
-            return format_tiles(parse_tiles(" ".join(map(str, answer)), n))
-        except ValueError as exc:
-            raise bad(str(exc)) from None
-    if item.kind in ("slider", "rotation"):
-        if not isinstance(answer, (int, float)) or isinstance(answer, bool) or not math.isfinite(answer):
-            raise bad("a number is expected")
-        value = round(answer)
-        if item.kind == "rotation":
-            return str(value % 360)
-        if not -10_000 <= value <= 10_000:
-            raise bad("the x is outside the image")
-        return str(value)
-    if not isinstance(answer, str) or len(answer) > MAX_ANSWER_CHARS or any(ord(c) < 32 for c in answer):
-        raise bad(f"a text answer is at most {MAX_ANSWER_CHARS} printable characters")
-    return answer.strip()
+    try:
+        return get_kind(item.kind).page_answer(answer, item.question)
+    except ValueError as exc:
+        raise Rejected(400, "malformed answer", f"malformed answer: {exc}") from None
 
 
 def _ms(ms) -> int | None:
@@ -459,13 +436,7 @@ def _number(text: str) -> bool:
 
 
 def _csv_answer(item: StudyItem, text: str) -> str:
-    if item.kind == "grid":
-        try:
-            return normalise_answer(item, sorted(parse_tiles(text, item.question["grid"] ** 2)))
-        except ValueError:
-            raise Rejected(400, "malformed answer", "bad tiles") from None
-    if item.kind in ("slider", "rotation"):
-        if not _number(text):
-            raise Rejected(400, "malformed answer", "not a number")
-        return normalise_answer(item, float(text))
-    return normalise_answer(item, text)
+    try:
+        return get_kind(item.kind).typed_answer(text, item.question)
+    except ValueError as exc:
+        raise Rejected(400, "malformed answer", str(exc)) from None

@@ -19,24 +19,23 @@ import json
 from pathlib import Path
 
 from ..errors import CaptchalabError
+from ..kinds import get_kind
 from ..serving import TooLarge, png_uri, read_limited
 from .pool import HumanStudy, Rejected
 
 STATIC = Path(__file__).parent / "static"
 BODY_LIMIT = 64 * 1024
-KIND_ASKS = {"text": "Type the characters you see.", "grid": "Select all squares showing: {prompt}. Then press Verify.",
-             "slider": "Drag the slider until the piece fits the gap.",
-             "rotation": "Turn the picture upright with the slider, then let go."}
 
 
 def served_payload(served) -> dict:
     item = served.item
     question = dict(item.question or {})
-    asks = KIND_ASKS[item.kind].format(prompt=question.get("prompt", ""))
+    kind = get_kind(item.kind)
+    asks = kind.asks.format(**question)
     if served.phase == "attention":
         asks = "Attention check: type the three digits you see."
-    return {"token": served.token, "phase": served.phase, "kind": item.kind, "asks": asks,
-            "question": {k: v for k, v in question.items() if k in ("grid", "prompt", "y")},
+    return {"token": served.token, "phase": served.phase, "kind": item.kind, "widget": kind.widget, "asks": asks,
+            "question": {k: v for k, v in question.items() if k in kind.page_question},
             "image": png_uri(served.image), "parts": {k: png_uri(v) for k, v in served.parts.items()},
             "position": served.position, "total": served.total}
 

@@ -74,26 +74,11 @@ class Oracle:
 
 def wrong_answer(kind: str, truth: str, question, charset: str, rng: np.random.Generator):
     """A plausible wrong answer, as the page would send it."""
-    if kind == "grid":
-        n = question["grid"] ** 2
-        chosen = {int(t) for t in truth.split()} ^ {int(rng.integers(n))}
-        return sorted(chosen)
-    if kind == "slider":
-        tolerance = get_kind("slider").tolerance
-        offset = int(rng.integers(tolerance + 3, 40))
-        return int(truth) - offset if int(truth) >= offset and rng.random() < 0.5 else int(truth) + offset
-    if kind == "rotation":
-        tolerance = get_kind("rotation").tolerance
-        return (int(truth) + int(rng.integers(tolerance + 5, 360 - tolerance - 5))) % 360
-    k = int(rng.integers(len(truth)))
-    others = [c for c in charset if c != truth[k]] or ["?"]
-    return truth[:k] + str(rng.choice(others)) + truth[k + 1:]
+    return get_kind(kind).wrong_value(truth, question, charset, rng)
 
 
-def right_answer(kind: str, truth: str):
-    if kind == "grid":
-        return [int(t) for t in truth.split()]
-    return int(truth) if kind in ("slider", "rotation") else truth
+def right_answer(kind: str, truth: str, question=None):
+    return get_kind(kind).page_value(truth, question)
 
 
 class Client:
@@ -134,11 +119,11 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
             truth, question, profile, charset = known
             accuracy, median, sigma = profile.accuracy, profile.median_seconds, profile.sigma
             right = rng.random() < accuracy
-            answer = right_answer(item["kind"], truth) if right else wrong_answer(item["kind"], truth, question,
+            answer = right_answer(item["kind"], truth, question) if right else wrong_answer(item["kind"], truth, question,
                                                                                   charset, rng)
         ms = float(np.exp(np.log(median * 1000) + sigma * rng.standard_normal()))
         trajectory = None
-        if item["kind"] == "slider" and isinstance(answer, int):
+        if get_kind(item["kind"]).trajectory and isinstance(answer, int):
             trajectory = [[round(ms * t), round(answer * t)] for t in np.linspace(0.1, 1, 12)]
         status, reply = client.call("/api/answer", {"participant": pid, "token": item["token"], "answer": answer,
                                                     "ms": ms, "pointer": "mouse", "trajectory": trajectory})

@@ -81,7 +81,9 @@ class Study:
                 "grid": self.grid, "attackers": self.attackers, "converged_only": self.converged_only}
 
 
-def load_study(path: str | Path) -> Study:
+def load_study(path: str | Path, plugin_dirs=()) -> Study:
+    """A checked study from its TOML file; `plugin_dirs` are plugin folders beyond those the file
+    names (`run --plugins`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -128,6 +130,7 @@ def load_study(path: str | Path) -> Study:
     if expect is not None and (typed(expect, int, "expect", "study") < 1 or expect > 8):
         fail("expect must be between 1 and 8", "expect", "study")
     plugins = tuple(str((path.parent / p).resolve()) for p in typed(study.get("plugins", []), list, "plugins", "study"))
+    plugins += tuple(str(Path(p).resolve()) for p in plugin_dirs if str(Path(p).resolve()) not in plugins)
 
     def axis(key, kind, section="grid", table=grid):
         values = table.get(key)

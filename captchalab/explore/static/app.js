@@ -294,34 +294,22 @@ async function readChallenge(style, strength, seed) {  // sliders and rotations:
     let view;
     try { view = await api(`/api/challenge/${model.id}?style=${style}&strength=${strength}&seed=${seed}`); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
-    const ok = view.kind === "slider" ? Math.abs(Number(view.found) - Number(view.truth)) <= 5
-      : Math.min((Number(view.found) - Number(view.truth) + 360) % 360, (Number(view.truth) - Number(view.found) + 360) % 360) <= 10;
-    const said = view.kind === "slider" ? `finds the gap at x = <b class="found">${view.found || "?"}</b> (truth ${view.truth})`
-      : `turns it <b class="found">${view.found || "?"}</b>° clockwise (truth ${view.truth}°)`;
-    div.innerHTML = `<h3>${model.label}</h3><p>${said}: ${ok ? "solved" : "missed"}</p><p class="hint">${view.ms} ms</p>`;
-    if (view.kind === "slider") {
-      const canvas = document.createElement("canvas");
-      canvas.className = "captcha challenge";
-      div.appendChild(canvas);
-      await drawCaptcha(canvas, view.image, []);
-      const ctx = canvas.getContext("2d"), scale = canvas.width / view.width;
-      for (const [x, colour] of [[Number(view.truth), "#2ca02c"], [Number(view.found), "#d62728"]]) {
-        ctx.strokeStyle = colour; ctx.lineWidth = 2;
-        ctx.beginPath(); ctx.moveTo(x * scale, 0); ctx.lineTo(x * scale, canvas.height); ctx.stroke();
-      }
-      const piece = document.createElement("img");
-      piece.src = view.piece; piece.className = "piece"; div.appendChild(piece);
-    } else {
-      showTurned(view, div);
-    }
+    div.innerHTML = `<h3>${model.label}</h3><p><span class="found"></span>: ${view.solved ? "solved" : "missed"}</p><p class="hint">${view.ms} ms</p>`;
+    div.querySelector(".found").textContent = view.said;
+    showAnswered(view, div);
     networkMaps(view, div);
   }
 }
 
-function showTurned(view, div) {  // a rotation challenge beside the picture turned back as the reader says
-  for (const uri of [view.image, view.upright]) {
+function showAnswered(view, div) {  // a challenge read whole, beside the images its kind draws for the answer
+  for (const shown of [{ caption: "the challenge", image: view.image }, ...view.images]) {
+    const figure = document.createElement("figure");
     const img = document.createElement("img");
-    img.src = uri; img.className = "challenge"; img.width = 160; div.appendChild(img);
+    img.src = shown.image; img.className = "challenge"; img.width = 160;
+    const caption = document.createElement("figcaption");
+    caption.textContent = shown.caption;
+    figure.append(img, caption);
+    div.appendChild(figure);
   }
 }
 
@@ -343,12 +331,13 @@ async function readCaptcha(blob, truth, question) {
     let view;
     const length = $("use-length").checked ? $("length").value : 0;
     const asked = gridQuestion(question);
-    const query = model.kind === "grid" ? `grid=${asked.grid}&prompt=${encodeURIComponent(asked.prompt)}` : `length=${length}`;
+    const query = model.view === "tiles" ? `grid=${asked.grid}&prompt=${encodeURIComponent(asked.prompt)}` : `length=${length}`;
     try { view = await api(`/api/captcha/${model.id}?${query}`, { method: "POST", body: blob }); }
     catch (e) { div.innerHTML = `<h3>${model.label}</h3><p class="hint">${e.message}</p>`; continue; }
-    if (view.kind === "rotation") {
-      div.innerHTML = `<h3>${model.label}</h3><p>turns it <b class="found">${view.found || "?"}</b>° clockwise</p>`;
-      showTurned(view, div);
+    if (view.view === "challenge") {
+      div.innerHTML = `<h3>${model.label}</h3><p class="found"></p>`;
+      div.querySelector(".found").textContent = view.said;
+      showAnswered(view, div);
       networkMaps(view, div);
       continue;
     }
@@ -362,7 +351,7 @@ async function readCaptcha(blob, truth, question) {
     const canvas = document.createElement("canvas");
     canvas.className = "captcha";
     div.appendChild(canvas);
-    if (view.kind === "grid") {
+    if (view.view === "tiles") {
       div.querySelector(".read-text").innerHTML = view.text ? `selects tiles <b>${view.text}</b> for ${view.prompt}`
         : `<em>selects nothing for ${view.prompt}</em>`;
       await drawGrid(canvas, uri, view);
@@ -477,9 +466,9 @@ async function start() {
   select.addEventListener("change", () => { state.model = select.value; readPad(); compareNow(); });
   for (const [name, charset] of Object.entries(info.styles)) $("style").add(new Option(name, name));
   state.styleKinds = info.style_kinds;
-  const gridModel = info.models.find((m) => m.kind === "grid" && !m.error);
-  const firstKind = (info.models.find((m) => !m.error) || {}).kind;
-  const example = { grid: "grid3", slider: "slider", rotation: "rotation" }[firstKind];
+  state.styleViews = info.style_views;
+  const gridModel = info.models.find((m) => m.view === "tiles" && !m.error);
+  const example = (info.models.find((m) => !m.error) || {}).example_style;
   $("style").value = example && info.style_kinds[example] ? example
     : info.styles.distorted !== undefined ? "distorted" : $("style").value;
   if (gridModel) {  // image grids: the page asks which class to select in a dropped image
@@ -512,8 +501,7 @@ async function start() {
   $("file").addEventListener("change", () => { if ($("file").files.length) readCaptcha($("file").files[0]); });
   $("strength").addEventListener("input", () => { $("strength-value").textContent = $("strength").value; });
   $("random-captcha").addEventListener("click", async () => {
-    const kind = state.styleKinds[$("style").value];
-    if (kind === "slider" || kind === "rotation") { readChallenge($("style").value, $("strength").value, seed++); return; }
+    if (state.styleViews[$("style").value] === "challenge") { readChallenge($("style").value, $("strength").value, seed++); return; }
     const model = state.models.find((m) => !m.error);
     const charset = model ? model.charset : "digits";
     const q = new URLSearchParams({ style: $("style").value, strength: $("strength").value, length: $("length").value,

@@ -72,14 +72,14 @@ async function next() {
   const stage = $("stage");
   stage.replaceChildren();
   const image = new Image();
-  image.className = "captcha" + (item.kind === "rotation" ? " round" : "");
+  image.className = "captcha" + (item.widget === "dial" ? " round" : "");
   image.id = "captcha";
   image.alt = "CAPTCHA";
   shownAt = null;
   image.addEventListener("load", () => { shownAt = performance.now(); }, {once: true});
   image.src = item.image;
   stage.append(image);
-  (WIDGETS[item.kind] || WIDGETS.text)(stage, image, item);
+  (WIDGETS[item.widget] || WIDGETS.text)(stage, image, item);
 }
 
 async function submit(answer, trajectory = null) {
@@ -158,7 +158,7 @@ const WIDGETS = {
     current.cleanup = () => form.remove();
     input.focus();
   },
-  grid(stage, image, item) {
+  tiles(stage, image, item) {  // select squares of an n x n grid (item.question.grid)
     const n = item.question.grid;
     const tiles = document.createElement("div");
     tiles.className = "tiles";
@@ -179,7 +179,7 @@ const WIDGETS = {
     stage.after(verify);
     current.cleanup = () => verify.remove();
   },
-  slider(stage, image, item) {
+  slider(stage, image, item) {  // drag the piece (item.parts.piece) along x at item.question.y
     const piece = new Image();
     piece.id = "piece";
     piece.src = item.parts.piece;
@@ -201,7 +201,7 @@ const WIDGETS = {
     }, () => submit(x, trajectory.slice(-2000)), 100);
     current.cleanup = () => t.remove();
   },
-  rotation(stage, image) {
+  dial(stage, image) {  // turn a round picture
     let angle = 0;
     const t = track(stage, (f) => {
       angle = Math.round(f * 359);

@@ -1,0 +1,202 @@
+"""The Kind interface, the one table of kinds, and the wording report tables share.
+
+A kind is one object that every layer asks (nothing else branches on a kind's name): what a
+dataset stores beside each image and how its labels are written and read back, the answer's type
+and how it passes, the scorer and its measures, the report's table and sections, how a misread
+challenge is drawn, the study page's widget and how a page's answer is written, what a simulated
+person answers, and what explore draws. A new kind subclasses `Kind` and calls `register_kind`
+(from a style plugin's module, say) before a style names it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import CaptchalabError
+
+LOWER_BOUND_NOTE = ("A **lower bound** is a number from an attacker that had not converged (it was still "
+                    "improving when its budget ended, underfitted, or was fine-tuned from one that had not "
+                    "converged): a patient attacker reads at least this much. Intervals are Wilson 95% "
+                    "intervals over the CAPTCHAs attacked.")
+
+
+def pct(value) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+
+
+def interval(ci) -> str:
+    return f"{ci[0]:.1%}-{ci[1]:.1%}" if ci else "-"
+
+
+def trained(state: dict | None) -> str:
+    """How a report names an attacker's training state."""
+    state = state or {}
+    if state.get("converged"):
+        return "converged"
+    if state.get("lower_bound"):
+        return "**lower bound**: had not converged (" + "; ".join(state.get("reasons") or []) + ")"
+    return "; ".join(state.get("reasons") or []) or "-"
+
+
+def number(value) -> float | None:
+    """A finite number from a page's JSON answer (not a bool), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+class Kind:
+    """What one kind of CAPTCHA is. Subclasses fill in the fields and override what differs."""
+    name: ClassVar[str] = ""
+    columns: ClassVar[tuple[str, ...]] = ()      # labels.csv header, after filename
+    unit: ClassVar[str] = ""                      # what char_accuracy counts
+    unit_definition: ClassVar[str] = ""           # how (report.json's char_accuracy_definition)
+    default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
+    question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
+    example_style: ClassVar[str] = ""             # a built-in style of this kind (explore draws from it)
+    # answers are strings of characters from a character set: its styles render a text they are
+    # given (Generator.render), its attackers and datasets carry that set; the other kinds' styles
+    # draw whole challenges (Generator.challenge) and their readers learn object classes instead
+    characters: ClassVar[bool] = False
+    drawn_file: ClassVar[str] = "challenges.json"  # what the style drew, per image (Drawn.details)
+    # the study page: its control (text: a typed answer; tiles: squares to select; slider: drag a
+    # piece along x; dial: turn a round picture), the instruction (formatted with the question) and
+    # which question fields the page sees; `trajectory`: the page records the drag's path
+    widget: ClassVar[str] = "text"
+    asks: ClassVar[str] = "Type your answer."
+    page_question: ClassVar[tuple[str, ...]] = ()
+    trajectory: ClassVar[bool] = False
+    # explore: "text" (an uploaded picture read, segments and time steps), "tiles" (an uploaded grid
+    # with a prompt) or "challenge" (a generated challenge read whole, beside its truth)
+    view: ClassVar[str] = "challenge"
+    per_style_columns: ClassVar[tuple[tuple[str, str], ...]] = (("captcha_accuracy", "success"),)
+
+    # -- labels ----------------------------------------------------------------------------
+    def row(self, question: Any, answer: str) -> list[str]:
+        """The labels.csv cells after the filename."""
+        raise NotImplementedError
+
+    def parse_row(self, cells: dict[str, str]) -> tuple[Any, str]:
+        """(question, answer) from a labels.csv row's cells by column name; ValueError says why not."""
+        raise NotImplementedError
+
+    def units(self, answer: str) -> int:
+        """How many units (characters, selected tiles) an answer holds: a Reading's confidence
+        has one probability per unit."""
+        return 1
+
+    def check_challenge(self, challenge, image: np.ndarray) -> list[str]:
+        """What a style's challenge breaks of this kind's promises (check_style), in words."""
+        try:
+            self.parse_row(dict(zip(self.columns, self.row(challenge.question, challenge.answer))))
+        except (ValueError, KeyError, TypeError) as exc:
+            return [f"its question and answer do not write a valid labels.csv row ({exc})"]
+        return []
+
+    # -- scoring ---------------------------------------------------------------------------
+    def correct(self, truth: str, guess: str, ignore_case: bool = False) -> bool:
+        """Whether an answer passes (training judges its validation CAPTCHAs by this)."""
+        return guess == truth
+
+    def score(self, items) -> dict:
+        """Scored items (truth `text`, `question`, the reading) -> {"success": count, "unit_accuracy":
+        share, "rates": {name: successes} (each reported as a share with its 95% interval),
+        "fields": the kind's other measures for report.json} (text is scored by score.score)."""
+        success = sum(self.correct(it.text, it.reading.text) for it in items)
+        return {"success": success, "unit_accuracy": success / len(items) if items else 0.0, "fields": {}}
+
+    # -- reports ---------------------------------------------------------------------------
+    def report_table(self, result: dict) -> list[str]:
+        """The report's first table: one row per attacker, then what its columns mean."""
+        lines = ["", "| attacker | success | 95% interval | challenges/s | read | skipped | training |",
+                 "|---|---|---|---|---|---|---|"]
+        for name, r in result["per_attacker"].items():
+            lines.append(f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
+                         f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
+                         f"{trained(r.get('state'))} |")
+        return lines + ["", f"Success is single-attempt ({self.unit_definition}).", "", LOWER_BOUND_NOTE]
+
+    def summary(self, r: dict) -> str:
+        """What the terminal's line says beside success (", mean error 3.1 px"), from one attacker's result."""
+        return ""
+
+    def attacker_lines(self, r: dict) -> list[str]:
+        """One attacker's own section of the report (its measures beyond the table)."""
+        return self.per_style_lines(r)
+
+    def per_style_lines(self, r: dict) -> list[str]:
+        if not r.get("per_style"):
+            return []
+        names = [title for _, title in self.per_style_columns]
+        lines = ["| style | " + " | ".join(names) + " | count |", "|---" * (len(names) + 2) + "|"]
+        for style, rs in r["per_style"].items():
+            lines.append(f"| {style} | " + " | ".join(pct(rs.get(key)) for key, _ in self.per_style_columns)
+                         + f" | {rs['count']} |")
+        return lines
+
+    def seen(self, image: np.ndarray, item) -> np.ndarray:
+        """A misread challenge as the attacker saw it (the image alone unless the kind draws more)."""
+        return image
+
+    def caption(self, item) -> str:
+        """A misread challenge's caption: truth -> guess."""
+        return f"{item.text or '-'} -> {item.reading.text or '?'}"
+
+    def describe_reading(self, found: str, truth: str | None) -> str:
+        """What an attacker's answer says, in words (explore)."""
+        return f"answers {found or '?'}" + (f" (truth {truth})" if truth is not None else "")
+
+    def explore_images(self, image: np.ndarray, question: Any, parts: dict, found: str) -> list:
+        """(caption, image) pairs explore shows for a reading besides the challenge itself."""
+        return [(name, part) for name, part in (parts or {}).items()]
+
+    # -- people ----------------------------------------------------------------------------
+    def page_answer(self, answer: Any, question: Any) -> str:
+        """The study page's JSON answer written as labels write it; ValueError says why it cannot be."""
+        if not isinstance(answer, str) or len(answer) > 64 or any(ord(c) < 32 for c in answer):
+            raise ValueError("a text answer is at most 64 printable characters")
+        return answer.strip()
+
+    def typed_answer(self, text: str, question: Any) -> str:
+        """An answer typed in an imported CSV file, written as labels write it; ValueError if not."""
+        return self.page_answer(text, question)
+
+    def page_value(self, truth: str, question: Any) -> Any:
+        """The right answer as the page sends it (simulated people)."""
+        return truth
+
+    def wrong_value(self, truth: str, question: Any, charset: str, rng: np.random.Generator) -> Any:
+        """A plausible wrong answer as the page sends it (simulated people)."""
+        return truth + "?"
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register_kind(kind: Kind) -> Kind:
+    """Add a kind to the one table (a style names it by `kind = "NAME"`); returns it. Registering
+    the same class again is a no-op; another kind under a taken name is refused."""
+    if not isinstance(kind, Kind) or not kind.name or not kind.columns:
+        raise CaptchalabError("a kind is a Kind instance with a name and its labels.csv columns")
+    known = KINDS.get(kind.name)
+    if known is not None and type(known) is not type(kind):
+        if type(known).__qualname__ == type(kind).__qualname__ and type(known).__module__ == type(kind).__module__:
+            KINDS[kind.name] = kind  # the same class loaded again (a plugin folder imported twice)
+            return kind
+        raise CaptchalabError(f"kind {kind.name!r} is registered already ({type(known).__name__})")
+    KINDS.setdefault(kind.name, kind)
+    return KINDS[kind.name]
+
+
+def get_kind(name: str) -> Kind:
+    if name not in KINDS:
+        raise CaptchalabError(f"unknown CAPTCHA kind {name!r} (known: {', '.join(KINDS)})")
+    return KINDS[name]
+
+
+def kind_of_columns(columns: list[str]) -> Kind | None:
+    """The kind whose labels.csv columns a header names (the first registered wins: text's files
+    are the oldest)."""
+    return next((k for k in KINDS.values() if all(c in columns for c in k.columns)), None)
