@@ -21,6 +21,7 @@ from .kinds import get_kind
 from .loop import (check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate,  # noqa: F401
                    training_lock, validation_size)
 from .manifest import make_manifest
+from .registry import source_of
 from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
                     train_network)
 from .runtime import build_with_policy, float32_copy, training_policy
@@ -188,6 +189,17 @@ def fresh_draws(attacker, source, count: int, workers: int):
     return draw
 
 
+def budget_warnings(attacker, settings, result: dict) -> list[str]:
+    """A training budget given (`budget`) that the attacker's fit did not record running under: its
+    own `fit` ignored it (the shared loop records the budget it ran under in the verdict)."""
+    ran_under = (result.get("convergence") or {}).get("budget")
+    if settings.budget is None or (ran_under is not None and ran_under <= settings.budget):
+        return []
+    return [f"attacker {attacker.name!r} ({source_of('attacker', attacker.name)}) trained with its own fit, which "
+            f"did not record running under the budget of {settings.budget:,} examples"
+            + (f" (it records {ran_under:,})" if ran_under is not None else "") + ": the budget may have been ignored"]
+
+
 @one_run_per_model
 def train_attacker(attacker, source, out: Path, settings, init_from: Path | None = None,
                    workers: int = 2, resume: bool = False, verbose: int = 0, on_epoch=None,
@@ -233,6 +245,7 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     if fresh:
         extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
+    result["warnings"] = budget_warnings(attacker, settings, result)
     described = source.describe()
     started = started_from != "scratch"  # a model it took nothing from passes no flag on
     same = started and same_training(base.info, described, fresh, unlabelled_info)

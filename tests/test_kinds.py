@@ -199,3 +199,53 @@ def test_a_run_the_clock_stopped_gets_one_truthful_reason():
     state["stopped"] = "budget"
     assert "so its whole budget ran (114,210 examples)" in "; ".join(
         convergence(state, 120, 0.99, Stopping(budget=114_210))["reasons"])
+
+
+LAZY = '''
+import numpy as np
+from captchalab.attackers import Attacker, Reading, register_attacker
+
+@register_attacker
+class Lazy(Attacker):
+    name, description = "lazy", "Trains with its own fit, which ignores the budget."
+
+    def prepare(self, image, length):
+        return np.zeros((4, 4), np.uint8)
+
+    def build(self, seed):
+        import keras
+        return keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(2)])
+
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
+        return {"val_accuracy": None, "history": []}
+
+    def read_prepared(self, batch):
+        return [Reading("0", [1.0]) for _ in batch]
+'''
+
+
+def test_a_plugins_own_fit_that_ignores_the_budget_is_warned_about(tmp_path):
+    from captchalab.attackers.base import TrainSettings, get_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.train import train_attacker
+    (tmp_path / "lazy").mkdir()
+    (tmp_path / "lazy" / "lazy.py").write_text(LAZY)
+    lazy = get_attacker("lazy", [str(tmp_path / "lazy")])()
+    source = Source(spec=GenerationSpec("clean", 12, seed=1))
+    info = train_attacker(lazy, source, tmp_path / "lazy.keras", TrainSettings(budget=100, seed=1), workers=0)
+    assert len(info["warnings"]) == 1 and "did not record running under the budget of 100 examples" in info["warnings"][0]
+    again = train_attacker(get_attacker("lazy")(), source, tmp_path / "lazy2.keras", TrainSettings(seed=1), workers=0)
+    assert again["warnings"] == []  # no budget was given: nothing to ignore
+
+
+def test_run_takes_plugins_and_train_refuses_another_kinds_attacker_first(tmp_path):
+    study = tmp_path / "odd.toml"
+    study.write_text('[study]\nname = "odd"\nseed = 3\ntest_count = 20\n\n[grid]\nstyle = ["oddcolour"]\n'
+                     'strength = [0.0]\n\n[[attacker]]\nlabel = "picker"\nattacker = "oddpicker"\n')
+    ran = run_cli("run", study, "--plugins", ODD, "--out", tmp_path / "s")
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads((tmp_path / "s" / "report.json").read_text())["rows"]
+    assert [(r["status"], r["captcha_accuracy"]) for r in rows] == [("done", 1.0)]
+    refused = run_cli("train", "captcha", "--style", "slider", "--attacker", "ctc", "--out", tmp_path / "m.keras")
+    assert_one_line_error(refused, "attacker 'ctc' reads text CAPTCHAs; slider holds slider CAPTCHAs")
+    assert "training it first" not in refused.stderr and not (tmp_path / "m.keras").exists()

@@ -140,6 +140,8 @@ def train_captcha_cmd(
                           epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
     if init and info["initialised_from"] == "scratch":
         say(info["initialised_weights"])
+    for warning in info.get("warnings") or []:
+        say(f"warning: {warning}")
     if info.get("unlabelled"):
         pseudo = info.get("pseudo_labelling", {})
         used, unit = pseudo.get("pseudo_labelled_per_epoch") or [0], pseudo.get("unit", "CAPTCHAs")
