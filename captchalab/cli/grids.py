@@ -127,7 +127,7 @@ def matrix(
 
 @app.command()
 def run(
-    study: Path = typer.Argument(..., help="The study file (TOML); see studies/ for examples."),
+    study: Path = typer.Argument(..., help="The study file (TOML); docs/studies.md lists every key; studies/ holds examples."),
     out: Optional[Path] = typer.Option(None, help="Results folder (default results/<study name>)."),
     resume: bool = typer.Option(False, help="Continue an interrupted study in --out: only unfinished cells run."),
     force: Force = False,
