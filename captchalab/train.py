@@ -268,8 +268,12 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
 def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
     """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
     source, drawn the same way, no unlabelled ones added): then it extends that run."""
+    def drawn(source):  # what decides the CAPTCHAs: the resolved parameters (overrides are in them)
+        if isinstance(source, dict):
+            return {k: drawn(v) for k, v in source.items() if k != "overrides"}
+        return [drawn(v) for v in source] if isinstance(source, list) else source
     return (parent.get("task") == "captcha" and bool(parent.get("fresh_every_epoch")) == fresh
-            and parent.get("source") == json.loads(json.dumps(described, default=str))
+            and drawn(parent.get("source")) == drawn(json.loads(json.dumps(described, default=str)))
             and not parent.get("unlabelled") and not unlabelled_info)
 
 

@@ -237,3 +237,21 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         assert not errors, errors
         assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
         browser.close()
+
+
+def test_a_grid_reader_of_ones_own_tiles_draws_from_them(models, tmp_path):
+    """A reader trained on a tile folder of one's own: the page draws random challenges from that
+    folder (its model's JSON records the parameters the user set), with no character set."""
+    import json
+    from test_tiles import tile_folder
+    folder = tile_folder(tmp_path / "tiles", classes=("bus", "car", "hydrant"), per_class=3)
+    grid = models[3]
+    mine = tmp_path / "mine.keras"
+    mine.write_bytes(grid.read_bytes())
+    info = json.loads(grid.with_suffix(".json").read_text())
+    info["source"] = {**info["source"], "overrides": {"tiles": str(folder)}}
+    mine.with_suffix(".json").write_text(json.dumps(info))
+    explorer = Explorer([mine])
+    assert explorer.describe()["models"][0]["example_style"] == "grid3"
+    drawn = explorer.random_captcha("grid3", 0.5, "", 4, 3)
+    assert drawn["question"]["prompt"] in ("bus", "car", "hydrant")

@@ -516,7 +516,7 @@ class GeneratedSource(Source):
     def describe(self) -> dict:
         described = [{"generator": s.style, "strength": s.strength, "seed": s.seed, "count": s.count,
                       "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
-                      "parameters": s.check()} for s in self.specs]
+                      "parameters": s.check(), "overrides": s.params} for s in self.specs]
         return described[0] if self.single else {"mixture": described, "count": self.count}
 
     @property

@@ -87,6 +87,14 @@ class Explorer:
                 "style_kinds": {name: g.kind for name, g in generators},
                 "style_views": {name: get_kind(g.kind).view for name, g in generators}, "upload_limit": self.upload_limit}
 
+    def trained_overrides(self, style: str) -> dict:
+        """The parameters the user set on `style` when a model here was trained on it (its JSON)."""
+        for attacker in self.models.values():
+            source = attacker.info.get("source") or {}
+            if source.get("generator") == style and isinstance(source.get("overrides"), dict):
+                return dict(source["overrides"])
+        return {}
+
     @staticmethod
     def example_style(attacker) -> str:
         """The style a reader's own challenges came from (its model's JSON), else its kind's example."""
@@ -203,7 +211,8 @@ class Explorer:
         if get_kind(attacker.kind).view != "challenge":
             raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs: drop one or draw a random one")
         try:
-            spec = GenerationSpec(style or self.example_style(attacker), 1, seed=seed, strength=strength,
+            style = style or self.example_style(attacker)
+            spec = GenerationSpec(style, 1, seed=seed, strength=strength, params=self.trained_overrides(style),
                                   plugin_dirs=self.plugin_dirs)
             if spec.kind != attacker.kind:
                 raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs, not {spec.kind} ones")
@@ -272,10 +281,15 @@ class Explorer:
         return {"image": png_uri(255 - image), "label": label}
 
     def random_captcha(self, style: str, strength: float, charset: str, length: int, seed: int) -> dict:
-        from ..charset import parse_charset
+        """A CAPTCHA of `style`, drawn with the parameters a model here was trained on with it (a
+        grid reader's own tile folder); `charset` and `length` only where the style draws text."""
+        from ..charset import DIGITS, parse_charset
         from ..data.dataset import GenerationSpec, Source
+        from ..plugins import get_generator
         try:
-            spec = GenerationSpec(style, 1, length, length, parse_charset(charset), seed, strength,
+            characters = get_kind(get_generator(style, list(self.plugin_dirs)).kind).characters
+            chosen = parse_charset(charset or "digits") if characters else DIGITS
+            spec = GenerationSpec(style, 1, length, length, chosen, seed, strength, self.trained_overrides(style),
                                   plugin_dirs=self.plugin_dirs)
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:

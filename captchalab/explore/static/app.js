@@ -465,6 +465,9 @@ async function start() {
   }
   select.addEventListener("change", () => { state.model = select.value; readPad(); compareNow(); });
   for (const [name, charset] of Object.entries(info.styles)) $("style").add(new Option(name, name));
+  const readsText = info.models.some((m) => !m.error && m.view === "text");
+  document.querySelectorAll(".text-only").forEach((e) => { e.hidden = !readsText; });  // characters to cut
+  if (!info.models.some((m) => m.character_layers)) switchTab("captcha");  // no network to draw on
   state.styleKinds = info.style_kinds;
   state.styleViews = info.style_views;
   const gridModel = info.models.find((m) => m.view === "tiles" && !m.error);
