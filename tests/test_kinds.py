@@ -37,14 +37,13 @@ def test_a_kind_written_outside_goes_through_the_whole_house(tmp_path):
     assert [s["status"] for s in steps] == ["done", "done"] and steps[0]["captcha_accuracy"] == 1.0
 
     from captchalab.attackers.base import TrainSettings, get_attacker
-    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.data.dataset import Source, read_dataset
     from captchalab.explore.server import Explorer
     from captchalab.humans.pool import open_study
     from captchalab.humans.server import served_payload
     from captchalab.train import train_attacker
     model = tmp_path / "odd.keras"
-    spec = GenerationSpec("oddcolour", 120, seed=3, strength=0.2, plugin_dirs=(str(ODD),))
-    info = train_attacker(get_attacker("oddcnn", [str(ODD)])(), Source(spec=spec), model,
+    info = train_attacker(get_attacker("oddcnn", [str(ODD)])(), Source(dataset=read_dataset(tmp_path / "d")), model,
                           TrainSettings(epochs=2, batch_size=16, seed=1), workers=0)
     assert info["kind"] == "odd" and (tmp_path / "odd.json").is_file()
 

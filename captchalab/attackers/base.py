@@ -325,8 +325,8 @@ def read_model_info(path: Path) -> dict:
     characters = KINDS.get(info.get("kind", "text"), KINDS["text"]).characters
     if characters and (not isinstance(info["charset"], str) or not info["charset"]):
         raise CaptchalabError(f"{info_path}: its charset is not a string of characters")
-    if not characters and not (isinstance(info.get("classes"), list) and
-                                                   all(isinstance(c, str) for c in info["classes"])):
+    if not characters and not (isinstance(info.get("classes"), list)
+                               and all(isinstance(c, str) for c in info["classes"])):
         raise CaptchalabError(f"{info_path}: its classes are not a list of names")
     return info
 

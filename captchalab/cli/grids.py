@@ -8,8 +8,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Humans, Jobs, Models, Plugins, ReadOnlyAttackers,
-                  Resume, Workers, app, cell_reporter, dirs, make_backend, say, split_names)
+from .app import (CHARSET_HELP, Address, BackendOption, Backend, Force, Humans, Jobs, Models, Plugins,
+                  ReadOnlyAttackers, Resume, Workers, app, cell_reporter, dirs, make_backend, say, split_names)
 
 
 def _fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
@@ -52,8 +52,8 @@ def sweep(
     from ..sweep import SweepConfig, parse_knob, run_sweep
     knob, values = parse_knob(style, strength, param, dirs(plugins))
     model = model or []
-    config = SweepConfig(model=str(model[0]) if model else None, style=style, knob=knob, values=values, count=count, seed=seed,
-                         length=length, retrain=retrain, train_count=train_count, train_epochs=train_epochs,
+    config = SweepConfig(model=str(model[0]) if model else None, style=style, knob=knob, values=values,
+                         count=count, seed=seed, length=length, retrain=retrain, train_count=train_count, train_epochs=train_epochs,
                          workers=workers, plugin_dirs=tuple(dirs(plugins)),
                          models=tuple(str(m) for m in model[1:]), readers=tuple(attacker or ()),
                          charset=parse_charset(charset) if charset else (model_charsets(model) or [DIGITS])[0])
@@ -127,7 +127,8 @@ def matrix(
 
 @app.command()
 def run(
-    study: Path = typer.Argument(..., help="The study file (TOML); docs/studies.md lists every key; studies/ holds examples."),
+    study: Path = typer.Argument(..., help="The study file (TOML): docs/studies.md lists every key, studies/ "
+                                 "holds examples."),
     out: Optional[Path] = typer.Option(None, help="Results folder (default results/<study name>)."),
     resume: bool = typer.Option(False, help="Continue an interrupted study in --out: only unfinished cells run."),
     force: Force = False,

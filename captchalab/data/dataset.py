@@ -578,8 +578,8 @@ class FolderSource(Source):
         return self.dataset.charset if get_kind(self.dataset.kind).characters else ""
 
     def classes(self) -> list[str]:
-        """The prompt classes of its image-grid challenges (sorted)."""
-        return sorted({q["prompt"] for q in self.dataset.questions or ()})
+        """The prompt classes of its challenges (sorted; none for kinds whose question has no prompt)."""
+        return sorted({q["prompt"] for q in self.dataset.questions or () if "prompt" in q})
 
     def describe(self) -> dict:
         return {"dataset": str(self.dataset.root), "count": len(self.dataset),

@@ -72,15 +72,6 @@ class Oracle:
         return self.truths.get(_pixels_key(image))
 
 
-def wrong_answer(kind: str, truth: str, question, charset: str, rng: np.random.Generator):
-    """A plausible wrong answer, as the page would send it."""
-    return get_kind(kind).wrong_value(truth, question, charset, rng)
-
-
-def right_answer(kind: str, truth: str, question=None):
-    return get_kind(kind).page_value(truth, question)
-
-
 class Client:
     def __init__(self, url: str, timeout: float = 30.0):
         self.url, self.timeout = url.rstrip("/"), timeout
@@ -118,9 +109,9 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
         else:
             truth, question, profile, charset = known
             accuracy, median, sigma = profile.accuracy, profile.median_seconds, profile.sigma
+            kind = get_kind(item["kind"])  # the answer as the page would send it
             right = rng.random() < accuracy
-            answer = right_answer(item["kind"], truth, question) if right else wrong_answer(item["kind"], truth, question,
-                                                                                  charset, rng)
+            answer = kind.page_value(truth, question) if right else kind.wrong_value(truth, question, charset, rng)
         ms = float(np.exp(np.log(median * 1000) + sigma * rng.standard_normal()))
         trajectory = None
         if get_kind(item["kind"]).trajectory and isinstance(answer, int):
