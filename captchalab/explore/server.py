@@ -231,7 +231,7 @@ class Explorer:
         start = time.perf_counter()
         prepared = attacker.prepare(image, question)
         reading = attacker.read_prepared([prepared])[0]
-        images = kind.explore_images(image, question, parts, reading.text)
+        images = kind.explore_images(image, question, parts, reading.text, truth)
         view = {"model": key, "attacker": attacker.name, "kind": attacker.kind, "view": kind.view,
                 "image": png_uri(image), "found": reading.text, "truth": truth,
                 "said": kind.describe_reading(reading.text, truth),

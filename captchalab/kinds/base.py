@@ -148,8 +148,9 @@ class Kind:
         """What an attacker's answer says, in words (explore)."""
         return f"answers {found or '?'}" + (f" (truth {truth})" if truth is not None else "")
 
-    def explore_images(self, image: np.ndarray, question: Any, parts: dict, found: str) -> list:
-        """(caption, image) pairs explore shows for a reading besides the challenge itself."""
+    def explore_images(self, image: np.ndarray, question: Any, parts: dict, found: str, truth: str | None) -> list:
+        """(caption, image) pairs explore shows for a reading besides the challenge itself (`truth`:
+        the answer, None for an uploaded challenge)."""
         return [(name, part) for name, part in (parts or {}).items()]
 
     # -- people ----------------------------------------------------------------------------

@@ -138,8 +138,8 @@ class SliderKind(NumberKind):
                 problems.append(f"y {y} puts the piece outside the {height}-pixel-high background")
         return problems
 
-    def explore_images(self, image, question, parts, found):
-        """The piece laid where the reader puts it, with a red line at that x."""
+    def explore_images(self, image, question, parts, found, truth):
+        """The piece laid where the reader puts it, a red line at that x and a green one at the gap's."""
         out = image.copy()
         piece = (parts or {}).get("piece")
         guess = found.strip()
@@ -152,7 +152,9 @@ class SliderKind(NumberKind):
                 alpha = cut[..., 3:4].astype(np.float32) / 255.0
                 out[y0:y1, x0:x1] = (alpha * cut[..., :3] + (1 - alpha) * out[y0:y1, x0:x1]).astype(np.uint8)
             cv2.line(out, (x, 0), (x, out.shape[0] - 1), (40, 40, 214), 1)
-        return [("the piece where it was put", out)] + super().explore_images(image, question, parts, found)
+        if truth is not None:
+            cv2.line(out, (int(truth), 0), (int(truth), out.shape[0] - 1), (44, 160, 44), 1)
+        return [("the piece where it was put", out)] + super().explore_images(image, question, parts, found, truth)
 
     def page_answer(self, answer, question):
         text = super().page_answer(answer, question)
@@ -204,7 +206,7 @@ class RotationKind(NumberKind):
             problems.append(f"details['symmetry'] must be a whole number 1-360, got {symmetry!r}")
         return problems
 
-    def explore_images(self, image, question, parts, found):
+    def explore_images(self, image, question, parts, found, truth):
         """The picture turned back by the reader's answer."""
         h, w = image.shape[:2]
         turn = int(found) if found.strip().isdigit() else 0

@@ -305,7 +305,9 @@ function showAnswered(view, div) {  // a challenge read whole, beside the images
   for (const shown of [{ caption: "the challenge", image: view.image }, ...view.images]) {
     const figure = document.createElement("figure");
     const img = document.createElement("img");
-    img.src = shown.image; img.className = "challenge"; img.width = 160;
+    img.className = "challenge";
+    img.onload = () => { img.width = Math.round(img.naturalWidth * 240 / view.width); };  // one scale for all
+    img.src = shown.image;
     const caption = document.createElement("figcaption");
     caption.textContent = shown.caption;
     figure.append(img, caption);
