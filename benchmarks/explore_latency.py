@@ -35,7 +35,7 @@ def main():
         forwards.append(view["forward_ms"])
     q = lambda v, p: statistics.quantiles(v, n=100)[p - 1]
     print(f"forward pass with every activation: median {statistics.median(forwards):.1f} ms, 95th percentile {q(forwards, 95):.1f} ms")
-    print(f"whole request (PNG in, decode, normalise, forward, JSON out): median {statistics.median(round_trips):.1f} ms, "
+    print(f"whole request (PNG in, decode, crop, forward, JSON out): median {statistics.median(round_trips):.1f} ms, "
           f"95th percentile {q(round_trips, 95):.1f} ms")
 
 

@@ -29,7 +29,7 @@ import numpy as np
 def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
     import keras
     import tensorflow as tf
-    from captchalab.loop import make_optimizer
+    from captchalab.training import cosine_optimizer
     from captchalab.model import TrainConfig, build_model, make_train_step
     from captchalab.runtime import build_with_policy
     rng = np.random.default_rng(0)
@@ -42,7 +42,7 @@ def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
     runs = {"plain model.fit": lambda: plain.fit(x, y, batch_size=128, epochs=1, verbose=0)}
     for policy in policies:
         model = build_with_policy(lambda: build_model(seed=0), policy)
-        optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
+        optimizer = cosine_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
         optimizer.build(model.trainable_variables)
         step = make_train_step(model, optimizer, config.label_smoothing)
         step(x[:128], y[:128])
@@ -50,7 +50,7 @@ def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
                                                              for i in range(0, images, 128)]
         if xla:  # the same step compiled by XLA (jit_compile), on its own copy of the model
             model = build_with_policy(lambda: build_model(seed=0), policy)
-            optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
+            optimizer = cosine_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
             optimizer.build(model.trainable_variables)
             plain_step = make_train_step(model, optimizer, config.label_smoothing)
             compiled = tf.function(plain_step.python_function, jit_compile=True,

@@ -18,7 +18,7 @@ import numpy as np
 
 from .charset import DIGITS
 from .errors import CaptchalabError
-from .loop import fit_loop, forward, held_out, make_optimizer
+from .training import Run, choose_optimizer, cosine_optimizer, train_recipe, train_until_converged
 
 if TYPE_CHECKING:  # Keras itself is imported where it is used: worker processes never need it
     import keras
@@ -236,14 +236,13 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
     `config.epochs` (cosine schedule), or with `stopping` until it converges, judged by
     `validate()` (a segment attacker passes its CAPTCHA-level score; the default is the share of
     validation crops read right)."""
-    from .loop import plan
     config.check()
     steps = math.ceil(len(x_train) / config.batch_size)
     if stopping is None:
-        optimizer = make_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
+        optimizer = cosine_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, steps)
     else:
         validation_count = len(x_val) if validation_count is None else validation_count
-        optimizer = plan(config.learning_rate, stopping, len(x_train), config.batch_size, validation_count)
+        optimizer = choose_optimizer(config.learning_rate, stopping, len(x_train), config.batch_size, validation_count)
     step = make_train_step(model, optimizer, config.label_smoothing, config.dropout)
     y_train = y_train.astype(np.int32)
 
@@ -258,8 +257,27 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
         return float((predict_proba(model, x_val).argmax(axis=1) == y_val).mean()) if len(x_val) else None
 
     run_config = asdict(config) if stopping is None else {**asdict(config), "stopping": asdict(stopping)}
-    return fit_loop(model, optimizer, epochs=config.epochs, patience=config.patience, seed=config.seed,
-                    train_count=len(x_train), epoch_batches=epoch_batches, step=step,
-                    validate=validate or crop_accuracy, checkpoint=checkpoint, config=run_config, resume=resume,
-                    verbose=verbose, on_epoch=on_epoch, stopping=stopping, train_score=train_score,
-                    validation_count=validation_count)
+    run = Run(model, optimizer, config.seed, len(x_train), epoch_batches, step, validate or crop_accuracy, checkpoint,
+              run_config, resume, verbose, on_epoch)
+    if stopping is None:
+        return train_recipe(run, config.epochs, config.patience, train_score)
+    return train_until_converged(run, stopping, validation_count, train_score)
+
+
+def forward(model) -> Callable:
+    """The model's compiled inference pass, made once per model and kept on it: a function made
+    anew for every call would be traced anew (TensorFlow's retracing warnings)."""
+    import tensorflow as tf
+    run = getattr(model, "_captchalab_forward", None)
+    if run is None:  # one signature for every batch size: traced once
+        run = tf.function(lambda x: model(x, training=False), autograph=False,  # no Python control flow to convert
+                          input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)])
+        object.__setattr__(model, "_captchalab_forward", run)  # not a tracked Keras attribute
+    return run
+
+
+def held_out(count: int, hold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of `count` items split into (kept for training, `hold` held out), at random from
+    `seed`: the one split of every training set here."""
+    order = np.random.default_rng([seed, 7]).permutation(count)
+    return order[hold:], order[:hold]

@@ -10,7 +10,7 @@ MARGIN_CAP = 5.0  # logits: a character beaten by this much pulls no further
 GREY = np.array([0.114, 0.587, 0.299], np.float32)  # OpenCV's BGR -> grey weights
 
 
-def normalize(mask: np.ndarray) -> np.ndarray:
+def mnist_crop(mask: np.ndarray) -> np.ndarray:
     """MNIST-style crop: ink fitted into 20x20 keeping aspect, centre of mass at the centre of 28x28."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:

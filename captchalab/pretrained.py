@@ -39,7 +39,7 @@ def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=()
     recipe = get_attacker(attacker, list(plugin_dirs)).base
     if recipe is None:
         return None
-    if recipe.kind == "characters":
+    if recipe.trained_on == "characters":
         return folder / "mnist.keras" if charset == DIGITS else chars_path(charset, folder)
     return folder / f"{attacker}-{_set_tag(charset)}.keras"
 
@@ -78,16 +78,16 @@ def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder:
         return shipped
     from . import train
     from .attackers.base import TrainSettings, make_attacker
-    from .loop import checkpoint_dir
+    from .training import checkpoint_dir
     resume = (checkpoint_dir(path) / "state.json").is_file()  # a run interrupted earlier goes on
     say(f"{path} is missing: training it first (once; later runs start from it)"
         + (", resuming the interrupted run" if resume else ""))
     recipe = make_attacker(attacker, charset, list(plugin_dirs)).base
-    if recipe.kind == "characters" and charset == DIGITS:
+    if recipe.trained_on == "characters" and charset == DIGITS:
         from .data.mnist import load_mnist
         info = train.train_mnist(load_mnist(None), path, train.TrainConfig(), resume=resume, verbose=verbose,
                                  on_epoch=on_epoch)
-    elif recipe.kind == "characters":
+    elif recipe.trained_on == "characters":
         config = train.TrainConfig(**train.CHARS_TRAINING)
         info = train.train_chars(charset, path, config, resume=resume, verbose=verbose, on_epoch=on_epoch)
     else:

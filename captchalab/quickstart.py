@@ -10,7 +10,7 @@ from .attackers.base import TrainSettings, get_attacker
 from .data.dataset import GenerationSpec, Source
 from .data.mnist import Mnist
 from .fileio import atomic_dir
-from .loop import describe_verdict
+from .report import describe_verdict
 from .train import TrainConfig, train_attacker, train_mnist
 
 

@@ -1,4 +1,4 @@
-"""`sweep` and `matrix`: two short front-ends that build a grid and run it on the grid engine
+"""`sweep` and `matrix`: two short front-ends that build cells and run them on the cell engine
 (captchalab.study), so they share its loop, its resume rule and its report writer.
 
 A sweep's cell is one step: the CAPTCHAs at one value of a generator knob, read by every
@@ -21,7 +21,7 @@ from .errors import CaptchalabError
 from .manifest import make_manifest
 from .registry import split_attacker_spec
 from .study.backends import LocalBackend
-from .study.grid import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
+from .study.cells import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")
 
@@ -176,7 +176,7 @@ def _remote_step(config: SweepConfig, cell: Cell, models: dict) -> dict:
 def _examples(out: Path, config: SweepConfig, step: dict) -> None:
     """The step's first CAPTCHAs and its first misread ones (truth -> guess), as one sheet."""
     from .data.dataset import Source
-    from .report import contact_sheet
+    from .plots import contact_sheet
     source = Source(spec=config.spec(step["value"], config.count, config.seed + step["step"]))
     shown = [(source.sample(k).image, source.sample(k).text) for k in range(min(3, config.count))]
     for index, guess in (step.get("misread") or [])[:3]:
@@ -222,10 +222,10 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
     report = {"kind": "sweep", "style": config.style, "knob": config.knob, "steps": steps,
               "config": asdict(config), "rows": rows_of(steps, lambda s: {config.knob: s["value"]}),
               "manifest": make_manifest("report", command="sweep", config=asdict(config))}
-    from .report import write_grid_report
+    from .report import write_study_report
     images = [(f"{config.knob} = {s['value']}: examples (truth; misread ones as truth -> guess)", out / s["examples"])
               for s in steps if s.get("examples")]
-    write_grid_report(out, f"Sweep: {config.style} {config.knob}", report, [config.knob], images)
+    write_study_report(out, f"Sweep: {config.style} {config.knob}", report, [config.knob], images)
     return report
 
 
@@ -298,6 +298,6 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
               "manifest": make_manifest("report", command="matrix", **settings)}
     if len(attackers) > 1:
         report["matrices"] = matrices
-    from .report import write_grid_report
-    write_grid_report(out, "Transfer matrix", report, [])
+    from .report import write_study_report
+    write_study_report(out, "Transfer matrix", report, [])
     return report

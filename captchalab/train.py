@@ -1,5 +1,5 @@
 """Training pipelines: the seed's network on single characters (MNIST, rendered characters) and
-any attacker on CAPTCHAs. Each prepares its data, trains through the shared loop (loop.py),
+any attacker on CAPTCHAs. Each prepares its data, trains through the shared loop (captchalab/training),
 and writes `NAME.keras` + `NAME.json` atomically.
 """
 from __future__ import annotations
@@ -18,11 +18,10 @@ from .charset import DIGITS, charset_name
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
 from .kinds import get_kind
-from .loop import (check_resumable, checkpoint_dir, held_out, make_optimizer, seconds_and_rate,  # noqa: F401
-                   training_lock, validation_size)
+from .training import check_resumable, checkpoint_dir, run_record, training_lock, validation_size
 from .manifest import make_manifest
 from .registry import source_of
-from .model import (TrainConfig, build_model, evaluate, make_train_step, split_validation,  # noqa: F401
+from .model import (TrainConfig, build_model, evaluate, held_out, make_train_step, split_validation,  # noqa: F401
                     train_network)
 from .runtime import build_with_policy, float32_copy, training_policy
 
@@ -44,7 +43,7 @@ def finish(model, out: Path, info: dict, wall_start: float) -> dict:
 
 
 def one_run_per_model(train):
-    """Run `train` holding its `out` model's training lock (loop.training_lock)."""
+    """Run `train` holding its `out` model's training lock (training.training_lock)."""
     signature = inspect.signature(train)
 
     @functools.wraps(train)
@@ -83,7 +82,7 @@ def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Pa
         most_confused=most_confused(result["confusion_matrix"], charset),
         confusion_matrix=result["confusion_matrix"], train_count=len(x_train), validation_count=len(x_val),
         test_count=len(test[0]), epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
-        **seconds_and_rate(state),
+        **run_record(state),
         manifest=make_manifest("model", task=task, config=asdict(config), **(manifest_fields or {})))
     return finish(model, out, info, wall_start)
 

@@ -16,7 +16,7 @@ import numpy as np
 from .charset import DIGITS
 from .errors import CaptchalabError
 from .model import CONV_LAYERS
-from .report import pyplot
+from .plots import pyplot
 
 LAYERS = ("input",) + CONV_LAYERS + ("fc1", "fc2")
 DPI = 100
@@ -54,17 +54,17 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     it is dark on light), a CAPTCHA with `char` gives its char-th segmented character, anything
     else is treated as one character and normalised the MNIST way."""
     import cv2
-    from .attackers.segmenter import ink_mask, normalize, segment
+    from .attackers.segmenter import cut_characters, ink_mask, mnist_crop
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     if char is not None:
-        crops = segment(image).crops
+        crops = cut_characters(image).crops
         if not 0 <= char < len(crops):
             raise CaptchalabError(f"--char {char} is out of range: the image segments into {len(crops)} characters")
         return crops[char]
     if gray.shape == (28, 28):
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
         return 255 - gray if border.mean() > 127 else gray.copy()
-    return normalize(ink_mask(gray) > 0)
+    return mnist_crop(ink_mask(gray) > 0)
 
 
 def activation_function(model):

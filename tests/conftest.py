@@ -23,14 +23,14 @@ hypothesis_settings.load_profile("captchalab")
 def font_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n real 28x28 digit images (rendered from the bundled fonts, MNIST-normalised)."""
     from captchalab import render
-    from captchalab.attackers.segmenter import normalize
+    from captchalab.attackers.segmenter import mnist_crop
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.empty((n, 28, 28), np.uint8)
     for i, label in enumerate(labels):
         mask = render.glyph(str(label), int(rng.integers(len(render.font_paths()))), 40)
         mask = render.rotate_scale(mask, rng.uniform(-10, 10))
-        images[i] = normalize(mask > 100)
+        images[i] = mnist_crop(mask > 100)
     return images, labels
 
 
@@ -83,8 +83,8 @@ def run_cli(*args, env=None, cwd=None, timeout=300):
 
 def assert_one_line_error(result, fragment: str = ""):
     assert result.returncode != 0, result.stdout + result.stderr
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    errors = [l for l in lines if l.startswith("error: ")]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
     assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert fragment.lower() in errors[0].lower(), errors[0]

@@ -166,7 +166,7 @@ def test_a_base_that_fits_no_layer_is_a_start_from_scratch_at_the_full_rate(tmp_
 
 
 def test_a_second_run_into_a_model_being_trained_is_refused(tmp_path):
-    from captchalab.loop import training_lock
+    from captchalab.training import training_lock
     out = tmp_path / "models" / "m.keras"
     with training_lock(out):  # a run already training into it
         second = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--attacker", "ctc", "--from",

@@ -8,7 +8,7 @@ import pytest
 
 from captchalab.attack import attack_many
 from captchalab.attackers import TrainSettings, get_attacker, load_attacker
-from captchalab.attackers.ctc import greedy_decode, normalise
+from captchalab.attackers.ctc import greedy_decode, ctc_input
 from captchalab.data.dataset import GenerationSpec, Source, generate_dataset
 from captchalab.errors import CaptchalabError
 from captchalab.train import train_attacker
@@ -45,10 +45,10 @@ def test_normalise_gives_dark_ink_on_light_whatever_the_input():
     light[20:40, 30:50] = 20
     dark = 255 - light
     for image in (light, dark, light[..., 0]):
-        out = normalise(image, 32, 128)
+        out = ctc_input(image, 32, 128)
         assert out.shape == (32, 128) and out.dtype == np.uint8
         assert np.median(out) > 200 and out.min() < 60
-    wide = normalise(np.full((20, 1000), 255, np.uint8), 32, 128)
+    wide = ctc_input(np.full((20, 1000), 255, np.uint8), 32, 128)
     assert wide.shape == (32, 128)  # squeezed, not cut
 
 
@@ -58,8 +58,8 @@ def test_colour_normalise_keeps_apart_what_grey_makes_one():
     image[10:30, 20:40] = (160, 40, 20)   # BGR: blue ink, grey 48
     image[18:22, :] = (10, 30, 97)        # a red line of the same grey
     ink, line = (20, 24), (15, 60)        # the ink's and the line's pixels after normalising to 32 high
-    grey = normalise(image, 32, 128)
-    colour = normalise(image, 32, 128, colour=True)
+    grey = ctc_input(image, 32, 128)
+    colour = ctc_input(image, 32, 128, colour=True)
     assert colour.shape == (32, 128, 3) and colour.dtype == np.uint8
     assert abs(int(grey[ink]) - int(grey[line])) <= 3
     assert np.abs(colour[ink].astype(int) - colour[line].astype(int)).max() > 100
@@ -67,7 +67,7 @@ def test_colour_normalise_keeps_apart_what_grey_makes_one():
     # padding are the grey reader's (the ink differs where a channel clips)
     difference = np.abs(cv2_grey(colour).astype(int) - grey.astype(int))
     assert (difference[grey > 200] <= 1).all() and (difference[:, 96:] == 0).all()
-    inverted = normalise(255 - image, 32, 128, colour=True)
+    inverted = ctc_input(255 - image, 32, 128, colour=True)
     assert np.median(cv2_grey(inverted)) > 200
 
 
@@ -90,7 +90,7 @@ def test_a_colour_ctc_starts_from_a_grey_model_reading_as_it_did(ctc_model):
     by_grey = grey.probabilities([grey.prepare(s.image, None) for s in samples])
     by_colour = colour.probabilities([colour.prepare(s.image, None) for s in samples])
     assert np.abs(by_grey - by_colour).max() < 0.05
-    # its differentiable copy of normalise reads what reading reads: the CTC loss of the truth
+    # its differentiable copy of ctc_input reads what reading reads: the CTC loss of the truth
     x0, _, constants = colour.adversarial_objective([s.image for s in samples], [s.text for s in samples], None)
     through_graph = colour.adversarial_loss(tf.constant(x0), constants).numpy()
     import keras

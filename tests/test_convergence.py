@@ -11,13 +11,13 @@ from conftest import assert_one_line_error, run_cli
 def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, validation_count=500, name="ckpt"):
     """The real loop on a real (tiny) Keras model, with a scripted validation curve."""
     import keras
-    from captchalab.loop import Stopping, fit_loop, plan
+    from captchalab.training import Run, Stopping, choose_optimizer, train_until_converged
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     x = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
     stopping = Stopping(budget, patience=2, reductions=2)
-    optimizer = plan(1e-3, stopping, len(x), 20, validation_count)
+    optimizer = choose_optimizer(1e-3, stopping, len(x), 20, validation_count)
     import tensorflow as tf
 
     @tf.function
@@ -28,10 +28,10 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
         return loss, 0.0
 
     scores = iter(curve)
-    return fit_loop(model, optimizer, seed=0, train_count=len(x),
-                    epoch_batches=lambda rng: ((x[i:i + 20],) for i in range(0, 100, 20)), step=step,
-                    validate=lambda: next(scores), checkpoint=tmp_path / name, config={"run": 1}, resume=resume,
-                    stopping=stopping, train_score=lambda: train_accuracy, validation_count=validation_count)
+    run = Run(model, optimizer, seed=0, train_count=len(x),
+              epoch_batches=lambda rng: ((x[i:i + 20],) for i in range(0, 100, 20)), step=step,
+              validate=lambda: next(scores), checkpoint=tmp_path / name, config={"run": 1}, resume=resume)
+    return train_until_converged(run, stopping, validation_count, train_score=lambda: train_accuracy)
 
 
 def test_a_plateau_cuts_the_rate_then_ends_the_run_before_its_budget(tmp_path):

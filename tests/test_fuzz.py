@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from captchalab.attackers.segmenter import segment
+from captchalab.attackers.segmenter import cut_characters
 from captchalab.data.dataset import read_dataset
 from captchalab.data.images import ImageError, ImageLimits, decode_image
 from captchalab.errors import CaptchalabError
@@ -217,7 +217,7 @@ def test_mutated_images_never_escape_as_exceptions(data):
     except ImageError:
         return
     assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    seg = segment(image, 4)  # whatever decodes must also survive the segmenter
+    seg = cut_characters(image, 4)  # whatever decodes must also survive the segmenter
     assert seg.crops.dtype == np.uint8 and len(seg.crops) == len(seg.boxes)
 
 

@@ -13,8 +13,8 @@ LAYERS = [
     ["train", "attack", "pretrained", "testing", "ensemble"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
-    ["score", "report"],
-    ["plugins", "workers", "model", "loop", "pixels"],
+    ["score", "report", "plots"],
+    ["plugins", "workers", "model", "loop", "training", "pixels"],
     ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "serving", "errors"],
 ]
 
@@ -125,3 +125,23 @@ def test_worker_side_modules_never_import_tensorflow():
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_every_dotted_name_the_docs_show_resolves():
+    """`captchalab.training.TeacherStage` in a sentence is a promise too: each such name imports."""
+    import importlib
+    names = set()
+    for doc in [*(REPO / "docs").glob("*.md"), REPO / "README.md"]:
+        names |= set(re.findall(r"`(captchalab(?:\.\w+)+)", doc.read_text()))
+    assert len(names) >= 10, names
+    for dotted in sorted(names):
+        parts = dotted.split(".")
+        for cut in range(len(parts), 0, -1):  # the longest importable module, then attributes
+            try:
+                found = importlib.import_module(".".join(parts[:cut]))
+                break
+            except ImportError:
+                continue
+        for attribute in parts[cut:]:
+            assert hasattr(found, attribute), f"docs name {dotted}, which does not resolve"
+            found = getattr(found, attribute)

@@ -188,7 +188,7 @@ def test_a_run_that_reads_nothing_is_an_error(tmp_path):
 
 
 def test_a_run_the_clock_stopped_gets_one_truthful_reason():
-    from captchalab.loop import Stopping, convergence
+    from captchalab.training import Stopping, convergence
     state = {"stopped": "time limit", "epoch": 47, "images_seen": 114_210, "best_val_accuracy": 0.9,
              "best_epoch": 40, "reductions": 0, "history": []}
     verdict = convergence(state, 120, 0.99, Stopping(budget=200_000, wall_seconds=60))

@@ -5,7 +5,7 @@ import pytest
 from captchalab import render
 from captchalab.data.dataset import GenerationSpec, render_many
 from captchalab.score import box_hit
-from captchalab.attackers.segmenter import normalize, segment
+from captchalab.attackers.segmenter import cut_characters, mnist_crop
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def box_rate(style, strength=0.5, n=25, degrade=None):
     for _, (text, image, boxes, *_) in render_many(GenerationSpec(style, n, 4, 4, seed=9, strength=strength)):
         if degrade:
             image, boxes = degrade(image, boxes)
-        seg = segment(image, len(text))
+        seg = cut_characters(image, len(text))
         hits += len(seg.boxes) == len(text) and all(box_hit(f, t) for f, t in zip(seg.boxes, boxes))
     return hits / n
 
@@ -67,7 +67,7 @@ def test_survives_degraded_images(degrade):
 def test_splits_touching_characters_when_the_length_is_known():
     masks = [render.glyph(c, 1, 44) for c in "4708"]
     out = render.compose(masks, [(0, 0, 0)] * 4, np.random.default_rng(0), 64, render.plain(255), advance=0.9)
-    seg = segment(out.image, 4)
+    seg = cut_characters(out.image, 4)
     assert len(seg.crops) == 4
     assert all(box_hit(f, t) for f, t in zip(seg.boxes, out.boxes))
 
@@ -75,13 +75,13 @@ def test_splits_touching_characters_when_the_length_is_known():
 def test_without_hint_counts_separated_characters():
     masks = [render.glyph(c, 0, 44) for c in "50917"]
     out = render.compose(masks, [(0, 0, 0)] * 5, np.random.default_rng(0), 64, render.plain(255), advance=1.4)
-    assert len(segment(out.image).crops) == 5
+    assert len(cut_characters(out.image).crops) == 5
 
 
 def test_normalisation_is_mnist_like():
     mask = np.zeros((80, 30), bool)
     mask[5:75, 10:20] = True  # a tall bar, off-centre in its frame
-    crop = normalize(mask)
+    crop = mnist_crop(mask)
     assert crop.shape == (28, 28) and crop.dtype == np.uint8
     ys, xs = np.nonzero(crop > 0)
     assert ys.max() - ys.min() + 1 <= 21 and ys.max() - ys.min() + 1 >= 19  # fitted into 20 px
@@ -93,7 +93,7 @@ def test_normalisation_is_mnist_like():
 def test_dark_background_image_gives_white_on_black_crops():
     masks = [render.glyph(c, 0, 44) for c in "31"]
     out = render.compose(masks, [(255, 255, 255)] * 2, np.random.default_rng(0), 64, render.plain(0))
-    seg = segment(out.image, 2)
+    seg = cut_characters(out.image, 2)
     assert len(seg.crops) == 2 and all(c[0, 0] == 0 and c.max() > 200 for c in seg.crops)
 
 
@@ -105,7 +105,7 @@ def test_frame_and_free_lines_are_ignored():
     cv2.rectangle(image, (0, 0), (w - 1, h - 1), (0, 0, 0), 2)  # a dark frame around the CAPTCHA
     cv2.line(image, (0, 2), (w - 1, 6), (0, 0, 0), 1)  # a line across the top, touching no digit
     for expected in (4, None):
-        seg = segment(image, expected)
+        seg = cut_characters(image, expected)
         assert len(seg.crops) == 4
         assert all(box_hit(f, t) for f, t in zip(seg.boxes, out.boxes))
         assert all(c[0, 0] == 0 for c in seg.crops)

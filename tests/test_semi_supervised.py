@@ -11,7 +11,7 @@ from conftest import assert_one_line_error, run_cli
 
 def test_only_confident_readings_of_the_charset_become_pseudo_labels():
     from captchalab.attackers import Reading
-    from captchalab.loop import confident
+    from captchalab.training import confident
     readings = [Reading("12", [0.95, 0.99]), Reading("12", [0.95, 0.5]), Reading("", []),
                 Reading("1a", [0.99, 0.99]), Reading("123456789", [1.0] * 9), Reading("7", [0.9])]
     assert confident(readings, 0.9, "0123456789", max_length=8) == [0, 5]
@@ -30,7 +30,7 @@ def test_pseudo_labels_are_capped_per_labelled_captcha_the_most_confident_first(
 
 def test_the_teacher_moves_a_small_step_towards_the_student():
     import keras
-    from captchalab.loop import mean_teacher
+    from captchalab.training import mean_teacher
     inputs = keras.Input((3,))
     student = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     teacher = keras.models.clone_model(student)
@@ -84,7 +84,7 @@ class Interrupt(Exception):
 def test_an_interrupted_semi_supervised_run_resumes_in_its_second_stage(tmp_path, folders):
     from captchalab.attackers.base import TrainSettings, make_attacker
     from captchalab.data.dataset import make_source, read_unlabelled
-    from captchalab.loop import checkpoint_dir
+    from captchalab.training import checkpoint_dir
     from captchalab.train import train_attacker
 
     def run(out, resume=False, on_epoch=None):

@@ -1,4 +1,4 @@
-"""Study files and the grid engine: validation, a tiny study locally and on a real local Ray
+"""Study files and the cell engine: validation, a tiny study locally and on a real local Ray
 cluster (same numbers), resume after an interruption or a kill, and a failing cell."""
 import csv
 import json

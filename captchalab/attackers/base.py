@@ -4,7 +4,7 @@ An attacker declares its hyper-parameters (`Param`, as styles do) and splits rea
 `prepare(image, length)` is the per-image work (segmenting, resizing), run in worker processes
 and so free of the model; `read_prepared(batch)` is the batched part (the network), run in the
 main process. A trainable attacker builds a fresh model (`build`) and either declares its
-targets and loss (the shared loop in loop.py trains it) or writes its own `fit`.
+targets and loss (the shared loop, captchalab/training, trains it) or writes its own `fit`.
 A trained attacker is saved as `NAME.keras` (the Keras model) plus `NAME.json`, which names the
 attacker, its character set in output order and its input geometry, so `load_attacker(path)`
 needs nothing else. docs/attackers.md is the contract for plugin authors.
@@ -23,7 +23,7 @@ import numpy as np
 from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
 from ..kinds import KINDS
-from ..loop import captcha_score  # noqa: F401 (attackers judge their runs by it)
+from ..training import captcha_score  # noqa: F401 (attackers judge their runs by it)
 from ..model import load_keras_model  # noqa: F401 (kept importable from here)
 from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  # noqa: F401
                         parse_assignments, register, split_attacker_spec)
@@ -62,7 +62,7 @@ class Reading:
 @dataclass
 class TrainSettings:
     """How long and how fast to train; None means "the attacker's default". By default an
-    attacker trains until it converges (loop.py), within `budget` examples seen."""
+    attacker trains until it converges (training/stopping.py), within `budget` examples seen."""
     epochs: int | None = None          # at most this many passes over the training set
     batch_size: int | None = None
     learning_rate: float | None = None
@@ -75,10 +75,10 @@ class TrainSettings:
 @dataclass(frozen=True)
 class BaseRecipe:
     """An attacker's default starting model (`--from base`), trained once per character set
-    under models/ and reused. `kind` is "captchas" (this attacker trained on `count` CAPTCHAs
+    under models/ and reused. `trained_on` is "captchas" (this attacker trained on `count` CAPTCHAs
     mixed from `styles` at `strengths`, lengths `length`) or "characters" (the seed's network on
     single characters: MNIST for digits, `train chars` for other sets; `segment` uses it)."""
-    kind: str = "captchas"
+    trained_on: str = "captchas"
     styles: tuple[str, ...] = ("clean", "distorted", "noisy", "overlap", "imagecaptcha")
     strengths: tuple[float, ...] = (0.2, 0.5, 0.8)
     count: int = 12000
@@ -157,7 +157,7 @@ class Attacker:
             fresh: Callable[[int], list[Example]] | None = None) -> dict:
         """Train `self.model` in place; returns at least {"val_accuracy": ..., "history": [...]}.
         The default trains through the shared loop from the declared `targets` and `loss`."""
-        from ..loop import fit_declared
+        from ..training import fit_declared
         return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch, fresh)
 
     def init_from(self, other: "Attacker") -> str:
@@ -229,8 +229,8 @@ class Attacker:
         if cls.fresh_examples and "fresh" not in inspect.signature(cls.fit).parameters:
             raise PluginError(f"attacker {cls.name!r} declares fresh_examples but its fit() takes no fresh=")
         if cls.base is not None and (not isinstance(cls.base, BaseRecipe) or
-                                     cls.base.kind not in ("captchas", "characters")):
-            raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe of kind captchas or characters")
+                                     cls.base.trained_on not in ("captchas", "characters")):
+            raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe trained on captchas or characters")
 
     # -- provided --------------------------------------------------------------------------
     def read(self, images: list[np.ndarray], length: int | None = None) -> list[Reading]:

@@ -9,21 +9,19 @@ character i of the charset is class i + 1.
 """
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import cv2
 import numpy as np
 
 from ..charset import charset_name
 from ..errors import CaptchalabError
 from ..registry import Param
-from .base import Attacker, BaseRecipe, Reading, captcha_score, register_attacker, softmax
+from .base import Attacker, BaseRecipe, Reading, register_attacker, softmax
 
 MAX_LABEL = 8
 SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
 
 
-def normalise(image: np.ndarray, height: int, width: int, colour: bool = False) -> np.ndarray:
+def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) -> np.ndarray:
     """Grey, dark ink on a light background, contrast stretched, scaled to `height` (squeezed
     if it would be wider than `width`) and padded on the right with its background grey. With
     `colour`, the BGR image (height x width x 3) through the same stretch and inversion, decided
@@ -126,7 +124,7 @@ class Ctc(Attacker):
     )
 
     def prepare(self, image, length):
-        return normalise(image, self.hparams["height"], self.hparams["width"], self.hparams["colour"])
+        return ctc_input(image, self.hparams["height"], self.hparams["width"], self.hparams["colour"])
 
     def channels(self) -> int:
         return 3 if self.hparams["colour"] else 1
@@ -142,7 +140,7 @@ class Ctc(Attacker):
 
     def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
         """Per time step, the probability of the blank (column 0) and of each character."""
-        from ..loop import forward
+        from ..model import forward
         x = self.network_input(np.stack(batch))
         logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
         return softmax(logits)
@@ -221,9 +219,9 @@ class Ctc(Attacker):
         """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
         images), in two stages: first on the labelled CAPTCHAs alone, then, from that model, also
         on the unlabelled ones a mean teacher (initialised from it) reads confidently
-        (loop.PseudoLabelling); with `fresh`, on the CAPTCHAs it draws for each epoch instead of
+        (training.PseudoLabelling); with `fresh`, on the CAPTCHAs it draws for each epoch instead of
         `train`. Each stage is checkpointed, so `resume` goes on from either."""
-        from ..loop import TeacherStage, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
+        from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
         stage = None
         if unlabelled:
             stage = TeacherStage(checkpoint, resume)
@@ -232,17 +230,9 @@ class Ctc(Attacker):
         h = self.hparams
         x, labels, lengths = self._encode(train)
         batch_size = settings.batch_size or h["batch_size"]
-        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
-        # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
-        # default, and at least 15 passes
-        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"],
-                                max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)), warmup_epochs=1.0)
-        optimizer = plan(lr, stopping, len(x), batch_size, len(validation))
-        model = self.model
-        step = self.train_step(optimizer)
-
+        lr = learning_rate(settings, h["learning_rate"])
         if stage:
-            stage.start(model)
+            stage.start(self.model)
             reader = type(self)(self.charset, self.hparams, stage.teacher)
 
         def epoch_set(rng):
@@ -269,24 +259,19 @@ class Ctc(Attacker):
                 if stage:
                     stage.update()
 
-        def validate():
-            return captcha_score(self, validation, limit=len(validation))
-
-        def train_score():  # the underfitting check, on training CAPTCHAs as they are (no augmentation)
-            return captcha_score(self, train)
-
-        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(x), epoch_batches=epoch_batches,
-                         step=step, validate=validate, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
-                         stopping=stopping, train_score=train_score, validation_count=len(validation),
-                         teacher=stage and stage.teacher, epoch_notes=stage and stage.epoch_notes,
-                         config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
-                                 "learning_rate": lr, "seed": settings.seed, "count": len(x),
-                                 "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
-        result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr}
+        # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
+        # default, and at least 15 passes
+        state = fit_converging(self, settings, train, validation, train_count=len(x), budget=h["budget"],
+                               small_set_budget=max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)),
+                               batch_size=batch_size, rate=lr, make_step=self.train_step,
+                               epoch_batches=epoch_batches, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
+                               warmup_epochs=1.0, stage=stage,
+                               config={"count": len(x), "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
+        result = {**run_record(state), "batch_size": batch_size, "learning_rate": lr}
         return stage.notes(result, len(unlabelled), state["history"]) if stage else result
 
     def adversarial_objective(self, images, texts, boxes, targets=None):
-        """A differentiable copy of `normalise` (grey, stretch, invert, resize, pad) for a padded
+        """A differentiable copy of `ctc_input` (grey, stretch, invert, resize, pad) for a padded
         batch of BGR images in 0-255, then the network and the CTC loss of each image's text (or of
         its target text): the padded clean batch, its mask of real pixels, and the constants
         `adversarial_loss` needs."""
@@ -317,7 +302,7 @@ class Ctc(Attacker):
 
     def adversarial_loss(self, x, constants):
         """The CTC loss of each image's text (untargeted: perturb() ascends it) or of its target
-        text (perturb() descends it), through the differentiable copy of `normalise`. Measured
+        text (perturb() descends it), through the differentiable copy of `ctc_input`. Measured
         stronger here than margins on the logits: a character spans several time steps, so
         flipping single steps rarely changes the text."""
         import keras
@@ -325,7 +310,7 @@ class Ctc(Attacker):
         from ..pixels import GREY
         ry, rx, stretch, valid, invert, pad, padded, encoded, lengths = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
-        lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as normalise() computes them, on these pixels
+        lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as ctc_input() computes them, on these pixels
         gain = tf.where(stretch > 0, 255.0 / tf.maximum(hi - lo, 1e-3), 1.0)
         offset = tf.where(stretch > 0, lo, 0.0)
         # every step on a channels-last picture: the grey, or with colour the BGR image itself
@@ -372,7 +357,7 @@ def _percentiles(grey, valid, qs):
 
 
 def _objective_constants(image: np.ndarray, height: int, width: int, colour: bool = False):
-    """What `normalise` decided for this clean image, as numbers: contrast gain and offset,
+    """What `ctc_input` decided for this clean image, as numbers: contrast gain and offset,
     whether it inverted, its resize matrices, its width after resizing and its padding grey (per
     channel: one, or three with `colour`)."""
     from ..pixels import resize_matrix
@@ -383,7 +368,7 @@ def _objective_constants(image: np.ndarray, height: int, width: int, colour: boo
     invert = np.median(stretched) < 128
     h, w = grey.shape
     new_w = max(1, min(width, round(w * height / h)))
-    prepared = normalise(image, height, width, colour)[:, :new_w]
+    prepared = ctc_input(image, height, width, colour)[:, :new_w]
     pad = np.median(prepared.reshape(height * new_w, -1), axis=0).astype(np.float32)
     return gain, offset, invert, resize_matrix(h, height), resize_matrix(w, new_w), new_w, pad
 

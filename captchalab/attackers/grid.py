@@ -25,7 +25,7 @@ tile, or the whole challenge for `squares`, scoring every square of it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -251,7 +251,7 @@ class GridReader(Attacker):
     def input_logits(self, x: np.ndarray) -> np.ndarray:
         """The network's scores for float inputs in [0, 1]: per tile, per class (tiles x classes),
         in chunks of about 1,024 32x32 tiles' worth of pixels."""
-        from ..loop import forward
+        from ..model import forward
         run = forward(self.model)
         chunk = max(1, 1024 * 32 * 32 // (x.shape[1] * x.shape[2]))
         return np.concatenate([self.square_logits(run(x[i:i + chunk])).numpy().reshape(-1, len(self.classes))
@@ -382,9 +382,9 @@ class GridReader(Attacker):
         """Train tile by tile until the challenge-level validation score (exact sets) converges; with
         `fresh`, every epoch on the challenges `fresh(seed)` draws; with `unlabelled` (prepared
         challenges), in two stages, the second also on the unlabelled inputs a mean teacher reads
-        confidently (`pseudo_examples`, loop.TeacherStage)."""
+        confidently (`pseudo_examples`, training.TeacherStage)."""
         import tensorflow as tf
-        from ..loop import TeacherStage, captcha_score, fit_loop, fresh_seed, plan, seconds_and_rate, stopping_for
+        from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
         stage = None
         if unlabelled:
             stage = TeacherStage(checkpoint, resume)
@@ -395,18 +395,17 @@ class GridReader(Attacker):
         # validation, and every later read, weigh selections by the sizes the training answers had
         self.info["answer_sizes"] = answer_sizes(usable, max(p["grid"] ** 2 for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
-        lr = settings.learning_rate or h["learning_rate"] * (0.5 if settings.fine_tune else 1)
-        stopping = stopping_for(settings, h, len(inputs), len(validation), h["budget"],
-                                max(h["budget"] // 15, 30 * len(inputs)))
-        optimizer = plan(lr, stopping, len(inputs), batch_size, len(validation))
+        lr = learning_rate(settings, h["learning_rate"])
         model, variables = self.model, self.model.trainable_variables
 
-        @tf.function(reduce_retracing=True)
-        def step(x, prompt, target):
-            with tf.GradientTape() as tape:
-                loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
-            optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
+        def make_step(optimizer):
+            @tf.function(reduce_retracing=True)
+            def step(x, prompt, target):
+                with tf.GradientTape() as tape:
+                    loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
+                optimizer.apply(tape.gradient(loss, variables), variables)
+                return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
+            return step
 
         if stage:
             stage.start(model)
@@ -430,17 +429,15 @@ class GridReader(Attacker):
                 if stage:
                     stage.update()
 
-        state = fit_loop(model, optimizer, seed=settings.seed, train_count=len(inputs), epoch_batches=epoch_batches,
-                         step=step, validate=lambda: captcha_score(self, validation, len(validation)),
-                         checkpoint=checkpoint, resume=resume, on_epoch=on_epoch, stopping=stopping,
-                         train_score=lambda: captcha_score(self, usable), validation_count=len(validation),
-                         teacher=stage and stage.teacher, epoch_notes=stage and stage.epoch_notes,
-                         config={"hyperparameters": h, "stopping": asdict(stopping), "batch_size": batch_size,
-                                 "learning_rate": lr, "seed": settings.seed, "tiles": targets.size,
-                                 "classes": self.classes, "unlabelled": len(unlabelled or [])})
+        state = fit_converging(self, settings, usable, validation, train_count=len(inputs), budget=h["budget"],
+                               small_set_budget=max(h["budget"] // 15, 30 * len(inputs)), batch_size=batch_size,
+                               rate=lr, make_step=make_step, epoch_batches=epoch_batches, checkpoint=checkpoint,
+                               resume=resume, on_epoch=on_epoch, stage=stage,
+                               config={"tiles": targets.size, "classes": self.classes,
+                                       "unlabelled": len(unlabelled or [])})
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
-        result = {**seconds_and_rate(state), "batch_size": batch_size, "learning_rate": lr,
+        result = {**run_record(state), "batch_size": batch_size, "learning_rate": lr,
                   "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
                   **self.training_notes(usable)}
         return stage.notes(result, len(unlabelled), state["history"], unit="tiles") if stage else result

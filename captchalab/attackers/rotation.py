@@ -71,7 +71,7 @@ class RotNet(Attacker):
     def read_prepared(self, batch):
         if not batch:
             return []
-        from ..loop import forward
+        from ..model import forward
         probabilities = softmax(np.asarray(forward(self.model)(self.inputs(batch)), np.float64))
         step = self.hparams["bin"]
         readings = []

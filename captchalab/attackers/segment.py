@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import CaptchalabError
 from ..registry import Param
 from .base import Attacker, BaseRecipe, Reading, register_attacker
-from .segmenter import segment
+from .segmenter import cut_characters
 
 SOFT_RAMP = 32.0  # grey levels either side of the threshold over which the soft ink map rises
 
@@ -24,7 +24,7 @@ class Segment(Attacker):
     description = "OpenCV segmentation into 28x28 crops, read by the seed's deep LeNet network."
     uses_length = True
     differentiable = True  # through a differentiable crop-and-resize of known boxes
-    base = BaseRecipe(kind="characters")  # MNIST for digits, `train chars` for other sets
+    base = BaseRecipe(trained_on="characters")  # MNIST for digits, `train chars` for other sets
     views = frozenset({"layers"})
     output_layer = "fc2"
     params = (
@@ -42,7 +42,7 @@ class Segment(Attacker):
     )
 
     def prepare(self, image, length):
-        seg = segment(image, length)
+        seg = cut_characters(image, length)
         return seg.crops, seg.boxes
 
     def read_prepared(self, batch):
@@ -71,7 +71,7 @@ class Segment(Attacker):
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
         """Train the network on the crops of training CAPTCHAs cut into as many pieces as their text
         has, until its CAPTCHA-level validation score (the whole pipeline, cuts included) converges."""
-        from ..loop import seconds_and_rate, stopping_for
+        from ..training import run_record, stopping_for
         from ..model import TrainConfig, evaluate, train_network
         from .base import captcha_score
         x, y, used = self._crops(train)
@@ -91,7 +91,7 @@ class Segment(Attacker):
                               stopping=stopping, validate=lambda: captcha_score(self, validation, len(validation)),
                               train_score=lambda: self._crop_score(x, y), validation_count=len(validation))
         val = evaluate(self.model, xv, yv, self.charset) if len(xv) else {}
-        return {**seconds_and_rate(state), "captchas_used": used, "miscounted": len(train) - used,
+        return {**run_record(state), "captchas_used": used, "miscounted": len(train) - used,
                 "train_crops": len(x), "validation_crops": len(xv), "batch_size": config.batch_size,
                 "learning_rate": config.learning_rate, "validation_crop_accuracy": val.get("accuracy"),
                 "validation_per_class_accuracy": val.get("per_class_accuracy")}
@@ -130,7 +130,7 @@ class Segment(Attacker):
                 top, left = (28 - nh) // 2, (28 - nw) // 2
                 my, mx = resize_matrix(hp, nh, by0, bh), resize_matrix(wp, nw, bx0, bw)
                 crop = my @ soft0[k] @ mx.T
-                if crop.sum() > 0:  # centre of mass to the centre, as normalize() does
+                if crop.sum() > 0:  # centre of mass to the centre, as mnist_crop() does
                     ys, xs = np.mgrid[0:nh, 0:nw]
                     top = int(np.clip(round(14 - (ys * crop).sum() / crop.sum()), 0, 28 - nh))
                     left = int(np.clip(round(14 - (xs * crop).sum() / crop.sum()), 0, 28 - nw))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..pixels import normalize  # noqa: F401 (the crop every reader of characters shares)
+from ..pixels import mnist_crop  # noqa: F401 (the crop every reader of characters shares)
 
 WORK_HEIGHT = 64  # images are scaled to this height so that sizes below are in fixed pixels
 
@@ -201,7 +201,7 @@ def choose_blobs(mask: np.ndarray, expected: int | None) -> list[Blob]:
     return opened if abs(len(opened) - expected) <= abs(len(raw) - expected) else raw
 
 
-def segment(image: np.ndarray, expected: int | None = None) -> Segmentation:
+def cut_characters(image: np.ndarray, expected: int | None = None) -> Segmentation:
     """Segment one CAPTCHA (BGR or grey, any size) into character crops in reading order.
 
     `expected` is the number of characters when known (fixed-length CAPTCHAs); without it
@@ -219,6 +219,6 @@ def segment(image: np.ndarray, expected: int | None = None) -> Segmentation:
     height = float(np.median([b.height for b in blobs]))
     counts = pieces_per_blob(blobs, expected, height)
     parts = [p for blob, k in zip(blobs, counts) for p in split_blob(blob, k)]
-    crops = np.stack([normalize(part.mask) for part in parts])
+    crops = np.stack([mnist_crop(part.mask) for part in parts])
     boxes = [tuple(int(round(v / scale)) for v in (p.x0, p.y0, p.x1, p.y1)) for p in parts]
     return Segmentation(crops, boxes)

@@ -139,7 +139,7 @@ class Locator(Attacker):
     def read_prepared(self, batch):
         if not batch:
             return []
-        from ..loop import forward
+        from ..model import forward
         logits = np.asarray(forward(self.model)(self.inputs(batch)), np.float64)
         readings = []
         for p, scores in zip(batch, logits):

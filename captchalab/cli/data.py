@@ -90,7 +90,7 @@ def attackers(plugins: Plugins = None):
         typer.echo(f"{name}: {cls.description}")
         typer.echo(f"    source: {source_of('attacker', name)}; reads {cls.kind} CAPTCHAs; {training}"
                    + ("; differentiable (adversarial CAPTCHAs)" if cls.differentiable else "")
-                   + (f"; base model: {cls.base.kind}" if cls.trainable and cls.base else "")
+                   + (f"; base model: {cls.base.trained_on}" if cls.trainable and cls.base else "")
                    + (f"; views: {', '.join(sorted(cls.views))}" if cls.views else ""))
         if cls.params:
             example = cls.params[0]

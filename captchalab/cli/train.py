@@ -107,7 +107,7 @@ def train_captcha_cmd(
     from ..charset import parse_charset
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
-    from ..loop import describe_verdict
+    from ..report import describe_verdict
     from ..train import check_fresh, check_semi_supervised, train_attacker
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
@@ -166,7 +166,7 @@ def ensemble(
 ):
     """One model from several trained ones of the same attacker: their scores averaged."""
     from ..ensemble import ensemble_models
-    from ..loop import describe_verdict
+    from ..report import describe_verdict
     info = ensemble_models(model or [], out, force, dirs(plugins))
     say(f"{len(info['ensemble']['members'])} {info['attacker']} models averaged; "
         + describe_verdict(info["convergence"]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..pixels import normalize
+from ..pixels import mnist_crop
 from ..generation import render
 
 
@@ -31,8 +31,8 @@ def render_char(char: str, rng: np.random.Generator) -> np.ndarray:
                          cv2.INTER_LINEAR, borderValue=0)
     if rng.random() < 0.4:
         mask = cv2.GaussianBlur(mask, (3, 3), rng.uniform(0.5, 1.2))
-    crop = normalize(mask > rng.uniform(70, 170))
-    return crop if crop.any() else normalize(mask > 0)
+    crop = mnist_crop(mask > rng.uniform(70, 170))
+    return crop if crop.any() else mnist_crop(mask > 0)
 
 
 def render_chars(charset: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

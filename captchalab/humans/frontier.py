@@ -186,7 +186,7 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
     filled points measured, hollow ones from an attacker that had not converged, grey crosses with
     too few human answers; the front joined by a line. SIMULATED across the image when any answer
     came from simulated participants."""
-    from ..report import pyplot
+    from ..plots import pyplot
     plt = pyplot()
     drawn = [r for r in rows if r.get("human_answers") and r["attacker_success"] is not None]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -229,7 +229,8 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
 def frontier_sections(rows: list[dict], left_out: dict, out: Path, min_answers: int = MIN_ANSWERS,
                       name: str = "frontier.png"):
     """The report sections of a frontier: the table, what was left out, the plot."""
-    from ..report import Section, atomic_plot
+    from ..plots import atomic_plot
+    from ..report import Section
     def pct(v):
         return "-" if v is None else f"{v:.1%}"
 

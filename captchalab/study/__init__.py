@@ -1,1 +1,1 @@
-"""Experiment grids: study files, the grid engine and its backends, sweep and matrix."""
+"""Studies: study files, the cell engine and its backends, sweep and matrix."""

@@ -31,21 +31,21 @@ def parse_defences(text: str) -> list[str]:
         match = re.fullmatch(r"(median|jpeg|bits|blur)(\d+(?:\.\d+)?)", name)
         if not match:
             raise CaptchalabError(f"--defences: unknown defence {name!r} (use median3, jpeg75, bits4, blur1 ...)")
-        kind, value = match.group(1), float(match.group(2))
-        if (kind == "median" and (value < 3 or value % 2 == 0)) or (kind == "jpeg" and not 1 <= value <= 100) or \
-                (kind == "bits" and not 1 <= value <= 8) or (kind == "blur" and not 0 < value <= 10):
-            raise CaptchalabError(f"--defences: {name!r} is out of range ({kind}: {DEFENCES[kind]})")
+        defence, value = match.group(1), float(match.group(2))
+        if (defence == "median" and (value < 3 or value % 2 == 0)) or (defence == "jpeg" and not 1 <= value <= 100) \
+                or (defence == "bits" and not 1 <= value <= 8) or (defence == "blur" and not 0 < value <= 10):
+            raise CaptchalabError(f"--defences: {name!r} is out of range ({defence}: {DEFENCES[defence]})")
     return names
 
 
 def defend(image: np.ndarray, name: str) -> np.ndarray:
     """Apply one defence (as parsed by parse_defences) to a BGR uint8 image."""
-    kind, value = re.fullmatch(r"([a-z]+)([\d.]+)", name).groups()
-    if kind == "median":
+    defence, value = re.fullmatch(r"([a-z]+)([\d.]+)", name).groups()
+    if defence == "median":
         return cv2.medianBlur(image, int(value))
-    if kind == "jpeg":
+    if defence == "jpeg":
         return cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(value)])[1], cv2.IMREAD_COLOR)
-    if kind == "bits":
+    if defence == "bits":
         shift = 8 - int(value)
         return ((image >> shift) << shift) + ((1 << shift) >> 1)
     return cv2.GaussianBlur(image, (0, 0), float(value))

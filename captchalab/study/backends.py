@@ -13,7 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from ..errors import CaptchalabError
-from .grid import cpu_count, failure, guarded
+from .cells import cpu_count, failure, guarded
 
 RAY_HINT = "the ray backend needs the optional extra: pip install 'captchalab[ray]'"
 

@@ -29,7 +29,7 @@ from ..charset import parse_charset
 from ..data.dataset import GenerationSpec, parse_length
 from ..errors import CaptchalabError
 from ..registry import split_attacker_spec
-from .grid import AttackerRef, Cell, Training, derive_seed
+from .cells import AttackerRef, Cell, Training, derive_seed
 
 STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins",
               "converged_only"}

@@ -1,4 +1,4 @@
-"""The grid engine under `sweep`, `matrix` and `run`: cells, the models they need, and one loop
+"""The cell engine under `sweep`, `matrix` and `run`: cells, the models they need, and one loop
 that runs them on a backend, writes each result atomically, and resumes.
 
 A cell is one (generator setting, attacker) pair: generate its test CAPTCHAs, attack, score. An

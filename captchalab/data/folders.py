@@ -1,0 +1,216 @@
+"""Dataset folders: images plus `labels.csv` (`filename` and the kind's columns), with what the
+style drew (boxes.json or challenges.json) and manifest.json for generated ones. Reading never
+touches a file outside the folder; a bad row or a bad image is skipped and named, never fatal.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..charset import NAMED, fold, outside
+from ..errors import CaptchalabError
+from ..kinds import KINDS, get_kind, kind_of_columns
+from ..manifest import sha256_bytes
+
+MAX_LABELS_BYTES = 200 * 2 ** 20
+
+# further images a challenge may have, beyond those its kind shows with the question (a slider's
+# piece): the truth the solver never sees (a dynamic grid's queue), named in its details
+HIDDEN_PARTS = ("queue",)
+
+
+def part_name(name: str, part: str) -> str:
+    """Where a challenge's further image lies: 00000.png's queue is 00000.queue.png, beside it."""
+    return str(Path(name).with_name(f"{Path(name).stem}.{part}.png"))
+
+
+def write_labels(path: Path, rows, kind=None) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["filename", *(kind or get_kind("text")).columns])
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+
+
+@dataclass
+class Dataset:
+    """A dataset folder's usable rows; images are read on demand."""
+    root: Path
+    filenames: list[str]
+    texts: list[str]
+    boxes: dict | None = None
+    manifest: dict | None = None
+    rejected: list[tuple[str, str]] = field(default_factory=list)  # (filename, why) per bad row
+    kind: str = "text"
+    questions: list | None = None  # per row, for kinds that ask one (grid: the grid size and prompt)
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    @property
+    def charset(self) -> str:
+        """The manifest's charset, else the smallest named set that holds every label."""
+        if self.manifest and isinstance(self.manifest.get("charset"), str) and self.manifest["charset"]:
+            return self.manifest["charset"]
+        used = "".join(sorted(set("".join(self.texts))))
+        for chars in NAMED.values():
+            if not outside(used, chars):
+                return chars
+        return used
+
+
+def safe_member(root: Path, name: str, row: int, resolved_root: Path | None = None) -> Path:
+    """The path of `name` inside `root`, refusing anything that could lead outside it
+    (`resolved_root`: root.resolve(), once for a whole labels file)."""
+    pure = Path(name)
+    if pure.is_absolute() or name.startswith(("/", "\\")) or ".." in pure.parts \
+            or ("\\" in name and ".." in Path(name.replace("\\", "/")).parts):
+        raise CaptchalabError(f"labels.csv row {row}: filename {name!r} points outside the dataset folder")
+    inside = resolved_root or root.resolve()
+    probe = str(inside)
+    for part in pure.parts:  # only a symbolic link among the name's own parts can lead elsewhere
+        probe = os.path.join(probe, part)
+        if os.path.islink(probe):
+            break
+    else:
+        return Path(probe)
+    try:
+        resolved = (root / pure).resolve()
+    except (RuntimeError, OSError):  # a symlink loop: not an escape, just an unreadable file
+        return root / pure
+    if not resolved.is_relative_to(inside):
+        raise CaptchalabError(f"labels.csv row {row}: {name!r} resolves outside the dataset folder")
+    return resolved
+
+
+def _labels_text(labels: Path) -> str:
+    try:
+        size = labels.stat().st_size
+        if size > MAX_LABELS_BYTES:
+            raise CaptchalabError(f"{labels}: {size / 2 ** 20:.0f} MB is too large for a labels file")
+        raw = labels.read_bytes()
+    except OSError as exc:
+        raise CaptchalabError(f"{labels}: cannot read ({exc.strerror or exc})") from None
+    # undecodable bytes survive as surrogates, so one bad row is rejected, not the whole file
+    return raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+
+
+def _parse_line(line: str) -> list[str] | None:
+    try:
+        return [c.strip() for c in next(csv.reader([line]))]
+    except (csv.Error, StopIteration):
+        return None
+
+
+def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_case: bool = False) -> Dataset:
+    """Read `labels.csv` (UTF-8, BOM and CRLF allowed, extra columns ignored).
+
+    A row that is malformed, not UTF-8, has an empty text or characters outside `charset`
+    (after case folding with `ignore_case`) is rejected and kept in `rejected`; a row whose
+    filename leads outside the folder refuses the whole dataset.
+    """
+    root = Path(folder)
+    labels = root / "labels.csv"
+    if not root.is_dir():
+        raise CaptchalabError(f"dataset folder {root} does not exist")
+    if not labels.is_file():
+        raise CaptchalabError(f"{root} has no labels.csv (expected header: filename,text)")
+    lines = _labels_text(labels).split("\n")
+    header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
+    header = _parse_line(lines[header_at]) if header_at is not None else None
+    names = [h.lower() for h in header or []]
+    kind = kind_of_columns(names)
+    if "filename" not in names or kind is None:
+        shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
+        known = " or ".join(f"filename,{','.join(k.columns)} ({k.name})" for k in KINDS.values())
+        raise CaptchalabError(f"{labels}: header must name the columns {known}; got {shown.decode()!r}")
+    name_col = names.index("filename")
+    columns = {c: names.index(c) for c in kind.columns}
+    text_col = columns.get("text", 0)
+    filenames, texts, rejected, questions = [], [], [], []
+    inside = root.resolve()
+    for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        row = _parse_line(line)
+        name = row[name_col] if row and len(row) > name_col else line[:80]
+        why = None
+        if row is None or len(row) <= max(name_col, *columns.values()):
+            why = "malformed row"
+        elif any("\udc80" <= c <= "\udcff" for c in line):
+            why = "not UTF-8"
+        elif not name or "\x00" in name:
+            why = "empty or invalid filename"
+        if why:
+            rejected.append((name.encode("utf-8", "replace").decode(), f"line {number}: {why}"))
+            continue
+        safe_member(root, name, number, inside)
+        if not kind.characters:
+            try:
+                question, answer = kind.parse_row({c: row[i] for c, i in columns.items()})
+            except ValueError as exc:
+                rejected.append((name, f"line {number}: {exc}"))
+                continue
+            filenames.append(name)
+            texts.append(answer)
+            questions.append(question)
+            continue
+        text = fold(row[text_col], ignore_case)
+        if not text:
+            rejected.append((name, "empty text"))
+        elif charset is not None and outside(text, charset):
+            rejected.append((name, f"characters {outside(text, charset)!r} outside the charset"))
+        else:
+            filenames.append(name)
+            texts.append(text)
+    if not filenames:
+        raise CaptchalabError(f"{labels}: no usable rows" + (f" ({len(rejected)} rejected, first: "
+                                                            f"{rejected[0][0]!r}: {rejected[0][1]})" if rejected else ""))
+    return Dataset(root, filenames, texts, _optional_json(root / kind.drawn_file),
+                   _optional_json(root / "manifest.json"), rejected, kind.name,
+                   None if kind.characters else questions)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | None = None) -> Dataset:
+    """A folder of unlabelled CAPTCHAs (images directly in it; labels.csv, if any, is ignored) as a
+    Dataset whose texts are empty. Only regular files inside the folder are taken; which of them
+    decode is found when they are read (the bad ones are skipped and named then). The labelled
+    folder itself is refused: its CAPTCHAs are not unlabelled ones."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise CaptchalabError(f"--unlabelled folder {root} does not exist")
+    if labelled is not None and root.resolve() == Path(labelled).resolve():
+        raise CaptchalabError(f"--unlabelled {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
+    names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                   and p.resolve().is_relative_to(root.resolve()))
+    if not names:
+        raise CaptchalabError(f"--unlabelled {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return Dataset(root, names, [""] * len(names))
+
+
+def file_hashes(dataset: Dataset) -> set[str]:
+    """The SHA-256 of every image file of a dataset folder (unreadable files are left out)."""
+    hashes = set()
+    for name in dataset.filenames:
+        try:
+            hashes.add(sha256_bytes((dataset.root / name).read_bytes()))
+        except OSError:
+            continue
+    return hashes
+
+
+def _optional_json(path: Path) -> dict | None:
+    """A generated dataset's side file; a broken one is ignored, not fatal (it is only a hint)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None

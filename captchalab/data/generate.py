@@ -1,0 +1,241 @@
+"""Generating datasets from a style, reproducibly and in parallel: a `GenerationSpec` says
+everything that determines a dataset's bytes, `render_one` draws CAPTCHA `index` from (seed,
+index) alone, and `generate_dataset` writes a dataset folder atomically."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, NamedTuple
+
+import cv2
+import numpy as np
+
+from ..charset import DIGITS, charset_name, outside
+from ..errors import CaptchalabError
+from ..fileio import atomic_dir, to_json
+from ..kinds import get_kind
+from ..manifest import make_manifest, sha256_bytes
+from ..plugins import get_generator
+from ..registry import source_of
+from .folders import part_name, write_labels
+
+MAX_LENGTH = 8
+
+
+@dataclass
+class GenerationSpec:
+    """Everything that determines a generated dataset's bytes."""
+    style: str
+    count: int
+    min_length: int = 4
+    max_length: int = 4
+    charset: str = DIGITS
+    seed: int = 0
+    strength: float = 0.5
+    params: dict = field(default_factory=dict)   # explicit overrides only
+    plugin_dirs: tuple[str, ...] = ()
+
+    def generator(self):
+        return get_generator(self.style, list(self.plugin_dirs))
+
+    def check(self) -> dict:
+        """Validate and return the resolved generator parameters."""
+        gen = self.generator()
+        if self.count < 1:
+            raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+        if not get_kind(gen.kind).characters:  # no characters to choose: the style draws whole challenges
+            params = gen.resolve(self.strength, self.params)
+            self._style_check(gen, params)
+            return params
+        lo, hi = max(gen.min_length, 1), min(gen.max_length, MAX_LENGTH)
+        if not (lo <= self.min_length <= self.max_length <= hi):
+            raise CaptchalabError(f"--length {self.min_length}-{self.max_length} is outside what "
+                                  f"style {self.style!r} supports ({lo}-{hi})")
+        if not self.charset:
+            raise CaptchalabError("--charset is empty")
+        bad = outside(self.charset, gen.charset)
+        if bad:
+            only = " (it draws digits only)" if gen.charset == DIGITS else ""
+            raise CaptchalabError(f"style {self.style!r} cannot draw {bad!r}{only}")
+        params = gen.resolve(self.strength, self.params)
+        if not gen.drawable(self.charset, params):
+            raise CaptchalabError(f"style {self.style!r} has no characters left to draw from {self.charset!r}")
+        self._style_check(gen, params)
+        return params
+
+    def _style_check(self, gen, params: dict) -> None:
+        try:
+            gen.check(params)
+        except CaptchalabError as exc:  # the style's own refusal, said as one line of ours
+            raise CaptchalabError(f"style {self.style!r}: {exc}") from None
+
+    @property
+    def kind(self) -> str:
+        return self.generator().kind
+
+
+def make_spec(style: str, count: int, length: str | None, charset: str | None, seed: int, strength: float,
+              params: list[str] | dict | None = None, plugin_dirs=()) -> GenerationSpec:
+    """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M" (default
+    4), `charset` (default digits), both for text styles only; `params` as name=value strings
+    (or a dict already typed)."""
+    from ..charset import parse_charset
+    generator = get_generator(style, list(plugin_dirs))
+    if not get_kind(generator.kind).characters:
+        given = [option for option, value in (("--length", length), ("--charset", charset)) if value]
+        if given:
+            raise CaptchalabError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
+                                  f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs")
+    low, high = parse_length(length or "4")
+    charset = charset or DIGITS
+    parsed = generator.parse_params(params) if isinstance(params, list) else dict(params or {})
+    spec = GenerationSpec(style=style, count=count, min_length=low, max_length=high,
+                          charset=parse_charset(charset), seed=seed, strength=strength, params=parsed,
+                          plugin_dirs=tuple(str(d) for d in plugin_dirs))
+    spec.check()
+    return spec
+
+
+def parse_length(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition("-")
+    try:
+        low, high = int(lo), int(hi) if sep else int(lo)
+    except ValueError:
+        raise CaptchalabError(f"--length {text!r}: expected N or N-M") from None
+    if not 1 <= low <= high <= MAX_LENGTH:
+        raise CaptchalabError(f"--length {text!r}: lengths must satisfy 1 <= N <= M <= {MAX_LENGTH}")
+    return low, high
+
+
+class Drawn(NamedTuple):
+    """One generated CAPTCHA: its answer in its kind's label format (the text, for text), its
+    HxWx3 uint8 BGR image (or PNG bytes), the character boxes (text), the question and what the
+    style drew (other kinds)."""
+    label: str
+    image: np.ndarray | bytes
+    boxes: list | None = None
+    question: Any = None
+    details: dict | None = None
+    parts: dict | None = None       # further images (a dynamic grid's queue), arrays or PNG bytes
+
+
+def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Drawn:
+    """Render CAPTCHA `index`: its answer and pixels depend only on (seed, index)."""
+    gen = gen or spec.generator()
+    rng = np.random.default_rng([spec.seed, index])
+    characters = get_kind(gen.kind).characters
+    if characters:
+        length = int(rng.integers(spec.min_length, spec.max_length + 1))
+        chars = np.array(list(gen.drawable(spec.charset, params)))
+        text = "".join(rng.choice(chars, length))
+    try:
+        out = gen.render(text, rng, params) if characters else gen.challenge(rng, params)
+    except CaptchalabError as exc:  # the style's own refusal (a parameter it cannot draw with)
+        raise CaptchalabError(f"style {spec.style!r} on image {index}: {exc}") from exc
+    except Exception as exc:  # plugin code can fail in any way; name it and stop
+        raise CaptchalabError(f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
+                              f"{type(exc).__name__}: {exc}") from exc  # the chain: --verbose shows the style's traceback
+    image = np.ascontiguousarray(out.image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
+    if not characters:
+        parts = {name: np.ascontiguousarray(part, dtype=np.uint8) for name, part in (out.parts or {}).items()}
+        return Drawn(out.answer, image, None, out.question, out.details, parts)
+    if len(out.boxes) != len(text):
+        raise CaptchalabError(f"style {spec.style!r} returned {len(out.boxes)} boxes for {len(text)} characters")
+    return Drawn(text, image, [tuple(int(v) for v in b) for b in out.boxes])
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
+    results = []
+    gen = spec.generator()
+    for i in indices:
+        drawn = render_one(spec, params, i, gen)
+        if encode:
+            drawn = drawn._replace(image=png_bytes(drawn.image),
+                                   parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()})
+        results.append((i, drawn))
+    return results
+
+
+def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
+                chunk: int = 32) -> Iterator[tuple[int, Drawn]]:
+    """Yield (index, Drawn) in index order (images as PNG bytes with `encode`)."""
+    params = spec.check()
+    chunks = [list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk)]
+    if workers <= 1:
+        for c in chunks:
+            yield from _render_chunk(spec, params, c, encode)
+        return
+    from ..workers import pool
+    for results in pool(workers, spec.plugin_dirs).map(_render_chunk, [spec] * len(chunks),
+                                                       [params] * len(chunks), chunks, [encode] * len(chunks)):
+        yield from results
+
+
+def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: bool = False,
+                     preview: int = 0, on_progress: Callable[[int], None] | None = None,
+                     transform: Callable | None = None) -> dict:
+    """Write a dataset folder atomically; returns its manifest.
+
+    `transform(indices, texts, images, boxes) -> (images, manifest fields)` may change the images
+    in batches before they are written (the adversarial wrapper does); for kinds that ask a
+    question it is also given `questions=`.
+    """
+    params = spec.check()
+    kind = get_kind(spec.kind)
+    width = max(len(str(spec.count - 1)), 5)
+    rows, drawn_by_name, hashes, previews = [], {}, [], []
+    extra: dict = {}
+
+    def write(batch) -> None:
+        images = [drawn.image for _, drawn in batch]
+        if transform:
+            asked = {} if kind.characters else {"questions": [drawn.question for _, drawn in batch]}
+            images, fields = transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
+                                       [drawn.boxes for _, drawn in batch], **asked)
+            extra.update(fields)
+        for (i, drawn), image in zip(batch, images):
+            name = f"{i:0{width}d}.png"
+            png = cv2.imencode(".png", image)[1].tobytes() if transform else image
+            (tmp / name).write_bytes(png)
+            for part, data in (drawn.parts or {}).items():
+                data = data if isinstance(data, bytes) else png_bytes(data)
+                (tmp / part_name(name, part)).write_bytes(data)
+                hashes.append(sha256_bytes(data))
+            rows.append([name, *kind.row(drawn.question, drawn.label)])
+            drawn_by_name[name] = drawn.boxes if kind.characters else drawn.details
+            hashes.append(sha256_bytes(png))
+            if len(previews) < preview:
+                previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
+        if on_progress:
+            on_progress(len(batch))
+
+    with atomic_dir(out, force) as tmp:
+        batch = []
+        # PNGs are encoded in the workers, unless a transform needs the pixels first
+        for item in render_many(spec, workers, encode=transform is None):
+            batch.append(item)
+            if len(batch) == 256:
+                write(batch)
+                batch = []
+        if batch:
+            write(batch)
+        write_labels(tmp / "labels.csv", rows, kind)
+        # what the style drew beyond the answer: character boxes (text), per-tile details (others)
+        (tmp / kind.drawn_file).write_text(to_json(drawn_by_name))
+        text_fields = dict(length=[spec.min_length, spec.max_length], charset=spec.charset,
+                           charset_name=charset_name(spec.charset)) if kind.characters else {}
+        manifest = make_manifest(
+            "dataset", captcha_kind=kind.name, generator=spec.style, source=source_of("style", spec.style),
+            parameters=params, overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
+            **text_fields, **extra, images_sha256=sha256_bytes("".join(hashes).encode()))
+        (tmp / "manifest.json").write_text(to_json(manifest))
+        if previews:
+            from ..plots import contact_sheet
+            contact_sheet([im for im, _ in previews], [t for _, t in previews], path=tmp / "preview.png")
+    return manifest
