@@ -220,7 +220,7 @@ def test_dynamic_grids_are_played_round_by_round(tmp_path):
 
 def test_the_likeliest_selection_weighs_tile_probabilities_with_the_answer_sizes_seen():
     import numpy as np
-    from captchalab.attackers.grid import likeliest_selection
+    from captchalab.attackers.tile_inputs import likeliest_selection
     p = np.array([0.9, 0.45, 0.4, 0.1, 0.05, 0.05, 0.3, 0.02, 0.01])
     assert likeliest_selection(p, []) == [0]  # no sizes seen: every tile above one half
     assert likeliest_selection(p, [0, 0, 0, 4500] + [0] * 6) == [0, 1, 2]  # always three: the three likeliest
@@ -338,7 +338,7 @@ def test_adversarial_grids_raise_the_readers_loss_within_the_budget(tmp_path):
 
 def test_colour_augmentation_greys_some_inputs_and_leaves_the_rest_alone_when_off():
     import numpy as np
-    from captchalab.attackers.grid import augment
+    from captchalab.attackers.tile_inputs import augment
     tiles = np.zeros((200, 8, 8, 3), np.uint8)
     tiles[..., 2] = 200  # pure red
     plain, _ = augment(tiles, np.random.default_rng(1), 0.0, 8)
@@ -351,7 +351,7 @@ def test_colour_augmentation_greys_some_inputs_and_leaves_the_rest_alone_when_of
 
 def test_outline_augmentation_draws_dark_contours_on_some_inputs_only():
     import numpy as np
-    from captchalab.attackers.grid import augment
+    from captchalab.attackers.tile_inputs import augment
     tiles = np.full((200, 32, 32, 3), 200, np.uint8)
     tiles[:, 8:24, 8:24] = (150, 40, 20)  # a dark blue square on grey: its border is the only edge
     drawn, _ = augment(tiles, np.random.default_rng(2), 1.0, 32, outline=1.0)
@@ -365,7 +365,7 @@ def test_outline_augmentation_draws_dark_contours_on_some_inputs_only():
 
 def test_random_convolution_recolours_some_inputs_and_keeps_their_shapes():
     import numpy as np
-    from captchalab.attackers.grid import augment
+    from captchalab.attackers.tile_inputs import augment
     tiles = np.full((200, 32, 32, 3), 200, np.uint8)
     tiles[:, 8:24, 8:24] = (150, 40, 20)  # a dark blue square on grey
     drawn, _ = augment(tiles, np.random.default_rng(3), 1.0, 32, shifts=False, randconv=1.0)
@@ -399,7 +399,7 @@ def test_a_wider_tilecnn_trains_saves_and_loads_with_its_width(tmp_path):
 
 def test_tile_targets_take_the_prompt_from_the_answer_and_the_other_classes_from_each_tiles_record():
     import numpy as np
-    from captchalab.attackers.grid import UNKNOWN, tile_examples
+    from captchalab.attackers.tile_inputs import UNKNOWN, tile_examples
     inputs = np.zeros((9, 8, 8, 3), np.uint8)
     recorded = {"inputs": inputs, "grid": 3, "prompt": 0, "tile_classes": [0, 1, 2] * 3,
                 "tile_clutter": [[2]] + [[]] * 8}

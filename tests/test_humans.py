@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from captchalab.data.dataset import GenerationSpec, generate_dataset, read_dataset
 from captchalab.errors import CaptchalabError
 from captchalab.humans.frontier import human_results, write_frontier
-from captchalab.humans.pool import StudySettings, import_answers, open_study
+from captchalab.humans.imports import import_answers
+from captchalab.humans.pool import StudySettings, open_study
 from captchalab.humans.records import load_answers
 from captchalab.humans.server import create_app
 from conftest import assert_one_line_error, run_cli

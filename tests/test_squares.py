@@ -8,7 +8,7 @@ from conftest import assert_one_line_error, run_cli
 
 def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
     import numpy as np
-    from captchalab.attackers.grid import mirrored
+    from captchalab.attackers.tile_inputs import mirrored
     grid = np.zeros((2, 16), np.float32)
     grid[:, [0, 5]] = 1  # squares (0, 0) and (1, 1)
     out = mirrored(grid, np.array([True, False]))
@@ -19,7 +19,7 @@ def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
 
 def test_the_coverage_threshold_is_read_off_the_training_answers():
     import numpy as np
-    from captchalab.attackers.grid import coverage_threshold
+    from captchalab.attackers.tile_inputs import coverage_threshold
 
     def challenge(coverage, answer):
         return {"coverage": np.float32(coverage)}, answer

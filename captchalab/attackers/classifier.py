@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import CaptchalabError
 from ..kinds import format_tiles
 from .base import Attacker, Param, Reading, register_attacker, softmax
-from .grid import cut
+from .tile_inputs import cut
 
 SCALES = {"0-1": (0.0, 1 / 255.0), "-1-1": (127.5, 1 / 127.5), "0-255": (0.0, 1.0)}
 IMAGENET_MEAN, IMAGENET_STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])

@@ -16,23 +16,23 @@ as an attacker who labels tiles, not challenges, would. They read each tile and 
   8x8x50, then FC 500 and one output per class), no pooling, as in the text pipeline;
 - `tilecnn`: a stronger small CNN (three convolution blocks with batch normalisation and
   pooling, global average pooling), quicker to train;
-- `squares`: a fully convolutional network over the whole 4x4 scene, one score per square and
-  class: a square is read with its neighbours, where the rest of an object whose corner it
-  shows lies (a tile reader sees the corner alone).
+- `squares` and `areas` (squares.py): a fully convolutional network over the whole 4x4 scene, one
+  score per square and class: a square is read with its neighbours, where the rest of an object
+  whose corner it shows lies (a tile reader sees the corner alone).
+
+What they feed their networks and how they choose a selection is in tile_inputs.py.
 
 A reader's network takes "inputs" (`network_inputs()`): one per tile for the tile readers, scoring that
 tile, or the whole challenge for `squares`, scoring every square of it.
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
-import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
-from ..kinds import MAP_CELLS, format_tiles
+from ..kinds import format_tiles
 from .base import Attacker, Param, Reading, register_attacker
+from .tile_inputs import answer_sizes, augment, cut, likeliest_selection, mirrored, tile_examples, well_formed_tiles
 
 GRID_PARAMS = (
     Param("tile", int, 32, 16, 96, "side in pixels each tile is resized to"),
@@ -61,161 +61,6 @@ TILE_PARAMS = GRID_PARAMS + (
     Param("flips", bool, True, help="read each tile and its mirror image and average their scores (training "
           "mirrors tiles too; false: one read, half the network's work)"),
 )
-
-
-def cut(image: np.ndarray, grid: int, side: int) -> np.ndarray:
-    """The grid x grid tiles of a challenge image, row by row, each resized to side x side: equal
-    parts of the image, so the thin gutters of a 3x3 grid fall at the tiles' edges."""
-    h, w = image.shape[:2]
-    return np.stack([cv2.resize(image[r * h // grid:(r + 1) * h // grid, c * w // grid:(c + 1) * w // grid],
-                                (side, side), interpolation=cv2.INTER_AREA)
-                     for r in range(grid) for c in range(grid)])
-
-
-def line_art(image: np.ndarray, square: int) -> np.ndarray:
-    """A uint8 BGR image redrawn as outlined flat art (OpenMoji's look): colours flattened by a
-    median filter, dark contours along its strong edges (a pixel thick per 24 pixels of a
-    `square`-pixel tile), none on the outer ring, where a 3x3 grid's gutter would draw a frame."""
-    flat = cv2.medianBlur(image, 3)
-    edges = cv2.Canny(cv2.cvtColor(flat, cv2.COLOR_BGR2GRAY), 100, 250)
-    width, ring = max(1, square // 24), max(1, square // 16)
-    if width > 1:
-        edges = cv2.dilate(edges, np.ones((width, width), np.uint8))
-    edges[:ring], edges[-ring:], edges[:, :ring], edges[:, -ring:] = 0, 0, 0, 0
-    flat[edges > 0] = 24
-    return flat
-
-
-def random_convolution(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uint8 BGR image through a random convolution (RandConv, Xu et al., ICLR 2021: 1, 3, 5 or 7
-    pixels wide, weights drawn as He-normal over its three colours), rescaled to the image's own
-    mean and contrast and mixed with it by a random share: colours and textures change, the shapes
-    the reader should learn stay."""
-    x = image.astype(np.float32)
-    k = int(rng.choice((1, 3, 5, 7)))
-    weights = rng.normal(0.0, 1.0 / np.sqrt(3 * k * k), (3, 3, k, k)).astype(np.float32)
-    out = np.stack([sum(cv2.filter2D(x[..., c], -1, weights[o, c], borderType=cv2.BORDER_REFLECT)
-                        for c in range(3)) for o in range(3)], axis=-1)
-    out = (out - out.mean()) / (out.std() + 1e-6) * (x.std() + 1e-6) + x.mean()
-    mix = rng.uniform()
-    return np.clip(mix * x + (1 - mix) * out, 0, 255).astype(np.uint8)
-
-
-def augment(inputs: np.ndarray, rng: np.random.Generator, strength: float, square: int,
-            colour: float = 0.0, outline: float = 0.0, shifts: bool = True,
-            randconv: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mirror images, shifts of a few pixels (8% of a `square`-pixel tile at strength 1; none with
-    `shifts=False`), brightness and, with `colour`, saturation changes, with `outline`, some inputs
-    redrawn as line art, with `randconv`, some through a random convolution, of uint8 inputs
-    (N, h, w, 3); the augmented inputs and which were mirrored."""
-    if strength <= 0:
-        return inputs, np.zeros(len(inputs), bool)
-    out = inputs.copy()
-    if outline > 0:  # drawn only when asked, so runs without it keep their random draws
-        for i in np.flatnonzero(rng.random(len(out)) < 0.5 * outline):
-            out[i] = line_art(out[i], square)
-    if randconv > 0:  # drawn only when asked, so runs without it keep their random draws
-        for i in np.flatnonzero(rng.random(len(out)) < 0.5 * randconv):
-            out[i] = random_convolution(out[i], rng)
-    flip = rng.random(len(out)) < 0.5
-    out[flip] = out[flip, :, ::-1]
-    if shifts:
-        shift = max(1, int(round(0.08 * square * strength)))
-        for i, (dx, dy) in enumerate(rng.integers(-shift, shift + 1, (len(out), 2))):
-            out[i] = cv2.warpAffine(out[i], np.float32([[1, 0, dx], [0, 1, dy]]), out.shape[2:0:-1],
-                                    borderMode=cv2.BORDER_REFLECT)
-    gain = 1 + rng.uniform(-0.2, 0.2, (len(out), 1, 1, 1)) * strength
-    out = out * gain
-    if colour > 0:  # drawn only when asked, so runs without it keep their random draws
-        saturation = rng.uniform(1 - 0.6 * colour, 1 + 0.6 * colour, (len(out), 1, 1, 1))
-        saturation[rng.random(len(out)) < 0.3 * colour] = 0.0
-        grey = out @ np.float32([0.114, 0.587, 0.299])  # BGR luma
-        out = grey[..., None] + saturation * (out - grey[..., None])
-    return np.clip(out, 0, 255).astype(np.uint8), flip
-
-
-def mirrored(targets: np.ndarray, flipped: np.ndarray) -> np.ndarray:
-    """Per-input targets (inputs x tiles each scores [x classes]) after `augment` mirrored the
-    `flipped` inputs: an input scoring a whole grid mirrors its answer (column c becomes column
-    n-1-c); a tile's own target does not move."""
-    if targets.shape[1] == 1 or not flipped.any():
-        return targets
-    n = int(round(targets.shape[1] ** 0.5))
-    out = targets.copy()
-    out[flipped] = targets[flipped].reshape(-1, n, n, *targets.shape[2:])[:, :, ::-1].reshape(
-        -1, *targets.shape[1:])
-    return out
-
-
-def answer_sizes(examples, tiles: int) -> list[int]:
-    """How many training answers selected 0, 1, ... `tiles` tiles."""
-    counts = np.bincount([len(t.split()) for _, t in examples], minlength=tiles + 1)
-    return [int(c) for c in counts[:tiles + 1]]
-
-
-def likeliest_selection(p: np.ndarray, sizes: list[int]) -> list[int]:
-    """The set of tiles most likely to be the answer, taking each tile's probability `p` as
-    independent and the answer's size from the counts `sizes` (add-one smoothed, so a size never
-    seen stays possible): of every size k the best set is the k likeliest tiles, so only their
-    number is chosen. With no counts this is every tile above one half."""
-    p = np.clip(p.astype(np.float64), 1e-6, 1 - 1e-6)
-    order = np.argsort(-p, kind="stable")
-    counts = np.zeros(len(p) + 1)
-    counts[:min(len(sizes), len(p) + 1)] = sizes[:len(p) + 1]
-    prior = (counts + 1) / (counts.sum() + len(p) + 1)
-    ranked = np.log(p[order]) - np.log1p(-p[order])  # what adding each next tile changes
-    scores = np.log(prior) + np.concatenate([[0.0], np.cumsum(ranked)])
-    return sorted(order[:int(np.argmax(scores))].tolist())
-
-
-def coverage_threshold(examples) -> float | None:
-    """The coverage at which the training answers start counting a square, from the challenges
-    that record each square's coverage: between the smallest share selected and the largest below
-    it left out, geometrically. None when none records it, or when coverage does not explain the
-    answers (more than 1% of the squares left out cover at least the smallest selected; a few may,
-    as the recorded shares are rounded)."""
-    chosen, left = [], []
-    for p, t in examples:
-        if p.get("coverage") is not None:
-            selected = np.isin(np.arange(len(p["coverage"])), [int(i) for i in t.split()])
-            chosen.extend(p["coverage"][selected])
-            left.extend(p["coverage"][~selected])
-    if not chosen or min(chosen) <= 0:
-        return None
-    high, left = min(chosen), np.asarray(left)
-    if left.size and np.mean(left >= high) > 0.01:
-        return None
-    below = left[left < high]
-    return float(np.sqrt(max(below.max(initial=0.0), high / 4) * high))
-
-
-UNKNOWN = -1.0  # a class target no label decides (left out of the loss)
-
-
-def tile_examples(examples, classes: int) -> tuple[list, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The training challenges whose prompt class the reader knows, and their network inputs as
-    (inputs, prompt index per input, targets: per input, per tile it scores, per class, 1.0 where
-    the tile shows the class, 0.0 where it does not, UNKNOWN where nothing says). The answer
-    decides the prompt's class for every tile; a challenge that records each tile's classes
-    (`tile_classes`, `tile_clutter` in its prepared item) decides the other classes too."""
-    usable = [(p, t) for p, t in examples if p["prompt"] >= 0]
-    if not usable:
-        raise CaptchalabError("no training challenge whose prompt class the reader knows")
-    inputs = np.concatenate([p["inputs"] for p, _ in usable])
-    prompts = np.concatenate([np.full(len(p["inputs"]), p["prompt"], np.int32) for p, _ in usable])
-    rows = []
-    for p, t in usable:
-        n = p["grid"] ** 2
-        target = np.full((n, classes), UNKNOWN, np.float32)
-        if p.get("tile_classes") is not None:
-            target[:] = 0.0
-            for k, (shown, clutter) in enumerate(zip(p["tile_classes"], p["tile_clutter"])):
-                target[k, [c for c in clutter if c >= 0]] = UNKNOWN  # small and partial: not what a tile is of
-                if shown >= 0:
-                    target[k, shown] = 1.0
-        target[:, p["prompt"]] = np.isin(np.arange(n), [int(i) for i in t.split()])
-        rows.append(target.reshape(len(p["inputs"]), -1, classes))
-    return usable, (inputs, prompts, np.concatenate(rows))
 
 
 class GridReader(Attacker):
@@ -448,15 +293,6 @@ class GridReader(Attacker):
         return {}
 
 
-def well_formed_tiles(record, count: int) -> bool:
-    """Whether a challenge's `tiles` record says, for each of its `count` tiles, the class it
-    shows (a name, or None for none) and the classes of the clutter over it (a list of names)."""
-    return (isinstance(record, list) and len(record) == count
-            and all(isinstance(t, dict) and "class" in t and isinstance(t["class"], (str, type(None)))
-                    and isinstance(t.get("clutter", []), list) and all(isinstance(c, str) for c in t.get("clutter", []))
-                    for t in record))
-
-
 class TileReader(GridReader):
     """A reader of one tile at a time; where a training challenge records which class each tile
     shows (a generated grid3's `tiles`), it learns every class's score on every tile from it; from
@@ -547,163 +383,3 @@ class TileCnn(TileReader):
         x = layers.Dropout(0.2, name="dropout")(x)
         outputs = layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
         return keras.Model(inputs, outputs, name="tilecnn")
-
-
-@register_attacker
-class Squares(GridReader):
-    name = "squares"
-    description = ("A fully convolutional network over the whole grid (4x4: 128x128 pixels), one sigmoid per "
-                   "square and class: each square is read with its neighbours.")
-    # its examples are whole challenges, not tiles: its own budget, batch and input size
-    params = tuple(p for p in GRID_PARAMS if p.name not in ("tile", "budget", "batch_size")) + (
-        Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or 64)"),
-        Param("budget", int, 200_000, 1, 10 ** 9, "training challenges seen at most (the run ends sooner when "
-              "the validation score stops improving)"),
-        Param("batch_size", int, 32, 1, 4096, "challenges per training batch"),
-        Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),
-    )
-
-    def grids(self):
-        return (self.hparams["grid"],)
-
-    def network_inputs(self, image, grid):
-        if grid != self.hparams["grid"]:
-            raise CaptchalabError(f"{self.name} reads {self.hparams['grid']}x{self.hparams['grid']} grids "
-                                  f"(grid={self.hparams['grid']}); this challenge is {grid}x{grid}")
-        side = grid * self.hparams["tile"]
-        return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)[None]
-
-    def input_boxes(self, h, w, grid):
-        return [(0, h, 0, w)]
-
-    def geometry(self):
-        side = self.hparams["grid"] * self.hparams["tile"]
-        return {"input": [side, side, 3], "grid": self.hparams["grid"], "classes": len(self.classes)}
-
-    def encoder(self, seed):
-        """The network up to one cell a square: its input, that map, the map each block saw before
-        its pooling (finest first), and the convolution block it is built of (a 3x3 convolution,
-        batch normalisation, ReLU), for a reader that builds on it."""
-        import keras
-        from keras import layers
-        h = self.hparams
-        if h["tile"] not in (16, 32, 64):
-            raise CaptchalabError(f"{self.name}: tile must be 16, 32 or 64, got {h['tile']}")
-        init = keras.initializers.HeNormal(seed=seed)
-
-        def conv(x, filters, name, strides=1):
-            x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, kernel_initializer=init,
-                              name=f"{name}_conv")(x)
-            return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
-
-        side = h["grid"] * h["tile"]
-        x = inputs = keras.Input((side, side, 3), name="input")
-        # a strided stem, then blocks that halve the map until one cell is one square; the receptive
-        # field grows past a square's borders, which is the point
-        x = conv(x, 16, "stem", strides=2)
-        skips = []
-        for block, filters in enumerate((24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1], start=1):
-            x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
-            skips.append(x)
-            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
-        x = conv(x, 128, "context")  # one more look at the neighbouring squares
-        return inputs, x, skips, conv
-
-    def build(self, seed):
-        import keras
-        from keras import layers
-        inputs, x, _, _ = self.encoder(seed)
-        x = layers.Dropout(0.2, name="dropout")(x)
-        outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes")(x)
-        return keras.Model(inputs, outputs, name="squares")
-
-
-@register_attacker
-class Areas(Squares):
-    name = "areas"
-    description = ("Estimates how much of each square the prompt's object covers, from a map of its coverage at "
-                   "four cells to a square's side (a fully convolutional network over the whole 4x4 scene, encoder "
-                   "and decoder), and selects the squares covered as much as the training answers count.")
-    truth = ("coverage", "coverage_map")  # learnt from what a generated grid4 records, not from answers alone
-    # its score is an estimate of the coverage the answer is defined by, so it selects where that
-    # estimate reaches the answer's threshold; weighing its soft scores with the answer sizes added
-    # and dropped squares near the line (README: 81.5% against 85.3% of 2,000 fresh grid4 challenges)
-    params = tuple(replace(p, default=False) if p.name == "sizes" else p for p in Squares.params)
-    # a shift moves the object across the squares' borders, so the recorded map no longer fits
-    shifts = False
-    sharpness = 3.0  # a square's score: this times the log of its estimated coverage over the threshold
-
-    def prepare(self, image, question):
-        prepared = super().prepare(image, question)
-        truth, side = question.get("truth", {}), question["grid"]
-        if len(truth.get("coverage") or ()) == side ** 2 and len(truth.get("coverage_map") or ()) == (
-                side * MAP_CELLS) ** 2:  # training only
-            prepared["coverage"] = np.asarray(truth["coverage"], np.float32)
-            prepared["coverage_map"] = np.asarray(truth["coverage_map"], np.float32)
-        return prepared
-
-    def check_model(self):
-        super().check_model()
-        if not self.info.get("coverage_threshold"):
-            raise CaptchalabError(f"{self.info.get('path', 'this model')}: an areas model records no "
-                                  "coverage_threshold")
-
-    def training_examples(self, examples):
-        # the first call (the training set) fixes the threshold; fresh draws of the design keep it
-        if "coverage_threshold" not in self.info:
-            self.info["coverage_threshold"] = coverage_threshold(examples)
-        threshold = self.info["coverage_threshold"]
-        usable = [(p, t) for p, t in examples if p["prompt"] >= 0 and p.get("coverage_map") is not None]
-        if threshold is None or not usable:
-            raise CaptchalabError("areas learns from the coverage map generated grid4 challenges record "
-                                  "(challenges.json, coverage_map), and these have none or answers it does not "
-                                  "explain: train squares, which learns from answers alone")
-        inputs = np.concatenate([p["inputs"] for p, _ in usable])
-        prompts = np.array([p["prompt"] for p, _ in usable], np.int32)
-        return usable, (inputs, prompts, np.stack([p["coverage_map"] for p, _ in usable]))
-
-    def training_notes(self, usable):
-        return {"coverage_threshold": self.info["coverage_threshold"]}
-
-    def square_shares(self, cells):
-        """Per input, each square's estimated coverage by every class, from the cell maps' logits
-        (inputs x cells down x cells across x classes)."""
-        import tensorflow as tf
-        return tf.nn.avg_pool2d(tf.sigmoid(cells), MAP_CELLS, MAP_CELLS, "VALID")
-
-    def square_logits(self, outputs):
-        import tensorflow as tf
-        shares = self.square_shares(outputs)
-        logits = self.sharpness * tf.math.log(tf.maximum(shares, 1e-4) / self.info["coverage_threshold"])
-        return tf.reshape(logits, [tf.shape(outputs)[0], -1, len(self.classes)])
-
-    def training_loss(self, outputs, prompt, target):
-        """Each cell's estimated coverage of the prompt's class against the recorded one (a
-        cross-entropy with the share as target), and, per input, the share of squares on the
-        right side of the threshold."""
-        import tensorflow as tf
-        n = self.hparams["grid"] * MAP_CELLS
-        cells = tf.reshape(outputs, [tf.shape(outputs)[0], n * n, len(self.classes)])
-        chosen = tf.gather(cells, prompt, axis=2, batch_dims=1)
-        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(target, chosen))
-        threshold = self.info["coverage_threshold"]
-        estimated = self.square_shares(tf.reshape(chosen, [-1, n, n, 1]))
-        true = tf.nn.avg_pool2d(tf.reshape(target, [-1, n, n, 1]), MAP_CELLS, MAP_CELLS, "VALID")
-        right = tf.cast(tf.equal(estimated >= threshold, true >= threshold), tf.float32)
-        return loss, tf.reduce_mean(tf.reshape(right, [tf.shape(outputs)[0], -1]), axis=1)
-
-    def build(self, seed):
-        import keras
-        from keras import layers
-        # down to one cell a square, squares' encoder, for the context an object's extent needs;
-        # then up to MAP_CELLS cells a square, with the finer maps beside, for its edges
-        inputs, x, skips, conv = self.encoder(seed)
-        for up, (skip, filters) in enumerate(zip((skips[-1], skips[-2]), (96, 64)), start=1):
-            x = layers.Concatenate(name=f"up{up}_join")([layers.UpSampling2D(name=f"up{up}")(x), skip])
-            x = conv(x, filters, f"up{up}")
-        x = layers.Dropout(0.1, name="dropout")(x)
-        # most cells show no object of a class: start every cell near none (2%), not at one half,
-        # which would select every square until training undid it
-        outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes",
-                                bias_initializer=keras.initializers.Constant(-4.0))(x)
-        return keras.Model(inputs, outputs, name="areas")

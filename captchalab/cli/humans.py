@@ -57,7 +57,8 @@ def humans_import(
                                       "counts as its own participant)."),
 ):
     """Import answers collected elsewhere (a crowdsourcing platform) into a study folder."""
-    from ..humans.pool import import_answers, open_study
+    from ..humans.imports import import_answers
+    from ..humans.pool import open_study
     result = import_answers(open_study(study), answers, drop_workers)
     refused = ", ".join(f"{v} {k}" for k, v in result["refused"].items()) or "none"
     say(f"imported {result['imported']} answers; refused: {refused}")

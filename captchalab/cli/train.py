@@ -107,7 +107,6 @@ def train_captcha_cmd(
     from ..charset import parse_charset
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
-    from ..report import describe_verdict
     from ..train import check_fresh, check_semi_supervised, train_attacker
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
@@ -138,23 +137,32 @@ def train_captcha_cmd(
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
     info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
                           epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
-    if init and info["initialised_from"] == "scratch":
+    _say_trained(info, bool(init))
+    typer.echo(str(out))
+
+
+def _say_trained(info: dict, started_from_a_model: bool) -> None:
+    """What a `train captcha` run did, in a few lines: what it started from, warnings, the
+    unlabelled CAPTCHAs it used, validation, and its convergence verdict."""
+    from ..report import describe_verdict
+    if started_from_a_model and info["initialised_from"] == "scratch":
         say(info["initialised_weights"])
     for warning in info.get("warnings") or []:
         say(f"warning: {warning}")
     if info.get("unlabelled"):
         pseudo = info.get("pseudo_labelling", {})
         used, unit = pseudo.get("pseudo_labelled_per_epoch") or [0], pseudo.get("unit", "CAPTCHAs")
+        of_them = " of them" if unit == "CAPTCHAs" else f" of their {unit}"
+        said = (", ".join(map(str, used)) + of_them + ", epoch by epoch" if len(used) <= 8 else
+                f"{min(used)}-{max(used)}{of_them} an epoch over {len(used)} epochs (first {used[0]}, last {used[-1]})")
         say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
-            "skipped); the teacher pseudo-labelled " + ", ".join(map(str, used))
-            + (" of them" if unit == "CAPTCHAs" else f" of their {unit}") + ", epoch by epoch")
+            f"skipped); the teacher pseudo-labelled {said}")
     used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
             if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
     val = info.get("val_accuracy")
     say(f"{used}{info['unreadable']} unreadable; validation accuracy "
         f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
     say(describe_verdict(info.get("convergence")))
-    typer.echo(str(out))
 
 
 @app.command()

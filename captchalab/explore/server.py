@@ -2,9 +2,9 @@
 character drawn on a canvas, for the pieces a CAPTCHA is cut into, and the per-time-step reading
 of a ctc model.
 
-Starlette serves one static page (plain HTML/CSS/JS from this package, nothing from the network)
-and a small JSON API. Models come only from the command line; no endpoint takes a path. Uploads
-are capped in size and decoded by the one safe decoder (data/images.py).
+`Explorer` holds the models and data behind the page and answers each question as a plain dict;
+api.py serves it (Starlette: one static page, plain HTML/CSS/JS from this package, nothing from
+the network, and a small JSON API).
 """
 from __future__ import annotations
 
@@ -16,17 +16,11 @@ import numpy as np
 
 from ..errors import CaptchalabError
 from ..kinds import get_kind
-from ..serving import TooLarge, png_uri, read_limited
+from ..serving import png_uri
+from .api import BadRequest, create_app, serve  # noqa: F401 (served from here: `captchalab explore`)
 
-STATIC = Path(__file__).parent / "static"
 UPLOAD_LIMIT = 5 * 2 ** 20
 CHAR_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6")
-
-
-class BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.status = status
 
 
 def _b64(array: np.ndarray) -> str:
@@ -300,119 +294,3 @@ class Explorer:
 
 def key_of(models: dict, attacker) -> str:
     return next(key for key, a in models.items() if a is attacker)
-
-
-def decode_upload(data: bytes, limit: int) -> np.ndarray:
-    from ..data.images import ImageError, ImageLimits, decode_image
-    if len(data) > limit:
-        raise BadRequest(f"the file is {len(data) / 2 ** 20:.1f} MB; uploads are limited to "
-                         f"{limit / 2 ** 20:.0f} MB", 413)
-    try:
-        return decode_image(data, ImageLimits(max_bytes=limit))
-    except ImageError as exc:
-        raise BadRequest(f"not a usable image: {exc}") from None
-
-
-def create_app(explorer: Explorer):
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
-
-    async def body(request: Request) -> bytes:
-        try:
-            return await read_limited(request, explorer.upload_limit)
-        except TooLarge as exc:
-            limit = f"uploads are limited to {explorer.upload_limit / 2 ** 20:.0f} MB"
-            raise BadRequest(limit if exc.declared is None else
-                             f"the file is {exc.declared / 2 ** 20:.1f} MB; {limit}", 413) from None
-
-    def handler(work):
-        async def endpoint(request: Request):
-            try:
-                return JSONResponse(await work(request))
-            except BadRequest as exc:
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except CaptchalabError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=400)
-        return endpoint
-
-    def number(request: Request, name: str, default, kind=float, low=None, high=None):
-        try:
-            value = kind(request.query_params.get(name, default))
-        except ValueError:
-            raise BadRequest(f"{name} must be a number") from None
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise BadRequest(f"{name} must be in [{low}, {high}]")
-        return value
-
-    async def models(request):
-        return explorer.describe()
-
-    async def char(request):
-        view = explorer.char_view(request.path_params["model"], decode_upload(await body(request), explorer.upload_limit))
-        view.pop("_acts")
-        return view
-
-    async def crop(request):
-        data = await body(request)
-        if len(data) != 28 * 28:
-            raise BadRequest("a crop is 784 bytes (28x28 grey)")
-        view = explorer.char_view(request.path_params["model"], np.frombuffer(data, np.uint8).reshape(28, 28),
-                                  prepared=True)
-        view.pop("_acts")
-        return view
-
-    async def compare(request):
-        import json
-        try:
-            pair = json.loads(await body(request))
-            first, second = (base64.b64decode(pair[k].partition(",")[2], validate=True) for k in ("first", "second"))
-        except (ValueError, KeyError, TypeError, AttributeError):
-            raise BadRequest("send JSON {\"first\": <PNG data URL>, \"second\": <PNG data URL>}") from None
-        limit = explorer.upload_limit
-        return explorer.compare(request.path_params["model"], decode_upload(first, limit), decode_upload(second, limit))
-
-    async def kernels(request):
-        return explorer.kernels(request.path_params["model"])
-
-    async def captcha(request):
-        image = decode_upload(await body(request), explorer.upload_limit)
-        length = number(request, "length", 0, int, 0, 8) or None
-        return explorer.captcha_view(request.path_params["model"], image, length, number(request, "grid", 3, int, 3, 4),
-                                     request.query_params.get("prompt") or None)
-
-    async def random_char(request):
-        return explorer.random_char(number(request, "seed", 0, int, 0, 2 ** 31))
-
-    async def random_captcha(request):
-        q = request.query_params
-        return explorer.random_captcha(q.get("style", "distorted"), number(request, "strength", 0.5, float, 0, 1),
-                                       q.get("charset", "digits"), number(request, "length", 4, int, 1, 8),
-                                       number(request, "seed", 0, int, 0, 2 ** 31))
-
-    async def challenge(request):
-        return explorer.challenge_view(request.path_params["model"], request.query_params.get("style") or None,
-                                       number(request, "strength", 0.5, float, 0, 1),
-                                       number(request, "seed", 0, int, 0, 2 ** 31))
-
-    async def index(request):
-        return FileResponse(STATIC / "index.html")
-
-    routes = [Route("/", index), Route("/api/models", handler(models)),
-              Route("/api/char/{model}", handler(char), methods=["POST"]),
-              Route("/api/crop/{model}", handler(crop), methods=["POST"]),
-              Route("/api/compare/{model}", handler(compare), methods=["POST"]),
-              Route("/api/kernels/{model}", handler(kernels)),
-              Route("/api/captcha/{model}", handler(captcha), methods=["POST"]),
-              Route("/api/random/char", handler(random_char)),
-              Route("/api/random/captcha", handler(random_captcha)),
-              Route("/api/challenge/{model}", handler(challenge)),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    return Starlette(routes=routes)
-
-
-def serve(explorer: Explorer, host: str, port: int) -> None:
-    from ..serving import serve_app
-    serve_app(create_app(explorer), host, port)

@@ -94,159 +94,183 @@ def load_study(path: str | Path, plugin_dirs=()) -> Study:
         raise StudyError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise StudyError(f"{path}: not valid TOML ({exc})") from None
+    return _StudyFile(path, text).read(data, plugin_dirs)
 
-    def fail(message: str, key: str, section: str | None = None, index: int = 0):
-        raise StudyError(f"{path}:{line_of(text, key, section, index)}: {message}")
 
-    for key in data:
-        if key not in ("study", "grid", "attacker"):
-            fail(f"unknown section or key {key!r} (known: study, grid, attacker)", key)
-    study, grid = data.get("study", {}), data.get("grid", {})
-    attackers = data.get("attacker", [])
-    if not isinstance(study, dict) or not isinstance(grid, dict) or not isinstance(attackers, list):
-        fail("[study] and [grid] must be tables and [[attacker]] an array of tables", "study")
-    for key in study:
-        if key not in STUDY_KEYS:
-            fail(f"unknown key {key!r} in [study] (known: {', '.join(sorted(STUDY_KEYS))})", key, "study")
-    for key in grid:
-        if key not in GRID_KEYS:
-            fail(f"unknown key {key!r} in [grid] (known: {', '.join(sorted(GRID_KEYS))})", key, "grid")
+class _StudyFile:
+    """One study file being checked: each mistake is a StudyError naming the file's line."""
 
-    def typed(value, kind, key, section, index=0, what=""):
+    def __init__(self, path: Path, text: str):
+        self.path, self.text = path, text
+
+    def fail(self, message: str, key: str, section: str | None = None, index: int = 0):
+        raise StudyError(f"{self.path}:{line_of(self.text, key, section, index)}: {message}")
+
+    def typed(self, value, kind, key, section, index=0, what=""):
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            fail(f"{key} must be {what or kind.__name__}", key, section, index)
+            self.fail(f"{key} must be {what or kind.__name__}", key, section, index)
         return value
 
-    seed = typed(study.get("seed", 0), int, "seed", "study")
-    try:
-        charset = parse_charset(typed(study.get("charset", "digits"), str, "charset", "study"))
-        length = parse_length(str(study.get("length", 4)))
-    except CaptchalabError as exc:
-        fail(str(exc), "charset" if "charset" in str(exc) else "length", "study")
-    test_count = typed(study.get("test_count", 500), int, "test_count", "study")
-    if test_count < 1:
-        fail("test_count must be at least 1", "test_count", "study")
-    expect = study.get("expect")
-    if expect is not None and (typed(expect, int, "expect", "study") < 1 or expect > 8):
-        fail("expect must be between 1 and 8", "expect", "study")
-    plugins = tuple(str((path.parent / p).resolve()) for p in typed(study.get("plugins", []), list, "plugins", "study"))
-    plugins += tuple(str(Path(p).resolve()) for p in plugin_dirs if str(Path(p).resolve()) not in plugins)
-
-    def axis(key, kind, section="grid", table=grid):
+    def axis(self, table: dict, key, kind, section="grid"):
         values = table.get(key)
         if values is None:
             return None
         if not isinstance(values, list) or not values:
-            fail(f"{key} must be a non-empty list", key, section)
+            self.fail(f"{key} must be a non-empty list", key, section)
         for v in values:
             if not isinstance(v, kind) or isinstance(v, bool) and kind is not bool:
-                fail(f"{key}: {v!r} is not a {getattr(kind, '__name__', 'number')}", key, section)
+                self.fail(f"{key}: {v!r} is not a {getattr(kind, '__name__', 'number')}", key, section)
         return values
 
-    from ..plugins import get_generator, load_plugins
-    load_plugins(list(plugins))
-    styles = axis("style", str)
-    if not styles:
-        fail("[grid] needs style = [...] with at least one style", "style", "grid")
-    for name in styles + (axis("train_style", str) or []):
+    def read(self, data: dict, plugin_dirs) -> Study:
+        for key in data:
+            if key not in ("study", "grid", "attacker"):
+                self.fail(f"unknown section or key {key!r} (known: study, grid, attacker)", key)
+        study, grid = data.get("study", {}), data.get("grid", {})
+        attackers = data.get("attacker", [])
+        if not isinstance(study, dict) or not isinstance(grid, dict) or not isinstance(attackers, list):
+            self.fail("[study] and [grid] must be tables and [[attacker]] an array of tables", "study")
+        for section, table, known in (("study", study, STUDY_KEYS), ("grid", grid, GRID_KEYS)):
+            for key in table:
+                if key not in known:
+                    self.fail(f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(known))})", key, section)
+        settings = self.settings(study, plugin_dirs)
+        from ..plugins import load_plugins
+        load_plugins(list(settings["plugin_dirs"]))
+        self.grid(grid, settings["plugin_dirs"])
+        if not attackers:
+            self.fail("no [[attacker]]: a study needs at least one", "attacker")
+        labels = set()
+        for i, entry in enumerate(attackers):
+            self.attacker(entry, i, labels, grid, settings)
+        return Study(self.path, str(study.get("name", self.path.stem)), **settings,
+                     converged_only=self.typed(study.get("converged_only", False), bool, "converged_only", "study"),
+                     grid=grid, attackers=attackers, text=self.text)
+
+    def settings(self, study: dict, plugin_dirs) -> dict:
+        """[study]: the fields of `Study` it sets, checked."""
+        seed = self.typed(study.get("seed", 0), int, "seed", "study")
         try:
-            get_generator(name, list(plugins))
+            charset = parse_charset(self.typed(study.get("charset", "digits"), str, "charset", "study"))
+            length = parse_length(str(study.get("length", 4)))
         except CaptchalabError as exc:
-            fail(str(exc), "train_style" if name not in styles else "style", "grid")
-    strengths = axis("strength", (int, float)) or [0.5]
-    for s in strengths:
-        if not 0 <= s <= 1:
-            fail(f"strength {s} is outside [0, 1]", "strength", "grid")
-    params = grid.get("params", {})
-    if not isinstance(params, dict):
-        fail("[grid.params] must be a table of name = [values]", "params", "grid")
-    for name, values in params.items():
-        axis(name, (int, float, str, bool), "grid.params", params)
-        for style in styles:
+            self.fail(str(exc), "charset" if "charset" in str(exc) else "length", "study")
+        test_count = self.typed(study.get("test_count", 500), int, "test_count", "study")
+        if test_count < 1:
+            self.fail("test_count must be at least 1", "test_count", "study")
+        expect = study.get("expect")
+        if expect is not None and (self.typed(expect, int, "expect", "study") < 1 or expect > 8):
+            self.fail("expect must be between 1 and 8", "expect", "study")
+        plugins = tuple(str((self.path.parent / p).resolve())
+                        for p in self.typed(study.get("plugins", []), list, "plugins", "study"))
+        plugins += tuple(str(Path(p).resolve()) for p in plugin_dirs if str(Path(p).resolve()) not in plugins)
+        return {"seed": seed, "charset": charset, "length": length, "test_count": test_count, "expect": expect,
+                "ignore_case": bool(study.get("ignore_case", False)), "plugin_dirs": plugins}
+
+    def grid(self, grid: dict, plugins: tuple) -> None:
+        """[grid]: its styles and axes, checked against the styles' declared parameters."""
+        from ..plugins import get_generator
+        styles = self.axis(grid, "style", str)
+        if not styles:
+            self.fail("[grid] needs style = [...] with at least one style", "style", "grid")
+        for name in styles + (self.axis(grid, "train_style", str) or []):
             try:
-                generator = get_generator(style, list(plugins))
-                for v in values:
-                    generator.param(name).check(v)
+                get_generator(name, list(plugins))
             except CaptchalabError as exc:
-                fail(str(exc), name, "grid.params")
-    seeds = typed(grid.get("seeds", 1), int, "seeds", "grid")
-    if seeds < 1:
-        fail("seeds must be at least 1", "seeds", "grid")
-    train_counts = axis("train_count", int)
-    if train_counts and any(c < 0 for c in train_counts):
-        fail("train_count values must be 0 or more", "train_count", "grid")
-    unlabelled_counts = axis("unlabelled_count", int)
-    if unlabelled_counts and any(c < 0 for c in unlabelled_counts):
-        fail("unlabelled_count values must be 0 or more", "unlabelled_count", "grid")
-    if not attackers:
-        fail("no [[attacker]]: a study needs at least one", "attacker")
-    labels = set()
-    from ..attackers.base import get_attacker
-    for i, entry in enumerate(attackers):
+                self.fail(str(exc), "train_style" if name not in styles else "style", "grid")
+        for s in self.axis(grid, "strength", (int, float)) or [0.5]:
+            if not 0 <= s <= 1:
+                self.fail(f"strength {s} is outside [0, 1]", "strength", "grid")
+        params = grid.get("params", {})
+        if not isinstance(params, dict):
+            self.fail("[grid.params] must be a table of name = [values]", "params", "grid")
+        for name, values in params.items():
+            self.axis(params, name, (int, float, str, bool), "grid.params")
+            for style in styles:
+                try:
+                    generator = get_generator(style, list(plugins))
+                    for v in values:
+                        generator.param(name).check(v)
+                except CaptchalabError as exc:
+                    self.fail(str(exc), name, "grid.params")
+        if self.typed(grid.get("seeds", 1), int, "seeds", "grid") < 1:
+            self.fail("seeds must be at least 1", "seeds", "grid")
+        for key in ("train_count", "unlabelled_count"):
+            counts = self.axis(grid, key, int)
+            if counts and any(c < 0 for c in counts):
+                self.fail(f"{key} values must be 0 or more", key, "grid")
+
+    def attacker(self, entry, i: int, labels: set, grid: dict, settings: dict) -> None:
+        """One [[attacker]], checked and completed in place (resolved paths, its hyper-parameters)."""
+        from ..attackers.base import get_attacker
         if not isinstance(entry, dict):
-            fail("each [[attacker]] must be a table", "attacker")
+            self.fail("each [[attacker]] must be a table", "attacker")
         for key in entry:
             if key not in ATTACKER_KEYS:
-                fail(f"unknown key {key!r} in [[attacker]] (known: {', '.join(sorted(ATTACKER_KEYS))})", key,
-                     "attacker", i)
+                self.fail(f"unknown key {key!r} in [[attacker]] (known: {', '.join(sorted(ATTACKER_KEYS))})", key,
+                          "attacker", i)
         label = entry.setdefault("label", entry.get("attacker") or Path(str(entry.get("model", f"attacker{i}"))).stem)
         if label in labels:
-            fail(f"attacker label {label!r} is used twice", "label", "attacker", i)
+            self.fail(f"attacker label {label!r} is used twice", "label", "attacker", i)
         labels.add(label)
         if ("model" in entry) == ("attacker" in entry):
-            fail("give exactly one of model = \"file.keras\" and attacker = \"name\"", "label", "attacker", i)
+            self.fail("give exactly one of model = \"file.keras\" and attacker = \"name\"", "label", "attacker", i)
         if "model" in entry:
-            model = path.parent / typed(entry["model"], str, "model", "attacker", i)
+            model = self.path.parent / self.typed(entry["model"], str, "model", "attacker", i)
             if not model.is_file():
-                fail(f"model file {entry['model']} does not exist (paths are relative to the study file)",
-                     "model", "attacker", i)
+                self.fail(f"model file {entry['model']} does not exist (paths are relative to the study file)",
+                          "model", "attacker", i)
             entry["model"] = str(model.resolve())
-            continue
-        hparams = typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
+            return
+        charset, plugins = settings["charset"], settings["plugin_dirs"]
+        hparams = self.typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
         try:  # attacker = "NAME:name=value,..." sets hyper-parameters as on the command line
-            name, assignments = split_attacker_spec(typed(entry["attacker"], str, "attacker", "attacker", i))
+            name, assignments = split_attacker_spec(self.typed(entry["attacker"], str, "attacker", "attacker", i))
             cls = get_attacker(name, list(plugins))
             hparams = {**hparams, **cls(charset).parse_params(assignments)}
         except CaptchalabError as exc:
-            fail(str(exc), "attacker", "attacker", i)
+            self.fail(str(exc), "attacker", "attacker", i)
         try:
             cls(charset).resolve(hparams)
         except CaptchalabError as exc:
-            fail(str(exc), "hparams" if "hparams" in entry else "attacker", "attacker", i)
+            self.fail(str(exc), "hparams" if "hparams" in entry else "attacker", "attacker", i)
         entry["attacker"], entry["hparams"] = name, hparams
         train = entry.get("train")
         if not cls.trainable:
             if train:
-                fail(f"attacker {cls.name!r} cannot be trained", "train", "attacker", i)
-            continue
-        if any(unlabelled_counts or ()) and not cls.semi_supervised:
-            fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs one "
-                 "that does, such as ctc)", "attacker", "attacker", i)
+                self.fail(f"attacker {cls.name!r} cannot be trained", "train", "attacker", i)
+            return
+        self.training(entry, i, cls, grid, plugins)
+
+    def training(self, entry: dict, i: int, cls, grid: dict, plugins: tuple) -> None:
+        """How a trainable [[attacker]] trains: per cell or shared, from where, on how many."""
+        from ..plugins import get_generator
+        train = entry.get("train")
+        if any(grid.get("unlabelled_count") or ()) and not cls.semi_supervised:
+            self.fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs "
+                      "one that does, such as ctc)", "attacker", "attacker", i)
         if train not in ("cell", "shared"):
-            fail("a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
-                 "train" if "train" in entry else "attacker", "attacker", i)
-        start = typed(entry.get("from", "base"), str, "from", "attacker", i)
+            self.fail("a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
+                      "train" if "train" in entry else "attacker", "attacker", i)
+        start = self.typed(entry.get("from", "base"), str, "from", "attacker", i)
         if start not in ("scratch", "base"):
-            start_path = path.parent / start
+            start_path = self.path.parent / start
             if not start_path.is_file():
-                fail(f"from model {start} does not exist", "from", "attacker", i)
+                self.fail(f"from model {start} does not exist", "from", "attacker", i)
             entry["from"] = str(start_path.resolve())
         if "train_count" in entry:
-            typed(entry["train_count"], int, "train_count", "attacker", i)
-        elif not train_counts:
-            fail("give train_count here or a train_count axis in [grid]", "attacker", "attacker", i)
+            self.typed(entry["train_count"], int, "train_count", "attacker", i)
+        elif not grid.get("train_count"):
+            self.fail("give train_count here or a train_count axis in [grid]", "attacker", "attacker", i)
         if train == "shared" and "style" not in entry:
-            fail("a shared training needs its style = \"...\"", "train", "attacker", i)
+            self.fail("a shared training needs its style = \"...\"", "train", "attacker", i)
         if "style" in entry:
             try:
-                get_generator(typed(entry["style"], str, "style", "attacker", i), list(plugins))
+                get_generator(self.typed(entry["style"], str, "style", "attacker", i), list(plugins))
             except CaptchalabError as exc:
-                fail(str(exc), "style", "attacker", i)
-        if "epochs" in entry and typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
-            fail("epochs must be at least 1", "epochs", "attacker", i)
-    return Study(path, str(study.get("name", path.stem)), seed, charset, length, test_count, expect,
-                 bool(study.get("ignore_case", False)), plugins,
-                 typed(study.get("converged_only", False), bool, "converged_only", "study"), grid, attackers, text)
+                self.fail(str(exc), "style", "attacker", i)
+        if "epochs" in entry and self.typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
+            self.fail("epochs must be at least 1", "epochs", "attacker", i)
 
 
 def _value_id(value) -> str:
