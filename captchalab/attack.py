@@ -240,7 +240,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     from .manifest import make_manifest
     from .score import attacker_state, score
     if expect is not None and not 1 <= expect <= 8:
-        raise CaptchalabError(f"--expect must be between 1 and 8, got {expect}")
+        raise CaptchalabError(f"`expect` must be between 1 and 8, got {expect}")
     if not attackers:
         raise CaptchalabError("no attacker given")
     check_attackers(attackers, sources)

@@ -27,17 +27,17 @@ def parse_charset(text: str) -> str:
     if text in NAMED:
         return NAMED[text]
     if not text:
-        raise CaptchalabError("--charset is empty")
+        raise CaptchalabError("`charset` is empty")
     close = difflib.get_close_matches(text, NAMED, n=1, cutoff=0.75)
     if close or (text.isalpha() and text.lower() == text and text.lower() in {n.lower() for n in NAMED}):
         raise CaptchalabError(f"unknown charset name {text!r}; did you mean {close[0] if close else 'alnum'!r}? "
                               f"(named sets: {', '.join(NAMED)}; or give the characters themselves)")
     bad = sorted({c for c in text if not c.isprintable() or c.isspace() or c in ",\"'"})
     if bad:
-        raise CaptchalabError(f"--charset: characters {''.join(bad)!r} cannot be CAPTCHA characters")
+        raise CaptchalabError(f"`charset`: characters {''.join(bad)!r} cannot be CAPTCHA characters")
     duplicated = sorted({c for c in text if text.count(c) > 1})
     if duplicated:
-        raise CaptchalabError(f"--charset {text!r} repeats {''.join(duplicated)!r}")
+        raise CaptchalabError(f"`charset` {text!r} repeats {''.join(duplicated)!r}")
     return text
 
 

@@ -40,9 +40,9 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     out = check_model_path(out)
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
-        raise CaptchalabError("an ensemble needs at least two --model")
+        raise CaptchalabError("an ensemble needs at least two `models`")
     if out.resolve() in {p.resolve() for p in paths}:
-        raise CaptchalabError(f"--out {out} is one of the members: write the ensemble to another file")
+        raise CaptchalabError(f"`out` {out} is one of the members: write the ensemble to another file")
     refuse_existing(out, force)
     members = [load_attacker(p, plugin_dirs) for p in paths]
     first = members[0]

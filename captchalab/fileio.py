@@ -73,7 +73,7 @@ def refuse_existing(out: str | os.PathLike, force: bool) -> None:
     not empty) is replaced only with --force."""
     out = Path(out)
     if not force and (out.is_file() or (out.is_dir() and any(out.iterdir()))):
-        raise CaptchalabError(f"{out} already exists; pass --force to replace it")
+        raise CaptchalabError(f"{out} already exists; pass `force` to replace it")
     if out.exists() and not out.is_dir() and not out.is_file():
         raise CaptchalabError(f"{out} exists and is neither a file nor a folder")
 
@@ -84,7 +84,7 @@ def check_empty_or_force(out: Path, force: bool, ours: str | None = None) -> Non
     if out.exists() and not out.is_dir():
         raise CaptchalabError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force and not (ours and (out / ours).is_file()):
-        raise CaptchalabError(f"{out} is not empty; pass --force to replace it" if ours is None else
+        raise CaptchalabError(f"{out} is not empty; pass `force` to replace it" if ours is None else
                               f"{out} is not empty and holds no {ours}: refusing to replace it")
 
 

@@ -127,9 +127,9 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.epochs < 1:
-            raise CaptchalabError(f"--epochs must be at least 1, got {self.epochs}")
+            raise CaptchalabError(f"`epochs` must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise CaptchalabError(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise CaptchalabError(f"`batch_size` must be at least 1, got {self.batch_size}")
 
 
 def augment(images: np.ndarray, rng: np.random.Generator, config: TrainConfig) -> np.ndarray:

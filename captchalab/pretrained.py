@@ -109,7 +109,7 @@ def starting_model(start: str, attacker: str, charset: str, say: Callable[[str],
     if start != "base":
         path = Path(start)
         if not path.is_file():
-            raise CaptchalabError(f"--from model {path} does not exist")
+            raise CaptchalabError(f"`start` model {path} does not exist")
         return path
     path = ensure_base(attacker, charset, say, verbose=verbose, on_epoch=on_epoch, plugin_dirs=plugin_dirs)
     if path is None:
@@ -124,4 +124,4 @@ def check_start(start: str, attackers: list[str]) -> None:
         return
     made_by = read_model_info(Path(start))["attacker"]
     if any(name != made_by for name in attackers):
-        raise CaptchalabError(f"--from {start} is a {made_by} model; every --attacker must be {made_by}")
+        raise CaptchalabError(f"`start` {start} is a {made_by} model; every attacker must be {made_by}")

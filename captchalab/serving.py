@@ -15,7 +15,7 @@ def check_port(host: str, port: int) -> None:
             s.bind((host, port))
     except OSError as exc:
         raise CaptchalabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                              + (" (pass another --port)" if exc.errno == 98 else "")) from None
+                              + (" (pass another `port`)" if exc.errno == 98 else "")) from None
 
 
 class TooLarge(Exception):

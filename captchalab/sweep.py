@@ -50,14 +50,14 @@ def parse_knob(style: str, strength: str | None, param: str | None, plugin_dirs=
     """What a sweep turns and its values, from exactly one of --strength A:B:N and --param name=A:B:N."""
     from .plugins import get_generator
     if (strength is None) == (param is None):
-        raise CaptchalabError("give exactly one of --strength A:B:N and --param name=A:B:N")
+        raise CaptchalabError("give exactly one of `strength` A:B:N and `param` name=A:B:N")
     if strength is not None:
-        return "strength", parse_range(strength, "--strength")
+        return "strength", parse_range(strength, "`strength`")
     knob, sep, spec = param.partition("=")
     if not sep:
-        raise CaptchalabError(f"--param {param!r}: expected name=A:B:N")
+        raise CaptchalabError(f"`param` {param!r}: expected name=A:B:N")
     get_generator(style, list(plugin_dirs)).param(knob)
-    return knob, parse_range(spec, "--param")
+    return knob, parse_range(spec, "`param`")
 
 
 @dataclass
@@ -92,7 +92,7 @@ class SweepConfig:
 
     def check(self) -> None:
         if self.count < 1:
-            raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+            raise CaptchalabError(f"`count` must be at least 1, got {self.count}")
         if self.model is None and (self.models or not self.readers):
             raise CaptchalabError("a sweep needs at least one attacker: a model, or a read-only attacker")
         if self.retrain and self.model is None:
@@ -248,7 +248,7 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
     `init_from` is the model every attacker starts from, or a dict of one per attacker kind
     (None: from scratch)."""
     if count < 1 or train_count < 1:
-        raise CaptchalabError("--count and --train-count must be at least 1")
+        raise CaptchalabError("`count` and `train_count` must be at least 1")
     from .attackers.base import make_attacker
     attackers = [attackers] if isinstance(attackers, str) else list(attackers)  # NAME[:name=value,...]
     starts = init_from if isinstance(init_from, dict) else {name: init_from for name in attackers}

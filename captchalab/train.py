@@ -29,7 +29,7 @@ from .runtime import build_with_policy, float32_copy, training_policy
 def check_model_path(out: Path) -> Path:
     out = Path(out)
     if out.suffix != ".keras":
-        raise CaptchalabError(f"--out must end in .keras, got {out}")
+        raise CaptchalabError(f"`out` must end in .keras, got {out}")
     return out
 
 
@@ -105,7 +105,7 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
     held-out set rendered with another seed; write `out` and `out`.json."""
     from .generation.chars import render_chars
     if count < 2 * len(charset) or test_count < 1:
-        raise CaptchalabError(f"--count must be at least twice the charset size ({2 * len(charset)})")
+        raise CaptchalabError(f"`count` must be at least twice the charset size ({2 * len(charset)})")
     config.check()
     train = render_chars(charset, count, config.seed)
     test = render_chars(charset, test_count, config.seed + 1000)
@@ -164,7 +164,7 @@ def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | Non
     examples, skipped = _prepared(attacker, Source(dataset=asked), None, workers)
     prepared = [p for p, _ in examples]
     if not prepared:
-        raise CaptchalabError(f"--unlabelled {unlabelled.root}: no readable image "
+        raise CaptchalabError(f"`unlabelled` {unlabelled.root}: no readable image "
                               f"({len(skipped)} skipped, first: {next(iter(skipped.items()), ('', ''))})")
     return prepared, {"folder": str(unlabelled.root), "count": len(prepared), "skipped": len(skipped),
                       "skipped_files": skipped, "image_sha256": sorted(file_hashes(unlabelled))}
@@ -174,7 +174,7 @@ def check_fresh(attacker, source) -> None:
     """Refuse `--fresh` where it cannot apply: a dataset folder, an attacker without the capability."""
     from .data.dataset import GeneratedSource
     if not isinstance(source, GeneratedSource):
-        raise CaptchalabError("--fresh draws new CAPTCHAs from a style: it needs --style, not --dataset")
+        raise CaptchalabError("`fresh` draws new CAPTCHAs from a style: it needs a `style`, not a `dataset`")
     if not attacker.fresh_examples:
         raise CaptchalabError(f"attacker {attacker.name!r} does not train on fresh CAPTCHAs "
                               "(fresh_examples is not declared)")

@@ -59,7 +59,7 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     if char is not None:
         crops = cut_characters(image).crops
         if not 0 <= char < len(crops):
-            raise CaptchalabError(f"--char {char} is out of range: the image segments into {len(crops)} characters")
+            raise CaptchalabError(f"`char` {char} is out of range: the image segments into {len(crops)} characters")
         return crops[char]
     if gray.shape == (28, 28):
         border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])

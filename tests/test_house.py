@@ -145,3 +145,41 @@ def test_every_dotted_name_the_docs_show_resolves():
         for attribute in parts[cut:]:
             assert hasattr(found, attribute), f"docs name {dotted}, which does not resolve"
             found = getattr(found, attribute)
+
+
+def _error_messages(path: Path) -> list[tuple[int, str]]:
+    """The string parts of every `raise SomethingError(...)` / `fail(...)` message in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        call = node.exc if isinstance(node, ast.Raise) else node if isinstance(node, ast.Call) else None
+        if not isinstance(call, ast.Call):
+            continue
+        name = ast.unparse(call.func)
+        if not (name.endswith(("Error", "Rejected", "BadRequest")) or name.endswith("fail")):
+            continue
+        for part in ast.walk(call):
+            if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                found.append((call.lineno, part.value))
+    return found
+
+
+def test_the_library_speaks_in_its_parameters_and_the_cli_in_flags():
+    """A notebook user is told `count`, a command-line user --count: library messages name no flag
+    (commands quoted in backticks aside), and the CLI turns each `parameter` into its flag."""
+    flagged = []
+    for path in sorted((REPO / "captchalab").rglob("*.py")):
+        if "cli" in path.relative_to(REPO / "captchalab").parts:
+            continue
+        for line, text in _error_messages(path):
+            if re.search(r"(?<![\w-])--[a-z]", re.sub(r"`[^`]*`", "", text)):
+                flagged.append(f"{path.relative_to(REPO)}:{line}: {text}")
+    assert not flagged, "\n".join(flagged)
+    from captchalab.cli.app import as_flags
+    from captchalab.data.dataset import make_spec
+    from captchalab.errors import CaptchalabError
+    try:
+        make_spec("clean", 0, None, None, 1, 0.5)
+    except CaptchalabError as exc:
+        assert str(exc).startswith("`count` must be at least 1") and as_flags(str(exc)).startswith("--count must")
+    else:
+        raise AssertionError("a count of 0 was accepted")

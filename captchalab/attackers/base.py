@@ -350,7 +350,7 @@ def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
     except CaptchalabError:
         from ..plugins import load_errors
         broken = f"; plugins that failed to load: {'; '.join(load_errors)}" if load_errors else \
-            " (add its plugin folder with --plugins)"
+            " (add its plugin folder to `plugin_dirs`)"
         raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not installed{broken}") from None
     attacker = cls(info["charset"], info.get("hyperparameters") or {}, load_keras_model(path),
                    {**info, "path": str(path)})
@@ -376,10 +376,10 @@ def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacke
     for spec in specs or []:
         attacker = make_attacker(spec, charset, dirs)
         if attacker.trainable:
-            raise CaptchalabError(f"attacker {attacker.name!r} must be trained first: pass its model with --model")
+            raise CaptchalabError(f"attacker {attacker.name!r} must be trained first: pass its model (`models`)")
         attackers.append(attacker)
     if not attackers:
-        raise CaptchalabError("give at least one --model or --attacker")
+        raise CaptchalabError("give at least one of `models` and `attackers`")
     for a in attackers:
         a.info.setdefault("plugin_dirs", dirs)
     return attackers

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import CaptchalabError
 from . import attack, data, grids, humans, show, train  # noqa: F401  (each registers its commands)
-from .app import app, say
+from .app import app, as_flags, say
 
 
 def explain(exc: BaseException) -> str:
@@ -19,7 +19,7 @@ def explain(exc: BaseException) -> str:
     from ..plugins import describe_plugin_file, plugin_in_traceback
     where = plugin_in_traceback(exc)
     message = str(exc) if isinstance(exc, CaptchalabError) else f"{type(exc).__name__}: {exc}"
-    message = " ".join(message.split()) or type(exc).__name__
+    message = as_flags(" ".join(message.split())) or type(exc).__name__
     if where:
         return f"{describe_plugin_file(where)} failed: {message}"
     if isinstance(exc, CaptchalabError):

@@ -2,6 +2,7 @@
 aliases), and the few lines of output the commands have in common."""
 from __future__ import annotations
 
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -74,6 +75,25 @@ Humans = Annotated[Optional[List[Path]], typer.Option(
     "report; repeatable.")]
 Data = Annotated[Optional[Path], typer.Option(help="MNIST folder (IDX files) or .npz; default: $CAPTCHALAB_MNIST, "
                                               "the Keras cache, a download.")]
+
+
+# the library names its own parameters in `backticks`; the command line says its flags instead
+FLAGS = {"epochs": "--epochs", "batch_size": "--batch-size", "eps": "--eps", "method": "--method", "steps": "--steps",
+         "target_text": "--target-text", "transfer": "--transfer", "strength": "--strength", "models": "--model",
+         "out": "--out", "start": "--from", "hold": "--hold", "datasets": "--dataset", "humans": "--humans",
+         "profiles": "--profile", "participants": "--participants", "force": "--force", "char": "--char",
+         "attackers": "--attacker", "unlabelled": "--unlabelled", "style": "--style", "dataset": "--dataset",
+         "params": "--param", "param": "--param", "count": "--count", "length": "--length", "charset": "--charset",
+         "expect": "--expect", "train_count": "--train-count", "max_cells": "--max-cells", "resume": "--resume",
+         "defences": "--defences", "jobs": "--jobs", "address": "--address", "backend": "--backend",
+         "fresh": "--fresh", "plugin_dirs": "--plugins", "port": "--port", "data": "--data",
+         "answers_per_item": "--answers-per-item", "per_person": "--per-person", "practice": "--practice",
+         "attention": "--attention"}
+
+
+def as_flags(message: str) -> str:
+    """A library message as the command line says it: each `parameter` named by its flag."""
+    return re.sub(r"`([a-z_]+)`", lambda m: FLAGS.get(m.group(1), m.group(0)), message)
 
 
 def dirs(plugins: Optional[List[Path]]) -> list[str]:

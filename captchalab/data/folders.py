@@ -186,13 +186,13 @@ def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | Non
     folder itself is refused: its CAPTCHAs are not unlabelled ones."""
     root = Path(folder)
     if not root.is_dir():
-        raise CaptchalabError(f"--unlabelled folder {root} does not exist")
+        raise CaptchalabError(f"`unlabelled` folder {root} does not exist")
     if labelled is not None and root.resolve() == Path(labelled).resolve():
-        raise CaptchalabError(f"--unlabelled {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
+        raise CaptchalabError(f"`unlabelled` {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
     names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
                    and p.resolve().is_relative_to(root.resolve()))
     if not names:
-        raise CaptchalabError(f"--unlabelled {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise CaptchalabError(f"`unlabelled` {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return Dataset(root, names, [""] * len(names))
 
 

@@ -42,17 +42,17 @@ class GenerationSpec:
         """Validate and return the resolved generator parameters."""
         gen = self.generator()
         if self.count < 1:
-            raise CaptchalabError(f"--count must be at least 1, got {self.count}")
+            raise CaptchalabError(f"`count` must be at least 1, got {self.count}")
         if not get_kind(gen.kind).characters:  # no characters to choose: the style draws whole challenges
             params = gen.resolve(self.strength, self.params)
             self._style_check(gen, params)
             return params
         lo, hi = max(gen.min_length, 1), min(gen.max_length, MAX_LENGTH)
         if not (lo <= self.min_length <= self.max_length <= hi):
-            raise CaptchalabError(f"--length {self.min_length}-{self.max_length} is outside what "
+            raise CaptchalabError(f"`length` {self.min_length}-{self.max_length} is outside what "
                                   f"style {self.style!r} supports ({lo}-{hi})")
         if not self.charset:
-            raise CaptchalabError("--charset is empty")
+            raise CaptchalabError("`charset` is empty")
         bad = outside(self.charset, gen.charset)
         if bad:
             only = " (it draws digits only)" if gen.charset == DIGITS else ""
@@ -82,7 +82,7 @@ def make_spec(style: str, count: int, length: str | None, charset: str | None, s
     from ..charset import parse_charset
     generator = get_generator(style, list(plugin_dirs))
     if not get_kind(generator.kind).characters:
-        given = [option for option, value in (("--length", length), ("--charset", charset)) if value]
+        given = [option for option, value in (("`length`", length), ("`charset`", charset)) if value]
         if given:
             raise CaptchalabError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
                                   f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs")
@@ -101,9 +101,9 @@ def parse_length(text: str) -> tuple[int, int]:
     try:
         low, high = int(lo), int(hi) if sep else int(lo)
     except ValueError:
-        raise CaptchalabError(f"--length {text!r}: expected N or N-M") from None
+        raise CaptchalabError(f"`length` {text!r}: expected N or N-M") from None
     if not 1 <= low <= high <= MAX_LENGTH:
-        raise CaptchalabError(f"--length {text!r}: lengths must satisfy 1 <= N <= M <= {MAX_LENGTH}")
+        raise CaptchalabError(f"`length` {text!r}: lengths must satisfy 1 <= N <= M <= {MAX_LENGTH}")
     return low, high
 
 

@@ -24,7 +24,7 @@ IDX_NAMES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
-HOW_TO_SUPPLY = (f"pass --data PATH or set ${ENV_VAR} to a folder holding the four MNIST IDX files "
+HOW_TO_SUPPLY = (f"pass `data` (a path) or set ${ENV_VAR} to a folder holding the four MNIST IDX files "
                  f"({', '.join(n + '[.gz]' for n in IDX_NAMES.values())}) or to an mnist.npz")
 
 

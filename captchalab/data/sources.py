@@ -201,10 +201,10 @@ def make_source(style: str | None, dataset: str | os.PathLike | None, count: int
     """A Source from exactly one of a style and a dataset folder. `charset` (parsed) is what a
     style draws (default digits), and what a dataset's rows are checked against (None: any)."""
     if (style is None) == (dataset is None):
-        raise CaptchalabError("give exactly one of --style and --dataset")
+        raise CaptchalabError("give exactly one of `style` and `dataset`")
     if dataset is not None:
         if params:
-            raise CaptchalabError("--param applies to --style, not to --dataset")
+            raise CaptchalabError("`params` apply to `style`, not to `dataset`")
         load_plugins(list(plugin_dirs))  # a plugin may define the kind the folder's labels.csv holds
         return Source(dataset=read_dataset(dataset, charset, ignore_case))
     return Source(spec=make_spec(style, count, length, charset, seed, strength, params or [], plugin_dirs))

@@ -30,9 +30,9 @@ def parse_eps(text: str) -> float:
     try:
         value = float(Fraction(text.strip())) * (255 if "/" in text else 1)
     except (ValueError, ZeroDivisionError):
-        raise CaptchalabError(f"--eps {text!r}: expected pixels of 0-255 such as 8, or a fraction such as 8/255") from None
+        raise CaptchalabError(f"`eps` {text!r}: expected pixels of 0-255 such as 8, or a fraction such as 8/255") from None
     if not 0 <= value <= 255:
-        raise CaptchalabError(f"--eps {text!r} is outside [0, 255]/255")
+        raise CaptchalabError(f"`eps` {text!r} is outside [0, 255]/255")
     return value
 
 
@@ -41,7 +41,7 @@ def parse_eps_list(text: str) -> list[float]:
     scale = "/255" if text.strip().endswith("/255") else ""
     items = [t.strip() for t in text.strip().removesuffix("/255").split(",") if t.strip()]
     if not items:
-        raise CaptchalabError("--eps is empty")
+        raise CaptchalabError("`eps` is empty")
     return sorted({parse_eps(t + (scale if "/" not in t else "")) for t in items})
 
 
@@ -57,17 +57,17 @@ class PerturbSpec:
 
     def check(self) -> None:
         if self.method not in METHODS:
-            raise CaptchalabError(f"--method {self.method!r}: use one of {', '.join(METHODS)}")
+            raise CaptchalabError(f"`method` {self.method!r}: use one of {', '.join(METHODS)}")
         if not 0 <= self.eps <= 255:
-            raise CaptchalabError(f"--eps {self.eps} is outside [0, 255]/255")
+            raise CaptchalabError(f"`eps` {self.eps} is outside [0, 255]/255")
         if self.steps < 1:
-            raise CaptchalabError(f"--steps must be at least 1, got {self.steps}")
+            raise CaptchalabError(f"`steps` must be at least 1, got {self.steps}")
 
 
 def check_target(attacker) -> None:
     if not attacker.differentiable or not hasattr(attacker, "adversarial_loss"):
         raise CaptchalabError(f"attacker {attacker.name!r} is not differentiable: it can only be a transfer target "
-                              "(pass it with --transfer)")
+                              "(pass it as `transfer`)")
 
 
 def _eot_arguments(rng: np.random.Generator, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -188,7 +188,7 @@ def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, t
                               f"{spec.kind} CAPTCHAs")
     if not get_kind(spec.kind).characters:
         if target_text:
-            raise CaptchalabError("--target-text applies to text CAPTCHAs only")
+            raise CaptchalabError("`target_text` applies to text CAPTCHAs only")
     else:
         check_covers(target.charset, spec.charset + (target_text or ""), target.label())
     return dataset_transform(target, perturbation, str(model_path))

@@ -89,7 +89,7 @@ class Generator:
     def resolve(self, strength: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Declared defaults, then the strength mapping, then explicit overrides."""
         if not 0.0 <= strength <= 1.0:
-            raise CaptchalabError(f"--strength must be in [0, 1], got {strength}")
+            raise CaptchalabError(f"`strength` must be in [0, 1], got {strength}")
         values = {p.name: p.default for p in self.params}
         values.update({k: round(v, 4) if isinstance(v, float) else v
                        for k, v in self.at_strength(strength).items()})
@@ -99,7 +99,7 @@ class Generator:
 
     def parse_params(self, assignments: list[str]) -> dict[str, Any]:
         """Parse `name=value` strings against the declared parameters."""
-        return parse_assignments(self.param, assignments, "--param")
+        return parse_assignments(self.param, assignments, "`params`")
 
     # -- checked when the style registers --------------------------------------------------
     family: ClassVar[str] = "style"

@@ -55,9 +55,9 @@ class StudySettings:
     def check(self) -> None:
         for name, low in (("answers_per_item", 1), ("per_person", 1), ("practice", 0), ("attention", 0)):
             if getattr(self, name) < low:
-                raise CaptchalabError(f"--{name.replace('_', '-')} must be at least {low}, got {getattr(self, name)}")
+                raise CaptchalabError(f"`{name}` must be at least {low}, got {getattr(self, name)}")
         if self.hold <= 0:
-            raise CaptchalabError(f"--hold must be positive, got {self.hold}")
+            raise CaptchalabError(f"`hold` must be positive, got {self.hold}")
 
 
 @dataclass(frozen=True)
@@ -341,11 +341,11 @@ def open_study(folder: Path, datasets: list[Path] | None = None, settings: Study
             raise CaptchalabError(f"{path} is not a human study file") from None
         if datasets and sorted(str(Path(d).resolve()) for d in datasets) != sorted(map(str, known)):
             raise CaptchalabError(f"{folder} is a study of other datasets ({', '.join(map(str, known))}); "
-                                  f"give another --out, or no --dataset to go on with it")
+                                  f"give another `out`, or no `datasets` to go on with it")
         settings = kept
     else:
         if not datasets:
-            raise CaptchalabError(f"{folder} holds no human study: give --dataset to start one")
+            raise CaptchalabError(f"{folder} holds no human study: give `datasets` to start one")
         if folder.exists() and any(folder.iterdir()):
             raise CaptchalabError(f"{folder} exists and is not a human study folder")
         known, secret = [Path(d).resolve() for d in datasets], secrets.token_bytes(32)

@@ -63,7 +63,7 @@ def check_study_folders(folders) -> list[Path]:
     than after a long run."""
     for folder in folders:
         if not (Path(folder) / "study.json").is_file():
-            raise CaptchalabError(f"--humans {folder} is not a human-study folder (no study.json; "
+            raise CaptchalabError(f"`humans` {folder} is not a human-study folder (no study.json; "
                                   "see `captchalab humans --out`)")
     return [Path(f) for f in folders]
 

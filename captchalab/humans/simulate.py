@@ -40,9 +40,9 @@ class Profile:
         try:
             profile = cls(Path(folder), float(accuracy), float(rest))
         except ValueError:
-            raise CaptchalabError(f"--profile {text!r}: expected FOLDER:ACCURACY:MEDIAN_SECONDS") from None
+            raise CaptchalabError(f"`profiles` {text!r}: expected FOLDER:ACCURACY:MEDIAN_SECONDS") from None
         if not folder or not 0 <= profile.accuracy <= 1 or not profile.median_seconds > 0:
-            raise CaptchalabError(f"--profile {text!r}: accuracy in [0, 1] and a positive median time, after the folder")
+            raise CaptchalabError(f"`profiles` {text!r}: accuracy in [0, 1] and a positive median time, after the folder")
         return profile
 
 
@@ -127,7 +127,7 @@ def simulate(url: str, profiles: list[Profile], participants: int, seed: int = 0
              at_once: int | None = None) -> list[dict]:
     """`participants` simulated people taking the page, `at_once` of them simultaneously (default all)."""
     if participants < 1:
-        raise CaptchalabError(f"--participants must be at least 1, got {participants}")
+        raise CaptchalabError(f"`participants` must be at least 1, got {participants}")
     oracle = Oracle(profiles)
     with ThreadPoolExecutor(max_workers=at_once or participants) as pool:
         return list(pool.map(lambda k: run_participant(url, oracle, seed * 100_003 + k), range(participants)))

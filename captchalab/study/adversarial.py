@@ -30,11 +30,11 @@ def parse_defences(text: str) -> list[str]:
     for name in names:
         match = re.fullmatch(r"(median|jpeg|bits|blur)(\d+(?:\.\d+)?)", name)
         if not match:
-            raise CaptchalabError(f"--defences: unknown defence {name!r} (use median3, jpeg75, bits4, blur1 ...)")
+            raise CaptchalabError(f"`defences`: unknown defence {name!r} (use median3, jpeg75, bits4, blur1 ...)")
         defence, value = match.group(1), float(match.group(2))
         if (defence == "median" and (value < 3 or value % 2 == 0)) or (defence == "jpeg" and not 1 <= value <= 100) \
                 or (defence == "bits" and not 1 <= value <= 8) or (defence == "blur" and not 0 < value <= 10):
-            raise CaptchalabError(f"--defences: {name!r} is out of range ({defence}: {DEFENCES[defence]})")
+            raise CaptchalabError(f"`defences`: {name!r} is out of range ({defence}: {DEFENCES[defence]})")
     return names
 
 

@@ -37,7 +37,7 @@ class LocalBackend:
 
     def __init__(self, jobs: int = 1, retries: int = 2, verbose: bool = False):
         if jobs < 1:
-            raise CaptchalabError(f"--jobs must be at least 1, got {jobs}")
+            raise CaptchalabError(f"`jobs` must be at least 1, got {jobs}")
         self.jobs, self.retries, self.verbose = jobs, retries, verbose
         self.in_process = jobs == 1
 
@@ -85,13 +85,13 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
         return
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep:
-        raise CaptchalabError(f"--address {address!r}: expected HOST:PORT (or auto)")
+        raise CaptchalabError(f"`address` {address!r}: expected HOST:PORT (or auto)")
     try:
         with socket.create_connection((host, int(port)), timeout=timeout):
             return
     except (OSError, ValueError) as exc:
         raise CaptchalabError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
-                              "start one with `ray start --head` or omit --address") from None
+                              "start one with `ray start --head` or omit `address`") from None
 
 
 class RayBackend:
@@ -156,7 +156,7 @@ class RayBackend:
 def make_backend(name: str, address: str | None = None, jobs: int = 1, verbose: bool = False):
     if name == "local":
         if address:
-            raise CaptchalabError("--address applies to --backend ray")
+            raise CaptchalabError("`address` applies to the ray `backend`")
         return LocalBackend(jobs, verbose=verbose)
     if name == "ray":
         return RayBackend(address, verbose=verbose)

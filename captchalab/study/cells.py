@@ -297,12 +297,12 @@ def study_marker(out: Path, settings: dict, resume: bool, marker: str = "study.j
     path = out / marker
     if resume:
         if not path.is_file():
-            raise CaptchalabError(f"--resume: {out} is not a {Path(marker).stem} folder (no {marker})")
+            raise CaptchalabError(f"`resume`: {out} is not a {Path(marker).stem} folder (no {marker})")
         if json.loads(path.read_text()) != json.loads(json.dumps(settings, default=str)):
-            raise CaptchalabError(f"--resume: the study in {out} was started with other settings")
+            raise CaptchalabError(f"`resume`: the study in {out} was started with other settings")
         return
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CaptchalabError(f"{out} is not empty; use --resume to continue a study there, or another --out")
+        raise CaptchalabError(f"{out} is not empty; use `resume` to continue a study there, or another `out`")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -297,7 +297,7 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
     if total == 0:
         raise StudyError(f"{study.path}: the grid is empty")
     if total > max_cells:
-        raise StudyError(f"{study.path}: the grid has {total} cells, above --max-cells {max_cells}")
+        raise StudyError(f"{study.path}: the grid has {total} cells, above `max_cells` {max_cells}")
     from ..plugins import get_generator
     lo, hi = study.length
     style_kinds = {style: get_generator(style, list(study.plugin_dirs)).kind for style in axes["style"]}

@@ -37,7 +37,7 @@ def training_lock(out: Path):
         except OSError:
             handle.close()
             raise CaptchalabError(f"another run is training {out}: wait for it to end, or train into another "
-                                  "--out") from None
+                                  "`out`") from None
         try:  # the run before may have removed the file between our open and our lock: lock the new one
             if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
                 break
@@ -92,7 +92,7 @@ def load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) ->
     state = json.loads(state_file.read_text())
     if state["config"] != json.loads(json.dumps(config)):
         raise CaptchalabError(f"the checkpoint at {ckpt} was made with other options; "
-                              "rerun with the same options, or without --resume")
+                              "rerun with the same options, or without `resume`")
     model.load_weights(ckpt / "last.weights.h5")
     if teacher is not None:
         teacher.load_weights(ckpt / "teacher.weights.h5")
