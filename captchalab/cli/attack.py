@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from ..errors import CaptchalabError
-from ..kinds import get_kind
 from .app import (CHARSET_HELP, Force, Length, Models, Params, Plugins, ReadOnlyAttackers, Strength, app, dirs,
                   say, split_names)
 
@@ -41,6 +40,7 @@ def attack(
     from ..charset import parse_charset
     from ..data.dataset import make_source
     from ..fileio import refuse_existing
+    from ..kinds import get_kind
     from ..report import write_attack_report
     generated_set, row_set = choose_charsets(model_charsets(model), parse_charset(charset) if charset else None)
     if styles is not None:
