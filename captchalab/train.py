@@ -174,7 +174,7 @@ def check_fresh(attacker, source) -> None:
     """Refuse `--fresh` where it cannot apply: a dataset folder, an attacker without the capability."""
     from .data.dataset import GeneratedSource
     if not isinstance(source, GeneratedSource):
-        raise CaptchalabError("`fresh` draws new CAPTCHAs from a style: it needs a `style`, not a `dataset`")
+        raise CaptchalabError("`fresh` draws new CAPTCHAs from a style: it needs `style`, not `dataset`")
     if not attacker.fresh_examples:
         raise CaptchalabError(f"attacker {attacker.name!r} does not train on fresh CAPTCHAs "
                               "(fresh_examples is not declared)")

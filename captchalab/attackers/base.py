@@ -379,7 +379,7 @@ def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacke
             raise CaptchalabError(f"attacker {attacker.name!r} must be trained first: pass its model (`models`)")
         attackers.append(attacker)
     if not attackers:
-        raise CaptchalabError("give at least one of `models` and `attackers`")
+        raise CaptchalabError("give at least one `models` or `attackers`")
     for a in attackers:
         a.info.setdefault("plugin_dirs", dirs)
     return attackers
