@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-
 from .charset import charset_name, fold
-from .data.dataset import FolderSource, Source
+from .data.dataset import FolderSource, Source, file_hashes
 from .errors import CaptchalabError
 from .kinds import get_kind, parse_tiles
+from .manifest import make_manifest
+from .score import attacker_state, score
 from .workers import pool
 
 CHUNK = 128        # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
@@ -209,7 +210,6 @@ def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str | N
 def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
     """Refuse a style whose characters an attacker's charset cannot express, and a dataset whose
     images an attacker saw while training on unlabelled CAPTCHAs."""
-    from .data.dataset import file_hashes
     hashes = {}
     for attacker in attackers:
         seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
@@ -237,8 +237,6 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     `per_attacker`, `per_style` when there are several sources) and, per
     attacker, up to `example_limit` misread items with their images for the report.
     """
-    from .manifest import make_manifest
-    from .score import attacker_state, score
     if expect is not None and not 1 <= expect <= 8:
         raise CaptchalabError(f"`expect` must be between 1 and 8, got {expect}")
     if not attackers:

@@ -7,7 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from .attackers.base import load_attacker
 from .errors import CaptchalabError
+from .fileio import refuse_existing
+from .manifest import make_manifest, sha256_bytes
+from .score import attacker_state
+from .train import check_model_path, finish
 
 # what members must share: they read the same CAPTCHAs the same way
 SHARED = ("attacker", "kind", "charset", "classes", "input")
@@ -16,7 +21,6 @@ SHARED = ("attacker", "kind", "charset", "classes", "input")
 def merged_convergence(members: list) -> dict:
     """The ensemble's verdict, from each member attacker's state (score.attacker_state): converged
     when every member did; each other member's reasons otherwise."""
-    from .score import attacker_state
     states = [attacker_state(m) for m in members]
     reasons = [f"member {k + 1}: {reason}" for k, state in enumerate(states) if state["converged"] is not True
                for reason in state["reasons"]]
@@ -32,10 +36,6 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     (hyper-parameters, answer sizes), the members (file, SHA-256, verdict) and a verdict that is
     converged only when every member's is. Returns that JSON."""
     import keras
-    from .attackers.base import load_attacker
-    from .fileio import refuse_existing
-    from .manifest import make_manifest, sha256_bytes
-    from .train import check_model_path, finish
     wall_start = time.perf_counter()
     out = check_model_path(out)
     paths = [Path(p) for p in paths]

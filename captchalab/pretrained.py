@@ -18,8 +18,12 @@ import hashlib
 from pathlib import Path
 from typing import Callable
 
+from .attackers.base import read_model_info
+from .attackers.ctc import Ctc
 from .charset import DIGITS, NAMED, charset_name, outside
+from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
+from .plugins import get_attacker, get_generator
 
 MODELS = Path("models")
 SHIPPED = Path(__file__).parent / "bases"
@@ -35,7 +39,6 @@ def chars_path(charset: str, folder: Path = MODELS) -> Path:
 
 def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=()) -> Path | None:
     """Where `attacker`'s default starting model for `charset` lives; None if it declares none."""
-    from .plugins import get_attacker
     recipe = get_attacker(attacker, list(plugin_dirs)).base
     if recipe is None:
         return None
@@ -47,8 +50,6 @@ def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=()
 def base_mixture(recipe, charset: str, plugin_dirs=()):
     """The generated CAPTCHAs a "captchas" base learns from: every style of the recipe that draws
     the whole set, at every strength, taken in turn."""
-    from .data.dataset import GenerationSpec, Source
-    from .plugins import get_generator
     styles = [s for s in recipe.styles if not outside(charset, get_generator(s, list(plugin_dirs)).charset)]
     if not styles:
         raise CaptchalabError(f"no style of the base recipe draws every character of {charset!r}")
@@ -61,7 +62,6 @@ def base_mixture(recipe, charset: str, plugin_dirs=()):
 def ctc_mixture(charset: str, count: int | None = None, seed: int | None = None):
     """The generated CAPTCHAs the ctc starting model learns from."""
     from dataclasses import replace
-    from .attackers.ctc import Ctc
     recipe = replace(Ctc.base, **{k: v for k, v in (("count", count), ("seed", seed)) if v is not None})
     return base_mixture(recipe, charset)
 
@@ -119,7 +119,6 @@ def starting_model(start: str, attacker: str, charset: str, say: Callable[[str],
 
 def check_start(start: str, attackers: list[str]) -> None:
     """A model file given as --from must have been made by every attacker it starts."""
-    from .attackers.base import read_model_info
     if start in ("base", "scratch") or not Path(start).is_file():
         return
     made_by = read_model_info(Path(start))["attacker"]

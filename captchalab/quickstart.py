@@ -10,8 +10,12 @@ from .attackers.base import TrainSettings, get_attacker
 from .data.dataset import GenerationSpec, Source
 from .data.mnist import Mnist
 from .fileio import atomic_dir
-from .report import describe_verdict
+from .model import load_model
+from .pretrained import ensure_base
+from .report import describe_verdict, png_data_uri
+from .sweep import SweepConfig, run_sweep
 from .train import TrainConfig, train_attacker, train_mnist
+from .visualize import render_all
 
 
 def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_epochs: int = 2,
@@ -20,10 +24,6 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
     """Build results/quickstart (atomically) and return a summary. Both attackers train until they
     converge (`budget` caps the examples each sees; tests set a small one) and the page says
     whether they did."""
-    from .model import load_model
-    from .pretrained import ensure_base
-    from .sweep import SweepConfig, run_sweep
-    from .visualize import render_all
     start = time.perf_counter()
     summary = {}
     with atomic_dir(out, force, ours="report.html") as tmp:
@@ -67,7 +67,6 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
 
 
 def _page(summary: dict, folder: Path) -> str:
-    from .report import png_data_uri
     curve = png_data_uri(folder / "sweep" / "curve.png")
     similarity = png_data_uri(folder / "visualize" / "similarity.png")
     names = list(dict.fromkeys(k for _, per in summary["sweep"] for k in per))

@@ -12,10 +12,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .fileio import atomic_dir, atomic_write_json, atomic_write_text
 from .kinds import get_kind
-from .kinds.base import LOWER_BOUND_NOTE, interval as _interval, pct as _pct
-from .plots import (atomic_plot, contact_sheet, group_rows, mean_of, perturbation_sheet, plot_adversarial,
-                    plot_confusion, plot_curve, plot_heatmap, series_keys)
+from .kinds.base import LOWER_BOUND_NOTE
+from .kinds.base import interval as _interval
+from .kinds.base import pct as _pct
+from .plots import (
+    atomic_plot,
+    contact_sheet,
+    group_rows,
+    mean_of,
+    perturbation_sheet,
+    plot_adversarial,
+    plot_confusion,
+    plot_curve,
+    plot_heatmap,
+    series_keys,
+)
 
 
 @dataclass
@@ -49,6 +62,7 @@ class Report:
 def render_html(report: Report) -> str:
     """A self-contained page: each section's Markdown as HTML, its plots inlined as data URIs."""
     import html
+
     from markdown_it import MarkdownIt
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = [f"<h1>{html.escape(report.title)}</h1>"]
@@ -72,7 +86,6 @@ def render_html(report: Report) -> str:
 
 def write_report(folder: Path, report: Report) -> None:
     """report.json, report.md, report.html and the tables into `folder`, each file atomically."""
-    from .fileio import atomic_write_json, atomic_write_text
     for name, rows in report.tables.items():
         atomic_write_json(folder / f"{name}.json", rows)
         write_csv(folder / f"{name}.csv", rows)
@@ -145,7 +158,6 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
     """The attack report, with per attacker a confusion matrix and the misread CAPTCHAs as the
     attacker saw them, into `out` atomically; an earlier report in `out` is replaced, any other
     non-empty folder is refused unless `force`."""
-    from .fileio import atomic_dir
     sections = attack_sections(result)
     kind = result.get("kind", "text")
     by_name = {section.title: section for section in sections}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .errors import CaptchalabError
+
 VERBOSE = False  # set by the CLI's --verbose; worker processes are told too
 
 
@@ -71,7 +73,6 @@ def bf16_supported() -> bool:
 def training_policy() -> str:
     """The Keras dtype policy for training: $CAPTCHALAB_PRECISION (float32, mixed_bfloat16) or,
     by default, mixed_bfloat16 where the CPU has native bfloat16 and float32 elsewhere."""
-    from .errors import CaptchalabError
     choice = os.environ.get(PRECISION_ENV, "auto")
     if choice == "auto":
         return "mixed_bfloat16" if bf16_supported() else "float32"

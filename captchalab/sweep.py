@@ -15,10 +15,13 @@ from typing import Callable
 
 import numpy as np
 
+from .attackers.base import read_model_info
 from .charset import DIGITS
-from .data.dataset import GenerationSpec
+from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
 from .manifest import make_manifest
+from .plots import contact_sheet
+from .plugins import get_generator
 from .registry import split_attacker_spec
 from .study.backends import LocalBackend
 from .study.cells import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
@@ -48,7 +51,6 @@ def parse_range(text: str, what: str) -> list[float]:
 
 def parse_knob(style: str, strength: str | None, param: str | None, plugin_dirs=()) -> tuple[str, list[float]]:
     """What a sweep turns and its values, from exactly one of --strength A:B:N and --param name=A:B:N."""
-    from .plugins import get_generator
     if (strength is None) == (param is None):
         raise CaptchalabError("give exactly one of `strength` A:B:N and `param` name=A:B:N")
     if strength is not None:
@@ -102,7 +104,6 @@ class SweepConfig:
 
 
 def _label(path: str) -> str:
-    from .attackers.base import read_model_info
     return f"{Path(path).stem} ({read_model_info(Path(path))['attacker']})"
 
 
@@ -175,8 +176,6 @@ def _remote_step(config: SweepConfig, cell: Cell, models: dict) -> dict:
 
 def _examples(out: Path, config: SweepConfig, step: dict) -> None:
     """The step's first CAPTCHAs and its first misread ones (truth -> guess), as one sheet."""
-    from .data.dataset import Source
-    from .plots import contact_sheet
     source = Source(spec=config.spec(step["value"], config.count, config.seed + step["step"]))
     shown = [(source.sample(k).image, source.sample(k).text) for k in range(min(3, config.count))]
     for index, guess in (step.get("misread") or [])[:3]:
@@ -232,7 +231,6 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
 def parse_design(design: str, plugin_dirs=()) -> tuple[str, dict]:
     """A design of a matrix axis: a style, or a style with parameters, `STYLE:name=value:name=value`
     (for example `grid3:art=noto` or `distorted:rotate=40`)."""
-    from .plugins import get_generator
     style, *assignments = [part.strip() for part in design.split(":")]
     return style, get_generator(style, list(plugin_dirs)).parse_params(assignments)
 

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .attackers.base import Reading, TrainSettings, load_attacker
 from .charset import DIGITS
+from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
+from .generation.generator import Challenge, Rendered
 from .kinds import get_kind
 
 MAX_SIDE = 4000  # the image decoder's default limit: larger CAPTCHAs could not be read back
@@ -52,7 +55,6 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
     """Render `count` CAPTCHAs at strengths 0, 0.5 and 1 and check what the contract promises: an
     HxWx3 uint8 image of a readable size, one box per character inside it, the same bytes for the
     same seed, parameters within their declared ranges."""
-    from .generation.generator import Rendered
     problems = []
     try:
         cls.check_contract()
@@ -101,7 +103,6 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
 def _challenge_problems(style, count: int) -> list[str]:
     """A style of a kind other than text: challenge() gives an image, a question and an answer its
     kind can read back from labels.csv, the same bytes for the same seed."""
-    from .generation.generator import Challenge
     kind, problems = get_kind(style.kind), []
     for strength in (0.0, 0.5, 1.0):
         try:
@@ -140,7 +141,6 @@ def _challenge_problems(style, count: int) -> list[str]:
 
 
 def _captchas(charset: str, count: int, seed: int, kind: str = "text"):
-    from .data.dataset import GenerationSpec, Source
     shape = get_kind(kind)
     style = "clean" if shape.characters else shape.example_style
     spec = GenerationSpec(style, count, 4, 4, charset, seed=seed, strength=0.3)
@@ -148,7 +148,6 @@ def _captchas(charset: str, count: int, seed: int, kind: str = "text"):
 
 
 def _reading_problems(readings, prepared: list, charset: str, kind: str = "text") -> list[str]:
-    from .attackers.base import Reading
     if not isinstance(readings, list) or len(readings) != len(prepared):
         return [f"read_prepared() must return a list of one Reading per image "
                 f"(got {type(readings).__name__} of {len(readings) if hasattr(readings, '__len__') else '?'})"]
@@ -172,7 +171,6 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
     """Prepare and read a few generated CAPTCHAs, and for a trainable attacker build, train
     (one short epoch through `train captcha`'s pipeline), save, load safely and read again; for a
     differentiable one, evaluate the adversarial loss. `hparams` may shrink the model."""
-    from .attackers.base import TrainSettings, load_attacker
     problems = []
     try:
         cls.check_contract()

@@ -14,16 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from .attack import LABEL_LENGTH, prepare_source
+from .attackers.base import load_attacker
 from .charset import DIGITS, charset_name
+from .data.dataset import GeneratedSource, Source, file_hashes
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
+from .generation.chars import render_chars
 from .kinds import get_kind
-from .training import check_resumable, checkpoint_dir, run_record, training_lock, validation_size
 from .manifest import make_manifest
+from .model import TrainConfig, build_model, evaluate, held_out, make_train_step, split_validation, train_network  # noqa: F401
 from .registry import source_of
-from .model import (TrainConfig, build_model, evaluate, held_out, make_train_step, split_validation,  # noqa: F401
-                    train_network)
 from .runtime import build_with_policy, float32_copy, training_policy
+from .training import check_resumable, checkpoint_dir, run_record, training_lock, validation_size
 
 
 def check_model_path(out: Path) -> Path:
@@ -103,7 +106,6 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
                 resume: bool = False, verbose: int = 0, on_epoch=None) -> dict:
     """Train the network on single characters rendered from the bundled fonts; evaluate on a
     held-out set rendered with another seed; write `out` and `out`.json."""
-    from .generation.chars import render_chars
     if count < 2 * len(charset) or test_count < 1:
         raise CaptchalabError(f"`count` must be at least twice the charset size ({2 * len(charset)})")
     config.check()
@@ -118,7 +120,6 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
 def _prepared(attacker, source, length, workers: int) -> tuple[list, dict]:
     """Every CAPTCHA of `source` prepared for `attacker` as (prepared, text), and the ones that
     could not be used, by name, with why."""
-    from .attack import prepare_source
     examples, skipped = [], {}
     for chunk in prepare_source(attacker, source, length, workers):
         for item in chunk:
@@ -132,7 +133,6 @@ def _prepared(attacker, source, length, workers: int) -> tuple[list, dict]:
 def prepare_examples(attacker, source, workers: int = 2) -> tuple[list, dict]:
     """Every CAPTCHA of `source` prepared for training `attacker` (each told its label's length
     when the attacker uses it), and counts of what could not be used."""
-    from .attack import LABEL_LENGTH
     examples, skipped = _prepared(attacker, source, LABEL_LENGTH, workers)
     if not examples:
         raise CaptchalabError("no usable CAPTCHA to train on")
@@ -157,7 +157,6 @@ def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | Non
     question its `unlabelled_question(train)` gives), and what it holds: counts, the files skipped
     (and why) and every file's SHA-256 (attacks on these images are refused later: an attacker
     that trained on them, even unlabelled, has seen the answers' images)."""
-    from .data.dataset import Source, file_hashes
     check_semi_supervised(attacker)
     question = attacker.unlabelled_question(train or [])
     asked = replace(unlabelled, kind=attacker.kind, questions=[question] * len(unlabelled)) if question else unlabelled
@@ -172,7 +171,6 @@ def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | Non
 
 def check_fresh(attacker, source) -> None:
     """Refuse `--fresh` where it cannot apply: a dataset folder, an attacker without the capability."""
-    from .data.dataset import GeneratedSource
     if not isinstance(source, GeneratedSource):
         raise CaptchalabError("`fresh` draws new CAPTCHAs from a style: it needs `style`, not `dataset`")
     if not attacker.fresh_examples:
@@ -209,7 +207,6 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     drawn anew every epoch (the first draw's held-out part still validates); write `out`
     (.keras) and its JSON."""
     import keras
-    from .attackers.base import load_attacker
     out = check_model_path(out)
     check_resumable(out, resume)
     if not attacker.trainable:

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .attackers.base import load_attacker
+from .attackers.segmenter import cut_characters, ink_mask, mnist_crop
 from .charset import DIGITS
+from .data.images import read_image_or_fail
 from .errors import CaptchalabError
 from .model import CONV_LAYERS
 from .plots import pyplot
@@ -25,7 +28,6 @@ DPI = 100
 def load_network(path) -> tuple:
     """The seed's network of a `segment` model (MNIST, characters or a CAPTCHA attacker) and its
     character set in output order."""
-    from .attackers.base import load_attacker
     attacker = load_attacker(path)
     if "layers" not in attacker.views:
         raise CaptchalabError(f"{path} is a {attacker.name!r} model; visualize draws the seed's network "
@@ -36,7 +38,6 @@ def load_network(path) -> tuple:
 def visual_input(data, index: int | None, image, char: int | None, index_flag: str = "--mnist-index"):
     """(28x28 image, label, name) from an MNIST test index or from an image file (one character,
     or with `char` that character of a whole CAPTCHA)."""
-    from .data.images import read_image_or_fail
     if index is not None:
         from .data.mnist import load_mnist
         mnist = load_mnist(data)
@@ -54,7 +55,6 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     it is dark on light), a CAPTCHA with `char` gives its char-th segmented character, anything
     else is treated as one character and normalised the MNIST way."""
     import cv2
-    from .attackers.segmenter import cut_characters, ink_mask, mnist_crop
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     if char is not None:
         crops = cut_characters(image).crops

@@ -23,10 +23,11 @@ import numpy as np
 from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
 from ..kinds import KINDS
-from ..training import captcha_score  # noqa: F401 (attackers judge their runs by it)
 from ..model import load_keras_model  # noqa: F401 (kept importable from here)
-from ..registry import (ATTACKERS as REGISTRY, Param, PluginError, find_param,  # noqa: F401
-                        parse_assignments, register, split_attacker_spec)
+from ..plugins import get_attacker as find_attacker
+from ..registry import ATTACKERS as REGISTRY  # noqa: F401
+from ..registry import Param, PluginError, find_param, parse_assignments, register, split_attacker_spec
+from ..training import captcha_score, fit_declared  # noqa: F401 (attackers judge their runs by it)
 
 
 @dataclass
@@ -157,7 +158,6 @@ class Attacker:
             fresh: Callable[[int], list[Example]] | None = None) -> dict:
         """Train `self.model` in place; returns at least {"val_accuracy": ..., "history": [...]}.
         The default trains through the shared loop from the declared `targets` and `loss`."""
-        from ..training import fit_declared
         return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch, fresh)
 
     def init_from(self, other: "Attacker") -> str:
@@ -295,7 +295,6 @@ def remap_output(model, old_model, layer_name: str, charset, old_charset, offset
 
 def get_attacker(name: str, extra_dirs=None) -> type[Attacker]:
     """The attacker class called `name` (built-in or plugin)."""
-    from ..plugins import get_attacker as find_attacker
     return find_attacker(name, extra_dirs)
 
 

@@ -14,7 +14,10 @@ import numpy as np
 
 from ..charset import charset_name
 from ..errors import CaptchalabError
+from ..model import forward
+from ..pixels import GREY, pad_batch, resize_matrix
 from ..registry import Param
+from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
 from .base import Attacker, BaseRecipe, Reading, register_attacker, softmax
 
 MAX_LABEL = 8
@@ -140,7 +143,6 @@ class Ctc(Attacker):
 
     def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
         """Per time step, the probability of the blank (column 0) and of each character."""
-        from ..model import forward
         x = self.network_input(np.stack(batch))
         logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
         return softmax(logits)
@@ -221,7 +223,6 @@ class Ctc(Attacker):
         on the unlabelled ones a mean teacher (initialised from it) reads confidently
         (training.PseudoLabelling); with `fresh`, on the CAPTCHAs it draws for each epoch instead of
         `train`. Each stage is checkpointed, so `resume` goes on from either."""
-        from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
         stage = None
         if unlabelled:
             stage = TeacherStage(checkpoint, resume)
@@ -275,7 +276,6 @@ class Ctc(Attacker):
         batch of BGR images in 0-255, then the network and the CTC loss of each image's text (or of
         its target text): the padded clean batch, its mask of real pixels, and the constants
         `adversarial_loss` needs."""
-        from ..pixels import pad_batch
         height, width, colour = self.hparams["height"], self.hparams["width"], self.hparams["colour"]
         x0, valid = pad_batch(images)
         b, hp, wp = x0.shape[:3]
@@ -307,7 +307,6 @@ class Ctc(Attacker):
         flipping single steps rarely changes the text."""
         import keras
         import tensorflow as tf
-        from ..pixels import GREY
         ry, rx, stretch, valid, invert, pad, padded, encoded, lengths = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         lo, hi = _percentiles(grey, valid, (1.0, 99.0))  # as ctc_input() computes them, on these pixels
@@ -360,7 +359,6 @@ def _objective_constants(image: np.ndarray, height: int, width: int, colour: boo
     """What `ctc_input` decided for this clean image, as numbers: contrast gain and offset,
     whether it inverted, its resize matrices, its width after resizing and its padding grey (per
     channel: one, or three with `colour`)."""
-    from ..pixels import resize_matrix
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     lo, hi = np.percentile(grey, (1, 99))
     gain, offset = (255.0 / (hi - lo), lo) if hi - lo > 8 else (1.0, 0.0)

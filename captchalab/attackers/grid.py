@@ -30,7 +30,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import CaptchalabError
-from ..kinds import format_tiles
+from ..kinds import format_tiles, parse_tiles
+from ..model import forward, trunk
+from ..pixels import pad_batch
+from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
 from .base import Attacker, Param, Reading, register_attacker
 from .tile_inputs import answer_sizes, augment, cut, likeliest_selection, mirrored, tile_examples, well_formed_tiles
 
@@ -96,7 +99,6 @@ class GridReader(Attacker):
     def input_logits(self, x: np.ndarray) -> np.ndarray:
         """The network's scores for float inputs in [0, 1]: per tile, per class (tiles x classes),
         in chunks of about 1,024 32x32 tiles' worth of pixels."""
-        from ..model import forward
         run = forward(self.model)
         chunk = max(1, 1024 * 32 * 32 // (x.shape[1] * x.shape[2]))
         return np.concatenate([self.square_logits(run(x[i:i + chunk])).numpy().reshape(-1, len(self.classes))
@@ -154,8 +156,6 @@ class GridReader(Attacker):
         """The padded batch of challenges (BGR, 0-255), its mask of real pixels, and the constants
         `adversarial_loss` needs: every network input's box (`input_boxes`), its challenge, the
         prompt's class and, per tile it scores, whether the tile is in the answer."""
-        from ..kinds import parse_tiles
-        from ..pixels import pad_batch
         if targets:
             raise CaptchalabError("targeted perturbations apply to text CAPTCHAs only")
         if not questions:
@@ -229,7 +229,6 @@ class GridReader(Attacker):
         challenges), in two stages, the second also on the unlabelled inputs a mean teacher reads
         confidently (`pseudo_examples`, training.TeacherStage)."""
         import tensorflow as tf
-        from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
         stage = None
         if unlabelled:
             stage = TeacherStage(checkpoint, resume)
@@ -349,7 +348,6 @@ class Tiles(TileReader):
 
     def build(self, seed):
         import keras
-        from ..model import trunk
         init = keras.initializers.HeNormal(seed=seed)
         side = self.hparams["tile"]
         inputs = keras.Input((side, side, 3), name="input")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker, softmax
 
 
@@ -43,7 +44,6 @@ class RotNet(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
-        from ..errors import CaptchalabError
         if 360 % self.hparams["bin"]:
             raise CaptchalabError(f"bin={self.hparams['bin']}: 360 must be a multiple of it")
         init = keras.initializers.HeNormal(seed=seed)

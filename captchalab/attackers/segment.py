@@ -11,9 +11,12 @@ import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..model import TrainConfig, build_model, check_network, evaluate, predict_proba, train_network
+from ..pixels import GREY, MARGIN_CAP, pad_batch, resize_matrix
 from ..registry import Param
-from .base import Attacker, BaseRecipe, Reading, register_attacker
-from .segmenter import cut_characters
+from ..training import run_record, stopping_for
+from .base import Attacker, BaseRecipe, Reading, captcha_score, register_attacker
+from .segmenter import cut_characters, ink_mask
 
 SOFT_RAMP = 32.0  # grey levels either side of the threshold over which the soft ink map rises
 
@@ -46,7 +49,6 @@ class Segment(Attacker):
         return seg.crops, seg.boxes
 
     def read_prepared(self, batch):
-        from ..model import predict_proba
         crops = [c for c, _ in batch]
         probs = predict_proba(self.model, np.concatenate(crops)) if sum(map(len, crops)) else None
         readings, start = [], 0
@@ -58,11 +60,9 @@ class Segment(Attacker):
         return readings
 
     def build(self, seed):
-        from ..model import build_model
         return build_model(len(self.charset), seed)
 
     def check_model(self):
-        from ..model import check_network
         check_network(self.model, len(self.charset), self.info.get("path", "the model"))
 
     def geometry(self):
@@ -71,9 +71,6 @@ class Segment(Attacker):
     def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None):
         """Train the network on the crops of training CAPTCHAs cut into as many pieces as their text
         has, until its CAPTCHA-level validation score (the whole pipeline, cuts included) converges."""
-        from ..training import run_record, stopping_for
-        from ..model import TrainConfig, evaluate, train_network
-        from .base import captcha_score
         x, y, used = self._crops(train)
         xv, yv, _ = self._crops(validation)
         if not len(x):
@@ -103,8 +100,6 @@ class Segment(Attacker):
         (the real pipeline binarises there: pixels far from it cannot change the crop), then the
         network's margin on each character (towards the target's characters when given). Returns
         the padded clean batch, its mask of real pixels, and the constants `adversarial_loss` needs."""
-        from ..pixels import GREY, pad_batch, resize_matrix
-        from .segmenter import ink_mask
         labels = targets or texts
         if any(b is None or len(b) != len(t) for b, t in zip(boxes, labels)):
             raise CaptchalabError("segment needs the true box of every character, and a target text of the "
@@ -151,7 +146,6 @@ class Segment(Attacker):
         soft-maximised over the characters, through the soft crops; with targets, the summed
         margins towards the target's characters."""
         import tensorflow as tf
-        from ..pixels import GREY, MARGIN_CAP
         owner, ry, rx, threshold, dark, classes = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         ink = dark * (threshold - grey) + (1.0 - dark) * (grey - threshold)
@@ -170,7 +164,6 @@ class Segment(Attacker):
     def _crop_score(self, crops, labels, limit: int = 4000) -> float:
         """The share of training crops read right: what the network itself fits (its CAPTCHA score
         is capped by the segmenter's cuts, which no training changes)."""
-        from ..model import predict_proba
         return float((predict_proba(self.model, crops[:limit]).argmax(axis=1) == labels[:limit]).mean())
 
     def _crops(self, examples):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker, softmax
 
 
@@ -100,7 +101,6 @@ class Locator(Attacker):
     )
 
     def prepare(self, image, question):
-        from ..errors import CaptchalabError
         width = image.shape[1]
         if width > self.hparams["max_width"]:
             raise CaptchalabError(f"the background is {width} px wide, more than max_width={self.hparams['max_width']}")

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import cv2
 import numpy as np
 
-from ..charset import DIGITS, charset_name, outside
+from ..charset import DIGITS, charset_name, outside, parse_charset
 from ..errors import CaptchalabError
 from ..fileio import atomic_dir, to_json
 from ..kinds import get_kind
@@ -79,7 +79,6 @@ def make_spec(style: str, count: int, length: str | None, charset: str | None, s
     """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M" (default
     4), `charset` (default digits), both for text styles only; `params` as name=value strings
     (or a dict already typed)."""
-    from ..charset import parse_charset
     generator = get_generator(style, list(plugin_dirs))
     if not get_kind(generator.kind).characters:
         given = [option for option, value in (("`length`", length), ("`charset`", charset)) if value]

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.images import ImageError, ImageLimits, decode_image
 from ..errors import CaptchalabError
-from ..serving import TooLarge, read_limited
+from ..serving import TooLarge, read_limited, serve_app
 
 STATIC = Path(__file__).parent / "static"
 
@@ -34,7 +35,6 @@ def number(request, name: str, default, kind=float, low=None, high=None):
 
 
 def decode_upload(data: bytes, limit: int) -> np.ndarray:
-    from ..data.images import ImageError, ImageLimits, decode_image
     if len(data) > limit:
         raise BadRequest(f"the file is {len(data) / 2 ** 20:.1f} MB; uploads are limited to "
                          f"{limit / 2 ** 20:.0f} MB", 413)
@@ -145,5 +145,4 @@ def create_app(explorer):
 
 
 def serve(explorer, host: str, port: int) -> None:
-    from ..serving import serve_app
     serve_app(create_app(explorer), host, port)

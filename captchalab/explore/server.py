@@ -14,9 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..attack import hint_for
+from ..attackers.base import load_attacker
+from ..charset import DIGITS, parse_charset
+from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
 from ..kinds import get_kind
+from ..plugins import get_generator, load_generators
+from ..score import attacker_state
 from ..serving import png_uri
+from ..visualize import LAYERS, activations, prepare_image, similarity
 from .api import BadRequest, create_app, serve  # noqa: F401 (served from here: `captchalab explore`)
 
 UPLOAD_LIMIT = 5 * 2 ** 20
@@ -40,7 +47,6 @@ class Explorer:
     """The models and data behind the page; every method returns plain JSON-able dicts."""
 
     def __init__(self, models: list[Path], mnist: str | None = None, plugin_dirs=(), upload_limit: int = UPLOAD_LIMIT):
-        from ..attackers.base import load_attacker
         self.models, self.errors = {}, {}
         for k, path in enumerate(models):
             key = f"m{k}"
@@ -54,7 +60,6 @@ class Explorer:
 
     def _warm_up(self) -> None:
         """Trace every compiled pass now, so the first stroke on the page is as fast as the rest."""
-        from ..visualize import activations
         blank = np.full((60, 120, 3), 255, np.uint8)
         blank[20:40, 30:40] = 0
         for attacker in self.models.values():
@@ -69,8 +74,6 @@ class Explorer:
                 self.challenge_view(key_of(self.models, attacker), None, 0.5, 0)
 
     def describe(self) -> dict:
-        from ..plugins import load_generators
-        from ..score import attacker_state
         listed = [{"id": key, "label": a.label(), "attacker": a.name, "charset": a.charset, "kind": a.kind,
                    "view": get_kind(a.kind).view, "example_style": self.example_style(a),
                    "classes": getattr(a, "classes", None), "character_layers": "layers" in a.views,
@@ -109,7 +112,6 @@ class Explorer:
     # -- single characters ---------------------------------------------------------------------
     def char_view(self, key: str, image: np.ndarray, prepared: bool = False) -> dict:
         """Every layer of the seed's network for one character (any image, or a 28x28 crop)."""
-        from ..visualize import activations, prepare_image
         attacker = self.model(key, need_layers=True)
         crop = image if prepared else prepare_image(image)
         if not crop.any():
@@ -134,7 +136,6 @@ class Explorer:
         return out
 
     def compare(self, key: str, first: np.ndarray, second: np.ndarray) -> dict:
-        from ..visualize import LAYERS, similarity
         a, b = self.char_view(key, first), self.char_view(key, second)
         sims = similarity(a.pop("_acts"), b.pop("_acts"))
         hidden = [n for n in LAYERS[1:-1]]
@@ -199,8 +200,6 @@ class Explorer:
     def challenge_view(self, key: str, style: str | None, strength: float, seed: int) -> dict:
         """A generated slider or rotation challenge read by one model: what it found beside the
         truth, and its network's maps for this input."""
-        from ..attack import hint_for
-        from ..data.dataset import GenerationSpec, Source
         attacker = self.model(key)
         if get_kind(attacker.kind).view != "challenge":
             raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs: drop one or draw a random one")
@@ -277,9 +276,6 @@ class Explorer:
     def random_captcha(self, style: str, strength: float, charset: str, length: int, seed: int) -> dict:
         """A CAPTCHA of `style`, drawn with the parameters a model here was trained on with it (a
         grid reader's own tile folder); `charset` and `length` only where the style draws text."""
-        from ..charset import DIGITS, parse_charset
-        from ..data.dataset import GenerationSpec, Source
-        from ..plugins import get_generator
         try:
             characters = get_kind(get_generator(style, list(self.plugin_dirs)).kind).characters
             chosen = parse_charset(charset or "digits") if characters else DIGITS

@@ -18,8 +18,11 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..attackers.base import load_attacker
+from ..charset import check_covers
 from ..errors import CaptchalabError
 from ..kinds import get_kind
+from ..manifest import sha256_bytes
 from ..pixels import GREY, MARGIN_CAP, pad_batch, resize_matrix  # noqa: F401 (shared with the attackers)
 
 METHODS = ("fgsm", "pgd", "eot")
@@ -159,7 +162,6 @@ def manifest_fields(spec: PerturbSpec, model_path: str, model_hash: str) -> dict
 
 def dataset_transform(attacker, spec: PerturbSpec, model_path: str, batch: int = 32):
     """A `generate_dataset` transform that perturbs each batch of rendered CAPTCHAs."""
-    from ..manifest import sha256_bytes
     from pathlib import Path
     digest = sha256_bytes(Path(model_path).read_bytes())
 
@@ -177,8 +179,6 @@ def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, t
                           seed: int, plugin_dirs=()):
     """`generate --adversarial-against`: the transform that perturbs a dataset's CAPTCHAs of
     `spec` against the model at `model_path`, every setting checked first."""
-    from ..attackers.base import load_attacker
-    from ..charset import check_covers
     perturbation = PerturbSpec(method, parse_eps(eps), steps, target_text=target_text, seed=seed)
     perturbation.check()
     target = load_attacker(model_path, list(plugin_dirs))

@@ -15,9 +15,8 @@ import numpy as np
 
 from ..charset import DIGITS, without_ambiguous
 from ..errors import CaptchalabError
-from ..registry import (PluginError, Param, check_declared, find_param, parse_assignments,  # noqa: F401
-                        register)
-
+from ..kinds import KINDS
+from ..registry import Param, PluginError, check_declared, find_param, parse_assignments, register  # noqa: F401
 
 # parameters most styles share
 HEIGHT = Param("height", int, 64, 32, 160, "image height in pixels")
@@ -107,7 +106,6 @@ class Generator:
     @classmethod
     def check_contract(cls) -> None:
         """render() (or challenge()) defined; at_strength() returning declared parameters only, in range."""
-        from ..kinds import KINDS
         if cls.kind not in KINDS:
             raise PluginError(f"style {cls.name!r}: unknown kind {cls.kind!r} (known: {', '.join(KINDS)})")
         characters = KINDS[cls.kind].characters

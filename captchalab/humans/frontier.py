@@ -21,7 +21,11 @@ from pathlib import Path
 from statistics import median
 
 from ..errors import CaptchalabError
+from ..fileio import atomic_dir
 from ..kinds import get_kind
+from ..manifest import make_manifest
+from ..plots import atomic_plot, pyplot
+from ..report import Report, Section, write_report
 from ..score import wilson
 from .designs import design, design_key, design_label, design_of_manifest, varying_parameters
 from .records import excluded_participants, load_answers
@@ -186,7 +190,6 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
     filled points measured, hollow ones from an attacker that had not converged, grey crosses with
     too few human answers; the front joined by a line. SIMULATED across the image when any answer
     came from simulated participants."""
-    from ..plots import pyplot
     plt = pyplot()
     drawn = [r for r in rows if r.get("human_answers") and r["attacker_success"] is not None]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -229,8 +232,6 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
 def frontier_sections(rows: list[dict], left_out: dict, out: Path, min_answers: int = MIN_ANSWERS,
                       name: str = "frontier.png"):
     """The report sections of a frontier: the table, what was left out, the plot."""
-    from ..plots import atomic_plot
-    from ..report import Section
     def pct(v):
         return "-" if v is None else f"{v:.1%}"
 
@@ -264,9 +265,6 @@ def frontier_sections(rows: list[dict], left_out: dict, out: Path, min_answers: 
 
 def write_frontier(humans: list[Path], results: list[Path], out: Path, min_answers: int = MIN_ANSWERS) -> dict:
     """`captchalab frontier`: the frontier report into `out` (report.json/md/html, frontier.csv, the plot)."""
-    from ..manifest import make_manifest
-    from ..report import Report, write_report
-    from ..fileio import atomic_dir
     human, left_out = human_results(humans, min_answers)
     if not human:
         raise CaptchalabError("no usable human answer in " + ", ".join(map(str, humans)))

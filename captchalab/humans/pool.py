@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import GenerationSpec, Source, read_dataset, render_one
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_json
 from ..kinds import get_kind
@@ -109,7 +110,6 @@ class HumanStudy:
     """A study folder opened for serving (and for import): items, assignment, tokens, scoring."""
 
     def __init__(self, folder: Path, datasets: list[Path], settings: StudySettings, secret: bytes):
-        from ..data.dataset import Source, read_dataset
         self.folder, self.settings, self.secret = Path(folder), settings, secret
         self.sources, self.items, labels = {}, [], set()
         for path in datasets:
@@ -228,7 +228,6 @@ class HumanStudy:
         return held
 
     def _attention_item(self, index: int) -> StudyItem:
-        from ..data.dataset import GenerationSpec, render_one
         spec = GenerationSpec("clean", 1, 3, 3, seed=int(self.rng.integers(2 ** 31)), strength=0.0)
         drawn = render_one(spec, spec.check(), index)
         item = StudyItem("attention", f"check-{spec.seed}-{index}", "text", None, drawn.label,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..errors import CaptchalabError
 from ..kinds import get_kind
-from ..serving import TooLarge, png_uri, read_limited
+from ..serving import TooLarge, png_uri, read_limited, serve_app
 from .pool import HumanStudy, Rejected
 
 STATIC = Path(__file__).parent / "static"
@@ -116,5 +116,4 @@ def create_app(study: HumanStudy):
 
 
 def serve(study: HumanStudy, host: str, port: int) -> None:
-    from ..serving import serve_app
     serve_app(create_app(study), host, port)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import Source, read_dataset
+from ..data.images import decode_image
 from ..errors import CaptchalabError
 from ..kinds import get_kind
 
@@ -54,7 +56,6 @@ class Oracle:
     """What a simulated participant knows: each dataset image's answer, found by its pixels."""
 
     def __init__(self, profiles: list[Profile]):
-        from ..data.dataset import Source, read_dataset
         self.truths = {}
         for profile in profiles:
             source = Source(dataset=read_dataset(profile.dataset))
@@ -67,7 +68,6 @@ class Oracle:
             raise CaptchalabError("the profiles' datasets hold no readable image")
 
     def lookup(self, data_url: str):
-        from ..data.images import decode_image
         image = decode_image(base64.b64decode(data_url.partition(",")[2]))
         return self.truths.get(_pixels_key(image))
 

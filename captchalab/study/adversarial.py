@@ -17,9 +17,15 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..data.dataset import GenerationSpec, Source
+from ..attackers.base import TrainSettings, load_attacker, make_attacker
+from ..data.dataset import GenerationSpec, Source, generate_dataset, read_dataset
 from ..errors import CaptchalabError
-from ..generation.adversarial import PerturbSpec, check_target, perturb
+from ..fileio import atomic_dir
+from ..generation.adversarial import PerturbSpec, check_target, dataset_transform, perturb
+from ..humans.designs import design, design_key
+from ..humans.frontier import human_results
+from ..manifest import make_manifest, sha256_bytes
+from ..train import train_attacker
 
 DEFENCES = {"median": "median filter of k x k pixels", "jpeg": "JPEG at quality q",
             "bits": "colour depth reduced to b bits per channel", "blur": "Gaussian blur of sigma s pixels"}
@@ -102,9 +108,6 @@ def accuracy(attacker, images, texts, length) -> float:
 def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], None] = lambda m: None,
                     plugin_dirs=(), force: bool = False) -> dict:
     """Measure everything for every eps; write report.json/md/html and plots into `out`."""
-    from ..attackers.base import load_attacker, make_attacker
-    from ..fileio import atomic_dir
-    from ..manifest import make_manifest, sha256_bytes
     start = time.perf_counter()
     target = load_attacker(config.target, list(plugin_dirs))
     check_target(target)
@@ -161,8 +164,6 @@ def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], N
 def add_human_results(report: dict, studies: list[Path]) -> None:
     """People's success at each eps whose design they answered (a dataset generated with the same
     style, parameters and strength, perturbed at that eps), into the report's rows."""
-    from ..humans.designs import design, design_key
-    from ..humans.frontier import human_results
     found, left_out = human_results(studies)
     for row in report["rows"]:
         h = found.get(design_key(design(report["style"], report["parameters"], report["strength"], row["eps"])))
@@ -175,10 +176,6 @@ def add_human_results(report: dict, studies: list[Path]) -> None:
 def _retrain(config, target, images, texts, boxes, length, tmp: Path, say, plugin_dirs) -> dict:
     """Adversarial training: fine-tune the target on clean and adversarial CAPTCHAs made against
     it, then attack the new model through its own gradients on the same test CAPTCHAs."""
-    from ..attackers.base import TrainSettings, load_attacker
-    from ..data.dataset import generate_dataset, read_dataset
-    from ..generation.adversarial import dataset_transform
-    from ..train import train_attacker
     eps = config.retrain_eps if config.retrain_eps is not None else max(config.eps)
     train_spec = replace(config.spec, count=config.retrain_count, seed=config.spec.seed + 7919)
     say(f"adversarial training: {config.retrain_count} CAPTCHAs, half perturbed at eps {eps:g}/255")

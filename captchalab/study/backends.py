@@ -13,13 +13,13 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
 
 from ..errors import CaptchalabError
+from ..runtime import limit_threads, quiet_native_output
 from .cells import cpu_count, failure, guarded
 
 RAY_HINT = "the ray backend needs the optional extra: pip install 'captchalab[ray]'"
 
 
 def _worker_init(cpus: int, verbose: bool) -> None:
-    from ..runtime import limit_threads, quiet_native_output
     quiet_native_output(verbose)
     limit_threads(cpus)
 

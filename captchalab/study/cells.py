@@ -20,9 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..data.dataset import GenerationSpec
+from ..attack import attack_source
+from ..attackers.base import TrainSettings, get_attacker, load_attacker, make_attacker
+from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_bytes, atomic_write_json
+from ..train import train_attacker
 
 METRICS = ("captcha_accuracy", "captcha_accuracy_ci95", "state", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
            "skipped", "confusion_labels", "confusion_matrix", "most_confused", "per_position_accuracy")
@@ -109,7 +112,6 @@ def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
     """An attacker from model bytes (written to a private temp folder, loaded safely). The same
     bytes give the same attacker object again in this process: reloading a model for every cell
     would also retrace its compiled functions every time."""
-    from ..attackers.base import load_attacker
     keras_bytes, info = blob
     key = hashlib.sha256(keras_bytes + info.encode()).hexdigest()
     if key in _loaded:
@@ -127,7 +129,6 @@ def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
 
 
 def materialise(ref: AttackerRef, models: dict[str, ModelBlob], plugin_dirs=()):
-    from ..attackers.base import make_attacker
     if ref.needs():
         return load_blob(models[ref.needs()], plugin_dirs, Path(ref.model).stem if ref.model else ref.label)
     attacker = make_attacker(ref.name, ref.charset, list(plugin_dirs), dict(ref.hparams))
@@ -145,8 +146,6 @@ def attacker_summary(result: dict, misread: list) -> dict:
 def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = None) -> dict:
     """Generate one cell's CAPTCHAs once and let every attacker read them; the task every backend
     runs. `loaded` may hold attackers already in memory, by label (in-process runs)."""
-    from ..attack import attack_source
-    from ..data.dataset import Source
     start = time.perf_counter()
     source = Source(spec=cell.test)
     per_attacker = {}
@@ -167,9 +166,6 @@ def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = Non
 
 def run_training(training: Training, models: dict[str, ModelBlob], workers: int = 0) -> ModelBlob:
     """Train one model and return its bytes (the driver writes them)."""
-    from ..attackers.base import TrainSettings, get_attacker
-    from ..data.dataset import Source
-    from ..train import train_attacker
     cls = get_attacker(training.attacker, list(training.spec.plugin_dirs))
     attacker = cls(training.spec.charset, dict(training.hparams))
     with tempfile.TemporaryDirectory(prefix="captchalab-train-") as tmp:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..manifest import make_manifest
+from ..report import write_study_report
 from .cells import Cell, rows_of, run_grid, study_marker
 from .studyfile import Study
 
@@ -12,7 +13,6 @@ def run_study(study: Study, cells: list[Cell], out: Path, backend, resume: bool 
               humans: list[Path] = ()) -> dict:
     """Run (or continue) the study into `out`; returns the report (also written as report.*). With
     `humans` (human-study folders), the report gains the security-usability frontier of its designs."""
-    from ..report import write_study_report
     study_marker(out, study.settings(), resume)
     try:
         results = run_grid(cells, out, backend, resume, on_cell=on_cell)

@@ -25,9 +25,11 @@ except ImportError:  # Python 3.10
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..attackers.base import get_attacker, read_model_info
 from ..charset import parse_charset
 from ..data.dataset import GenerationSpec, parse_length
 from ..errors import CaptchalabError
+from ..plugins import get_generator
 from ..registry import split_attacker_spec
 from .cells import AttackerRef, Cell, Training, derive_seed
 
@@ -169,7 +171,6 @@ class _StudyFile:
 
     def grid(self, grid: dict, plugins: tuple) -> None:
         """[grid]: its styles and axes, checked against the styles' declared parameters."""
-        from ..plugins import get_generator
         styles = self.axis(grid, "style", str)
         if not styles:
             self.fail("[grid] needs style = [...] with at least one style", "style", "grid")
@@ -202,7 +203,6 @@ class _StudyFile:
 
     def attacker(self, entry, i: int, labels: set, grid: dict, settings: dict) -> None:
         """One [[attacker]], checked and completed in place (resolved paths, its hyper-parameters)."""
-        from ..attackers.base import get_attacker
         if not isinstance(entry, dict):
             self.fail("each [[attacker]] must be a table", "attacker")
         for key in entry:
@@ -244,7 +244,6 @@ class _StudyFile:
 
     def training(self, entry: dict, i: int, cls, grid: dict, plugins: tuple) -> None:
         """How a trainable [[attacker]] trains: per cell or shared, from where, on how many."""
-        from ..plugins import get_generator
         train = entry.get("train")
         if any(grid.get("unlabelled_count") or ()) and not cls.semi_supervised:
             self.fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs "
@@ -325,7 +324,6 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
 
 def _entry_kind(study: Study, entry: dict) -> str:
     """The CAPTCHA kind a study's attacker entry reads (a model file's JSON says it)."""
-    from ..attackers.base import get_attacker, read_model_info
     if "model" in entry:
         return read_model_info(Path(entry["model"])).get("kind", "text")
     return get_attacker(entry["attacker"], list(study.plugin_dirs)).kind
