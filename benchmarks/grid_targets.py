@@ -1,4 +1,4 @@
-"""Image-selection CAPTCHAs, measured the way the README reports them, through the CLI with every
+"""Image-selection CAPTCHAs, measured the way docs/grids.md reports them, through the CLI with every
 default (attackers train until they converge). Models and reports stay in --work: run it again to
 go on where it stopped.
 

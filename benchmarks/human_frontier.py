@@ -1,4 +1,4 @@
-"""The README's worked example of a human study, end to end through the CLI:
+"""The worked example of a human study in docs/people.md, end to end through the CLI:
 
 1. `captchalab run studies/human-frontier.toml`: three strengths of `distorted`, each read by
    segment and ctc trained on it until they converge, and ddddocr off the shelf;

@@ -182,7 +182,7 @@ class Grid4(GridStyle):
     description = "Select all squares with X: one scene cut into sixteen squares, the object spanning several."
     size = 4
     # reads the scene whole into each square's coverage, the answer's own rule: 67.0% of 1,000 fresh
-    # challenges where squares (answers alone) read 53.6% (README)
+    # challenges where squares (answers alone) read 53.6% (docs/grids.md)
     reader = "areas"
     params = COMMON + (Param("coverage", float, 0.05, 0.001, 0.9,
                              "share of a square the object must cover for the square to count"),)

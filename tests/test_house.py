@@ -55,7 +55,7 @@ def layer_of(module: str) -> int:
     for index, names in enumerate(LAYERS):
         if top in names:
             return index
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to the README's house section")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS and to docs/house.md")
 
 
 def test_no_module_imports_from_a_layer_above_it():

@@ -91,7 +91,7 @@ class Areas(Squares):
     truth = ("coverage", "coverage_map")  # learnt from what a generated grid4 records, not from answers alone
     # its score is an estimate of the coverage the answer is defined by, so it selects where that
     # estimate reaches the answer's threshold; weighing its soft scores with the answer sizes added
-    # and dropped squares near the line (README: 81.5% against 85.3% of 2,000 fresh grid4 challenges)
+    # and dropped squares near the line (docs/grids.md: 81.5% against 85.3% of 2,000 fresh grid4 challenges)
     params = tuple(replace(p, default=False) if p.name == "sizes" else p for p in Squares.params)
     # a shift moves the object across the squares' borders, so the recorded map no longer fits
     shifts = False
