@@ -54,6 +54,9 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
                                             count=sweep_count, workers=workers), tmp / "sweep")
         summary["sweep"] = [(s["value"], {k: v.get("captcha_accuracy") for k, v in (s.get("per_attacker") or {}).items()})
                             for s in sweep["steps"]]
+        for value, read in summary["sweep"]:
+            say(f"    strength {value:g}: " + ", ".join(f"{name} {'failed' if accuracy is None else f'{accuracy:.1%}'}"
+                                                      for name, accuracy in read.items()))
         say("5/5 drawing every layer for a 2 and a 4 from the MNIST test set")
         two = int((mnist.y_test == 2).argmax())
         four = int((mnist.y_test == 4).argmax())

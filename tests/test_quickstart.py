@@ -15,6 +15,9 @@ def test_small_quickstart_builds_the_whole_page(tmp_path, mnist_dir):
         assert (out / path).is_file()
     assert len(summary["sweep"]) == 5
     assert all(set(per) == {"segment (segment)", "ctc (ctc)"} for _, per in summary["sweep"])
+    swept = [m for m in messages if m.strip().startswith("strength ")]  # the sweep said in the terminal too
+    assert len(swept) == 5 and all("segment (segment) " in m and "ctc (ctc) " in m for m in swept)
+    assert swept[0].strip().startswith("strength 0:") and swept[-1].strip().startswith("strength 1:")
     page = (out / "report.html").read_text()
     assert "NOT converged, so a lower bound" in page  # a budget of 60 examples is far too small
     assert not re.search(r"src=[\"'](?!data:)", page)  # every picture inlined
