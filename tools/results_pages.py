@@ -11,7 +11,9 @@ A results file holds (all required unless said):
     what_it_says, runs {NAME: {command, commit, date, cpu ("unknown" where it is), bfloat16 (true,
     false or null), wall_seconds (or null), note (optional)}},
     entries [{row, column, value (a share in [0, 1]), interval ([low, high], optional),
-              verdict ("converged", "off the shelf", or why not converged), run}].
+              verdict ("converged", "off the shelf", or why not converged), run,
+              also (optional): further measures of the same cell, each {what, value, unit} (a
+              number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}].
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ def problems(data: dict) -> list[str]:
             found.append(f"entry {k}: value {value!r} is not a share in [0, 1]")
         elif interval is not None and not (len(interval) == 2 and interval[0] <= value <= interval[1]):
             found.append(f"entry {k}: interval {interval!r} does not hold its value {value}")
+        for also in entry.get("also", []):
+            if "what" not in also or not ("share" in also or ("value" in also and "unit" in also)):
+                found.append(f"entry {k}: a further measure needs what and a share, or what, value and unit")
     return found
 
 
@@ -54,7 +59,12 @@ def cell(entry: dict | None) -> str:
     if entry.get("interval"):
         low, high = entry["interval"]
         text += f" ({100 * low:.1f}-{100 * high:.1f})"
-    return text if entry["verdict"] in ("converged", "off the shelf") else f"{text} (lower bound)"
+    if entry["verdict"] not in ("converged", "off the shelf"):
+        text += " (lower bound)"
+    for also in entry.get("also", []):
+        text += (f"; {also['share']:.1%} {also['what']}" if "share" in also
+                 else f"; {also['what']} {also['value']:g} {also['unit']}")
+    return text
 
 
 def page(data: dict) -> str:
@@ -69,7 +79,10 @@ def page(data: dict) -> str:
              "|---" * (len(columns) + 1) + "|"]
     lines += [f"| {row} | " + " | ".join(cell(at.get((row, c))) for c in columns) + " |" for row in rows]
     lines += ["", f"Rows: {data['rows_are']}. A value marked lower bound comes from an attacker that had not "
-              "converged; every other trained attacker here converged.", "", "## What it says", "",
+              "converged (its verdict is below); every other trained attacker here converged.", ""]
+    bounds = [e for e in data["entries"] if e["verdict"] not in ("converged", "off the shelf")]
+    lines += [f"- {e['row']}, {e['column']}: {e['verdict']}" for e in bounds] + ([""] if bounds else [])
+    lines += ["## What it says", "",
               data["what_it_says"], "", "## Where the numbers come from", ""]
     for name, run in data["runs"].items():
         rows_of_run = list(dict.fromkeys(e["row"] for e in data["entries"] if e["run"] == name))
