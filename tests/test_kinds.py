@@ -65,6 +65,22 @@ def test_a_kind_written_outside_goes_through_the_whole_house(tmp_path):
     record = study.answer(p.id, served.token, served.item.truth)
     assert record["correct"] is True and record["kind"] == "odd"
 
+    # the same study page started as a user starts it, the kind's plugin named on the command line
+    import urllib.request
+    from captchalab.serving import launch
+    process, url = launch(["humans", "--dataset", tmp_path / "d", "--plugins", ODD, "--out", tmp_path / "page",
+                           "--practice", 0, "--attention", 0], "api/study")
+    try:
+        ask = urllib.request.Request(url + "api/start", data=json.dumps({"consent": True}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        started = json.loads(urllib.request.urlopen(ask, timeout=10).read())
+        shown = json.loads(urllib.request.urlopen(f"{url}api/next?participant={started['participant']}",
+                                                  timeout=10).read())
+        assert shown["kind"] == "odd" and shown["widget"] == "text" and shown["image"].startswith("data:image/png")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
 
 KIND_NAMES = {"text", "grid", "slider", "rotation"}
 

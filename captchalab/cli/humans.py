@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import app, say
+from .app import Plugins, app, dirs, say
 
 
 @app.command()
@@ -24,11 +24,14 @@ def humans(
     practice: int = typer.Option(2, help="Practice CAPTCHAs per kind, with feedback, not scored."),
     attention: int = typer.Option(2, help="Attention checks per participant (a plain 3-digit CAPTCHA)."),
     ignore_case: bool = typer.Option(False, help="Score text answers case-insensitively (as attack --ignore-case)."),
+    plugins: Plugins = None,
 ):
     """A local web page on which people solve CAPTCHAs of the given datasets; every answer is saved."""
     from ..humans.pool import StudySettings, open_study
     from ..humans.server import serve
+    from ..plugins import load_plugins
     from ..serving import check_port
+    load_plugins(dirs(plugins))  # a plugin may define the kind the datasets hold
     if not 1 <= port <= 65535:
         raise CaptchalabError(f"--port must be between 1 and 65535, got {port}")
     check_port(host, port)  # before the study folder is made
@@ -55,10 +58,13 @@ def humans_import(
     study: Path = typer.Option(..., help="The study folder the answers belong to."),
     drop_workers: bool = typer.Option(False, help="Drop worker ids instead of hashing them (every row then "
                                       "counts as its own participant)."),
+    plugins: Plugins = None,
 ):
     """Import answers collected elsewhere (a crowdsourcing platform) into a study folder."""
     from ..humans.imports import import_answers
     from ..humans.pool import open_study
+    from ..plugins import load_plugins
+    load_plugins(dirs(plugins))  # a plugin may define the kind the study's datasets hold
     result = import_answers(open_study(study), answers, drop_workers)
     refused = ", ".join(f"{v} {k}" for k, v in result["refused"].items()) or "none"
     say(f"imported {result['imported']} answers; refused: {refused}")
