@@ -119,23 +119,24 @@ class SliderKind(NumberKind):
         return {"y": int(y)}, str(int(x))
 
     def check_challenge(self, challenge, image):
-        problems = super().check_challenge(challenge, image)
         piece = (challenge.parts or {}).get("piece")
         if piece is None:
-            return problems + ["a slider challenge must carry its piece in parts['piece']"]
+            return ["a slider challenge must carry its piece in parts['piece']"]
         piece = np.asarray(piece)
         if piece.ndim != 3 or piece.shape[2] != 4 or piece.dtype != np.uint8:
-            return problems + [f"the piece must be an RGBA (HxWx4 uint8) image, got shape {piece.shape} {piece.dtype}"]
+            return [f"the piece must be an RGBA (HxWx4 uint8) image, got shape {piece.shape} {piece.dtype}"]
         height, width = image.shape[:2]
         if piece.shape[0] > height or piece.shape[1] > width:
-            problems.append(f"the piece ({piece.shape[1]}x{piece.shape[0]}) is larger than the background "
-                            f"({width}x{height})")
-        if not problems:
+            return [f"the piece ({piece.shape[1]}x{piece.shape[0]}) is larger than the background ({width}x{height})"]
+        try:  # (an answer or y that is not a number is reported with the labels row)
             x, y = int(challenge.answer), int(challenge.question["y"])
-            if x + piece.shape[1] > width:
-                problems.append(f"x {x} puts the piece outside the {width}-pixel-wide background")
-            if y + piece.shape[0] > height:
-                problems.append(f"y {y} puts the piece outside the {height}-pixel-high background")
+        except (ValueError, KeyError, TypeError):
+            return []
+        problems = []
+        if x + piece.shape[1] > width:
+            problems.append(f"x {x} puts the piece outside the {width}-pixel-wide background")
+        if y + piece.shape[0] > height:
+            problems.append(f"y {y} puts the piece outside the {height}-pixel-high background")
         return problems
 
     def explore_images(self, image, question, parts, found, truth):
@@ -200,7 +201,7 @@ class RotationKind(NumberKind):
         return angle_error(int(truth), int(guess), symmetry) if guess.isdigit() else None
 
     def check_challenge(self, challenge, image):
-        problems = super().check_challenge(challenge, image)
+        problems = []
         symmetry = (challenge.details or {}).get("symmetry", 1)
         if not isinstance(symmetry, int) or isinstance(symmetry, bool) or not 1 <= symmetry <= 360:
             problems.append(f"details['symmetry'] must be a whole number 1-360, got {symmetry!r}")

@@ -33,9 +33,6 @@ class TextKind(Kind):
     def correct(self, truth, guess, ignore_case=False):
         return fold(guess, ignore_case) == fold(truth, ignore_case)
 
-    def check_challenge(self, challenge, image):
-        return []  # text styles render(); testing.check_style checks their boxes
-
     def report_table(self, result):
         lines = [f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing", "",
                  "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
