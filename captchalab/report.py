@@ -1,8 +1,8 @@
 """Reports: one typed shape (`Report`: the JSON, a list of `Section`s, the plots, cell tables)
 and one writer that renders it to report.json, report.md and a self-contained report.html (the
-Markdown rendered by markdown-it-py, plots inlined). The attack, study and adversarial reports
-are builders of that shape (their plots are drawn by plots.py); the kind of the CAPTCHAs writes
-an attack report's tables.
+Markdown rendered by markdown-it-py, plots inlined), and the attack report built in that shape
+(the kind of the CAPTCHAs writes its tables). The study and adversarial reports are built in
+study/report.py; plots are drawn by plots.py.
 """
 from __future__ import annotations
 
@@ -14,21 +14,7 @@ import numpy as np
 
 from .fileio import atomic_dir, atomic_write_json, atomic_write_text
 from .kinds import get_kind
-from .kinds.base import LOWER_BOUND_NOTE
-from .kinds.base import interval as _interval
-from .kinds.base import pct as _pct
-from .plots import (
-    atomic_plot,
-    contact_sheet,
-    group_rows,
-    mean_of,
-    perturbation_sheet,
-    plot_adversarial,
-    plot_confusion,
-    plot_curve,
-    plot_heatmap,
-    series_keys,
-)
+from .plots import contact_sheet, plot_confusion
 
 
 @dataclass
@@ -149,7 +135,7 @@ def attack_sections(result: dict) -> list[Section]:
     return sections
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     import re
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
 
@@ -163,36 +149,19 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
     by_name = {section.title: section for section in sections}
     with atomic_dir(out, force, ours="report.json") as tmp:
         for name, r in result["per_attacker"].items():
-            slug = _slug(name)
+            stem = slug(name)
             if "confusion_matrix" in r:
-                plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{slug}.png",
+                plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{stem}.png",
                                title=f"{name}: confusion of characters (CAPTCHAs read with the right length)")
-                by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{slug}.png"))
+                by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{stem}.png"))
             misread = examples.get(name) or []
             if misread:
                 contact_sheet([seen_by_attacker(im, it, kind) for im, it in misread],
                               [get_kind(kind).caption(it) for _, it in misread],
-                              path=tmp / f"misread-{slug}.png", cell_height=96 if "confusion_matrix" in r else 220)
+                              path=tmp / f"misread-{stem}.png", cell_height=96 if "confusion_matrix" in r else 220)
                 by_name[name].images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
-                                             tmp / f"misread-{slug}.png"))
+                                             tmp / f"misread-{stem}.png"))
         write_report(tmp, Report("Attack report", result, sections))
-
-
-def break_cost(rows: list[dict], thresholds=(0.5, 0.9)) -> list[dict]:
-    """For each attacker (and style): the fewest labelled CAPTCHAs whose mean CAPTCHA accuracy
-    reaches each threshold, None when no measured size does."""
-    done = [r for r in rows if r.get("status") == "done" and isinstance(r.get("train_count"), int)]
-    keys = series_keys(done, "train_count", ["train_count"])
-    out = []
-    for series, members in sorted(group_rows(done, keys).items(), key=lambda kv: str(kv[0])):
-        sizes = sorted({m["train_count"] for m in members})
-        curve = {n: mean_of(m["captcha_accuracy"] for m in members if m["train_count"] == n) for n in sizes}
-        entry = {k: v for k, v in zip(keys, series)}
-        for t in thresholds:
-            entry[f"labelled_for_{int(t * 100)}%"] = next((n for n in sizes if (curve[n] or 0) >= t), None)
-        entry["curve"] = curve
-        out.append(entry)
-    return out
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
@@ -205,124 +174,3 @@ def write_csv(path: Path, rows: list[dict]) -> None:
     writer.writerows(rows)
     from .fileio import atomic_write_text
     atomic_write_text(path, buffer.getvalue())
-
-
-def write_study_report(out: Path, title: str, report: dict, axes: list[str],
-                      extra_images: list[tuple[str, Path]] = (), extra_sections: list[Section] = ()) -> None:
-    """The one report of every grid (sweep, matrix, study): report.json, the cell table as
-    cells.json and cells.csv (one row per cell and attacker), report.md, report.html, and its
-    plots: a curve per swept coordinate (one line per attacker), heat maps for style x style,
-    break costs for a training-size axis."""
-    rows = report["rows"]
-    plots = Section("Plots")
-    swept = [a for a in axes if len({r.get(a) for r in rows}) > 1 or report.get("kind") == "sweep"]
-    for axis in swept:
-        name = "curve.png" if len(swept) == 1 else f"curve-{axis.replace('.', '-')}.png"
-        plots.images.append((f"Accuracy against {axis}", atomic_plot(out / name, lambda path, axis=axis: plot_curve(
-            rows, axis, axes, f"{title}: accuracy against {axis}", path=path))))
-    sections = []
-    if "train_count" in axes:
-        report["break_cost"] = break_cost(rows)
-        keys = series_keys(rows, "train_count", axes)
-        lines = ["| " + " | ".join(keys) + " | to reach 50% | to reach 90% |", "|---" * (len(keys) + 2) + "|"]
-        for b in report["break_cost"]:
-            reached = [b[f"labelled_for_{t}%"] for t in (50, 90)]
-            lines.append("| " + " | ".join(str(b.get(k)) for k in keys) + " | " +
-                         " | ".join("not reached" if n is None else str(n) for n in reached) + " |")
-        lines += ["", "Sizes not measured are not interpolated: a break cost is the smallest measured size "
-                  "that reaches the accuracy."]
-        sections.append(Section("Break cost: labelled CAPTCHAs an attacker needs", lines))
-    if report.get("matrix"):
-        for k, (name, matrix) in enumerate((report.get("matrices") or {report["attacker"]: report["matrix"]}).items()):
-            path = out / ("heatmap.png" if k == 0 else f"heatmap-{_slug(name)}.png")
-            plots.images.append((f"{name}: CAPTCHA accuracy per (training, test) style", atomic_plot(
-                path, lambda p, name=name, matrix=matrix: plot_heatmap(
-                    matrix["captcha_accuracy"], report["train_styles"], report["test_styles"],
-                    f"{name}: how an attack transfers across styles", path=p))))
-    elif len({r.get("train_style") for r in rows}) > 1:
-        for attacker in dict.fromkeys(r["attacker"] for r in rows):
-            mine = [r for r in rows if r["attacker"] == attacker and r.get("status") == "done"]
-            trains, tests = list(dict.fromkeys(r["train_style"] for r in mine)), list(dict.fromkeys(r["style"] for r in mine))
-            grid = [[mean_of(r["captcha_accuracy"] for r in mine if r["train_style"] == a and r["style"] == b)
-                     for b in tests] for a in trains]
-            plots.images.append((f"{attacker}: CAPTCHA accuracy per (training, test) style", atomic_plot(
-                out / f"heatmap-{_slug(attacker)}.png", lambda p, attacker=attacker, grid=grid, trains=trains,
-                tests=tests: plot_heatmap(grid, trains, tests, f"{attacker}: transfer", path=p))))
-    if report.get("kind") == "sweep":
-        done = [s for s in report["steps"] if s.get("status") == "done" and s.get("confusion_matrix")]
-        if done:
-            total = np.sum([s["confusion_matrix"] for s in done], axis=0)
-            plots.images.append(("Confusion matrix of characters over all steps (first attacker)", atomic_plot(
-                out / "confusion.png", lambda p: plot_confusion(total, done[0]["confusion_labels"], path=p))))
-    columns = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in ("error",)]
-    lines = ["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
-    for r in rows:
-        lines.append("| " + " | ".join(_pct(r.get(c)) if c.endswith(("accuracy", "rate")) or c.startswith("ci95")
-                                       else str(r.get(c, "")) for c in columns) + " |")
-    if any(r.get("lower_bound") for r in rows):
-        lines += ["", LOWER_BOUND_NOTE + " Rows with `lower_bound` True are such numbers; the curves draw "
-                  "them as hollow points."]
-    for r in (r for r in rows if r.get("status") != "done"):
-        lines += ["", "Failed: " + ", ".join(f"{k} = {r.get(k)}" for k in columns if k not in ("status",)
-                                             and not k.endswith(("accuracy", "rate")) and r.get(k) is not None)
-                  + f": {r.get('error') or 'failed'}"]
-    sections.append(Section("Cells", lines))
-    plots.images += list(extra_images)
-    sections += list(extra_sections)
-    sections.append(plots)
-    write_report(out, Report(title, report, sections, tables={"cells": rows}))
-
-
-def write_adversarial_report(out: Path, report: dict, clean: list[np.ndarray], sheet: list) -> None:
-    """report.json, report.md, report.html, curves.png and perturbations.png into `out`."""
-    plot_adversarial(report, path=out / "curves.png")
-    perturbation_sheet(clean, sheet, path=out / "perturbations.png")
-    names, target = report["attackers"], report["target"]
-    lines = [f"- {report['count']} CAPTCHAs of style {report['style']} (strength {report['strength']}), "
-             f"{report['method'].upper()} with {report['steps']} steps, the same CAPTCHAs at every eps",
-             f"- {target} is attacked white-box; every other attacker reads the same perturbed images (transfer)",
-             "", "| eps | " + " | ".join(names) + " | PSNR (dB) | SSIM | CAPTCHAs/s perturbed |",
-             "|---" * (len(names) + 4) + "|"]
-    for r in report["rows"]:
-        lines.append(f"| {r['eps_fraction']} | " + " | ".join(_pct(r["accuracy"][n]) for n in names) +
-                     f" | {r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} | "
-                     f"{r['captchas_per_second'] or '-'} |")
-    sections = [Section(None, lines)]
-    if any(r.get("humans") is not None for r in report["rows"]):
-        lines = ["| eps | people: success | answers | median time, s | PSNR (dB) | SSIM |", "|---" * 6 + "|"]
-        for r in report["rows"]:
-            h = r.get("humans") or {}
-            seconds = h.get("human_median_seconds")
-            lines.append(f"| {r['eps_fraction']} | " + (f"{_pct(h['human_success'])} ({_interval(h['human_success_ci95'])})"
-                                                        + (" too few" if h["too_few_answers"] else "")
-                                                        + (" SIMULATED" if h["simulated"] else "") if h else "no answers")
-                         + f" | {h.get('human_answers', 0)} | {'-' if seconds is None else f'{seconds:.1f}'} | "
-                         f"{r['psnr_db'] if r['psnr_db'] is not None else '-'} | {r['ssim']} |")
-        lines += ["", "People answered datasets of the same design perturbed at each eps (`generate "
-                  "--adversarial-against`); Wilson 95% intervals over answers."]
-        sections.append(Section("People at each eps", lines))
-    lines = ["| eps | attacker | " + " | ".join(report["defences"]) + " |", "|---" * (len(report["defences"]) + 2) + "|"]
-    for r in report["rows"]:
-        for n in names:
-            lines.append(f"| {r['eps_fraction']} | {n} | " + " | ".join(_pct(r["defended"][n][d])
-                                                                     for d in report["defences"]) + " |")
-    sections.append(Section("After each defence (preprocessing applied before reading)", lines))
-    if report.get("retrained"):
-        rt = report["retrained"]
-        lines = [f"{target} fine-tuned on {rt['train_count']} CAPTCHAs, half of them perturbed against it at "
-                 f"eps {rt['eps']:g}/255 (validation accuracy {rt['val_accuracy']:.2%}), then attacked again "
-                 "through its own, new gradients:", "",
-                 "| eps | white-box accuracy before | after adversarial training |", "|---|---|---|"]
-        for r in report["rows"]:
-            after = rt["white_box_accuracy"][format(r["eps"], "g")]
-            lines.append(f"| {r['eps_fraction']} | {_pct(r['accuracy'][target])} | {_pct(after)} |")
-        sections.append(Section("Adversarial training", lines))
-    smallest = next((r["eps_fraction"] for r in report["rows"] if r["accuracy"][target] <= 0.5), None)
-    sections.append(Section("Readability", [
-        f"Smallest eps that brings {target} to 50% or below: {smallest or 'none measured'}.", "",
-        "PSNR and SSIM compare each perturbed CAPTCHA with its clean original; they are proxies "
-        "for readability only; whether people still read these CAPTCHAs is what a human study "
-        "(`captchalab humans`, then `adversarial --humans`) measures."], [
-        ("Accuracy against eps: every attacker, and the target behind each defence", out / "curves.png"),
-        ("Clean CAPTCHAs, perturbed ones per eps, and the perturbations amplified", out / "perturbations.png")]))
-    write_report(out, Report(f"Adversarial CAPTCHAs against {target}", report, sections))

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .attackers.base import read_model_info
+from .attackers.base import attacker_around, make_attacker, read_model_info
 from .charset import DIGITS
 from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
@@ -24,6 +24,7 @@ from .plots import contact_sheet
 from .plugins import get_generator
 from .registry import split_attacker_spec
 from .study.backends import LocalBackend
+from .study.report import write_study_report
 from .study.cells import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")
@@ -111,7 +112,6 @@ def step_cell(config: SweepConfig, i: int, value: float) -> Cell:
     refs = [AttackerRef(_label(m), model=m) for m in (config.model, *config.models) if m is not None]
     refs += [AttackerRef(name, name=name, charset=config.charset) for name in config.readers]
     if config.retrain:
-        from .attackers.base import read_model_info
         train_spec = config.spec(value, config.train_count, config.seed + 1000 + i)
         refs.append(AttackerRef("retrained", training=Training(read_model_info(Path(config.model))["attacker"],
                                                                train_spec, config.model, (),
@@ -158,7 +158,6 @@ def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dic
     cell.workers = config.workers
     loaded = {}
     if model is not None:
-        from .attackers.base import attacker_around
         loaded[cell.attackers[0].label] = model if hasattr(model, "read_prepared") else \
             attacker_around(model, config.model, config.plugin_dirs)
     return step_from_cell(run_cell(cell, _models(cell, out), loaded), config, i, value)
@@ -221,7 +220,6 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
     report = {"kind": "sweep", "style": config.style, "knob": config.knob, "steps": steps,
               "config": asdict(config), "rows": rows_of(steps, lambda s: {config.knob: s["value"]}),
               "manifest": make_manifest("report", command="sweep", config=asdict(config))}
-    from .report import write_study_report
     images = [(f"{config.knob} = {s['value']}: examples (truth; misread ones as truth -> guess)", out / s["examples"])
               for s in steps if s.get("examples")]
     write_study_report(out, f"Sweep: {config.style} {config.knob}", report, [config.knob], images)
@@ -235,45 +233,67 @@ def parse_design(design: str, plugin_dirs=()) -> tuple[str, dict]:
     return style, get_generator(style, list(plugin_dirs)).parse_params(assignments)
 
 
-def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_from,
-               count: int = 500, train_count: int = 2000, epochs: int | None = None, seed: int = 200,
-               strength: float = 0.5, workers: int = 2, plugin_dirs=(),
-               on_progress: Callable[[str], None] | None = None, attackers=("segment",),
-               charset: str = DIGITS, backend=None, resume: bool = False) -> dict:
-    """Train one attacker of each kind per training design and let each read every test design (a
-    design is a style, or a style with parameters: `grid3:art=noto`, see `parse_design`).
+@dataclass
+class MatrixConfig:
+    """A transfer matrix: one attacker of each kind trained per training design, each reading every
+    test design (a design is a style, or a style with parameters: `grid3:art=noto`, see
+    `parse_design`)."""
+    train_styles: list[str]
+    test_styles: list[str]
+    attackers: list[str] = field(default_factory=lambda: ["segment"])  # NAME[:name=value,...]
+    starts: dict = field(default_factory=dict)  # per attacker spec: the model it starts from (absent: scratch)
+    count: int = 500
+    train_count: int = 2000
+    epochs: int | None = None  # at most (None: until each attacker converges)
+    seed: int = 200
+    strength: float = 0.5
+    workers: int = 2
+    charset: str = DIGITS
+    plugin_dirs: tuple[str, ...] = ()
 
-    `init_from` is the model every attacker starts from, or a dict of one per attacker kind
-    (None: from scratch)."""
-    if count < 1 or train_count < 1:
-        raise CaptchalabError("`count` and `train_count` must be at least 1")
-    from .attackers.base import make_attacker
-    attackers = [attackers] if isinstance(attackers, str) else list(attackers)  # NAME[:name=value,...]
-    starts = init_from if isinstance(init_from, dict) else {name: init_from for name in attackers}
-    given = {}  # per attacker spec: its registry name and the hyper-parameters it sets
-    for spec in attackers:
+    def check(self) -> None:
+        if self.count < 1 or self.train_count < 1:
+            raise CaptchalabError("`count` and `train_count` must be at least 1")
+        for design in dict.fromkeys(self.train_styles + self.test_styles):
+            self.spec(design, 1, self.seed).check()
+
+    def spec(self, design: str, count: int, seed: int) -> GenerationSpec:
+        style, params = parse_design(design, self.plugin_dirs)
+        return GenerationSpec(style, count, charset=self.charset, seed=seed, strength=self.strength, params=params,
+                              plugin_dirs=tuple(self.plugin_dirs))
+
+    def label(self, spec: str, design: str) -> str:
+        return f"trained on {design}" if len(self.attackers) == 1 else f"{spec} trained on {design}"
+
+    def settings(self) -> dict:
+        return {"train_styles": self.train_styles, "test_styles": self.test_styles, "count": self.count,
+                "train_count": self.train_count, "epochs": self.epochs, "seed": self.seed,
+                "strength": self.strength, "attackers": self.attackers, "charset": self.charset,
+                "from": {spec: str(self.starts.get(spec) or "scratch") for spec in self.attackers}}
+
+
+def matrix_cells(config: MatrixConfig) -> list[Cell]:
+    """One cell per test design; every attacker kind learns from the same CAPTCHAs of a training
+    design."""
+    refs = []
+    for spec in config.attackers:
         name, assignments = split_attacker_spec(spec)
-        given[spec] = (name, tuple(sorted(make_attacker(name, charset, list(plugin_dirs)).parse_params(assignments).items())))
-    designs = {d: parse_design(d, plugin_dirs) for d in dict.fromkeys(train_styles + test_styles)}
+        hyper = make_attacker(name, config.charset, list(config.plugin_dirs)).parse_params(assignments)
+        start = str(config.starts[spec]) if config.starts.get(spec) else "scratch"
+        for k, design in enumerate(config.train_styles):
+            training = Training(name, config.spec(design, config.train_count, config.seed + k), start,
+                                tuple(sorted(hyper.items())), config.epochs, config.seed + k)
+            refs.append(AttackerRef(config.label(spec, design), training=training))
+    return [Cell(f"test-{k}", {"style": b}, config.spec(b, config.count, config.seed + 500 + k), refs,
+                 workers=config.workers) for k, b in enumerate(config.test_styles)]
 
-    def spec_of(design: str, count: int, seed: int) -> GenerationSpec:
-        style, params = designs[design]
-        return GenerationSpec(style, count, charset=charset, seed=seed, strength=strength, params=params,
-                              plugin_dirs=tuple(plugin_dirs))
-    for design in designs:
-        spec_of(design, 1, seed).check()
-    settings = {"train_styles": train_styles, "test_styles": test_styles, "count": count,
-                "train_count": train_count, "epochs": epochs, "seed": seed, "strength": strength,
-                "attackers": attackers, "charset": charset, "from": {k: str(v or "scratch") for k, v in starts.items()}}
+
+def run_matrix(config: MatrixConfig, out: Path, resume: bool = False,
+               on_progress: Callable[[str], None] | None = None, backend=None) -> dict:
+    """Run (or continue) a transfer matrix; returns the report dict (also written as report.*)."""
+    config.check()
+    settings = config.settings()
     study_marker(out, settings, resume, marker="matrix.json")
-    label = (lambda name, style: f"trained on {style}") if len(attackers) == 1 else \
-        (lambda name, style: f"{name} trained on {style}")
-    # every attacker kind learns from the same CAPTCHAs of a training style
-    refs = [AttackerRef(label(spec, a), training=Training(
-        given[spec][0], spec_of(a, train_count, seed + k), str(starts[spec]) if starts[spec] else "scratch",
-        given[spec][1], epochs, seed + k)) for spec in attackers for k, a in enumerate(train_styles)]
-    cells = [Cell(f"test-{k}", {"style": b}, spec_of(b, count, seed + 500 + k), refs, workers=workers)
-             for k, b in enumerate(test_styles)]
 
     def each(result, progress):
         if on_progress:
@@ -286,16 +306,17 @@ def run_matrix(train_styles: list[str], test_styles: list[str], out: Path, init_
             on_progress(f"trained {training.attacker} on {training.spec.style}" if outcome["status"] == "done"
                         else f"training {training.attacker} on {training.spec.style} failed: {outcome['error']}")
 
-    results = run_grid(cells, out, backend or LocalBackend(), resume, on_cell=each, on_training=trained)
+    results = run_grid(matrix_cells(config), out, backend or LocalBackend(), resume, on_cell=each, on_training=trained)
     per_cell = {r["coords"]["style"]: r.get("per_attacker") or {} for r in results}
-    matrices = {name: {rate: [[per_cell[b].get(label(name, a), {}).get(rate) for b in test_styles]
-                              for a in train_styles] for rate in RATES} for name in attackers}
-    report = {"kind": "matrix", "train_styles": train_styles, "test_styles": test_styles,
-              "matrix": matrices[attackers[0]], "count": count, "train_count": train_count, "strength": strength,
-              "attacker": attackers[0], "rows": rows_of(results, lambda r: {"style": r["coords"]["style"]}),
+    matrices = {spec: {rate: [[per_cell[b].get(config.label(spec, a), {}).get(rate) for b in config.test_styles]
+                              for a in config.train_styles] for rate in RATES} for spec in config.attackers}
+    first = config.attackers[0]
+    report = {"kind": "matrix", "train_styles": config.train_styles, "test_styles": config.test_styles,
+              "matrix": matrices[first], "count": config.count, "train_count": config.train_count,
+              "strength": config.strength, "attacker": first,
+              "rows": rows_of(results, lambda r: {"style": r["coords"]["style"]}),
               "manifest": make_manifest("report", command="matrix", **settings)}
-    if len(attackers) > 1:
+    if len(config.attackers) > 1:
         report["matrices"] = matrices
-    from .report import write_study_report
     write_study_report(out, "Transfer matrix", report, [])
     return report

@@ -227,7 +227,7 @@ def test_example_studies_are_valid(tmp_path):
 
 
 def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_threshold():
-    from captchalab.report import break_cost
+    from captchalab.study.report import break_cost
     curve = {0: (0.0, 0.1), 50: (0.3, 0.5), 200: (0.6, 0.9), 1000: (0.95, 0.93)}  # two seeds a size
     rows = [{"status": "done", "attacker": "old style", "train_count": n, "captcha_accuracy": a}
             for n, pair in curve.items() for a in pair]

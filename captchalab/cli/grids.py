@@ -105,7 +105,7 @@ def matrix(
     from ..attackers.base import make_attacker
     from ..charset import parse_charset
     from ..pretrained import check_start, starting_model
-    from ..sweep import parse_design, run_matrix
+    from ..sweep import MatrixConfig, parse_design, run_matrix
     rows, cols = split_names(train_styles, "--train-styles"), split_names(test_styles, "--test-styles")
     for design in rows + cols:
         parse_design(design, dirs(plugins))
@@ -119,9 +119,9 @@ def matrix(
     out = out or Path("results") / "matrix"
     _fresh_or_resumed(out, resume, force)
     starts = {spec: starting_model(from_, a.name, chars, say, plugin_dirs=dirs(plugins)) for spec, a in made.items()}
-    run_matrix(rows, cols, out, starts, count=count, train_count=train_count, epochs=epochs, strength=strength,
-               workers=workers, plugin_dirs=dirs(plugins), on_progress=say, attackers=specs,
-               charset=chars, backend=make_backend(backend, address, jobs), resume=resume)
+    config = MatrixConfig(rows, cols, specs, starts, count=count, train_count=train_count, epochs=epochs,
+                          strength=strength, workers=workers, charset=chars, plugin_dirs=tuple(dirs(plugins)))
+    run_matrix(config, out, resume, on_progress=say, backend=make_backend(backend, address, jobs))
     typer.echo(str(out / "report.html"))
 
 

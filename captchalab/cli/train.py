@@ -101,9 +101,7 @@ def train_captcha_cmd(
     plugins: Plugins = None,
 ):
     """Train an attacker on CAPTCHAs (by default starting from weights that already read characters)."""
-    from ..attackers.base import TrainSettings, make_attacker
-    from ..plugins import get_attacker
-    from ..registry import split_attacker_spec
+    from ..attackers.base import TrainSettings
     from ..charset import parse_charset
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
@@ -111,21 +109,11 @@ def train_captcha_cmd(
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
-    from ..kinds import get_kind
     chars = parse_charset(charset) if charset else None
     source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
-    chars = chars or source.charset
-    attacker = attacker or source.reader or get_kind(source.kind).default_attacker
     scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
-    chosen = get_attacker(split_attacker_spec(attacker)[0], dirs(plugins))
-    if chosen.kind != source.kind:  # said now, before a base is trained for it
-        raise CaptchalabError(f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; "
-                              f"{style or dataset} holds {source.kind} CAPTCHAs")
-    reader = make_attacker(attacker, chars, dirs(plugins))
-    reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(hparam or [])},
-                          info={"plugin_dirs": dirs(plugins)})
-    if not reader.trainable:
-        raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
+    chars = chars or source.charset
+    reader = _trainable_reader(attacker, source, style or dataset, chars, hparam or [], dirs(plugins))
     if scraped is not None:
         check_semi_supervised(reader)  # now, not after its base has been trained
     if fresh:
@@ -139,6 +127,26 @@ def train_captcha_cmd(
                           epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
     _say_trained(info, bool(init))
     typer.echo(str(out))
+
+
+def _trainable_reader(spec: str | None, source, what, chars: str, assignments: list[str], plugin_dirs: list[str]):
+    """The attacker `train captcha` trains: the one named (default: the dataset's reader or the
+    kind's), with --hparam applied, refused when it reads another kind or cannot be trained."""
+    from ..attackers.base import make_attacker
+    from ..kinds import get_kind
+    from ..plugins import get_attacker
+    from ..registry import split_attacker_spec
+    spec = spec or source.reader or get_kind(source.kind).default_attacker
+    chosen = get_attacker(split_attacker_spec(spec)[0], plugin_dirs)
+    if chosen.kind != source.kind:  # said now, before a base is trained for it
+        raise CaptchalabError(f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; "
+                              f"{what} holds {source.kind} CAPTCHAs")
+    reader = make_attacker(spec, chars, plugin_dirs)
+    reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(assignments)},
+                          info={"plugin_dirs": plugin_dirs})
+    if not reader.trainable:
+        raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
+    return reader
 
 
 def _say_trained(info: dict, started_from_a_model: bool) -> None:

@@ -26,6 +26,7 @@ from ..humans.designs import design, design_key
 from ..humans.frontier import human_results
 from ..manifest import make_manifest, sha256_bytes
 from ..train import train_attacker
+from .report import write_adversarial_report
 
 DEFENCES = {"median": "median filter of k x k pixels", "jpeg": "JPEG at quality q",
             "bits": "colour depth reduced to b bits per channel", "blur": "Gaussian blur of sigma s pixels"}
@@ -156,7 +157,6 @@ def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], N
                                             target_sha256=sha256_bytes(Path(config.target).read_bytes()))}
         if config.humans:
             add_human_results(report, [Path(h) for h in config.humans])
-        from ..report import write_adversarial_report
         write_adversarial_report(tmp, report, images[:4], sheet)
     return report
 
