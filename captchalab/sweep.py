@@ -25,7 +25,8 @@ from .plugins import get_generator
 from .registry import split_attacker_spec
 from .study.backends import LocalBackend
 from .study.report import write_study_report
-from .study.cells import AttackerRef, Cell, Training, read_blob, rows_of, run_cell, run_grid, study_marker
+from .study.cells import AttackerRef, Cell, Training, read_blob, rows_of, run_cell
+from .study.engine import run_grid, study_marker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")
 

@@ -12,7 +12,8 @@ import pytest
 
 from captchalab.study.backends import LocalBackend
 from captchalab.study.runner import run_study
-from captchalab.study.studyfile import build_cells, load_study
+from captchalab.study.expand import build_cells
+from captchalab.study.studyfile import load_study
 from conftest import REPO, assert_one_line_error, run_cli
 
 NUMBERS = ("captcha_accuracy", "char_accuracy", "segmentation_box_rate", "count", "skipped")

@@ -140,7 +140,8 @@ def run(
     """Run a whole study grid (styles x parameters x attackers x training sizes x seeds)."""
     from ..pretrained import starting_model
     from ..study.runner import run_study
-    from ..study.studyfile import build_cells, load_study
+    from ..study.expand import build_cells
+    from ..study.studyfile import load_study
     from ..humans.records import check_study_folders
     humans = check_study_folders(humans or [])
     spec = load_study(study, dirs(plugins))

@@ -1,5 +1,5 @@
-"""The cell engine under `sweep`, `matrix` and `run`: cells, the models they need, and one loop
-that runs them on a backend, writes each result atomically, and resumes.
+"""Cells, the unit of work under `sweep`, `matrix` and `run`, and the models they need
+(engine.py runs them).
 
 A cell is one (generator setting, attacker) pair: generate its test CAPTCHAs, attack, score. An
 attacker is a fixed model file, a read-only attacker, or a model trained first (a `Training`,
@@ -24,7 +24,6 @@ from ..attack import attack_source
 from ..attackers.base import TrainSettings, get_attacker, load_attacker, make_attacker
 from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
-from ..fileio import atomic_write_bytes, atomic_write_json
 from ..train import train_attacker
 
 METRICS = ("captcha_accuracy", "captcha_accuracy_ci95", "state", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
@@ -199,111 +198,6 @@ def guarded(fn: Callable, task_id: str, *args) -> dict:
         raise
     except BaseException as exc:  # a task may fail in any way; record it, go on
         return failure(task_id, exc)
-
-
-@dataclass
-class Progress:
-    ran: int
-    left: int
-    seconds: float
-
-
-def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_dir: str = "cells",
-             runner: Callable[[Cell, dict], dict] = run_cell,
-             on_cell: Callable[[dict, Progress], None] | None = None,
-             on_training: Callable[[Training, dict], None] | None = None) -> list[dict]:
-    """Run every unfinished cell (trainings first), writing `out/<cell_dir>/<id>.json` as each
-    result arrives; returns all cells' results in the order given.
-
-    With `resume`, cells with a result are read back, not rerun (failed ones are retried), and
-    models already trained under out/models are reused.
-    """
-    folder, models_dir = out / cell_dir, out / "models"
-    results: dict[str, dict] = {}
-    for cell in cells:
-        path = folder / f"{cell.id}.json"
-        if resume and path.is_file():
-            saved = json.loads(path.read_text())
-            if saved.get("status") == "done":
-                results[cell.id] = saved
-    pending = [c for c in cells if c.id not in results]
-    refs = [a for c in pending for a in c.attackers]
-    trainings = {a.training.key(): a.training for a in refs if a.training}
-    blobs: dict[str, ModelBlob] = {}
-    for ref in refs:  # fixed models and training starts, read once here
-        for path in (ref.model, ref.training and ref.training.init_from):
-            if path and path != "scratch" and path not in blobs:
-                blobs[path] = read_blob(path)
-    todo = []
-    for key, training in trainings.items():
-        saved = models_dir / f"{key}.keras"
-        if saved.is_file() and saved.with_suffix(".json").is_file():
-            blobs[key] = read_blob(saved)
-        else:
-            todo.append(training)
-    failed_trainings = {}
-
-    def trained(i: int, outcome: dict) -> None:
-        training = todo[i]
-        key = training.key()
-        if outcome["status"] == "done":
-            keras_bytes, info = outcome["value"]
-            atomic_write_bytes(models_dir / f"{key}.keras", keras_bytes)
-            atomic_write_bytes(models_dir / f"{key}.json", info.encode())
-            blobs[key] = outcome["value"]
-        else:
-            failed_trainings[key] = outcome["error"]
-        if on_training:
-            on_training(training, outcome)
-
-    in_process = getattr(backend, "in_process", False)
-    if todo:  # in this process, preparing training CAPTCHAs may use worker processes
-        backend.map(run_training, [(t, {t.init_from: blobs[t.init_from]} if t.init_from in blobs else {},
-                                    2 if in_process else 0) for t in todo], trained, training=True)
-    start, ran = time.perf_counter(), 0
-
-    def finished(i: int, outcome: dict) -> None:
-        nonlocal ran
-        cell = pending[i]
-        if outcome["status"] == "done":
-            result = outcome["value"]
-        else:
-            result = {"id": cell.id, "status": "failed", "coords": cell.coords,
-                      "error": outcome["error"], "trace": outcome.get("trace", "")}
-        for ref in cell.attackers:
-            if ref.training and ref.training.key() in failed_trainings and "per_attacker" in result:
-                result["per_attacker"][ref.label]["error"] = f"training failed: {failed_trainings[ref.training.key()]}"
-        ran += 1
-        if on_cell:  # before saving: a front-end may add to the result
-            on_cell(result, Progress(ran, len(pending) - ran, time.perf_counter() - start))
-        atomic_write_json(folder / f"{cell.id}.json", result)
-        results[cell.id] = result
-
-    folder.mkdir(parents=True, exist_ok=True)
-    if not in_process:
-        for cell in pending:  # worker processes inside a remote task would fight its CPU share
-            cell.workers = 0
-    backend.map(runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in pending], finished,
-                training=False)
-    return [results[c.id] for c in cells]
-
-
-def study_marker(out: Path, settings: dict, resume: bool, marker: str = "study.json") -> None:
-    """Start a study folder, or check that --resume points at one started with the same settings."""
-    path = out / marker
-    if resume:
-        if not path.is_file():
-            raise CaptchalabError(f"`resume`: {out} is not a {Path(marker).stem} folder (no {marker})")
-        if json.loads(path.read_text()) != json.loads(json.dumps(settings, default=str)):
-            raise CaptchalabError(f"`resume`: the study in {out} was started with other settings")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CaptchalabError(f"{out} is not empty; use `resume` to continue a study there, or another `out`")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CaptchalabError(f"cannot write to {out}: {exc.strerror or exc}") from None
-    atomic_write_json(path, json.loads(json.dumps(settings, default=str)))
 
 
 def cpu_count() -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..manifest import make_manifest
-from .cells import Cell, rows_of, run_grid, study_marker
+from .cells import Cell, rows_of
+from .engine import run_grid, study_marker
 from .report import write_study_report
 from .studyfile import Study
 

@@ -1,4 +1,5 @@
-"""Study files: one TOML file describes a robustness study; `build_cells` turns it into the grid.
+"""Study files: one TOML file describes a robustness study; `expand.build_cells` turns it into
+the grid.
 
     [study]                      # name, seed, charset, length, test_count, expect, ignore_case,
                                  # converged_only (results of unconverged attackers count as failed)
@@ -15,7 +16,6 @@ Every mistake is reported before any work starts, in one line naming the file's 
 """
 from __future__ import annotations
 
-import itertools
 import re
 
 try:
@@ -25,13 +25,12 @@ except ImportError:  # Python 3.10
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..attackers.base import get_attacker, read_model_info
+from ..attackers.base import get_attacker
 from ..charset import parse_charset
-from ..data.dataset import GenerationSpec, parse_length
+from ..data.dataset import parse_length
 from ..errors import CaptchalabError
 from ..plugins import get_generator
 from ..registry import split_attacker_spec
-from .cells import AttackerRef, Cell, Training, derive_seed
 
 STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins",
               "converged_only"}
@@ -270,96 +269,3 @@ class _StudyFile:
                 self.fail(str(exc), "style", "attacker", i)
         if "epochs" in entry and self.typed(entry["epochs"], int, "epochs", "attacker", i) < 1:
             self.fail("epochs must be at least 1", "epochs", "attacker", i)
-
-
-def _value_id(value) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", str(value))
-
-
-def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> list[Cell]:
-    """Every cell of the study, each with its test set's seed derived from the study's seed and
-    the generator coordinates (so every attacker and training size sees the same CAPTCHAs)."""
-    g = study.grid
-    params = g.get("params", {})
-    axes = {"style": g["style"], "strength": g.get("strength", [0.5]),
-            **{f"param.{k}": v for k, v in params.items()}}
-    if g.get("train_style"):
-        axes["train_style"] = g["train_style"]
-    if g.get("train_count"):
-        axes["train_count"] = g["train_count"]
-    if g.get("unlabelled_count"):
-        axes["unlabelled_count"] = g["unlabelled_count"]
-    axes["seed"] = list(range(g.get("seeds", 1)))
-    total = 1
-    for values in axes.values():
-        total *= len(values)
-    if total == 0:
-        raise StudyError(f"{study.path}: the grid is empty")
-    if total > max_cells:
-        raise StudyError(f"{study.path}: the grid has {total} cells, above `max_cells` {max_cells}")
-    from ..plugins import get_generator
-    lo, hi = study.length
-    style_kinds = {style: get_generator(style, list(study.plugin_dirs)).kind for style in axes["style"]}
-    attacker_kinds = {entry["label"]: _entry_kind(study, entry) for entry in study.attackers}
-    unread = sorted({k for k in style_kinds.values()} - set(attacker_kinds.values()))
-    if unread:
-        raise StudyError(f"{study.path}: no attacker reads {', '.join(unread)} CAPTCHAs "
-                         f"(styles {', '.join(s for s, k in style_kinds.items() if k in unread)})")
-    cells = []
-    for combo in itertools.product(*axes.values()):
-        coords = dict(zip(axes, combo))
-        cell_params = {k[6:]: v for k, v in coords.items() if k.startswith("param.")}
-        generator_coords = [coords["style"], coords["strength"], sorted(cell_params.items()), coords["seed"]]
-        test = GenerationSpec(coords["style"], study.test_count, lo, hi, study.charset,
-                              derive_seed(study.seed, "test", *generator_coords), coords["strength"],
-                              cell_params, study.plugin_dirs)
-        # each attacker reads the cells of its own kind only (a slider locator never meets a grid)
-        kind = style_kinds[coords["style"]]
-        refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers
-                if attacker_kinds[entry["label"]] == kind]
-        cell_id = "-".join(f"{_value_id(v)}" for k, v in coords.items())
-        cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case, examples=3))
-    return cells
-
-
-def _entry_kind(study: Study, entry: dict) -> str:
-    """The CAPTCHA kind a study's attacker entry reads (a model file's JSON says it)."""
-    if "model" in entry:
-        return read_model_info(Path(entry["model"])).get("kind", "text")
-    return get_attacker(entry["attacker"], list(study.plugin_dirs)).kind
-
-
-def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, resolve_base) -> AttackerRef:
-    label = entry["label"]
-    if "model" in entry:
-        return AttackerRef(label, model=entry["model"])
-    from ..attackers.base import get_attacker
-    cls = get_attacker(entry["attacker"], list(study.plugin_dirs))
-    hparams = tuple(sorted(entry.get("hparams", {}).items()))
-    if not cls.trainable:
-        return AttackerRef(label, name=cls.name, charset=study.charset, hparams=hparams)
-    count = entry.get("train_count", coords.get("train_count"))
-    start = entry.get("from", "base")
-    if start == "base":  # an attacker that declares no base starts from scratch
-        start = str(resolve_base(cls.name, study.charset) or "scratch") if resolve_base else "scratch"
-    if count == 0:
-        if start == "scratch":
-            return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset, hparams=hparams)
-        return AttackerRef(label, model=start)
-    shared = entry["train"] == "shared"
-    style = entry["style"] if shared else coords.get("train_style", coords["style"])
-    strength = entry.get("strength", 0.5 if shared else coords["strength"])
-    params = {} if shared else cell_params
-    lo, hi = study.length
-    # not the label: every attacker trained on this generator gets the same CAPTCHAs
-    seed = derive_seed(study.seed, "train", style, strength, sorted(params.items()), count,
-                       0 if shared else coords["seed"])
-    spec = GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs)
-    unlabelled = None
-    if coords.get("unlabelled_count"):  # unlabelled CAPTCHAs of the style attacked, never its test ones
-        unlabelled = GenerationSpec(coords["style"], coords["unlabelled_count"], lo, hi, study.charset,
-                                    derive_seed(study.seed, "unlabelled", coords["style"], coords["strength"],
-                                                sorted(cell_params.items()), coords["unlabelled_count"], coords["seed"]),
-                                    coords["strength"], cell_params, study.plugin_dirs)
-    training = Training(cls.name, spec, start, hparams, entry.get("epochs"), seed % 10_000, unlabelled)
-    return AttackerRef(label, training=training, charset=study.charset)
