@@ -281,3 +281,21 @@ def held_out(count: int, hold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     `seed`: the one split of every training set here."""
     order = np.random.default_rng([seed, 7]).permutation(count)
     return order[hold:], order[:hold]
+
+
+def remap_output(model, old_model, layer_name: str, charset, old_charset, offset: int = 0):
+    """Copy `old_model`'s output layer into `model`'s column by column for the labels (characters,
+    or class names) both share, and the first `offset` columns as they are; the count of shared
+    labels, or None when the layers' inputs differ in size."""
+    if not layer_name:
+        return None
+    kernel, bias = (w.copy() for w in model.get_layer(layer_name).get_weights())
+    old_kernel, old_bias = old_model.get_layer(layer_name).get_weights()
+    if old_kernel.shape[:-1] != kernel.shape[:-1]:
+        return None
+    columns = [(k, k) for k in range(offset)] + [(charset.index(c) + offset, old_charset.index(c) + offset)
+                                                 for c in charset if c in old_charset]
+    for new, old in columns:  # the last axis holds the outputs (a dense layer's, or a 1x1 convolution's)
+        kernel[..., new], bias[new] = old_kernel[..., old], old_bias[old]
+    model.get_layer(layer_name).set_weights([kernel, bias])
+    return len(columns) - offset

@@ -23,7 +23,7 @@ import numpy as np
 from ..charset import DIGITS, charset_name
 from ..errors import CaptchalabError
 from ..kinds import KINDS
-from ..model import load_keras_model  # noqa: F401 (kept importable from here)
+from ..model import load_keras_model, remap_output  # noqa: F401 (load_keras_model kept importable from here)
 from ..plugins import get_attacker as find_attacker
 from ..registry import ATTACKERS as REGISTRY  # noqa: F401
 from ..registry import Param, PluginError, find_param, parse_assignments, register, split_attacker_spec
@@ -273,24 +273,6 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """Probabilities from logits along `axis` (shifted by the maximum, so large logits stay finite)."""
     e = np.exp(logits - logits.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
-
-
-def remap_output(model, old_model, layer_name: str, charset, old_charset, offset: int = 0):
-    """Copy `old_model`'s output layer into `model`'s column by column for the labels (characters,
-    or class names) both share, and the first `offset` columns as they are; the count of shared
-    labels, or None when the layers' inputs differ in size."""
-    if not layer_name:
-        return None
-    kernel, bias = (w.copy() for w in model.get_layer(layer_name).get_weights())
-    old_kernel, old_bias = old_model.get_layer(layer_name).get_weights()
-    if old_kernel.shape[:-1] != kernel.shape[:-1]:
-        return None
-    columns = [(k, k) for k in range(offset)] + [(charset.index(c) + offset, old_charset.index(c) + offset)
-                                                 for c in charset if c in old_charset]
-    for new, old in columns:  # the last axis holds the outputs (a dense layer's, or a 1x1 convolution's)
-        kernel[..., new], bias[new] = old_kernel[..., old], old_bias[old]
-    model.get_layer(layer_name).set_weights([kernel, bias])
-    return len(columns) - offset
 
 
 def get_attacker(name: str, extra_dirs=None) -> type[Attacker]:
