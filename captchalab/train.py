@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import shutil
 import time
 from dataclasses import asdict, replace
@@ -27,6 +26,7 @@ from .model import TrainConfig, build_model, evaluate, held_out, make_train_step
 from .registry import source_of
 from .runtime import build_with_policy, float32_copy, training_policy
 from .training import check_resumable, checkpoint_dir, run_record, training_lock, validation_size
+from .training.stopping import inherited, same_training
 
 
 def check_model_path(out: Path) -> Path:
@@ -209,24 +209,15 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     import keras
     out = check_model_path(out)
     check_resumable(out, resume)
-    if not attacker.trainable:
-        raise CaptchalabError(f"attacker {attacker.name!r} cannot be trained")
-    if fresh:
-        check_fresh(attacker, source)
+    _check_pairing(attacker, source, fresh)
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
-    if attacker.kind != source.kind:
-        raise CaptchalabError(f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are "
-                              f"{source.kind} CAPTCHAs")
-    source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
-                                           f"{charset_name(attacker.charset)!r}")
-    characters = get_kind(attacker.kind).characters
-    if not characters:  # one output per object class the challenges draw from
+    if not get_kind(attacker.kind).characters:  # one output per object class the challenges draw from
         attacker.classes = source.classes()
     attacker.model = build_with_policy(lambda: attacker.build(settings.seed), training_policy())
-    started_from, taken = "scratch", None
-    if init_from:
-        base = load_attacker(init_from, plugin_dirs)
+    base, taken = (load_attacker(init_from, plugin_dirs), None) if init_from else (None, None)
+    started_from = "scratch"
+    if base is not None:
         taken = attacker.init_from(base)
         if taken:
             started_from = str(init_from)
@@ -243,52 +234,44 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
     result["warnings"] = budget_warnings(attacker, settings, result)
     described = source.describe()
-    started = started_from != "scratch"  # a model it took nothing from passes no flag on
-    same = started and same_training(base.info, described, fresh, unlabelled_info)
-    result["convergence"] = inherited(result.get("convergence"), base.info if started else None, same)
+    parent = base.info if started_from != "scratch" else None  # a model it took nothing from passes no flag on
+    same = parent is not None and same_training(parent, described, fresh, unlabelled_info)
+    result["convergence"] = inherited(result.get("convergence"), parent, same)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
-    info = {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
+    run = {"source": described, "initialised_from": started_from, "initialised_weights": taken,
+           "train_count": len(train), "validation_count": len(validation), "unlabelled": unlabelled_info,
+           "fresh_every_epoch": fresh}
+    return finish(attacker.model, out, _captcha_model_info(attacker, settings, stats, run, result), wall_start)
+
+
+def _check_pairing(attacker, source, fresh: bool) -> None:
+    """Refuse, before any work, an attacker that cannot learn from these CAPTCHAs."""
+    if not attacker.trainable:
+        raise CaptchalabError(f"attacker {attacker.name!r} cannot be trained")
+    if fresh:
+        check_fresh(attacker, source)
+    if attacker.kind != source.kind:
+        raise CaptchalabError(f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are "
+                              f"{source.kind} CAPTCHAs")
+    source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
+                                           f"{charset_name(attacker.charset)!r}")
+
+
+def _captcha_model_info(attacker, settings, stats: dict, run: dict, result: dict) -> dict:
+    """The JSON beside a model trained on CAPTCHAs: what it reads, how it was trained, on what."""
+    characters = get_kind(attacker.kind).characters
+    return {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
             **({} if characters else {"classes": attacker.classes}),
             "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
-            "hyperparameters": attacker.hparams, "task": "captcha", "source": described,
-            "initialised_from": started_from, "initialised_weights": taken, **stats,
-            "train_count": len(train), "validation_count": len(validation), "seed": settings.seed,
-            "labelled_count": stats["captchas"], "unlabelled": unlabelled_info, "fresh_every_epoch": fresh,
-            **result,
+            "hyperparameters": attacker.hparams, "task": "captcha", "source": run["source"],
+            "initialised_from": run["initialised_from"], "initialised_weights": run["initialised_weights"],
+            **stats, "train_count": run["train_count"], "validation_count": run["validation_count"],
+            "seed": settings.seed, "labelled_count": stats["captchas"], "unlabelled": run["unlabelled"],
+            "fresh_every_epoch": run["fresh_every_epoch"], **result,
             "manifest": make_manifest("model", task="captcha", attacker=attacker.name,
                                       hyperparameters=attacker.hparams, settings=asdict(settings),
-                                      source=described, initialised_from=started_from, fresh_every_epoch=fresh)}
-    return finish(attacker.model, out, info, wall_start)
-
-
-def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
-    """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
-    source, drawn the same way, no unlabelled ones added): then it extends that run."""
-    def drawn(source):  # what decides the CAPTCHAs: the resolved parameters (overrides are in them)
-        if isinstance(source, dict):
-            return {k: drawn(v) for k, v in source.items() if k != "overrides"}
-        return [drawn(v) for v in source] if isinstance(source, list) else source
-    return (parent.get("task") == "captcha" and bool(parent.get("fresh_every_epoch")) == fresh
-            and drawn(parent.get("source")) == drawn(json.loads(json.dumps(described, default=str)))
-            and not parent.get("unlabelled") and not unlabelled_info)
-
-
-def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) -> dict:
-    """A run's convergence verdict, carrying on the flag of an unconverged model it started from
-    (a fine-tune of a weak attacker is no proof of a strong one), unless the run `extends` the
-    parent's, training on to its own verdict on the same CAPTCHAs (what one longer run would
-    have done)."""
-    verdict = dict(verdict or {"converged": None, "reasons": ["its own fit() gave no convergence verdict"]})
-    before = (parent or {}).get("convergence") or {}
-    name = Path((parent or {}).get("path", "a model")).name
-    if parent and extends:
-        verdict["extends"] = name
-    elif parent and parent.get("task") == "captcha" and before.get("converged") is False:
-        verdict["converged"] = False
-        verdict["reasons"] = list(verdict.get("reasons", [])) + [
-            f"started from {name}, which had not converged "
-            f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"]
-    return verdict
+                                      source=run["source"], initialised_from=run["initialised_from"],
+                                      fresh_every_epoch=run["fresh_every_epoch"])}
 
 
 def most_confused(confusion, charset: str, n: int = 10) -> list[dict]:

@@ -244,7 +244,7 @@ def test_wrong_selections_are_counted_by_the_class_the_tile_showed():
 
 
 def test_a_matrix_crosses_a_parameter_of_one_style(tmp_path):
-    from captchalab.sweep import parse_design
+    from captchalab.matrix import parse_design
     assert parse_design("grid3:art=noto+fluent:clutter=2") == ("grid3", {"art": "noto+fluent", "clutter": 2})
     made = run_cli("matrix", "--train-styles", "grid3:art=noto", "--test-styles", "grid3:art=noto,grid3:art=fluent",
                    "--attacker", "tilecnn:budget=100", "--count", "4", "--train-count", "20", "--workers", "1",

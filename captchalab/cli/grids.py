@@ -105,7 +105,7 @@ def matrix(
     from ..attackers.base import make_attacker
     from ..charset import parse_charset
     from ..pretrained import check_start, starting_model
-    from ..sweep import MatrixConfig, parse_design, run_matrix
+    from ..matrix import MatrixConfig, parse_design, run_matrix
     rows, cols = split_names(train_styles, "--train-styles"), split_names(test_styles, "--test-styles")
     for design in rows + cols:
         parse_design(design, dirs(plugins))

@@ -2,13 +2,34 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 from ..errors import CaptchalabError
 from .app import (CHARSET_HELP, Data, Force, HParams, Length, Models, Params, Plugins, Resume, Strength, Workers,
                   app, dirs, epoch_reporter, progress_level, say, train_app)
+
+# the options of `train captcha` whose help runs long
+Unlabelled = Annotated[Optional[Path], typer.Option(help="Also learn from this folder of unlabelled CAPTCHAs "
+                                                    "(pseudo-labels from a mean teacher; ctc and the tile readers).")]
+TrainedAttacker = Annotated[Optional[str], typer.Option(
+    help="Which attacker to train: NAME or NAME:name=value,... (see `captchalab attackers`; default segment for "
+    "text CAPTCHAs, tilecnn for image grids).")]
+TrainCharset = Annotated[Optional[str], typer.Option(help=CHARSET_HELP + " Default: digits for --style, the "
+                                                     "dataset's own set for --dataset.")]
+Fresh = Annotated[bool, typer.Option(help="With --style: draw new training CAPTCHAs every epoch (the generator is "
+                                     "free); the first draw's held-out part still validates.")]
+StartFrom = Annotated[str, typer.Option("--from", help="Start from this model's weights, 'scratch', or 'base': the "
+                                        "attacker's declared start (MNIST or rendered characters for segment, a "
+                                        "mixture of built-in styles for ctc), trained first if missing.")]
+Epochs = Annotated[Optional[int], typer.Option(help="At most this many passes over the training set (default: train "
+                                               "until the validation score converges, within the budget).")]
+Budget = Annotated[Optional[int], typer.Option(help="Training examples seen at most (default: the attacker's budget "
+                                               "hyper-parameter).")]
+TimeLimit = Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training; a run it stops is "
+                                                    "recorded as not converged.")]
+
 
 def _model_out(out: Path, force: bool, resume: bool) -> Path:
     from ..fileio import refuse_existing
@@ -69,30 +90,20 @@ def train_chars_cmd(
 def train_captcha_cmd(
     style: Optional[str] = typer.Option(None, help="Generate the training CAPTCHAs with this style."),
     dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
-    unlabelled: Optional[Path] = typer.Option(None, help="Also learn from this folder of unlabelled CAPTCHAs "
-                                              "(pseudo-labels from a mean teacher; ctc and the tile readers)."),
-    attacker: Optional[str] = typer.Option(None, help="Which attacker to train: NAME or NAME:name=value,... "
-                                           "(see `captchalab attackers`; default segment for text CAPTCHAs, "
-                                           "tilecnn for image grids)."),
-    charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: digits for --style, "
-                                          "the dataset's own set for --dataset."),
+    unlabelled: Unlabelled = None,
+    attacker: TrainedAttacker = None,
+    charset: TrainCharset = None,
     hparam: HParams = None,
     count: int = typer.Option(3000, help="CAPTCHAs to generate (with --style)."),
-    fresh: bool = typer.Option(False, help="With --style: draw new training CAPTCHAs every epoch (the generator "
-                               "is free); the first draw's held-out part still validates."),
+    fresh: Fresh = False,
     length: Length = None,
     strength: Strength = 0.5,
     param: Params = None,
     seed: int = typer.Option(1, help="Seed for generation, validation split and training."),
-    from_: str = typer.Option("base", "--from", help="Start from this model's weights, 'scratch', or 'base': "
-                              "the attacker's declared start (MNIST or rendered characters for segment, "
-                              "a mixture of built-in styles for ctc), trained first if missing."),
-    epochs: Optional[int] = typer.Option(None, help="At most this many passes over the training set (default: "
-                                         "train until the validation score converges, within the budget)."),
-    budget: Optional[int] = typer.Option(None, help="Training examples seen at most (default: the attacker's "
-                                         "budget hyper-parameter)."),
-    time_limit: Optional[float] = typer.Option(None, help="Stop after this many seconds of training; a run it "
-                                               "stops is recorded as not converged."),
+    from_: StartFrom = "base",
+    epochs: Epochs = None,
+    budget: Budget = None,
+    time_limit: TimeLimit = None,
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default: the attacker's)."),
     learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (default: the attacker's)."),
     workers: Workers = 2,

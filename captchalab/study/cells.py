@@ -26,6 +26,7 @@ from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
 from ..train import train_attacker
 
+RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")  # what sweeps and matrices plot
 METRICS = ("captcha_accuracy", "captcha_accuracy_ci95", "state", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
            "skipped", "confusion_labels", "confusion_matrix", "most_confused", "per_position_accuracy")
 

@@ -10,7 +10,9 @@ training CAPTCHAs (UNDERFIT).
 from __future__ import annotations
 
 import math
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import CaptchalabError
 
@@ -102,3 +104,33 @@ def convergence(state: dict, validation_count: int | None, train_accuracy: float
         reasons.append(f"underfitting: it reads only {train_accuracy:.1%} of its own training CAPTCHAs")
     return {"converged": not reasons, "stopped": state["stopped"], "reasons": reasons, "underfit": underfit,
             **record}
+
+
+def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
+    """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
+    source, drawn the same way, no unlabelled ones added): then it extends that run."""
+    def drawn(source):  # what decides the CAPTCHAs: the resolved parameters (overrides are in them)
+        if isinstance(source, dict):
+            return {k: drawn(v) for k, v in source.items() if k != "overrides"}
+        return [drawn(v) for v in source] if isinstance(source, list) else source
+    return (parent.get("task") == "captcha" and bool(parent.get("fresh_every_epoch")) == fresh
+            and drawn(parent.get("source")) == drawn(json.loads(json.dumps(described, default=str)))
+            and not parent.get("unlabelled") and not unlabelled_info)
+
+
+def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) -> dict:
+    """A run's convergence verdict, carrying on the flag of an unconverged model it started from
+    (a fine-tune of a weak attacker is no proof of a strong one), unless the run `extends` the
+    parent's, training on to its own verdict on the same CAPTCHAs (what one longer run would
+    have done)."""
+    verdict = dict(verdict or {"converged": None, "reasons": ["its own fit() gave no convergence verdict"]})
+    before = (parent or {}).get("convergence") or {}
+    name = Path((parent or {}).get("path", "a model")).name
+    if parent and extends:
+        verdict["extends"] = name
+    elif parent and parent.get("task") == "captcha" and before.get("converged") is False:
+        verdict["converged"] = False
+        verdict["reasons"] = list(verdict.get("reasons", [])) + [
+            f"started from {name}, which had not converged "
+            f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"]
+    return verdict
