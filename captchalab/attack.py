@@ -244,11 +244,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
     check_attackers(attackers, sources)
     per_attacker, examples, described = {}, {}, {}
     for attacker in attackers:
-        label = attacker.label()
-        if label in per_attacker:  # two of one name: their settings tell them apart
-            label = attacker.label(detailed=True)
-        if label in per_attacker:
-            raise CaptchalabError(f"attacker {label} is given twice")
+        label = _unique_label(attacker, per_attacker)
         all_items, per_style, seconds, misread = [], {}, 0.0, []
         for name, source in sources.items():
             length = expect if expect is not None else source.fixed_length()
@@ -280,8 +276,23 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
             result["per_style"] = per_style
         per_attacker[label] = result
         examples[label] = misread
+    return _attack_report(per_attacker, sources, described, workers, ignore_case), examples
+
+
+def _unique_label(attacker, taken: dict) -> str:
+    label = attacker.label()
+    if label in taken:  # two of one name: their settings tell them apart
+        label = attacker.label(detailed=True)
+    if label in taken:
+        raise CaptchalabError(f"attacker {label} is given twice")
+    return label
+
+
+def _attack_report(per_attacker: dict, sources: dict[str, Source], described: dict, workers: int,
+                   ignore_case: bool) -> dict:
+    """The attack result: the first attacker's numbers at the top (scripts read them), every
+    attacker's under `per_attacker`, the sources and the manifest."""
     first = next(iter(per_attacker.values()))
-    # the top level repeats the first attacker's numbers (scripts read them); per_attacker has all
     kind = next(iter(sources.values())).kind
     report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": get_kind(kind).unit_definition,
               "top_level": "the first attacker's numbers; every attacker's are under per_attacker",
@@ -297,7 +308,7 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
                                        attackers={label: {"attacker": r["attacker"], "model": r["model"]}
                                                   for label, r in per_attacker.items()},
                                        ignore_case=ignore_case)
-    return report, examples
+    return report
 
 
 def attack_source(attacker, source: Source, expect: int | None = None, workers: int = 2,

@@ -33,27 +33,13 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
         say(f"    MNIST test accuracy {info['test_accuracy']:.2%}")
         say(f"2/5 training the segment attacker on {train_count} distorted CAPTCHAs, from the MNIST weights, "
             "until it converges")
-        spec = GenerationSpec("distorted", train_count, seed=1, strength=0.5)
-        segment = train_attacker(get_attacker("segment")(), Source(spec=spec), tmp / "segment.keras",
-                                 TrainSettings(seed=1, budget=budget), tmp / "mnist.keras", workers=workers)
-        summary["segment_val_accuracy"] = segment["val_accuracy"]
-        summary["segment_state"] = describe_verdict(segment.get("convergence"))
-        say(f"    CAPTCHA validation accuracy {segment['val_accuracy']:.2%}; {summary['segment_state']}")
+        summary.update(_train_reader("segment", train_count, 1, tmp / "mnist.keras", tmp, budget, workers, say))
         base = ensure_base("ctc", "0123456789", say)
         say(f"3/5 training the ctc attacker (no segmentation) on {ctc_count} distorted CAPTCHAs, from its base "
             f"({base.name}: a CRNN that read a mixture of the built-in styles), until it converges")
-        spec = GenerationSpec("distorted", ctc_count, seed=3, strength=0.5)
-        ctc = train_attacker(get_attacker("ctc")(), Source(spec=spec), tmp / "ctc.keras",
-                             TrainSettings(seed=3, budget=budget), base, workers=workers)
-        summary["ctc_val_accuracy"] = ctc["val_accuracy"]
-        summary["ctc_state"] = describe_verdict(ctc.get("convergence"))
-        say(f"    CAPTCHA validation accuracy {ctc['val_accuracy']:.2%}; {summary['ctc_state']}")
+        summary.update(_train_reader("ctc", ctc_count, 3, base, tmp, budget, workers, say))
         say(f"4/5 sweeping the distorted style's strength from 0 to 1 ({sweep_count} CAPTCHAs a step, both attackers)")
-        sweep = run_sweep(None, SweepConfig(model=str(tmp / "segment.keras"), models=(str(tmp / "ctc.keras"),),
-                                            style="distorted", knob="strength", values=[0.0, 0.25, 0.5, 0.75, 1.0],
-                                            count=sweep_count, workers=workers), tmp / "sweep")
-        summary["sweep"] = [(s["value"], {k: v.get("captcha_accuracy") for k, v in (s.get("per_attacker") or {}).items()})
-                            for s in sweep["steps"]]
+        summary["sweep"] = _sweep(tmp, sweep_count, workers)
         for value, read in summary["sweep"]:
             say(f"    strength {value:g}: " + ", ".join(f"{name} {'failed' if accuracy is None else f'{accuracy:.1%}'}"
                                                       for name, accuracy in read.items()))
@@ -67,6 +53,27 @@ def run_quickstart(mnist: Mnist, out: Path, say: Callable[[str], None], mnist_ep
         summary["seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "report.html").write_text(_page(summary, tmp))
     return summary
+
+
+def _train_reader(name: str, count: int, seed: int, start: Path, folder: Path, budget: int | None, workers: int,
+                  say: Callable[[str], None]) -> dict:
+    """Train attacker `name` on `count` distorted CAPTCHAs from `start` until it converges, into
+    `folder`/NAME.keras; its validation accuracy and verdict as summary fields."""
+    spec = GenerationSpec("distorted", count, seed=seed, strength=0.5)
+    info = train_attacker(get_attacker(name)(), Source(spec=spec), folder / f"{name}.keras",
+                          TrainSettings(seed=seed, budget=budget), start, workers=workers)
+    state = describe_verdict(info.get("convergence"))
+    say(f"    CAPTCHA validation accuracy {info['val_accuracy']:.2%}; {state}")
+    return {f"{name}_val_accuracy": info["val_accuracy"], f"{name}_state": state}
+
+
+def _sweep(folder: Path, count: int, workers: int) -> list:
+    """Both attackers over the distorted style's strength: (value, {attacker: CAPTCHA accuracy}) per step."""
+    config = SweepConfig(model=str(folder / "segment.keras"), models=(str(folder / "ctc.keras"),), style="distorted",
+                         knob="strength", values=[0.0, 0.25, 0.5, 0.75, 1.0], count=count, workers=workers)
+    sweep = run_sweep(None, config, folder / "sweep")
+    return [(s["value"], {k: v.get("captcha_accuracy") for k, v in (s.get("per_attacker") or {}).items()})
+            for s in sweep["steps"]]
 
 
 def _page(summary: dict, folder: Path) -> str:

@@ -216,7 +216,6 @@ class GridReader(Attacker):
         `fresh`, every epoch on the challenges `fresh(seed)` draws; with `unlabelled` (prepared
         challenges), in two stages, the second also on the unlabelled inputs a mean teacher reads
         confidently (`pseudo_examples`, training.TeacherStage)."""
-        import tensorflow as tf
         stage = None
         if unlabelled:
             stage = TeacherStage(checkpoint, resume)
@@ -228,19 +227,8 @@ class GridReader(Attacker):
         self.info["answer_sizes"] = answer_sizes(usable, max(p["grid"] ** 2 for p, _ in usable))
         batch_size = settings.batch_size or h["batch_size"]
         lr = learning_rate(settings, h["learning_rate"])
-        model, variables = self.model, self.model.trainable_variables
-
-        def make_step(optimizer):
-            @tf.function(reduce_retracing=True)
-            def step(x, prompt, target):
-                with tf.GradientTape() as tape:
-                    loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
-                optimizer.apply(tape.gradient(loss, variables), variables)
-                return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
-            return step
-
         if stage:
-            stage.start(model)
+            stage.start(self.model)
             teacher = type(self)(self.charset, h, stage.teacher, self.info)
             teacher.classes = self.classes
             scraped = np.concatenate([p["inputs"] for p in unlabelled])
@@ -263,7 +251,7 @@ class GridReader(Attacker):
 
         state = fit_converging(self, settings, usable, validation, train_count=len(inputs), budget=h["budget"],
                                small_set_budget=max(h["budget"] // 15, 30 * len(inputs)), batch_size=batch_size,
-                               rate=lr, make_step=make_step, epoch_batches=epoch_batches, checkpoint=checkpoint,
+                               rate=lr, make_step=self.train_step, epoch_batches=epoch_batches, checkpoint=checkpoint,
                                resume=resume, on_epoch=on_epoch, stage=stage,
                                config={"tiles": targets.size, "classes": self.classes,
                                        "unlabelled": len(unlabelled or [])})
@@ -273,6 +261,19 @@ class GridReader(Attacker):
                   "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
                   **self.training_notes(usable)}
         return stage.notes(result, len(unlabelled), state["history"], unit="tiles") if stage else result
+
+    def train_step(self, optimizer):
+        """One step on `training_loss`; it also counts the tiles read right."""
+        import tensorflow as tf
+        model, variables = self.model, self.model.trainable_variables
+
+        @tf.function(reduce_retracing=True)
+        def step(x, prompt, target):
+            with tf.GradientTape() as tape:
+                loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
+            optimizer.apply(tape.gradient(loss, variables), variables)
+            return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
+        return step
 
     def training_notes(self, usable: list) -> dict:
         """What the model's JSON records of training beyond the shared fields, given the usable

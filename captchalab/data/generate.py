@@ -15,6 +15,7 @@ from ..errors import CaptchalabError
 from ..fileio import atomic_dir, to_json
 from ..kinds import get_kind
 from ..manifest import make_manifest, sha256_bytes
+from ..plots import contact_sheet
 from ..plugins import get_generator
 from ..registry import source_of
 from .folders import part_name, write_labels
@@ -186,55 +187,63 @@ def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: b
     question it is also given `questions=`.
     """
     params = spec.check()
-    kind = get_kind(spec.kind)
-    width = max(len(str(spec.count - 1)), 5)
-    rows, drawn_by_name, hashes, previews = [], {}, [], []
-    extra: dict = {}
-
-    def write(batch) -> None:
-        images = [drawn.image for _, drawn in batch]
-        if transform:
-            asked = {} if kind.characters else {"questions": [drawn.question for _, drawn in batch]}
-            images, fields = transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
-                                       [drawn.boxes for _, drawn in batch], **asked)
-            extra.update(fields)
-        for (i, drawn), image in zip(batch, images):
-            name = f"{i:0{width}d}.png"
-            png = cv2.imencode(".png", image)[1].tobytes() if transform else image
-            (tmp / name).write_bytes(png)
-            for part, data in (drawn.parts or {}).items():
-                data = data if isinstance(data, bytes) else png_bytes(data)
-                (tmp / part_name(name, part)).write_bytes(data)
-                hashes.append(sha256_bytes(data))
-            rows.append([name, *kind.row(drawn.question, drawn.label)])
-            drawn_by_name[name] = drawn.boxes if kind.characters else drawn.details
-            hashes.append(sha256_bytes(png))
-            if len(previews) < preview:
-                previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
-        if on_progress:
-            on_progress(len(batch))
-
     with atomic_dir(out, force) as tmp:
+        writer = _DatasetWriter(tmp, get_kind(spec.kind), max(len(str(spec.count - 1)), 5), transform, preview)
         batch = []
         # PNGs are encoded in the workers, unless a transform needs the pixels first
         for item in render_many(spec, workers, encode=transform is None):
             batch.append(item)
             if len(batch) == 256:
-                write(batch)
+                writer.write(batch, on_progress)
                 batch = []
         if batch:
-            write(batch)
-        write_labels(tmp / "labels.csv", rows, kind)
+            writer.write(batch, on_progress)
+        return writer.finish(spec, params)
+
+
+class _DatasetWriter:
+    """Writes a dataset's CAPTCHAs batch by batch into `folder`, then its labels, side file,
+    manifest and preview."""
+
+    def __init__(self, folder: Path, kind, width: int, transform: Callable | None, preview: int):
+        self.folder, self.kind, self.width, self.transform, self.preview = folder, kind, width, transform, preview
+        self.rows, self.drawn_by_name, self.hashes, self.previews, self.extra = [], {}, [], [], {}
+
+    def write(self, batch: list, on_progress: Callable[[int], None] | None) -> None:
+        images = [drawn.image for _, drawn in batch]
+        if self.transform:
+            asked = {} if self.kind.characters else {"questions": [drawn.question for _, drawn in batch]}
+            images, fields = self.transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
+                                            [drawn.boxes for _, drawn in batch], **asked)
+            self.extra.update(fields)
+        for (i, drawn), image in zip(batch, images):
+            name = f"{i:0{self.width}d}.png"
+            png = cv2.imencode(".png", image)[1].tobytes() if self.transform else image
+            (self.folder / name).write_bytes(png)
+            for part, data in (drawn.parts or {}).items():
+                data = data if isinstance(data, bytes) else png_bytes(data)
+                (self.folder / part_name(name, part)).write_bytes(data)
+                self.hashes.append(sha256_bytes(data))
+            self.rows.append([name, *self.kind.row(drawn.question, drawn.label)])
+            self.drawn_by_name[name] = drawn.boxes if self.kind.characters else drawn.details
+            self.hashes.append(sha256_bytes(png))
+            if len(self.previews) < self.preview:
+                self.previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
+        if on_progress:
+            on_progress(len(batch))
+
+    def finish(self, spec: GenerationSpec, params: dict) -> dict:
+        kind, tmp = self.kind, self.folder
+        write_labels(tmp / "labels.csv", self.rows, kind)
         # what the style drew beyond the answer: character boxes (text), per-tile details (others)
-        (tmp / kind.drawn_file).write_text(to_json(drawn_by_name))
+        (tmp / kind.drawn_file).write_text(to_json(self.drawn_by_name))
         text_fields = dict(length=[spec.min_length, spec.max_length], charset=spec.charset,
                            charset_name=charset_name(spec.charset)) if kind.characters else {}
         manifest = make_manifest(
             "dataset", captcha_kind=kind.name, generator=spec.style, source=source_of("style", spec.style),
             parameters=params, overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
-            **text_fields, **extra, images_sha256=sha256_bytes("".join(hashes).encode()))
+            **text_fields, **self.extra, images_sha256=sha256_bytes("".join(self.hashes).encode()))
         (tmp / "manifest.json").write_text(to_json(manifest))
-        if previews:
-            from ..plots import contact_sheet
-            contact_sheet([im for im, _ in previews], [t for _, t in previews], path=tmp / "preview.png")
-    return manifest
+        if self.previews:
+            contact_sheet([im for im, _ in self.previews], [t for _, t in self.previews], path=tmp / "preview.png")
+        return manifest

@@ -40,40 +40,46 @@ def served_payload(served) -> dict:
             "position": served.position, "total": served.total}
 
 
+async def json_body(request) -> dict:
+    """A request's JSON object, at most BODY_LIMIT bytes; anything else is rejected."""
+    declared = request.headers.get("content-length")
+    too_large = Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
+    if declared and not declared.isdigit():
+        raise too_large
+    try:
+        raw = await read_limited(request, BODY_LIMIT)
+    except TooLarge:
+        raise too_large from None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise Rejected(400, "malformed request", "send a JSON object") from None
+    if not isinstance(body, dict):
+        raise Rejected(400, "malformed request", "send a JSON object")
+    return body
+
+
+def json_endpoint(study: HumanStudy, work):
+    """An endpoint answering `work(request)` as JSON; a rejected request is counted by the study
+    and answered with its status."""
+    from starlette.responses import JSONResponse
+
+    async def endpoint(request):
+        try:
+            return JSONResponse(await work(request), headers={"Cache-Control": "no-store"})
+        except Rejected as exc:
+            study.reject(exc.reason)
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        except CaptchalabError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=500)
+    return endpoint
+
+
 def create_app(study: HumanStudy):
     from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse
+    from starlette.responses import FileResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
-
-    async def json_body(request: Request) -> dict:
-        declared = request.headers.get("content-length")
-        too_large = Rejected(413, "oversized request", f"requests are limited to {BODY_LIMIT // 1024} KB")
-        if declared and not declared.isdigit():
-            raise too_large
-        try:
-            raw = await read_limited(request, BODY_LIMIT)
-        except TooLarge:
-            raise too_large from None
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise Rejected(400, "malformed request", "send a JSON object") from None
-        if not isinstance(body, dict):
-            raise Rejected(400, "malformed request", "send a JSON object")
-        return body
-
-    def handler(work):
-        async def endpoint(request: Request):
-            try:
-                return JSONResponse(await work(request), headers={"Cache-Control": "no-store"})
-            except Rejected as exc:
-                study.reject(exc.reason)
-                return JSONResponse({"error": str(exc)}, status_code=exc.status)
-            except CaptchalabError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=500)
-        return endpoint
 
     async def about(request):
         kinds = sorted({it.kind for it in study.main})
@@ -106,11 +112,11 @@ def create_app(study: HumanStudy):
     async def index(request):
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
-    routes = [Route("/", index), Route("/api/study", handler(about)),
-              Route("/api/start", handler(start), methods=["POST"]),
-              Route("/api/next", handler(next_item)),
-              Route("/api/answer", handler(answer), methods=["POST"]),
-              Route("/api/progress", handler(progress)),
+    routes = [Route("/", index), Route("/api/study", json_endpoint(study, about)),
+              Route("/api/start", json_endpoint(study, start), methods=["POST"]),
+              Route("/api/next", json_endpoint(study, next_item)),
+              Route("/api/answer", json_endpoint(study, answer), methods=["POST"]),
+              Route("/api/progress", json_endpoint(study, progress)),
               Mount("/static", StaticFiles(directory=STATIC), name="static")]
     return Starlette(routes=routes)
 

@@ -6,6 +6,7 @@ any of it."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -83,41 +84,19 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     attacker's hyper-parameters of those names, else from DECLARED_DEFAULTS; an `epochs`
     hyper-parameter caps the passes; a fine-tune halves the default learning rate. With `fresh`
     every epoch trains on the examples `fresh(seed)` draws instead (see `fresh_seed`)."""
-    import tensorflow as tf
     h = attacker.hparams
 
     def setting(name):
         chosen = getattr(settings, name, None)
         return chosen if chosen is not None else h.get(name, DECLARED_DEFAULTS[name])
 
-    def arrays(examples):
-        x = np.asarray(attacker.inputs([p for p, _ in examples]))
-        y = np.asarray(attacker.targets([t for _, t in examples]))
-        if len(x) != len(y) or not len(x):
-            raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
-                                  f"training CAPTCHA (got {len(x)} and {len(y)})")
-        return x, y
-
     batch_size = setting("batch_size")
     rate = learning_rate(settings, h.get("learning_rate", DECLARED_DEFAULTS["learning_rate"]))
-    x, y = arrays(train)
-    model = attacker.model
-    variables = model.trainable_variables
-
-    def make_step(optimizer):
-        @tf.function(reduce_retracing=True)
-        def step(inputs, targets):
-            with tf.GradientTape() as tape:
-                outputs = model(inputs, training=True)
-                loss = tf.reduce_mean(tf.cast(attacker.loss(targets, outputs), tf.float32))
-            optimizer.apply(tape.gradient(loss, variables), variables)
-            return loss, None  # the declared loop does not decode training batches
-        return step
-
+    x, y = declared_arrays(attacker, train)
     augment = getattr(attacker, "augment", None)
 
     def epoch_batches(rng):
-        ex, ey = arrays(fresh(fresh_seed(rng))) if fresh else (x, y)
+        ex, ey = declared_arrays(attacker, fresh(fresh_seed(rng))) if fresh else (x, y)
         order = rng.permutation(len(ex))
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
@@ -127,7 +106,33 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
     budget = h.get("budget", DECLARED_DEFAULTS["budget"])
     state = fit_converging(attacker, settings, train, validation, train_count=len(x), budget=budget,
                            small_set_budget=max(budget // 15, 30 * len(x)), batch_size=batch_size, rate=rate,
-                           make_step=make_step, epoch_batches=epoch_batches, checkpoint=checkpoint, resume=resume,
+                           make_step=partial(declared_step, attacker), epoch_batches=epoch_batches, checkpoint=checkpoint, resume=resume,
                            on_epoch=on_epoch, patience=setting("patience"),
                            config={"count": len(x), "fresh": fresh is not None})
     return {**run_record(state), "batch_size": batch_size, "learning_rate": rate}
+
+
+def declared_arrays(attacker, examples: list) -> tuple[np.ndarray, np.ndarray]:
+    """The declared model's input and target batches for `examples`, one row per CAPTCHA."""
+    x = np.asarray(attacker.inputs([p for p, _ in examples]))
+    y = np.asarray(attacker.targets([t for _, t in examples]))
+    if len(x) != len(y) or not len(x):
+        raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
+                              f"training CAPTCHA (got {len(x)} and {len(y)})")
+    return x, y
+
+
+def declared_step(attacker, optimizer):
+    """One training step on the declared loss (the declared loop does not decode training batches)."""
+    import tensorflow as tf
+    model = attacker.model
+    variables = model.trainable_variables
+
+    @tf.function(reduce_retracing=True)
+    def step(inputs, targets):
+        with tf.GradientTape() as tape:
+            outputs = model(inputs, training=True)
+            loss = tf.reduce_mean(tf.cast(attacker.loss(targets, outputs), tf.float32))
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss, None
+    return step
