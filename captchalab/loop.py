@@ -7,7 +7,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .training import (PseudoLabelling, Run, Stopping, TeacherStage, captcha_score, convergence,  # noqa: F401
+from .training import (PseudoLabelling, Run, Stopping, TeacherStage, captcha_score, convergence,
                        fit_declared, fresh_seed, train_recipe, train_until_converged)
 
 

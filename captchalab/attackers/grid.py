@@ -12,7 +12,7 @@ each tile shows: the tile readers then train every class's score on every tile (
 as an attacker who labels tiles, not challenges, would. They read each tile and its mirror image
 (`flips`), as training shows them both.
 
-- `tiles` and `tilecnn` (tiles.py) read one tile at a time;
+- `tiles` and `tilecnn` (tiles.py) read one tile at a time (`TileReader`, here);
 - `squares` and `areas` (squares.py): a fully convolutional network over the whole 4x4 scene, one
   score per square and class: a square is read with its neighbours, where the rest of an object
   whose corner it shows lies (a tile reader sees the corner alone).
@@ -31,28 +31,10 @@ from ..kinds import format_tiles, parse_tiles
 from ..model import forward
 from ..pixels import pad_batch
 from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
-from .base import Attacker, Param, Reading
-from .tile_inputs import answer_sizes, augment, cut, likeliest_selection, mirrored, tile_examples
+from .base import Attacker, Reading
+from .tile_inputs import (GRID_PARAMS, TILE_PARAMS, answer_sizes, augment, cut, likeliest_selection, mirrored,
+                          tile_examples, well_formed_tiles)
 
-GRID_PARAMS = (
-    Param("tile", int, 32, 16, 96, "side in pixels each tile is resized to"),
-    Param("sizes", bool, True, help="select the likeliest set given each tile's probability and how many tiles "
-          "the training answers selected (false: every tile at or above `threshold`)"),
-    Param("threshold", float, 0.5, 0.01, 0.99, "with sizes=false, select a tile when the prompt's probability "
-          "is at least this"),
-    Param("budget", int, 3_000_000, 1, 10 ** 9, "training tiles seen at most (the run ends sooner when the "
-          "validation score stops improving)"),
-    Param("batch_size", int, 128, 1, 4096, "tiles per training batch"),
-    Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
-    Param("patience", int, 3, 1, 1000, "epochs without a validation gain before the learning rate is cut"),
-    Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation (flips, shifts, brightness)"),
-    Param("colour", float, 0.0, 0.0, 1.0, "saturation changes in training, some inputs wholly grey (0: none), so "
-          "the reader leans on shapes more than on an art style's palette"),
-    Param("outline", float, 0.0, 0.0, 1.0, "share of training inputs redrawn as line art (flattened colours, "
-          "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
-    Param("randconv", float, 0.0, 0.0, 1.0, "share of training inputs passed through a random convolution "
-          "(RandConv): new colours and textures, the same shapes (1: half of them; 0: none)"),
-)
 
 class GridReader(Attacker):
     """Shared by the grid readers: everything but the network and what it takes as input."""
@@ -281,9 +263,49 @@ class GridReader(Attacker):
         return {}
 
 
-def __getattr__(name: str):
-    # the tile readers moved to tiles.py; `captchalab.attackers.grid.TileReader` stays a public path
-    if name in ("TileReader", "Tiles", "TileCnn", "TILE_PARAMS"):
-        from . import tiles
-        return getattr(tiles, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+class TileReader(GridReader):
+    """A reader of one tile at a time; where a training challenge records which class each tile
+    shows (a generated grid3's `tiles`), it learns every class's score on every tile from it; from
+    unlabelled challenges (`train captcha --unlabelled`) it learns the tiles a mean teacher reads
+    with every class decided."""
+    params = TILE_PARAMS
+    truth = ("tiles",)
+    semi_supervised = True
+    ensembles = True  # its reading is the sigmoid of its network's logits: several networks' can be averaged
+
+    def class_index(self, cls: str | None) -> int:
+        return self.classes.index(cls) if cls in self.classes else -1
+
+    def prepare(self, image, question):
+        prepared = super().prepare(image, question)
+        shown = question.get("truth", {}).get("tiles")
+        if self.hparams["every_class"] and well_formed_tiles(shown, question["grid"] ** 2):  # training only
+            prepared["tile_classes"] = [self.class_index(t["class"]) for t in shown]
+            prepared["tile_clutter"] = [[self.class_index(c) for c in t.get("clutter", [])] for t in shown]
+        return prepared
+
+    def pseudo_examples(self, teacher, inputs, limit, threshold):
+        # a tile joins where the teacher is sure of every class, shown or not, the surest first:
+        # the whole tile then teaches every class's score
+        p = 1 / (1 + np.exp(-teacher.input_logits(inputs.astype(np.float32) / 255.0)))
+        sure = np.maximum(p, 1 - p).min(axis=1)
+        chosen = np.flatnonzero(sure >= threshold)
+        chosen = np.sort(chosen[np.argsort(-sure[chosen], kind="stable")][:limit])
+        targets = (p[chosen] >= 0.5).astype(np.float32)[:, None, :]  # inputs x one tile x classes
+        return inputs[chosen], p[chosen].argmax(axis=1).astype(np.int32), targets
+
+    def with_mirror(self, read, x):
+        """`read(x)`, averaged with `read` of the mirror images where `flips` asks for it."""
+        return (read(x) + read(x[:, :, ::-1])) / 2 if self.hparams["flips"] else read(x)
+
+    def input_logits(self, x):
+        return self.with_mirror(super().input_logits, x)
+
+    def differentiable_outputs(self, x):
+        # a perturbation must fool the reading as it is made, mirror image included
+        return self.with_mirror(super().differentiable_outputs, x)
+
+    def training_notes(self, usable):
+        # how many training challenges taught every class, not the prompt's alone
+        return {"every_class": {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable),
+                                "of": len(usable)}}

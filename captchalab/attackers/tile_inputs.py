@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from ..errors import CaptchalabError
+from ..registry import Param
 
 
 def cut(image: np.ndarray, grid: int, side: int) -> np.ndarray:
@@ -171,3 +172,33 @@ def well_formed_tiles(record, count: int) -> bool:
             and all(isinstance(t, dict) and "class" in t and isinstance(t["class"], (str, type(None)))
                     and isinstance(t.get("clutter", []), list) and all(isinstance(c, str) for c in t.get("clutter", []))
                     for t in record))
+
+
+# the hyper-parameters every grid reader declares: how it cuts, augments and chooses
+GRID_PARAMS = (
+    Param("tile", int, 32, 16, 96, "side in pixels each tile is resized to"),
+    Param("sizes", bool, True, help="select the likeliest set given each tile's probability and how many tiles "
+          "the training answers selected (false: every tile at or above `threshold`)"),
+    Param("threshold", float, 0.5, 0.01, 0.99, "with sizes=false, select a tile when the prompt's probability "
+          "is at least this"),
+    Param("budget", int, 3_000_000, 1, 10 ** 9, "training tiles seen at most (the run ends sooner when the "
+          "validation score stops improving)"),
+    Param("batch_size", int, 128, 1, 4096, "tiles per training batch"),
+    Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
+    Param("patience", int, 3, 1, 1000, "epochs without a validation gain before the learning rate is cut"),
+    Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation (flips, shifts, brightness)"),
+    Param("colour", float, 0.0, 0.0, 1.0, "saturation changes in training, some inputs wholly grey (0: none), so "
+          "the reader leans on shapes more than on an art style's palette"),
+    Param("outline", float, 0.0, 0.0, 1.0, "share of training inputs redrawn as line art (flattened colours, "
+          "dark contours along their edges; 1: half of them), for art styles drawn in outlines (0: none)"),
+    Param("randconv", float, 0.0, 0.0, 1.0, "share of training inputs passed through a random convolution "
+          "(RandConv): new colours and textures, the same shapes (1: half of them; 0: none)"),
+)
+# the readers of one tile at a time: they can learn each tile's class where a challenge records it
+TILE_PARAMS = GRID_PARAMS + (
+    Param("every_class", bool, True, help="where the training challenges record which class each tile shows "
+          "(a generated grid3's challenges.json), train every class's score on every tile, not the prompt's "
+          "alone (false: the answers alone, as for a labelled real dataset)"),
+    Param("flips", bool, True, help="read each tile and its mirror image and average their scores (training "
+          "mirrors tiles too; false: one read, half the network's work)"),
+)
