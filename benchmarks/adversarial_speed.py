@@ -4,6 +4,7 @@ beside the same work one image at a time (the plain baseline), and the whole
 
     python benchmarks/adversarial_speed.py --ctc models/ctc-distorted.keras --segment models/segment-distorted.keras
 """
+
 import argparse
 import subprocess
 import sys
@@ -18,6 +19,7 @@ def main():
     from captchalab.attackers import load_attacker
     from captchalab.generation.adversarial import PerturbSpec
     from captchalab.study.adversarial import perturb_all
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--ctc", required=True)
     parser.add_argument("--segment", required=True)
@@ -39,11 +41,32 @@ def main():
     print(f"PGD-10 in batches of 32: {batched:.1f} CAPTCHAs/s ({batched / single:.1f}x)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "captchalab", "adversarial", "--style", "distorted", "--against", args.ctc,
-                        "--transfer", args.segment, "--count", "500", "--eps", "0,2,4,8,16/255",
-                        "--out", str(Path(tmp) / "adv")], check=True, capture_output=True)
-        print(f"captchalab adversarial, 5 eps x 500 CAPTCHAs x 2 attackers (+ ddddocr if installed), "
-              f"4 defences: {time.perf_counter() - start:.0f} s")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "captchalab",
+                "adversarial",
+                "--style",
+                "distorted",
+                "--against",
+                args.ctc,
+                "--transfer",
+                args.segment,
+                "--count",
+                "500",
+                "--eps",
+                "0,2,4,8,16/255",
+                "--out",
+                str(Path(tmp) / "adv"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        print(
+            f"captchalab adversarial, 5 eps x 500 CAPTCHAs x 2 attackers (+ ddddocr if installed), "
+            f"4 defences: {time.perf_counter() - start:.0f} s"
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
     python benchmarks/attack_accuracy.py --mnist models/mnist.keras [--distorted-count 10000]
 """
+
 import argparse
 import tempfile
 import time
@@ -20,16 +21,25 @@ def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
     # imported here, not at the top: worker processes re-import this script
     from captchalab.attackers import TrainSettings, get_attacker, load_attacker
     from captchalab.train import train_attacker
+
     start = time.perf_counter()
-    info = train_attacker(get_attacker("segment")(), Source(spec=GenerationSpec(style, train_count, seed=1,
-                                                                                strength=strength)),
-                          out, TrainSettings(epochs=epochs, seed=1), init)
-    result, _ = attack_source(load_attacker(out), Source(spec=GenerationSpec(style, test_count, seed=2,
-                                                                             strength=strength)))
-    print(f"{style:10s} train {train_count:6d} from {'MNIST' if init else 'scratch':7s}: "
-          f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}, char {result['char_accuracy']:.2%}, "
-          f"segmentation vs boxes {result['segmentation_box_rate']:.2%}, val {info['val_accuracy']:.4f} "
-          f"({time.perf_counter() - start:.0f} s)", flush=True)
+    info = train_attacker(
+        get_attacker("segment")(),
+        Source(spec=GenerationSpec(style, train_count, seed=1, strength=strength)),
+        out,
+        TrainSettings(epochs=epochs, seed=1),
+        init,
+    )
+    result, _ = attack_source(
+        load_attacker(out), Source(spec=GenerationSpec(style, test_count, seed=2, strength=strength))
+    )
+    print(
+        f"{style:10s} train {train_count:6d} from {'MNIST' if init else 'scratch':7s}: "
+        f"CAPTCHA accuracy {result['captcha_accuracy']:.2%}, char {result['char_accuracy']:.2%}, "
+        f"segmentation vs boxes {result['segmentation_box_rate']:.2%}, val {info['val_accuracy']:.4f} "
+        f"({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
     return result
 
 

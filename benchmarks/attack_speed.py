@@ -8,6 +8,7 @@ the main process reads prepared batches with the network.
     python benchmarks/attack_speed.py --segment models/segment-distorted.keras \
         --ctc models/ctc-distorted.keras [--count 2000]
 """
+
 import argparse
 import tempfile
 import time
@@ -21,6 +22,7 @@ from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, re
 
 def main():
     from captchalab.attackers import load_attacker  # here, not at the top: workers re-import this script
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--segment", required=True)
     parser.add_argument("--ctc")
@@ -37,22 +39,30 @@ def main():
         for image in images[:300]:
             crops, _ = segment.prepare(image, 4)
             segment.model.predict(crops[..., None] / np.float32(255), verbose=0)
-        print(f"baseline (segment, then predict per CAPTCHA, 300 CAPTCHAs): {300 / (time.perf_counter() - start):.0f} "
-              "CAPTCHAs/s", flush=True)
+        print(
+            f"baseline (segment, then predict per CAPTCHA, 300 CAPTCHAs): {300 / (time.perf_counter() - start):.0f} "
+            "CAPTCHAs/s",
+            flush=True,
+        )
         attackers = [segment] + ([load_attacker(args.ctc)] if args.ctc else [])
         for attacker in attackers:
             prepared = [attacker.prepare(im, 4) for im in images]
             attacker.read_prepared(prepared[:8])
             start = time.perf_counter()
             for first in range(0, len(prepared), 256):
-                attacker.read_prepared(prepared[first:first + 256])
-            print(f"{attacker.name}: network alone (the ceiling), batches of 256 CAPTCHAs: "
-                  f"{len(prepared) / (time.perf_counter() - start):.0f} CAPTCHAs/s", flush=True)
+                attacker.read_prepared(prepared[first : first + 256])
+            print(
+                f"{attacker.name}: network alone (the ceiling), batches of 256 CAPTCHAs: "
+                f"{len(prepared) / (time.perf_counter() - start):.0f} CAPTCHAs/s",
+                flush=True,
+            )
             for workers in (0, 2):
                 result, _ = attack_many([attacker], {args.style: dataset}, workers=workers)
-                print(f"{attacker.name}: attack --dataset ({args.count} PNGs on disk), workers={workers}: "
-                      f"{result['captchas_per_second']:.0f} CAPTCHAs/s, accuracy {result['captcha_accuracy']:.2%}",
-                      flush=True)
+                print(
+                    f"{attacker.name}: attack --dataset ({args.count} PNGs on disk), workers={workers}: "
+                    f"{result['captchas_per_second']:.0f} CAPTCHAs/s, accuracy {result['captcha_accuracy']:.2%}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

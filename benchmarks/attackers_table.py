@@ -5,6 +5,7 @@ style, strength and attacker, "(lower bound)" where the attacker had not converg
 
     python benchmarks/attackers_table.py [--out results/attackers-table] [--styles noisy,clean]
 """
+
 import argparse
 import json
 import re
@@ -31,8 +32,17 @@ def run_style(text: str, style: str, out: Path, backend: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     study = out / f"{style}.toml"
     study.write_text(style_study(text, style))
-    command = [sys.executable, "-m", "captchalab", "run", str(study), "--out", str(folder / "study"),
-               "--backend", backend]
+    command = [
+        sys.executable,
+        "-m",
+        "captchalab",
+        "run",
+        str(study),
+        "--out",
+        str(folder / "study"),
+        "--backend",
+        backend,
+    ]
     if (folder / "study" / "study.json").is_file():
         command.append("--resume")
     subprocess.run(command, check=True)

@@ -4,6 +4,7 @@ attack 1,000 fresh ones. `CAPTCHALAB_PRECISION=float32` measures it without bflo
 
     python benchmarks/ctc_training.py --mnist models/mnist.keras [--count 10000] [--style distorted]
 """
+
 import argparse
 import tempfile
 import time
@@ -19,6 +20,7 @@ def main():
     from captchalab.charset import DIGITS
     from captchalab.pretrained import ensure_base
     from captchalab.train import train_attacker
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--mnist", required=True)
     parser.add_argument("--count", type=int, default=10000)
@@ -31,18 +33,24 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         models = []
-        runs = (("ctc", "scratch", None), ("ctc", "base", ensure_base("ctc", DIGITS, lambda m: None)),
-                ("segment", "mnist", Path(args.mnist)))
+        runs = (
+            ("ctc", "scratch", None),
+            ("ctc", "base", ensure_base("ctc", DIGITS, lambda m: None)),
+            ("segment", "mnist", Path(args.mnist)),
+        )
         for name, label, start in runs:
             out = folder / f"{name}-{label}-{args.style}.keras"
             began = time.perf_counter()
             info = train_attacker(get_attacker(name)(), train, out, TrainSettings(seed=1), start)
             verdict = info["convergence"]
-            print(f"{name} from {label}: trained on {args.count} {args.style} CAPTCHAs in "
-                  f"{time.perf_counter() - began:.0f} s ({info['epochs_run']} epochs, "
-                  f"{info['train_images_per_second']:.0f} images/s), validation accuracy {info['val_accuracy']:.4f}, "
-                  + ("converged" if verdict["converged"] else "NOT converged: " + "; ".join(verdict["reasons"]))
-                  + f" ({verdict['stopped']})", flush=True)
+            print(
+                f"{name} from {label}: trained on {args.count} {args.style} CAPTCHAs in "
+                f"{time.perf_counter() - began:.0f} s ({info['epochs_run']} epochs, "
+                f"{info['train_images_per_second']:.0f} images/s), validation accuracy {info['val_accuracy']:.4f}, "
+                + ("converged" if verdict["converged"] else "NOT converged: " + "; ".join(verdict["reasons"]))
+                + f" ({verdict['stopped']})",
+                flush=True,
+            )
             models.append(load_attacker(out))
         report, _ = attack_many(models, {args.style: test})
         for label, r in report["per_attacker"].items():

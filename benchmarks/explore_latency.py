@@ -4,6 +4,7 @@ network part alone.
 
     python benchmarks/explore_latency.py --model models/mnist.keras [--requests 200]
 """
+
 import argparse
 import statistics
 import time
@@ -16,6 +17,7 @@ def main():
     from starlette.testclient import TestClient
 
     from captchalab.explore.server import Explorer, create_app
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--requests", type=int, default=200)
@@ -34,9 +36,13 @@ def main():
         round_trips.append(1000 * (time.perf_counter() - start))
         forwards.append(view["forward_ms"])
     q = lambda v, p: statistics.quantiles(v, n=100)[p - 1]
-    print(f"forward pass with every activation: median {statistics.median(forwards):.1f} ms, 95th percentile {q(forwards, 95):.1f} ms")
-    print(f"whole request (PNG in, decode, crop, forward, JSON out): median {statistics.median(round_trips):.1f} ms, "
-          f"95th percentile {q(round_trips, 95):.1f} ms")
+    print(
+        f"forward pass with every activation: median {statistics.median(forwards):.1f} ms, 95th percentile {q(forwards, 95):.1f} ms"
+    )
+    print(
+        f"whole request (PNG in, decode, crop, forward, JSON out): median {statistics.median(round_trips):.1f} ms, "
+        f"95th percentile {q(round_trips, 95):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

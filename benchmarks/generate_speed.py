@@ -3,6 +3,7 @@ package's ImageCaptcha (the plain baseline) in the same run.
 
     python benchmarks/generate_speed.py [--count 2000]
 """
+
 import argparse
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ def main():
     parser.add_argument("--style", default="distorted")
     args = parser.parse_args()
     from captcha.image import ImageCaptcha
+
     baseline = ImageCaptcha()
     start = time.perf_counter()
     for i in range(500):
@@ -30,8 +32,10 @@ def main():
             start = time.perf_counter()
             generate_dataset(spec, tmp / f"w{workers}", workers=workers)
             took = time.perf_counter() - start
-            print(f"generate --style {args.style} --length 4 --workers {workers}: "
-                  f"{args.count / took:.0f} images/s ({args.count} images, PNGs written, {took:.1f} s)")
+            print(
+                f"generate --style {args.style} --length 4 --workers {workers}: "
+                f"{args.count / took:.0f} images/s ({args.count} images, PNGs written, {took:.1f} s)"
+            )
     finally:
         shutil.rmtree(tmp)
 

@@ -48,6 +48,7 @@ threshold.
 
     python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,ensemble,unlabelled,matrix,sweep]
 """
+
 import argparse
 import json
 import shutil
@@ -59,9 +60,26 @@ from pathlib import Path
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
-STEPS = ("speed", "grid", "coverage", "areas", "areas-variants", "selection", "count", "held-out", "more-art",
-         "shapes", "flips", "every-class", "every-class-seeds", "most-art", "ensemble", "unlabelled",
-         "matrix", "sweep")
+STEPS = (
+    "speed",
+    "grid",
+    "coverage",
+    "areas",
+    "areas-variants",
+    "selection",
+    "count",
+    "held-out",
+    "more-art",
+    "shapes",
+    "flips",
+    "every-class",
+    "every-class-seeds",
+    "most-art",
+    "ensemble",
+    "unlabelled",
+    "matrix",
+    "sweep",
+)
 # openly licensed emoji sets not shipped (tools/render_tile_art.py EXTRA_STYLES), and the built-in
 # style each redraws (left out with it: the same designs in other colours would leak it)
 MORE_ART = {"emojione": None, "emojione-monotone": None, "noto-v1": "noto", "fluent-high-contrast": "fluent"}
@@ -91,6 +109,7 @@ def ceiling(model: Path, per_challenge: int) -> float:
     about 1,024 32x32 tiles' worth of pixels), the reader's upper bound."""
     import numpy as np
     from captchalab.attackers.base import load_attacker
+
     reader = load_attacker(model)
     inputs = np.random.default_rng(0).random((1024 * per_challenge, *reader.model.input_shape[1:]), np.float32)
     reader.input_logits(inputs[:per_challenge])
@@ -100,8 +119,12 @@ def ceiling(model: Path, per_challenge: int) -> float:
 
 
 def line(label: str, r: dict) -> str:
-    return result_line(label, r, f"success, lenient {r['lenient_accuracy']:.2%}, tile accuracy "
-                                 f"{r['char_accuracy']:.2%}, {r['captchas_per_second']:.0f} challenges/s")
+    return result_line(
+        label,
+        r,
+        f"success, lenient {r['lenient_accuracy']:.2%}, tile accuracy "
+        f"{r['char_accuracy']:.2%}, {r['captchas_per_second']:.0f} challenges/s",
+    )
 
 
 def main():
@@ -124,8 +147,20 @@ def main():
 
 def speed(work: Path, timings: dict):
     for style in ("clean", "grid3", "grid4"):
-        seconds = cli("generate", "--style", style, "--count", 1000, "--workers", 2, "--seed", 5,
-                      "--out", work / f"speed-{style}", "--force")
+        seconds = cli(
+            "generate",
+            "--style",
+            style,
+            "--count",
+            1000,
+            "--workers",
+            2,
+            "--seed",
+            5,
+            "--out",
+            work / f"speed-{style}",
+            "--force",
+        )
         print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
 
 
@@ -139,16 +174,34 @@ def grid(work: Path, timings: dict):
     # squares overfits 5,000 challenges (89% of them read, 59% of its validation ones): go on from
     # it on 5,000 new ones every epoch
     model = work / "squares-grid4-fresh.keras"
-    train_once(model, timings, "squares on fresh grid4", "--style", "grid4", "--attacker", "squares", "--count", 5000,
-               "--fresh", "--from", work / "squares-grid4.keras")
-    print(line("squares on fresh grid4, strength 0.5", attack(model, work / "attack-squares-grid4-fresh",
-                                                              "--style", "grid4")), flush=True)
+    train_once(
+        model,
+        timings,
+        "squares on fresh grid4",
+        "--style",
+        "grid4",
+        "--attacker",
+        "squares",
+        "--count",
+        5000,
+        "--fresh",
+        "--from",
+        work / "squares-grid4.keras",
+    )
+    print(
+        line(
+            "squares on fresh grid4, strength 0.5",
+            attack(model, work / "attack-squares-grid4-fresh", "--style", "grid4"),
+        ),
+        flush=True,
+    )
 
 
 def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
     import numpy as np
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
+
     reader = load_attacker(work / model)
     source = Source(spec=GenerationSpec("grid4", 1000, seed=901, strength=0.5))
     shares, wrong, failed_near_line = [], [], 0
@@ -157,18 +210,25 @@ def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
         readings = reader.read_prepared([reader.prepare(s.image, s.question) for s in samples])
         for s, r in zip(samples, readings):
             c = np.array(s.details["coverage"])
-            miss = np.isin(np.arange(16), [int(i) for i in s.text.split()]) != \
-                np.isin(np.arange(16), [int(i) for i in r.text.split()])
+            miss = np.isin(np.arange(16), [int(i) for i in s.text.split()]) != np.isin(
+                np.arange(16), [int(i) for i in r.text.split()]
+            )
             shares.append(c)
             wrong.append(miss)
             failed_near_line += bool(miss.any() and ((c[miss] >= 0.02) & (c[miss] < 0.1)).all())
     shares, wrong = np.concatenate(shares), np.concatenate(wrong)
-    print(f"{reader.name} on grid4: {1 - wrong.reshape(-1, 16).any(axis=1).mean():.1%} solved; squares read wrong, "
-          "by the share of the square the object covers:", flush=True)
+    print(
+        f"{reader.name} on grid4: {1 - wrong.reshape(-1, 16).any(axis=1).mean():.1%} solved; squares read wrong, "
+        "by the share of the square the object covers:",
+        flush=True,
+    )
     for low, high in zip(BINS, BINS[1:]):
         inside = (shares >= low) & (shares < high)
-        print(f"  {low:.3f}-{min(high, 1):.3f}: {inside.sum() / 1000:.2f} a challenge, "
-              f"{wrong[inside].mean():.1%} of them wrong", flush=True)
+        print(
+            f"  {low:.3f}-{min(high, 1):.3f}: {inside.sum() / 1000:.2f} a challenge, "
+            f"{wrong[inside].mean():.1%} of them wrong",
+            flush=True,
+        )
     failures = int(wrong.reshape(-1, 16).any(axis=1).sum())
     print(f"  {failed_near_line} of the {failures} failed challenges erred only on squares covered 2-10%", flush=True)
     # how exactly a reader must judge the area: one that errs by a normal error of `points` of a
@@ -177,8 +237,10 @@ def coverage(work: Path, timings: dict, model: str = "squares-grid4.keras"):
     for points in (0.5, 1, 2, 3):
         judged = shares + rng.normal(0, points / 100, shares.shape) >= 0.05
         solved = (judged == truth).reshape(-1, 16).all(axis=1).mean()
-        print(f"  a reader judging each square's area within {points} points (one sd) would solve {solved:.1%}",
-              flush=True)
+        print(
+            f"  a reader judging each square's area within {points} points (one sd) would solve {solved:.1%}",
+            flush=True,
+        )
 
 
 def areas(work: Path, timings: dict):
@@ -189,12 +251,33 @@ def areas_variants(work: Path, timings: dict):
     for label, name, args in AREAS_VARIANTS:
         areas_model(work, timings, label, name, *args)
     # the 20,000 run ended at its budget while improving: on from it (a fine-tune, at half the rate)
-    areas_model(work, timings, "areas on from there, 152,000 more", "areas-20k-on-grid4.keras", "--count", 20000,
-                "--budget", 152000, "--from", work / "areas-20k-grid4.keras")
+    areas_model(
+        work,
+        timings,
+        "areas on from there, 152,000 more",
+        "areas-20k-on-grid4.keras",
+        "--count",
+        20000,
+        "--budget",
+        152000,
+        "--from",
+        work / "areas-20k-grid4.keras",
+    )
     # best at its 6th of 8 epochs: on again at a quarter of the first rate, cut further on plateaus
-    areas_model(work, timings, "areas on again at a quarter of the rate, up to 300,000 more",
-                "areas-20k-on2-grid4.keras", "--count", 20000, "--budget", 300000, "--learning-rate", 0.00025,
-                "--from", work / "areas-20k-on-grid4.keras")
+    areas_model(
+        work,
+        timings,
+        "areas on again at a quarter of the rate, up to 300,000 more",
+        "areas-20k-on2-grid4.keras",
+        "--count",
+        20000,
+        "--budget",
+        300000,
+        "--learning-rate",
+        0.00025,
+        "--from",
+        work / "areas-20k-on-grid4.keras",
+    )
 
 
 def areas_model(work: Path, timings: dict, label: str, name: str, *args):
@@ -202,8 +285,7 @@ def areas_model(work: Path, timings: dict, label: str, name: str, *args):
     model = work / name
     count = () if "--count" in args else ("--count", 5000)
     train_once(model, timings, label, "--style", "grid4", "--attacker", "areas", *count, *args)
-    print(line(f"{label}, strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")),
-          flush=True)
+    print(line(f"{label}, strength 0.5", attack(model, work / f"attack-{model.stem}", "--style", "grid4")), flush=True)
     coverage(work, timings, model.name)
 
 
@@ -226,6 +308,7 @@ def selection(work: Path, timings: dict):
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.score import wilson
+
     for seed, n in ((555, 2000), (901, 1000)):
         source = Source(spec=GenerationSpec("grid4", n, seed=seed, strength=0.5))
         samples = [source.sample(i) for i in range(n)]
@@ -233,39 +316,51 @@ def selection(work: Path, timings: dict):
             solved = solved_both_ways(load_attacker(model), samples)
             for rule, sizes in (("the likeliest set", True), ("by threshold", False)):
                 low, high = wilson(solved[sizes], n)
-                print(f"{model.stem} on {n:,} grid4 (seed {seed}) selecting {rule}: {solved[sizes] / n:.1%} "
-                      f"({low:.1%}-{high:.1%})", flush=True)
+                print(
+                    f"{model.stem} on {n:,} grid4 (seed {seed}) selecting {rule}: {solved[sizes] / n:.1%} "
+                    f"({low:.1%}-{high:.1%})",
+                    flush=True,
+                )
 
 
 def count(work: Path, timings: dict):
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
+
     reader = load_attacker(work / "tilecnn-grid3.keras")
     for design, params in (("targets=3", {}), ("targets=2, max_targets=5", {"targets": 2, "max_targets": 5})):
         source = Source(spec=GenerationSpec("grid3", 500, seed=903, strength=0.5, params=params))
         solved = solved_both_ways(reader, [source.sample(i) for i in range(500)])
         for rule, sizes in (("the likeliest set", True), ("every tile at or above 0.5", False)):
-            print(f"grid3 {design}, tilecnn trained on three targets selecting {rule}: {solved[sizes] / 500:.1%}",
-                  flush=True)
+            print(
+                f"grid3 {design}, tilecnn trained on three targets selecting {rule}: {solved[sizes] / 500:.1%}",
+                flush=True,
+            )
 
 
 def read_held_out(work: Path, timings: dict, held: str, name: str, data: str, trained_on: str, *hparams):
     """tilecnn trained once (tilecnn-NAMEwithout-HELD.keras) on 3,000 grid3 challenges drawn by
     `data` (`art=...` or `tiles=...`) with `hparams`, attacking 1,000 of the held-out art style."""
     model = work / f"tilecnn-{name}without-{held}.keras"
-    train_once(model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param", data,
-               "--count", 3000, *hparams)
+    train_once(
+        model, timings, f"tilecnn {name}without {held}", "--style", "grid3", "--param", data, "--count", 3000, *hparams
+    )
     result = attack(model, work / f"attack-{name}held-out-{held}", "--style", "grid3", "--param", f"art={held}")
-    augmented = "".join(f", {value}" if option == "--hparam" else f", {option[2:]}={value}"
-                        for option, value in zip(hparams[::2], hparams[1::2]))
+    augmented = "".join(
+        f", {value}" if option == "--hparam" else f", {option[2:]}={value}"
+        for option, value in zip(hparams[::2], hparams[1::2])
+    )
     print(line(f"held-out art {held} (trained on {trained_on}{augmented})", result), flush=True)
 
 
 def held_out(work: Path, timings: dict):
     for held in ARTS:
         others = "+".join(a for a in ARTS if a != held)
-        for name, hparams in (("", ()), ("colour-", ("--hparam", "colour=1")),
-                              ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1"))):
+        for name, hparams in (
+            ("", ()),
+            ("colour-", ("--hparam", "colour=1")),
+            ("outline-", ("--hparam", "colour=1", "--hparam", "outline=1")),
+        ):
             read_held_out(work, timings, held, name, f"art={others}", others, *hparams, *AS_MEASURED)
 
 
@@ -277,8 +372,17 @@ def more_art_folder(work: Path, held: str, sets: dict = MORE_ART, name: str = "m
     if not folder.is_dir():
         partial = folder.with_name(folder.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        subprocess.run([sys.executable, Path(__file__).parent.parent / "tools" / "render_tile_art.py",
-                        "--folder", partial, "--styles", ",".join(styles)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                Path(__file__).parent.parent / "tools" / "render_tile_art.py",
+                "--folder",
+                partial,
+                "--styles",
+                ",".join(styles),
+            ],
+            check=True,
+        )
         partial.rename(folder)
     return folder, styles
 
@@ -289,15 +393,31 @@ def more_art(work: Path, timings: dict):
     the MORE_ART sets; the outlined OpenMoji, the one the other styles miss, first."""
     for held in ("openmoji", "noto", "twemoji", "fluent"):
         folder, styles = more_art_folder(work, held)
-        read_held_out(work, timings, held, "more-art-", f"tiles={folder}", "+".join(styles),
-                      "--hparam", "colour=1", "--hparam", "outline=1", *AS_MEASURED)
+        read_held_out(
+            work,
+            timings,
+            held,
+            "more-art-",
+            f"tiles={folder}",
+            "+".join(styles),
+            "--hparam",
+            "colour=1",
+            "--hparam",
+            "outline=1",
+            *AS_MEASURED,
+        )
 
 
 # the shapes step's readers: held-out art, model name, trained on more art, width
-SHAPES = (("openmoji", "randconv-", False, 1), ("openmoji", "wide-randconv-", False, 2),
-          ("openmoji", "wider-randconv-", False, 4), ("openmoji", "more-art-randconv-", True, 1),
-          ("openmoji", "wide-more-art-randconv-", True, 2), ("openmoji", "wider-more-art-randconv-", True, 4),
-          ("twemoji", "wide-randconv-", False, 2))  # and a filled style
+SHAPES = (
+    ("openmoji", "randconv-", False, 1),
+    ("openmoji", "wide-randconv-", False, 2),
+    ("openmoji", "wider-randconv-", False, 4),
+    ("openmoji", "more-art-randconv-", True, 1),
+    ("openmoji", "wide-more-art-randconv-", True, 2),
+    ("openmoji", "wider-more-art-randconv-", True, 4),
+    ("twemoji", "wide-randconv-", False, 2),
+)  # and a filled style
 
 
 def read_shapes_held_out(work: Path, timings: dict, held: str, name: str, more: bool, *hparams):
@@ -310,8 +430,9 @@ def read_shapes_held_out(work: Path, timings: dict, held: str, name: str, more: 
 
 def shapes(work: Path, timings: dict):
     for held, name, more, width in SHAPES:
-        read_shapes_held_out(work, timings, held, name, more,
-                             *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED)
+        read_shapes_held_out(
+            work, timings, held, name, more, *(("--hparam", f"width={width}") if width > 1 else ()), *AS_MEASURED
+        )
 
 
 def flips(work: Path, timings: dict):
@@ -320,6 +441,7 @@ def flips(work: Path, timings: dict):
     from captchalab.attack import attack_source
     from captchalab.attackers.base import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
+
     for held, name, _, _ in SHAPES:
         model = work / f"tilecnn-{name}without-{held}.keras"
         if not model.is_file():
@@ -329,27 +451,57 @@ def flips(work: Path, timings: dict):
         source = Source(spec=GenerationSpec("grid3", 1000, seed=901, params={"art": held}))
         for reader.hparams["flips"] in (False, True):
             result = attack_source(reader, source)[0]
-            print(line(f"held-out art {held}, {name}reader, flips={str(reader.hparams['flips']).lower()}", result),
-                  flush=True)
+            print(
+                line(f"held-out art {held}, {name}reader, flips={str(reader.hparams['flips']).lower()}", result),
+                flush=True,
+            )
 
 
 def every_class(work: Path, timings: dict):
     """The shapes step's wide readers trained on every tile's class, not the prompt's alone, and
     reading every tile with its mirror image (every_class and flips, the defaults since)."""
-    for held, name, more, width in (("openmoji", "every-class-wide-more-art-randconv-", True, 2),
-                                    ("openmoji", "every-class-wide-randconv-", False, 2),
-                                    ("openmoji", "every-class-wider-more-art-randconv-", True, 4)):
-        read_shapes_held_out(work, timings, held, name, more, "--hparam", f"width={width}",
-                             "--hparam", "every_class=true", "--hparam", "flips=true")
+    for held, name, more, width in (
+        ("openmoji", "every-class-wide-more-art-randconv-", True, 2),
+        ("openmoji", "every-class-wide-randconv-", False, 2),
+        ("openmoji", "every-class-wider-more-art-randconv-", True, 4),
+    ):
+        read_shapes_held_out(
+            work,
+            timings,
+            held,
+            name,
+            more,
+            "--hparam",
+            f"width={width}",
+            "--hparam",
+            "every_class=true",
+            "--hparam",
+            "flips=true",
+        )
 
 
 def every_class_seeds(work: Path, timings: dict):
     """The wide more-art reader of every-class again from another seed (its challenges and its
     initial weights), with every_class on and off, both reading with flips."""
-    for name, every in (("seed2-answers-wide-more-art-randconv-", "false"),
-                        ("seed2-every-class-wide-more-art-randconv-", "true")):
-        read_shapes_held_out(work, timings, "openmoji", name, True, "--hparam", "width=2",
-                             "--hparam", f"every_class={every}", "--hparam", "flips=true", "--seed", 2)
+    for name, every in (
+        ("seed2-answers-wide-more-art-randconv-", "false"),
+        ("seed2-every-class-wide-more-art-randconv-", "true"),
+    ):
+        read_shapes_held_out(
+            work,
+            timings,
+            "openmoji",
+            name,
+            True,
+            "--hparam",
+            "width=2",
+            "--hparam",
+            f"every_class={every}",
+            "--hparam",
+            "flips=true",
+            "--seed",
+            2,
+        )
 
 
 def most_art(work: Path, timings: dict):
@@ -357,23 +509,25 @@ def most_art(work: Path, timings: dict):
     of most classes (MOST_ART: ten styles without OpenMoji), held-out openmoji; from two seeds."""
     folder = more_art_folder(work, "openmoji", MOST_ART, "most-art")[0]
     for seed, name in ((1, "every-class-wide-most-art-randconv-"), (2, "seed2-every-class-wide-most-art-randconv-")):
-        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art", *WIDE_EVERY_CLASS,
-                      "--seed", seed)
+        read_held_out(work, timings, "openmoji", name, f"tiles={folder}", "most art", *WIDE_EVERY_CLASS, "--seed", seed)
 
 
 def ensemble(work: Path, timings: dict):
     """most-art's two readers (seeds 1 and 2) as one model averaging their scores (`captchalab
     ensemble`), attacking the same 1,000 held-out openmoji challenges."""
-    members = [work / f"tilecnn-{name}without-openmoji.keras"
-               for name in ("every-class-wide-most-art-randconv-", "seed2-every-class-wide-most-art-randconv-")]
+    members = [
+        work / f"tilecnn-{name}without-openmoji.keras"
+        for name in ("every-class-wide-most-art-randconv-", "seed2-every-class-wide-most-art-randconv-")
+    ]
     if not all(m.is_file() for m in members):
         print("most-art's two readers are missing (run --steps most-art first)", flush=True)
         return
     model = work / "ensemble-most-art-without-openmoji.keras"
     if not model.is_file():
         cli("ensemble", "--model", members[0], "--model", members[1], "--out", model)
-    result = attack(model, work / "attack-ensemble-most-art-held-out-openmoji", "--style", "grid3", "--param",
-                    "art=openmoji")
+    result = attack(
+        model, work / "attack-ensemble-most-art-held-out-openmoji", "--style", "grid3", "--param", "art=openmoji"
+    )
     print(line("held-out art openmoji (most art, seeds 1 and 2 averaged)", result), flush=True)
 
 
@@ -387,20 +541,32 @@ def unlabelled(work: Path, timings: dict):
     if not scraped.is_dir():
         partial = work / "openmoji-scraped.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        cli("generate", "--style", "grid3", "--param", "art=openmoji", "--count", 1000, "--seed", 902,
-            "--out", partial)
+        cli("generate", "--style", "grid3", "--param", "art=openmoji", "--count", 1000, "--seed", 902, "--out", partial)
         for answers in ("labels.csv", "challenges.json"):  # images alone, as scraped
             (partial / answers).unlink()
         partial.rename(scraped)
-    for name, sets, folder_name in (("every-class-wide-more-art-randconv-", MORE_ART, "more-art"),
-                                    ("every-class-wide-most-art-randconv-", MOST_ART, "most-art")):
+    for name, sets, folder_name in (
+        ("every-class-wide-more-art-randconv-", MORE_ART, "more-art"),
+        ("every-class-wide-most-art-randconv-", MOST_ART, "most-art"),
+    ):
         start = work / f"tilecnn-{name}without-openmoji.keras"
         if not start.is_file():
             print(f"{start.name}: missing (run --steps every-class and most-art first)", flush=True)
             continue
         folder = more_art_folder(work, "openmoji", sets, folder_name)[0]
-        read_held_out(work, timings, "openmoji", f"unlabelled-{name}", f"tiles={folder}", folder_name.replace("-", " "),
-                      *WIDE_EVERY_CLASS, "--from", start, "--unlabelled", scraped)
+        read_held_out(
+            work,
+            timings,
+            "openmoji",
+            f"unlabelled-{name}",
+            f"tiles={folder}",
+            folder_name.replace("-", " "),
+            *WIDE_EVERY_CLASS,
+            "--from",
+            start,
+            "--unlabelled",
+            scraped,
+        )
 
 
 def matrix(work: Path, timings: dict):
@@ -408,8 +574,22 @@ def matrix(work: Path, timings: dict):
     if not (matrix / "report.json").is_file():
         designs = ",".join(f"grid3:art={a}" for a in ARTS)
         resume = ["--resume"] if (matrix / "matrix.json").is_file() else []
-        cli("matrix", "--train-styles", designs, "--test-styles", designs, "--attacker", "tilecnn",
-            "--train-count", 3000, "--count", 500, "--out", matrix, *resume)
+        cli(
+            "matrix",
+            "--train-styles",
+            designs,
+            "--test-styles",
+            designs,
+            "--attacker",
+            "tilecnn",
+            "--train-count",
+            3000,
+            "--count",
+            500,
+            "--out",
+            matrix,
+            *resume,
+        )
     report = json.loads((matrix / "report.json").read_text())
     print("transfer matrix (rows: trained on, columns: tested on), challenge success:", flush=True)
     for art, row in zip(ARTS, report["matrix"]["captcha_accuracy"]):
@@ -419,8 +599,20 @@ def matrix(work: Path, timings: dict):
 def sweep(work: Path, timings: dict):
     sweep = work / "sweep"
     if not (sweep / "report.json").is_file():
-        cli("sweep", "--model", work / "tilecnn-grid3.keras", "--style", "grid3", "--strength", "0:1:5",
-            "--count", 500, "--out", sweep, "--force")
+        cli(
+            "sweep",
+            "--model",
+            work / "tilecnn-grid3.keras",
+            "--style",
+            "grid3",
+            "--strength",
+            "0:1:5",
+            "--count",
+            500,
+            "--out",
+            sweep,
+            "--force",
+        )
     for step in json.loads((sweep / "report.json").read_text())["steps"]:
         print(f"  grid3 strength {step['value']}: success {step['captcha_accuracy']:.1%}", flush=True)
 

@@ -11,6 +11,7 @@
 
     python benchmarks/human_frontier.py [--work results/human-frontier]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -30,23 +31,61 @@ def main():
     work = Path(args.work)
     study = work / "study"
     if not (study / "report.json").is_file():
-        cli("run", HERE.parent / "studies" / "human-frontier.toml", "--out", study,
-            *(["--resume"] if (study / "study.json").is_file() else []))
+        cli(
+            "run",
+            HERE.parent / "studies" / "human-frontier.toml",
+            "--out",
+            study,
+            *(["--resume"] if (study / "study.json").is_file() else []),
+        )
     folders = []
     for k, (strength, _, _) in enumerate(DESIGNS):
         folder = work / "data" / f"distorted-{strength:g}"
         if not (folder / "labels.csv").is_file():
-            cli("generate", "--style", "distorted", "--strength", strength, "--count", 60, "--seed", 900 + k,
-                "--out", folder, "--force")
+            cli(
+                "generate",
+                "--style",
+                "distorted",
+                "--strength",
+                strength,
+                "--count",
+                60,
+                "--seed",
+                900 + k,
+                "--out",
+                folder,
+                "--force",
+            )
         folders.append(folder)
     humans = work / "humans"
     if not (humans / "answers").is_dir():
-        server, url = launch(["humans", *[a for f in folders for a in ("--dataset", f)], "--out", humans,
-                              "--per-person", 15, "--practice", 1, "--answers-per-item", 3], "api/study")
+        server, url = launch(
+            [
+                "humans",
+                *[a for f in folders for a in ("--dataset", f)],
+                "--out",
+                humans,
+                "--per-person",
+                15,
+                "--practice",
+                1,
+                "--answers-per-item",
+                3,
+            ],
+            "api/study",
+        )
         try:
             profiles = [f"{f}:{accuracy}:{seconds}" for f, (_, accuracy, seconds) in zip(folders, DESIGNS)]
-            cli("humans-simulate", "--url", url, *[a for p in profiles for a in ("--profile", p)],
-                "--participants", 36, "--seed", 5)
+            cli(
+                "humans-simulate",
+                "--url",
+                url,
+                *[a for p in profiles for a in ("--profile", p)],
+                "--participants",
+                36,
+                "--seed",
+                5,
+            )
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -57,10 +96,12 @@ def main():
     for r in report["rows"]:
         lo, hi = r["human_success_ci95"]
         a_lo, a_hi = r["attacker_success_ci95"] or (0, 0)
-        print(f"{r['label']} | {r['human_success']:.1%} ({lo:.0%}-{hi:.0%}), {r['human_answers']} answers | "
-              f"{r['human_median_seconds']:.1f} | {r['best_attacker']} | {r['attacker_success']:.1%} "
-              f"({a_lo:.0%}-{a_hi:.0%}) | {'no' if r['attacker_lower_bound'] else 'yes'} | "
-              f"{'yes' if r['on_front'] else 'no'}")
+        print(
+            f"{r['label']} | {r['human_success']:.1%} ({lo:.0%}-{hi:.0%}), {r['human_answers']} answers | "
+            f"{r['human_median_seconds']:.1f} | {r['best_attacker']} | {r['attacker_success']:.1%} "
+            f"({a_lo:.0%}-{a_hi:.0%}) | {'no' if r['attacker_lower_bound'] else 'yes'} | "
+            f"{'yes' if r['on_front'] else 'no'}"
+        )
     print(f"plot: {work / 'frontier' / 'frontier.png'}")
 
 

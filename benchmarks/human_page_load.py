@@ -5,6 +5,7 @@ second and checks that none was lost.
 
     python benchmarks/human_page_load.py [--participants 20] [--per-person 25] [--work results/human-load]
 """
+
 import argparse
 import shutil
 import time
@@ -32,8 +33,21 @@ def main():
     for participants in (1, args.participants):  # one alone first: the baseline of the same run
         study = work / f"study-{participants}"
         shutil.rmtree(study, ignore_errors=True)
-        server, url = launch(["humans", *[a for d in datasets for a in ("--dataset", d)], "--out", study,
-                              "--per-person", args.per_person, "--practice", 1, "--answers-per-item", 3], "api/study")
+        server, url = launch(
+            [
+                "humans",
+                *[a for d in datasets for a in ("--dataset", d)],
+                "--out",
+                study,
+                "--per-person",
+                args.per_person,
+                "--practice",
+                1,
+                "--answers-per-item",
+                3,
+            ],
+            "api/study",
+        )
         try:
             start = time.perf_counter()
             done = simulate(url, [Profile(d, 0.9, 3.0) for d in datasets], participants, seed=1)
@@ -44,10 +58,13 @@ def main():
         sent = sum(d["answers"] for d in done)
         refused = sum(d["refused"] for d in done)
         recorded, skipped = load_answers(study)
-        print(f"{participants} participant{'s' if participants > 1 else ''} at once: {sent} answers in {took:.1f} s "
-              f"({sent / took:.0f} answers/s, each after fetching its item); refused {refused}; recorded "
-              f"{len(recorded)}{' (none lost)' if len(recorded) == sent - refused else ' (ANSWERS LOST)'}; "
-              f"skipped lines {skipped or 'none'}")
+        print(
+            f"{participants} participant{'s' if participants > 1 else ''} at once: {sent} answers in {took:.1f} s "
+            f"({sent / took:.0f} answers/s, each after fetching its item); refused {refused}; recorded "
+            f"{len(recorded)}{' (none lost)' if len(recorded) == sent - refused else ' (ANSWERS LOST)'}; "
+            f"skipped lines {skipped or 'none'}"
+        )
+
 
 if __name__ == "__main__":
     main()

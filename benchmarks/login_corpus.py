@@ -7,6 +7,7 @@ alone shows what the pre-training adds. Models stay in --work: run it again to g
 
     python benchmarks/login_corpus.py [--work results/login-corpus]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -24,21 +25,73 @@ def main():
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     if not (work / "test").is_dir():
-        cli("generate", "--style", "login_digits", "--plugins", PLUGINS, "--count", 2000, "--seed", 91,
-            "--strength", 0.5, "--workers", 2, "--out", work / "corpus", "--force")
+        cli(
+            "generate",
+            "--style",
+            "login_digits",
+            "--plugins",
+            PLUGINS,
+            "--count",
+            2000,
+            "--seed",
+            91,
+            "--strength",
+            0.5,
+            "--workers",
+            2,
+            "--out",
+            work / "corpus",
+            "--force",
+        )
         split(work / "corpus", work / "train", work / "test", 1500)
     timings = {}
     noisy = work / "ctc-noisy.keras"
-    train_once(noisy, timings, "ctc on 20,000 noisy", "--attacker", "ctc", "--style", "noisy", "--count",
-               args.synthetic, "--length", "4")
-    train_once(work / "ctc-tuned.keras", timings, "ctc fine-tuned on the 1,500", "--attacker", "ctc",
-               "--dataset", work / "train", "--from", noisy)
-    train_once(work / "ctc-base-tuned.keras", timings, "ctc from its base on the 1,500", "--attacker", "ctc",
-               "--dataset", work / "train")
+    train_once(
+        noisy,
+        timings,
+        "ctc on 20,000 noisy",
+        "--attacker",
+        "ctc",
+        "--style",
+        "noisy",
+        "--count",
+        args.synthetic,
+        "--length",
+        "4",
+    )
+    train_once(
+        work / "ctc-tuned.keras",
+        timings,
+        "ctc fine-tuned on the 1,500",
+        "--attacker",
+        "ctc",
+        "--dataset",
+        work / "train",
+        "--from",
+        noisy,
+    )
+    train_once(
+        work / "ctc-base-tuned.keras",
+        timings,
+        "ctc from its base on the 1,500",
+        "--attacker",
+        "ctc",
+        "--dataset",
+        work / "train",
+    )
     report = work / "attack"
     models = ["ctc-tuned", "ctc-base-tuned", "ctc-noisy"]
-    cli("attack", *[x for m in models for x in ("--model", work / f"{m}.keras")], "--attacker", "ddddocr",
-        "--dataset", work / "test", "--out", report, "--force")
+    cli(
+        "attack",
+        *[x for m in models for x in ("--model", work / f"{m}.keras")],
+        "--attacker",
+        "ddddocr",
+        "--dataset",
+        work / "test",
+        "--out",
+        report,
+        "--force",
+    )
     print_attack(json.loads((report / "report.json").read_text()), timings, "the 500 stand-in login CAPTCHAs")
 
 

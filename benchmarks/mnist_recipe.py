@@ -4,6 +4,7 @@ spread.
 
     python benchmarks/mnist_recipe.py --data ../shared/data/mnist [--seeds 0,1,2] [--epochs 7]
 """
+
 import argparse
 import statistics
 import subprocess
@@ -26,17 +27,38 @@ def main():
         for seed in args.seeds.split(","):
             out = Path(args.keep or tmp) / f"mnist-{seed}.keras"
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "captchalab", "train", "mnist", "--data", args.data, "--seed", seed,
-                            "--epochs", args.epochs, "--out", str(out)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "captchalab",
+                    "train",
+                    "mnist",
+                    "--data",
+                    args.data,
+                    "--seed",
+                    seed,
+                    "--epochs",
+                    args.epochs,
+                    "--out",
+                    str(out),
+                ],
+                check=True,
+                capture_output=True,
+            )
             wall = time.perf_counter() - start
             info = json.loads(out.with_suffix(".json").read_text())
             accuracies.append(info["test_accuracy"])
             walls.append(wall)
-            print(f"seed {seed}: test accuracy {info['test_accuracy']:.2%}, {wall:.0f} s wall "
-                  f"({info['train_images_per_second']:.0f} training images/s, best epoch {info['best_epoch']})",
-                  flush=True)
-    print(f"mean {statistics.mean(accuracies):.2%}, spread {min(accuracies):.2%}-{max(accuracies):.2%}; "
-          f"wall {min(walls):.0f}-{max(walls):.0f} s")
+            print(
+                f"seed {seed}: test accuracy {info['test_accuracy']:.2%}, {wall:.0f} s wall "
+                f"({info['train_images_per_second']:.0f} training images/s, best epoch {info['best_epoch']})",
+                flush=True,
+            )
+    print(
+        f"mean {statistics.mean(accuracies):.2%}, spread {min(accuracies):.2%}-{max(accuracies):.2%}; "
+        f"wall {min(walls):.0f}-{max(walls):.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ where it stopped.
 
     python benchmarks/real_recipe.py [--synthetic 20000] [--work results/real-recipe] [--attackers ctc]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -31,8 +32,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--synthetic", type=int, default=20000)
     parser.add_argument("--work", default="results/real-recipe")
-    parser.add_argument("--attackers", default="segment,ctc", help="which of segment,ctc to run (ctc alone "
-                        "measures the few-label steps too, which start from ctc's synthetic stage)")
+    parser.add_argument(
+        "--attackers",
+        default="segment,ctc",
+        help="which of segment,ctc to run (ctc alone "
+        "measures the few-label steps too, which start from ctc's synthetic stage)",
+    )
     args = parser.parse_args()
     asked = args.attackers.split(",")
     if set(asked) - {"segment", "ctc"}:
@@ -41,17 +46,63 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     common = ["--plugins", PLUGINS, "--charset", "alnum"]
     if not (work / "real-test").is_dir():
-        cli("generate", "--style", "serif_line", *common, "--length", "6", "--count", 1400, "--seed", 77,
-            "--param", "variant=1", "--strength", 0.6, "--workers", 2, "--out", work / "real", "--force")
+        cli(
+            "generate",
+            "--style",
+            "serif_line",
+            *common,
+            "--length",
+            "6",
+            "--count",
+            1400,
+            "--seed",
+            77,
+            "--param",
+            "variant=1",
+            "--strength",
+            0.6,
+            "--workers",
+            2,
+            "--out",
+            work / "real",
+            "--force",
+        )
         split(work / "real", work / "real-train", work / "real-test", 1000)
     timings = {}
     attackers = [a for a in ("segment", "ctc") if a in asked]
     for attacker in attackers:
         synthetic = work / f"{attacker}-synthetic.keras"
-        train_once(synthetic, timings, f"{attacker} synthetic", "--attacker", attacker, "--style", "serif_line",
-                   *common, "--length", "6", "--count", args.synthetic, "--strength", 0.6, "--from", "base")
-        train_once(work / f"{attacker}-tuned.keras", timings, f"{attacker} fine-tune", "--attacker", attacker,
-                   "--dataset", work / "real-train", "--charset", "alnum", "--from", synthetic)
+        train_once(
+            synthetic,
+            timings,
+            f"{attacker} synthetic",
+            "--attacker",
+            attacker,
+            "--style",
+            "serif_line",
+            *common,
+            "--length",
+            "6",
+            "--count",
+            args.synthetic,
+            "--strength",
+            0.6,
+            "--from",
+            "base",
+        )
+        train_once(
+            work / f"{attacker}-tuned.keras",
+            timings,
+            f"{attacker} fine-tune",
+            "--attacker",
+            attacker,
+            "--dataset",
+            work / "real-train",
+            "--charset",
+            "alnum",
+            "--from",
+            synthetic,
+        )
     models = [work / f"{a}-{k}.keras" for a in attackers for k in ("tuned", "synthetic")]
     if "ctc" in attackers:
         few, scraped = work / "real-100", work / "real-900-unlabelled"
@@ -59,17 +110,51 @@ def main():
             split(work / "real-train", few, scraped, 100)
             (scraped / "labels.csv").unlink()  # unlabelled: the images only
         for name, extra in (("ctc-100", []), ("ctc-100-plus-900-unlabelled", ["--unlabelled", scraped])):
-            train_once(work / f"{name}.keras", timings, name, "--attacker", "ctc", "--dataset", few,
-                       "--charset", "alnum", "--from", work / "ctc-synthetic.keras", *extra)
+            train_once(
+                work / f"{name}.keras",
+                timings,
+                name,
+                "--attacker",
+                "ctc",
+                "--dataset",
+                few,
+                "--charset",
+                "alnum",
+                "--from",
+                work / "ctc-synthetic.keras",
+                *extra,
+            )
             models.append(work / f"{name}.keras")
     for attacker in attackers:  # the comparison without the synthetic stage, last: it decides nothing else
         real_only = work / f"{attacker}-real-only.keras"
-        train_once(real_only, timings, f"{attacker} real only", "--attacker", attacker, "--dataset", work / "real-train",
-                   "--charset", "alnum", "--from", "base")
+        train_once(
+            real_only,
+            timings,
+            f"{attacker} real only",
+            "--attacker",
+            attacker,
+            "--dataset",
+            work / "real-train",
+            "--charset",
+            "alnum",
+            "--from",
+            "base",
+        )
         models.append(real_only)
     report = work / "attack"
-    cli("attack", *[x for m in models for x in ("--model", m)], "--attacker", "ddddocr", "--dataset",
-        work / "real-test", "--charset", "alnum", "--out", report, "--force")
+    cli(
+        "attack",
+        *[x for m in models for x in ("--model", m)],
+        "--attacker",
+        "ddddocr",
+        "--dataset",
+        work / "real-test",
+        "--charset",
+        "alnum",
+        "--out",
+        report,
+        "--force",
+    )
     print_attack(json.loads((report / "report.json").read_text()), timings, "the 400 stand-in real CAPTCHAs")
 
 

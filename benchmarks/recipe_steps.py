@@ -1,6 +1,7 @@
 """Steps shared by the recipe benchmarks (real_recipe.py, login_corpus.py): run the CLI, split a
 generated corpus into training and test folders, and train a model once, resuming an interrupted
 run, so that a benchmark run again goes on where it stopped."""
+
 import csv
 import shutil
 import subprocess

@@ -13,6 +13,7 @@ until they converge). Models and reports stay in --work: run it again to go on.
 
     python benchmarks/slider_rotation_targets.py [--work results/slider-rotation]
 """
+
 import argparse
 import json
 from pathlib import Path
@@ -28,8 +29,12 @@ def attack(out: Path, *args) -> dict:
 
 def line(label: str, r: dict, unit: str) -> str:
     error = r.get(f"mean_abs_error_{unit}")
-    return result_line(label, r, f"within tolerance, mean error {error if error is None else round(error, 1)} "
-                                 f"{unit}, {r['captchas_per_second']:.0f}/s")
+    return result_line(
+        label,
+        r,
+        f"within tolerance, mean error {error if error is None else round(error, 1)} "
+        f"{unit}, {r['captchas_per_second']:.0f}/s",
+    )
 
 
 def main():
@@ -39,32 +44,79 @@ def main():
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for style in ("clean", "slider", "rotation"):
-        seconds = cli("generate", "--style", style, "--count", 1000, "--workers", 2, "--seed", 5,
-                      "--out", work / f"speed-{style}", "--force")
+        seconds = cli(
+            "generate",
+            "--style",
+            style,
+            "--count",
+            1000,
+            "--workers",
+            2,
+            "--seed",
+            5,
+            "--out",
+            work / f"speed-{style}",
+            "--force",
+        )
         print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
     timings = {}
     locator, decoyed = work / "locator.keras", work / "locator-decoys2.keras"
     train_once(locator, timings, "locator", "--style", "slider", "--count", 5000)
-    train_once(decoyed, timings, "locator with two decoys", "--style", "slider", "--param", "decoys=2",
-               "--count", 5000)
+    train_once(decoyed, timings, "locator with two decoys", "--style", "slider", "--param", "decoys=2", "--count", 5000)
     from importlib.util import find_spec
+
     ddddocr = ["--attacker", "ddddocr-slide"] if find_spec("ddddocr") else []  # its slider matcher, when installed
     for decoys in (0, 1, 2, 3):
-        result = attack(work / f"slider-decoys{decoys}", "--model", locator, "--model", decoyed,
-                        "--attacker", "template", *ddddocr, "--style", "slider", "--param", f"decoys={decoys}")
+        result = attack(
+            work / f"slider-decoys{decoys}",
+            "--model",
+            locator,
+            "--model",
+            decoyed,
+            "--attacker",
+            "template",
+            *ddddocr,
+            "--style",
+            "slider",
+            "--param",
+            f"decoys={decoys}",
+        )
         for label, r in result["per_attacker"].items():
             print(line(f"slider, {decoys} decoys, {label}", r, "px"), flush=True)
     for scene, suffix in (("horizon", ""), ("texture", "-texture")):
         rotnet = work / f"rotnet{suffix}-without-fluent.keras"
-        train_once(rotnet, timings, f"rotnet on three art styles, {scene} scenes", "--style", "rotation", "--param",
-                   "art=noto+twemoji+openmoji", "--param", "content=objects", "--param", f"scene={scene}",
-                   "--count", 10000, "--fresh")
+        train_once(
+            rotnet,
+            timings,
+            f"rotnet on three art styles, {scene} scenes",
+            "--style",
+            "rotation",
+            "--param",
+            "art=noto+twemoji+openmoji",
+            "--param",
+            "content=objects",
+            "--param",
+            f"scene={scene}",
+            "--count",
+            10000,
+            "--fresh",
+        )
         tests = [("held-out art (fluent)", ["--param", "art=fluent", "--param", "content=objects"])]
         if scene == "horizon":
             tests.append(("words", ["--param", "content=words"]))
         for label, params in tests:
-            result = attack(work / f"rotation{suffix}-{label.split()[0]}", "--model", rotnet, "--attacker",
-                            "orientation", "--style", "rotation", "--param", f"scene={scene}", *params)
+            result = attack(
+                work / f"rotation{suffix}-{label.split()[0]}",
+                "--model",
+                rotnet,
+                "--attacker",
+                "orientation",
+                "--style",
+                "rotation",
+                "--param",
+                f"scene={scene}",
+                *params,
+            )
             for name, r in result["per_attacker"].items():
                 print(line(f"rotation, {scene} scenes, {label}, {name}", r, "degrees"), flush=True)
     for name, seconds in timings.items():

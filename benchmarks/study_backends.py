@@ -4,6 +4,7 @@ and whether every accuracy is identical.
 
     python benchmarks/study_backends.py --segment models/segment-distorted.keras --ctc models/ctc-distorted.keras
 """
+
 import argparse
 import json
 import subprocess
@@ -23,7 +24,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         study = tmp / "twelve.toml"
-        study.write_text(textwrap.dedent(f'''
+        study.write_text(
+            textwrap.dedent(f'''
             [study]
             name = "twelve cells"
             seed = 12
@@ -37,17 +39,35 @@ def main():
             [[attacker]]
             label = "ctc"
             model = "{Path(args.ctc).resolve()}"
-        '''))
+        ''')
+        )
         seconds, rows = {}, {}
         for backend in ("local", "ray"):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "captchalab", "run", str(study), "--backend", backend,
-                            "--out", str(tmp / backend)], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "captchalab",
+                    "run",
+                    str(study),
+                    "--backend",
+                    backend,
+                    "--out",
+                    str(tmp / backend),
+                ],
+                check=True,
+                capture_output=True,
+            )
             seconds[backend] = time.perf_counter() - start
-            rows[backend] = [{k: r[k] for k in ("cell", "attacker", "captcha_accuracy", "char_accuracy")}
-                             for r in json.loads((tmp / backend / "cells.json").read_text())]
+            rows[backend] = [
+                {k: r[k] for k in ("cell", "attacker", "captcha_accuracy", "char_accuracy")}
+                for r in json.loads((tmp / backend / "cells.json").read_text())
+            ]
             print(f"--backend {backend}: {seconds[backend]:.1f} s for {len(rows[backend])} cell results", flush=True)
-        print(f"ray / local = {seconds['ray'] / seconds['local']:.2f}; identical accuracies: {rows['local'] == rows['ray']}")
+        print(
+            f"ray / local = {seconds['ray'] / seconds['local']:.2f}; identical accuracies: {rows['local'] == rows['ray']}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ measures float32 alone (with ONEDNN_MAX_CPU_ISA=AVX2, which cannot run bfloat16 
 
     python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7] [--onednn] [--xla]
 """
+
 import argparse
 import os
 import re
@@ -32,6 +33,7 @@ def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
     from captchalab.training import cosine_optimizer
     from captchalab.model import TrainConfig, build_model, make_train_step
     from captchalab.runtime import build_with_policy
+
     rng = np.random.default_rng(0)
     x = rng.random((images, 28, 28, 1), np.float32)
     y = rng.integers(0, 10, images).astype(np.int32)
@@ -46,18 +48,21 @@ def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
         optimizer.build(model.trainable_variables)
         step = make_train_step(model, optimizer, config.label_smoothing)
         step(x[:128], y[:128])
-        runs[f"training step, {policy}"] = lambda step=step: [step(x[i:i + 128], y[i:i + 128])
-                                                             for i in range(0, images, 128)]
+        runs[f"training step, {policy}"] = lambda step=step: [
+            step(x[i : i + 128], y[i : i + 128]) for i in range(0, images, 128)
+        ]
         if xla:  # the same step compiled by XLA (jit_compile), on its own copy of the model
             model = build_with_policy(lambda: build_model(seed=0), policy)
             optimizer = cosine_optimizer(config.learning_rate, config.warmup_epochs, config.epochs, images // 128)
             optimizer.build(model.trainable_variables)
             plain_step = make_train_step(model, optimizer, config.label_smoothing)
-            compiled = tf.function(plain_step.python_function, jit_compile=True,
-                                   input_signature=plain_step.input_signature)
+            compiled = tf.function(
+                plain_step.python_function, jit_compile=True, input_signature=plain_step.input_signature
+            )
             compiled(x[:128], y[:128])
-            runs[f"training step XLA, {policy}"] = lambda step=compiled: [step(x[i:i + 128], y[i:i + 128])
-                                                                         for i in range(0, images, 128)]
+            runs[f"training step XLA, {policy}"] = lambda step=compiled: [
+                step(x[i : i + 128], y[i : i + 128]) for i in range(0, images, 128)
+            ]
     return runs
 
 
@@ -65,6 +70,7 @@ def crnn_runs(images: int, policies: list[str]) -> dict:
     import keras
     from captchalab.attackers.ctc import MAX_LABEL, Ctc
     from captchalab.runtime import build_with_policy
+
     reader = Ctc()
     h, batch = reader.hparams, reader.hparams["batch_size"]
     rng = np.random.default_rng(0)
@@ -83,7 +89,8 @@ def crnn_runs(images: int, policies: list[str]) -> dict:
         step = reader.train_step(optimizer)
         step(x[:batch], labels[:batch], lengths[:batch])
         runs[f"training step, {policy}"] = lambda step=step: [
-            step(x[i:i + batch], labels[i:i + batch], lengths[i:i + batch]) for i in range(0, images, batch)]
+            step(x[i : i + batch], labels[i : i + batch], lengths[i : i + batch]) for i in range(0, images, batch)
+        ]
     return runs
 
 
@@ -94,12 +101,19 @@ def measure(name: str, runs: dict, images: int, rounds: int) -> None:
             start = time.perf_counter()
             run()
             rates[label].append(images / (time.perf_counter() - start))
-        print(f"{name} round {r + 1}: " + ", ".join(f"{label} {v[-1]:.0f}" for label, v in rates.items())
-              + " images/s", flush=True)
+        print(
+            f"{name} round {r + 1}: " + ", ".join(f"{label} {v[-1]:.0f}" for label, v in rates.items()) + " images/s",
+            flush=True,
+        )
     base = statistics.median(rates["plain model.fit"])
-    print(f"{name}, medians over {rounds} interleaved rounds: " + ", ".join(
-        f"{label} {statistics.median(v):.0f} images/s ({statistics.median(v) / base:.2f}x)"
-        for label, v in rates.items()), flush=True)
+    print(
+        f"{name}, medians over {rounds} interleaved rounds: "
+        + ", ".join(
+            f"{label} {statistics.median(v):.0f} images/s ({statistics.median(v) / base:.2f}x)"
+            for label, v in rates.items()
+        ),
+        flush=True,
+    )
 
 
 def compare_onednn(args) -> None:
@@ -107,28 +121,39 @@ def compare_onednn(args) -> None:
     rates: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for setting in ("0", "1"):
-            child = subprocess.run([sys.executable, __file__, "--network", args.network, "--images", str(args.images),
-                                    "--rounds", "1"], env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting},
-                                   capture_output=True, text=True, check=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--network", args.network, "--images", str(args.images), "--rounds", "1"],
+                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             for line in child.stdout.splitlines():
                 if "medians" not in line:
                     continue
                 name = line.split(",")[0]
                 for label, rate in re.findall(r"(plain model\.fit|training step, [\w]+) (\d+) images/s", line):
-                    rates.setdefault(f"{name} {label}, oneDNN {'on' if setting == '1' else 'off'}", []).append(float(rate))
+                    rates.setdefault(f"{name} {label}, oneDNN {'on' if setting == '1' else 'off'}", []).append(
+                        float(rate)
+                    )
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in rates.items()), flush=True)
-    print(f"medians over {args.rounds} alternating rounds (images/s): "
-          + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()), flush=True)
+    print(
+        f"medians over {args.rounds} alternating rounds (images/s): "
+        + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()),
+        flush=True,
+    )
 
 
 def main():
     from captchalab.runtime import PRECISION_ENV, bf16_supported
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--network", choices=["lenet", "crnn", "both"], default="both")
     parser.add_argument("--images", type=int, default=6000)
     parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--bfloat16", action="store_true",
-                        help="measure bfloat16 even where the CPU only emulates it (very slow)")
+    parser.add_argument(
+        "--bfloat16", action="store_true", help="measure bfloat16 even where the CPU only emulates it (very slow)"
+    )
     parser.add_argument("--onednn", action="store_true", help="compare TensorFlow's oneDNN kernels off and on")
     parser.add_argument("--xla", action="store_true", help="lenet: also our step compiled by XLA (jit_compile)")
     args = parser.parse_args()
@@ -137,8 +162,12 @@ def main():
     float32_only = os.environ.get(PRECISION_ENV) == "float32"  # as for training: bfloat16 not wanted
     policies = ["float32"] + (["mixed_bfloat16"] if (bf16_supported() or args.bfloat16) and not float32_only else [])
     if len(policies) == 1:
-        print(f"{PRECISION_ENV}=float32: float32 only" if float32_only else
-              "this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only", flush=True)
+        print(
+            f"{PRECISION_ENV}=float32: float32 only"
+            if float32_only
+            else "this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only",
+            flush=True,
+        )
     if args.network in ("lenet", "both"):
         measure("lenet", lenet_runs(args.images, policies, args.xla), args.images, args.rounds)
     if args.network in ("crnn", "both"):

@@ -1,4 +1,5 @@
 """captchalab: a CAPTCHA robustness testbed around the seed's deep LeNet network."""
+
 from .runtime import use_onednn
 
 __version__ = "0.1.0"

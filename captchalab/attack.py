@@ -4,6 +4,7 @@ Rendering or decoding and the attacker's per-image work (`prepare`: segmenting, 
 worker processes while the main process reads the prepared batches with the attacker's model.
 Several attackers and several sources (styles) give one result, side by side.
 """
+
 from __future__ import annotations
 
 import time
@@ -18,24 +19,25 @@ from .manifest import make_manifest
 from .score import attacker_state, score
 from .workers import pool
 
-CHUNK = 128        # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
-READ_BATCH = 256   # CAPTCHAs per read_prepared call (about 1,000 crops for `segment`)
+CHUNK = 128  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
+READ_BATCH = 256  # CAPTCHAs per read_prepared call (about 1,000 crops for `segment`)
 LABEL_LENGTH = "label"  # the hint for training: each CAPTCHA's own label length, and the truth the attacker declares
 
 
 @dataclass
 class Item:
     """One CAPTCHA on its way through an attacker."""
+
     index: int
     name: str
     text: str
-    prepared: Any = None          # None when the image could not be used
+    prepared: Any = None  # None when the image could not be used
     true_boxes: list | None = None
     error: str | None = None
-    reading: Any = None           # the attacker's Reading, once read
-    question: Any = None          # what the challenge asks (kinds other than text)
-    rounds: int | None = 0        # dynamic grids: reads it took to solve (None: failed; 0: not dynamic)
-    details: dict | None = None   # what the style drew (grids: each tile's class), for the scorer
+    reading: Any = None  # the attacker's Reading, once read
+    question: Any = None  # what the challenge asks (kinds other than text)
+    rounds: int | None = 0  # dynamic grids: reads it took to solve (None: failed; 0: not dynamic)
+    details: dict | None = None  # what the style drew (grids: each tile's class), for the scorer
 
     @property
     def skipped(self) -> bool:
@@ -49,10 +51,16 @@ def hint_for(attacker, sample, length):
     a question also carry, as "truth", what the style drew that the attacker declares it learns
     from (`Attacker.truth`), where the dataset holds it; CAPTCHAs being attacked never do."""
     if sample.question is not None:
-        shown = {part: sample.parts[part] for part, _ in get_kind(attacker.kind).question_parts
-                 if sample.parts and part in sample.parts}
-        truth = {key: sample.details[key] for key in attacker.truth
-                 if length == LABEL_LENGTH and sample.details and key in sample.details}
+        shown = {
+            part: sample.parts[part]
+            for part, _ in get_kind(attacker.kind).question_parts
+            if sample.parts and part in sample.parts
+        }
+        truth = {
+            key: sample.details[key]
+            for key in attacker.truth
+            if length == LABEL_LENGTH and sample.details and key in sample.details
+        }
         return {**sample.question, **shown, **({"truth": truth} if truth else {})}
     hint = len(sample.text) if length == LABEL_LENGTH else length
     return hint if attacker.uses_length else None
@@ -62,8 +70,15 @@ def _prepare_chunk(attacker, source: Source, indices: list[int], length) -> list
     items = []
     for i in indices:
         sample = source.sample(i)
-        item = Item(i, sample.name, sample.text, true_boxes=sample.boxes, error=sample.error,
-                    question=sample.question, details=sample.details)
+        item = Item(
+            i,
+            sample.name,
+            sample.text,
+            true_boxes=sample.boxes,
+            error=sample.error,
+            question=sample.question,
+            details=sample.details,
+        )
         if sample.image is not None:
             try:
                 item.prepared = attacker.prepare(sample.image, hint_for(attacker, sample, length))
@@ -91,8 +106,9 @@ def prepare_source(attacker, source: Source, length, workers: int = 1) -> Iterat
             yield _prepare_chunk(attacker, source, c, length)
         return
     dirs = tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ()))
-    yield from pool(workers, dirs).map(_prepare_chunk, [attacker] * len(chunks), [source] * len(chunks),
-                                       chunks, [length] * len(chunks))
+    yield from pool(workers, dirs).map(
+        _prepare_chunk, [attacker] * len(chunks), [source] * len(chunks), chunks, [length] * len(chunks)
+    )
 
 
 def read_items(attacker, items: list[Item]) -> None:
@@ -102,8 +118,13 @@ def read_items(attacker, items: list[Item]) -> None:
             it.reading = reading
 
 
-def run_attack(attacker, source: Source, length: int | None = None, workers: int = 2,
-               on_progress: Callable[[int], None] | None = None) -> tuple[list[Item], float]:
+def run_attack(
+    attacker,
+    source: Source,
+    length: int | None = None,
+    workers: int = 2,
+    on_progress: Callable[[int], None] | None = None,
+) -> tuple[list[Item], float]:
     """Prepare and read every CAPTCHA of `source`; returns the items and the seconds it took
     (worker start-up and the first trace of the model excluded)."""
     if uses_pool(source, workers):
@@ -152,8 +173,19 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
         side = strip.shape[0] // (n * n)
         gutter = (sample.image.shape[1] - n * side) // max(1, n - 1)
         targets = set(parse_tiles(it.text, n * n))
-        games.append({"item": it, "image": sample.image.copy(), "strip": strip, "side": side, "gutter": gutter,
-                      "queue": queue, "next": [0] * (n * n), "targets": targets, "reading": it.reading})
+        games.append(
+            {
+                "item": it,
+                "image": sample.image.copy(),
+                "strip": strip,
+                "side": side,
+                "gutter": gutter,
+                "queue": queue,
+                "next": [0] * (n * n),
+                "targets": targets,
+                "reading": it.reading,
+            }
+        )
         it.rounds = None
     max_rounds = 1 + max((len(g["queue"][0]) for g in games), default=0)
     for round_number in range(1, max_rounds + 1):
@@ -175,11 +207,12 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
                 row, col = divmod(k, n)
                 y, x = row * (side + gutter), col * (side + gutter)
                 if depth < len(g["queue"][k]):
-                    g["image"][y:y + side, x:x + side] = g["strip"][k * side:(k + 1) * side,
-                                                                  depth * side:(depth + 1) * side]
+                    g["image"][y : y + side, x : x + side] = g["strip"][
+                        k * side : (k + 1) * side, depth * side : (depth + 1) * side
+                    ]
                     shows = g["queue"][k][depth]["class"] == g["item"].question["prompt"]
                 else:  # an exhausted queue leaves a blank tile
-                    g["image"][y:y + side, x:x + side] = 255
+                    g["image"][y : y + side, x : x + side] = 255
                     shows = False
                 g["targets"].discard(k)
                 if shows:
@@ -187,8 +220,7 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
             active.append(g)
         if not active or round_number == max_rounds:
             break
-        prepared = [attacker.prepare(g["image"], {**g["item"].question, "round": round_number + 1})
-                    for g in active]
+        prepared = [attacker.prepare(g["image"], {**g["item"].question, "round": round_number + 1}) for g in active]
         for g, reading in zip(active, attacker.read_prepared(prepared)):
             g["reading"] = reading
         games = active
@@ -215,22 +247,31 @@ def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
         seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
         for name, source in sources.items():
             if attacker.kind != source.kind:
-                raise CaptchalabError(f"{attacker.label()} reads {attacker.kind} CAPTCHAs; "
-                                      f"{name or 'the dataset'} holds {source.kind} CAPTCHAs")
+                raise CaptchalabError(
+                    f"{attacker.label()} reads {attacker.kind} CAPTCHAs; "
+                    f"{name or 'the dataset'} holds {source.kind} CAPTCHAs"
+                )
             source.check_charset(attacker.charset, f"{attacker.label()}")
             if seen and isinstance(source, FolderSource):
                 if name not in hashes:
                     hashes[name] = file_hashes(source.dataset)
                 shared = len(hashes[name] & seen)
                 if shared:  # it trained on these very images, unlabelled: its score would flatter it
-                    raise CaptchalabError(f"{attacker.label()} trained on {shared} of these images (unlabelled, "
-                                          f"from {attacker.info['unlabelled'].get('folder')}): attack other CAPTCHAs")
+                    raise CaptchalabError(
+                        f"{attacker.label()} trained on {shared} of these images (unlabelled, "
+                        f"from {attacker.info['unlabelled'].get('folder')}): attack other CAPTCHAs"
+                    )
 
 
-def attack_many(attackers: list, sources: dict[str, Source], expect: int | None = None,
-                workers: int = 2, ignore_case: bool = False,
-                on_progress: Callable[[int], None] | None = None,
-                example_limit: int = 8) -> tuple[dict, dict[str, list]]:
+def attack_many(
+    attackers: list,
+    sources: dict[str, Source],
+    expect: int | None = None,
+    workers: int = 2,
+    ignore_case: bool = False,
+    on_progress: Callable[[int], None] | None = None,
+    example_limit: int = 8,
+) -> tuple[dict, dict[str, list]]:
     """Attack every source with every attacker.
 
     Returns the result (the first attacker's scores at the top, every attacker under
@@ -254,8 +295,10 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}
             if len(sources) > 1:
-                per_style[name] = {**score(items, source.charset, ignore_case, source.kind),
-                                   "captchas_per_second": round(len(items) / took, 1) if took else None}
+                per_style[name] = {
+                    **score(items, source.charset, ignore_case, source.kind),
+                    "captchas_per_second": round(len(items) / took, 1) if took else None,
+                }
             for it in items:
                 if len(misread) >= example_limit:
                     break
@@ -265,13 +308,19 @@ def attack_many(attackers: list, sources: dict[str, Source], expect: int | None 
         result = score(all_items, charsets, ignore_case, next(iter(sources.values())).kind)
         if not result["count"]:  # nothing was measured: a 0% would be a number about nothing
             first = next(((it.name, it.error) for it in all_items if it.skipped), None)
-            raise CaptchalabError(f"{label} read nothing: all {len(all_items)} CAPTCHAs were unusable"
-                                  + (f" (first: {first[0]}: {first[1] or 'unreadable'})" if first else ""))
-        result.update(attacker=attacker.name, charset=charset_name(attacker.charset), state=attacker_state(attacker),
-                      model=attacker.info.get("path"), seconds=round(seconds, 3),
-                      captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
-                      length_hint=expect if expect is not None else
-                      {n: s.fixed_length() for n, s in sources.items()})
+            raise CaptchalabError(
+                f"{label} read nothing: all {len(all_items)} CAPTCHAs were unusable"
+                + (f" (first: {first[0]}: {first[1] or 'unreadable'})" if first else "")
+            )
+        result.update(
+            attacker=attacker.name,
+            charset=charset_name(attacker.charset),
+            state=attacker_state(attacker),
+            model=attacker.info.get("path"),
+            seconds=round(seconds, 3),
+            captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
+            length_hint=expect if expect is not None else {n: s.fixed_length() for n, s in sources.items()},
+        )
         if per_style:
             result["per_style"] = per_style
         per_attacker[label] = result
@@ -288,15 +337,20 @@ def _unique_label(attacker, taken: dict) -> str:
     return label
 
 
-def _attack_report(per_attacker: dict, sources: dict[str, Source], described: dict, workers: int,
-                   ignore_case: bool) -> dict:
+def _attack_report(
+    per_attacker: dict, sources: dict[str, Source], described: dict, workers: int, ignore_case: bool
+) -> dict:
     """The attack result: the first attacker's numbers at the top (scripts read them), every
     attacker's under `per_attacker`, the sources and the manifest."""
     first = next(iter(per_attacker.values()))
     kind = next(iter(sources.values())).kind
-    report = {**first, "attackers": list(per_attacker), "char_accuracy_definition": get_kind(kind).unit_definition,
-              "top_level": "the first attacker's numbers; every attacker's are under per_attacker",
-              "per_attacker": per_attacker}
+    report = {
+        **first,
+        "attackers": list(per_attacker),
+        "char_accuracy_definition": get_kind(kind).unit_definition,
+        "top_level": "the first attacker's numbers; every attacker's are under per_attacker",
+        "per_attacker": per_attacker,
+    }
     if len(sources) > 1:
         report["sources"] = described
     else:
@@ -304,16 +358,22 @@ def _attack_report(per_attacker: dict, sources: dict[str, Source], described: di
         only = next(iter(sources.values()))
         if isinstance(only, FolderSource):
             report["rejected_rows"] = only.rejected
-    report["manifest"] = make_manifest("report", command="attack", sources=described, workers=workers,
-                                       attackers={label: {"attacker": r["attacker"], "model": r["model"]}
-                                                  for label, r in per_attacker.items()},
-                                       ignore_case=ignore_case)
+    report["manifest"] = make_manifest(
+        "report",
+        command="attack",
+        sources=described,
+        workers=workers,
+        attackers={label: {"attacker": r["attacker"], "model": r["model"]} for label, r in per_attacker.items()},
+        ignore_case=ignore_case,
+    )
     return report
 
 
-def attack_source(attacker, source: Source, expect: int | None = None, workers: int = 2,
-                  on_progress=None, example_limit: int = 8) -> tuple[dict, list]:
+def attack_source(
+    attacker, source: Source, expect: int | None = None, workers: int = 2, on_progress=None, example_limit: int = 8
+) -> tuple[dict, list]:
     """One attacker on one source: the result and its misread examples."""
-    report, examples = attack_many([attacker], {"": source}, expect, workers, on_progress=on_progress,
-                                   example_limit=example_limit)
+    report, examples = attack_many(
+        [attacker], {"": source}, expect, workers, on_progress=on_progress, example_limit=example_limit
+    )
     return report, next(iter(examples.values()))

@@ -4,6 +4,7 @@ report. A set is a string of distinct characters in the order a network's output
 Named sets: digits, lower, upper, alnum (digits + lower), ALNUM (digits + lower + upper); any
 other string is an explicit set ("0123456789abcdef").
 """
+
 from __future__ import annotations
 
 import difflib
@@ -30,8 +31,10 @@ def parse_charset(text: str) -> str:
         raise CaptchalabError("`charset` is empty")
     close = difflib.get_close_matches(text, NAMED, n=1, cutoff=0.75)
     if close or (text.isalpha() and text.lower() == text and text.lower() in {n.lower() for n in NAMED}):
-        raise CaptchalabError(f"unknown charset name {text!r}; did you mean {close[0] if close else 'alnum'!r}? "
-                              f"(named sets: {', '.join(NAMED)}; or give the characters themselves)")
+        raise CaptchalabError(
+            f"unknown charset name {text!r}; did you mean {close[0] if close else 'alnum'!r}? "
+            f"(named sets: {', '.join(NAMED)}; or give the characters themselves)"
+        )
     bad = sorted({c for c in text if not c.isprintable() or c.isspace() or c in ",\"'"})
     if bad:
         raise CaptchalabError(f"`charset`: characters {''.join(bad)!r} cannot be CAPTCHA characters")

@@ -2,6 +2,7 @@
 .keras file, their scores averaged, so it reads, attacks, sweeps and perturbs like any model of
 that attacker. An attacker qualifies by declaring `ensembles` (its reading depends on its
 network's scores alone, and scores can be averaged: the logits, so a sure member weighs more)."""
+
 from __future__ import annotations
 
 import time
@@ -22,11 +23,19 @@ def merged_convergence(members: list) -> dict:
     """The ensemble's verdict, from each member attacker's state (score.attacker_state): converged
     when every member did; each other member's reasons otherwise."""
     states = [attacker_state(m) for m in members]
-    reasons = [f"member {k + 1}: {reason}" for k, state in enumerate(states) if state["converged"] is not True
-               for reason in state["reasons"]]
+    reasons = [
+        f"member {k + 1}: {reason}"
+        for k, state in enumerate(states)
+        if state["converged"] is not True
+        for reason in state["reasons"]
+    ]
     converged = all(state["converged"] is True for state in states)
-    return {"converged": converged, "stopped": "every one converged" if converged else "a member did not",
-            "reasons": reasons, "underfit": any((m.info.get("convergence") or {}).get("underfit") for m in members)}
+    return {
+        "converged": converged,
+        "stopped": "every one converged" if converged else "a member did not",
+        "reasons": reasons,
+        "underfit": any((m.info.get("convergence") or {}).get("underfit") for m in members),
+    }
 
 
 def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
@@ -36,6 +45,7 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     (hyper-parameters, answer sizes), the members (file, SHA-256, verdict) and a verdict that is
     converged only when every member's is. Returns that JSON."""
     import keras
+
     wall_start = time.perf_counter()
     out = check_model_path(out)
     paths = [Path(p) for p in paths]
@@ -47,27 +57,46 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
     members = [load_attacker(p, plugin_dirs) for p in paths]
     first = members[0]
     if not first.ensembles:
-        raise CaptchalabError(f"attacker {first.name!r} does not declare that its scores can be averaged "
-                              "(ensembles): it cannot make an ensemble")
+        raise CaptchalabError(
+            f"attacker {first.name!r} does not declare that its scores can be averaged "
+            "(ensembles): it cannot make an ensemble"
+        )
     for path, member in zip(paths[1:], members[1:]):
         differs = [f for f in SHARED if member.info.get(f) != first.info.get(f)]
         if differs:
-            raise CaptchalabError(f"{path} differs from {paths[0]} in {', '.join(differs)}: an ensemble's "
-                                  "members read the same CAPTCHAs the same way")
+            raise CaptchalabError(
+                f"{path} differs from {paths[0]} in {', '.join(differs)}: an ensemble's "
+                "members read the same CAPTCHAs the same way"
+            )
     inputs = keras.Input(first.model.input_shape[1:], name="input")
     # each member's network under its own name (their layers keep theirs inside)
-    scores = [keras.Model(m.model.inputs[0], m.model.outputs[0], name=f"member{k + 1}")(inputs)
-              for k, m in enumerate(members)]
+    scores = [
+        keras.Model(m.model.inputs[0], m.model.outputs[0], name=f"member{k + 1}")(inputs) for k, m in enumerate(members)
+    ]
     model = keras.Model(inputs, keras.layers.Average(name="mean", dtype="float32")(scores), name="ensemble")
-    described = [{"model": str(p), "sha256": sha256_bytes(p.read_bytes()), "val_accuracy": m.info.get("val_accuracy"),
-                  "convergence": m.info.get("convergence")} for p, m in zip(paths, members)]
-    reading = {f: first.info[f] for f in (*SHARED, "charset_name", "hyperparameters", "answer_sizes")
-               if f in first.info}
+    described = [
+        {
+            "model": str(p),
+            "sha256": sha256_bytes(p.read_bytes()),
+            "val_accuracy": m.info.get("val_accuracy"),
+            "convergence": m.info.get("convergence"),
+        }
+        for p, m in zip(paths, members)
+    ]
+    reading = {
+        f: first.info[f] for f in (*SHARED, "charset_name", "hyperparameters", "answer_sizes") if f in first.info
+    }
     scraped = [m.info["unlabelled"] for m in members if m.info.get("unlabelled")]
     if scraped:  # what a member saw unlabelled, the ensemble has seen: attack refuses those images
-        reading["unlabelled"] = {"folder": "; ".join(sorted({s.get("folder", "") for s in scraped})),
-                                 "image_sha256": sorted({h for s in scraped for h in s.get("image_sha256") or ()})}
-    info = {**reading, "task": "ensemble", "ensemble": {"members": described},
-            "convergence": merged_convergence(members),
-            "manifest": make_manifest("model", task="ensemble", members=described, attacker=first.name)}
+        reading["unlabelled"] = {
+            "folder": "; ".join(sorted({s.get("folder", "") for s in scraped})),
+            "image_sha256": sorted({h for s in scraped for h in s.get("image_sha256") or ()}),
+        }
+    info = {
+        **reading,
+        "task": "ensemble",
+        "ensemble": {"members": described},
+        "convergence": merged_convergence(members),
+        "manifest": make_manifest("model", task="ensemble", members=described, attacker=first.name),
+    }
     return finish(model, out, info, wall_start)

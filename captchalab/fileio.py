@@ -1,4 +1,5 @@
 """Atomic writes: write to a temporary path beside the target, then rename."""
+
 from __future__ import annotations
 
 import contextlib
@@ -42,6 +43,7 @@ def to_json(obj) -> str:
 
 def _json_default(obj):
     import numpy as np
+
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -84,8 +86,11 @@ def check_empty_or_force(out: Path, force: bool, ours: str | None = None) -> Non
     if out.exists() and not out.is_dir():
         raise CaptchalabError(f"{out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force and not (ours and (out / ours).is_file()):
-        raise CaptchalabError(f"{out} is not empty; pass `force` to replace it" if ours is None else
-                              f"{out} is not empty and holds no {ours}: refusing to replace it")
+        raise CaptchalabError(
+            f"{out} is not empty; pass `force` to replace it"
+            if ours is None
+            else f"{out} is not empty and holds no {ours}: refusing to replace it"
+        )
 
 
 @contextlib.contextmanager

@@ -1,12 +1,24 @@
 """Manifests: what produced a dataset, model or report (seed, parameters, versions, hashes)."""
+
 from __future__ import annotations
 
 import hashlib
 import platform
 from importlib import metadata
 
-PACKAGES = ("captchalab", "tensorflow", "tensorflow-cpu", "keras", "numpy",
-            "opencv-python-headless", "opencv-python", "captcha", "pillow", "matplotlib", "typer")
+PACKAGES = (
+    "captchalab",
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "numpy",
+    "opencv-python-headless",
+    "opencv-python",
+    "captcha",
+    "pillow",
+    "matplotlib",
+    "typer",
+)
 
 
 def package_versions() -> dict[str, str]:

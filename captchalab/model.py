@@ -6,6 +6,7 @@ crops) through the shared loop.
 No pooling, so every layer's feature maps stay visible (28→24→20→16→12→8→4).
 Visualization and transfer learning address the layers by name.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ INPUT_SHAPE = (28, 28, 1)
 def build_model(classes: int = 10, seed: int | None = None) -> keras.Model:
     """Build the network with He-normal initial weights (deep ReLU stacks need them)."""
     import keras  # here, not at the top: worker processes import this module and never need TensorFlow
+
     init = keras.initializers.HeNormal(seed=seed)
     inputs = keras.Input(shape=INPUT_SHAPE, name="input")
     # the output layer computes in float32 whatever the training precision (mixed precision rule)
@@ -45,9 +47,9 @@ def trunk(x, init):
     """The seed's layers up to fc1 on any input: six 5x5 valid ReLU convolutions (20, 20, 50, 50,
     50, 50 maps), flattened, FC 500 (also the tile readers' network, on colour tiles)."""
     import keras
+
     for name, filters in zip(CONV_LAYERS, CONV_FILTERS):
-        x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu", kernel_initializer=init,
-                                name=name)(x)
+        x = keras.layers.Conv2D(filters, 5, padding="valid", activation="relu", kernel_initializer=init, name=name)(x)
     x = keras.layers.Flatten(name="flatten")(x)
     return keras.layers.Dense(500, activation="relu", kernel_initializer=init, name="fc1")(x)
 
@@ -76,8 +78,9 @@ def check_network(model: keras.Model, classes: int, where) -> None:
     """Refuse a model that is not the seed's network with `classes` outputs."""
     missing = missing_layers(model, classes)
     if missing:
-        raise CaptchalabError(f"{where} is not the deep LeNet network for {classes} characters: "
-                              f"missing {', '.join(missing)}")
+        raise CaptchalabError(
+            f"{where} is not the deep LeNet network for {classes} characters: missing {', '.join(missing)}"
+        )
 
 
 def load_keras_model(path: Path):
@@ -86,6 +89,7 @@ def load_keras_model(path: Path):
     if not path.is_file():
         raise CaptchalabError(f"model file {path} does not exist")
     import keras
+
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # zip, HDF5 and deserialisation failures all mean "not a model"
@@ -104,12 +108,14 @@ def load_model(path) -> keras.Model:
 
 # -- training on 28x28 crops ---------------------------------------------------------------
 
+
 @dataclass
 class TrainConfig:
     """Training settings of the seed's network (MNIST, characters, CAPTCHA crops). The defaults
     are the `train mnist` recipe: 7 epochs on every training image, the last weights kept (the
     cosine schedule ends at zero, so the last epoch is the settled one), mixed precision where
     the CPU computes bfloat16 natively: 99.43-99.49% over three seeds, about two minutes here."""
+
     epochs: int = 7
     batch_size: int = 128
     seed: int = 0
@@ -117,13 +123,13 @@ class TrainConfig:
     warmup_epochs: float = 0.3
     label_smoothing: float = 0.1
     validation_count: int = 0  # images held out to choose the best epoch (0: keep the last)
-    patience: int = 3          # epochs without validation gain before stopping early
-    max_rotate: float = 10.0   # degrees
-    max_shift: float = 2.0     # pixels
-    max_scale: float = 0.1     # relative
-    max_shear: float = 0.0     # horizontal shear factor
-    elastic: float = 0.0       # elastic distortion strength (pixels of displacement)
-    dropout: float = 0.0       # dropout on fc1's output while training (not a layer of the model)
+    patience: int = 3  # epochs without validation gain before stopping early
+    max_rotate: float = 10.0  # degrees
+    max_shift: float = 2.0  # pixels
+    max_scale: float = 0.1  # relative
+    max_shear: float = 0.0  # horizontal shear factor
+    elastic: float = 0.0  # elastic distortion strength (pixels of displacement)
+    dropout: float = 0.0  # dropout on fc1's output while training (not a layer of the model)
 
     def check(self) -> None:
         if self.epochs < 1:
@@ -176,13 +182,13 @@ def make_train_step(model, optimizer, label_smoothing: float, dropout: float = 0
     A plain tf.function step, not `model.fit`: measured faster here (benchmarks/train_speed.py)."""
     import keras
     import tensorflow as tf
+
     variables = model.trainable_variables
     fc2 = model.get_layer("fc2")
     classes = fc2.units
     features = keras.Model(model.input, model.get_layer("fc1").output)  # shares the model's weights
 
-    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32),
-                                  tf.TensorSpec([None], tf.int32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32), tf.TensorSpec([None], tf.int32)])
     def step(x, y):
         with tf.GradientTape() as tape:
             h = tf.cast(features(x, training=True), tf.float32)  # bfloat16 under mixed precision
@@ -194,6 +200,7 @@ def make_train_step(model, optimizer, label_smoothing: float, dropout: float = 0
         optimizer.apply(tape.gradient(loss, variables), variables)
         correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y), tf.float32))
         return loss, correct
+
     return step
 
 
@@ -203,8 +210,8 @@ def predict_proba(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarr
     out = np.zeros((len(images), classes), np.float32)
     run = forward(model)
     for start in range(0, len(images), batch_size):
-        part = images[start:start + batch_size]
-        out[start:start + len(part)] = run(to_input(part)).numpy()
+        part = images[start : start + batch_size]
+        out[start : start + len(part)] = run(to_input(part)).numpy()
     return out
 
 
@@ -214,10 +221,14 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, charset: str = DIGIT
     pred = predict_proba(model, images).argmax(axis=1) if len(images) else np.zeros(0, int)
     confusion = np.zeros((n, n), np.int64)
     np.add.at(confusion, (labels.astype(int), pred), 1)
-    per_class = {c: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
-                 for i, c in enumerate(charset)}
-    return {"accuracy": float((pred == labels).mean()) if len(labels) else 0.0,
-            "per_class_accuracy": per_class, "confusion_matrix": confusion.tolist()}
+    per_class = {
+        c: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None) for i, c in enumerate(charset)
+    }
+    return {
+        "accuracy": float((pred == labels).mean()) if len(labels) else 0.0,
+        "per_class_accuracy": per_class,
+        "confusion_matrix": confusion.tolist(),
+    }
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, count: int, seed: int):
@@ -226,12 +237,22 @@ def split_validation(x: np.ndarray, y: np.ndarray, count: int, seed: int):
     return x[train], y[train], x[val], y[val]
 
 
-def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
-                  y_val: np.ndarray, config: TrainConfig, checkpoint: Path, resume: bool = False,
-                  verbose: int = 0, on_epoch: Callable[[int, dict], None] | None = None,
-                  stopping=None, validate: Callable[[], float | None] | None = None,
-                  train_score: Callable[[], float | None] | None = None,
-                  validation_count: int | None = None) -> dict:
+def train_network(
+    model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    checkpoint: Path,
+    resume: bool = False,
+    verbose: int = 0,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    stopping=None,
+    validate: Callable[[], float | None] | None = None,
+    train_score: Callable[[], float | None] | None = None,
+    validation_count: int | None = None,
+) -> dict:
     """Train the seed's network on 28x28 crops with per-epoch augmentation: a fixed recipe of
     `config.epochs` (cosine schedule), or with `stopping` until it converges, judged by
     `validate()` (a segment attacker passes its CAPTCHA-level score; the default is the share of
@@ -250,15 +271,27 @@ def train_network(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.nda
         x_epoch = to_input(augment(x_train, rng, config))
         order = rng.permutation(len(x_train))
         for first in range(0, len(order), config.batch_size):
-            batch = order[first:first + config.batch_size]
+            batch = order[first : first + config.batch_size]
             yield x_epoch[batch], y_train[batch]
 
     def crop_accuracy():
         return float((predict_proba(model, x_val).argmax(axis=1) == y_val).mean()) if len(x_val) else None
 
     run_config = asdict(config) if stopping is None else {**asdict(config), "stopping": asdict(stopping)}
-    run = Run(model, optimizer, config.seed, len(x_train), epoch_batches, step, validate or crop_accuracy, checkpoint,
-              run_config, resume, verbose, on_epoch)
+    run = Run(
+        model,
+        optimizer,
+        config.seed,
+        len(x_train),
+        epoch_batches,
+        step,
+        validate or crop_accuracy,
+        checkpoint,
+        run_config,
+        resume,
+        verbose,
+        on_epoch,
+    )
     if stopping is None:
         return train_recipe(run, config.epochs, config.patience, train_score)
     return train_until_converged(run, stopping, validation_count, train_score)
@@ -268,10 +301,14 @@ def forward(model) -> Callable:
     """The model's compiled inference pass, made once per model and kept on it: a function made
     anew for every call would be traced anew (TensorFlow's retracing warnings)."""
     import tensorflow as tf
+
     run = getattr(model, "_captchalab_forward", None)
     if run is None:  # one signature for every batch size: traced once
-        run = tf.function(lambda x: model(x, training=False), autograph=False,  # no Python control flow to convert
-                          input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)])
+        run = tf.function(
+            lambda x: model(x, training=False),
+            autograph=False,  # no Python control flow to convert
+            input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)],
+        )
         object.__setattr__(model, "_captchalab_forward", run)  # not a tracked Keras attribute
     return run
 
@@ -293,8 +330,9 @@ def remap_output(model, old_model, layer_name: str, charset, old_charset, offset
     old_kernel, old_bias = old_model.get_layer(layer_name).get_weights()
     if old_kernel.shape[:-1] != kernel.shape[:-1]:
         return None
-    columns = [(k, k) for k in range(offset)] + [(charset.index(c) + offset, old_charset.index(c) + offset)
-                                                 for c in charset if c in old_charset]
+    columns = [(k, k) for k in range(offset)] + [
+        (charset.index(c) + offset, old_charset.index(c) + offset) for c in charset if c in old_charset
+    ]
     for new, old in columns:  # the last axis holds the outputs (a dense layer's, or a 1x1 convolution's)
         kernel[..., new], bias[new] = old_kernel[..., old], old_bias[old]
     model.get_layer(layer_name).set_weights([kernel, bias])

@@ -1,6 +1,7 @@
 """Pixel arithmetic two layers share: the MNIST-style character crop (the segmenter cuts it, the
 rendered-character set draws it), and the differentiable resampling the adversarial objectives
 of the attackers are built from."""
+
 from __future__ import annotations
 
 import cv2
@@ -15,19 +16,18 @@ def mnist_crop(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
         return np.zeros((28, 28), np.uint8)
-    char = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.uint8) * 255
+    char = mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.uint8) * 255
     h, w = char.shape
     scale = 20.0 / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     char = cv2.resize(char, (nw, nh), interpolation=cv2.INTER_AREA)
     out = np.zeros((28, 28), np.uint8)
     top, left = (28 - nh) // 2, (28 - nw) // 2
-    out[top:top + nh, left:left + nw] = char
+    out[top : top + nh, left : left + nw] = char
     m = cv2.moments(out)
     if m["m00"] > 0:
         dx, dy = 14 - m["m10"] / m["m00"], 14 - m["m01"] / m["m00"]
-        out = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (28, 28),
-                             flags=cv2.INTER_LINEAR, borderValue=0)
+        out = cv2.warpAffine(out, np.float32([[1, 0, dx], [0, 1, dy]]), (28, 28), flags=cv2.INTER_LINEAR, borderValue=0)
     return out
 
 
@@ -39,8 +39,8 @@ def pad_batch(images: list[np.ndarray], multiple: int = 16) -> tuple[np.ndarray,
     x = np.zeros((len(images), h, w, 3), np.float32)
     valid = np.zeros((len(images), h, w, 1), np.float32)
     for k, im in enumerate(images):
-        x[k, :im.shape[0], :im.shape[1]] = im
-        valid[k, :im.shape[0], :im.shape[1]] = 1
+        x[k, : im.shape[0], : im.shape[1]] = im
+        valid[k, : im.shape[0], : im.shape[1]] = 1
     return x, valid
 
 

@@ -1,6 +1,7 @@
 """The plots and picture sheets reports show: contact sheets of CAPTCHAs, confusion matrices,
 accuracy curves against a swept coordinate, transfer heat maps and the adversarial curves; each
 written to a PNG file (atomically, through `atomic_plot` or the sheet's own write)."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ from .fileio import atomic_write_bytes
 from .kinds import get_kind
 
 
-def contact_sheet(images: list[np.ndarray], captions: list[str], *, path: Path, columns: int = 4,
-                  cell_height: int = 64) -> None:
+def contact_sheet(
+    images: list[np.ndarray], captions: list[str], *, path: Path, columns: int = 4, cell_height: int = 64
+) -> None:
     """A grid of images, each with its caption underneath, saved as PNG."""
     if not images:
         return
@@ -24,18 +26,22 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], *, path: Path, 
         if image.ndim == 2:
             image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
         scale = cell_height / image.shape[0]
-        image = cv2.resize(image, (max(1, round(image.shape[1] * scale)), cell_height),
-                           interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST)
+        image = cv2.resize(
+            image,
+            (max(1, round(image.shape[1] * scale)), cell_height),
+            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_NEAREST,
+        )
         cells.append((image, caption))
     width = max(max(im.shape[1] for im, _ in cells), 160) + 8
-    rows = [cells[i:i + columns] for i in range(0, len(cells), columns)]
+    rows = [cells[i : i + columns] for i in range(0, len(cells), columns)]
     sheet = np.full((len(rows) * (cell_height + 26) + 4, columns * width + 4, 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, (image, caption) in enumerate(row):
             y, x = 4 + r * (cell_height + 26), 4 + c * width
-            sheet[y:y + cell_height, x:x + image.shape[1]] = image
-            cv2.putText(sheet, caption, (x, y + cell_height + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                        (0, 0, 0), 1, cv2.LINE_AA)
+            sheet[y : y + cell_height, x : x + image.shape[1]] = image
+            cv2.putText(
+                sheet, caption, (x, y + cell_height + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+            )
     ok, png = cv2.imencode(".png", sheet)
     atomic_write_bytes(path, png.tobytes())
 
@@ -43,8 +49,10 @@ def contact_sheet(images: list[np.ndarray], captions: list[str], *, path: Path, 
 def pyplot():
     """matplotlib.pyplot on the Agg backend: files only, no display needed."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     return plt
 
 
@@ -52,6 +60,7 @@ def plot_confusion(matrix, labels: str, *, path: Path, title: str = "Confusion m
     """Truth rows, guess columns, in charset order; counts printed only where they stay legible
     (up to 20 classes), a logarithmic colour scale so rare confusions still show at 36 or 62."""
     from matplotlib.colors import LogNorm
+
     plt = pyplot()
     m = np.asarray(matrix)
     n = len(labels)
@@ -61,8 +70,9 @@ def plot_confusion(matrix, labels: str, *, path: Path, title: str = "Confusion m
     if n <= 20:
         for (i, j), v in np.ndenumerate(m):
             if v:
-                ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                        color="white" if v > m.max() / 2 else "black")
+                ax.text(
+                    j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > m.max() / 2 else "black"
+                )
     ticks = range(n)
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
@@ -116,19 +126,42 @@ def plot_curve(rows: list[dict], axis: str, axes: list[str], title: str, *, path
         rates = [("captcha_accuracy", "-", "CAPTCHA")] + ([("char_accuracy", ":", unit)] if unit != "challenge" else [])
         for rate, style, name in rates:
             ys = [mean_of(m[rate] for m in at[x]) for x in xs]
-            ax.plot(xs, [100 * y if y is not None else np.nan for y in ys], linestyle=style, color=color,
-                    label=f"{label}: {name}")
+            ax.plot(
+                xs,
+                [100 * y if y is not None else np.nan for y in ys],
+                linestyle=style,
+                color=color,
+                label=f"{label}: {name}",
+            )
             for x, y in zip(xs, ys):  # hollow: a lower bound (the attacker had not converged)
                 hollow = any(m.get("lower_bound") for m in at[x])
-                ax.plot([x], [100 * y if y is not None else np.nan], marker="o", color=color,
-                        markerfacecolor="white" if hollow else color)
+                ax.plot(
+                    [x],
+                    [100 * y if y is not None else np.nan],
+                    marker="o",
+                    color=color,
+                    markerfacecolor="white" if hollow else color,
+                )
         single = [x for x in xs if len(at[x]) == 1 and at[x][0].get("ci95_low") is not None]
         if single:  # the Wilson 95% interval of one cell's CAPTCHA accuracy
-            ax.fill_between(single, [100 * at[x][0]["ci95_low"] for x in single],
-                            [100 * at[x][0]["ci95_high"] for x in single], color=color, alpha=0.12, linewidth=0)
+            ax.fill_between(
+                single,
+                [100 * at[x][0]["ci95_low"] for x in single],
+                [100 * at[x][0]["ci95_high"] for x in single],
+                color=color,
+                alpha=0.12,
+                linewidth=0,
+            )
     if any(r.get("lower_bound") for r in done):
-        ax.plot([], [], marker="o", linestyle="", color="grey", markerfacecolor="white",
-                label="hollow: lower bound (attacker had not converged)")
+        ax.plot(
+            [],
+            [],
+            marker="o",
+            linestyle="",
+            color="grey",
+            markerfacecolor="white",
+            label="hollow: lower bound (attacker had not converged)",
+        )
     for r in rows:
         if r.get("status") != "done" and isinstance(r.get(axis), (int, float)):
             ax.axvline(r[axis], color="grey", linestyle=":", linewidth=1)
@@ -189,23 +222,33 @@ def plot_adversarial(report: dict, *, path: Path) -> None:
         left.plot(eps, [100 * r["accuracy"][name] for r in rows], marker="o", label=f"{name} ({kind})")
     if report.get("retrained"):
         curve = report["retrained"]["white_box_accuracy"]
-        left.plot(eps, [100 * curve[f"{e:g}"] for e in eps], marker="s", linestyle="--",
-                  label=f"{report['target']} after adversarial training (white-box)")
-    right.plot(eps, [100 * r["accuracy"][report["target"]] for r in rows], marker="o", color="black",
-               label="no defence")
+        left.plot(
+            eps,
+            [100 * curve[f"{e:g}"] for e in eps],
+            marker="s",
+            linestyle="--",
+            label=f"{report['target']} after adversarial training (white-box)",
+        )
+    right.plot(
+        eps, [100 * r["accuracy"][report["target"]] for r in rows], marker="o", color="black", label="no defence"
+    )
     for d in report["defences"]:
-        right.plot(eps, [100 * r["defended"][report["target"]][d] for r in rows], marker="^", linestyle=":",
-                   label=d)
-    for ax, title in ((left, "attackers on the same perturbed CAPTCHAs"),
-                      (right, f"{report['target']} behind each defence")):
+        right.plot(eps, [100 * r["defended"][report["target"]][d] for r in rows], marker="^", linestyle=":", label=d)
+    for ax, title in (
+        (left, "attackers on the same perturbed CAPTCHAs"),
+        (right, f"{report['target']} behind each defence"),
+    ):
         ax.set_xlabel("eps (pixels of 0-255)")
         ax.set_ylim(-2, 102)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         ax.set_title(title, fontsize=9)
     left.set_ylabel("CAPTCHA accuracy (%)")
-    fig.suptitle(f"{report['method'].upper()}-{report['steps']} against {report['target']} on "
-                 f"{report['style']} (strength {report['strength']})", fontsize=10)
+    fig.suptitle(
+        f"{report['method'].upper()}-{report['steps']} against {report['target']} on "
+        f"{report['style']} (strength {report['strength']})",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -6,6 +6,7 @@ name, so this module sits low in the house: it imports only the registry.
 A plugin file may register styles, attackers or both. A broken plugin is recorded with its file
 name in `load_errors` and skipped; everything else keeps working.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,8 @@ ENTRY_POINT_GROUPS = {"captchalab.generators": "style", "captchalab.attackers": 
 BUILTIN_ATTACKERS = ("segment", "ctc", "ddddocr", "tiles", "squares", "classifier", "slider", "rotation")
 _loaded_files: set[Path] = set()
 _entry_points_loaded = False
-load_errors: list[str] = []       # "<file or entry point>: <exception>", one per broken plugin
-overrides: list[str] = []         # one line per plugin that replaced another of its name (the CLI says them)
+load_errors: list[str] = []  # "<file or entry point>: <exception>", one per broken plugin
+overrides: list[str] = []  # one line per plugin that replaced another of its name (the CLI says them)
 _module_files: dict[str, str] = {}  # plugin module name -> its file
 
 
@@ -57,8 +58,10 @@ def _record_sources(before: dict[str, dict], where: str) -> None:
             if name in before[family] and before[family][name] is plugin:
                 continue
             if name in before[family]:
-                overrides.append(f"note: {family} {name!r} from {where} replaces the one from "
-                                 f"{registry.SOURCES.get((family, name), '?')}")
+                overrides.append(
+                    f"note: {family} {name!r} from {where} replaces the one from "
+                    f"{registry.SOURCES.get((family, name), '?')}"
+                )
             registry.SOURCES[(family, name)] = where
 
 
@@ -95,8 +98,11 @@ def _load_entry_points() -> None:
             try:
                 before = _names()
                 obj = ep.load()
-                if isinstance(obj, type) and getattr(obj, "family", None) == family \
-                        and obj.name not in registry.TABLES[family]:
+                if (
+                    isinstance(obj, type)
+                    and getattr(obj, "family", None) == family
+                    and obj.name not in registry.TABLES[family]
+                ):
                     registry.register(obj)
                 _record_sources(before, where)
             except Exception as exc:

@@ -12,6 +12,7 @@ An attacker that declares no base starts from scratch. Bases trained by our own 
 our own generated data ship inside the package (captchalab/bases/, with their JSON and manifest),
 so a new machine starts from them at once; a file of the same name under models/ takes precedence.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,21 +54,38 @@ def base_mixture(recipe, charset: str, plugin_dirs=()):
     styles = [s for s in recipe.styles if not outside(charset, get_generator(s, list(plugin_dirs)).charset)]
     if not styles:
         raise CaptchalabError(f"no style of the base recipe draws every character of {charset!r}")
-    specs = [GenerationSpec(style, recipe.count, *recipe.length, charset=charset, seed=recipe.seed + k, strength=s,
-                            plugin_dirs=tuple(plugin_dirs))
-             for k, (style, s) in enumerate((st, s) for st in styles for s in recipe.strengths)]
+    specs = [
+        GenerationSpec(
+            style,
+            recipe.count,
+            *recipe.length,
+            charset=charset,
+            seed=recipe.seed + k,
+            strength=s,
+            plugin_dirs=tuple(plugin_dirs),
+        )
+        for k, (style, s) in enumerate((st, s) for st in styles for s in recipe.strengths)
+    ]
     return Source(mixture=tuple(specs), count=recipe.count)
 
 
 def ctc_mixture(charset: str, count: int | None = None, seed: int | None = None):
     """The generated CAPTCHAs the ctc starting model learns from."""
     from dataclasses import replace
+
     recipe = replace(Ctc.base, **{k: v for k, v in (("count", count), ("seed", seed)) if v is not None})
     return base_mixture(recipe, charset)
 
 
-def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder: Path = MODELS,
-                verbose: int = 0, on_epoch=None, plugin_dirs=()) -> Path | None:
+def ensure_base(
+    attacker: str,
+    charset: str,
+    say: Callable[[str], None],
+    folder: Path = MODELS,
+    verbose: int = 0,
+    on_epoch=None,
+    plugin_dirs=(),
+) -> Path | None:
     """The default starting model of `attacker` for `charset`, trained first if it is missing;
     None when the attacker declares no base (it then starts from scratch)."""
     path = base_path(attacker, charset, folder, plugin_dirs)
@@ -79,29 +97,47 @@ def ensure_base(attacker: str, charset: str, say: Callable[[str], None], folder:
     from . import train
     from .attackers.base import TrainSettings, make_attacker
     from .training import checkpoint_dir
+
     resume = (checkpoint_dir(path) / "state.json").is_file()  # a run interrupted earlier goes on
-    say(f"{path} is missing: training it first (once; later runs start from it)"
-        + (", resuming the interrupted run" if resume else ""))
+    say(
+        f"{path} is missing: training it first (once; later runs start from it)"
+        + (", resuming the interrupted run" if resume else "")
+    )
     recipe = make_attacker(attacker, charset, list(plugin_dirs)).base
     if recipe.trained_on == "characters" and charset == DIGITS:
         from .data.mnist import load_mnist
-        info = train.train_mnist(load_mnist(None), path, train.TrainConfig(), resume=resume, verbose=verbose,
-                                 on_epoch=on_epoch)
+
+        info = train.train_mnist(
+            load_mnist(None), path, train.TrainConfig(), resume=resume, verbose=verbose, on_epoch=on_epoch
+        )
     elif recipe.trained_on == "characters":
         config = train.TrainConfig(**train.CHARS_TRAINING)
         info = train.train_chars(charset, path, config, resume=resume, verbose=verbose, on_epoch=on_epoch)
     else:
-        info = train.train_attacker(make_attacker(attacker, charset, list(plugin_dirs)),
-                                    base_mixture(recipe, charset, plugin_dirs), path,
-                                    TrainSettings(seed=recipe.seed), resume=resume, verbose=verbose,
-                                    on_epoch=on_epoch, plugin_dirs=plugin_dirs)
+        info = train.train_attacker(
+            make_attacker(attacker, charset, list(plugin_dirs)),
+            base_mixture(recipe, charset, plugin_dirs),
+            path,
+            TrainSettings(seed=recipe.seed),
+            resume=resume,
+            verbose=verbose,
+            on_epoch=on_epoch,
+            plugin_dirs=plugin_dirs,
+        )
     accuracy = info.get("test_accuracy", info.get("val_accuracy"))
     say(f"{path}: accuracy {accuracy:.4f} on held-out data")
     return path
 
 
-def starting_model(start: str, attacker: str, charset: str, say: Callable[[str], None] = lambda m: None,
-                   verbose: int = 0, on_epoch=None, plugin_dirs=()) -> Path | None:
+def starting_model(
+    start: str,
+    attacker: str,
+    charset: str,
+    say: Callable[[str], None] = lambda m: None,
+    verbose: int = 0,
+    on_epoch=None,
+    plugin_dirs=(),
+) -> Path | None:
     """--from: 'scratch' (None), a model file, or 'base': the attacker's declared start, trained
     first if missing (None, with a note, for an attacker that declares none)."""
     if start == "scratch":

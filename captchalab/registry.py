@@ -5,6 +5,7 @@ registers. A leaf: it imports no plugin and nothing above it (finding plugins is
 A plugin class names its family (`family = "style"` or `"attacker"`, set by the base classes it
 subclasses) and defines `check_contract()`, which raises PluginError in plain words.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class PluginError(CaptchalabError):
 class Param:
     """A declared parameter of a style or hyper-parameter of an attacker: the CLI parses
     `name=value` against it and every value is checked against its type and range."""
+
     name: str
     type: type
     default: Any
@@ -98,7 +100,7 @@ def check_declared(cls, family: str) -> None:
         raise PluginError(f"{family} {cls.name!r} declares a parameter twice")
 
 
-STYLES: dict[str, Any] = {}      # name -> an instance of the style
+STYLES: dict[str, Any] = {}  # name -> an instance of the style
 ATTACKERS: dict[str, type] = {}  # name -> the attacker class
 SOURCES: dict[tuple[str, str], str] = {}  # (family, name) -> "built-in", a file path or an entry point
 TABLES = {"style": STYLES, "attacker": ATTACKERS}

@@ -4,6 +4,7 @@ Markdown rendered by markdown-it-py, plots inlined), and the attack report built
 (the kind of the CAPTCHAs writes its tables). The study and adversarial reports are built in
 study/report.py; plots are drawn by plots.py.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .plots import contact_sheet, plot_confusion
 @dataclass
 class Section:
     """A part of a report: an optional heading, Markdown lines, and the plots shown after them."""
+
     title: str | None
     lines: list[str] = field(default_factory=list)
     images: list[tuple[str, Path]] = field(default_factory=list)  # (caption, PNG file)
@@ -29,6 +31,7 @@ class Section:
 class Report:
     """Everything one report holds: `data` is report.json; `tables` are written as NAME.json and
     NAME.csv (one row per dict; pandas reads either)."""
+
     title: str
     data: dict
     sections: list[Section]
@@ -50,6 +53,7 @@ def render_html(report: Report) -> str:
     import html
 
     from markdown_it import MarkdownIt
+
     md = MarkdownIt("commonmark", {"html": False}).enable("table")
     body = [f"<h1>{html.escape(report.title)}</h1>"]
     for section in report.sections:
@@ -60,14 +64,20 @@ def render_html(report: Report) -> str:
         body.append(md.render("\n".join(section.lines)))
         for caption, path in section.images:
             if Path(path).is_file():
-                body.append(f"<figure><img src=\"{png_data_uri(path)}\" alt=\"{html.escape(caption)}\">"
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
-             "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
-             "figcaption{color:#555;font-size:90%}li{margin:.2em 0}")
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(report.title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+                body.append(
+                    f'<figure><img src="{png_data_uri(path)}" alt="{html.escape(caption)}">'
+                    f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+                )
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+        "img{max-width:100%;border:1px solid #eee}figure{margin:1.5em 0}"
+        "figcaption{color:#555;font-size:90%}li{margin:.2em 0}"
+    )
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(report.title)}</title>'
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n"
+    )
 
 
 def write_report(folder: Path, report: Report) -> None:
@@ -82,6 +92,7 @@ def write_report(folder: Path, report: Report) -> None:
 
 def png_data_uri(path: Path) -> str:
     import base64
+
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
@@ -95,13 +106,18 @@ def seen_by_attacker(image: np.ndarray, item, kind: str = "text") -> np.ndarray:
 def describe_verdict(verdict: dict | None) -> str:
     """A convergence verdict in one line, as the CLI and the quickstart page say it."""
     verdict = verdict or {}
-    extends = (f"; it trained on from {verdict['extends']} on the same CAPTCHAs, so its own verdict decides"
-               if verdict.get("extends") else "")
+    extends = (
+        f"; it trained on from {verdict['extends']} on the same CAPTCHAs, so its own verdict decides"
+        if verdict.get("extends")
+        else ""
+    )
     if verdict.get("converged") and "examples_seen" not in verdict:  # an ensemble: its members' runs did
         return f"converged ({verdict['stopped']})"
     if verdict.get("converged"):
-        return (f"converged ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
-                f"{verdict['examples_seen']:,} examples seen{extends})")
+        return (
+            f"converged ({verdict['stopped']}, {verdict.get('rate_cuts', 0)} learning-rate cuts, "
+            f"{verdict['examples_seen']:,} examples seen{extends})"
+        )
     return "NOT converged, so a lower bound: " + "; ".join(verdict.get("reasons") or ["no verdict"]) + extends
 
 
@@ -112,9 +128,11 @@ def attack_sections(result: dict) -> list[Section]:
     head = []
     if "source" in result:
         src = result["source"]
-        head.append(f"- source: `{src.get('generator') or src.get('dataset')}`"
-                    + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
-                    + (f", charset `{src.get('charset')}`" if kind.characters else ""))
+        head.append(
+            f"- source: `{src.get('generator') or src.get('dataset')}`"
+            + (f" (strength {src['strength']}, seed {src['seed']})" if "strength" in src else "")
+            + (f", charset `{src.get('charset')}`" if kind.characters else "")
+        )
     else:
         head.append(f"- styles: {', '.join(result.get('sources', {}))}")
     sections = [Section(None, head + kind.report_table(result))]
@@ -123,13 +141,18 @@ def attack_sections(result: dict) -> list[Section]:
     tail = []
     if result.get("skipped_files"):
         reasons = result.get("skipped_reasons", {})
-        tail += ["Skipped (unusable images): " + ", ".join(
-            f"`{f}` ({reasons.get(f) or 'unreadable'})" for f in result["skipped_files"][:50])
-            + (f" and {len(result['skipped_files']) - 50} more" if len(result["skipped_files"]) > 50 else ""), ""]
+        tail += [
+            "Skipped (unusable images): "
+            + ", ".join(f"`{f}` ({reasons.get(f) or 'unreadable'})" for f in result["skipped_files"][:50])
+            + (f" and {len(result['skipped_files']) - 50} more" if len(result["skipped_files"]) > 50 else ""),
+            "",
+        ]
     if result.get("rejected_rows"):
-        tail += ["Rejected labels.csv rows: " + ", ".join(
-            f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])
-            + (f" and {len(result['rejected_rows']) - 50} more" if len(result["rejected_rows"]) > 50 else "")]
+        tail += [
+            "Rejected labels.csv rows: "
+            + ", ".join(f"`{f}` ({why})" for f, why in result["rejected_rows"][:50])
+            + (f" and {len(result['rejected_rows']) - 50} more" if len(result["rejected_rows"]) > 50 else "")
+        ]
     if tail:
         sections.append(Section("What could not be read", tail))
     return sections
@@ -137,6 +160,7 @@ def attack_sections(result: dict) -> list[Section]:
 
 def slug(text: str) -> str:
     import re
+
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "attacker"
 
 
@@ -151,26 +175,36 @@ def write_attack_report(out: Path, result: dict, examples: dict[str, list], forc
         for name, r in result["per_attacker"].items():
             stem = slug(name)
             if "confusion_matrix" in r:
-                plot_confusion(r["confusion_matrix"], r["confusion_labels"], path=tmp / f"confusion-{stem}.png",
-                               title=f"{name}: confusion of characters (CAPTCHAs read with the right length)")
+                plot_confusion(
+                    r["confusion_matrix"],
+                    r["confusion_labels"],
+                    path=tmp / f"confusion-{stem}.png",
+                    title=f"{name}: confusion of characters (CAPTCHAs read with the right length)",
+                )
                 by_name[name].images.append((f"{name}: confusion matrix", tmp / f"confusion-{stem}.png"))
             misread = examples.get(name) or []
             if misread:
-                contact_sheet([seen_by_attacker(im, it, kind) for im, it in misread],
-                              [get_kind(kind).caption(it) for _, it in misread],
-                              path=tmp / f"misread-{stem}.png", cell_height=96 if "confusion_matrix" in r else 220)
-                by_name[name].images.append((f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them",
-                                             tmp / f"misread-{stem}.png"))
+                contact_sheet(
+                    [seen_by_attacker(im, it, kind) for im, it in misread],
+                    [get_kind(kind).caption(it) for _, it in misread],
+                    path=tmp / f"misread-{stem}.png",
+                    cell_height=96 if "confusion_matrix" in r else 220,
+                )
+                by_name[name].images.append(
+                    (f"{name}: misread CAPTCHAs (truth -> guess) as the attacker saw them", tmp / f"misread-{stem}.png")
+                )
         write_report(tmp, Report("Attack report", result, sections))
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
     import csv
     import io
+
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     from .fileio import atomic_write_text
+
     atomic_write_text(path, buffer.getvalue())

@@ -6,6 +6,7 @@ some before any log level applies. Unless `--verbose`, the CLI points descriptor
 and gives Python's `sys.stderr` a duplicate of the real one: our own lines, progress bars and
 Python warnings still reach the terminal, native chatter does not.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def quiet_native_output(verbose: bool) -> None:
         os.close(devnull)
     except OSError:  # no descriptor 2 to redirect (embedded use): nothing to quiet
         return
-    stream = os.fdopen(real, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8",
-                       errors="backslashreplace")
+    stream = os.fdopen(
+        real, "w", buffering=1, encoding=getattr(sys.stderr, "encoding", None) or "utf-8", errors="backslashreplace"
+    )
     stream._captchalab_quiet = True
     sys.stderr = stream
 
@@ -48,8 +50,10 @@ def use_onednn() -> None:
 def limit_threads(cpus: int) -> None:
     """Size TensorFlow's and OpenCV's thread pools to `cpus` (a Ray task's share, say)."""
     import cv2
+
     cv2.setNumThreads(max(1, cpus))
     import tensorflow as tf
+
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cpus)
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, cpus)))
@@ -84,6 +88,7 @@ def training_policy() -> str:
 def build_with_policy(build, policy: str):
     """A model built under a Keras dtype policy (layers keep it; the global policy is restored)."""
     import keras
+
     before = keras.config.dtype_policy().name
     keras.config.set_dtype_policy(policy)
     try:

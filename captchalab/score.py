@@ -5,6 +5,7 @@ cuts characters (and always outputs the expected count) and one that reads the w
 may output more or fewer): a CAPTCHA contributes max(0, len(truth) - distance(guess, truth))
 correct characters out of len(truth).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -32,12 +33,16 @@ def attacker_state(attacker) -> dict:
     if not attacker.trainable:
         return {"converged": None, "lower_bound": False, "reasons": ["off the shelf: not trained on this design"]}
     if attacker.info.get("task") in ("mnist", "chars"):
-        return {"converged": None, "lower_bound": True,
-                "reasons": ["trained on single characters only, never on CAPTCHAs of this design"]}
+        return {
+            "converged": None,
+            "lower_bound": True,
+            "reasons": ["trained on single characters only, never on CAPTCHAs of this design"],
+        }
     verdict = attacker.info.get("convergence") or {}
     converged = verdict.get("converged")
-    reasons = verdict.get("reasons") or ([] if converged else ["its model records no convergence verdict "
-                                                                "(trained before captchalab checked)"])
+    reasons = verdict.get("reasons") or (
+        [] if converged else ["its model records no convergence verdict (trained before captchalab checked)"]
+    )
     return {"converged": converged, "lower_bound": converged is not True, "reasons": reasons}
 
 
@@ -97,8 +102,7 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
             count_right += len(boxes) == len(truth)
             if it.true_boxes is not None:
                 boxes_scored += 1
-                boxes_right += len(boxes) == len(truth) and all(
-                    box_hit(f, t) for f, t in zip(boxes, it.true_boxes))
+                boxes_right += len(boxes) == len(truth) and all(box_hit(f, t) for f, t in zip(boxes, it.true_boxes))
     n = len(done)
     result = {
         **skipped_fields(items),
@@ -120,9 +124,12 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
 
 def skipped_fields(items) -> dict:
     done = [it for it in items if not it.skipped]
-    return {"count": len(done), "skipped": len(items) - len(done),
-            "skipped_files": [it.name for it in items if it.skipped],
-            "skipped_reasons": {it.name: it.error for it in items if it.skipped}}
+    return {
+        "count": len(done),
+        "skipped": len(items) - len(done),
+        "skipped_files": [it.name for it in items if it.skipped],
+        "skipped_reasons": {it.name: it.error for it in items if it.skipped},
+    }
 
 
 def score_kind(items, kind: str) -> dict:
@@ -132,7 +139,15 @@ def score_kind(items, kind: str) -> dict:
     measured = get_kind(kind).score(done)
     n = len(done)
     rates = {"captcha_accuracy": measured["success"], **measured.get("rates", {})}
-    shares = {field: value for name, k in rates.items()
-              for field, value in ((name, k / n if n else 0.0), (f"{name}_ci95", wilson(k, n)))}
-    return {**skipped_fields(items), "kind": kind, **shares, "char_accuracy": measured["unit_accuracy"],
-            **measured["fields"]}
+    shares = {
+        field: value
+        for name, k in rates.items()
+        for field, value in ((name, k / n if n else 0.0), (f"{name}_ci95", wilson(k, n)))
+    }
+    return {
+        **skipped_fields(items),
+        "kind": kind,
+        **shares,
+        "char_accuracy": measured["unit_accuracy"],
+        **measured["fields"],
+    }

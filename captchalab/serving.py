@@ -1,5 +1,6 @@
 """Serving a local web app (explore, the human-study page): a port check that fails in one line,
 uvicorn, quiet, images as PNG data URLs, and a way to start a page and wait for it."""
+
 from __future__ import annotations
 
 import socket
@@ -14,8 +15,10 @@ def check_port(host: str, port: int) -> None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        raise CaptchalabError(f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-                              + (" (pass another `port`)" if exc.errno == 98 else "")) from None
+        raise CaptchalabError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            + (" (pass another `port`)" if exc.errno == 98 else "")
+        ) from None
 
 
 class TooLarge(Exception):
@@ -45,11 +48,13 @@ def png_uri(image) -> str:
     """An image (HxW or HxWx3/4 uint8, BGR) as a PNG data URL for a page."""
     import base64
     import cv2
+
     return "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
 def serve_app(app, host: str, port: int) -> None:
     import uvicorn
+
     check_port(host, port)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
@@ -69,9 +74,15 @@ def launch(args: list[str], ready: str, env: dict | None = None, timeout: float 
     import sys
     import time
     import urllib.request
+
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "captchalab", *map(str, args), "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "captchalab", *map(str, args), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -5,6 +5,7 @@
 A sweep's cell is one step: the CAPTCHAs at one value of a generator knob, read by every
 attacker given (and, with `retrain`, by an attacker trained on that step's generator).
 """
+
 from __future__ import annotations
 
 import shutil
@@ -26,7 +27,6 @@ from .study.backends import LocalBackend
 from .study.report import write_study_report
 from .study.cells import RATES, AttackerRef, Cell, Training, read_blob, rows_of, run_cell
 from .study.engine import run_grid, study_marker
-
 
 
 def parse_range(text: str, what: str) -> list[float]:
@@ -64,22 +64,22 @@ def parse_knob(style: str, strength: str | None, param: str | None, plugin_dirs=
 
 @dataclass
 class SweepConfig:
-    model: str | None          # the first attacker's model file (None: read-only attackers alone)
+    model: str | None  # the first attacker's model file (None: read-only attackers alone)
     style: str
-    knob: str                  # "strength" or a generator parameter name
+    knob: str  # "strength" or a generator parameter name
     values: list[float]
     count: int = 1000
-    seed: int = 100            # step i's CAPTCHAs use seed + i
-    strength: float = 0.5      # used when the knob is a parameter
+    seed: int = 100  # step i's CAPTCHAs use seed + i
+    strength: float = 0.5  # used when the knob is a parameter
     params: dict = field(default_factory=dict)
     length: int = 4
     retrain: bool = False
     train_count: int = 2000
-    train_epochs: int | None = None   # at most (None: until the retrained attacker converges)
+    train_epochs: int | None = None  # at most (None: until the retrained attacker converges)
     workers: int = 2
     plugin_dirs: tuple[str, ...] = ()
-    models: tuple[str, ...] = ()      # further attackers' model files
-    readers: tuple[str, ...] = ()     # read-only attackers as NAME[:name=value,...] (ddddocr)
+    models: tuple[str, ...] = ()  # further attackers' model files
+    readers: tuple[str, ...] = ()  # read-only attackers as NAME[:name=value,...] (ddddocr)
     charset: str = DIGITS
 
     def spec(self, value: float, count: int, seed: int) -> GenerationSpec:
@@ -89,8 +89,9 @@ class SweepConfig:
             strength = value
         else:
             params[self.knob] = value
-        return GenerationSpec(self.style, count, self.length, self.length, self.charset, seed, strength,
-                              params, tuple(self.plugin_dirs))
+        return GenerationSpec(
+            self.style, count, self.length, self.length, self.charset, seed, strength, params, tuple(self.plugin_dirs)
+        )
 
     def check(self) -> None:
         if self.count < 1:
@@ -112,11 +113,22 @@ def step_cell(config: SweepConfig, i: int, value: float) -> Cell:
     refs += [AttackerRef(name, name=name, charset=config.charset) for name in config.readers]
     if config.retrain:
         train_spec = config.spec(value, config.train_count, config.seed + 1000 + i)
-        refs.append(AttackerRef("retrained", training=Training(read_model_info(Path(config.model))["attacker"],
-                                                               train_spec, config.model, (),
-                                                               config.train_epochs, config.seed + i)))
-    return Cell(f"step-{i:02d}", {config.knob: value}, config.spec(value, config.count, config.seed + i),
-                refs, examples=3)
+        refs.append(
+            AttackerRef(
+                "retrained",
+                training=Training(
+                    read_model_info(Path(config.model))["attacker"],
+                    train_spec,
+                    config.model,
+                    (),
+                    config.train_epochs,
+                    config.seed + i,
+                ),
+            )
+        )
+    return Cell(
+        f"step-{i:02d}", {config.knob: value}, config.spec(value, config.count, config.seed + i), refs, examples=3
+    )
 
 
 def step_from_cell(result: dict, config: SweepConfig, i: int, value: float) -> dict:
@@ -125,11 +137,28 @@ def step_from_cell(result: dict, config: SweepConfig, i: int, value: float) -> d
         return {"step": i, "value": value, "status": "failed", "error": result.get("error", "")}
     per = result["per_attacker"]
     first = per[next(iter(per))]
-    step = {"step": i, "value": value, "status": result["status"],
-            **{k: first.get(k) for k in ("count", "captcha_accuracy", "char_accuracy", "segmentation_rate",
-                                         "segmentation_box_rate", "captchas_per_second", "confusion_matrix",
-                                         "confusion_labels", "misread")},
-            "seconds": result["seconds"], "parameters": result["test"]["parameters"], "per_attacker": per}
+    step = {
+        "step": i,
+        "value": value,
+        "status": result["status"],
+        **{
+            k: first.get(k)
+            for k in (
+                "count",
+                "captcha_accuracy",
+                "char_accuracy",
+                "segmentation_rate",
+                "segmentation_box_rate",
+                "captchas_per_second",
+                "confusion_matrix",
+                "confusion_labels",
+                "misread",
+            )
+        },
+        "seconds": result["seconds"],
+        "parameters": result["test"]["parameters"],
+        "per_attacker": per,
+    }
     if result["status"] != "done":
         step["error"] = "; ".join(f"{k}: {v.get('error')}" for k, v in per.items() if v["status"] != "done")
     if "retrained" in per and per["retrained"]["status"] == "done":
@@ -157,8 +186,9 @@ def run_step(model, config: SweepConfig, i: int, value: float, out: Path) -> dic
     cell.workers = config.workers
     loaded = {}
     if model is not None:
-        loaded[cell.attackers[0].label] = model if hasattr(model, "read_prepared") else \
-            attacker_around(model, config.model, config.plugin_dirs)
+        loaded[cell.attackers[0].label] = (
+            model if hasattr(model, "read_prepared") else attacker_around(model, config.model, config.plugin_dirs)
+        )
     return step_from_cell(run_cell(cell, _models(cell, out), loaded), config, i, value)
 
 
@@ -184,8 +214,14 @@ def _examples(out: Path, config: SweepConfig, step: dict) -> None:
     step["examples"] = f"steps/step-{step['step']:02d}.png"
 
 
-def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
-              on_step: Callable[[dict, int, int, float], None] | None = None, backend=None) -> dict:
+def run_sweep(
+    model,
+    config: SweepConfig,
+    out: Path,
+    resume: bool = False,
+    on_step: Callable[[dict, int, int, float], None] | None = None,
+    backend=None,
+) -> dict:
     """Run (or continue) a sweep; returns the report dict (also written as report.*).
 
     `on_step(step, steps_run, steps_left, seconds)` is called after every step this call runs.
@@ -216,10 +252,19 @@ def run_sweep(model, config: SweepConfig, out: Path, resume: bool = False,
                 for suffix in (".keras", ".json"):
                     shutil.copyfile(trained.with_suffix(suffix), out / "steps" / f"attacker-{step['step']:02d}{suffix}")
                 step.setdefault("retrained", {})["model"] = str(out / "steps" / f"attacker-{step['step']:02d}.keras")
-    report = {"kind": "sweep", "style": config.style, "knob": config.knob, "steps": steps,
-              "config": asdict(config), "rows": rows_of(steps, lambda s: {config.knob: s["value"]}),
-              "manifest": make_manifest("report", command="sweep", config=asdict(config))}
-    images = [(f"{config.knob} = {s['value']}: examples (truth; misread ones as truth -> guess)", out / s["examples"])
-              for s in steps if s.get("examples")]
+    report = {
+        "kind": "sweep",
+        "style": config.style,
+        "knob": config.knob,
+        "steps": steps,
+        "config": asdict(config),
+        "rows": rows_of(steps, lambda s: {config.knob: s["value"]}),
+        "manifest": make_manifest("report", command="sweep", config=asdict(config)),
+    }
+    images = [
+        (f"{config.knob} = {s['value']}: examples (truth; misread ones as truth -> guess)", out / s["examples"])
+        for s in steps
+        if s.get("examples")
+    ]
     write_study_report(out, f"Sweep: {config.style} {config.knob}", report, [config.knob], images)
     return report

@@ -8,6 +8,7 @@ Each exercises the documented contract (docs/plugins.md, docs/attackers.md) on t
 CAPTCHAs, one short training for a trainable attacker. A pass says the plugin will work through
 every command; it says nothing about how well it reads.
 """
+
 from __future__ import annotations
 
 import pickle
@@ -46,8 +47,10 @@ def _box_problems(boxes, text: str, shape) -> list[str]:
             continue
         x0, y0, x1, y1 = box
         if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-            problems.append(f"box {tuple(box)} is not inside the {width}x{height} image with x0 < x1, y0 < y1 "
-                            "(x1 and y1 are exclusive)")
+            problems.append(
+                f"box {tuple(box)} is not inside the {width}x{height} image with x0 < x1, y0 < y1 "
+                "(x1 and y1 are exclusive)"
+            )
     return problems
 
 
@@ -89,8 +92,10 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
                 continue
             image = first.image
             if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                problems.append(f"render() image is {getattr(image, 'dtype', type(image))} of shape "
-                                f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)")
+                problems.append(
+                    f"render() image is {getattr(image, 'dtype', type(image))} of shape "
+                    f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)"
+                )
                 continue
             if not (8 <= image.shape[0] <= MAX_SIDE and 8 <= image.shape[1] <= MAX_SIDE):
                 problems.append(f"image of {image.shape[1]}x{image.shape[0]} pixels: sides must be 8 to {MAX_SIDE}")
@@ -123,8 +128,10 @@ def _challenge_problems(style, count: int) -> list[str]:
                 continue
             image = first.image
             if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                problems.append(f"challenge() image is {getattr(image, 'dtype', type(image))} of shape "
-                                f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)")
+                problems.append(
+                    f"challenge() image is {getattr(image, 'dtype', type(image))} of shape "
+                    f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)"
+                )
                 continue
             try:
                 header = ["filename", *kind.columns]
@@ -132,8 +139,9 @@ def _challenge_problems(style, count: int) -> list[str]:
                 if kind.parse_row(cells)[1] != first.answer:
                     problems.append(f"answer {first.answer!r} is not in its canonical form")
             except (KeyError, TypeError, ValueError) as exc:
-                problems.append(f"question {first.question!r} / answer {first.answer!r} do not fit the "
-                                f"{kind.name} kind: {exc}")
+                problems.append(
+                    f"question {first.question!r} / answer {first.answer!r} do not fit the {kind.name} kind: {exc}"
+                )
             problems += [p for p in kind.check_challenge(first, image) if p not in problems]
             if not np.array_equal(image, again.image) or first.answer != again.answer:
                 problems.append("the same seed gave different challenges: draw randomness only from `rng`")
@@ -149,8 +157,10 @@ def _captchas(charset: str, count: int, seed: int, kind: str = "text"):
 
 def _reading_problems(readings, prepared: list, charset: str, kind: str = "text") -> list[str]:
     if not isinstance(readings, list) or len(readings) != len(prepared):
-        return [f"read_prepared() must return a list of one Reading per image "
-                f"(got {type(readings).__name__} of {len(readings) if hasattr(readings, '__len__') else '?'})"]
+        return [
+            f"read_prepared() must return a list of one Reading per image "
+            f"(got {type(readings).__name__} of {len(readings) if hasattr(readings, '__len__') else '?'})"
+        ]
     problems, units = [], get_kind(kind).units
     for r in readings:
         if not isinstance(r, Reading) or not isinstance(r.text, str):
@@ -158,10 +168,14 @@ def _reading_problems(readings, prepared: list, charset: str, kind: str = "text"
             continue
         if any(c not in charset for c in r.text):
             problems.append(f"read {r.text!r}: characters outside {charset!r}")
-        if r.confidence and (len(r.confidence) != units(r.text) or
-                             not all(isinstance(c, (float, int)) and 0 <= c <= 1 for c in r.confidence)):
-            problems.append(f"confidence {r.confidence!r} is not one probability in [0, 1] per "
-                            f"{get_kind(kind).unit} of {r.text!r} (or empty)")
+        if r.confidence and (
+            len(r.confidence) != units(r.text)
+            or not all(isinstance(c, (float, int)) and 0 <= c <= 1 for c in r.confidence)
+        ):
+            problems.append(
+                f"confidence {r.confidence!r} is not one probability in [0, 1] per "
+                f"{get_kind(kind).unit} of {r.text!r} (or empty)"
+            )
         if r.boxes is not None and r.crops is not None and len(r.crops) != len(r.boxes):
             problems.append("crops and boxes differ in number")
     return problems
@@ -190,13 +204,13 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
             pickle.dumps(item)
             prepared.append(item)
         except Exception as exc:
-            problems.append(f"prepare() must return something picklable without the model: "
-                            f"{type(exc).__name__}: {exc}")
+            problems.append(f"prepare() must return something picklable without the model: {type(exc).__name__}: {exc}")
             break
     _fail_if(problems, f"attacker {cls.name!r}")
     with tempfile.TemporaryDirectory(prefix="captchalab-check-") as tmp:
         if cls.trainable:
             from .train import train_attacker
+
             out = Path(tmp) / "model.keras"
             try:
                 info = train_attacker(attacker, source, out, TrainSettings(epochs=1, batch_size=8, seed=1), workers=0)
@@ -207,13 +221,15 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
                 problems.append(f"training, saving or loading (safe_mode) failed: {type(exc).__name__}: {exc}")
                 _fail_if(problems, f"attacker {cls.name!r}")
         try:
-            problems += _reading_problems(attacker.read_prepared(prepared), prepared,
-                                          charset if characters else "-0123456789 ", cls.kind)
+            problems += _reading_problems(
+                attacker.read_prepared(prepared), prepared, charset if characters else "-0123456789 ", cls.kind
+            )
         except Exception as exc:
             problems.append(f"read_prepared() raised {type(exc).__name__}: {exc}")
         if cls.differentiable:
             try:
                 import tensorflow as tf
+
                 images, texts, boxes = [s.image for s in samples], [s.text for s in samples], [s.boxes for s in samples]
                 asked = {} if characters else {"questions": [s.question for s in samples]}
                 x0, _, constants = attacker.adversarial_objective(images, texts, boxes, **asked)

@@ -2,6 +2,7 @@
 any attacker on CAPTCHAs. Each prepares its data, trains through the shared loop (captchalab/training),
 and writes `NAME.keras` + `NAME.json` atomically.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,21 +54,39 @@ def one_run_per_model(train):
     def run(*args, **kwargs):
         with training_lock(check_model_path(signature.bind(*args, **kwargs).arguments["out"])):
             return train(*args, **kwargs)
+
     return run
 
 
 def network_info(charset: str, task: str, **fields) -> dict:
     """The JSON fields that make a seed-network model usable as a `segment` attacker."""
-    return {"attacker": "segment", "charset": charset, "charset_name": charset_name(charset),
-            "input": {"crop": [28, 28, 1]}, "task": task, **fields}
+    return {
+        "attacker": "segment",
+        "charset": charset,
+        "charset_name": charset_name(charset),
+        "input": {"crop": [28, 28, 1]},
+        "task": task,
+        **fields,
+    }
 
 
 @one_run_per_model
-def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Path, config: TrainConfig,
-                     resume: bool = False, verbose: int = 0, on_epoch=None, manifest_fields: dict | None = None) -> dict:
+def train_characters(
+    task: str,
+    charset: str,
+    train: tuple,
+    test: tuple,
+    out: Path,
+    config: TrainConfig,
+    resume: bool = False,
+    verbose: int = 0,
+    on_epoch=None,
+    manifest_fields: dict | None = None,
+) -> dict:
     """The seed's network on single 28x28 characters: hold out `config.validation_count` of the
     training images, train, evaluate on the test images, write `out` and `out`.json."""
     import keras
+
     out = check_model_path(out)
     config.check()
     check_resumable(out, resume)
@@ -76,34 +95,58 @@ def train_characters(task: str, charset: str, train: tuple, test: tuple, out: Pa
     x_train, y_train, x_val, y_val = split_validation(*train, config.validation_count, config.seed)
     build = lambda: build_model(len(charset), seed=config.seed)  # noqa: E731
     model = build_with_policy(build, training_policy())
-    state = train_network(model, x_train, y_train, x_val, y_val, config, checkpoint_dir(out), resume,
-                          verbose, on_epoch)
+    state = train_network(model, x_train, y_train, x_val, y_val, config, checkpoint_dir(out), resume, verbose, on_epoch)
     model = float32_copy(model, build)
     result = evaluate(model, *test, charset)
     info = network_info(
-        charset, task, test_accuracy=result["accuracy"], per_class_accuracy=result["per_class_accuracy"],
+        charset,
+        task,
+        test_accuracy=result["accuracy"],
+        per_class_accuracy=result["per_class_accuracy"],
         most_confused=most_confused(result["confusion_matrix"], charset),
-        confusion_matrix=result["confusion_matrix"], train_count=len(x_train), validation_count=len(x_val),
-        test_count=len(test[0]), epochs=config.epochs, batch_size=config.batch_size, seed=config.seed,
+        confusion_matrix=result["confusion_matrix"],
+        train_count=len(x_train),
+        validation_count=len(x_val),
+        test_count=len(test[0]),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
         **run_record(state),
-        manifest=make_manifest("model", task=task, config=asdict(config), **(manifest_fields or {})))
+        manifest=make_manifest("model", task=task, config=asdict(config), **(manifest_fields or {})),
+    )
     return finish(model, out, info, wall_start)
 
 
-def train_mnist(data, out: Path, config: TrainConfig, resume: bool = False,
-                verbose: int = 0, on_epoch=None) -> dict:
+def train_mnist(data, out: Path, config: TrainConfig, resume: bool = False, verbose: int = 0, on_epoch=None) -> dict:
     """Train on MNIST, evaluate on the official test set, write `out` and `out`.json."""
-    return train_characters("mnist", DIGITS, (data.x_train, data.y_train), (data.x_test, data.y_test), out,
-                            config, resume, verbose, on_epoch,
-                            {"data_source": data.source, "data_hashes": data.file_hashes})
+    return train_characters(
+        "mnist",
+        DIGITS,
+        (data.x_train, data.y_train),
+        (data.x_test, data.y_test),
+        out,
+        config,
+        resume,
+        verbose,
+        on_epoch,
+        {"data_source": data.source, "data_hashes": data.file_hashes},
+    )
 
 
 # rendered characters are varied already; the per-epoch augmentation only adds small moves
 CHARS_TRAINING = dict(epochs=6, learning_rate=3e-3, max_rotate=5.0, max_shift=1.5, max_scale=0.05)
 
 
-def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000, test_count: int = 5000,
-                resume: bool = False, verbose: int = 0, on_epoch=None) -> dict:
+def train_chars(
+    charset: str,
+    out: Path,
+    config: TrainConfig,
+    count: int = 40000,
+    test_count: int = 5000,
+    resume: bool = False,
+    verbose: int = 0,
+    on_epoch=None,
+) -> dict:
     """Train the network on single characters rendered from the bundled fonts; evaluate on a
     held-out set rendered with another seed; write `out` and `out`.json."""
     if count < 2 * len(charset) or test_count < 1:
@@ -111,11 +154,22 @@ def train_chars(charset: str, out: Path, config: TrainConfig, count: int = 40000
     config.check()
     train = render_chars(charset, count, config.seed)
     test = render_chars(charset, test_count, config.seed + 1000)
-    return train_characters("chars", charset, train, test, out, config, resume, verbose, on_epoch,
-                            {"charset": charset, "count": count, "test_count": test_count})
+    return train_characters(
+        "chars",
+        charset,
+        train,
+        test,
+        out,
+        config,
+        resume,
+        verbose,
+        on_epoch,
+        {"charset": charset, "count": count, "test_count": test_count},
+    )
 
 
 # -- any attacker on CAPTCHAs ---------------------------------------------------------------
+
 
 def _prepared(attacker, source, length, workers: int) -> tuple[list, dict]:
     """Every CAPTCHA of `source` prepared for `attacker` as (prepared, text), and the ones that
@@ -148,8 +202,9 @@ def split_examples(examples: list, seed: int) -> tuple[list, list]:
 def check_semi_supervised(attacker) -> None:
     """Refuse unlabelled CAPTCHAs for an attacker that does not declare it can learn from them."""
     if not attacker.semi_supervised:
-        raise CaptchalabError(f"attacker {attacker.name!r} does not train on unlabelled CAPTCHAs "
-                              "(semi_supervised is not declared)")
+        raise CaptchalabError(
+            f"attacker {attacker.name!r} does not train on unlabelled CAPTCHAs (semi_supervised is not declared)"
+        )
 
 
 def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | None = None) -> tuple[list, dict]:
@@ -163,10 +218,17 @@ def prepare_unlabelled(attacker, unlabelled, workers: int = 2, train: list | Non
     examples, skipped = _prepared(attacker, Source(dataset=asked), None, workers)
     prepared = [p for p, _ in examples]
     if not prepared:
-        raise CaptchalabError(f"`unlabelled` {unlabelled.root}: no readable image "
-                              f"({len(skipped)} skipped, first: {next(iter(skipped.items()), ('', ''))})")
-    return prepared, {"folder": str(unlabelled.root), "count": len(prepared), "skipped": len(skipped),
-                      "skipped_files": skipped, "image_sha256": sorted(file_hashes(unlabelled))}
+        raise CaptchalabError(
+            f"`unlabelled` {unlabelled.root}: no readable image "
+            f"({len(skipped)} skipped, first: {next(iter(skipped.items()), ('', ''))})"
+        )
+    return prepared, {
+        "folder": str(unlabelled.root),
+        "count": len(prepared),
+        "skipped": len(skipped),
+        "skipped_files": skipped,
+        "image_sha256": sorted(file_hashes(unlabelled)),
+    }
 
 
 def check_fresh(attacker, source) -> None:
@@ -174,15 +236,18 @@ def check_fresh(attacker, source) -> None:
     if not isinstance(source, GeneratedSource):
         raise CaptchalabError("`fresh` draws new CAPTCHAs from a style: it needs `style`, not `dataset`")
     if not attacker.fresh_examples:
-        raise CaptchalabError(f"attacker {attacker.name!r} does not train on fresh CAPTCHAs "
-                              "(fresh_examples is not declared)")
+        raise CaptchalabError(
+            f"attacker {attacker.name!r} does not train on fresh CAPTCHAs (fresh_examples is not declared)"
+        )
 
 
 def fresh_draws(attacker, source, count: int, workers: int):
     """`draw(seed)`: `count` CAPTCHAs of the source's design drawn with `seed`, prepared for
     `attacker` (the generator is free: an epoch need not re-read the same CAPTCHAs)."""
+
     def draw(seed: int) -> list:
         return prepare_examples(attacker, source.redrawn(seed, count), workers)[0]
+
     return draw
 
 
@@ -192,21 +257,36 @@ def budget_warnings(attacker, settings, result: dict) -> list[str]:
     ran_under = (result.get("convergence") or {}).get("budget")
     if settings.budget is None or (ran_under is not None and ran_under <= settings.budget):
         return []
-    return [f"attacker {attacker.name!r} ({source_of('attacker', attacker.name)}) trained with its own fit, which "
-            f"did not record running under the budget of {settings.budget:,} examples"
-            + (f" (it records {ran_under:,})" if ran_under is not None else "") + ": the budget may have been ignored"]
+    return [
+        f"attacker {attacker.name!r} ({source_of('attacker', attacker.name)}) trained with its own fit, which "
+        f"did not record running under the budget of {settings.budget:,} examples"
+        + (f" (it records {ran_under:,})" if ran_under is not None else "")
+        + ": the budget may have been ignored"
+    ]
 
 
 @one_run_per_model
-def train_attacker(attacker, source, out: Path, settings, init_from: Path | None = None,
-                   workers: int = 2, resume: bool = False, verbose: int = 0, on_epoch=None,
-                   plugin_dirs=(), unlabelled=None, fresh: bool = False) -> dict:
+def train_attacker(
+    attacker,
+    source,
+    out: Path,
+    settings,
+    init_from: Path | None = None,
+    workers: int = 2,
+    resume: bool = False,
+    verbose: int = 0,
+    on_epoch=None,
+    plugin_dirs=(),
+    unlabelled=None,
+    fresh: bool = False,
+) -> dict:
     """Train `attacker` (a fresh instance of any trainable attacker) on the CAPTCHAs of `source`,
     optionally starting from another model's weights, with `unlabelled` (a Dataset of
     unlabelled CAPTCHAs) semi-supervised, and with `fresh` on CAPTCHAs of the source's style
     drawn anew every epoch (the first draw's held-out part still validates); write `out`
     (.keras) and its JSON."""
     import keras
+
     out = check_model_path(out)
     check_resumable(out, resume)
     _check_pairing(attacker, source, fresh)
@@ -238,9 +318,15 @@ def train_attacker(attacker, source, out: Path, settings, init_from: Path | None
     same = parent is not None and same_training(parent, described, fresh, unlabelled_info)
     result["convergence"] = inherited(result.get("convergence"), parent, same)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
-    run = {"source": described, "initialised_from": started_from, "initialised_weights": taken,
-           "train_count": len(train), "validation_count": len(validation), "unlabelled": unlabelled_info,
-           "fresh_every_epoch": fresh}
+    run = {
+        "source": described,
+        "initialised_from": started_from,
+        "initialised_weights": taken,
+        "train_count": len(train),
+        "validation_count": len(validation),
+        "unlabelled": unlabelled_info,
+        "fresh_every_epoch": fresh,
+    }
     return finish(attacker.model, out, _captcha_model_info(attacker, settings, stats, run, result), wall_start)
 
 
@@ -251,27 +337,46 @@ def _check_pairing(attacker, source, fresh: bool) -> None:
     if fresh:
         check_fresh(attacker, source)
     if attacker.kind != source.kind:
-        raise CaptchalabError(f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are "
-                              f"{source.kind} CAPTCHAs")
-    source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset "
-                                           f"{charset_name(attacker.charset)!r}")
+        raise CaptchalabError(
+            f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are {source.kind} CAPTCHAs"
+        )
+    source.check_charset(attacker.charset, f"a {attacker.name} attacker for charset {charset_name(attacker.charset)!r}")
 
 
 def _captcha_model_info(attacker, settings, stats: dict, run: dict, result: dict) -> dict:
     """The JSON beside a model trained on CAPTCHAs: what it reads, how it was trained, on what."""
     characters = get_kind(attacker.kind).characters
-    return {"attacker": attacker.name, "kind": attacker.kind, "charset": attacker.charset,
-            **({} if characters else {"classes": attacker.classes}),
-            "charset_name": charset_name(attacker.charset), "input": attacker.geometry(),
-            "hyperparameters": attacker.hparams, "task": "captcha", "source": run["source"],
-            "initialised_from": run["initialised_from"], "initialised_weights": run["initialised_weights"],
-            **stats, "train_count": run["train_count"], "validation_count": run["validation_count"],
-            "seed": settings.seed, "labelled_count": stats["captchas"], "unlabelled": run["unlabelled"],
-            "fresh_every_epoch": run["fresh_every_epoch"], **result,
-            "manifest": make_manifest("model", task="captcha", attacker=attacker.name,
-                                      hyperparameters=attacker.hparams, settings=asdict(settings),
-                                      source=run["source"], initialised_from=run["initialised_from"],
-                                      fresh_every_epoch=run["fresh_every_epoch"])}
+    return {
+        "attacker": attacker.name,
+        "kind": attacker.kind,
+        "charset": attacker.charset,
+        **({} if characters else {"classes": attacker.classes}),
+        "charset_name": charset_name(attacker.charset),
+        "input": attacker.geometry(),
+        "hyperparameters": attacker.hparams,
+        "task": "captcha",
+        "source": run["source"],
+        "initialised_from": run["initialised_from"],
+        "initialised_weights": run["initialised_weights"],
+        **stats,
+        "train_count": run["train_count"],
+        "validation_count": run["validation_count"],
+        "seed": settings.seed,
+        "labelled_count": stats["captchas"],
+        "unlabelled": run["unlabelled"],
+        "fresh_every_epoch": run["fresh_every_epoch"],
+        **result,
+        "manifest": make_manifest(
+            "model",
+            task="captcha",
+            attacker=attacker.name,
+            hyperparameters=attacker.hparams,
+            settings=asdict(settings),
+            source=run["source"],
+            initialised_from=run["initialised_from"],
+            fresh_every_epoch=run["fresh_every_epoch"],
+        ),
+    }
 
 
 def most_confused(confusion, charset: str, n: int = 10) -> list[dict]:

@@ -5,6 +5,7 @@ and two inputs compared layer by layer.
 matplotlib (Agg); `render_all` writes a folder with PNGs and an index.html that walks down the
 network from input to output.
 """
+
 from __future__ import annotations
 
 import html
@@ -30,8 +31,10 @@ def load_network(path) -> tuple:
     character set in output order."""
     attacker = load_attacker(path)
     if "layers" not in attacker.views:
-        raise CaptchalabError(f"{path} is a {attacker.name!r} model; visualize draws the seed's network "
-                              "(a segment model); `captchalab explore` also shows ctc models")
+        raise CaptchalabError(
+            f"{path} is a {attacker.name!r} model; visualize draws the seed's network "
+            "(a segment model); `captchalab explore` also shows ctc models"
+        )
     return attacker.model, attacker.charset
 
 
@@ -40,10 +43,13 @@ def visual_input(data, index: int | None, image, char: int | None, index_flag: s
     or with `char` that character of a whole CAPTCHA)."""
     if index is not None:
         from .data.mnist import load_mnist
+
         mnist = load_mnist(data)
         if not 0 <= index < len(mnist.x_test):
-            raise CaptchalabError(f"{index_flag} {index} is out of range: the MNIST test set has "
-                                  f"{len(mnist.x_test)} images (0..{len(mnist.x_test) - 1})")
+            raise CaptchalabError(
+                f"{index_flag} {index} is out of range: the MNIST test set has "
+                f"{len(mnist.x_test)} images (0..{len(mnist.x_test) - 1})"
+            )
         return mnist.x_test[index], f"mnist #{index} (label {int(mnist.y_test[index])})", f"mnist-{index}"
     picture = read_image_or_fail(image)
     label = image.name + (f" char {char}" if char is not None else "")
@@ -55,6 +61,7 @@ def prepare_image(image: np.ndarray, char: int | None = None) -> np.ndarray:
     it is dark on light), a CAPTCHA with `char` gives its char-th segmented character, anything
     else is treated as one character and normalised the MNIST way."""
     import cv2
+
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     if char is not None:
         crops = cut_characters(image).crops
@@ -73,9 +80,11 @@ def activation_function(model):
     if run is None:
         import keras
         import tensorflow as tf
+
         extractor = keras.Model(model.input, [model.get_layer(n).output for n in LAYERS[1:]])
-        run = tf.function(lambda x: extractor(x, training=False),
-                          input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)])
+        run = tf.function(
+            lambda x: extractor(x, training=False), input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)]
+        )
         object.__setattr__(model, "_captchalab_activations", run)  # not a tracked Keras attribute
     return run
 
@@ -96,7 +105,7 @@ def mosaic(maps: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
     out = np.full((rows * (h + pad) - pad, columns * (w + pad) - pad), np.nan, np.float32)
     for k in range(c):
         r, col = divmod(k, columns)
-        out[r * (h + pad):r * (h + pad) + h, col * (w + pad):col * (w + pad) + w] = maps[..., k]
+        out[r * (h + pad) : r * (h + pad) + h, col * (w + pad) : col * (w + pad) + w] = maps[..., k]
     return out
 
 
@@ -108,15 +117,21 @@ def _draw_maps(ax, maps, vmin, vmax, cmap, label_tiles=True, dead_mark=True):
     h, w, c = maps.shape
     cols = _grid_columns(c)
     import matplotlib
+
     cmap = matplotlib.colormaps[cmap].with_extremes(bad="#d8d8d8")  # grey gaps between tiles
-    im = ax.imshow(np.ma.masked_invalid(mosaic(maps, cols)), cmap=cmap, vmin=vmin, vmax=vmax,
-                   interpolation="nearest")
+    im = ax.imshow(np.ma.masked_invalid(mosaic(maps, cols)), cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     if label_tiles:
         for k in range(c):
             r, col = divmod(k, cols)
             dead = dead_mark and not np.any(maps[..., k] > 0)
-            ax.text(col * (w + 1), r * (h + 1) - 0.3, f"{k}{' dead' if dead else ''}",
-                    fontsize=6, color="red" if dead else "black", va="bottom")
+            ax.text(
+                col * (w + 1),
+                r * (h + 1) - 0.3,
+                f"{k}{' dead' if dead else ''}",
+                fontsize=6,
+                color="red" if dead else "black",
+                va="bottom",
+            )
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -152,8 +167,9 @@ def render_conv(name: str, maps: np.ndarray, path: Path) -> None:
 def render_fc1(vector: np.ndarray, path: Path, title: str = "fc1: 500 activations as a 20x25 grid") -> None:
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.6), dpi=DPI)
-    im = ax.imshow(vector.reshape(20, 25), cmap="magma", vmin=0, vmax=float(vector.max()) or 1.0,
-                   interpolation="nearest")
+    im = ax.imshow(
+        vector.reshape(20, 25), cmap="magma", vmin=0, vmax=float(vector.max()) or 1.0, interpolation="nearest"
+    )
     ax.set_title(f"{title} ({int(np.sum(vector <= 0))} silent)", fontsize=9)
     ax.set_xlabel("unit index mod 25")
     ax.set_ylabel("unit index // 25")
@@ -162,8 +178,7 @@ def render_fc1(vector: np.ndarray, path: Path, title: str = "fc1: 500 activation
     plt.close(fig)
 
 
-def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabilities",
-               charset: str = DIGITS) -> None:
+def render_fc2(probs: np.ndarray, path: Path, title: str = "fc2: class probabilities", charset: str = DIGITS) -> None:
     plt = pyplot()
     n = len(probs)
     fig, ax = plt.subplots(figsize=(max(5, 0.16 * n + 2), 3), dpi=DPI)
@@ -194,14 +209,13 @@ def render_kernels(model, path_conv1: Path, path_deep: Path) -> None:
     fig, axes = plt.subplots(1, 5, figsize=(16, 3.6), dpi=DPI)
     for ax, name in zip(axes, CONV_LAYERS[1:]):
         k = model.get_layer(name).kernel.numpy()  # (5, 5, in, out)
-        norms = np.sqrt((k ** 2).sum(axis=(0, 1))).T  # (out, in)
+        norms = np.sqrt((k**2).sum(axis=(0, 1))).T  # (out, in)
         im = ax.imshow(norms, cmap="viridis", interpolation="nearest", aspect="auto")
         ax.set_title(f"{name}: |kernel| {norms.shape[0]} out x {norms.shape[1]} in", fontsize=8)
         ax.set_xlabel("input channel")
         ax.set_ylabel("output channel")
         fig.colorbar(im, ax=ax, fraction=0.05)
-    fig.suptitle("Deeper kernels: L2 norm of each 5x5 kernel (how strongly each input feeds each output)",
-                 fontsize=9)
+    fig.suptitle("Deeper kernels: L2 norm of each 5x5 kernel (how strongly each input feeds each output)", fontsize=9)
     fig.savefig(path_deep, bbox_inches="tight")
     plt.close(fig)
 
@@ -234,8 +248,11 @@ def render_compare_layer(name: str, a: np.ndarray, b: np.ndarray, labels: tuple[
     width = 1.0 * cols + 1.2 if c > 1 else 3.2
     height = 1.0 * rows + 1.0 if c > 1 else 3.0
     fig, axes = plt.subplots(1, 3, figsize=(3 * width, height), dpi=DPI)
-    panels = [(axes[0], a, labels[0], 0, vmax, "magma"), (axes[1], b, labels[1], 0, vmax, "magma"),
-              (axes[2], diff, f"{labels[0]} - {labels[1]}", -dlim, dlim, "RdBu_r")]
+    panels = [
+        (axes[0], a, labels[0], 0, vmax, "magma"),
+        (axes[1], b, labels[1], 0, vmax, "magma"),
+        (axes[2], diff, f"{labels[0]} - {labels[1]}", -dlim, dlim, "RdBu_r"),
+    ]
     for k, (ax, maps, title, lo, hi, cmap) in enumerate(panels):
         # tile numbers on the first panel only: the other two use the same positions
         im = _draw_maps(ax, maps, lo, hi, cmap, label_tiles=c > 1 and k == 0, dead_mark=False)
@@ -263,29 +280,54 @@ def render_similarity(sims: dict[str, float], path: Path, labels: tuple[str, str
     ax.set_xlabel("layer (input to output)")
     ax.set_ylabel("cosine similarity")
     i = names.index(apart)
-    ax.annotate(f"hidden layers most apart: {apart} ({sims[apart]:.2f})", (i, sims[apart]),
-                textcoords="offset points", xytext=(-60, 25), arrowprops={"arrowstyle": "->"})
+    ax.annotate(
+        f"hidden layers most apart: {apart} ({sims[apart]:.2f})",
+        (i, sims[apart]),
+        textcoords="offset points",
+        xytext=(-60, 25),
+        arrowprops={"arrowstyle": "->"},
+    )
     biggest_drop = max(drops, key=drops.get)
-    ax.set_title(f"{labels[0]} vs {labels[1]}: activation similarity per layer "
-                 f"(largest drop into {biggest_drop})", fontsize=9)
+    ax.set_title(
+        f"{labels[0]} vs {labels[1]}: activation similarity per layer (largest drop into {biggest_drop})", fontsize=9
+    )
     ax.grid(alpha=0.3)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return apart
 
 
-SHAPES = {"input": "28x28x1", "conv1": "24x24x20", "conv2": "20x20x20", "conv3": "16x16x50",
-          "conv4": "12x12x50", "conv5": "8x8x50", "conv6": "4x4x50", "fc1": "500"}
+SHAPES = {
+    "input": "28x28x1",
+    "conv1": "24x24x20",
+    "conv2": "20x20x20",
+    "conv3": "16x16x50",
+    "conv4": "12x12x50",
+    "conv5": "8x8x50",
+    "conv6": "4x4x50",
+    "fc1": "500",
+}
 
 
-def render_all(model, image: np.ndarray, out: Path, label: str = "input",
-               other: np.ndarray | None = None, other_label: str = "other", charset: str = DIGITS) -> dict:
+def render_all(
+    model,
+    image: np.ndarray,
+    out: Path,
+    label: str = "input",
+    other: np.ndarray | None = None,
+    other_label: str = "other",
+    charset: str = DIGITS,
+) -> dict:
     """Write every picture and index.html into `out` (an existing, empty folder); returns a summary."""
     start = time.perf_counter()
     acts = activations(model, image)
-    summary = {"label": label, "prediction": charset[int(np.argmax(acts["fc2"]))], "charset": charset,
-               "probabilities": [round(float(p), 6) for p in acts["fc2"]],
-               "silent_units": {n: int(np.sum(~np.any(acts[n] > 0, axis=(0, 1)))) for n in CONV_LAYERS}}
+    summary = {
+        "label": label,
+        "prediction": charset[int(np.argmax(acts["fc2"]))],
+        "charset": charset,
+        "probabilities": [round(float(p), 6) for p in acts["fc2"]],
+        "silent_units": {n: int(np.sum(~np.any(acts[n] > 0, axis=(0, 1)))) for n in CONV_LAYERS},
+    }
     render_input(image, out / "input.png", f"{label}: input (28x28)")
     for name in CONV_LAYERS:
         render_conv(name, acts[name], out / f"{name}.png")
@@ -298,8 +340,12 @@ def render_all(model, image: np.ndarray, out: Path, label: str = "input",
         for name in LAYERS:
             render_compare_layer(name, acts[name], acts_b[name], labels, out / f"compare_{name}.png")
         sims = similarity(acts, acts_b)
-        summary.update(compare_label=other_label, compare_prediction=charset[int(np.argmax(acts_b["fc2"]))],
-                       similarity=sims, most_apart=render_similarity(sims, out / "similarity.png", labels))
+        summary.update(
+            compare_label=other_label,
+            compare_prediction=charset[int(np.argmax(acts_b["fc2"]))],
+            similarity=sims,
+            most_apart=render_similarity(sims, out / "similarity.png", labels),
+        )
     summary["render_seconds"] = round(time.perf_counter() - start, 3)
     (out / "index.html").write_text(index_html(summary))
     return summary
@@ -308,30 +354,42 @@ def render_all(model, image: np.ndarray, out: Path, label: str = "input",
 def index_html(summary: dict) -> str:
     e = html.escape
     label = summary["label"]
-    parts = [f"<h1>Inside the deep LeNet network: {e(label)}</h1>",
-             f"<p>Predicted <b>{e(summary['prediction'])}</b> with probability "
-             f"{max(summary['probabilities']):.1%}. Each section is one layer, input at the top, output at "
-             "the bottom. Feature maps share one colour scale per layer (black = 0, bright = strongest); "
-             "maps marked <span style='color:red'>dead</span> are zero everywhere for this input.</p>"]
+    parts = [
+        f"<h1>Inside the deep LeNet network: {e(label)}</h1>",
+        f"<p>Predicted <b>{e(summary['prediction'])}</b> with probability "
+        f"{max(summary['probabilities']):.1%}. Each section is one layer, input at the top, output at "
+        "the bottom. Feature maps share one colour scale per layer (black = 0, bright = strongest); "
+        "maps marked <span style='color:red'>dead</span> are zero everywhere for this input.</p>",
+    ]
     if "similarity" in summary:
-        parts.append(f"<h2>{e(label)} vs {e(summary['compare_label'])}</h2><p>The network predicts "
-                     f"{e(summary['prediction'])} and {e(summary['compare_prediction'])}. Among the hidden layers the two "
-                     f"inputs are most apart at <b>{e(summary['most_apart'])}</b> (cosine similarity of the "
-                     f"activations {summary['similarity'][summary['most_apart']]:.3f}; 1 = identical, 0 = "
-                     "nothing in common).</p>"
-                     "<img src='similarity.png' alt='similarity per layer'>")
+        parts.append(
+            f"<h2>{e(label)} vs {e(summary['compare_label'])}</h2><p>The network predicts "
+            f"{e(summary['prediction'])} and {e(summary['compare_prediction'])}. Among the hidden layers the two "
+            f"inputs are most apart at <b>{e(summary['most_apart'])}</b> (cosine similarity of the "
+            f"activations {summary['similarity'][summary['most_apart']]:.3f}; 1 = identical, 0 = "
+            "nothing in common).</p>"
+            "<img src='similarity.png' alt='similarity per layer'>"
+        )
     shapes = {**SHAPES, "fc2": str(len(summary["probabilities"]))}
     for name in LAYERS:
         parts.append(f"<h2>{name} <small>({shapes[name]})</small></h2><img src='{name}.png' alt='{name}'>")
         if name == "fc2":
             parts.append(f"<p>One output per character, in this order: <code>{e(summary['charset'])}</code></p>")
         if "similarity" in summary:
-            parts.append(f"<p>Side by side and difference (similarity "
-                         f"{summary['similarity'][name]:.3f}):</p><img src='compare_{name}.png' alt='compare {name}'>")
+            parts.append(
+                f"<p>Side by side and difference (similarity "
+                f"{summary['similarity'][name]:.3f}):</p><img src='compare_{name}.png' alt='compare {name}'>"
+            )
         if name == "conv1":
             parts.append("<p>The 20 learned 5x5 kernels of conv1:</p><img src='kernels_conv1.png' alt='conv1 kernels'>")
         if name == "conv6":
-            parts.append("<p>How the deeper layers combine their inputs:</p><img src='kernels_deep.png' alt='deeper kernels'>")
-    style = "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}img{max-width:100%}small{color:#666}"
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(label)} - captchalab visualize</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+            parts.append(
+                "<p>How the deeper layers combine their inputs:</p><img src='kernels_deep.png' alt='deeper kernels'>"
+            )
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}img{max-width:100%}small{color:#666}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{e(label)} - captchalab visualize</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )

@@ -1,4 +1,5 @@
 """Worker processes for rendering and segmentation, shared by every command in one program."""
+
 from __future__ import annotations
 
 import atexit
@@ -12,11 +13,13 @@ def _init(plugin_dirs):
     import os
 
     import cv2
+
     cv2.setNumThreads(1)  # one process per core already; OpenCV's own threads would fight them
     # the network in the main process is the bottleneck of an attack: let it have the CPU
     # whenever it wants it, and render or segment in the gaps
     os.nice(5)
     from .plugins import load_plugins
+
     load_plugins(list(plugin_dirs))
 
 
@@ -30,12 +33,12 @@ def pool(workers: int, plugin_dirs=()) -> ProcessPoolExecutor:
     if key not in _pools:
         if "forkserver" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["captchalab.attack", "captchalab.plugins", "captchalab.data.dataset",
-                                        "captchalab.attackers.segmenter"])
+            ctx.set_forkserver_preload(
+                ["captchalab.attack", "captchalab.plugins", "captchalab.data.dataset", "captchalab.attackers.segmenter"]
+            )
         else:
             ctx = multiprocessing.get_context("spawn")
-        executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                                       initargs=(tuple(plugin_dirs),))
+        executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init, initargs=(tuple(plugin_dirs),))
         list(executor.map(abs, range(workers)))  # start every worker now, not inside a timed run
         _pools[key] = executor
     return _pools[key]

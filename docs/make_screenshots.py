@@ -3,14 +3,17 @@ a noisy CAPTCHA, in headless Chromium (Debian's package) driven by Playwright.
 
     python docs/make_screenshots.py --model models/mnist.keras --model models/ctc-distorted.keras [--out docs]
 """
+
 import argparse
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-STROKES = {"2": [(70, 80), (110, 45), (170, 50), (190, 100), (150, 160), (80, 225), (210, 225)],
-           "4": [(170, 230), (170, 40), (60, 170), (220, 170)]}
+STROKES = {
+    "2": [(70, 80), (110, 45), (170, 50), (190, 100), (150, 160), (80, 225), (210, 225)],
+    "4": [(170, 230), (170, 40), (60, 170), (220, 170)],
+}
 
 
 def draw(page, selector, digit, scale=1.0):
@@ -28,6 +31,7 @@ def main():
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.serving import launch
     import cv2
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--out", default="docs")
@@ -37,8 +41,10 @@ def main():
         with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
             captcha = Path(tmp) / "noisy.png"
             cv2.imwrite(str(captcha), Source(spec=GenerationSpec("noisy", 1, seed=11, strength=0.8)).sample(0).image)
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=[
-                "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 1100})
             page.goto(url)
             page.wait_for_selector("#model option", state="attached")

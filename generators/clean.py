@@ -23,5 +23,6 @@ class Clean(Generator):
     def render(self, text, rng, p):
         font = lambda: int(rng.integers(p["fonts"]))
         masks = [r.glyph(c, font(), p["font_size"]) for c in text]
-        return r.compose(masks, [(0, 0, 0)] * len(text), rng, p["height"], r.plain(255),
-                         advance=p["spacing"], jitter_y=p["jitter"])
+        return r.compose(
+            masks, [(0, 0, 0)] * len(text), rng, p["height"], r.plain(255), advance=p["spacing"], jitter_y=p["jitter"]
+        )

@@ -8,6 +8,7 @@ covers at least `coverage` of its area. A grid4 challenge records, beside its an
 square's coverage (`coverage`) and the same at four cells to a square's side (`coverage_map`, 16x16
 shares row by row over the scene), the truth a dense reader learns from.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -19,15 +20,25 @@ from captchalab.generation import scenes
 from captchalab.generator import Challenge, Generator, Param, register
 from captchalab.kinds import MAP_CELLS
 
-GUTTER = 4          # pixels of white between grid3 tiles, as deployed grids draw them
-LOOK_ALIKES = {"biscuit": "doughnut", "doughnut": "biscuit", "bus": "truck", "truck": "bus", "car": "taxi",
-               "taxi": "car", "cat": "dog", "dog": "cat", "bicycle": "motorcycle", "motorcycle": "bicycle",
-               "tree": "palm tree", "palm tree": "tree"}
+GUTTER = 4  # pixels of white between grid3 tiles, as deployed grids draw them
+LOOK_ALIKES = {
+    "biscuit": "doughnut",
+    "doughnut": "biscuit",
+    "bus": "truck",
+    "truck": "bus",
+    "car": "taxi",
+    "taxi": "car",
+    "cat": "dog",
+    "dog": "cat",
+    "bicycle": "motorcycle",
+    "motorcycle": "bicycle",
+    "tree": "palm tree",
+    "palm tree": "tree",
+}
 
 COMMON = (
     Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
-    Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + "
-          "(noto+fluent), or 'all'"),
+    Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + (noto+fluent), or 'all'"),
     Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
     Param("tile_size", int, 100, 32, 256, "tile (square) side in pixels"),
     Param("clutter", int, 0, 0, 6, "small objects of other classes scattered over each tile or the scene"),
@@ -56,9 +67,17 @@ class GridStyle(Generator):
     size = 3
 
     def at_strength(self, s):
-        return {"clutter": round(3 * s), "occlusion": round(0.4 * s, 3), "min_scale": round(0.8 - 0.45 * s, 3),
-                "rotation": round(40 * s, 1), "colour_shift": round(60 * s, 1), "blur": round(1.2 * s, 2),
-                "noise": round(15 * s, 1), "jpeg": int(round(95 - 55 * s)), "decoys": round(0.6 * s, 3)}
+        return {
+            "clutter": round(3 * s),
+            "occlusion": round(0.4 * s, 3),
+            "min_scale": round(0.8 - 0.45 * s, 3),
+            "rotation": round(40 * s, 1),
+            "colour_shift": round(60 * s, 1),
+            "blur": round(1.2 * s, 2),
+            "noise": round(15 * s, 1),
+            "jpeg": int(round(95 - 55 * s)),
+            "decoys": round(0.6 * s, 3),
+        }
 
     def classes(self, p):
         return tile_set(p).classes
@@ -113,21 +132,39 @@ class GridStyle(Generator):
 @register
 class Grid3(GridStyle):
     name = "grid3"
-    description = ("Select all images with X: nine tiles, each showing one object (or none) on a scene, with "
-                   "clutter; with replacements, a dynamic grid whose selected tiles are replaced.")
+    description = (
+        "Select all images with X: nine tiles, each showing one object (or none) on a scene, with "
+        "clutter; with replacements, a dynamic grid whose selected tiles are replaced."
+    )
     params = COMMON + (
         Param("targets", int, 3, 1, 8, "tiles showing the prompt class (the fewest, with max_targets)"),
-        Param("max_targets", int, 0, 0, 8, "the most tiles showing the prompt class, the count drawn evenly "
-              "from targets..max_targets, so the count gives nothing away (0: always `targets`)"),
-        Param("replacements", int, 0, 0, 5, "a dynamic grid: tiles queued behind each position, shown in turn "
-              "as selected tiles are replaced (0: a static grid)"),
+        Param(
+            "max_targets",
+            int,
+            0,
+            0,
+            8,
+            "the most tiles showing the prompt class, the count drawn evenly "
+            "from targets..max_targets, so the count gives nothing away (0: always `targets`)",
+        ),
+        Param(
+            "replacements",
+            int,
+            0,
+            0,
+            5,
+            "a dynamic grid: tiles queued behind each position, shown in turn "
+            "as selected tiles are replaced (0: a static grid)",
+        ),
     )
 
     def check(self, p):
         super().check(p)
         if 0 < p["max_targets"] < p["targets"]:
-            raise CaptchalabError(f"max_targets={p['max_targets']} is below targets={p['targets']}: give a range "
-                                  "targets..max_targets, or 0 for always `targets`")
+            raise CaptchalabError(
+                f"max_targets={p['max_targets']} is below targets={p['targets']}: give a range "
+                "targets..max_targets, or 0 for always `targets`"
+            )
 
     def tile(self, tiles, rng, p, prompt: str, target: bool) -> tuple[np.ndarray, dict]:
         """One tile: a scene, clutter, and the prompt's class (a target) or another class."""
@@ -135,8 +172,16 @@ class Grid3(GridStyle):
         tile = scenes.scene(side, side, rng)
         drawn = self.clutter(tile, tiles, rng, p, prompt, side)
         cls = prompt if target else self.other_class(tiles, rng, p, prompt)
-        self.main_object(tile, tiles, rng, p, cls, side / 2 + rng.uniform(-0.1, 0.1) * side,
-                         side / 2 + rng.uniform(-0.1, 0.1) * side, side)
+        self.main_object(
+            tile,
+            tiles,
+            rng,
+            p,
+            cls,
+            side / 2 + rng.uniform(-0.1, 0.1) * side,
+            side / 2 + rng.uniform(-0.1, 0.1) * side,
+            side,
+        )
         return tile, {"class": cls, "clutter": drawn}
 
     def challenge(self, rng, p):
@@ -153,7 +198,10 @@ class Grid3(GridStyle):
         for k in range(n):
             tile, what = self.tile(tiles, rng, p, prompt, k in targets)
             row, col = divmod(k, self.size)
-            image[row * (side + GUTTER):row * (side + GUTTER) + side, col * (side + GUTTER):col * (side + GUTTER) + side] = tile
+            image[
+                row * (side + GUTTER) : row * (side + GUTTER) + side,
+                col * (side + GUTTER) : col * (side + GUTTER) + side,
+            ] = tile
             shown.append(what)
         image = scenes.degrade(image, rng, p["blur"], p["noise"], p["jpeg"])
         details, parts = {"tiles": shown}, {}
@@ -167,13 +215,14 @@ class Grid3(GridStyle):
                 row = []
                 for j in range(depth):
                     tile, what = self.tile(tiles, rng, p, prompt, j < depth - 1 and rng.random() < 0.4)
-                    strip[k * side:(k + 1) * side, j * side:(j + 1) * side] = tile
+                    strip[k * side : (k + 1) * side, j * side : (j + 1) * side] = tile
                     row.append(what)
                 queue.append(row)
             parts["queue"] = scenes.degrade(strip, rng, p["blur"], p["noise"], p["jpeg"])
             details["queue"] = queue
-        return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, sorted(targets))),
-                         details, parts)
+        return Challenge(
+            image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, sorted(targets))), details, parts
+        )
 
 
 @register
@@ -184,8 +233,9 @@ class Grid4(GridStyle):
     # reads the scene whole into each square's coverage, the answer's own rule: 67.0% of 1,000 fresh
     # challenges where squares (answers alone) read 53.6% (docs/grids.md)
     reader = "areas"
-    params = COMMON + (Param("coverage", float, 0.05, 0.001, 0.9,
-                             "share of a square the object must cover for the square to count"),)
+    params = COMMON + (
+        Param("coverage", float, 0.05, 0.001, 0.9, "share of a square the object must cover for the square to count"),
+    )
 
     def challenge(self, rng, p):
         tiles = tile_set(p)
@@ -210,11 +260,19 @@ class Grid4(GridStyle):
             if answer:
                 break
         else:
-            raise CaptchalabError(f"coverage={p['coverage']}: the object never covered that much of a square "
-                                  "in 20 tries; lower it")
+            raise CaptchalabError(
+                f"coverage={p['coverage']}: the object never covered that much of a square in 20 tries; lower it"
+            )
         image = scenes.degrade(placed, rng, p["blur"], p["noise"], p["jpeg"])
         # the same coverage, finer: MAP_CELLS cells to a square's side, row by row over the scene
         cells = cv2.resize(coverage, (MAP_CELLS * self.size,) * 2, interpolation=cv2.INTER_AREA)
-        return Challenge(image, {"grid": self.size, "prompt": prompt}, " ".join(map(str, answer)),
-                         {"coverage": [round(float(s), 4) for s in shares], "clutter": drawn,
-                          "coverage_map": [round(float(c), 3) for c in cells.ravel()]})
+        return Challenge(
+            image,
+            {"grid": self.size, "prompt": prompt},
+            " ".join(map(str, answer)),
+            {
+                "coverage": [round(float(s), 4) for s in shares],
+                "clutter": drawn,
+                "coverage_map": [round(float(c), 3) for c in cells.ravel()],
+            },
+        )

@@ -10,6 +10,7 @@ from captchalab.generator import HEIGHT, Generator, Param, register
 def _digits(split: str):
     """MNIST images of one split grouped by class (found the way `train mnist` finds them)."""
     from captchalab.data.mnist import load_mnist
+
     data = load_mnist()
     x, y = (data.x_test, data.y_test) if split == "test" else (data.x_train, data.y_train)
     return x, [np.flatnonzero(y == c) for c in range(10)]
@@ -42,7 +43,6 @@ class Handwritten(Generator):
             digit = r.fit_height(digit, p["digit_height"])
             masks.append(r.rotate_scale(digit, rng.uniform(-p["rotate"], p["rotate"])))
         h = max(p["height"], max(m.shape[0] for m in masks) + 2)
-        out = r.compose(masks, [(20, 20, 20)] * len(text), rng, h, r.plain(255),
-                        advance=p["advance"], jitter_y=3)
+        out = r.compose(masks, [(20, 20, 20)] * len(text), rng, h, r.plain(255), advance=p["advance"], jitter_y=3)
         r.interference_lines(out.image, rng, p["lines"], (40, 40, 40), 1)
         return out

@@ -5,6 +5,7 @@ stand-in with the same three functions, drawing from our numpy generator, for th
 one render; the package's own code does the drawing. Character boxes come from recording where
 each character image is pasted.
 """
+
 import contextlib
 import threading
 
@@ -85,7 +86,7 @@ class ImageCaptchaStyle(Generator):
         return {"rotate": 5 + 40 * s, "warp": 0.05 + 0.4 * s, "fonts": 1 + round(3 * s)}
 
     def render(self, text, rng, p):
-        fonts = list(r.font_paths()[-1:] + r.font_paths()[:p["fonts"] - 1])  # DroidSansMono first
+        fonts = list(r.font_paths()[-1:] + r.font_paths()[: p["fonts"] - 1])  # DroidSansMono first
         module, captcha = _recording_captcha(p["width"], p["height"], fonts)
         captcha.character_rotate = (-p["rotate"], p["rotate"])
         captcha.character_warp_dx = (p["warp"] / 3, p["warp"])
@@ -101,6 +102,12 @@ class ImageCaptchaStyle(Generator):
         boxes = []  # clipped to the image: a rotated character's paste can start above it
         for (x, y), (bx0, by0, bx1, by1), _ in inked:
             x0, y0 = min(max(int((x + bx0) * box_scale), 0), width - 1), min(max(int(y + by0), 0), height - 1)
-            boxes.append((x0, y0, max(x0 + 1, min(int(np.ceil((x + bx1) * box_scale)), width)),
-                          max(y0 + 1, min(int(y + by1), height))))
+            boxes.append(
+                (
+                    x0,
+                    y0,
+                    max(x0 + 1, min(int(np.ceil((x + bx1) * box_scale)), width)),
+                    max(y0 + 1, min(int(y + by1), height)),
+                )
+            )
         return Rendered(bgr, boxes)

@@ -21,12 +21,19 @@ class Noisy(Generator):
     )
 
     def at_strength(self, s):
-        return {"lines": round(1 + 6 * s), "arcs": round(3 * s), "thickness": 1 + round(s),
-                "dots": 0.005 + 0.06 * s, "texture": 20 + 120 * s}
+        return {
+            "lines": round(1 + 6 * s),
+            "arcs": round(3 * s),
+            "thickness": 1 + round(s),
+            "dots": 0.005 + 0.06 * s,
+            "texture": 20 + 120 * s,
+        }
 
     def render(self, text, rng, p):
-        masks = [r.rotate_scale(r.glyph(c, int(rng.integers(len(r.font_paths()))), p["font_size"]),
-                                rng.uniform(-10, 10)) for c in text]
+        masks = [
+            r.rotate_scale(r.glyph(c, int(rng.integers(len(r.font_paths()))), p["font_size"]), rng.uniform(-10, 10))
+            for c in text
+        ]
         colors = [r.dark_color(rng, 110) for _ in text]
         low = int(255 - p["texture"])
         background = lambda h, w: r.textured_canvas(h, w, rng, low, 255)

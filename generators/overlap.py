@@ -21,7 +21,12 @@ class Overlap(Generator):
 
     def render(self, text, rng, p):
         bold = [1, 3]  # DejaVuSans-Bold, DejaVuSerif-Bold
-        masks = [r.rotate_scale(r.glyph(c, bold[int(rng.integers(2))], p["font_size"]),
-                                rng.uniform(-p["rotate"], p["rotate"])) for c in text]
-        return r.compose(masks, [r.dark_color(rng, 60)] * len(text), rng, p["height"], r.plain(255),
-                         advance=p["advance"], jitter_y=3)
+        masks = [
+            r.rotate_scale(
+                r.glyph(c, bold[int(rng.integers(2))], p["font_size"]), rng.uniform(-p["rotate"], p["rotate"])
+            )
+            for c in text
+        ]
+        return r.compose(
+            masks, [r.dark_color(rng, 60)] * len(text), rng, p["height"], r.plain(255), advance=p["advance"], jitter_y=3
+        )

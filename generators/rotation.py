@@ -4,6 +4,7 @@ upright. Pictures have an up: an object standing on the ground under a sky (the 
 a folder of your photos), or a word; content that looks the same when turned is avoided. With
 `scene=texture` objects stand on soft patches instead, so that the object alone tells up.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -30,12 +31,19 @@ def upright_scene(size: int, rng: np.random.Generator) -> np.ndarray:
 class Rotation(Generator):
     name = "rotation"
     kind = "rotation"
-    description = "Turn the picture upright: a round picture with a clear up (an object on the ground, or a word), turned."
+    description = (
+        "Turn the picture upright: a round picture with a clear up (an object on the ground, or a word), turned."
+    )
     params = (
         Param("size", int, 160, 48, 512, "diameter of the round picture in pixels"),
         Param("content", str, "mixed", help="objects (art standing on a scene), words, or mixed"),
-        Param("scene", str, "horizon", help="behind objects: horizon (a lighter sky above the ground, itself a "
-              "clue to up) or texture (soft patches with no up: only the object tells)"),
+        Param(
+            "scene",
+            str,
+            "horizon",
+            help="behind objects: horizon (a lighter sky above the ground, itself a "
+            "clue to up) or texture (soft patches with no up: only the object tells)",
+        ),
         Param("art", str, "all", help="built-in art styles for objects, separated by commas or + (or 'all')"),
         Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures (photos: shown as they are) instead"),
         Param("crop", float, 1.0, 0.5, 1.0, "share of the picture's diameter shown (less: less context)"),
@@ -46,8 +54,13 @@ class Rotation(Generator):
     )
 
     def at_strength(self, s):
-        return {"crop": round(1.0 - 0.4 * s, 3), "colour_shift": round(60 * s, 1), "blur": round(1.0 * s, 2),
-                "noise": round(15 * s, 1), "jpeg": int(round(95 - 50 * s))}
+        return {
+            "crop": round(1.0 - 0.4 * s, 3),
+            "colour_shift": round(60 * s, 1),
+            "blur": round(1.0 * s, 2),
+            "noise": round(15 * s, 1),
+            "jpeg": int(round(95 - 50 * s)),
+        }
 
     def check(self, p):
         if p["content"] not in ("objects", "words", "mixed"):
@@ -65,6 +78,7 @@ class Rotation(Generator):
         use_words = p["content"] == "words" or (p["content"] == "mixed" and rng.random() < 0.3)
         if use_words:
             from PIL import Image, ImageDraw, ImageFont
+
             word = WORDS[int(rng.integers(len(WORDS)))]
             canvas = Image.fromarray(scenes.scene(size, size, rng)[..., ::-1].copy())
             font = ImageFont.truetype(font_paths()[int(rng.integers(len(font_paths())))], size // 5)
@@ -79,8 +93,10 @@ class Rotation(Generator):
         if chosen.image[..., 3].min() == 255:  # a photo: shown as it is
             return cv2.resize(chosen.image[..., :3], (size, size), interpolation=cv2.INTER_AREA), f"{cls}/{chosen.name}"
         image = upright_scene(size, rng) if p["scene"] == "horizon" else scenes.smooth_texture(size, size, rng)
-        art = scenes.shift_colour(scenes.transformed(chosen.image, int(size * rng.uniform(0.45, 0.65)), 0.0),
-                                  rng.uniform(-p["colour_shift"], p["colour_shift"]))
+        art = scenes.shift_colour(
+            scenes.transformed(chosen.image, int(size * rng.uniform(0.45, 0.65)), 0.0),
+            rng.uniform(-p["colour_shift"], p["colour_shift"]),
+        )
         # the object stands on the ground, a little below the centre
         scenes.place(image, art, size / 2 + rng.uniform(-0.08, 0.08) * size, size * rng.uniform(0.5, 0.6))
         return image, f"{cls}/{chosen.name}"

@@ -24,6 +24,7 @@ def font_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n real 28x28 digit images (rendered from the bundled fonts, MNIST-normalised)."""
     from captchalab import render
     from captchalab.attackers.segmenter import mnist_crop
+
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 10, n).astype(np.uint8)
     images = np.empty((n, 28, 28), np.uint8)
@@ -69,6 +70,7 @@ def tiny_model_path(tmp_path_factory, mnist_dir) -> Path:
     """A model trained for one short epoch on the tiny font-digit MNIST folder."""
     from captchalab.data.mnist import load_mnist
     from captchalab.train import TrainConfig, train_mnist
+
     out = tmp_path_factory.mktemp("models") / "tiny.keras"
     train_mnist(load_mnist(mnist_dir), out, TrainConfig(epochs=1, validation_count=50))
     return out
@@ -77,8 +79,14 @@ def tiny_model_path(tmp_path_factory, mnist_dir) -> Path:
 def run_cli(*args, env=None, cwd=None, timeout=300):
     """Run the real `captchalab` command in a subprocess; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "captchalab", *map(str, args)], capture_output=True,
-                          text=True, env=full_env, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "captchalab", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_one_line_error(result, fragment: str = ""):

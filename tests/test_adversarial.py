@@ -1,5 +1,6 @@
 """Adversarial CAPTCHAs: the budget holds on the saved PNGs, gradients lower the attacker's
 confidence, reruns are byte-identical, defences do what they say, the report has its fields."""
+
 import json
 
 import cv2
@@ -18,15 +19,20 @@ from conftest import assert_one_line_error, run_cli
 @pytest.fixture(scope="module")
 def ctc_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("adv") / "ctc.keras"
-    train_attacker(get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16}),
-                   Source(spec=GenerationSpec("clean", 160, seed=4, strength=0.0)), out,
-                   TrainSettings(epochs=3, batch_size=16, seed=4), workers=0)
+    train_attacker(
+        get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16}),
+        Source(spec=GenerationSpec("clean", 160, seed=4, strength=0.0)),
+        out,
+        TrainSettings(epochs=3, batch_size=16, seed=4),
+        workers=0,
+    )
     return out
 
 
 def loss_of(attacker, images, texts, boxes, targets=None):
     """The attacker's differentiable loss as a function of a padded batch of pixels."""
     import tensorflow as tf
+
     _, _, constants = attacker.adversarial_objective(images, texts, boxes, targets)
     constants = tuple(tf.constant(c) for c in constants)
     return lambda x: attacker.adversarial_loss(tf.constant(x), constants)
@@ -51,6 +57,7 @@ def test_pgd_lowers_the_loss_of_the_true_text_within_the_budget(model_name, ctc_
     images, texts, boxes = batch()
     loss = loss_of(attacker, images, texts, boxes)
     from captchalab.generation.adversarial import pad_batch
+
     before = loss(pad_batch(images)[0]).numpy()
     adv = perturb(attacker, images, texts, boxes, PerturbSpec("pgd", 4, 5, seed=1), 0)
     after = loss(pad_batch(adv)[0]).numpy()
@@ -65,13 +72,27 @@ def test_targeted_pgd_moves_towards_the_target(ctc_model):
     images, texts, boxes = batch(4)
     loss_to_target = loss_of(attacker, images, texts, boxes, ["7777"] * 4)
     from captchalab.generation.adversarial import pad_batch
+
     adv = perturb(attacker, images, texts, boxes, PerturbSpec("pgd", 8, 5, target_text="7777", seed=1), 0)
     assert loss_to_target(pad_batch(adv)[0]).numpy().mean() < loss_to_target(pad_batch(images)[0]).numpy().mean()
 
 
 def test_generated_adversarial_dataset_is_within_eps_and_byte_identical(tmp_path, ctc_model):
-    common = ["generate", "--style", "clean", "--count", "12", "--seed", "3", "--adversarial-against", ctc_model,
-              "--eps", "6/255", "--steps", "3"]
+    common = [
+        "generate",
+        "--style",
+        "clean",
+        "--count",
+        "12",
+        "--seed",
+        "3",
+        "--adversarial-against",
+        ctc_model,
+        "--eps",
+        "6/255",
+        "--steps",
+        "3",
+    ]
     for name, workers in (("a", "1"), ("b", "2")):
         result = run_cli(*common, "--workers", workers, "--out", tmp_path / name)
         assert result.returncode == 0, result.stderr
@@ -93,17 +114,21 @@ def test_generated_adversarial_dataset_is_within_eps_and_byte_identical(tmp_path
     assert len(manifest["target_model_sha256"]) == 64
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--adversarial-against", "DDDD", "--eps", "8/255"], "only be a transfer target"),
-    (["--adversarial-against", "CTC", "--eps", "300/255"], "outside [0, 255]/255"),
-    (["--adversarial-against", "CTC", "--steps", "0"], "--steps must be at least 1"),
-    (["--adversarial-against", "CTC", "--charset", "abc"], "cannot express 'abc'"),
-    (["--adversarial-against", "CTC", "--method", "magic"], "'magic' is not one of 'fgsm', 'pgd', 'eot'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--adversarial-against", "DDDD", "--eps", "8/255"], "only be a transfer target"),
+        (["--adversarial-against", "CTC", "--eps", "300/255"], "outside [0, 255]/255"),
+        (["--adversarial-against", "CTC", "--steps", "0"], "--steps must be at least 1"),
+        (["--adversarial-against", "CTC", "--charset", "abc"], "cannot express 'abc'"),
+        (["--adversarial-against", "CTC", "--method", "magic"], "'magic' is not one of 'fgsm', 'pgd', 'eot'"),
+    ],
+)
 def test_generate_adversarial_errors(tmp_path, ctc_model, args, fragment):
     if "DDDD" in args:
         pytest.importorskip("ddddocr")
         from captchalab.fileio import atomic_write_json
+
         model = tmp_path / "dddd.keras"
         model.write_bytes(ctc_model.read_bytes())
         atomic_write_json(model.with_suffix(".json"), {"attacker": "ddddocr", "charset": "0123456789"})
@@ -119,6 +144,7 @@ def test_adversarial_command_refuses_a_read_only_target(tmp_path):
     pytest.importorskip("ddddocr")
     with pytest.raises(CaptchalabError, match="only be a transfer target"):
         from captchalab.generation.adversarial import check_target
+
         check_target(get_attacker("ddddocr")("0123456789"))
 
 
@@ -142,18 +168,43 @@ def test_defences_change_the_pixels_as_documented():
 def test_the_adversarial_report(tmp_path, ctc_model, tiny_model_path):
     from captchalab.data.dataset import GenerationSpec, generate_dataset
     from captchalab.humans.pool import StudySettings, open_study
+
     # people answered the clean design (eps 0) only, all of them right
     generate_dataset(GenerationSpec("clean", 6, seed=9), tmp_path / "people-saw")
-    study = open_study(tmp_path / "humans", [tmp_path / "people-saw"], StudySettings(per_person=6, practice=0,
-                                                                                      attention=0))
+    study = open_study(
+        tmp_path / "humans", [tmp_path / "people-saw"], StudySettings(per_person=6, practice=0, attention=0)
+    )
     person = study.start()
     while (served := study.next_item(person.id)) is not None:
         study.answer(person.id, served.token, served.item.truth, ms=2000)
     out = tmp_path / "adv"
-    result = run_cli("adversarial", "--style", "clean", "--against", ctc_model, "--transfer", tiny_model_path,
-                     "--count", "12", "--eps", "0,4,8/255", "--steps", "3", "--defences", "median3,bits4",
-                     "--retrain", "--retrain-count", "40", "--retrain-budget", "360", "--out", out,
-                     "--humans", tmp_path / "humans", timeout=900)
+    result = run_cli(
+        "adversarial",
+        "--style",
+        "clean",
+        "--against",
+        ctc_model,
+        "--transfer",
+        tiny_model_path,
+        "--count",
+        "12",
+        "--eps",
+        "0,4,8/255",
+        "--steps",
+        "3",
+        "--defences",
+        "median3,bits4",
+        "--retrain",
+        "--retrain-count",
+        "40",
+        "--retrain-budget",
+        "360",
+        "--out",
+        out,
+        "--humans",
+        tmp_path / "humans",
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
     assert [r["eps"] for r in report["rows"]] == [0, 4, 8]

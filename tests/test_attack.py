@@ -15,8 +15,22 @@ from conftest import assert_one_line_error, run_cli
 def clean_model(tmp_path_factory, tiny_model_path):
     """The tiny MNIST model fine-tuned on 60 clean CAPTCHAs through the real CLI."""
     out = tmp_path_factory.mktemp("captcha") / "clean.keras"
-    result = run_cli("train", "captcha", "--style", "clean", "--count", "60", "--from", tiny_model_path,
-                     "--epochs", "6", "--workers", "1", "--out", out)
+    result = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "clean",
+        "--count",
+        "60",
+        "--from",
+        tiny_model_path,
+        "--epochs",
+        "6",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     return out
 
@@ -33,12 +47,34 @@ def test_train_captcha_records_its_data(clean_model):
 
 def test_attack_end_to_end_writes_the_report(tmp_path, clean_model):
     out = tmp_path / "report"
-    result = run_cli("attack", "--model", clean_model, "--style", "clean", "--count", "40", "--seed", "7",
-                     "--workers", "2", "--out", out)
+    result = run_cli(
+        "attack",
+        "--model",
+        clean_model,
+        "--style",
+        "clean",
+        "--count",
+        "40",
+        "--seed",
+        "7",
+        "--workers",
+        "2",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((out / "report.json").read_text())
-    for key in ("char_accuracy", "captcha_accuracy", "count", "skipped", "per_position_accuracy",
-                "confusion_matrix", "captchas_per_second", "manifest", "segmentation_box_rate"):
+    for key in (
+        "char_accuracy",
+        "captcha_accuracy",
+        "count",
+        "skipped",
+        "per_position_accuracy",
+        "confusion_matrix",
+        "captchas_per_second",
+        "manifest",
+        "segmentation_box_rate",
+    ):
         assert key in report
     assert report["count"] == 40 and report["skipped"] == 0
     assert report["segmentation_box_rate"] == 1.0  # clean CAPTCHAs always segment where they were drawn
@@ -110,18 +146,22 @@ def test_corrupt_or_foreign_model_files(tmp_path):
     result = run_cli("attack", "--model", bad, "--style", "clean", "--count", "2", "--out", tmp_path / "r")
     assert_one_line_error(result, "not a loadable keras model")
     import keras
-    other = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(name="flat"),
-                              keras.layers.Dense(10, name="fc2")])
+
+    other = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(name="flat"), keras.layers.Dense(10, name="fc2")]
+    )
     other.save(tmp_path / "other.keras")
-    result = run_cli("attack", "--model", tmp_path / "other.keras", "--style", "clean", "--count", "2",
-                     "--out", tmp_path / "r")
+    result = run_cli(
+        "attack", "--model", tmp_path / "other.keras", "--style", "clean", "--count", "2", "--out", tmp_path / "r"
+    )
     assert_one_line_error(result, "missing conv1")  # no JSON: taken as the seed's network
     assert not (tmp_path / "r").exists()
 
 
 def test_expect_out_of_range(tmp_path, clean_model):
-    result = run_cli("attack", "--model", clean_model, "--style", "clean", "--count", "2", "--expect", "9",
-                     "--out", tmp_path / "r")
+    result = run_cli(
+        "attack", "--model", clean_model, "--style", "clean", "--count", "2", "--expect", "9", "--out", tmp_path / "r"
+    )
     assert_one_line_error(result, "--expect")
     assert not (tmp_path / "r").exists()
 
@@ -143,12 +183,27 @@ def test_an_existing_output_is_replaced_only_with_force(tmp_path, clean_model):
 
 def test_train_refuses_to_overwrite_a_model_without_force(tmp_path, clean_model):
     import shutil
+
     out = tmp_path / "m.keras"
     shutil.copy(clean_model, out)
     shutil.copy(clean_model.with_suffix(".json"), out.with_suffix(".json"))
     before = out.read_bytes()
-    result = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--epochs", "1", "--from", "scratch",
-                     "--workers", "0", "--out", out)
+    result = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "clean",
+        "--count",
+        "20",
+        "--epochs",
+        "1",
+        "--from",
+        "scratch",
+        "--workers",
+        "0",
+        "--out",
+        out,
+    )
     assert_one_line_error(result, "pass --force")
     assert out.read_bytes() == before
 
@@ -156,8 +211,26 @@ def test_train_refuses_to_overwrite_a_model_without_force(tmp_path, clean_model)
 def test_a_base_that_fits_no_layer_is_a_start_from_scratch_at_the_full_rate(tmp_path):
     # the shipped ctc base has 16 first filters and 128 GRU units: nothing of it fits 8 and 16
     out = tmp_path / "narrow.keras"
-    result = run_cli("train", "captcha", "--style", "clean", "--count", "40", "--attacker", "ctc", "--hparam",
-                     "filters=8", "--hparam", "rnn_units=16", "--epochs", "1", "--workers", "1", "--out", out)
+    result = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "clean",
+        "--count",
+        "40",
+        "--attacker",
+        "ctc",
+        "--hparam",
+        "filters=8",
+        "--hparam",
+        "rnn_units=16",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     assert "no layer of ctc-digits.keras fits this model, so it trained from scratch" in result.stderr
     info = json.loads(out.with_suffix(".json").read_text())
@@ -167,15 +240,51 @@ def test_a_base_that_fits_no_layer_is_a_start_from_scratch_at_the_full_rate(tmp_
 
 def test_a_second_run_into_a_model_being_trained_is_refused(tmp_path):
     from captchalab.training import training_lock
+
     out = tmp_path / "models" / "m.keras"
     with training_lock(out):  # a run already training into it
-        second = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--attacker", "ctc", "--from",
-                         "scratch", "--epochs", "1", "--workers", "1", "--out", out)
+        second = run_cli(
+            "train",
+            "captcha",
+            "--style",
+            "clean",
+            "--count",
+            "20",
+            "--attacker",
+            "ctc",
+            "--from",
+            "scratch",
+            "--epochs",
+            "1",
+            "--workers",
+            "1",
+            "--out",
+            out,
+        )
         assert_one_line_error(second, "another run is training")
         assert not out.exists()
     assert list(out.parent.iterdir()) == []  # the lock leaves nothing beside the model
-    first = run_cli("train", "captcha", "--style", "clean", "--count", "20", "--attacker", "ctc", "--hparam",
-                    "filters=8", "--hparam", "rnn_units=16", "--from", "scratch", "--epochs", "1", "--workers", "1",
-                    "--out", out)
+    first = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "clean",
+        "--count",
+        "20",
+        "--attacker",
+        "ctc",
+        "--hparam",
+        "filters=8",
+        "--hparam",
+        "rnn_units=16",
+        "--from",
+        "scratch",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--out",
+        out,
+    )
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.json", "m.keras"]

@@ -1,5 +1,6 @@
 """Attackers as a plugin family: the interface, the built-ins, saving and loading, several
 attackers in one report, and bad input."""
+
 import json
 import re
 
@@ -33,9 +34,10 @@ def test_greedy_decode_merges_repeats_only_across_blanks():
     probs = np.full((1, len(path), 11), 0.01, np.float32)
     for t, k in enumerate(path):
         probs[0, t, k] = 0.9
-    (text, confidence), = greedy_decode(probs, charset)
+    ((text, confidence),) = greedy_decode(probs, charset)
     assert text == "1001" and len(confidence) == 4
     import keras
+
     decoded, _ = keras.ops.ctc_decode(np.log(probs), np.array([len(path)]), strategy="greedy", mask_index=0)
     assert "".join(charset[k - 1] for k in np.asarray(decoded)[0, 0] if k > 0) == "1001"
 
@@ -55,9 +57,9 @@ def test_normalise_gives_dark_ink_on_light_whatever_the_input():
 def test_colour_normalise_keeps_apart_what_grey_makes_one():
     # a dark red line across dark blue ink of the same grey: one grey, two colours
     image = np.full((40, 120, 3), 235, np.uint8)
-    image[10:30, 20:40] = (160, 40, 20)   # BGR: blue ink, grey 48
-    image[18:22, :] = (10, 30, 97)        # a red line of the same grey
-    ink, line = (20, 24), (15, 60)        # the ink's and the line's pixels after normalising to 32 high
+    image[10:30, 20:40] = (160, 40, 20)  # BGR: blue ink, grey 48
+    image[18:22, :] = (10, 30, 97)  # a red line of the same grey
+    ink, line = (20, 24), (15, 60)  # the ink's and the line's pixels after normalising to 32 high
     grey = ctc_input(image, 32, 128)
     colour = ctc_input(image, 32, 128, colour=True)
     assert colour.shape == (32, 128, 3) and colour.dtype == np.uint8
@@ -73,11 +75,13 @@ def test_colour_normalise_keeps_apart_what_grey_makes_one():
 
 def cv2_grey(image):
     import cv2
+
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
 def test_a_colour_ctc_starts_from_a_grey_model_reading_as_it_did(ctc_model):
     import tensorflow as tf
+
     grey = load_attacker(ctc_model)
     colour = get_attacker("ctc")("0123456789", {**grey.hparams, "colour": True})
     colour.model = colour.build(0)
@@ -94,20 +98,26 @@ def test_a_colour_ctc_starts_from_a_grey_model_reading_as_it_did(ctc_model):
     x0, _, constants = colour.adversarial_objective([s.image for s in samples], [s.text for s in samples], None)
     through_graph = colour.adversarial_loss(tf.constant(x0), constants).numpy()
     import keras
+
     logits = np.log(np.clip(by_colour, 1e-9, 1))
     encoded = np.zeros((6, 8), np.int32)
     for k, s in enumerate(samples):
-        encoded[k, :len(s.text)] = [int(c) + 1 for c in s.text]
-    by_reading = keras.ops.ctc_loss(encoded, logits, np.array([len(s.text) for s in samples]), np.full(6, 32),
-                                    mask_index=0)
+        encoded[k, : len(s.text)] = [int(c) + 1 for c in s.text]
+    by_reading = keras.ops.ctc_loss(
+        encoded, logits, np.array([len(s.text) for s in samples]), np.full(6, 32), mask_index=0
+    )
     assert np.allclose(through_graph, np.asarray(by_reading), rtol=0.05, atol=0.05)
 
 
 def test_ctc_reads_variable_lengths_and_round_trips(ctc_model, tmp_path):
     attacker = load_attacker(ctc_model)
     info = json.loads(ctc_model.with_suffix(".json").read_text())
-    assert info["charset"] == "0123456789" and info["input"] == {"height": 32, "width": 128, "channels": 1,
-                                                                  "time_steps": 32}
+    assert info["charset"] == "0123456789" and info["input"] == {
+        "height": 32,
+        "width": 128,
+        "channels": 1,
+        "time_steps": 32,
+    }
     images = [s.image for s in (Source(spec=GenerationSpec("clean", 6, 3, 5, seed=9)).sample(i) for i in range(6))]
     first = attacker.read(images)
     again = load_attacker(ctc_model).read(images)
@@ -122,8 +132,9 @@ def test_segment_round_trip_and_charset_sized_output(tiny_model_path, tmp_path):
     letters.model = letters.build(0)
     taken = letters.init_from(attacker)
     assert "fc2 for 0 of 3 characters" in taken
-    np.testing.assert_array_equal(letters.model.get_layer("conv3").get_weights()[0],
-                                  attacker.model.get_layer("conv3").get_weights()[0])
+    np.testing.assert_array_equal(
+        letters.model.get_layer("conv3").get_weights()[0], attacker.model.get_layer("conv3").get_weights()[0]
+    )
 
 
 def test_the_guide_example_is_a_working_plugin(tmp_path, ctc_model):
@@ -136,13 +147,46 @@ def test_the_guide_example_is_a_working_plugin(tmp_path, ctc_model):
     assert "multihead: A CNN with one softmax per character position" in listed.stdout
     assert "length (int, default 4" in listed.stdout and "--attacker multihead:length=4" in listed.stdout
     model = tmp_path / "mh.keras"
-    trained = run_cli("train", "captcha", "--attacker", "multihead", "--plugins", folder, "--style", "clean",
-                      "--count", "60", "--from", "scratch", "--epochs", "2", "--workers", "0", "--out", model)
+    trained = run_cli(
+        "train",
+        "captcha",
+        "--attacker",
+        "multihead",
+        "--plugins",
+        folder,
+        "--style",
+        "clean",
+        "--count",
+        "60",
+        "--from",
+        "scratch",
+        "--epochs",
+        "2",
+        "--workers",
+        "0",
+        "--out",
+        model,
+    )
     assert trained.returncode == 0, trained.stderr
     assert json.loads(model.with_suffix(".json").read_text())["attacker"] == "multihead"
     out = tmp_path / "r"
-    both = run_cli("attack", "--model", model, "--model", ctc_model, "--plugins", folder, "--style", "clean",
-                   "--count", "20", "--workers", "0", "--out", out)
+    both = run_cli(
+        "attack",
+        "--model",
+        model,
+        "--model",
+        ctc_model,
+        "--plugins",
+        folder,
+        "--style",
+        "clean",
+        "--count",
+        "20",
+        "--workers",
+        "0",
+        "--out",
+        out,
+    )
     assert both.returncode == 0, both.stderr
     report = json.loads((out / "report.json").read_text())
     assert set(report["per_attacker"]) == {"mh (multihead)", "ctc (ctc)"}
@@ -165,6 +209,7 @@ def test_multi_attacker_report_shows_what_segment_saw(tmp_path, tiny_model_path,
     misread = examples["tiny (segment)"]
     assert misread and misread[0][1].reading.crops.shape[1:] == (28, 28)
     from captchalab.report import write_attack_report
+
     write_attack_report(tmp_path / "r", report, examples)
     names = sorted(p.name for p in (tmp_path / "r").iterdir())
     assert "misread-tiny-segment.png" in names and "confusion-ctc-ctc.png" in names
@@ -181,17 +226,21 @@ def test_ddddocr_reads_and_filters_to_the_charset(tmp_path):
 
 def test_ddddocr_missing_is_one_line(tmp_path, monkeypatch):
     import captchalab.attackers.ddddocr as module
+
     monkeypatch.setattr(module, "available", lambda: False)
     for name in ("ddddocr", "ddddocr-slide"):
         with pytest.raises(CaptchalabError, match=r"pip install 'captchalab\[ddddocr\]'"):
             get_attacker(name)("0123456789")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--attacker", "nope"], "unknown attacker 'nope'"),
-    (["--attacker", "ctc"], "must be trained first"),
-    ([], "at least one --model or --attacker"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--attacker", "nope"], "unknown attacker 'nope'"),
+        (["--attacker", "ctc"], "must be trained first"),
+        ([], "at least one --model or --attacker"),
+    ],
+)
 def test_attack_errors(tmp_path, args, fragment):
     result = run_cli("attack", *args, "--style", "clean", "--count", "3", "--out", tmp_path / "r")
     assert_one_line_error(result, fragment)
@@ -200,8 +249,19 @@ def test_attack_errors(tmp_path, args, fragment):
 
 def test_charset_mismatches(tmp_path, tiny_model_path):
     # a generator drawing letters cannot be read by a digits model
-    result = run_cli("attack", "--model", tiny_model_path, "--style", "clean", "--charset", "abc", "--count", "3",
-                     "--out", tmp_path / "r")
+    result = run_cli(
+        "attack",
+        "--model",
+        tiny_model_path,
+        "--style",
+        "clean",
+        "--charset",
+        "abc",
+        "--count",
+        "3",
+        "--out",
+        tmp_path / "r",
+    )
     assert_one_line_error(result, "cannot express 'abc'")
     # a dataset's rows with letters are rejected and listed, the rest are read
     folder = tmp_path / "ds"
@@ -218,12 +278,16 @@ def test_charset_mismatches(tmp_path, tiny_model_path):
 def test_broken_attacker_plugin_is_listed_and_the_rest_work(tmp_path):
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "broken.py").write_text("from captchalab.attackers import Attacker, register_attacker\n"
-                                      "@register_attacker\nclass Bad(Attacker):\n    name = 'bad'\n"
-                                      "    description = 'no read_prepared'\n")
-    (folder / "loose.py").write_text("from captchalab.attackers import Attacker, register_attacker\n"
-                                     "@register_attacker\nclass Loose(Attacker):\n    name = 'loose'\n"
-                                     "    description = 'params as a list of names'\n    params = ['rate']\n")
+    (folder / "broken.py").write_text(
+        "from captchalab.attackers import Attacker, register_attacker\n"
+        "@register_attacker\nclass Bad(Attacker):\n    name = 'bad'\n"
+        "    description = 'no read_prepared'\n"
+    )
+    (folder / "loose.py").write_text(
+        "from captchalab.attackers import Attacker, register_attacker\n"
+        "@register_attacker\nclass Loose(Attacker):\n    name = 'loose'\n"
+        "    description = 'params as a list of names'\n    params = ['rate']\n"
+    )
     listed = run_cli("attackers", "--plugins", folder)
     assert listed.returncode == 0
     broken = [line for line in listed.stdout.splitlines() if line.startswith("broken plugin (skipped):")]
@@ -235,10 +299,13 @@ def test_broken_attacker_plugin_is_listed_and_the_rest_work(tmp_path):
 
 def test_train_errors_leave_nothing(tmp_path):
     out = tmp_path / "m.keras"
-    for args, fragment in ((["--attacker", "ddddocr"], "cannot be trained"),
-                           (["--attacker", "ctc", "--hparam", "wobble=1"], "no hyper-parameter 'wobble'"),
-                           (["--attacker", "ctc", "--hparam", "height=20"], "multiple of 8")):
-        result = run_cli("train", "captcha", "--style", "clean", "--count", "10", "--from", "scratch",
-                         *args, "--out", out)
+    for args, fragment in (
+        (["--attacker", "ddddocr"], "cannot be trained"),
+        (["--attacker", "ctc", "--hparam", "wobble=1"], "no hyper-parameter 'wobble'"),
+        (["--attacker", "ctc", "--hparam", "height=20"], "multiple of 8"),
+    ):
+        result = run_cli(
+            "train", "captcha", "--style", "clean", "--count", "10", "--from", "scratch", *args, "--out", out
+        )
         assert_one_line_error(result, fragment)
         assert not out.exists() and not list(tmp_path.iterdir())

@@ -1,5 +1,6 @@
 """Training that knows when it is done: the stopping rule on scripted validation curves, the
 verdict in the model's JSON, and the flag reaching reports, study cells and fine-tuned children."""
+
 import json
 
 import numpy as np
@@ -12,6 +13,7 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
     """The real loop on a real (tiny) Keras model, with a scripted validation curve."""
     import keras
     from captchalab.training import Run, Stopping, choose_optimizer, train_until_converged
+
     keras.utils.set_random_seed(0)
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
@@ -28,9 +30,18 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
         return loss, 0.0
 
     scores = iter(curve)
-    run = Run(model, optimizer, seed=0, train_count=len(x),
-              epoch_batches=lambda rng: ((x[i:i + 20],) for i in range(0, 100, 20)), step=step,
-              validate=lambda: next(scores), checkpoint=tmp_path / name, config={"run": 1}, resume=resume)
+    run = Run(
+        model,
+        optimizer,
+        seed=0,
+        train_count=len(x),
+        epoch_batches=lambda rng: ((x[i : i + 20],) for i in range(0, 100, 20)),
+        step=step,
+        validate=lambda: next(scores),
+        checkpoint=tmp_path / name,
+        config={"run": 1},
+        resume=resume,
+    )
     return train_until_converged(run, stopping, validation_count, train_score=lambda: train_accuracy)
 
 
@@ -81,6 +92,7 @@ def test_an_interrupted_run_resumes_to_the_same_verdict(tmp_path):
             if k == 4:
                 raise Interrupt
             yield value
+
     with pytest.raises(Interrupt):
         tiny_run(tmp_path, cut_short(), name="b")
     resumed = tiny_run(tmp_path, curve[4:], name="b", resume=True)
@@ -90,6 +102,7 @@ def test_an_interrupted_run_resumes_to_the_same_verdict(tmp_path):
 
 def test_wilson_intervals():
     from captchalab.score import wilson
+
     assert wilson(0, 10) == pytest.approx([0.0, 0.2775], abs=1e-4)
     assert wilson(5, 10) == pytest.approx([0.2366, 0.7634], abs=1e-4)
     low, high = wilson(990, 1000)
@@ -99,8 +112,9 @@ def test_wilson_intervals():
 
 def test_bad_budgets_are_one_line_errors(tmp_path):
     for option, value in (("--budget", "0"), ("--budget", "-5"), ("--time-limit", "0")):
-        result = run_cli("train", "captcha", "--style", "clean", "--count", "10", option, value,
-                         "--out", tmp_path / "m.keras")
+        result = run_cli(
+            "train", "captcha", "--style", "clean", "--count", "10", option, value, "--out", tmp_path / "m.keras"
+        )
         assert_one_line_error(result, f"{option} must be positive")
         assert not (tmp_path / "m.keras").exists()
 
@@ -110,8 +124,24 @@ def unconverged_ctc(tmp_path_factory):
     """A ctc trained on a budget far too small: the model records that it had not converged."""
     folder = tmp_path_factory.mktemp("unconverged")
     out = folder / "weak.keras"
-    done = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean",
-                   "--count", "40", "--budget", "72", "--from", "scratch", "--workers", "0", "--out", out)
+    done = run_cli(
+        "train",
+        "captcha",
+        "--attacker",
+        "ctc:filters=8,rnn_units=16",
+        "--style",
+        "clean",
+        "--count",
+        "40",
+        "--budget",
+        "72",
+        "--from",
+        "scratch",
+        "--workers",
+        "0",
+        "--out",
+        out,
+    )
     assert done.returncode == 0, done.stderr
     assert "NOT converged" in done.stderr
     return out
@@ -120,8 +150,19 @@ def unconverged_ctc(tmp_path_factory):
 def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path, unconverged_ctc):
     info = json.loads(unconverged_ctc.with_suffix(".json").read_text())
     assert info["convergence"]["converged"] is False and info["convergence"]["reasons"]
-    attacked = run_cli("attack", "--model", unconverged_ctc, "--style", "clean", "--count", "5", "--workers", "0",
-                       "--out", tmp_path / "r")
+    attacked = run_cli(
+        "attack",
+        "--model",
+        unconverged_ctc,
+        "--style",
+        "clean",
+        "--count",
+        "5",
+        "--workers",
+        "0",
+        "--out",
+        tmp_path / "r",
+    )
     assert attacked.returncode == 0, attacked.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     state = report["per_attacker"]["weak (ctc)"]["state"]
@@ -129,8 +170,10 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     assert len(report["captcha_accuracy_ci95"]) == 2
     assert "lower bound" in (tmp_path / "r" / "report.md").read_text()
     study = tmp_path / "s.toml"
-    study.write_text(f'[study]\nname = "s"\ntest_count = 3\nconverged_only = true\n[grid]\nstyle = ["clean"]\n'
-                     f'[[attacker]]\nmodel = "{unconverged_ctc}"\n')
+    study.write_text(
+        f'[study]\nname = "s"\ntest_count = 3\nconverged_only = true\n[grid]\nstyle = ["clean"]\n'
+        f'[[attacker]]\nmodel = "{unconverged_ctc}"\n'
+    )
     ran = run_cli("run", study, "--out", tmp_path / "study")
     assert ran.returncode == 0, ran.stderr
     rows = json.loads((tmp_path / "study" / "cells.json").read_text())
@@ -138,15 +181,48 @@ def test_the_flag_reaches_a_report_a_study_cell_and_a_fine_tuned_child(tmp_path,
     child = tmp_path / "child.keras"
     # (the parent's own hyper-parameters: of another architecture it would take no layer, and start
     # from scratch); other CAPTCHAs (seed 2) than the parent's: a fine-tune, which carries the flag on
-    tuned = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
-                    "40", "--seed", "2", "--budget", "72", "--from", unconverged_ctc, "--workers", "0", "--out", child)
+    tuned = run_cli(
+        "train",
+        "captcha",
+        "--attacker",
+        "ctc:filters=8,rnn_units=16",
+        "--style",
+        "clean",
+        "--count",
+        "40",
+        "--seed",
+        "2",
+        "--budget",
+        "72",
+        "--from",
+        unconverged_ctc,
+        "--workers",
+        "0",
+        "--out",
+        child,
+    )
     assert tuned.returncode == 0, tuned.stderr
     reasons = json.loads(child.with_suffix(".json").read_text())["convergence"]["reasons"]
     assert any("started from weak.keras, which had not converged" in r for r in reasons)
     # the parent's own CAPTCHAs: the run goes on where the parent's stopped, and its own verdict decides
-    extended = run_cli("train", "captcha", "--attacker", "ctc:filters=8,rnn_units=16", "--style", "clean", "--count",
-                       "40", "--budget", "72", "--from", unconverged_ctc, "--workers", "0",
-                       "--out", tmp_path / "on.keras")
+    extended = run_cli(
+        "train",
+        "captcha",
+        "--attacker",
+        "ctc:filters=8,rnn_units=16",
+        "--style",
+        "clean",
+        "--count",
+        "40",
+        "--budget",
+        "72",
+        "--from",
+        unconverged_ctc,
+        "--workers",
+        "0",
+        "--out",
+        tmp_path / "on.keras",
+    )
     assert extended.returncode == 0, extended.stderr
     verdict = json.loads((tmp_path / "on.json").read_text())["convergence"]
     assert verdict["extends"] == "weak.keras" and not any("weak.keras" in r for r in verdict["reasons"])
@@ -159,6 +235,7 @@ def recording_slicer(tmp_path):
     import shutil
     from pathlib import Path
     from captchalab.attackers.base import get_attacker
+
     folder = tmp_path / "plugins"
     shutil.copytree(Path(__file__).parent / "outside", folder, ignore=shutil.ignore_patterns("__pycache__"))
 
@@ -169,6 +246,7 @@ def recording_slicer(tmp_path):
         def targets(self, texts):
             self.seen.append(tuple(texts))
             return super().targets(texts)
+
     return Recording
 
 
@@ -176,26 +254,50 @@ def test_fresh_captchas_are_drawn_every_epoch_the_same_way_every_run(tmp_path):
     from captchalab.attackers.base import TrainSettings
     from captchalab.data.dataset import make_source
     from captchalab.train import train_attacker
+
     runs = []
     for run in range(2):
         Recording = recording_slicer(tmp_path / str(run))
         source = make_source("clean", None, 40, "4", 1, 0.5, [], (), None)
-        info = train_attacker(Recording("0123456789", {"epochs": 3}), source, tmp_path / f"{run}.keras",
-                              TrainSettings(seed=1), workers=0, fresh=True)
+        info = train_attacker(
+            Recording("0123456789", {"epochs": 3}),
+            source,
+            tmp_path / f"{run}.keras",
+            TrainSettings(seed=1),
+            workers=0,
+            fresh=True,
+        )
         assert info["fresh_every_epoch"] is True and len(info["history"]) == 3
         runs.append(Recording.seen)
     first, *epochs = runs[0]
     assert len(epochs) == 3 and len(set(epochs)) == 3 and first not in epochs  # a new draw each epoch
-    assert all(len(texts) == len(first) == 36 for texts in epochs)            # as many as the training part
-    assert runs[0] == runs[1]                                                  # seeded: the same draws again
+    assert all(len(texts) == len(first) == 36 for texts in epochs)  # as many as the training part
+    assert runs[0] == runs[1]  # seeded: the same draws again
 
 
 def test_fresh_captchas_need_a_style_and_an_attacker_that_declares_them(tmp_path):
     from captchalab.data.dataset import GenerationSpec, generate_dataset
+
     generate_dataset(GenerationSpec("clean", 4, seed=3), tmp_path / "ds")
     common = ["--from", "scratch", "--workers", "0", "--fresh"]
-    assert_one_line_error(run_cli("train", "captcha", "--attacker", "ctc", "--dataset", tmp_path / "ds", *common,
-                                  "--out", tmp_path / "a.keras"), "it needs --style")
-    assert_one_line_error(run_cli("train", "captcha", "--attacker", "segment", "--style", "clean", *common,
-                                  "--out", tmp_path / "b.keras"), "fresh_examples is not declared")
+    assert_one_line_error(
+        run_cli(
+            "train",
+            "captcha",
+            "--attacker",
+            "ctc",
+            "--dataset",
+            tmp_path / "ds",
+            *common,
+            "--out",
+            tmp_path / "a.keras",
+        ),
+        "it needs --style",
+    )
+    assert_one_line_error(
+        run_cli(
+            "train", "captcha", "--attacker", "segment", "--style", "clean", *common, "--out", tmp_path / "b.keras"
+        ),
+        "fresh_examples is not declared",
+    )
     assert not list(tmp_path.glob("*.keras"))

@@ -12,8 +12,20 @@ def test_plugin_guide_example_runs(tmp_path):
     (folder / "stripes.py").write_text(code)
     listed = run_cli("generators", "--plugins", folder)
     assert "stripes: Dark digits behind grey horizontal stripes." in listed.stdout
-    made = run_cli("generate", "--style", "stripes", "--plugins", folder, "--count", "4",
-                   "--strength", "0.8", "--out", tmp_path / "ds", "--preview")
+    made = run_cli(
+        "generate",
+        "--style",
+        "stripes",
+        "--plugins",
+        folder,
+        "--count",
+        "4",
+        "--strength",
+        "0.8",
+        "--out",
+        tmp_path / "ds",
+        "--preview",
+    )
     assert made.returncode == 0, made.stderr
     assert (tmp_path / "ds" / "preview.png").is_file()
     assert len(list((tmp_path / "ds").glob("0*.png"))) == 4
@@ -25,8 +37,15 @@ def test_python_guide_example_runs(tmp_path):
     script.write_text(code)
     import subprocess
     import sys
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith("[(0.0, ")
@@ -39,6 +58,7 @@ def test_the_human_study_example_in_docs_runs(tmp_path):
     script.write_text(code)
     import subprocess
     import sys
+
     done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[('distorted', 10, 0.5)]"

@@ -1,5 +1,6 @@
 """`captchalab ensemble`: several trained readers of one attacker as one model whose scores are
 the mean of theirs, with a verdict that is converged only when every member's is."""
+
 import json
 import shutil
 
@@ -15,20 +16,23 @@ def members(tmp_path_factory):
     from captchalab.attackers import TrainSettings, get_attacker
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.train import train_attacker
+
     root = tmp_path_factory.mktemp("ensemble")
     tiles = colour_tiles(root / "tiles")
     paths = []
     for seed in (1, 2):
         path = root / f"m{seed}.keras"
         source = Source(spec=GenerationSpec("grid3", 60, seed=seed, params={"tiles": str(tiles), "tile_size": 32}))
-        train_attacker(get_attacker("tilecnn")(hparams={"tile": 16}), source, path,
-                       TrainSettings(epochs=2, seed=seed), workers=0)
+        train_attacker(
+            get_attacker("tilecnn")(hparams={"tile": 16}), source, path, TrainSettings(epochs=2, seed=seed), workers=0
+        )
         paths.append(path)
     return root, tiles, paths
 
 
 def test_an_ensemble_reads_with_the_mean_of_its_members_scores_and_says_what_they_were(tmp_path, members):
     from captchalab.attackers.base import load_attacker
+
     root, tiles, paths = members
     out = tmp_path / "e.keras"
     made = run_cli("ensemble", "--model", paths[0], "--model", paths[1], "--out", out)
@@ -42,8 +46,25 @@ def test_an_ensemble_reads_with_the_mean_of_its_members_scores_and_says_what_the
     ensemble, first, second = (load_attacker(p) for p in (out, *paths))
     x = np.random.default_rng(0).random((6, 16, 16, 3)).astype(np.float32)
     assert np.allclose(ensemble.input_logits(x), (first.input_logits(x) + second.input_logits(x)) / 2, atol=1e-4)
-    attacked = run_cli("attack", "--model", out, "--style", "grid3", "--param", f"tiles={tiles}", "--param",
-                       "tile_size=32", "--count", "20", "--seed", "5", "--workers", "0", "--out", tmp_path / "r")
+    attacked = run_cli(
+        "attack",
+        "--model",
+        out,
+        "--style",
+        "grid3",
+        "--param",
+        f"tiles={tiles}",
+        "--param",
+        "tile_size=32",
+        "--count",
+        "20",
+        "--seed",
+        "5",
+        "--workers",
+        "0",
+        "--out",
+        tmp_path / "r",
+    )
     assert attacked.returncode == 0, attacked.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["per_attacker"]["e (tilecnn)"]["state"]["lower_bound"] is True
@@ -52,10 +73,16 @@ def test_an_ensemble_reads_with_the_mean_of_its_members_scores_and_says_what_the
     from starlette.testclient import TestClient
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.explore.server import Explorer, create_app
+
     sample = Source(spec=GenerationSpec("grid3", 1, seed=4, params={"tiles": str(tiles), "tile_size": 32})).sample(0)
-    view = TestClient(create_app(Explorer([str(out)]))).post(
-        f"/api/captcha/m0?grid=3&prompt={sample.question['prompt']}",
-        content=cv2.imencode(".png", sample.image)[1].tobytes()).json()
+    view = (
+        TestClient(create_app(Explorer([str(out)])))
+        .post(
+            f"/api/captcha/m0?grid=3&prompt={sample.question['prompt']}",
+            content=cv2.imencode(".png", sample.image)[1].tobytes(),
+        )
+        .json()
+    )
     assert len(view["tiles"]) == 9 and view["tile"]["layers"] == {}
 
 
@@ -78,13 +105,16 @@ def test_an_ensemble_of_converged_members_is_converged_and_keeps_what_they_saw_u
     assert info["unlabelled"]["image_sha256"] == ["0" * 64, "1" * 64]  # attack refuses what any member saw
 
 
-@pytest.mark.parametrize("change, message", [
-    ("one", "needs at least two --model"),
-    ("classes", "differs from"),
-    ("attacker", "does not declare that its scores can be averaged"),
-    ("member", "is one of the members"),
-    ("exists", "already exists"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ("one", "needs at least two --model"),
+        ("classes", "differs from"),
+        ("attacker", "does not declare that its scores can be averaged"),
+        ("member", "is one of the members"),
+        ("exists", "already exists"),
+    ],
+)
 def test_bad_ensembles_are_one_line_errors_and_write_nothing(tmp_path, members, change, message):
     _, _, paths = members
     other = tmp_path / "other.keras"

@@ -1,5 +1,6 @@
 """`captchalab explore`: the JSON API with real models, bad input, and the page in a real
 headless Chromium driven by Playwright (Debian's chromium; `.ci/run` installs it)."""
+
 import os
 import re
 import shutil
@@ -20,27 +21,49 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def models(tmp_path_factory, tiny_model_path):
     from captchalab.attackers import TrainSettings, get_attacker
     from captchalab.train import train_attacker
+
     folder = tmp_path_factory.mktemp("explore")
     ctc = folder / "ctc.keras"
-    train_attacker(get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16}),
-                   Source(spec=GenerationSpec("clean", 40, seed=1)), ctc, TrainSettings(epochs=1, seed=1), workers=0)
+    train_attacker(
+        get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16}),
+        Source(spec=GenerationSpec("clean", 40, seed=1)),
+        ctc,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
     broken = folder / "broken.keras"
     broken.write_bytes(b"not a model")
     grid = folder / "grid.keras"
-    train_attacker(get_attacker("tilecnn")(), Source(spec=GenerationSpec("grid3", 20, seed=1)), grid,
-                   TrainSettings(epochs=1, seed=1), workers=0)
+    train_attacker(
+        get_attacker("tilecnn")(),
+        Source(spec=GenerationSpec("grid3", 20, seed=1)),
+        grid,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
     slider = folder / "slider.keras"
-    train_attacker(get_attacker("locator")(), Source(spec=GenerationSpec("slider", 20, seed=1)), slider,
-                   TrainSettings(epochs=1, seed=1), workers=0)
+    train_attacker(
+        get_attacker("locator")(),
+        Source(spec=GenerationSpec("slider", 20, seed=1)),
+        slider,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
     rotation = folder / "rotation.keras"
-    train_attacker(get_attacker("rotnet")("", {"side": 32}), Source(spec=GenerationSpec("rotation", 20, seed=1)),
-                   rotation, TrainSettings(epochs=1, seed=1), workers=0)
+    train_attacker(
+        get_attacker("rotnet")("", {"side": 32}),
+        Source(spec=GenerationSpec("rotation", 20, seed=1)),
+        rotation,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
     return tiny_model_path, ctc, broken, grid, slider, rotation
 
 
 @pytest.fixture(scope="module")
 def client(models):
     from starlette.testclient import TestClient
+
     return TestClient(create_app(Explorer(list(models), upload_limit=200_000)))
 
 
@@ -63,7 +86,11 @@ def test_an_image_grid_with_each_tiles_probability_and_the_tile_networks_layers(
     view = client.post(f"/api/captcha/m3?grid=3&prompt={sample.question['prompt']}", content=png(sample.image)).json()
     assert view["kind"] == "grid" and view["prompt"] == sample.question["prompt"] and len(view["tiles"]) == 9
     assert all(0 <= p <= 1 for p in view["tiles"]) and view["tile"]["index"] == int(np.argmax(view["tiles"]))
-    assert list(view["tile"]["layers"])[0] == "block1_relu1" and view["tile"]["layers"]["block1_relu1"]["shape"] == [32, 32, 16]
+    assert list(view["tile"]["layers"])[0] == "block1_relu1" and view["tile"]["layers"]["block1_relu1"]["shape"] == [
+        32,
+        32,
+        16,
+    ]
     unknown = client.post("/api/captcha/m3?grid=3&prompt=unicorn", content=png(sample.image))
     assert unknown.status_code == 400 and "never learnt 'unicorn'" in unknown.json()["error"]
     drawn = client.get("/api/random/captcha?style=grid4&seed=3").json()
@@ -106,9 +133,16 @@ def test_models_are_listed_with_the_broken_one_explained(client):
 def test_a_drawn_character_through_every_layer(client):
     view = client.post("/api/char/m0", content=drawn_two()).json()
     shapes = {name: tuple(view["layers"][name]["shape"]) for name in view["layers"]}
-    assert shapes == {"conv1": (24, 24, 20), "conv2": (20, 20, 20), "conv3": (16, 16, 50), "conv4": (12, 12, 50),
-                      "conv5": (8, 8, 50), "conv6": (4, 4, 50)}
+    assert shapes == {
+        "conv1": (24, 24, 20),
+        "conv2": (20, 20, 20),
+        "conv3": (16, 16, 50),
+        "conv4": (12, 12, 50),
+        "conv5": (8, 8, 50),
+        "conv6": (4, 4, 50),
+    }
     import base64
+
     assert len(base64.b64decode(view["layers"]["conv1"]["data"])) == 24 * 24 * 20
     assert len(view["probabilities"]) == 10 and view["charset"] == "0123456789"
     assert view["prediction"] in "0123456789" and view["forward_ms"] < 1000
@@ -118,6 +152,7 @@ def test_a_drawn_character_through_every_layer(client):
 
 def test_compare_two_inputs(client):
     import base64
+
     blank = np.full((200, 200), 255, np.uint8)
     cv2.putText(blank, "4", (40, 170), cv2.FONT_HERSHEY_SIMPLEX, 6, 0, 20)
     uri = lambda data: "data:image/png;base64," + base64.b64encode(data).decode()
@@ -138,12 +173,15 @@ def test_a_captcha_read_by_segment_and_ctc(client):
     assert layers.status_code == 400 and "ctc model" in layers.json()["error"]
 
 
-@pytest.mark.parametrize("body, status, fragment", [
-    (b"", 400, "empty file"),
-    (b"GIF89a garbage", 400, "not a usable image"),
-    (b"<html>not an image</html>", 400, "not a usable image"),
-    (b"\x89PNG" + b"0" * 300_000, 413, "limited to"),
-])
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        (b"", 400, "empty file"),
+        (b"GIF89a garbage", 400, "not a usable image"),
+        (b"<html>not an image</html>", 400, "not a usable image"),
+        (b"\x89PNG" + b"0" * 300_000, 413, "limited to"),
+    ],
+)
 def test_bad_uploads_get_a_message_and_a_4xx(client, body, status, fragment):
     for path in ("/api/char/m0", "/api/captcha/m0"):
         response = client.post(path, content=body)
@@ -179,9 +217,13 @@ def test_port_in_use_is_one_line(tmp_path, tiny_model_path):
 @pytest.fixture
 def server(models, mnist_dir):
     from captchalab.serving import launch
+
     env = {**os.environ, "CAPTCHALAB_MNIST": str(mnist_dir)}
-    process, url = launch(["explore", "--model", models[0], "--model", models[1], "--model", models[3],
-                           "--model", models[4]], "api/models", env=env)
+    process, url = launch(
+        ["explore", "--model", models[0], "--model", models[1], "--model", models[3], "--model", models[4]],
+        "api/models",
+        env=env,
+    )
     yield url
     process.terminate()
     process.wait(timeout=20)
@@ -190,11 +232,21 @@ def server(models, mnist_dir):
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_the_page_in_a_real_browser(server, tmp_path):
     from playwright.sync_api import sync_playwright
+
     (tmp_path / "captcha.png").write_bytes(captcha_png(seed=5))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -231,8 +283,11 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         page.click("#random-captcha")
         page.wait_for_selector(".reading figure img.challenge")
         assert re.fullmatch(r"answers -?\d+ px \(truth \d+\)", page.locator(".reading .found").inner_text())
-        assert page.locator(".reading figcaption").all_inner_texts() == ["the challenge", "the piece where it was put",
-                                                                        "piece"]
+        assert page.locator(".reading figcaption").all_inner_texts() == [
+            "the challenge",
+            "the piece where it was put",
+            "piece",
+        ]
         assert page.locator(".reading:has(figure) .layer").count() == 3
         assert not errors, errors
         assert all(url.startswith(server) or url.startswith(("data:", "blob:")) for url in requested), requested
@@ -244,6 +299,7 @@ def test_a_grid_reader_of_ones_own_tiles_draws_from_them(models, tmp_path):
     folder (its model's JSON records the parameters the user set), with no character set."""
     import json
     from test_tiles import tile_folder
+
     folder = tile_folder(tmp_path / "tiles", classes=("bus", "car", "hydrant"), per_class=3)
     grid = models[3]
     mine = tmp_path / "mine.keras"

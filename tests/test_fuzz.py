@@ -4,6 +4,7 @@ run through the real `attack --dataset`, plus property-based mutation of valid f
 Hypothesis runs a fixed, derandomized set of examples by default (CI); set
 CAPTCHALAB_FUZZ_EXAMPLES=20000 for a longer local run.
 """
+
 import io
 import json
 import os
@@ -32,6 +33,7 @@ def captcha(text="4719", size=(160, 60)) -> Image.Image:
     """A plain dark-on-light CAPTCHA drawn with Pillow (independent of our generators)."""
     from PIL import ImageDraw, ImageFont
     from captchalab.render import font_paths
+
     im = Image.new("RGB", size, (250, 245, 235))
     ImageDraw.Draw(im).text((12, 6), text, font=ImageFont.truetype(font_paths()[0], 40), fill=(20, 30, 60))
     return im
@@ -50,24 +52,29 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
 def png_claiming(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height, with almost no pixel data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def jpeg_claiming(width: int, height: int) -> bytes:
     data = bytearray(encode(captcha(), "JPEG"))
     at = data.find(b"\xff\xc0")
-    data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    data[at + 5 : at + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 
 def valid_exotic() -> dict[str, bytes]:
     """Legitimate images in forms scraped CAPTCHAs come in: all must be read, none skipped."""
     base = captcha()
-    grey16 = (np.asarray(base.convert("L"), np.uint16) * 257)
+    grey16 = np.asarray(base.convert("L"), np.uint16) * 257
     rgba = Image.new("RGBA", base.size, (0, 0, 0, 0))  # dark ink on transparency
     from PIL import ImageDraw, ImageFont
     from captchalab.render import font_paths
+
     ImageDraw.Draw(rgba).text((12, 6), "4719", font=ImageFont.truetype(font_paths()[0], 40), fill=(0, 0, 0, 255))
     return {
         "colour.png": encode(base, "PNG"),
@@ -85,10 +92,15 @@ def valid_exotic() -> dict[str, bytes]:
 def hostile() -> dict[str, bytes]:
     """Files that must be skipped and named, never fatal."""
     png, jpg = encode(captcha(), "PNG"), encode(captcha(), "JPEG")
-    files = {"empty.png": b"", "text.png": b"just some text, not an image\n",
-             "badmagic.png": b"\x89PNX" + png[5:], "bomb.png": png_claiming(100_000, 100_000),
-             "wide.png": png_claiming(40_000, 10), "bomb.jpg": jpeg_claiming(65_000, 65_000),
-             "zeros.png": png_claiming(0, 0)}
+    files = {
+        "empty.png": b"",
+        "text.png": b"just some text, not an image\n",
+        "badmagic.png": b"\x89PNX" + png[5:],
+        "bomb.png": png_claiming(100_000, 100_000),
+        "wide.png": png_claiming(40_000, 10),
+        "bomb.jpg": jpeg_claiming(65_000, 65_000),
+        "zeros.png": png_claiming(0, 0),
+    }
     for cut in (8, 16, 33, 60, len(png) // 3, len(png) // 2, len(png) - 20):
         files[f"cut{cut}.png"] = png[:cut]
     for cut in (2, 20, 200, len(jpg) // 2):
@@ -158,11 +170,14 @@ def test_limits_are_configurable(monkeypatch):
 def _peak_rss_kb(args, tmp_path, name) -> int:
     """Peak memory of one `captchalab` run in a fresh process (all work in that process)."""
     report = tmp_path / f"{name}.rss"
-    code = ("import resource, runpy, sys\n"
-            f"sys.argv = ['captchalab', *{[str(a) for a in args]!r}]\n"
-            "try:\n    runpy.run_module('captchalab', run_name='__main__')\n"
-            f"finally:\n    open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n")
+    code = (
+        "import resource, runpy, sys\n"
+        f"sys.argv = ['captchalab', *{[str(a) for a in args]!r}]\n"
+        "try:\n    runpy.run_module('captchalab', run_name='__main__')\n"
+        f"finally:\n    open({str(report)!r}, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+    )
     import subprocess
+
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return int(report.read_text())
@@ -187,8 +202,12 @@ def test_a_dimension_bomb_costs_almost_no_memory(tmp_path, tiny_model_path):
     assert bombed - plain < 100 * 1024, (plain, bombed)  # kB: under 100 MB more
 
 
-SEEDS = [encode(captcha(), "PNG"), encode(captcha(), "JPEG", quality=60), encode(captcha().convert("P"), "GIF"),
-         encode(captcha(), "BMP")]
+SEEDS = [
+    encode(captcha(), "PNG"),
+    encode(captcha(), "JPEG", quality=60),
+    encode(captcha().convert("P"), "GIF"),
+    encode(captcha(), "BMP"),
+]
 
 
 @st.composite
@@ -208,8 +227,12 @@ def mutated(draw):
     return bytes(data)
 
 
-@settings(max_examples=EXAMPLES, derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_mutated_images_never_escape_as_exceptions(data):
     try:
@@ -221,8 +244,12 @@ def test_mutated_images_never_escape_as_exceptions(data):
     assert seg.crops.dtype == np.uint8 and len(seg.crops) == len(seg.boxes)
 
 
-@settings(max_examples=max(200, EXAMPLES // 5), derandomize=True, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=max(200, EXAMPLES // 5),
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.binary(max_size=400), st.sampled_from([b"", b"\xef\xbb\xbf"]), st.sampled_from([b"\n", b"\r\n"]))
 def test_mutated_labels_files_are_read_or_refused_in_one_line(tmp_path_factory, body, bom, newline):
     folder = tmp_path_factory.mktemp("labels")
@@ -244,7 +271,9 @@ def test_mutated_labels_files_are_read_or_refused_in_one_line(tmp_path_factory, 
 def test_a_hundred_thousand_rows(tmp_path):
     folder = tmp_path / "big"
     folder.mkdir()
-    (folder / "labels.csv").write_text("filename,text\n" + "".join(f"img{i}.png,{i % 10000:04d}\n" for i in range(100_000)))
+    (folder / "labels.csv").write_text(
+        "filename,text\n" + "".join(f"img{i}.png,{i % 10000:04d}\n" for i in range(100_000))
+    )
     start = time.perf_counter()
     data = read_dataset(folder, "0123456789")
     assert len(data) == 100_000 and not data.rejected
@@ -265,5 +294,6 @@ def test_visualize_a_hostile_image_is_one_line(tmp_path, tiny_model_path):
     result = run_cli("visualize", "--model", tiny_model_path, "--image", tmp_path / "bomb.png", "--out", tmp_path / "v")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: cannot read image {tmp_path / 'bomb.png'}: 100000 x 100000 pixels, outside the limit of 4000 x 4000"]
+        f"error: cannot read image {tmp_path / 'bomb.png'}: 100000 x 100000 pixels, outside the limit of 4000 x 4000"
+    ]
     assert not (tmp_path / "v").exists()

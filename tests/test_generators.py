@@ -54,8 +54,22 @@ def test_same_seed_gives_identical_bytes_with_1_and_2_workers(tmp_path, style):
 
 
 def test_dataset_folder_contents(tmp_path):
-    result = run_cli("generate", "--style", "clean", "--count", "5", "--length", "3-5", "--seed", "3",
-                     "--param", "spacing=1.8", "--out", tmp_path / "ds", "--preview")
+    result = run_cli(
+        "generate",
+        "--style",
+        "clean",
+        "--count",
+        "5",
+        "--length",
+        "3-5",
+        "--seed",
+        "3",
+        "--param",
+        "spacing=1.8",
+        "--out",
+        tmp_path / "ds",
+        "--preview",
+    )
     assert result.returncode == 0, result.stderr
     folder = tmp_path / "ds"
     lines = (folder / "labels.csv").read_text().splitlines()
@@ -73,7 +87,7 @@ def test_dataset_folder_contents(tmp_path):
     assert_one_line_error(again, "--force")
 
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     from captchalab import render as r
     from captchalab.generator import Generator, Param, register
 
@@ -91,7 +105,7 @@ PLUGIN = textwrap.dedent('''
             out = r.compose(masks, [(0, 0, 0)] * len(text), rng, 64, r.plain(255))
             out.image[::p["gap"]] = 128
             return out
-''')
+""")
 
 
 def test_plugin_found_through_option_and_environment(tmp_path):
@@ -100,8 +114,16 @@ def test_plugin_found_through_option_and_environment(tmp_path):
     (folder / "stripes.py").write_text(PLUGIN)
     listed = run_cli("generators", "--plugins", folder)
     assert listed.returncode == 0 and "stripes_test" in listed.stdout and "gap" in listed.stdout
-    made = run_cli("generate", "--style", "stripes_test", "--count", "3", "--out", tmp_path / "a",
-                   env={"CAPTCHALAB_PLUGINS": str(folder)})
+    made = run_cli(
+        "generate",
+        "--style",
+        "stripes_test",
+        "--count",
+        "3",
+        "--out",
+        tmp_path / "a",
+        env={"CAPTCHALAB_PLUGINS": str(folder)},
+    )
     assert made.returncode == 0, made.stderr
     assert len(list((tmp_path / "a").glob("*.png"))) == 3
 
@@ -111,34 +133,40 @@ def test_broken_plugins_are_reported_and_the_rest_work(tmp_path):
     folder.mkdir()
     (folder / "syntax.py").write_text("def broken(:\n")
     (folder / "nofields.py").write_text(
-        "from captchalab.generator import Generator, register\n@register\nclass X(Generator):\n    pass\n")
-    (folder / "raises.py").write_text(PLUGIN.replace("stripes_test", "raises_test")
-                                      .replace("masks = [", "raise RuntimeError('boom')\n            masks = ["))
+        "from captchalab.generator import Generator, register\n@register\nclass X(Generator):\n    pass\n"
+    )
+    (folder / "raises.py").write_text(
+        PLUGIN.replace("stripes_test", "raises_test").replace(
+            "masks = [", "raise RuntimeError('boom')\n            masks = ["
+        )
+    )
     listed = run_cli("generators", "--plugins", folder)
     assert listed.returncode == 0
     broken = "\n".join(line for line in listed.stdout.splitlines() if line.startswith("broken plugin (skipped):"))
     assert "syntax.py" in broken and "nofields.py" in broken
     for style in BUILTIN:
         assert f"{style}:" in listed.stdout
-    failed = run_cli("generate", "--style", "raises_test", "--count", "2", "--plugins", folder,
-                     "--out", tmp_path / "r")
+    failed = run_cli("generate", "--style", "raises_test", "--count", "2", "--plugins", folder, "--out", tmp_path / "r")
     assert_one_line_error(failed, "raises.py")
     assert not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--style", "nope"], "known styles"),
-    (["--style", "clean", "--param", "wobble=3"], "no parameter 'wobble'"),
-    (["--style", "clean", "--param", "spacing=abc"], "not a float"),
-    (["--style", "clean", "--param", "spacing"], "name=value"),
-    (["--style", "clean", "--strength", "1.5"], "[0, 1]"),
-    (["--style", "clean", "--count", "0"], "--count"),
-    (["--style", "clean", "--length", "12"], "--length"),
-    (["--style", "clean", "--length", "5-3"], "--length"),
-    (["--style", "handwritten", "--charset", "12ab"], "cannot draw 'ab' (it draws digits only)"),
-    (["--style", "clean", "--charset", "digitz"], "unknown charset name"),
-    (["--style", "clean", "--charset", "aab"], "repeats"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--style", "nope"], "known styles"),
+        (["--style", "clean", "--param", "wobble=3"], "no parameter 'wobble'"),
+        (["--style", "clean", "--param", "spacing=abc"], "not a float"),
+        (["--style", "clean", "--param", "spacing"], "name=value"),
+        (["--style", "clean", "--strength", "1.5"], "[0, 1]"),
+        (["--style", "clean", "--count", "0"], "--count"),
+        (["--style", "clean", "--length", "12"], "--length"),
+        (["--style", "clean", "--length", "5-3"], "--length"),
+        (["--style", "handwritten", "--charset", "12ab"], "cannot draw 'ab' (it draws digits only)"),
+        (["--style", "clean", "--charset", "digitz"], "unknown charset name"),
+        (["--style", "clean", "--charset", "aab"], "repeats"),
+    ],
+)
 def test_generate_errors(tmp_path, args, fragment):
     result = run_cli("generate", *args, "--out", tmp_path / "out")
     assert_one_line_error(result, fragment)
@@ -155,6 +183,7 @@ def test_unwritable_output(tmp_path):
 def descendants(pid: int) -> set[int]:
     """Every process below `pid` (children, theirs, ...), from /proc."""
     import os
+
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -177,10 +206,27 @@ def test_sigterm_stops_a_run_like_ctrl_c_and_leaves_no_workers_or_half_written_o
     import subprocess
     import sys
     import time
+
     out = tmp_path / "big"
-    process = subprocess.Popen([sys.executable, "-m", "captchalab", "generate", "--style", "grid4", "--count",
-                                "20000", "--workers", "2", "--out", str(out)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "captchalab",
+            "generate",
+            "--style",
+            "grid4",
+            "--count",
+            "20000",
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline, workers = time.time() + 120, set()
     while time.time() < deadline and len(workers) < 3:  # the fork server and its two workers
         time.sleep(0.2)

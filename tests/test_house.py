@@ -1,5 +1,6 @@
 """The house's shape: imports follow the data path downwards with no circles, the CLI stays thin,
 and every import path docs/ shows keeps working."""
+
 import ast
 import re
 from pathlib import Path
@@ -39,8 +40,11 @@ def import_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 base = package.split(".")
-                target = ".".join(base[:len(base) - node.level + 1] + [node.module or ""]).strip(".") \
-                    if node.level else node.module or ""
+                target = (
+                    ".".join(base[: len(base) - node.level + 1] + [node.module or ""]).strip(".")
+                    if node.level
+                    else node.module or ""
+                )
                 for alias in node.names:
                     candidate = f"{target}.{alias.name}"
                     targets.add(candidate if candidate in found else target)
@@ -59,8 +63,12 @@ def layer_of(module: str) -> int:
 
 
 def test_no_module_imports_from_a_layer_above_it():
-    upward = [f"{a} -> {b}" for a, targets in import_graph().items() for b in targets
-              if a != "captchalab" and layer_of(b) < layer_of(a)]
+    upward = [
+        f"{a} -> {b}"
+        for a, targets in import_graph().items()
+        for b in targets
+        if a != "captchalab" and layer_of(b) < layer_of(a)
+    ]
     assert not upward, upward
 
 
@@ -82,6 +90,7 @@ def test_no_import_circles_between_modules_or_packages():
                 if nxt not in state:
                     visit(nxt, path + [nxt])
             state[node] = "done"
+
         for node in list(g):
             if node not in state:
                 visit(node, [node])
@@ -99,8 +108,9 @@ def test_command_modules_stay_small():
 def test_every_import_path_the_docs_show_still_works():
     lines = set()
     for doc in [*(REPO / "docs").glob("*.md"), REPO / "README.md"]:
-        lines |= set(re.findall(r"^\s*(from captchalab[\w.]* import [^\n#(]+|import captchalab[\w.]*)",
-                                doc.read_text(), re.M))
+        lines |= set(
+            re.findall(r"^\s*(from captchalab[\w.]* import [^\n#(]+|import captchalab[\w.]*)", doc.read_text(), re.M)
+        )
     assert len(lines) >= 8, lines
     for line in sorted(lines):
         exec(line.strip().rstrip("\\"), {})
@@ -111,10 +121,12 @@ def test_public_plugin_paths_are_the_real_objects():
     import captchalab.generator as public
     from captchalab import registry, render
     from captchalab.attackers import register_attacker
+
     assert public.Generator is real.Generator and public.register is registry.register
     assert register_attacker is registry.register
     assert callable(render.glyph) and callable(render.compose)
     from captchalab.attackers import grid, tiles  # the built-in tile readers moved; their base stays
+
     assert issubclass(tiles.TileCnn, grid.TileReader) and issubclass(grid.TileReader, grid.GridReader)
 
 
@@ -122,9 +134,12 @@ def test_worker_side_modules_never_import_tensorflow():
     """Worker processes render, decode and segment; TensorFlow in them would cost seconds and memory."""
     import subprocess
     import sys
-    code = ("import sys; import captchalab.attack, captchalab.data.dataset, captchalab.attackers.segmenter;"
-            "from captchalab.plugins import load_plugins; load_plugins();"
-            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+
+    code = (
+        "import sys; import captchalab.attack, captchalab.data.dataset, captchalab.attackers.segmenter;"
+        "from captchalab.plugins import load_plugins; load_plugins();"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
@@ -132,6 +147,7 @@ def test_worker_side_modules_never_import_tensorflow():
 def test_every_dotted_name_the_docs_show_resolves():
     """`captchalab.training.TeacherStage` in a sentence is a promise too: each such name imports."""
     import importlib
+
     names = set()
     for doc in [*(REPO / "docs").glob("*.md"), REPO / "README.md"]:
         names |= set(re.findall(r"`(captchalab(?:\.\w+)+)", doc.read_text()))
@@ -179,6 +195,7 @@ def test_the_library_speaks_in_its_parameters_and_the_cli_in_flags():
     from captchalab.cli.app import as_flags
     from captchalab.data.dataset import make_spec
     from captchalab.errors import CaptchalabError
+
     try:
         make_spec("clean", 0, None, None, 1, 0.5)
     except CaptchalabError as exc:

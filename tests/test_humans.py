@@ -1,6 +1,7 @@
 """Human studies: the study behind the page (assignment, tokens, saving, bad input), the page's API,
 CSV import, the frontier report, a load test of 20 simultaneous simulated participants on a real
 server, and the page in a real headless Chromium (Debian's chromium; `.ci/run` installs it)."""
+
 import json
 import shutil
 import time
@@ -25,9 +26,13 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("human-data")
     made = {}
-    for name, style, count, strength in (("easy", "distorted", 12, 0.2), ("hard", "distorted", 12, 0.9),
-                                         ("tiles", "grid3", 8, 0.5), ("slide", "slider", 8, 0.5),
-                                         ("turn", "rotation", 8, 0.5)):
+    for name, style, count, strength in (
+        ("easy", "distorted", 12, 0.2),
+        ("hard", "distorted", 12, 0.9),
+        ("tiles", "grid3", 8, 0.5),
+        ("slide", "slider", 8, 0.5),
+        ("turn", "rotation", 8, 0.5),
+    ):
         generate_dataset(GenerationSpec(style, count, seed=5, strength=strength), root / name)
         made[name] = root / name
     return made
@@ -57,8 +62,11 @@ def take_part(study, datasets, wrong=(), simulated=False, stop_after=None):
 
 
 def test_each_item_gets_k_different_people_and_nobody_sees_one_twice(datasets, tmp_path):
-    study = open_study(tmp_path / "s", [datasets["easy"], datasets["slide"]],
-                       StudySettings(answers_per_item=2, per_person=6, practice=1, attention=1))
+    study = open_study(
+        tmp_path / "s",
+        [datasets["easy"], datasets["slide"]],
+        StudySettings(answers_per_item=2, per_person=6, practice=1, attention=1),
+    )
     people = [take_part(study, datasets) for _ in range(8)]
     answers, skipped = load_answers(tmp_path / "s")
     assert skipped == {}
@@ -73,8 +81,25 @@ def test_each_item_gets_k_different_people_and_nobody_sees_one_twice(datasets, t
     assert phases == {"practice": 2, "main": 6, "attention": 1}  # one practice item per kind
     assert all(a["correct"] for a in answers) and all(a["ms"] is not None for a in answers)
     # what is stored is what the docs promise: no wall clock, no address, an opaque id
-    assert set(main[0]) == {"format", "participant", "source", "phase", "seq", "dataset", "item", "kind", "design",
-                            "design_key", "answer", "truth", "correct", "ms", "server_ms", "pointer", "trajectory"}
+    assert set(main[0]) == {
+        "format",
+        "participant",
+        "source",
+        "phase",
+        "seq",
+        "dataset",
+        "item",
+        "kind",
+        "design",
+        "design_key",
+        "answer",
+        "truth",
+        "correct",
+        "ms",
+        "server_ms",
+        "pointer",
+        "trajectory",
+    }
     assert main[0]["design"]["style"] in ("distorted", "slider")
 
 
@@ -91,8 +116,11 @@ def test_answers_survive_a_restart_and_the_study_goes_on(datasets, tmp_path):
 
 
 def test_a_closed_tab_frees_its_item_after_the_hold(datasets, tmp_path):
-    study = open_study(tmp_path / "s", [datasets["easy"]],
-                       StudySettings(answers_per_item=1, per_person=12, practice=0, attention=0, hold=0.2))
+    study = open_study(
+        tmp_path / "s",
+        [datasets["easy"]],
+        StudySettings(answers_per_item=1, per_person=12, practice=0, attention=0, hold=0.2),
+    )
     quitter = study.start()
     left_open = study.next_item(quitter.id)  # shown, never answered
     assert study.next_item(quitter.id).token == left_open.token  # a reload shows the same item
@@ -103,12 +131,17 @@ def test_a_closed_tab_frees_its_item_after_the_hold(datasets, tmp_path):
 
 def test_bad_answers_are_refused_and_nothing_is_recorded_twice(datasets, tmp_path):
     from captchalab.humans.pool import Rejected
-    study = open_study(tmp_path / "s", [datasets["tiles"], datasets["slide"]],
-                       StudySettings(per_person=4, practice=0, attention=0))
+
+    study = open_study(
+        tmp_path / "s", [datasets["tiles"], datasets["slide"]], StudySettings(per_person=4, practice=0, attention=0)
+    )
     p = study.start()
     served = study.next_item(p.id)
-    bad = ["x" * 100, {"a": 1}, [99], [True], float("nan"), None] if served.item.kind == "grid" else \
-        ["12", float("inf"), [1], None, True]
+    bad = (
+        ["x" * 100, {"a": 1}, [99], [True], float("nan"), None]
+        if served.item.kind == "grid"
+        else ["12", float("inf"), [1], None, True]
+    )
     for answer in bad:
         with pytest.raises(Rejected) as caught:
             study.answer(p.id, served.token, answer)
@@ -130,6 +163,7 @@ def test_bad_answers_are_refused_and_nothing_is_recorded_twice(datasets, tmp_pat
 @pytest.fixture(scope="module")
 def client(datasets, tmp_path_factory):
     from starlette.testclient import TestClient
+
     folder = tmp_path_factory.mktemp("api") / "study"
     study = open_study(folder, [datasets["easy"], datasets["turn"]], StudySettings(per_person=3, practice=1))
     return TestClient(create_app(study)), folder
@@ -142,9 +176,17 @@ def test_the_api_serves_blind_items_and_says_no_in_4xx(client):
     pid = api.post("/api/start", json={"consent": True}).json()["participant"]
     item = api.get(f"/api/next?participant={pid}").json()
     assert item["image"].startswith("data:image/png;base64,") and item["phase"] == "practice"
-    assert not any(k in json.dumps(item) for k in ("easy", "turn", ".png\"", "distorted"))  # blind to the design
-    reply = api.post("/api/answer", json={"participant": pid, "token": item["token"], "answer": 0 if
-                                          item["kind"] == "rotation" else "0000", "ms": 900, "pointer": "mouse"}).json()
+    assert not any(k in json.dumps(item) for k in ("easy", "turn", '.png"', "distorted"))  # blind to the design
+    reply = api.post(
+        "/api/answer",
+        json={
+            "participant": pid,
+            "token": item["token"],
+            "answer": 0 if item["kind"] == "rotation" else "0000",
+            "ms": 900,
+            "pointer": "mouse",
+        },
+    ).json()
     assert reply["recorded"] and "truth" in reply  # practice: feedback
     assert api.post("/api/answer", json={"participant": pid, "token": item["token"], "answer": "1"}).status_code == 409
     assert api.post("/api/answer", content=b"{not json").status_code == 400
@@ -157,16 +199,22 @@ def test_the_api_serves_blind_items_and_says_no_in_4xx(client):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-                         lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                                     max_size=4), max_leaves=12))
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_fuzzed_answers_get_a_4xx_never_a_crash(client, body):
     api, folder = client
     before = len(load_answers(folder)[0])
     pid = api.post("/api/start", json={"consent": True}).json()["participant"]
     token = api.get(f"/api/next?participant={pid}").json()["token"]
-    for payload in (body, {"participant": pid, "token": token, "answer": body, "ms": body, "pointer": body,
-                           "trajectory": body}):
+    for payload in (
+        body,
+        {"participant": pid, "token": token, "answer": body, "ms": body, "pointer": body, "trajectory": body},
+    ):
         response = api.post("/api/answer", content=json.dumps(payload))
         assert response.status_code in (200, 400, 404, 409), response.text
     assert len(load_answers(folder)[0]) - before <= 1
@@ -175,19 +223,25 @@ def test_fuzzed_answers_get_a_4xx_never_a_crash(client, body):
 def test_import_hashes_workers_refuses_unknown_items_and_repeats(datasets, tmp_path):
     study = open_study(tmp_path / "s", [datasets["easy"], datasets["tiles"]], StudySettings(practice=0))
     easy, tiles = read_dataset(datasets["easy"]), read_dataset(datasets["tiles"])
-    rows = ["worker,dataset,item,answer,ms",
-            f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3200",
-            f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3300",          # a repeat
-            f"B2,easy,{easy.filenames[0]},wrong,5100",
-            f"B2,tiles,{tiles.filenames[0]},\"{tiles.texts[0]}\",8000",
-            "B2,easy,../../etc/passwd,1234,1",                              # not an item of the study
-            f"C3,tiles,{tiles.filenames[1]},0 99,1"]                        # not tiles of a 3x3 grid
+    rows = [
+        "worker,dataset,item,answer,ms",
+        f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3200",
+        f"A17,easy,{easy.filenames[0]},{easy.texts[0]},3300",  # a repeat
+        f"B2,easy,{easy.filenames[0]},wrong,5100",
+        f'B2,tiles,{tiles.filenames[0]},"{tiles.texts[0]}",8000',
+        "B2,easy,../../etc/passwd,1234,1",  # not an item of the study
+        f"C3,tiles,{tiles.filenames[1]},0 99,1",
+    ]  # not tiles of a 3x3 grid
     (tmp_path / "a.csv").write_text("\n".join(rows) + "\n")
     result = import_answers(study, tmp_path / "a.csv")
     assert result["imported"] == 3
     assert result["refused"] == {"duplicate": 1, "unknown item": 1, "malformed answer": 1}
     answers, _ = load_answers(tmp_path / "s")
-    assert [a["correct"] for a in answers] == [True, False, True] or sorted(a["correct"] for a in answers) == [False, True, True]
+    assert [a["correct"] for a in answers] == [True, False, True] or sorted(a["correct"] for a in answers) == [
+        False,
+        True,
+        True,
+    ]
     assert not any("A17" in json.dumps(a) or "B2" in json.dumps(a) for a in answers)
     assert len({a["participant"] for a in answers}) == 2
     with pytest.raises(CaptchalabError, match="imported already"):
@@ -200,8 +254,11 @@ def test_import_hashes_workers_refuses_unknown_items_and_repeats(datasets, tmp_p
 
 
 def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_trust(datasets, tmp_path):
-    study = open_study(tmp_path / "s", [datasets["easy"], datasets["hard"]],
-                       StudySettings(answers_per_item=3, per_person=8, practice=0, attention=1))
+    study = open_study(
+        tmp_path / "s",
+        [datasets["easy"], datasets["hard"]],
+        StudySettings(answers_per_item=3, per_person=8, practice=0, attention=1),
+    )
     take_part(open_study(tmp_path / "s2", [datasets["slide"]], StudySettings(per_person=5, practice=0)), datasets)
     for k in range(9):
         take_part(study, datasets, wrong={k % 4})
@@ -209,19 +266,39 @@ def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_t
     while (served := study.next_item(careless.id)) is not None:  # fails its attention check
         study.answer(careless.id, served.token, "999" if served.phase == "attention" else truth_of(datasets, served))
     found, left_out = human_results([tmp_path / "s", tmp_path / "s2"], min_answers=20)
-    assert left_out["attention_failed_participants"] >= 1  # the careless one (and anyone whose wrong answer hit a check)
+    assert (
+        left_out["attention_failed_participants"] >= 1
+    )  # the careless one (and anyone whose wrong answer hit a check)
     # an attack report on one design (the slider template matcher, off the shelf), and a study report
     # whose attacker had not converged on another, in their documented formats
     out = run_cli("attack", "--attacker", "template", "--dataset", datasets["slide"], "--out", tmp_path / "att")
     assert out.returncode == 0, out.stderr
     hard = json.loads((datasets["hard"] / "manifest.json").read_text())
     (tmp_path / "st").mkdir()
-    (tmp_path / "st" / "report.json").write_text(json.dumps({"kind": "study", "cells": [{
-        "status": "done", "test": {"style": "distorted", "strength": 0.9, "parameters": hard["parameters"]},
-        "per_attacker": {"ctc": {"captcha_accuracy": 0.4, "captcha_accuracy_ci95": [0.3, 0.5], "count": 100,
-                                 "state": {"converged": False, "lower_bound": True}}}}]}))
-    report = write_frontier([tmp_path / "s", tmp_path / "s2"], [tmp_path / "att", tmp_path / "st"], tmp_path / "front",
-                            min_answers=20)
+    (tmp_path / "st" / "report.json").write_text(
+        json.dumps(
+            {
+                "kind": "study",
+                "cells": [
+                    {
+                        "status": "done",
+                        "test": {"style": "distorted", "strength": 0.9, "parameters": hard["parameters"]},
+                        "per_attacker": {
+                            "ctc": {
+                                "captcha_accuracy": 0.4,
+                                "captcha_accuracy_ci95": [0.3, 0.5],
+                                "count": 100,
+                                "state": {"converged": False, "lower_bound": True},
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    report = write_frontier(
+        [tmp_path / "s", tmp_path / "s2"], [tmp_path / "att", tmp_path / "st"], tmp_path / "front", min_answers=20
+    )
     rows = {r["label"]: r for r in report["rows"]}
     assert set(rows) == {"distorted s=0.2", "distorted s=0.9", "slider s=0.5"}
     assert rows["distorted s=0.9"]["attacker_lower_bound"] and rows["distorted s=0.9"]["best_attacker"] == "ctc"
@@ -245,10 +322,26 @@ def server(datasets, tmp_path):
 
     def start(*names, per_person=5, practice=1, attention=1, k=3):
         args = [a for n in names for a in ("--dataset", datasets[n])]
-        process, url = launch(["humans", *args, "--out", tmp_path / "study", "--per-person", per_person,
-                               "--practice", practice, "--attention", attention, "--answers-per-item", k], "api/study")
+        process, url = launch(
+            [
+                "humans",
+                *args,
+                "--out",
+                tmp_path / "study",
+                "--per-person",
+                per_person,
+                "--practice",
+                practice,
+                "--attention",
+                attention,
+                "--answers-per-item",
+                k,
+            ],
+            "api/study",
+        )
         processes.append(process)
         return url, tmp_path / "study"
+
     processes = []
     yield start
     for process in processes:
@@ -258,6 +351,7 @@ def server(datasets, tmp_path):
 
 def test_twenty_simultaneous_participants_lose_no_answer(server, datasets, tmp_path):
     from captchalab.humans.simulate import Profile, simulate
+
     url, folder = server("easy", "hard", "tiles", "slide", "turn", per_person=6, practice=1, attention=1, k=3)
     profiles = [Profile(datasets[n], 0.8, 3.0) for n in ("easy", "hard", "tiles", "slide", "turn")]
     started = time.perf_counter()
@@ -280,8 +374,8 @@ def lookup(datasets, served):
     import cv2
     import numpy as np
     from captchalab.data.images import read_image
-    shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8),
-                         cv2.IMREAD_COLOR)
+
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8), cv2.IMREAD_COLOR)
     for folder in datasets.values():
         ds = read_dataset(folder)
         for n, t in zip(ds.filenames, ds.texts):
@@ -291,14 +385,24 @@ def lookup(datasets, served):
 
 
 def launch(p):
-    return p.chromium.launch(executable_path=CHROMIUM, args=[
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"])
+    return p.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    )
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_people_answer_in_a_real_browser(server, datasets):
     from playwright.sync_api import sync_playwright
+
     url, folder = server("easy", "tiles", per_person=3, practice=0, attention=0, k=1)
 
     def answer_shown(page, wrong=False):
@@ -352,18 +456,22 @@ def test_people_answer_in_a_real_browser(server, datasets):
 def test_bad_command_lines_get_one_line_errors_and_leave_nothing(datasets, tmp_path):
     assert_one_line_error(run_cli("humans", "--out", tmp_path / "a"), "give --dataset")
     assert_one_line_error(run_cli("humans", "--dataset", tmp_path / "nope", "--out", tmp_path / "b"), "does not exist")
-    assert_one_line_error(run_cli("humans", "--dataset", datasets["easy"], "--per-person", "0", "--out",
-                                  tmp_path / "c"), "--per-person must be at least 1")
+    assert_one_line_error(
+        run_cli("humans", "--dataset", datasets["easy"], "--per-person", "0", "--out", tmp_path / "c"),
+        "--per-person must be at least 1",
+    )
     assert not any((tmp_path / n).exists() for n in "abc")
     assert_one_line_error(run_cli("humans-simulate", "--profile", "easy:1.5:3"), "accuracy in [0, 1]")
-    assert_one_line_error(run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path),
-                          "not a human-study folder")
+    assert_one_line_error(
+        run_cli("frontier", "--humans", tmp_path / "nope", "--results", tmp_path), "not a human-study folder"
+    )
     assert_one_line_error(run_cli("run", "nope.toml", "--humans", tmp_path), "not a human-study folder")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datasets):
     from playwright.sync_api import sync_playwright
+
     url, folder = server("slide", "turn", per_person=2, practice=0, attention=0, k=1)
     with sync_playwright() as p:
         browser = launch(p)
@@ -378,8 +486,9 @@ def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datas
             truth = int(lookup(datasets, served))
             handle, track = page.locator("#handle").bounding_box(), page.locator("#track").bounding_box()
             if served["kind"] == "slider":  # dragged with the mouse to where the piece fits
-                span = page.evaluate("document.querySelector('#captcha').naturalWidth - "
-                                     "document.querySelector('#piece').naturalWidth")
+                span = page.evaluate(
+                    "document.querySelector('#captcha').naturalWidth - document.querySelector('#piece').naturalWidth"
+                )
                 x = track["x"] + handle["width"] / 2 + truth / span * (track["width"] - handle["width"])
                 page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
                 page.mouse.down()
@@ -396,8 +505,9 @@ def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datas
     answers = {a["kind"]: a for a in load_answers(folder)[0]}
     assert set(answers) == {"slider", "rotation"}
     assert answers["slider"]["correct"] and answers["slider"]["pointer"] == "mouse"
-    assert len(answers["slider"]["trajectory"]) >= 5 and answers["slider"]["trajectory"][-1][1] == \
-        int(answers["slider"]["answer"])
+    assert len(answers["slider"]["trajectory"]) >= 5 and answers["slider"]["trajectory"][-1][1] == int(
+        answers["slider"]["answer"]
+    )
     assert answers["rotation"]["correct"] and answers["rotation"]["pointer"] == "keyboard"
     assert answers["rotation"]["trajectory"] is None
     assert not errors, errors
@@ -405,13 +515,21 @@ def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datas
 
 def test_the_adversarial_report_gets_people_at_the_eps_they_answered(datasets, tmp_path):
     from captchalab.study.adversarial import add_human_results
-    study = open_study(tmp_path / "s", [datasets["hard"]], StudySettings(answers_per_item=1, per_person=12,
-                                                                           practice=0, attention=0))
+
+    study = open_study(
+        tmp_path / "s", [datasets["hard"]], StudySettings(answers_per_item=1, per_person=12, practice=0, attention=0)
+    )
     take_part(study, datasets, wrong={0, 1, 2})
     hard = json.loads((datasets["hard"] / "manifest.json").read_text())
-    report = {"kind": "adversarial", "style": "distorted", "strength": 0.9, "parameters": hard["parameters"],
-              "count": 100, "rows": [{"eps": 0.0, "accuracy": {"ctc": 0.7}}, {"eps": 8.0, "accuracy": {"ctc": 0.1}}],
-              "states": {"ctc": {"converged": True, "lower_bound": False}}}
+    report = {
+        "kind": "adversarial",
+        "style": "distorted",
+        "strength": 0.9,
+        "parameters": hard["parameters"],
+        "count": 100,
+        "rows": [{"eps": 0.0, "accuracy": {"ctc": 0.7}}, {"eps": 8.0, "accuracy": {"ctc": 0.1}}],
+        "states": {"ctc": {"converged": True, "lower_bound": False}},
+    }
     add_human_results(report, [tmp_path / "s"])
     clean, perturbed = report["rows"][0]["humans"], report["rows"][1]["humans"]
     assert clean["human_answers"] == 12 and clean["human_success"] == 0.75 and perturbed is None
@@ -430,8 +548,12 @@ def test_broken_answer_files_are_skipped_line_by_line(datasets, tmp_path):
     good = path.read_text().splitlines()
     broken = json.loads(good[0])
     broken["design"] = {"style": 3}
-    path.write_text("\n".join([good[0], good[0], "{\"torn", json.dumps(broken), json.dumps({**broken, "kind": "x"}),
-                               "[]", *good[1:]]) + "\n")
+    path.write_text(
+        "\n".join(
+            [good[0], good[0], '{"torn', json.dumps(broken), json.dumps({**broken, "kind": "x"}), "[]", *good[1:]]
+        )
+        + "\n"
+    )
     answers, skipped = load_answers(tmp_path / "s")
     assert len(answers) == 3 and skipped == {"duplicate": 1, "malformed": 4}
     found, left_out = human_results([tmp_path / "s"])

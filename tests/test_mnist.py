@@ -24,8 +24,7 @@ def test_reads_gz_and_raw_idx(tmp_path, mnist_dir):
 
 def test_reads_npz(tmp_path, mnist_dir):
     data = load_mnist(mnist_dir)
-    np.savez(tmp_path / "mnist.npz", x_train=data.x_train, y_train=data.y_train,
-             x_test=data.x_test, y_test=data.y_test)
+    np.savez(tmp_path / "mnist.npz", x_train=data.x_train, y_train=data.y_train, x_test=data.x_test, y_test=data.y_test)
     assert load_mnist(tmp_path / "mnist.npz").x_train.shape == (400, 28, 28)
 
 
@@ -44,11 +43,14 @@ def _corrupt_copy(tmp_path, mnist_dir, mutate):
     return folder
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda b: b[:-100], "truncated"),
-    (lambda b: (9999).to_bytes(4, "big") + b[4:], "wrong magic"),
-    (lambda b: b[:5], "truncated"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b[:-100], "truncated"),
+        (lambda b: (9999).to_bytes(4, "big") + b[4:], "wrong magic"),
+        (lambda b: b[:5], "truncated"),
+    ],
+)
 def test_corrupt_files_are_named(tmp_path, mnist_dir, mutate, message):
     folder = _corrupt_copy(tmp_path, mnist_dir, mutate)
     with pytest.raises(CaptchalabError, match=message) as err:
@@ -63,8 +65,12 @@ def test_label_out_of_range(tmp_path):
     folder = tmp_path / "set"
     folder.mkdir()
     imgs = np.zeros((3, 28, 28), np.uint8)
-    for name, arr, magic in [("train-images-idx3-ubyte", imgs, 2051), ("train-labels-idx1-ubyte", labels, 2049),
-                             ("t10k-images-idx3-ubyte", imgs, 2051), ("t10k-labels-idx1-ubyte", labels, 2049)]:
+    for name, arr, magic in [
+        ("train-images-idx3-ubyte", imgs, 2051),
+        ("train-labels-idx1-ubyte", labels, 2049),
+        ("t10k-images-idx3-ubyte", imgs, 2051),
+        ("t10k-labels-idx1-ubyte", labels, 2049),
+    ]:
         write_idx(folder / name, arr, magic)
     with pytest.raises(CaptchalabError, match="outside 0..9"):
         load_mnist(folder)

@@ -18,5 +18,6 @@ def test_last_layer_follows_the_character_set():
         assert model.get_layer("fc2").output.shape[1:] == (classes,)
         assert model.count_params() == PARAMETER_COUNT + 501 * (classes - 10)
         assert missing_layers(model) == []
-        assert missing_layers(model, 10) == ([] if classes == 10 else [f"fc2 (shape [(500, {classes}), ({classes},)], "
-                                                                        "expected [(500, 10), (10,)])"])
+        assert missing_layers(model, 10) == (
+            [] if classes == 10 else [f"fc2 (shape [(500, {classes}), ({classes},)], expected [(500, 10), (10,)])"]
+        )

@@ -7,11 +7,26 @@ from captchalab.quickstart import run_quickstart
 def test_small_quickstart_builds_the_whole_page(tmp_path, mnist_dir):
     messages = []
     out = tmp_path / "quickstart"
-    summary = run_quickstart(load_mnist(mnist_dir), out, messages.append, mnist_epochs=1, train_count=20,
-                             ctc_count=40, sweep_count=4, workers=1, budget=60)
+    summary = run_quickstart(
+        load_mnist(mnist_dir),
+        out,
+        messages.append,
+        mnist_epochs=1,
+        train_count=20,
+        ctc_count=40,
+        sweep_count=4,
+        workers=1,
+        budget=60,
+    )
     assert [m[:3] for m in messages if m[0].isdigit()] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
-    for path in ("report.html", "mnist.keras", "segment.keras", "ctc.keras", "sweep/report.html",
-                 "visualize/index.html"):
+    for path in (
+        "report.html",
+        "mnist.keras",
+        "segment.keras",
+        "ctc.keras",
+        "sweep/report.html",
+        "visualize/index.html",
+    ):
         assert (out / path).is_file()
     assert len(summary["sweep"]) == 5
     assert all(set(per) == {"segment (segment)", "ctc (ctc)"} for _, per in summary["sweep"])

@@ -1,6 +1,7 @@
 """Published numbers are data: each docs/results page is generated from its results file, and is
 current with it; a results file missing what a number needs (its run's command, commit, CPU,
 date; a verdict; an interval holding its value) is refused."""
+
 import importlib.util
 import json
 import subprocess

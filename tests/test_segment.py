@@ -24,8 +24,10 @@ def box_rate(style, strength=0.5, n=25, degrade=None):
 
 
 # measured rates are well above these floors; the floors catch a broken segmenter
-@pytest.mark.parametrize("style, floor", [("clean", 1.0), ("distorted", 0.9), ("noisy", 0.8),
-                                          ("handwritten", 0.7), ("imagecaptcha", 0.8), ("overlap", 0.4)])
+@pytest.mark.parametrize(
+    "style, floor",
+    [("clean", 1.0), ("distorted", 0.9), ("noisy", 0.8), ("handwritten", 0.7), ("imagecaptcha", 0.8), ("overlap", 0.4)],
+)
 def test_segments_generated_captchas_where_the_generator_drew_them(style, floor):
     assert box_rate(style) >= floor
 
@@ -44,8 +46,9 @@ def enlarge(image, boxes):
 
 
 def shrink(image, boxes):
-    return cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA), \
-        [tuple(int(v * 0.6) for v in b) for b in boxes]
+    return cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA), [
+        tuple(int(v * 0.6) for v in b) for b in boxes
+    ]
 
 
 def tint_and_lines(image, boxes):

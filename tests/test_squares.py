@@ -1,6 +1,7 @@
 """The 4x4 reader that reads a grid whole (`squares`): one network input per challenge, one
 score per square, trained, attacked, perturbed, explored and fine-tuned through the same house
 as the tile readers. Its own file, so the test workers can share the grid tests out."""
+
 import json
 
 from conftest import assert_one_line_error, run_cli
@@ -9,6 +10,7 @@ from conftest import assert_one_line_error, run_cli
 def test_a_mirrored_grid_mirrors_its_answer_and_a_tile_keeps_its_own():
     import numpy as np
     from captchalab.attackers.tile_inputs import mirrored
+
     grid = np.zeros((2, 16), np.float32)
     grid[:, [0, 5]] = 1  # squares (0, 0) and (1, 1)
     out = mirrored(grid, np.array([True, False]))
@@ -23,6 +25,7 @@ def test_the_coverage_threshold_is_read_off_the_training_answers():
 
     def challenge(coverage, answer):
         return {"coverage": np.float32(coverage)}, answer
+
     # the answers count a square from 5%: the threshold lies between 4% (left out) and 6% (selected)
     examples = [challenge([0.0, 0.04, 0.06, 0.5], "2 3"), challenge([0.02, 0.3, 0.0, 0.0], "1")]
     assert 0.04 < coverage_threshold(examples) < 0.06
@@ -38,6 +41,7 @@ def test_training_grid4_challenges_carry_their_coverage_maps_and_attacked_ones_d
     from captchalab.attack import LABEL_LENGTH, hint_for
     from captchalab.attackers import get_attacker
     from captchalab.data.dataset import GenerationSpec, Source
+
     reader = get_attacker("areas")(hparams={})
     sample = Source(spec=GenerationSpec("grid4", 1, seed=3)).sample(0)
     trained_on = reader.prepare(sample.image, hint_for(reader, sample, LABEL_LENGTH))
@@ -55,9 +59,24 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     import tensorflow as tf
     from captchalab.attackers import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
+
     model = tmp_path / "sq.keras"
-    trained = run_cli("train", "captcha", "--style", "grid4", "--attacker", "squares", "--count", "40", "--epochs",
-                      "2", "--workers", "1", "--out", model)
+    trained = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "grid4",
+        "--attacker",
+        "squares",
+        "--count",
+        "40",
+        "--epochs",
+        "2",
+        "--workers",
+        "1",
+        "--out",
+        model,
+    )
     assert trained.returncode == 0, trained.stderr
     reader = load_attacker(model)
     info = json.loads(model.with_suffix(".json").read_text())
@@ -68,8 +87,9 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
     readings = reader.read_prepared(prepared)
     assert all(len(r.details["tile_probabilities"]) == 16 for r in readings)
     # the perturbation's differentiable path sees what reading sees: the same loss within resampling
-    x0, _, constants = reader.adversarial_objective([s.image for s in samples], [s.text for s in samples], None,
-                                                    questions=[s.question for s in samples])
+    x0, _, constants = reader.adversarial_objective(
+        [s.image for s in samples], [s.text for s in samples], None, questions=[s.question for s in samples]
+    )
     through_graph = reader.adversarial_loss(tf.constant(x0), constants).numpy()
     by_reading = []
     for s, q, probabilities in zip(samples, prepared, reader.tile_probabilities(prepared)):
@@ -77,22 +97,43 @@ def test_the_squares_reader_reads_the_whole_4x4_scene_and_refuses_other_grids(tm
         y = np.isin(np.arange(16), [int(i) for i in s.text.split()])
         by_reading.append(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum())
     assert np.allclose(through_graph, by_reading, rtol=0.05)
-    assert_one_line_error(run_cli("attack", "--model", model, "--style", "grid3", "--count", "2", "--out",
-                                  tmp_path / "r"), "squares reads 4x4 grids (grid=4); this challenge is 3x3")
+    assert_one_line_error(
+        run_cli("attack", "--model", model, "--style", "grid3", "--count", "2", "--out", tmp_path / "r"),
+        "squares reads 4x4 grids (grid=4); this challenge is 3x3",
+    )
     # explore draws the whole scene through every layer, under the likeliest square
     import cv2
     from starlette.testclient import TestClient
     from captchalab.explore.server import Explorer, create_app
+
     client = TestClient(create_app(Explorer([model])))
-    view = client.post(f"/api/captcha/m0?grid=4&prompt={samples[0].question['prompt']}",
-                       content=cv2.imencode(".png", samples[0].image)[1].tobytes()).json()
+    view = client.post(
+        f"/api/captcha/m0?grid=4&prompt={samples[0].question['prompt']}",
+        content=cv2.imencode(".png", samples[0].image)[1].tobytes(),
+    ).json()
     assert len(view["tiles"]) == 16 and view["tile"]["index"] == int(np.argmax(view["tiles"]))
     assert view["tile"]["layers"]["stem_relu"]["shape"] == [64, 64, 16]
     refused = client.post("/api/captcha/m0?grid=3", content=cv2.imencode(".png", samples[0].image)[1].tobytes())
     assert refused.status_code == 400 and "reads 4x4 grids, not 3x3" in refused.json()["error"]
     # a fine-tune from it takes every layer, its 1x1-convolution output class by class
-    tuned = run_cli("train", "captcha", "--style", "grid4", "--attacker", "squares", "--count", "40", "--epochs", "1",
-                    "--workers", "1", "--from", model, "--out", tmp_path / "tuned.keras")
+    tuned = run_cli(
+        "train",
+        "captcha",
+        "--style",
+        "grid4",
+        "--attacker",
+        "squares",
+        "--count",
+        "40",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+        "--from",
+        model,
+        "--out",
+        tmp_path / "tuned.keras",
+    )
     assert tuned.returncode == 0, tuned.stderr
     taken = json.loads((tmp_path / "tuned.json").read_text())["initialised_weights"]
     assert "stem_conv" in taken and f"classes for {len(reader.classes)} of {len(reader.classes)} classes" in taken
@@ -102,6 +143,7 @@ def test_the_areas_reader_selects_the_squares_its_coverage_map_puts_over_the_thr
     import numpy as np
     import tensorflow as tf
     from captchalab.attackers import get_attacker
+
     reader = get_attacker("areas")(hparams={}, info={"coverage_threshold": 0.05})
     reader.classes = ["cat", "dog"]
     # a 16x16 map of cells: the cat covers square 0 wholly, square 1 by 4/16 cells at 25% (6.25%),
@@ -138,8 +180,9 @@ def test_the_areas_reader_selects_the_squares_its_coverage_map_puts_over_the_thr
 def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone(tmp_path):
     model = tmp_path / "areas.keras"
     # no --attacker: grid4 names areas as its reader
-    trained = run_cli("train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "2", "--workers", "1",
-                      "--out", model)
+    trained = run_cli(
+        "train", "captcha", "--style", "grid4", "--count", "40", "--epochs", "2", "--workers", "1", "--out", model
+    )
     assert trained.returncode == 0, trained.stderr
     info = json.loads(model.with_suffix(".json").read_text())
     assert info["attacker"] == "areas" and 0.04 < info["coverage_threshold"] <= 0.05
@@ -153,15 +196,25 @@ def test_areas_trains_on_generated_grid4_coverage_maps_and_refuses_answers_alone
     from starlette.testclient import TestClient
     from captchalab.data.dataset import GenerationSpec, Source
     from captchalab.explore.server import Explorer, create_app
+
     sample = Source(spec=GenerationSpec("grid4", 1, seed=9)).sample(0)
-    view = TestClient(create_app(Explorer([model]))).post(
-        f"/api/captcha/m0?grid=4&prompt={sample.question['prompt']}",
-        content=cv2.imencode(".png", sample.image)[1].tobytes()).json()
+    view = (
+        TestClient(create_app(Explorer([model])))
+        .post(
+            f"/api/captcha/m0?grid=4&prompt={sample.question['prompt']}",
+            content=cv2.imencode(".png", sample.image)[1].tobytes(),
+        )
+        .json()
+    )
     assert len(view["tiles"]) == 16 and view["tile"]["layers"]["up2_relu"]["shape"] == [16, 16, 64]
     # a labelled grid4 dataset without its challenges.json holds answers only: nothing to learn from
     data = tmp_path / "d"
     assert run_cli("generate", "--style", "grid4", "--count", "12", "--out", data).returncode == 0
     (data / "challenges.json").unlink()
-    assert_one_line_error(run_cli("train", "captcha", "--dataset", data, "--attacker", "areas", "--epochs", "1",
-                                  "--out", tmp_path / "x.keras"), "areas learns from the coverage map")
+    assert_one_line_error(
+        run_cli(
+            "train", "captcha", "--dataset", data, "--attacker", "areas", "--epochs", "1", "--out", tmp_path / "x.keras"
+        ),
+        "areas learns from the coverage map",
+    )
     assert not (tmp_path / "x.keras").exists()

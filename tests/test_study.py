@@ -1,5 +1,6 @@
 """Study files and the cell engine: validation, a tiny study locally and on a real local Ray
 cluster (same numbers), resume after an interruption or a kill, and a failing cell."""
+
 import csv
 import json
 import signal
@@ -21,13 +22,18 @@ NUMBERS = ("captcha_accuracy", "char_accuracy", "segmentation_box_rate", "count"
 
 def write_study(folder, model, extra_grid="", attackers=None, test_count=6):
     folder.mkdir(parents=True, exist_ok=True)
-    attackers = attackers if attackers is not None else f'''
+    attackers = (
+        attackers
+        if attackers is not None
+        else f'''
         [[attacker]]
         label = "tiny"
         model = "{model}"
     '''
+    )
     path = folder / "study.toml"
-    path.write_text(textwrap.dedent(f'''
+    path.write_text(
+        textwrap.dedent(f"""
         [study]
         name = "tiny"
         seed = 5
@@ -37,7 +43,9 @@ def write_study(folder, model, extra_grid="", attackers=None, test_count=6):
         style = ["clean", "distorted"]
         strength = [0.0, 1.0]
         {extra_grid}
-    ''') + textwrap.dedent(attackers))
+    """)
+        + textwrap.dedent(attackers)
+    )
     return path
 
 
@@ -45,21 +53,28 @@ def numbers(rows):
     return [{k: r.get(k) for k in ("cell", "attacker", "status", *NUMBERS)} for r in rows]
 
 
-@pytest.mark.parametrize("body, fragment, line", [
-    ('[study]\nname = "x"\nwobble = 1\n', "unknown key 'wobble' in [study]", 3),
-    ('[grid]\nstyle = ["clean", "nope"]\n', "unknown style 'nope'", 2),
-    ('[grid]\nstyle = ["clean"]\nstrength = [0.5, 1.5]\n', "strength 1.5 is outside [0, 1]", 3),
-    ('[grid]\nstyle = ["clean"]\n[grid.params]\nwobble = [1, 2]\n', "no parameter 'wobble'", 4),
-    ('[grid]\nstyle = ["clean"]\n[grid.params]\nspacing = [1.5, 9.0]\n', "spacing=9.0 is outside", 4),
-    ('[grid]\nstyle = []\n', "style must be a non-empty list", 2),
-    ('[grid]\nstyle = ["clean"]\n', "no [[attacker]]", 1),
-    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "nope"\n', "unknown attacker 'nope'", 5),
-    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\n', 'train = "cell" or "shared"', 5),
-    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nmodel = "none.keras"\n', "does not exist", 5),
-    ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\ntrain = "cell"\n'
-     'train_count = 10\nhparams = {wobble = 1}\n', "no hyper-parameter 'wobble'", 8),
-    ('not toml = = =\n', "not valid TOML", None),
-])
+@pytest.mark.parametrize(
+    "body, fragment, line",
+    [
+        ('[study]\nname = "x"\nwobble = 1\n', "unknown key 'wobble' in [study]", 3),
+        ('[grid]\nstyle = ["clean", "nope"]\n', "unknown style 'nope'", 2),
+        ('[grid]\nstyle = ["clean"]\nstrength = [0.5, 1.5]\n', "strength 1.5 is outside [0, 1]", 3),
+        ('[grid]\nstyle = ["clean"]\n[grid.params]\nwobble = [1, 2]\n', "no parameter 'wobble'", 4),
+        ('[grid]\nstyle = ["clean"]\n[grid.params]\nspacing = [1.5, 9.0]\n', "spacing=9.0 is outside", 4),
+        ("[grid]\nstyle = []\n", "style must be a non-empty list", 2),
+        ('[grid]\nstyle = ["clean"]\n', "no [[attacker]]", 1),
+        ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "nope"\n', "unknown attacker 'nope'", 5),
+        ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\n', 'train = "cell" or "shared"', 5),
+        ('[grid]\nstyle = ["clean"]\n\n[[attacker]]\nmodel = "none.keras"\n', "does not exist", 5),
+        (
+            '[grid]\nstyle = ["clean"]\n\n[[attacker]]\nattacker = "ctc"\ntrain = "cell"\n'
+            "train_count = 10\nhparams = {wobble = 1}\n",
+            "no hyper-parameter 'wobble'",
+            8,
+        ),
+        ("not toml = = =\n", "not valid TOML", None),
+    ],
+)
 def test_bad_study_files_are_one_line_errors_naming_the_line(tmp_path, body, fragment, line):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -76,7 +91,11 @@ def test_too_many_cells(tmp_path, tiny_model_path):
 
 
 def test_cells_share_test_sets_across_attackers_and_training_sizes(tmp_path, tiny_model_path):
-    path = write_study(tmp_path, tiny_model_path, "train_count = [0, 10]\nseeds = 2", attackers=f'''
+    path = write_study(
+        tmp_path,
+        tiny_model_path,
+        "train_count = [0, 10]\nseeds = 2",
+        attackers=f'''
         [[attacker]]
         label = "fixed"
         model = "{tiny_model_path}"
@@ -86,7 +105,8 @@ def test_cells_share_test_sets_across_attackers_and_training_sizes(tmp_path, tin
         attacker = "segment"
         train = "cell"
         from = "{tiny_model_path}"
-    ''')
+    ''',
+    )
     cells = build_cells(load_study(path))
     assert len(cells) == 2 * 2 * 2 * 2
     by = {(c.coords["style"], c.coords["strength"], c.coords["train_count"], c.coords["seed"]): c for c in cells}
@@ -117,8 +137,9 @@ def test_tiny_study_locally_then_resume_redoes_only_what_is_missing(tmp_path, ti
     assert len(done) == 1  # the second result was interrupted before it was saved
     mtime = (out / "cells" / done[0]).stat().st_mtime_ns
     again = []
-    report = run_study(study, build_cells(study), out, LocalBackend(), resume=True,
-                       on_cell=lambda r, p: again.append(r["id"]))
+    report = run_study(
+        study, build_cells(study), out, LocalBackend(), resume=True, on_cell=lambda r, p: again.append(r["id"])
+    )
     assert len(again) == 3 and done[0][:-5] not in again
     assert (out / "cells" / done[0]).stat().st_mtime_ns == mtime
     whole = run_study(study, build_cells(study), tmp_path / "whole", LocalBackend())
@@ -135,8 +156,9 @@ def test_same_study_on_a_real_local_ray_cluster(tmp_path, tiny_model_path):
     path = write_study(tmp_path, tiny_model_path)
     local = run_cli("run", path, "--out", tmp_path / "local", timeout=600)
     assert local.returncode == 0, local.stderr
-    ray = run_cli("run", path, "--backend", "ray", "--out", tmp_path / "ray", timeout=600,
-                  env={"RAY_USAGE_STATS_ENABLED": "0"})
+    ray = run_cli(
+        "run", path, "--backend", "ray", "--out", tmp_path / "ray", timeout=600, env={"RAY_USAGE_STATS_ENABLED": "0"}
+    )
     assert ray.returncode == 0, ray.stderr
     a = json.loads((tmp_path / "local" / "cells.json").read_text())
     b = json.loads((tmp_path / "ray" / "cells.json").read_text())
@@ -169,14 +191,16 @@ def test_killed_study_resumes_to_the_same_report(tmp_path, tiny_model_path):
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json") if p.name in finished} == finished
     whole = run_cli("run", path, "--out", tmp_path / "whole", timeout=600)
     assert whole.returncode == 0
-    assert numbers(json.loads((out / "cells.json").read_text())) == \
-        numbers(json.loads((tmp_path / "whole" / "cells.json").read_text()))
+    assert numbers(json.loads((out / "cells.json").read_text())) == numbers(
+        json.loads((tmp_path / "whole" / "cells.json").read_text())
+    )
 
 
 def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "fragile.py").write_text(textwrap.dedent('''
+    (plugins / "fragile.py").write_text(
+        textwrap.dedent("""
         from captchalab import render as r
         from captchalab.generator import Generator, Param, register
 
@@ -194,9 +218,11 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_p
                     raise RuntimeError("too hard to draw")
                 masks = [r.glyph(c, 0, 40) for c in text]
                 return r.compose(masks, [(0, 0, 0)] * len(text), rng, 64, r.plain(255))
-    '''))
+    """)
+    )
     path = tmp_path / "study.toml"
-    path.write_text(textwrap.dedent(f'''
+    path.write_text(
+        textwrap.dedent(f'''
         [study]
         seed = 1
         test_count = 4
@@ -208,7 +234,8 @@ def test_a_failing_cell_is_recorded_and_the_others_finish(tmp_path, tiny_model_p
 
         [[attacker]]
         model = "{tiny_model_path}"
-    '''))
+    ''')
+    )
     result = run_cli("run", path, "--out", tmp_path / "out")
     assert result.returncode == 0, result.stderr
     rows = json.loads((tmp_path / "out" / "cells.json").read_text())
@@ -229,9 +256,13 @@ def test_example_studies_are_valid(tmp_path):
 
 def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_threshold():
     from captchalab.study.report import break_cost
+
     curve = {0: (0.0, 0.1), 50: (0.3, 0.5), 200: (0.6, 0.9), 1000: (0.95, 0.93)}  # two seeds a size
-    rows = [{"status": "done", "attacker": "old style", "train_count": n, "captcha_accuracy": a}
-            for n, pair in curve.items() for a in pair]
+    rows = [
+        {"status": "done", "attacker": "old style", "train_count": n, "captcha_accuracy": a}
+        for n, pair in curve.items()
+        for a in pair
+    ]
     rows += [{"status": "done", "attacker": "scratch", "train_count": n, "captcha_accuracy": 0.2} for n in curve]
     rows.append({"status": "failed", "attacker": "scratch", "train_count": 5000})
     by = {b["attacker"]: b for b in break_cost(rows)}
@@ -243,17 +274,24 @@ def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_thre
 
 def test_a_study_across_kinds_lets_each_attacker_read_its_own_kind(tmp_path):
     study = tmp_path / "kinds.toml"
-    study.write_text('[study]\nname = "kinds"\nseed = 2\ntest_count = 6\n\n[grid]\nstyle = ["slider", "rotation"]\n'
-                     'strength = [0.0, 1.0]\n\n[[attacker]]\nlabel = "template"\nattacker = "template"\n\n'
-                     '[[attacker]]\nlabel = "orientation"\nattacker = "orientation"\n\n'
-                     '[[attacker]]\nlabel = "locator"\nattacker = "locator"\ntrain = "shared"\nstyle = "slider"\n'
-                     'train_count = 40\nhparams = {budget = 80}\n')
+    study.write_text(
+        '[study]\nname = "kinds"\nseed = 2\ntest_count = 6\n\n[grid]\nstyle = ["slider", "rotation"]\n'
+        'strength = [0.0, 1.0]\n\n[[attacker]]\nlabel = "template"\nattacker = "template"\n\n'
+        '[[attacker]]\nlabel = "orientation"\nattacker = "orientation"\n\n'
+        '[[attacker]]\nlabel = "locator"\nattacker = "locator"\ntrain = "shared"\nstyle = "slider"\n'
+        "train_count = 40\nhparams = {budget = 80}\n"
+    )
     done = run_cli("run", study, "--out", tmp_path / "r")
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "r" / "cells.json").read_text())
     assert sorted((r["style"], r["attacker"]) for r in rows) == [
-        ("rotation", "orientation"), ("rotation", "orientation"), ("slider", "locator"), ("slider", "locator"),
-        ("slider", "template"), ("slider", "template")]
+        ("rotation", "orientation"),
+        ("rotation", "orientation"),
+        ("slider", "locator"),
+        ("slider", "locator"),
+        ("slider", "template"),
+        ("slider", "template"),
+    ]
     assert {(r["style"], r["kind"]) for r in rows} == {("slider", "slider"), ("rotation", "rotation")}
     # the model the study trained is a slider reader like any other: it names no character set
     model = next((tmp_path / "r" / "models").glob("*.keras"))

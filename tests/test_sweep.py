@@ -18,8 +18,9 @@ def test_parse_range():
 
 
 def _config(model, **kw):
-    return SweepConfig(model=str(model), style="clean", knob="strength", values=[0.0, 0.5, 1.0], count=6,
-                       workers=1, **kw)
+    return SweepConfig(
+        model=str(model), style="clean", knob="strength", values=[0.0, 0.5, 1.0], count=6, workers=1, **kw
+    )
 
 
 def test_tiny_sweep_report_and_resume(tmp_path, tiny_model_path):
@@ -40,13 +41,20 @@ def test_tiny_sweep_report_and_resume(tmp_path, tiny_model_path):
     (out / "steps" / "step-02.json").unlink()
     marker = (out / "steps" / "step-00.json").stat().st_mtime_ns
     seen = []
-    run_sweep(model, _config(tiny_model_path), out, resume=True, on_step=lambda s, ran, left, secs: seen.append((s["step"], ran, left)))
+    run_sweep(
+        model,
+        _config(tiny_model_path),
+        out,
+        resume=True,
+        on_step=lambda s, ran, left, secs: seen.append((s["step"], ran, left)),
+    )
     assert seen == [(2, 1, 0)]
     assert (out / "steps" / "step-00.json").stat().st_mtime_ns == marker
 
 
 def test_failing_step_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_model_path, monkeypatch):
     import captchalab.sweep as sweep
+
     real = sweep.run_step
 
     def flaky(model, config, i, value, out):
@@ -61,39 +69,69 @@ def test_failing_step_is_recorded_and_the_sweep_goes_on(tmp_path, tiny_model_pat
     assert "failed" in (tmp_path / "s" / "report.md").read_text()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--strength", "1:0:5"], "above end"),
-    (["--strength", "0:1:0"], "at least 1"),
-    (["--param", "wobble=0:1:3"], "no parameter 'wobble'"),
-    (["--strength", "0:1:3", "--resume"], "not a sweep"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--strength", "1:0:5"], "above end"),
+        (["--strength", "0:1:0"], "at least 1"),
+        (["--param", "wobble=0:1:3"], "no parameter 'wobble'"),
+        (["--strength", "0:1:3", "--resume"], "not a sweep"),
+    ],
+)
 def test_sweep_errors(tmp_path, tiny_model_path, args, fragment):
     out = tmp_path / "s"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    result = run_cli("sweep", "--model", tiny_model_path, "--style", "clean", *args, "--count", "3",
-                     "--out", out)
+    result = run_cli("sweep", "--model", tiny_model_path, "--style", "clean", *args, "--count", "3", "--out", out)
     assert_one_line_error(result, fragment)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
 def test_unknown_style_in_a_list(tmp_path, tiny_model_path):
-    result = run_cli("attack", "--model", tiny_model_path, "--styles", "clean,nope", "--count", "3",
-                     "--out", tmp_path / "r")
+    result = run_cli(
+        "attack", "--model", tiny_model_path, "--styles", "clean,nope", "--count", "3", "--out", tmp_path / "r"
+    )
     assert_one_line_error(result, "unknown style 'nope'")
     result = run_cli("matrix", "--train-styles", "clean", "--test-styles", "clean,nope", "--out", tmp_path / "m")
     assert_one_line_error(result, "unknown style 'nope'")
 
 
 def test_multi_style_attack_and_matrix(tmp_path, tiny_model_path):
-    result = run_cli("attack", "--model", tiny_model_path, "--styles", "clean,distorted", "--count", "5",
-                     "--workers", "1", "--out", tmp_path / "r")
+    result = run_cli(
+        "attack",
+        "--model",
+        tiny_model_path,
+        "--styles",
+        "clean,distorted",
+        "--count",
+        "5",
+        "--workers",
+        "1",
+        "--out",
+        tmp_path / "r",
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert set(report["per_style"]) == {"clean", "distorted"} and report["count"] == 10
-    result = run_cli("matrix", "--train-styles", "clean,overlap", "--test-styles", "clean,distorted,noisy",
-                     "--count", "4", "--train-count", "12", "--epochs", "1", "--from", tiny_model_path,
-                     "--workers", "1", "--out", tmp_path / "m")
+    result = run_cli(
+        "matrix",
+        "--train-styles",
+        "clean,overlap",
+        "--test-styles",
+        "clean,distorted,noisy",
+        "--count",
+        "4",
+        "--train-count",
+        "12",
+        "--epochs",
+        "1",
+        "--from",
+        tiny_model_path,
+        "--workers",
+        "1",
+        "--out",
+        tmp_path / "m",
+    )
     assert result.returncode == 0, result.stderr
     matrix = json.loads((tmp_path / "m" / "report.json").read_text())["matrix"]["captcha_accuracy"]
     assert len(matrix) == 2 and all(len(row) == 3 for row in matrix)
@@ -101,8 +139,17 @@ def test_multi_style_attack_and_matrix(tmp_path, tiny_model_path):
 
 
 def test_retrain_adds_an_adapting_attacker(tmp_path, tiny_model_path):
-    config = SweepConfig(model=str(tiny_model_path), style="clean", knob="spacing", values=[1.2, 2.0], count=4,
-                         retrain=True, train_count=8, train_epochs=1, workers=1)
+    config = SweepConfig(
+        model=str(tiny_model_path),
+        style="clean",
+        knob="spacing",
+        values=[1.2, 2.0],
+        count=4,
+        retrain=True,
+        train_count=8,
+        train_epochs=1,
+        workers=1,
+    )
     report = run_sweep(load_model(tiny_model_path), config, tmp_path / "s")
     for step in report["steps"]:
         assert step["status"] == "done", step

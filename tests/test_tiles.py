@@ -1,5 +1,6 @@
 """Tile sets for image-selection CAPTCHAs: the built-in art, and a researcher's own folder of
 labelled pictures read through the safe decoder."""
+
 import cv2
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ def tile_folder(root, classes=("bus", "car"), per_class=2):
 
 def test_the_built_in_art_has_every_class_in_every_style_with_its_licence():
     from captchalab.data.tiles import ART
+
     arts = builtin_arts()
     assert len(arts) >= 3
     for art in arts:
@@ -45,11 +47,14 @@ def test_a_researchers_folder_is_read_and_unreadable_pictures_are_skipped_and_na
     assert tiles.describe()["sha256"] == load_tile_folder(root).describe()["sha256"]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda root: tile_folder(root, ("bus",)), "at least two classes"),
-    (lambda root: root.mkdir(), "at least two classes"),
-    (lambda root: None, "does not exist"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda root: tile_folder(root, ("bus",)), "at least two classes"),
+        (lambda root: root.mkdir(), "at least two classes"),
+        (lambda root: None, "does not exist"),
+    ],
+)
 def test_unusable_tile_folders_are_one_line_errors(tmp_path, make, message):
     make(tmp_path / "tiles")
     with pytest.raises(CaptchalabError, match=message):

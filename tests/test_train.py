@@ -13,8 +13,17 @@ def test_tiny_training_writes_a_loadable_model_and_its_json(tiny_model_path, mni
     model = load_model(tiny_model_path)
     assert model.count_params() == 628_750
     info = json.loads(tiny_model_path.with_suffix(".json").read_text())
-    for key in ("test_accuracy", "per_class_accuracy", "confusion_matrix", "epochs", "batch_size",
-                "seed", "wall_seconds", "train_images_per_second", "manifest"):
+    for key in (
+        "test_accuracy",
+        "per_class_accuracy",
+        "confusion_matrix",
+        "epochs",
+        "batch_size",
+        "seed",
+        "wall_seconds",
+        "train_images_per_second",
+        "manifest",
+    ):
         assert key in info
     assert np.asarray(info["confusion_matrix"]).sum() == 100
     assert info["manifest"]["data_hashes"]
@@ -51,11 +60,14 @@ def test_resume_without_checkpoint_is_an_error(tmp_path, mnist_dir):
     assert_one_line_error(result, "nothing to resume")
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--epochs", "0"], "--epochs"),
-    (["--out", "model.h5"], ".keras"),
-    (["--bogus"], "no such option"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--out", "model.h5"], ".keras"),
+        (["--bogus"], "no such option"),
+    ],
+)
 def test_cli_errors(tmp_path, mnist_dir, args, fragment):
     result = run_cli("train", "mnist", "--data", mnist_dir, *args, cwd=tmp_path)
     assert_one_line_error(result, fragment)

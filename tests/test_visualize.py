@@ -14,9 +14,17 @@ LAYER_FILES = ["input.png"] + [f"conv{i}.png" for i in range(1, 7)] + ["fc1.png"
 def test_activation_shapes(tiny_model_path):
     acts = activations(load_model(tiny_model_path), font_digits(1)[0][0])
     shapes = {name: a.shape for name, a in acts.items()}
-    assert shapes == {"input": (28, 28), "conv1": (24, 24, 20), "conv2": (20, 20, 20), "conv3": (16, 16, 50),
-                      "conv4": (12, 12, 50), "conv5": (8, 8, 50), "conv6": (4, 4, 50), "fc1": (500,),
-                      "fc2": (10,)}
+    assert shapes == {
+        "input": (28, 28),
+        "conv1": (24, 24, 20),
+        "conv2": (20, 20, 20),
+        "conv3": (16, 16, 50),
+        "conv4": (12, 12, 50),
+        "conv5": (8, 8, 50),
+        "conv6": (4, 4, 50),
+        "fc1": (500,),
+        "fc2": (10,),
+    }
     assert abs(acts["fc2"].sum() - 1) < 1e-4 and (acts["conv3"] >= 0).all()
 
 
@@ -38,8 +46,11 @@ def test_full_render_with_comparison(tmp_path, tiny_model_path):
     out.mkdir()
     summary = render_all(load_model(tiny_model_path), digits[0], out, "a", digits[1], "b")
     files = sorted(p.name for p in out.iterdir())
-    expected = LAYER_FILES + ["kernels_conv1.png", "kernels_deep.png", "similarity.png", "index.html"] + \
-        [f"compare_{f}" for f in LAYER_FILES]
+    expected = (
+        LAYER_FILES
+        + ["kernels_conv1.png", "kernels_deep.png", "similarity.png", "index.html"]
+        + [f"compare_{f}" for f in LAYER_FILES]
+    )
     assert files == sorted(expected)
     conv1 = cv2.imread(str(out / "conv1.png"))
     assert conv1.shape[0] > 200 and conv1.shape[1] > 300  # upscaled, readable tiles
@@ -56,35 +67,59 @@ def test_full_render_with_comparison(tmp_path, tiny_model_path):
 
 def test_cli_with_a_captcha_image_and_a_char(tmp_path, tiny_model_path):
     from captchalab import render
+
     masks = [render.glyph(c, 0, 44) for c in "2749"]
     captcha = render.compose(masks, [(0, 0, 0)] * 4, np.random.default_rng(0), 64, render.plain(255))
     cv2.imwrite(str(tmp_path / "c.png"), captcha.image)
-    result = run_cli("visualize", "--model", tiny_model_path, "--image", tmp_path / "c.png", "--char", "2",
-                     "--out", tmp_path / "v")
+    result = run_cli(
+        "visualize", "--model", tiny_model_path, "--image", tmp_path / "c.png", "--char", "2", "--out", tmp_path / "v"
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "v" / "index.html").is_file() and (tmp_path / "v" / "conv6.png").is_file()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--mnist-index", "100000"], "out of range"),
-    (["--image", "missing.png"], "cannot read"),
-    (["--image", "c.png", "--char", "9"], "out of range"),
-    (["--mnist-index", "1", "--image", "c.png"], "exactly one"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--mnist-index", "100000"], "out of range"),
+        (["--image", "missing.png"], "cannot read"),
+        (["--image", "c.png", "--char", "9"], "out of range"),
+        (["--mnist-index", "1", "--image", "c.png"], "exactly one"),
+    ],
+)
 def test_cli_errors_leave_nothing(tmp_path, tiny_model_path, mnist_dir, args, fragment):
     cv2.imwrite(str(tmp_path / "c.png"), np.full((40, 100, 3), 255, np.uint8))
-    result = run_cli("visualize", "--model", tiny_model_path, "--data", mnist_dir, *args, "--out", tmp_path / "v",
-                     cwd=tmp_path)
+    result = run_cli(
+        "visualize", "--model", tiny_model_path, "--data", mnist_dir, *args, "--out", tmp_path / "v", cwd=tmp_path
+    )
     assert_one_line_error(result, fragment)
     assert not (tmp_path / "v").exists()
 
 
 def test_model_errors(tmp_path, mnist_dir):
     (tmp_path / "bad.keras").write_bytes(b"PK\x03\x04 truncated zip")
-    result = run_cli("visualize", "--model", tmp_path / "bad.keras", "--data", mnist_dir, "--mnist-index", "1",
-                     "--out", tmp_path / "v")
+    result = run_cli(
+        "visualize",
+        "--model",
+        tmp_path / "bad.keras",
+        "--data",
+        mnist_dir,
+        "--mnist-index",
+        "1",
+        "--out",
+        tmp_path / "v",
+    )
     assert_one_line_error(result, "not a loadable")
-    result = run_cli("visualize", "--model", tmp_path / "none.keras", "--data", mnist_dir, "--mnist-index", "1",
-                     "--out", tmp_path / "v")
+    result = run_cli(
+        "visualize",
+        "--model",
+        tmp_path / "none.keras",
+        "--data",
+        mnist_dir,
+        "--mnist-index",
+        "1",
+        "--out",
+        tmp_path / "v",
+    )
     assert_one_line_error(result, "does not exist")
     assert not (tmp_path / "v").exists()

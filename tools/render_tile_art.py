@@ -13,6 +13,7 @@ classes, for measuring what a reader gains from them; benchmarks/grid_targets.py
 Needs `npm` (to fetch the packages) and `pip install resvg-py` (resvg, a maintained SVG renderer).
 Each art style keeps its licence text and attribution beside its pictures (LICENSE, ATTRIBUTION).
 """
+
 import argparse
 import json
 import subprocess
@@ -25,13 +26,19 @@ ART = Path(__file__).resolve().parent.parent / "captchalab" / "art"
 # art style -> the npm package of its pictures (Iconify's JSON), and where its licence's text is
 # found: (package, version, file in the package); the Iconify packages carry no licence file
 STYLES = {
-    "noto": {"package": ("@iconify-json/noto", "1.2.9"),
-             # the Apache License 2.0 text, as another Apache-licensed npm package ships it
-             "licence_text": ("rxjs", "7.8.1", "package/LICENSE.txt")},
-    "twemoji": {"package": ("@iconify-json/twemoji", "1.2.5"),
-                "licence_text": ("twemoji", "14.0.2", "package/LICENSE-GRAPHICS")},
-    "openmoji": {"package": ("@iconify-json/openmoji", "1.2.29"),
-                 "licence_text": ("openmoji", "17.0.0", "package/LICENSE.txt")},
+    "noto": {
+        "package": ("@iconify-json/noto", "1.2.9"),
+        # the Apache License 2.0 text, as another Apache-licensed npm package ships it
+        "licence_text": ("rxjs", "7.8.1", "package/LICENSE.txt"),
+    },
+    "twemoji": {
+        "package": ("@iconify-json/twemoji", "1.2.5"),
+        "licence_text": ("twemoji", "14.0.2", "package/LICENSE-GRAPHICS"),
+    },
+    "openmoji": {
+        "package": ("@iconify-json/openmoji", "1.2.29"),
+        "licence_text": ("openmoji", "17.0.0", "package/LICENSE.txt"),
+    },
     "fluent": {"package": ("@iconify-json/fluent-emoji-flat", "1.2.6"), "licence_text": None},
 }
 CC_BY_4 = ("twemoji", "14.0.2", "package/LICENSE-GRAPHICS")  # the CC-BY-4.0 text, as Twemoji ships it
@@ -41,15 +48,28 @@ EXTRA_STYLES = {  # drawn differently from the built-in ones (none is OpenMoji's
     "noto-v1": {"package": ("@iconify-json/noto-v1", "1.2.5"), "licence_text": STYLES["noto"]["licence_text"]},
     "fluent-high-contrast": {"package": ("@iconify-json/fluent-emoji-high-contrast", "1.2.6"), "licence_text": None},
     # an outlined, hand-drawn style with flat colours, the nearest to OpenMoji's look of these
-    "streamline": {"package": ("@iconify-json/streamline-emojis", "1.2.4"), "licence_text": CC_BY_4,
-                   "names": {"doughnut": ["doughnut-1", "doughnut-2"], "bird": ["bird-1", "bird-2"]}},
-    "fxemoji": {"package": ("@iconify-json/fxemoji", "1.2.2"), "licence_text": STYLES["noto"]["licence_text"],
-                "names": {"car": ["automobile", "oncomingautomobile"], "taxi": ["taxi", "oncomingtaxi"],
-                          "bus": ["bus", "oncomingbus"], "truck": ["deliverytruck", "articulatedlorry"],
-                          "traffic light": ["verticaltrafficlight", "horizontaltrafficlight"],
-                          "tree": ["deciduoustree"], "palm tree": ["palmtree"], "dog": ["dog", "dogside"],
-                          "cat": ["cat", "catside"], "bird": ["bird", "doveofpeace"],
-                          "house": ["housewithgarden"]}},
+    "streamline": {
+        "package": ("@iconify-json/streamline-emojis", "1.2.4"),
+        "licence_text": CC_BY_4,
+        "names": {"doughnut": ["doughnut-1", "doughnut-2"], "bird": ["bird-1", "bird-2"]},
+    },
+    "fxemoji": {
+        "package": ("@iconify-json/fxemoji", "1.2.2"),
+        "licence_text": STYLES["noto"]["licence_text"],
+        "names": {
+            "car": ["automobile", "oncomingautomobile"],
+            "taxi": ["taxi", "oncomingtaxi"],
+            "bus": ["bus", "oncomingbus"],
+            "truck": ["deliverytruck", "articulatedlorry"],
+            "traffic light": ["verticaltrafficlight", "horizontaltrafficlight"],
+            "tree": ["deciduoustree"],
+            "palm tree": ["palmtree"],
+            "dog": ["dog", "dogside"],
+            "cat": ["cat", "catside"],
+            "bird": ["bird", "doveofpeace"],
+            "house": ["housewithgarden"],
+        },
+    },
     "fluent-colour": {"package": ("@iconify-json/fluent-emoji", "1.2.7"), "licence_text": None},
 }
 MIT_MICROSOFT = """MIT License
@@ -103,8 +123,7 @@ def npm_file(package: str, version: str, member: str, cache: Path) -> bytes:
     cache.mkdir(parents=True, exist_ok=True)
     tarball = cache / (package.lstrip("@").replace("/", "-") + f"-{version}.tgz")
     if not tarball.is_file():
-        subprocess.run(["npm", "pack", f"{package}@{version}", "--silent"], cwd=cache, check=True,
-                       capture_output=True)
+        subprocess.run(["npm", "pack", f"{package}@{version}", "--silent"], cwd=cache, check=True, capture_output=True)
     with tarfile.open(tarball) as archive:
         return archive.extractfile(member).read()
 
@@ -114,7 +133,7 @@ def licence_text(style: dict, cache: Path) -> str:
         return MIT_MICROSOFT
     text = npm_file(*style["licence_text"], cache).decode()
     end = text.find("END OF TERMS AND CONDITIONS")  # the Apache text without another project's appendix
-    return text[:end + len("END OF TERMS AND CONDITIONS")] + "\n" if end >= 0 else text
+    return text[: end + len("END OF TERMS AND CONDITIONS")] + "\n" if end >= 0 else text
 
 
 def svg_of(icons: dict, name: str) -> str:
@@ -127,27 +146,35 @@ def svg_of(icons: dict, name: str) -> str:
     icon = icons["icons"][name]
     width, height = icon.get("width", icons.get("width", 16)), icon.get("height", icons.get("height", 16))
     left, top = icon.get("left", icons.get("left", 0)), icon.get("top", icons.get("top", 0))
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
-            f'viewBox="{left} {top} {width} {height}">{icon["body"]}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+        f'viewBox="{left} {top} {width} {height}">{icon["body"]}</svg>'
+    )
 
 
 def rendered(style: dict, size: int, cache: Path):
     """A style's pictures as (class, emoji name, PNG bytes), skipping emoji the set does not draw,
     and its attribution."""
     import resvg_py
+
     package, version = style["package"]
     icons = json.loads(npm_file(package, version, "package/icons.json", cache))
     info = json.loads(npm_file(package, version, "package/info.json", cache))
     known = set(icons["icons"]) | set(icons.get("aliases", {}))
     names = {**CLASSES, **style.get("names", {})}  # a set that names its emoji otherwise says so
-    pictures = [(cls, picture, bytes(resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=size,
-                                                            height=size)))
-                for cls, emoji in names.items() for picture in emoji if picture in known]
+    pictures = [
+        (cls, picture, bytes(resvg_py.svg_to_bytes(svg_string=svg_of(icons, picture), width=size, height=size)))
+        for cls, emoji in names.items()
+        for picture in emoji
+        if picture in known
+    ]
     author, licence = info["author"], info["license"]
-    attribution = (f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
-                   f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of "
-                   f"the set) with resvg at {size}x{size} px by tools/render_tile_art.py; the pictures are "
-                   "otherwise unchanged. Only the pictures named in CLASSES there (or the style's names) are included.\n")
+    attribution = (
+        f"{info['name']} by {author['name']} ({author['url']}), licensed under {licence['title']} "
+        f"({licence['url']}).\nRendered from the npm package {package}@{version} (Iconify's JSON of "
+        f"the set) with resvg at {size}x{size} px by tools/render_tile_art.py; the pictures are "
+        "otherwise unchanged. Only the pictures named in CLASSES there (or the style's names) are included.\n"
+    )
     return pictures, attribution
 
 
@@ -189,8 +216,12 @@ def main():
     parser.add_argument("--cache", type=Path, default=Path("/tmp/tile-art-npm"))
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--folder", type=Path, help="write a tile folder of --styles here instead")
-    parser.add_argument("--styles", default="", help="with --folder: styles, separated by commas (built in: "
-                        f"{', '.join(STYLES)}; not shipped: {', '.join(EXTRA_STYLES)})")
+    parser.add_argument(
+        "--styles",
+        default="",
+        help="with --folder: styles, separated by commas (built in: "
+        f"{', '.join(STYLES)}; not shipped: {', '.join(EXTRA_STYLES)})",
+    )
     args = parser.parse_args()
     if not args.folder:
         ship(args.size, args.cache)

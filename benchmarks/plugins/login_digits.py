@@ -3,6 +3,7 @@ login page's 70x30 JPEG CAPTCHAs of four coloured serif digits on a pale backgro
 thin lines. Nothing in captchalab draws this way; the benchmark pre-trains on the built-in
 `noisy` style and fine-tunes on these, as a researcher would with the real corpus.
 """
+
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -41,8 +42,11 @@ class LoginDigits(Generator):
         for c in text:
             font = ImageFont.truetype(fonts[int(rng.integers(len(fonts)))], int(rng.integers(19, 24)))
             x0, y0, x1, y1 = font.getbbox(c)
-            top = int(np.clip((height - (y1 - y0)) / 2 + rng.uniform(-p["jitter"], p["jitter"]), 0,
-                              max(0, height - (y1 - y0))))
+            top = int(
+                np.clip(
+                    (height - (y1 - y0)) / 2 + rng.uniform(-p["jitter"], p["jitter"]), 0, max(0, height - (y1 - y0))
+                )
+            )
             colour = tuple(int(v) for v in rng.integers(0, 150, 3))
             draw.text((x - x0, top - y0), c, font=font, fill=colour)
             boxes.append((x, top, min(width, x + x1 - x0), min(height, top + y1 - y0)))
@@ -53,6 +57,5 @@ class LoginDigits(Generator):
             start = (0, int(rng.integers(3, height - 3)))
             end = (width - 1, int(rng.integers(3, height - 3)))
             cv2.line(image, start, end, colour, 1, cv2.LINE_AA)
-        image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])[1],
-                             cv2.IMREAD_COLOR)
+        image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])[1], cv2.IMREAD_COLOR)
         return Rendered(image, boxes)

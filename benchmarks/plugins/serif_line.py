@@ -5,6 +5,7 @@ italic serif lower-case letters and digits of varying size and baseline, crossed
 slant, a grey speckled background, two lines, JPEG artefacts): the benchmarks use it as the
 stand-in "real" corpus, so that the synthetic style is only a resemblance, as it would be.
 """
+
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -22,7 +23,9 @@ def _font(variant: int, size: int):
 @register
 class SerifLine(Generator):
     name = "serif_line"
-    description = "200x80 italic serif lower-case letters and digits, varying size and baseline, crossed by a thin line."
+    description = (
+        "200x80 italic serif lower-case letters and digits, varying size and baseline, crossed by a thin line."
+    )
     charset = "0123456789abcdefghijklmnopqrstuvwxyz"
     min_length, max_length = 3, 8
     params = (
@@ -46,8 +49,9 @@ class SerifLine(Generator):
             x0, y0, x1, y1 = font.getbbox(c)
             glyph = Image.new("L", (x1 - x0 + 8 + int(slant * size), y1 - y0 + 8), 0)
             ImageDraw.Draw(glyph).text((4 - x0, 4 - y0), c, font=font, fill=255)
-            glyph = glyph.transform(glyph.size, Image.AFFINE, (1, slant, -slant * glyph.size[1] / 2, 0, 1, 0),
-                                    resample=Image.BILINEAR)
+            glyph = glyph.transform(
+                glyph.size, Image.AFFINE, (1, slant, -slant * glyph.size[1] / 2, 0, 1, 0), resample=Image.BILINEAR
+            )
             masks.append(r.crop_to_ink(np.asarray(glyph)))
         total = sum(m.shape[1] for m in masks)
         step = min(1.0, (width - 16) / max(total, 1))
@@ -60,7 +64,7 @@ class SerifLine(Generator):
             h, w = m.shape
             y = int(np.clip((height - h) / 2 + rng.uniform(-p["baseline"], p["baseline"]), 0, height - h))
             xi = int(np.clip(round(x), 0, width - w))
-            ink[y:y + h, xi:xi + w] = np.maximum(ink[y:y + h, xi:xi + w], m / 255.0)
+            ink[y : y + h, xi : xi + w] = np.maximum(ink[y : y + h, xi : xi + w], m / 255.0)
             ys, xs = np.nonzero(m > 25)
             boxes.append((xi + int(xs.min()), y + int(ys.min()), xi + int(xs.max()) + 1, y + int(ys.max()) + 1))
             x += w * (0.92 if variant else 0.97)
@@ -69,8 +73,14 @@ class SerifLine(Generator):
             grey = np.minimum(grey, (235 + rng.integers(-25, 20, grey.shape)).clip(0, 255).astype(np.uint8))
         image = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR)
         for _ in range(p["lines"] + variant):
-            pts = np.array([[0, rng.integers(15, 65)], [rng.integers(60, 140), rng.integers(15, 65)],
-                            [width - 1, rng.integers(15, 65)]], np.int32)
+            pts = np.array(
+                [
+                    [0, rng.integers(15, 65)],
+                    [rng.integers(60, 140), rng.integers(15, 65)],
+                    [width - 1, rng.integers(15, 65)],
+                ],
+                np.int32,
+            )
             cv2.polylines(image, [pts], False, (40, 40, 40), 1, cv2.LINE_AA)
         if variant:
             image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 60])[1], cv2.IMREAD_COLOR)

@@ -5,5 +5,14 @@ slider matcher, an optional extra), and the readers of the other kinds.
 Plugin authors: `from captchalab.attackers import Attacker, Reading, register_attacker` and
 `from captchalab.generator import Param` (docs/attackers.md).
 """
-from .base import (Attacker, BaseRecipe, Reading, TrainSettings, get_attacker, load_attacker,
-                   make_attacker, register_attacker)
+
+from .base import (
+    Attacker,
+    BaseRecipe,
+    Reading,
+    TrainSettings,
+    get_attacker,
+    load_attacker,
+    make_attacker,
+    register_attacker,
+)

@@ -9,6 +9,7 @@ A trained attacker is saved as `NAME.keras` (the Keras model) plus `NAME.json`, 
 attacker, its character set in output order and its input geometry, so `load_attacker(path)`
 needs nothing else. docs/attackers.md is the contract for plugin authors.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -48,6 +49,7 @@ class Reading:
     - `details`: what else the attacker saw, for reports and explore (image grids:
       `{"tile_probabilities": [one per tile]}`, the probability that the tile shows the prompt).
     """
+
     text: str
     confidence: list[float] = field(default_factory=list)
     boxes: list | None = None
@@ -64,12 +66,13 @@ class Reading:
 class TrainSettings:
     """How long and how fast to train; None means "the attacker's default". By default an
     attacker trains until it converges (training/stopping.py), within `budget` examples seen."""
-    epochs: int | None = None          # at most this many passes over the training set
+
+    epochs: int | None = None  # at most this many passes over the training set
     batch_size: int | None = None
     learning_rate: float | None = None
     seed: int = 1
-    fine_tune: bool = False            # True when training starts from another model's weights (--from)
-    budget: int | None = None          # examples seen at most (None: the attacker's own budget)
+    fine_tune: bool = False  # True when training starts from another model's weights (--from)
+    budget: int | None = None  # examples seen at most (None: the attacker's own budget)
     wall_seconds: float | None = None  # a wall-clock limit; a run it ends is flagged as not converged
 
 
@@ -79,6 +82,7 @@ class BaseRecipe:
     under models/ and reused. `trained_on` is "captchas" (this attacker trained on `count` CAPTCHAs
     mixed from `styles` at `strengths`, lengths `length`) or "characters" (the seed's network on
     single characters: MNIST for digits, `train chars` for other sets; `segment` uses it)."""
+
     trained_on: str = "captchas"
     styles: tuple[str, ...] = ("clean", "distorted", "noisy", "overlap", "imagecaptcha")
     strengths: tuple[float, ...] = (0.2, 0.5, 0.8)
@@ -88,30 +92,32 @@ class BaseRecipe:
 
 
 Example = tuple[Any, str]  # (prepared input, true text)
-VIEWS = {"layers": "the model is the seed's network on 28x28 crops: visualize and explore draw every layer",
-         "steps": "probabilities(batch) gives per-time-step probabilities (blank first): explore shows them"}
+VIEWS = {
+    "layers": "the model is the seed's network on 28x28 crops: visualize and explore draw every layer",
+    "steps": "probabilities(batch) gives per-time-step probabilities (blank first): explore shows them",
+}
 
 
 class Attacker:
     """Base class for CAPTCHA readers. Subclass it, fill in the fields, decorate with
     @register_attacker."""
+
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
-    kind: ClassVar[str] = "text"             # the CAPTCHA kind it reads (kinds.py)
+    kind: ClassVar[str] = "text"  # the CAPTCHA kind it reads (kinds.py)
     trainable: ClassVar[bool] = True
-    differentiable: ClassVar[bool] = False   # gradients from pixels to outputs (adversarial CAPTCHAs)
-    uses_length: ClassVar[bool] = False      # prepare() wants the character count when known
+    differentiable: ClassVar[bool] = False  # gradients from pixels to outputs (adversarial CAPTCHAs)
+    uses_length: ClassVar[bool] = False  # prepare() wants the character count when known
     base: ClassVar[BaseRecipe | None] = None  # the default starting model; None: start from scratch
     semi_supervised: ClassVar[bool] = False  # fit() takes `unlabelled=[prepared, ...]` (train --unlabelled)
-    fresh_examples: ClassVar[bool] = False   # fit() takes `fresh=draw(seed) -> [Example]` (train --fresh)
-    truth: ClassVar[tuple[str, ...]] = ()    # what a style drew (challenge details) training may learn from
-    ensembles: ClassVar[bool] = False        # reads by its network's scores alone: `captchalab ensemble` averages them
+    fresh_examples: ClassVar[bool] = False  # fit() takes `fresh=draw(seed) -> [Example]` (train --fresh)
+    truth: ClassVar[tuple[str, ...]] = ()  # what a style drew (challenge details) training may learn from
+    ensembles: ClassVar[bool] = False  # reads by its network's scores alone: `captchalab ensemble` averages them
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
     family: ClassVar[str] = "attacker"
 
-    def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None,
-                 info: dict | None = None):
+    def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None, info: dict | None = None):
         self.charset = charset if KINDS[self.kind].characters else ""  # other kinds answer tiles, offsets or angles
         self.hparams = self.resolve(hparams or {})
         self.model = model
@@ -141,8 +147,8 @@ class Attacker:
 
     # A trainable attacker either declares `targets` and `loss` (and may override `inputs` and
     # `augment`): the default `fit` then trains it through the shared loop; or it overrides `fit`.
-    targets: ClassVar[Callable | None] = None   # targets(texts) -> array, one row per text
-    loss: ClassVar[Callable | None] = None      # loss(targets, outputs) -> per-example loss (Keras ops)
+    targets: ClassVar[Callable | None] = None  # targets(texts) -> array, one row per text
+    loss: ClassVar[Callable | None] = None  # loss(targets, outputs) -> per-example loss (Keras ops)
 
     def inputs(self, prepared: list[Any]) -> np.ndarray:
         """The model's input batch from prepared images (shared loop): stacked, uint8 scaled to
@@ -152,10 +158,16 @@ class Attacker:
             x = x.astype(np.float32) / 255.0
         return x[..., None] if x.ndim == 3 else x
 
-    def fit(self, train: list[Example], validation: list[Example], settings: TrainSettings,
-            checkpoint: Path, resume: bool = False,
-            on_epoch: Callable[[int, dict], None] | None = None,
-            fresh: Callable[[int], list[Example]] | None = None) -> dict:
+    def fit(
+        self,
+        train: list[Example],
+        validation: list[Example],
+        settings: TrainSettings,
+        checkpoint: Path,
+        resume: bool = False,
+        on_epoch: Callable[[int, dict], None] | None = None,
+        fresh: Callable[[int], list[Example]] | None = None,
+    ) -> dict:
         """Train `self.model` in place; returns at least {"val_accuracy": ..., "history": [...]}.
         The default trains through the shared loop from the declared `targets` and `loss`."""
         return fit_declared(self, train, validation, settings, checkpoint, resume, on_epoch, fresh)
@@ -180,9 +192,12 @@ class Attacker:
         labels, old_labels = self.output_labels(), other.output_labels()
         shared = remap_output(self.model, other.model, self.output_layer, labels, old_labels, self.output_offset)
         if shared is not None:
-            taken.append(f"{self.output_layer} for {shared} of {len(labels)} characters "
-                         f"(from charset {charset_name(other.charset)!r})" if isinstance(labels, str) else
-                         f"{self.output_layer} for {shared} of {len(labels)} classes")
+            taken.append(
+                f"{self.output_layer} for {shared} of {len(labels)} characters "
+                f"(from charset {charset_name(other.charset)!r})"
+                if isinstance(labels, str)
+                else f"{self.output_layer} for {shared} of {len(labels)} classes"
+            )
         return ", ".join(taken)
 
     output_layer: ClassVar[str] = ""  # the layer with one output per character (init_from remaps it)
@@ -204,8 +219,10 @@ class Attacker:
     @classmethod
     def check_contract(cls) -> None:
         """Checked when the class registers: the methods its declarations promise."""
+
         def defines(method: str) -> bool:
             return getattr(cls, method, None) is not getattr(Attacker, method, None)
+
         if not defines("read_prepared"):
             raise PluginError(f"attacker {cls.name!r} does not define read_prepared()")
         if cls.kind not in KINDS:
@@ -213,12 +230,16 @@ class Attacker:
         if cls.trainable and not defines("build"):
             raise PluginError(f"attacker {cls.name!r} is trainable but does not define build()")
         if cls.trainable and not defines("fit") and not (cls.targets and cls.loss):
-            raise PluginError(f"attacker {cls.name!r} is trainable but defines neither fit() nor "
-                              "targets() and loss() for the shared loop")
-        if cls.differentiable and not (callable(getattr(cls, "adversarial_objective", None))
-                                       and callable(getattr(cls, "adversarial_loss", None))):
-            raise PluginError(f"attacker {cls.name!r} is differentiable but lacks adversarial_objective() "
-                              "or adversarial_loss()")
+            raise PluginError(
+                f"attacker {cls.name!r} is trainable but defines neither fit() nor "
+                "targets() and loss() for the shared loop"
+            )
+        if cls.differentiable and not (
+            callable(getattr(cls, "adversarial_objective", None)) and callable(getattr(cls, "adversarial_loss", None))
+        ):
+            raise PluginError(
+                f"attacker {cls.name!r} is differentiable but lacks adversarial_objective() or adversarial_loss()"
+            )
         unknown = set(cls.views) - set(VIEWS)
         if unknown:
             raise PluginError(f"attacker {cls.name!r}: unknown views {sorted(unknown)} (known: {sorted(VIEWS)})")
@@ -228,8 +249,9 @@ class Attacker:
             raise PluginError(f"attacker {cls.name!r} declares semi_supervised but its fit() takes no unlabelled=")
         if cls.fresh_examples and "fresh" not in inspect.signature(cls.fit).parameters:
             raise PluginError(f"attacker {cls.name!r} declares fresh_examples but its fit() takes no fresh=")
-        if cls.base is not None and (not isinstance(cls.base, BaseRecipe) or
-                                     cls.base.trained_on not in ("captchas", "characters")):
+        if cls.base is not None and (
+            not isinstance(cls.base, BaseRecipe) or cls.base.trained_on not in ("captchas", "characters")
+        ):
             raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe trained on captchas or characters")
 
     # -- provided --------------------------------------------------------------------------
@@ -256,10 +278,15 @@ class Attacker:
         path = self.info.get("path")
         if path:
             return f"{Path(path).stem} ({self.name})"
+
         def shown(value):
             return Path(value).name if isinstance(value, str) and os.sep in value else value
-        changed = [f"{p.name}={shown(self.hparams[p.name])}" for p in self.params
-                   if self.hparams.get(p.name, p.default) != p.default]
+
+        changed = [
+            f"{p.name}={shown(self.hparams[p.name])}"
+            for p in self.params
+            if self.hparams.get(p.name, p.default) != p.default
+        ]
         return f"{self.name}:{','.join(changed)}" if detailed and changed else self.name
 
     def __getstate__(self):  # worker processes get the settings, not the model or its functions
@@ -306,8 +333,9 @@ def read_model_info(path: Path) -> dict:
     characters = KINDS.get(info.get("kind", "text"), KINDS["text"]).characters
     if characters and (not isinstance(info["charset"], str) or not info["charset"]):
         raise CaptchalabError(f"{info_path}: its charset is not a string of characters")
-    if not characters and not (isinstance(info.get("classes"), list)
-                               and all(isinstance(c, str) for c in info["classes"])):
+    if not characters and not (
+        isinstance(info.get("classes"), list) and all(isinstance(c, str) for c in info["classes"])
+    ):
         raise CaptchalabError(f"{info_path}: its classes are not a list of names")
     return info
 
@@ -330,11 +358,16 @@ def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
         cls = get_attacker(name, extra_dirs)
     except CaptchalabError:
         from ..plugins import load_errors
-        broken = f"; plugins that failed to load: {'; '.join(load_errors)}" if load_errors else \
-            " (add its plugin folder to `plugin_dirs`)"
+
+        broken = (
+            f"; plugins that failed to load: {'; '.join(load_errors)}"
+            if load_errors
+            else " (add its plugin folder to `plugin_dirs`)"
+        )
         raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not installed{broken}") from None
-    attacker = cls(info["charset"], info.get("hyperparameters") or {}, load_keras_model(path),
-                   {**info, "path": str(path)})
+    attacker = cls(
+        info["charset"], info.get("hyperparameters") or {}, load_keras_model(path), {**info, "path": str(path)}
+    )
     attacker.check_model()
     return attacker
 
@@ -346,8 +379,7 @@ def model_charsets(paths) -> list[str]:
             raise CaptchalabError(f"model file {path} does not exist")
     infos = [read_model_info(Path(path)) for path in paths or []]
     # a reader of another kind has no set (models trained in studies once recorded the study's)
-    return [info["charset"] if KINDS.get(info.get("kind", "text"), KINDS["text"]).characters else ""
-            for info in infos]
+    return [info["charset"] if KINDS.get(info.get("kind", "text"), KINDS["text"]).characters else "" for info in infos]
 
 
 def load_attackers(models, specs, charset: str, extra_dirs=None) -> list[Attacker]:

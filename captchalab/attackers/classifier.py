@@ -10,6 +10,7 @@ those a map file gives (`prompt: label; label` per line).
 
     captchalab attack --attacker "classifier:model=net.onnx,labels=labels.txt,layout=nchw" --dataset D
 """
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,10 @@ class Classifier(Attacker):
     name = "classifier"
     kind = "grid"
     trainable = False
-    description = ("Your own pretrained image classifier (a .keras or .onnx file and its labels) on each tile "
-                   "of an image grid, off the shelf.")
+    description = (
+        "Your own pretrained image classifier (a .keras or .onnx file and its labels) on each tile "
+        "of an image grid, off the shelf."
+    )
     params = (
         Param("model", str, "", help="the classifier: a .keras or .onnx file"),
         Param("labels", str, "", help="a text file of its output labels, one per line, in output order"),
@@ -64,8 +67,9 @@ class Classifier(Attacker):
         h = self.hparams
         if h["scale"] not in (*SCALES, "imagenet") or h["layout"] not in ("nhwc", "nchw"):
             raise CaptchalabError("classifier: scale must be imagenet, 0-1, -1-1 or 0-255, layout nhwc or nchw")
-        self._labels = [line.strip() for line in _text(h["labels"], "labels=FILE (its output labels)").splitlines()
-                        if line.strip()]
+        self._labels = [
+            line.strip() for line in _text(h["labels"], "labels=FILE (its output labels)").splitlines() if line.strip()
+        ]
         self._map = {}
         if h["map"]:
             for line in _text(h["map"], "a readable map file").splitlines():
@@ -79,17 +83,20 @@ class Classifier(Attacker):
             try:
                 import onnxruntime
             except ImportError:
-                raise CaptchalabError("classifier: ONNX models need onnxruntime (pip install "
-                                      "'captchalab[ddddocr]')") from None
+                raise CaptchalabError(
+                    "classifier: ONNX models need onnxruntime (pip install 'captchalab[ddddocr]')"
+                ) from None
             try:
                 session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own types for a bad file
-                raise CaptchalabError(f"classifier: {path} is not a loadable ONNX model "
-                                      f"({str(exc).splitlines()[0][:160]})") from None
+                raise CaptchalabError(
+                    f"classifier: {path} is not a loadable ONNX model ({str(exc).splitlines()[0][:160]})"
+                ) from None
             name = session.get_inputs()[0].name
             self._run = lambda x: session.run(None, {name: x})[0]
         else:
             from ..model import load_keras_model
+
             model = load_keras_model(path)
             self._run = lambda x: np.asarray(model(x, training=False))
 
@@ -120,12 +127,18 @@ class Classifier(Attacker):
                 continue
             scores = np.asarray(self._run(self._inputs(prepared["tiles"])), np.float64)
             if scores.ndim != 2 or scores.shape[1] != len(self._labels):
-                raise CaptchalabError(f"classifier: the model gives {scores.shape[-1]} outputs for "
-                                      f"{len(self._labels)} labels")
+                raise CaptchalabError(
+                    f"classifier: the model gives {scores.shape[-1]} outputs for {len(self._labels)} labels"
+                )
             if scores.min() < 0 or not np.allclose(scores.sum(axis=1), 1, atol=1e-3):  # logits: make probabilities
                 scores = softmax(scores)
             p = scores[:, chosen_labels].sum(axis=1)
             chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
-            readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
-                                    details={"tile_probabilities": [round(float(v), 4) for v in p]}))
+            readings.append(
+                Reading(
+                    format_tiles(chosen),
+                    [float(p[k]) for k in chosen],
+                    details={"tile_probabilities": [round(float(v), 4) for v in p]},
+                )
+            )
         return readings

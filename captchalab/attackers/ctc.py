@@ -7,6 +7,7 @@ the width allows and needs no length hint.
 Keras 3's CTC convention: logits (not softmax), class 0 is the blank and the label padding, so
 character i of the charset is class i + 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,24 +31,42 @@ class Ctc(Attacker):
     description = "Segmentation-free CRNN (convolutions + bidirectional GRU) trained with CTC."
     differentiable = True
     semi_supervised = True  # fit() takes unlabelled CAPTCHAs (pseudo-labels from a mean teacher)
-    fresh_examples = True   # fit() can train on CAPTCHAs drawn anew every epoch
+    fresh_examples = True  # fit() can train on CAPTCHAs drawn anew every epoch
     base = BaseRecipe()  # a mixture of the built-in styles at several strengths and lengths
     views = frozenset({"steps"})
     output_layer, output_offset = "logits", 1  # column 0 is the blank
     params = (
         Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
         Param("width", int, 128, 32, 512, "input width in pixels (a multiple of 4); wider images are squeezed"),
-        Param("colour", bool, False, help="read the CAPTCHA in colour (three channels) instead of grey: lines "
-              "or noise drawn in another hue than the characters stay apart from them"),
+        Param(
+            "colour",
+            bool,
+            False,
+            help="read the CAPTCHA in colour (three channels) instead of grey: lines "
+            "or noise drawn in another hue than the characters stay apart from them",
+        ),
         Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x, 4x, 4x)"),
         Param("rnn_units", int, 128, 16, 512, "GRU units per direction"),
-        Param("budget", int, 600_000, 1, 10 ** 9, "training examples seen at most (the run ends sooner when "
-              "it converges); with under 300 CAPTCHAs held out, a fifteenth, run whole"),
-        Param("epochs", int, 1000, 1, 10 ** 6, "passes over the training set at most"),
+        Param(
+            "budget",
+            int,
+            600_000,
+            1,
+            10**9,
+            "training examples seen at most (the run ends sooner when "
+            "it converges); with under 300 CAPTCHAs held out, a fifteenth, run whole",
+        ),
+        Param("epochs", int, 1000, 1, 10**6, "passes over the training set at most"),
         Param("batch_size", int, 64, 1, 4096, "training batch size"),
         Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate from scratch (half when fine-tuning)"),
-        Param("patience", int, 3, 1, 1000, "epochs without a validation gain before the learning rate "
-              "is cut (after two cuts, the run ends)"),
+        Param(
+            "patience",
+            int,
+            3,
+            1,
+            1000,
+            "epochs without a validation gain before the learning rate is cut (after two cuts, the run ends)",
+        ),
         Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation"),
     )
 
@@ -63,13 +82,17 @@ class Ctc(Attacker):
         return x if self.hparams["colour"] else x[..., None]
 
     def geometry(self):
-        return {"height": self.hparams["height"], "width": self.hparams["width"], "channels": self.channels(),
-                "time_steps": self.hparams["width"] // 4}
+        return {
+            "height": self.hparams["height"],
+            "width": self.hparams["width"],
+            "channels": self.channels(),
+            "time_steps": self.hparams["width"] // 4,
+        }
 
     def probabilities(self, batch: list[np.ndarray]) -> np.ndarray:
         """Per time step, the probability of the blank (column 0) and of each character."""
         x = self.network_input(np.stack(batch))
-        logits = np.concatenate([forward(self.model)(x[i:i + 512]).numpy() for i in range(0, len(x), 512)])
+        logits = np.concatenate([forward(self.model)(x[i : i + 512]).numpy() for i in range(0, len(x), 512)])
         return softmax(logits)
 
     def read_prepared(self, batch):
@@ -78,6 +101,7 @@ class Ctc(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
+
         h, w, f, u = (self.hparams[k] for k in ("height", "width", "filters", "rnn_units"))
         if h % 8 or w % 4:
             raise CaptchalabError(f"ctc: height must be a multiple of 8 and width of 4, got {h}x{w}")
@@ -90,7 +114,7 @@ class Ctc(Attacker):
             x = layers.ReLU(name=f"relu{i}")(x)
             if pool:
                 x = layers.MaxPooling2D(pool, name=f"pool{i}")(x)
-        x = layers.Permute((2, 1, 3), name="columns")(x)              # (w/4, h/8, 4f)
+        x = layers.Permute((2, 1, 3), name="columns")(x)  # (w/4, h/8, 4f)
         x = layers.Reshape((w // 4, (h // 8) * 4 * f), name="steps")(x)
         x = layers.Dense(u, activation="relu", kernel_initializer=init, name="project")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
@@ -101,15 +125,22 @@ class Ctc(Attacker):
     def check_model(self):
         shape = tuple(self.model.output_shape)
         want = (None, self.hparams["width"] // 4, len(self.charset) + 1)
-        if shape != want or tuple(self.model.input_shape[1:]) != (self.hparams["height"], self.hparams["width"],
-                                                                   self.channels()):
-            raise CaptchalabError(f"{self.info.get('path', 'the model')} does not fit its JSON: output "
-                                  f"{shape}, expected {want} for charset {charset_name(self.charset)!r}")
+        if shape != want or tuple(self.model.input_shape[1:]) != (
+            self.hparams["height"],
+            self.hparams["width"],
+            self.channels(),
+        ):
+            raise CaptchalabError(
+                f"{self.info.get('path', 'the model')} does not fit its JSON: output "
+                f"{shape}, expected {want} for charset {charset_name(self.charset)!r}"
+            )
 
     def init_from(self, other):
         """Every layer of the same shape; the logits column by column for shared characters."""
-        if other.name == self.name and (other.hparams["height"], other.hparams["width"]) != \
-                (self.hparams["height"], self.hparams["width"]):
+        if other.name == self.name and (other.hparams["height"], other.hparams["width"]) != (
+            self.hparams["height"],
+            self.hparams["width"],
+        ):
             raise CaptchalabError("cannot start a ctc attacker from one with another input size")
         taken = super().init_from(other)
         kernel = other.model.get_layer("conv1").get_weights()[0]  # 3 x 3 x channels x filters
@@ -117,6 +148,7 @@ class Ctc(Attacker):
             # a grey model's first convolution sees the colour image's grey: every channel weighted
             # as the grey conversion weighs it, so the colour reader starts where the grey one is
             from ..pixels import GREY
+
             self.model.get_layer("conv1").set_weights([kernel * GREY[None, None, :, None]])
             taken = ", ".join(filter(None, (taken, "conv1 from grey")))
         return taken
@@ -126,23 +158,28 @@ class Ctc(Attacker):
         (the CTC step does not decode its batch, so it counts no correct readings)."""
         import keras
         import tensorflow as tf
+
         h, model = self.hparams, self.model
         variables, steps = model.trainable_variables, h["width"] // 4
 
-        @tf.function(input_signature=[tf.TensorSpec([None, h["height"], h["width"], self.channels()], tf.float32),
-                                      tf.TensorSpec([None, MAX_LABEL], tf.int32), tf.TensorSpec([None], tf.int32)])
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, h["height"], h["width"], self.channels()], tf.float32),
+                tf.TensorSpec([None, MAX_LABEL], tf.int32),
+                tf.TensorSpec([None], tf.int32),
+            ]
+        )
         def step(images, targets, target_lengths):
             with tf.GradientTape() as tape:
                 logits = model(images, training=True)
                 output_lengths = tf.fill([tf.shape(images)[0]], steps)
-                loss = tf.reduce_mean(keras.ops.ctc_loss(targets, logits, target_lengths, output_lengths,
-                                                         mask_index=0))
+                loss = tf.reduce_mean(keras.ops.ctc_loss(targets, logits, target_lengths, output_lengths, mask_index=0))
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss, None  # the CTC step does not decode its batch
+
         return step
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None,
-            fresh=None):
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, unlabelled=None, fresh=None):
         """Train until the CAPTCHA-level validation score converges; with `unlabelled` (prepared
         images), in two stages: first on the labelled CAPTCHAs alone, then, from that model, also
         on the unlabelled ones a mean teacher (initialised from it) reads confidently
@@ -180,19 +217,32 @@ class Ctc(Attacker):
             images = self.network_input(augment(ex, rng, h["augment"]))
             order = rng.permutation(len(ex))
             for first in range(0, len(order), batch_size):
-                batch = order[first:first + batch_size]
+                batch = order[first : first + batch_size]
                 yield images[batch], elabels[batch], elengths[batch]
                 if stage:
                     stage.update()
 
         # a small set (a few hundred real CAPTCHAs) gets a smaller budget that runs whole: 40,000 by
         # default, and at least 15 passes
-        state = fit_converging(self, settings, train, validation, train_count=len(x), budget=h["budget"],
-                               small_set_budget=max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)),
-                               batch_size=batch_size, rate=lr, make_step=self.train_step,
-                               epoch_batches=epoch_batches, checkpoint=checkpoint, resume=resume, on_epoch=on_epoch,
-                               warmup_epochs=1.0, stage=stage,
-                               config={"count": len(x), "unlabelled": len(unlabelled or []), "fresh": fresh is not None})
+        state = fit_converging(
+            self,
+            settings,
+            train,
+            validation,
+            train_count=len(x),
+            budget=h["budget"],
+            small_set_budget=max(h["budget"] // SMALL_SET_SHARE, 15 * len(x)),
+            batch_size=batch_size,
+            rate=lr,
+            make_step=self.train_step,
+            epoch_batches=epoch_batches,
+            checkpoint=checkpoint,
+            resume=resume,
+            on_epoch=on_epoch,
+            warmup_epochs=1.0,
+            stage=stage,
+            config={"count": len(x), "unlabelled": len(unlabelled or []), "fresh": fresh is not None},
+        )
         result = {**run_record(state), "batch_size": batch_size, "learning_rate": lr}
         return stage.notes(result, len(unlabelled), state["history"]) if stage else result
 
@@ -220,10 +270,22 @@ class Ctc(Attacker):
             raise CaptchalabError(f"the ctc model cannot express {bad[0]!r} (charset {charset_name(self.charset)!r})")
         encoded = np.zeros((b, MAX_LABEL), np.int32)
         for k, text in enumerate(labels):
-            encoded[k, :len(text)] = [self.charset.index(c) + 1 for c in text]
-        return x0, valid, (ry, rx, (gain != 1.0).astype(np.float32)[:, None, None], valid[..., 0],
-                           invert[:, None, None], pad[:, None, None, :], padded[..., None], encoded,
-                           np.array([len(t) for t in labels], np.int32))
+            encoded[k, : len(text)] = [self.charset.index(c) + 1 for c in text]
+        return (
+            x0,
+            valid,
+            (
+                ry,
+                rx,
+                (gain != 1.0).astype(np.float32)[:, None, None],
+                valid[..., 0],
+                invert[:, None, None],
+                pad[:, None, None, :],
+                padded[..., None],
+                encoded,
+                np.array([len(t) for t in labels], np.int32),
+            ),
+        )
 
     def adversarial_loss(self, x, constants):
         """The CTC loss of each image's text (untargeted: perturb() ascends it) or of its target
@@ -232,6 +294,7 @@ class Ctc(Attacker):
         flipping single steps rarely changes the text."""
         import keras
         import tensorflow as tf
+
         ry, rx, stretch, valid, invert, pad, padded, encoded, lengths = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         lo, hi = percentiles(grey, valid, (1.0, 99.0))  # as ctc_input() computes them, on these pixels
@@ -255,5 +318,5 @@ class Ctc(Attacker):
         x = np.stack([p for p, _ in examples])
         labels = np.zeros((len(examples), MAX_LABEL), np.int32)
         for i, (_, text) in enumerate(examples):
-            labels[i, :len(text)] = [self.charset.index(c) + 1 for c in text]
+            labels[i, : len(text)] = [self.charset.index(c) + 1 for c in text]
         return x, labels, np.array([len(t) for _, t in examples], np.int32)

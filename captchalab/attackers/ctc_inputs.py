@@ -1,6 +1,7 @@
 """What the `ctc` reader feeds its network and reads from it: the prepared input (`ctc_input`),
 greedy decoding, the training augmentation, and the numbers the differentiable copy of the
 input preparation needs for adversarial perturbation."""
+
 from __future__ import annotations
 
 import cv2
@@ -18,8 +19,9 @@ def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) 
     picture = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)) if colour else grey
     lo, hi = np.percentile(grey, (1, 99))
     if hi - lo > 8:
-        grey, picture = (np.clip((a.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
-                         for a in (grey, picture))
+        grey, picture = (
+            np.clip((a.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8) for a in (grey, picture)
+        )
     if np.median(grey) < 128:  # the background fills most of a CAPTCHA; make it the light side
         picture = 255 - picture
     h, w = grey.shape
@@ -88,6 +90,7 @@ def percentiles(grey, valid, qs):
     """np.percentile's (linear) percentiles of each image's real pixels, differentiable (the
     gradient reaches the pixels that are the percentiles), as (B, 1, 1) tensors."""
     import tensorflow as tf
+
     b = tf.shape(grey)[0]
     flat = tf.reshape(grey, [b, -1])
     mask = tf.reshape(valid, [b, -1]) > 0
@@ -119,4 +122,3 @@ def objective_constants(image: np.ndarray, height: int, width: int, colour: bool
     prepared = ctc_input(image, height, width, colour)[:, :new_w]
     pad = np.median(prepared.reshape(height * new_w, -1), axis=0).astype(np.float32)
     return gain, offset, invert, resize_matrix(h, height), resize_matrix(w, new_w), new_w, pad
-

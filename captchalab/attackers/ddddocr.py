@@ -7,6 +7,7 @@ wheel, works offline), as its users call it. Nothing to train.
   as they are; it searches the whole background, and its answer (the match's centre in 1.6, the
   left edge before) becomes the gap's left edge.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,6 +21,7 @@ from .base import Attacker, Param, Reading, register_attacker
 
 def available() -> bool:
     from importlib.util import find_spec
+
     return find_spec("ddddocr") is not None
 
 
@@ -30,6 +32,7 @@ def require(name: str) -> None:
 
 def solver(**options):
     import ddddocr
+
     with contextlib.redirect_stdout(io.StringIO()):  # it greets on stdout
         return ddddocr.DdddOcr(show_ad=False, **options)
 
@@ -66,7 +69,9 @@ class DdddocrSlide(Attacker):
     name = "ddddocr-slide"
     kind = "slider"
     trainable = False
-    description = "Off-the-shelf ddddocr slide_match (pip extra captchalab[ddddocr]) on the served piece and background."
+    description = (
+        "Off-the-shelf ddddocr slide_match (pip extra captchalab[ddddocr]) on the served piece and background."
+    )
     params = (Param("simple", bool, False, help="its simple_target mode: match the piece's pixels, not its edges"),)
 
     def __init__(self, *args, **kwargs):

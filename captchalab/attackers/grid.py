@@ -22,6 +22,7 @@ What they feed their networks and how they choose a selection is in tile_inputs.
 A reader's network takes "inputs" (`network_inputs()`): one per tile for the tile readers, scoring that
 tile, or the whole challenge for `squares`, scoring every square of it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,17 +33,27 @@ from ..model import forward
 from ..pixels import pad_batch
 from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
 from .base import Attacker, Reading
-from .tile_inputs import (GRID_PARAMS, TILE_PARAMS, answer_sizes, augment, cut, likeliest_selection, mirrored,
-                          tile_examples, well_formed_tiles)
+from .tile_inputs import (
+    GRID_PARAMS,
+    TILE_PARAMS,
+    answer_sizes,
+    augment,
+    cut,
+    likeliest_selection,
+    mirrored,
+    tile_examples,
+    well_formed_tiles,
+)
 
 
 class GridReader(Attacker):
     """Shared by the grid readers: everything but the network and what it takes as input."""
+
     kind = "grid"
     params = GRID_PARAMS
     differentiable = True  # adversarial grids: gradients from the challenge's pixels to every tile's score
     fresh_examples = True  # fit() can train on new challenges every epoch (train captcha --fresh)
-    shifts = True          # training shifts its inputs a few pixels (not where that moves the answer)
+    shifts = True  # training shifts its inputs a few pixels (not where that moves the answer)
 
     def __init__(self, charset: str = "", hparams: dict | None = None, model=None, info: dict | None = None):
         super().__init__(charset, hparams, model, info)
@@ -54,14 +65,21 @@ class GridReader(Attacker):
 
     def input_boxes(self, h: int, w: int, grid: int) -> list[tuple[int, int, int, int]]:
         """Where each of `network_inputs` comes from in an h x w challenge: (y0, y1, x0, x1), as `cut` takes them."""
-        return [(r * h // grid, (r + 1) * h // grid, c * w // grid, (c + 1) * w // grid)
-                for r in range(grid) for c in range(grid)]
+        return [
+            (r * h // grid, (r + 1) * h // grid, c * w // grid, (c + 1) * w // grid)
+            for r in range(grid)
+            for c in range(grid)
+        ]
 
     def prepare(self, image, question):
         prompt = self.classes.index(question["prompt"]) if question["prompt"] in self.classes else -1
         # a dynamic grid's later rounds (attack.play_rounds) show replacements: no size is typical there
-        return {"inputs": self.network_inputs(image, question["grid"]), "grid": question["grid"], "prompt": prompt,
-                "first_round": question.get("round", 1) == 1}
+        return {
+            "inputs": self.network_inputs(image, question["grid"]),
+            "grid": question["grid"],
+            "prompt": prompt,
+            "first_round": question.get("round", 1) == 1,
+        }
 
     def geometry(self):
         return {"tile": [self.hparams["tile"], self.hparams["tile"], 3], "classes": len(self.classes)}
@@ -71,13 +89,18 @@ class GridReader(Attacker):
         in chunks of about 1,024 32x32 tiles' worth of pixels."""
         run = forward(self.model)
         chunk = max(1, 1024 * 32 * 32 // (x.shape[1] * x.shape[2]))
-        return np.concatenate([self.square_logits(run(x[i:i + chunk])).numpy().reshape(-1, len(self.classes))
-                               for i in range(0, len(x), chunk)])
+        return np.concatenate(
+            [
+                self.square_logits(run(x[i : i + chunk])).numpy().reshape(-1, len(self.classes))
+                for i in range(0, len(x), chunk)
+            ]
+        )
 
     def square_logits(self, outputs):
         """The network's outputs (a tensor) as scores per input, per tile it scores, per class
         (inputs x tiles x classes): what reading, training and perturbing compare with the answer."""
         import tensorflow as tf
+
         return tf.reshape(outputs, [tf.shape(outputs)[0], -1, len(self.classes)])
 
     def training_examples(self, examples):
@@ -89,6 +112,7 @@ class GridReader(Attacker):
         always, the other classes' where the challenge records them) and, per input, the share of
         its tiles whose prompt score is on the right side (tensors)."""
         import tensorflow as tf
+
         logits = self.square_logits(outputs)
         known = tf.cast(target >= 0, tf.float32)
         losses = tf.nn.sigmoid_cross_entropy_with_logits(tf.maximum(target, 0.0), logits) * known
@@ -109,8 +133,7 @@ class GridReader(Attacker):
         readings = []
         for prepared, probabilities in zip(batch, self.tile_probabilities(batch)):
             if prepared["prompt"] < 0:  # a class it never learnt: it cannot tell, so it selects nothing
-                readings.append(Reading("", [], details={"tile_probabilities": None,
-                                                          "unknown_prompt": True}))
+                readings.append(Reading("", [], details={"tile_probabilities": None, "unknown_prompt": True}))
                 continue
             p = probabilities[:, prepared["prompt"]]
             sizes = self.info.get("answer_sizes")
@@ -118,8 +141,13 @@ class GridReader(Attacker):
                 chosen = likeliest_selection(p, sizes)
             else:
                 chosen = [k for k, v in enumerate(p) if v >= self.hparams["threshold"]]
-            readings.append(Reading(format_tiles(chosen), [float(p[k]) for k in chosen],
-                                    details={"tile_probabilities": [round(float(v), 4) for v in p]}))
+            readings.append(
+                Reading(
+                    format_tiles(chosen),
+                    [float(p[k]) for k in chosen],
+                    details={"tile_probabilities": [round(float(v), 4) for v in p]},
+                )
+            )
         return readings
 
     def adversarial_objective(self, images, texts, boxes, targets=None, questions=None):
@@ -143,13 +171,23 @@ class GridReader(Attacker):
                 owner.append(k)
                 prompt.append(index)
             target.extend(chosen.reshape(len(inputs), -1))
-        return x0, valid, (np.array(boxes_out, np.float32), np.array(owner, np.int32),
-                           np.array(prompt, np.int32), np.array(target, np.float32), np.int32(len(images)))
+        return (
+            x0,
+            valid,
+            (
+                np.array(boxes_out, np.float32),
+                np.array(owner, np.int32),
+                np.array(prompt, np.int32),
+                np.array(target, np.float32),
+                np.int32(len(images)),
+            ),
+        )
 
     def adversarial_loss(self, x, constants):
         """Per challenge, the summed cross-entropy of the prompt's score on every tile against
         whether the tile is in the answer (perturb() ascends it: targets fade, others light up)."""
         import tensorflow as tf
+
         boxes, owner, prompt, target, count = constants
         h, w = self.model.input_shape[1:3]
         # `cut` shrinks with INTER_AREA, every pixel counting: sample densely, then average 4x4
@@ -164,14 +202,17 @@ class GridReader(Attacker):
         """The network's outputs for inputs `x` (a float tensor in [0, 1]) as reading sees them,
         differentiably (adversarial_loss)."""
         import tensorflow as tf
+
         return tf.cast(self.model(x, training=False), tf.float32)
 
     def check_model(self):
         if not self.classes:
             raise CaptchalabError(f"{self.info.get('path', 'this model')}: a {self.name} model records no classes")
         if self.model.output_shape[-1] != len(self.classes):
-            raise CaptchalabError(f"{self.info.get('path', 'this model')}: {self.model.output_shape[-1]} outputs "
-                                  f"for {len(self.classes)} classes")
+            raise CaptchalabError(
+                f"{self.info.get('path', 'this model')}: {self.model.output_shape[-1]} outputs "
+                f"for {len(self.classes)} classes"
+            )
 
     output_layer = "classes"  # init_from (the default) remaps it class by class
 
@@ -181,9 +222,11 @@ class GridReader(Attacker):
     def unlabelled_question(self, train):
         grids = {p["grid"] for p, _ in train}
         if len(grids) != 1:
-            raise CaptchalabError(f"unlabelled images say nothing of their grid, and the labelled challenges have "
-                                  f"{len(grids)} sizes ({', '.join(f'{n}x{n}' for n in sorted(grids))}): "
-                                  "train on one grid size")
+            raise CaptchalabError(
+                f"unlabelled images say nothing of their grid, and the labelled challenges have "
+                f"{len(grids)} sizes ({', '.join(f'{n}x{n}' for n in sorted(grids))}): "
+                "train on one grid size"
+            )
         return {"grid": grids.pop(), "prompt": ""}  # the prompt is not known either: no class is asked
 
     def pseudo_examples(self, teacher, inputs: np.ndarray, limit: int, threshold: float):
@@ -192,8 +235,7 @@ class GridReader(Attacker):
         targets under its reading): what a reader that declares `semi_supervised` learns from."""
         raise NotImplementedError
 
-    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None,
-            unlabelled=None):
+    def fit(self, train, validation, settings, checkpoint, resume=False, on_epoch=None, fresh=None, unlabelled=None):
         """Train tile by tile until the challenge-level validation score (exact sets) converges; with
         `fresh`, every epoch on the challenges `fresh(seed)` draws; with `unlabelled` (prepared
         challenges), in two stages, the second also on the unlabelled inputs a mean teacher reads
@@ -218,35 +260,55 @@ class GridReader(Attacker):
         def epoch_batches(rng):
             et, ep, ey = self.training_examples(fresh(fresh_seed(rng)))[1] if fresh else (inputs, prompts, targets)
             if stage:  # at most as many pseudo-labelled inputs as labelled ones, per_labelled times
-                pseudo = self.pseudo_examples(teacher, scraped, int(stage.pseudo.per_labelled * len(et)),
-                                              stage.pseudo.threshold)
+                pseudo = self.pseudo_examples(
+                    teacher, scraped, int(stage.pseudo.per_labelled * len(et)), stage.pseudo.threshold
+                )
                 stage.pseudo_count = len(pseudo[0])
                 et, ep, ey = (np.concatenate(pair) for pair in zip((et, ep, ey), pseudo))
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
-                batch = order[first:first + batch_size]
-                x, flipped = augment(et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"],
-                                     self.shifts, h["randconv"])
+                batch = order[first : first + batch_size]
+                x, flipped = augment(
+                    et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"], self.shifts, h["randconv"]
+                )
                 yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
                 if stage:
                     stage.update()
 
-        state = fit_converging(self, settings, usable, validation, train_count=len(inputs), budget=h["budget"],
-                               small_set_budget=max(h["budget"] // 15, 30 * len(inputs)), batch_size=batch_size,
-                               rate=lr, make_step=self.train_step, epoch_batches=epoch_batches, checkpoint=checkpoint,
-                               resume=resume, on_epoch=on_epoch, stage=stage,
-                               config={"tiles": targets.size, "classes": self.classes,
-                                       "unlabelled": len(unlabelled or [])})
+        state = fit_converging(
+            self,
+            settings,
+            usable,
+            validation,
+            train_count=len(inputs),
+            budget=h["budget"],
+            small_set_budget=max(h["budget"] // 15, 30 * len(inputs)),
+            batch_size=batch_size,
+            rate=lr,
+            make_step=self.train_step,
+            epoch_batches=epoch_batches,
+            checkpoint=checkpoint,
+            resume=resume,
+            on_epoch=on_epoch,
+            stage=stage,
+            config={"tiles": targets.size, "classes": self.classes, "unlabelled": len(unlabelled or [])},
+        )
         for record in state["history"]:
             record["tile_accuracy"] = record.pop("accuracy", None)  # on training tiles, prompt class only
-        result = {**run_record(state), "batch_size": batch_size, "learning_rate": lr,
-                  "training_tiles": targets.size, "answer_sizes": self.info["answer_sizes"],
-                  **self.training_notes(usable)}
+        result = {
+            **run_record(state),
+            "batch_size": batch_size,
+            "learning_rate": lr,
+            "training_tiles": targets.size,
+            "answer_sizes": self.info["answer_sizes"],
+            **self.training_notes(usable),
+        }
         return stage.notes(result, len(unlabelled), state["history"], unit="tiles") if stage else result
 
     def train_step(self, optimizer):
         """One step on `training_loss`; it also counts the tiles read right."""
         import tensorflow as tf
+
         model, variables = self.model, self.model.trainable_variables
 
         @tf.function(reduce_retracing=True)
@@ -255,6 +317,7 @@ class GridReader(Attacker):
                 loss, right = self.training_loss(tf.cast(model(x, training=True), tf.float32), prompt, target)
             optimizer.apply(tape.gradient(loss, variables), variables)
             return loss, tf.reduce_sum(right)  # tiles read right, as a share of each input's tiles
+
         return step
 
     def training_notes(self, usable: list) -> dict:
@@ -268,6 +331,7 @@ class TileReader(GridReader):
     shows (a generated grid3's `tiles`), it learns every class's score on every tile from it; from
     unlabelled challenges (`train captcha --unlabelled`) it learns the tiles a mean teacher reads
     with every class decided."""
+
     params = TILE_PARAMS
     truth = ("tiles",)
     semi_supervised = True
@@ -307,5 +371,6 @@ class TileReader(GridReader):
 
     def training_notes(self, usable):
         # how many training challenges taught every class, not the prompt's alone
-        return {"every_class": {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable),
-                                "of": len(usable)}}
+        return {
+            "every_class": {"challenges": sum(p.get("tile_classes") is not None for p, _ in usable), "of": len(usable)}
+        }

@@ -6,6 +6,7 @@
   up to a quarter turn, and the quarter that puts the brighter half on top is chosen (skies are
   light, grounds dark).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -33,7 +34,7 @@ class RotNet(Attacker):
     params = (
         Param("side", int, 64, 32, 256, "the picture's side in pixels at the network's input"),
         Param("bin", int, 5, 1, 45, "degrees per class (360 must be a multiple)"),
-        Param("budget", int, 400_000, 1, 10 ** 9, "training pictures seen at most"),
+        Param("budget", int, 400_000, 1, 10**9, "training pictures seen at most"),
         Param("batch_size", int, 64, 1, 1024, "training batch size"),
         Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
     )
@@ -44,14 +45,16 @@ class RotNet(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
+
         if 360 % self.hparams["bin"]:
             raise CaptchalabError(f"bin={self.hparams['bin']}: 360 must be a multiple of it")
         init = keras.initializers.HeNormal(seed=seed)
         side = self.hparams["side"]
         x = inputs = keras.Input((side, side, 3), name="input")
         for block, filters in enumerate((32, 64, 64, 128), start=1):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=init,
-                              name=f"block{block}_conv")(x)
+            x = layers.Conv2D(
+                filters, 3, padding="same", use_bias=False, kernel_initializer=init, name=f"block{block}_conv"
+            )(x)
             x = layers.BatchNormalization(name=f"block{block}_bn")(x)
             x = layers.ReLU(name=f"block{block}_relu")(x)
             x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
@@ -66,12 +69,14 @@ class RotNet(Attacker):
 
     def loss(self, targets, outputs):
         import keras
+
         return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
 
     def read_prepared(self, batch):
         if not batch:
             return []
         from ..model import forward
+
         probabilities = softmax(np.asarray(forward(self.model)(self.inputs(batch)), np.float64))
         step = self.hparams["bin"]
         readings = []
@@ -89,8 +94,10 @@ class Orientation(Attacker):
     name = "orientation"
     kind = "rotation"
     trainable = False
-    description = ("A naive baseline: the dominant edge orientation gives the turn up to a quarter turn; the "
-                   "quarter that puts the brighter half on top wins.")
+    description = (
+        "A naive baseline: the dominant edge orientation gives the turn up to a quarter turn; the "
+        "quarter that puts the brighter half on top wins."
+    )
     params = (Param("side", int, 128, 32, 512, "the picture's side in pixels while measuring"),)
 
     def prepare(self, image, question):
@@ -113,7 +120,7 @@ class Orientation(Attacker):
                 turn = (dominant + 90 * quarter) % 360
                 m = cv2.getRotationMatrix2D((side / 2, side / 2), -turn, 1.0)  # clockwise by `turn`
                 upright = cv2.warpAffine(grey, m, (side, side), borderValue=128)
-                contrast = upright[: side // 2].mean() - upright[side // 2:].mean()
+                contrast = upright[: side // 2].mean() - upright[side // 2 :].mean()
                 if contrast > brightest:
                     best, brightest = turn, contrast
             readings.append(Reading(str(int(round(best)) % 360), []))

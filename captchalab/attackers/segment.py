@@ -5,6 +5,7 @@ It trains on the crops of CAPTCHAs that were cut into exactly as many pieces as 
 characters, starting by default from a network that already reads characters (MNIST for digits,
 `train chars` for other sets).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -31,17 +32,23 @@ class Segment(Attacker):
     views = frozenset({"layers"})
     output_layer = "fc2"
     params = (
-        Param("budget", int, 400_000, 1, 10 ** 9, "training crops seen at most (the run ends sooner when it "
-              "converges)"),
-        Param("epochs", int, 1000, 1, 10 ** 6, "passes over the training crops at most"),
+        Param("budget", int, 400_000, 1, 10**9, "training crops seen at most (the run ends sooner when it converges)"),
+        Param("epochs", int, 1000, 1, 10**6, "passes over the training crops at most"),
         Param("batch_size", int, 128, 1, 4096, "training batch size"),
         Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate when fine-tuning (3x from scratch)"),
         Param("label_smoothing", float, 0.1, 0.0, 0.5, "label smoothing"),
         Param("max_rotate", float, 6.0, 0.0, 45.0, "augmentation: largest rotation, degrees"),
         Param("max_shift", float, 1.5, 0.0, 6.0, "augmentation: largest shift, pixels"),
         Param("max_scale", float, 0.08, 0.0, 0.5, "augmentation: largest relative scale change"),
-        Param("patience", int, 3, 1, 100, "epochs without a CAPTCHA-level validation gain before the "
-              "learning rate is cut (after two cuts, the run ends)"),
+        Param(
+            "patience",
+            int,
+            3,
+            1,
+            100,
+            "epochs without a CAPTCHA-level validation gain before the "
+            "learning rate is cut (after two cuts, the run ends)",
+        ),
     )
 
     def prepare(self, image, length):
@@ -53,10 +60,16 @@ class Segment(Attacker):
         probs = predict_proba(self.model, np.concatenate(crops)) if sum(map(len, crops)) else None
         readings, start = [], 0
         for c, boxes in batch:
-            p = probs[start:start + len(c)] if len(c) else np.zeros((0, len(self.charset)))
+            p = probs[start : start + len(c)] if len(c) else np.zeros((0, len(self.charset)))
             start += len(c)
-            readings.append(Reading("".join(self.charset[i] for i in p.argmax(axis=1)),
-                                    [round(float(v), 4) for v in p.max(axis=1)], list(boxes), c))
+            readings.append(
+                Reading(
+                    "".join(self.charset[i] for i in p.argmax(axis=1)),
+                    [round(float(v), 4) for v in p.max(axis=1)],
+                    list(boxes),
+                    c,
+                )
+            )
         return readings
 
     def build(self, seed):
@@ -77,21 +90,49 @@ class Segment(Attacker):
             raise CaptchalabError("no CAPTCHA could be segmented into the right number of characters")
         h = self.hparams
         rate = settings.learning_rate or h["learning_rate"] * (1 if settings.fine_tune else 3)
-        config = TrainConfig(epochs=h["epochs"], batch_size=settings.batch_size or h["batch_size"],
-                             seed=settings.seed, learning_rate=rate,
-                             warmup_epochs=0.2, label_smoothing=h["label_smoothing"], validation_count=len(xv),
-                             patience=h["patience"], max_rotate=h["max_rotate"], max_shift=h["max_shift"],
-                             max_scale=h["max_scale"])
-        stopping = stopping_for(settings, h, len(x), len(validation), h["budget"], max(h["budget"] // 15, 8 * len(x)),
-                                warmup_epochs=0.2)
-        state = train_network(self.model, x, y, xv, yv, config, checkpoint, resume, on_epoch=on_epoch,
-                              stopping=stopping, validate=lambda: captcha_score(self, validation, len(validation)),
-                              train_score=lambda: self._crop_score(x, y), validation_count=len(validation))
+        config = TrainConfig(
+            epochs=h["epochs"],
+            batch_size=settings.batch_size or h["batch_size"],
+            seed=settings.seed,
+            learning_rate=rate,
+            warmup_epochs=0.2,
+            label_smoothing=h["label_smoothing"],
+            validation_count=len(xv),
+            patience=h["patience"],
+            max_rotate=h["max_rotate"],
+            max_shift=h["max_shift"],
+            max_scale=h["max_scale"],
+        )
+        stopping = stopping_for(
+            settings, h, len(x), len(validation), h["budget"], max(h["budget"] // 15, 8 * len(x)), warmup_epochs=0.2
+        )
+        state = train_network(
+            self.model,
+            x,
+            y,
+            xv,
+            yv,
+            config,
+            checkpoint,
+            resume,
+            on_epoch=on_epoch,
+            stopping=stopping,
+            validate=lambda: captcha_score(self, validation, len(validation)),
+            train_score=lambda: self._crop_score(x, y),
+            validation_count=len(validation),
+        )
         val = evaluate(self.model, xv, yv, self.charset) if len(xv) else {}
-        return {**run_record(state), "captchas_used": used, "miscounted": len(train) - used,
-                "train_crops": len(x), "validation_crops": len(xv), "batch_size": config.batch_size,
-                "learning_rate": config.learning_rate, "validation_crop_accuracy": val.get("accuracy"),
-                "validation_per_class_accuracy": val.get("per_class_accuracy")}
+        return {
+            **run_record(state),
+            "captchas_used": used,
+            "miscounted": len(train) - used,
+            "train_crops": len(x),
+            "validation_crops": len(xv),
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "validation_crop_accuracy": val.get("accuracy"),
+            "validation_per_class_accuracy": val.get("per_class_accuracy"),
+        }
 
     def adversarial_objective(self, images, texts, boxes, targets=None):
         """A differentiable stand-in for the pipeline on a padded batch of BGR images in 0-255:
@@ -102,8 +143,9 @@ class Segment(Attacker):
         the padded clean batch, its mask of real pixels, and the constants `adversarial_loss` needs."""
         labels = targets or texts
         if any(b is None or len(b) != len(t) for b, t in zip(boxes, labels)):
-            raise CaptchalabError("segment needs the true box of every character, and a target text of the "
-                                  "CAPTCHA's own length")
+            raise CaptchalabError(
+                "segment needs the true box of every character, and a target text of the CAPTCHA's own length"
+            )
         x0, valid = pad_batch(images)
         n, hp, wp = x0.shape[:3]
         threshold, dark = np.zeros(n, np.float32), np.zeros(n, np.float32)
@@ -114,8 +156,13 @@ class Segment(Attacker):
             ink = ink_mask(grey) > 0
             dark[k] = float(grey[ink].mean() < grey[~ink].mean()) if ink.any() and (~ink).any() else 1.0
         grey0 = x0 @ GREY
-        soft0 = np.clip(np.where(dark[:, None, None] > 0, threshold[:, None, None] - grey0,
-                                 grey0 - threshold[:, None, None]) * (127.5 / SOFT_RAMP) + 127.5, 0, 255)
+        soft0 = np.clip(
+            np.where(dark[:, None, None] > 0, threshold[:, None, None] - grey0, grey0 - threshold[:, None, None])
+            * (127.5 / SOFT_RAMP)
+            + 127.5,
+            0,
+            255,
+        )
         owner, ry, rx, classes = [], [], [], []
         for k, (bxs, text) in enumerate(zip(boxes, labels)):
             for (bx0, by0, bx1, by1), ch in zip(bxs, text):
@@ -130,22 +177,34 @@ class Segment(Attacker):
                     top = int(np.clip(round(14 - (ys * crop).sum() / crop.sum()), 0, 28 - nh))
                     left = int(np.clip(round(14 - (xs * crop).sum() / crop.sum()), 0, 28 - nw))
                 fy, fx = np.zeros((28, hp), np.float32), np.zeros((28, wp), np.float32)
-                fy[top:top + nh], fx[left:left + nw] = my, mx
+                fy[top : top + nh], fx[left : left + nw] = my, mx
                 owner.append(k)
                 ry.append(fy)
                 rx.append(fx)
                 classes.append(self.charset.index(ch))
         if getattr(self, "_features", None) is None:  # fc1's output, sharing the model's weights
             import keras
+
             self._features = keras.Model(self.model.input, self.model.get_layer("fc1").output)
-        return x0, valid, (np.array(owner, np.int32), np.stack(ry), np.stack(rx), threshold[:, None, None],
-                           dark[:, None, None], np.array(classes, np.int32))
+        return (
+            x0,
+            valid,
+            (
+                np.array(owner, np.int32),
+                np.stack(ry),
+                np.stack(rx),
+                threshold[:, None, None],
+                dark[:, None, None],
+                np.array(classes, np.int32),
+            ),
+        )
 
     def adversarial_loss(self, x, constants):
         """Each image's capped margins of its characters (the best other class over the true one),
         soft-maximised over the characters, through the soft crops; with targets, the summed
         margins towards the target's characters."""
         import tensorflow as tf
+
         owner, ry, rx, threshold, dark, classes = constants
         grey = tf.tensordot(x, tf.constant(GREY), axes=[[3], [0]])
         ink = dark * (threshold - grey) + (1.0 - dark) * (grey - threshold)

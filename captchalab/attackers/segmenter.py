@@ -6,6 +6,7 @@ specks → merge fragments that share columns → make the count right (merge or
 split wide blobs at column-projection minima) → 28x28 crops, white on black, the character
 fitted into 20x20 and centred by centre of mass.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ WORK_HEIGHT = 64  # images are scaled to this height so that sizes below are in 
 @dataclass
 class Blob:
     """Ink pixels of one or more characters: a boolean mask over the box [x0, x1) x [y0, y1)."""
+
     x0: int
     y0: int
     mask: np.ndarray
@@ -50,13 +52,14 @@ class Blob:
         rows, cols = np.flatnonzero(self.mask.any(axis=1)), np.flatnonzero(self.mask.any(axis=0))
         if len(rows) == 0:
             return self
-        return Blob(self.x0 + int(cols[0]), self.y0 + int(rows[0]),
-                    self.mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+        return Blob(
+            self.x0 + int(cols[0]), self.y0 + int(rows[0]), self.mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        )
 
 
 @dataclass
 class Segmentation:
-    crops: np.ndarray                       # (n, 28, 28) uint8, white on black
+    crops: np.ndarray  # (n, 28, 28) uint8, white on black
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)  # in input pixels
 
 
@@ -112,7 +115,7 @@ def find_blobs(mask: np.ndarray) -> list[Blob]:
         area, h = areas[i - 1], heights[i - 1]
         if area < 0.06 * big_area or h < 0.3 * big_height:  # specks, dots, and the spanning lines
             continue
-        blobs.append(Blob(int(x), int(y), labels[y:y + h, x:x + w] == i))
+        blobs.append(Blob(int(x), int(y), labels[y : y + h, x : x + w] == i))
     blobs.sort(key=lambda b: b.x0)
     return blobs
 
@@ -121,7 +124,7 @@ def merge(a: Blob, b: Blob) -> Blob:
     x0, y0 = min(a.x0, b.x0), min(a.y0, b.y0)
     mask = np.zeros((max(a.y1, b.y1) - y0, max(a.x1, b.x1) - x0), bool)
     for blob in (a, b):
-        mask[blob.y0 - y0:blob.y1 - y0, blob.x0 - x0:blob.x1 - x0] |= blob.mask
+        mask[blob.y0 - y0 : blob.y1 - y0, blob.x0 - x0 : blob.x1 - x0] |= blob.mask
     return Blob(x0, y0, mask)
 
 
@@ -149,7 +152,7 @@ def reduce_to(blobs: list[Blob], n: int) -> list[Blob]:
             continue
         widths = [max(a.x1, b.x1) - min(a.x0, b.x0) for a, b in zip(blobs, blobs[1:])]
         i = int(np.argmin(widths))
-        blobs[i:i + 2] = [merge(blobs[i], blobs[i + 1])]
+        blobs[i : i + 2] = [merge(blobs[i], blobs[i + 1])]
     return blobs
 
 
@@ -209,8 +212,11 @@ def cut_characters(image: np.ndarray, expected: int | None = None) -> Segmentati
     """
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
     scale = WORK_HEIGHT / gray.shape[0]
-    gray = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), WORK_HEIGHT),
-                      interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    gray = cv2.resize(
+        gray,
+        (max(1, round(gray.shape[1] * scale)), WORK_HEIGHT),
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    )
     blobs = choose_blobs(ink_mask(gray), expected)
     if not blobs:
         return Segmentation(np.zeros((0, 28, 28), np.uint8), [])

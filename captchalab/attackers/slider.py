@@ -3,6 +3,7 @@
 - `template`: the classic OpenCV solver off-the-shelf tools use: the piece's outline (from its
   transparency) matched against the background's edges along the piece's row.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -17,8 +18,10 @@ class Template(Attacker):
     name = "template"
     kind = "slider"
     trainable = False
-    description = ("OpenCV: the piece's outline matched against the background's edges along its row, as "
-                   "off-the-shelf slider solvers do.")
+    description = (
+        "OpenCV: the piece's outline matched against the background's edges along its row, as "
+        "off-the-shelf slider solvers do."
+    )
     # defaults chosen on 200 generated sliders at strength 0.5 (seed 2): Canny 50/150 on a 3x3 blur
     # found 90.5% within 5 px, 20/60 on a 5x5 blur with both edge maps thickened by 3 px 99.5%
     params = (
@@ -56,8 +59,13 @@ class Template(Attacker):
             scores = cv2.matchTemplate(band.astype(np.float32), outline.astype(np.float32), cv2.TM_CCORR_NORMED)
             best = float(scores.max())
             x = int(np.unravel_index(int(np.argmax(scores)), scores.shape)[1])
-            readings.append(Reading(str(x), [min(1.0, max(0.0, best))],
-                                    details={"scores_along_x": np.round(scores.max(axis=0), 3).tolist()}))
+            readings.append(
+                Reading(
+                    str(x),
+                    [min(1.0, max(0.0, best))],
+                    details={"scores_along_x": np.round(scores.max(axis=0), 3).tolist()},
+                )
+            )
         return readings
 
 
@@ -72,11 +80,15 @@ def match_profiles(image: np.ndarray, piece: np.ndarray, y: int, rows: int, band
     h, w = alpha.shape
     top = max(0, min(y - band, image.shape[0] - h))
     bottom = min(image.shape[0], max(top + h, y + h + band))
-    edge_fit = cv2.matchTemplate(edges[top:bottom].astype(np.float32), outline.astype(np.float32),
-                                 cv2.TM_CCORR_NORMED).max(axis=0)
-    content_fit = cv2.matchTemplate(grey[top:bottom].astype(np.float32),
-                                    cv2.cvtColor(piece[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32),
-                                    cv2.TM_CCORR_NORMED, mask=(alpha > 128).astype(np.float32)).max(axis=0)
+    edge_fit = cv2.matchTemplate(
+        edges[top:bottom].astype(np.float32), outline.astype(np.float32), cv2.TM_CCORR_NORMED
+    ).max(axis=0)
+    content_fit = cv2.matchTemplate(
+        grey[top:bottom].astype(np.float32),
+        cv2.cvtColor(piece[..., :3], cv2.COLOR_BGR2GRAY).astype(np.float32),
+        cv2.TM_CCORR_NORMED,
+        mask=(alpha > 128).astype(np.float32),
+    ).max(axis=0)
     strip = cv2.resize(grey[top:bottom], (image.shape[1], rows), interpolation=cv2.INTER_AREA)
     strip_edges = cv2.resize(edges[top:bottom], (image.shape[1], rows), interpolation=cv2.INTER_AREA)
     return np.nan_to_num(edge_fit), np.nan_to_num(content_fit), strip, strip_edges
@@ -87,15 +99,18 @@ class Locator(Attacker):
     """A small CNN over the piece's row that learns where the gap is: its input is the row
     (grey and edges) and the two classic fit profiles along x (`match_profiles`), its output one
     score per x. Trained through the shared loop until it converges."""
+
     name = "locator"
     kind = "slider"
-    description = ("A learned locator: a small CNN over the piece's row and the classic fit profiles, one "
-                   "score per x (trained until it converges).")
+    description = (
+        "A learned locator: a small CNN over the piece's row and the classic fit profiles, one "
+        "score per x (trained until it converges)."
+    )
     fresh_examples = True  # the shared loop can draw new CAPTCHAs every epoch (train captcha --fresh)
     params = (
         Param("max_width", int, 512, 64, 2048, "widest background it reads, in pixels"),
         Param("rows", int, 16, 8, 64, "rows the piece's band is resized to"),
-        Param("budget", int, 200_000, 1, 10 ** 9, "training sliders seen at most"),
+        Param("budget", int, 200_000, 1, 10**9, "training sliders seen at most"),
         Param("batch_size", int, 32, 1, 1024, "training batch size"),
         Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
     )
@@ -105,12 +120,13 @@ class Locator(Attacker):
         if width > self.hparams["max_width"]:
             raise CaptchalabError(f"the background is {width} px wide, more than max_width={self.hparams['max_width']}")
         piece = question["piece"]
-        edge_fit, content_fit, strip, strip_edges = match_profiles(image, piece, int(question["y"]),
-                                                                   self.hparams["rows"])
+        edge_fit, content_fit, strip, strip_edges = match_profiles(
+            image, piece, int(question["y"]), self.hparams["rows"]
+        )
         rows, cols = self.hparams["rows"], self.hparams["max_width"]
         x = np.zeros((rows, cols, 4), np.float32)
         x[:, :width, 0], x[:, :width, 1] = strip / 255.0, strip_edges / 255.0
-        x[:, :len(edge_fit), 2], x[:, :len(content_fit), 3] = edge_fit, content_fit
+        x[:, : len(edge_fit), 2], x[:, : len(content_fit), 3] = edge_fit, content_fit
         return {"input": x.astype(np.float16), "positions": len(edge_fit)}
 
     def inputs(self, prepared):
@@ -119,12 +135,14 @@ class Locator(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
+
         init = keras.initializers.HeNormal(seed=seed)
         rows, cols = self.hparams["rows"], self.hparams["max_width"]
         x = inputs = keras.Input((rows, cols, 4), name="input")
         for k, (filters, pool) in enumerate(((16, 2), (32, 2), (32, rows // 4)), start=1):
-            x = layers.Conv2D(filters, (3, 7), padding="same", activation="relu", kernel_initializer=init,
-                              name=f"conv{k}")(x)
+            x = layers.Conv2D(
+                filters, (3, 7), padding="same", activation="relu", kernel_initializer=init, name=f"conv{k}"
+            )(x)
             x = layers.MaxPooling2D((pool, 1), name=f"pool{k}")(x)
         x = layers.Conv2D(1, (1, 9), padding="same", name="score")(x)
         return keras.Model(inputs, layers.Reshape((cols,), name="positions")(x), name="locator")
@@ -134,16 +152,18 @@ class Locator(Attacker):
 
     def loss(self, targets, outputs):
         import keras
+
         return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
 
     def read_prepared(self, batch):
         if not batch:
             return []
         from ..model import forward
+
         logits = np.asarray(forward(self.model)(self.inputs(batch)), np.float64)
         readings = []
         for p, scores in zip(batch, logits):
-            probabilities = softmax(scores[:p["positions"]])  # over the positions the piece can take
+            probabilities = softmax(scores[: p["positions"]])  # over the positions the piece can take
             x = int(np.argmax(probabilities))
             readings.append(Reading(str(x), [float(probabilities[x])]))
         return readings

@@ -1,6 +1,7 @@
 """Readers of a 4x4 scene as a whole (kind "grid"): `squares`, a fully convolutional network with
 one score per square and class (a square is read with its neighbours, where the rest of an object
 whose corner it shows lies), and `areas`, which learns each class's coverage map (`truth`)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -13,16 +14,26 @@ from ..kinds import MAP_CELLS
 from .base import Param, register_attacker
 from .grid import GRID_PARAMS, GridReader
 from .tile_inputs import coverage_threshold
+
+
 @register_attacker
 class Squares(GridReader):
     name = "squares"
-    description = ("A fully convolutional network over the whole grid (4x4: 128x128 pixels), one sigmoid per "
-                   "square and class: each square is read with its neighbours.")
+    description = (
+        "A fully convolutional network over the whole grid (4x4: 128x128 pixels), one sigmoid per "
+        "square and class: each square is read with its neighbours."
+    )
     # its examples are whole challenges, not tiles: its own budget, batch and input size
     params = tuple(p for p in GRID_PARAMS if p.name not in ("tile", "budget", "batch_size")) + (
         Param("tile", int, 32, 16, 64, "side in pixels each square is given in the network's input (16, 32 or 64)"),
-        Param("budget", int, 200_000, 1, 10 ** 9, "training challenges seen at most (the run ends sooner when "
-              "the validation score stops improving)"),
+        Param(
+            "budget",
+            int,
+            200_000,
+            1,
+            10**9,
+            "training challenges seen at most (the run ends sooner when the validation score stops improving)",
+        ),
         Param("batch_size", int, 32, 1, 4096, "challenges per training batch"),
         Param("grid", int, 4, 2, 8, "squares per side of the grids it reads"),
     )
@@ -32,8 +43,10 @@ class Squares(GridReader):
 
     def network_inputs(self, image, grid):
         if grid != self.hparams["grid"]:
-            raise CaptchalabError(f"{self.name} reads {self.hparams['grid']}x{self.hparams['grid']} grids "
-                                  f"(grid={self.hparams['grid']}); this challenge is {grid}x{grid}")
+            raise CaptchalabError(
+                f"{self.name} reads {self.hparams['grid']}x{self.hparams['grid']} grids "
+                f"(grid={self.hparams['grid']}); this challenge is {grid}x{grid}"
+            )
         side = grid * self.hparams["tile"]
         return cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)[None]
 
@@ -50,14 +63,22 @@ class Squares(GridReader):
         batch normalisation, ReLU), for a reader that builds on it."""
         import keras
         from keras import layers
+
         h = self.hparams
         if h["tile"] not in (16, 32, 64):
             raise CaptchalabError(f"{self.name}: tile must be 16, 32 or 64, got {h['tile']}")
         init = keras.initializers.HeNormal(seed=seed)
 
         def conv(x, filters, name, strides=1):
-            x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, kernel_initializer=init,
-                              name=f"{name}_conv")(x)
+            x = layers.Conv2D(
+                filters,
+                3,
+                strides=strides,
+                padding="same",
+                use_bias=False,
+                kernel_initializer=init,
+                name=f"{name}_conv",
+            )(x)
             return layers.ReLU(name=f"{name}_relu")(layers.BatchNormalization(name=f"{name}_bn")(x))
 
         side = h["grid"] * h["tile"]
@@ -66,7 +87,7 @@ class Squares(GridReader):
         # field grows past a square's borders, which is the point
         x = conv(x, 16, "stem", strides=2)
         skips = []
-        for block, filters in enumerate((24, 48, 96, 128, 128)[:int(np.log2(h["tile"])) - 1], start=1):
+        for block, filters in enumerate((24, 48, 96, 128, 128)[: int(np.log2(h["tile"])) - 1], start=1):
             x = conv(conv(x, filters, f"block{block}a"), filters, f"block{block}b")
             skips.append(x)
             x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
@@ -76,6 +97,7 @@ class Squares(GridReader):
     def build(self, seed):
         import keras
         from keras import layers
+
         inputs, x, _, _ = self.encoder(seed)
         x = layers.Dropout(0.2, name="dropout")(x)
         outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes")(x)
@@ -85,9 +107,11 @@ class Squares(GridReader):
 @register_attacker
 class Areas(Squares):
     name = "areas"
-    description = ("Estimates how much of each square the prompt's object covers, from a map of its coverage at "
-                   "four cells to a square's side (a fully convolutional network over the whole 4x4 scene, encoder "
-                   "and decoder), and selects the squares covered as much as the training answers count.")
+    description = (
+        "Estimates how much of each square the prompt's object covers, from a map of its coverage at "
+        "four cells to a square's side (a fully convolutional network over the whole 4x4 scene, encoder "
+        "and decoder), and selects the squares covered as much as the training answers count."
+    )
     truth = ("coverage", "coverage_map")  # learnt from what a generated grid4 records, not from answers alone
     # its score is an estimate of the coverage the answer is defined by, so it selects where that
     # estimate reaches the answer's threshold; weighing its soft scores with the answer sizes added
@@ -100,8 +124,10 @@ class Areas(Squares):
     def prepare(self, image, question):
         prepared = super().prepare(image, question)
         truth, side = question.get("truth", {}), question["grid"]
-        if len(truth.get("coverage") or ()) == side ** 2 and len(truth.get("coverage_map") or ()) == (
-                side * MAP_CELLS) ** 2:  # training only
+        if (
+            len(truth.get("coverage") or ()) == side**2
+            and len(truth.get("coverage_map") or ()) == (side * MAP_CELLS) ** 2
+        ):  # training only
             prepared["coverage"] = np.asarray(truth["coverage"], np.float32)
             prepared["coverage_map"] = np.asarray(truth["coverage_map"], np.float32)
         return prepared
@@ -109,8 +135,9 @@ class Areas(Squares):
     def check_model(self):
         super().check_model()
         if not self.info.get("coverage_threshold"):
-            raise CaptchalabError(f"{self.info.get('path', 'this model')}: an areas model records no "
-                                  "coverage_threshold")
+            raise CaptchalabError(
+                f"{self.info.get('path', 'this model')}: an areas model records no coverage_threshold"
+            )
 
     def training_examples(self, examples):
         # the first call (the training set) fixes the threshold; fresh draws of the design keep it
@@ -119,9 +146,11 @@ class Areas(Squares):
         threshold = self.info["coverage_threshold"]
         usable = [(p, t) for p, t in examples if p["prompt"] >= 0 and p.get("coverage_map") is not None]
         if threshold is None or not usable:
-            raise CaptchalabError("areas learns from the coverage map generated grid4 challenges record "
-                                  "(challenges.json, coverage_map), and these have none or answers it does not "
-                                  "explain: train squares, which learns from answers alone")
+            raise CaptchalabError(
+                "areas learns from the coverage map generated grid4 challenges record "
+                "(challenges.json, coverage_map), and these have none or answers it does not "
+                "explain: train squares, which learns from answers alone"
+            )
         inputs = np.concatenate([p["inputs"] for p, _ in usable])
         prompts = np.array([p["prompt"] for p, _ in usable], np.int32)
         return usable, (inputs, prompts, np.stack([p["coverage_map"] for p, _ in usable]))
@@ -133,10 +162,12 @@ class Areas(Squares):
         """Per input, each square's estimated coverage by every class, from the cell maps' logits
         (inputs x cells down x cells across x classes)."""
         import tensorflow as tf
+
         return tf.nn.avg_pool2d(tf.sigmoid(cells), MAP_CELLS, MAP_CELLS, "VALID")
 
     def square_logits(self, outputs):
         import tensorflow as tf
+
         shares = self.square_shares(outputs)
         logits = self.sharpness * tf.math.log(tf.maximum(shares, 1e-4) / self.info["coverage_threshold"])
         return tf.reshape(logits, [tf.shape(outputs)[0], -1, len(self.classes)])
@@ -146,6 +177,7 @@ class Areas(Squares):
         cross-entropy with the share as target), and, per input, the share of squares on the
         right side of the threshold."""
         import tensorflow as tf
+
         n = self.hparams["grid"] * MAP_CELLS
         cells = tf.reshape(outputs, [tf.shape(outputs)[0], n * n, len(self.classes)])
         chosen = tf.gather(cells, prompt, axis=2, batch_dims=1)
@@ -159,6 +191,7 @@ class Areas(Squares):
     def build(self, seed):
         import keras
         from keras import layers
+
         # down to one cell a square, squares' encoder, for the context an object's extent needs;
         # then up to MAP_CELLS cells a square, with the finer maps beside, for its edges
         inputs, x, skips, conv = self.encoder(seed)
@@ -168,6 +201,7 @@ class Areas(Squares):
         x = layers.Dropout(0.1, name="dropout")(x)
         # most cells show no object of a class: start every cell near none (2%), not at one half,
         # which would select every square until training undid it
-        outputs = layers.Conv2D(len(self.classes), 1, dtype="float32", name="classes",
-                                bias_initializer=keras.initializers.Constant(-4.0))(x)
+        outputs = layers.Conv2D(
+            len(self.classes), 1, dtype="float32", name="classes", bias_initializer=keras.initializers.Constant(-4.0)
+        )(x)
         return keras.Model(inputs, outputs, name="areas")

@@ -1,6 +1,7 @@
 """The `captchalab` command line: a thin layer over the library, one module per command group
 (app.py holds the shared options). Every user-facing failure becomes one `error:` line on
 stderr and a non-zero exit; `--verbose` adds the traceback."""
+
 from __future__ import annotations
 
 import signal
@@ -17,6 +18,7 @@ from .app import app, as_flags, say
 def explain(exc: BaseException) -> str:
     """One line for any failure, naming the plugin whose code raised it."""
     from ..plugins import describe_plugin_file, plugin_in_traceback
+
     where = plugin_in_traceback(exc)
     message = str(exc) if isinstance(exc, CaptchalabError) else f"{type(exc).__name__}: {exc}"
     message = as_flags(" ".join(message.split())) or type(exc).__name__
@@ -36,12 +38,14 @@ def _terminated(signum, frame):
 def _say_overrides() -> None:
     """One line per plugin the user named that replaced another of its name (a built-in)."""
     from ..plugins import overrides
+
     for line in dict.fromkeys(overrides):
         say(line)
 
 
 def main() -> None:
     from .. import runtime
+
     signal.signal(signal.SIGTERM, _terminated)
     try:
         returned = app(standalone_mode=False)

@@ -1,4 +1,5 @@
 """`captchalab attack`: several attackers on generated CAPTCHAs or a dataset folder, one report."""
+
 from __future__ import annotations
 
 import sys
@@ -8,8 +9,20 @@ from typing import Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Force, Length, Models, Params, Plugins, ReadOnlyAttackers, Strength, app, dirs,
-                  say, split_names)
+from .app import (
+    CHARSET_HELP,
+    Force,
+    Length,
+    Models,
+    Params,
+    Plugins,
+    ReadOnlyAttackers,
+    Strength,
+    app,
+    dirs,
+    say,
+    split_names,
+)
 
 
 @app.command()
@@ -17,8 +30,9 @@ def attack(
     model: Models = None,
     attacker: ReadOnlyAttackers = None,
     style: Optional[str] = typer.Option(None, help="Attack freshly generated CAPTCHAs of this style."),
-    styles: Optional[str] = typer.Option(None, help="Or several styles, comma-separated: one report "
-                                         "with per_style results."),
+    styles: Optional[str] = typer.Option(
+        None, help="Or several styles, comma-separated: one report with per_style results."
+    ),
     dataset: Optional[Path] = typer.Option(None, help="Or attack this dataset folder (labels.csv)."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the first model's set."),
     ignore_case: bool = typer.Option(False, help="Count a character right whatever its case."),
@@ -27,8 +41,11 @@ def attack(
     seed: int = typer.Option(2, help="Generation seed (use another one than for training)."),
     strength: Strength = 0.5,
     param: Params = None,
-    expect: Optional[int] = typer.Option(None, help="Characters per CAPTCHA told to attackers that use it "
-                                         "(default: the fixed length when all CAPTCHAs share one)."),
+    expect: Optional[int] = typer.Option(
+        None,
+        help="Characters per CAPTCHA told to attackers that use it "
+        "(default: the fixed length when all CAPTCHAs share one).",
+    ),
     workers: int = typer.Option(2, help="Worker processes for decoding and preparing (0: in this process)."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/attack-<source>)."),
     force: Force = False,
@@ -42,17 +59,31 @@ def attack(
     from ..fileio import refuse_existing
     from ..kinds import get_kind
     from ..report import write_attack_report
+
     generated_set, row_set = choose_charsets(model_charsets(model), parse_charset(charset) if charset else None)
     if styles is not None:
         if style is not None or dataset is not None:
             raise CaptchalabError("give only one of --style, --styles and --dataset")
         names = split_names(styles, "--styles")
-        sources = {n: make_source(n, None, count, length, seed, strength, param, dirs(plugins), generated_set)
-                   for n in names}
+        sources = {
+            n: make_source(n, None, count, length, seed, strength, param, dirs(plugins), generated_set) for n in names
+        }
         label = "-".join(names)
     else:
-        sources = {style or "dataset": make_source(style, dataset, count, length, seed, strength, param, dirs(plugins),
-                                                   generated_set if dataset is None else row_set, ignore_case)}
+        sources = {
+            style or "dataset": make_source(
+                style,
+                dataset,
+                count,
+                length,
+                seed,
+                strength,
+                param,
+                dirs(plugins),
+                generated_set if dataset is None else row_set,
+                ignore_case,
+            )
+        }
         label = style or Path(dataset).resolve().name
     out = out or Path("results") / f"attack-{label}"
     refuse_existing(out, force)  # fail now, not after the attack
@@ -63,10 +94,15 @@ def attack(
     write_attack_report(out, result, examples, force=force)
     for name, r in result["per_attacker"].items():
         low, high = r["captcha_accuracy_ci95"] or (0, 0)
-        say(f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} (95% interval {low:.1%}-{high:.1%})"
+        say(
+            f"{name}: CAPTCHA accuracy {r['captcha_accuracy']:.2%} (95% interval {low:.1%}-{high:.1%})"
             + (" (a lower bound: this attacker had not converged)" if r["state"]["lower_bound"] else "")
             + get_kind(result.get("kind", "text")).summary(r)
-            + (f", segmentation vs the style's boxes {r['segmentation_box_rate']:.2%}"
-               if "segmentation_box_rate" in r else "")
-            + f", {r['captchas_per_second']:.0f} CAPTCHAs/s")
+            + (
+                f", segmentation vs the style's boxes {r['segmentation_box_rate']:.2%}"
+                if "segmentation_box_rate" in r
+                else ""
+            )
+            + f", {r['captchas_per_second']:.0f} CAPTCHAs/s"
+        )
     typer.echo(str(out / "report.html"))

@@ -1,4 +1,5 @@
 """`captchalab train mnist | chars | captcha`, and `captchalab ensemble` of trained models."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,33 +8,81 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import CaptchalabError
-from .app import (CHARSET_HELP, Data, Force, HParams, Length, Models, Params, Plugins, Resume, Strength, Workers,
-                  app, dirs, epoch_reporter, progress_level, say, train_app)
+from .app import (
+    CHARSET_HELP,
+    Data,
+    Force,
+    HParams,
+    Length,
+    Models,
+    Params,
+    Plugins,
+    Resume,
+    Strength,
+    Workers,
+    app,
+    dirs,
+    epoch_reporter,
+    progress_level,
+    say,
+    train_app,
+)
 
 # the options of `train captcha` whose help runs long
-Unlabelled = Annotated[Optional[Path], typer.Option(help="Also learn from this folder of unlabelled CAPTCHAs "
-                                                    "(pseudo-labels from a mean teacher; ctc and the tile readers).")]
-TrainedAttacker = Annotated[Optional[str], typer.Option(
-    help="Which attacker to train: NAME or NAME:name=value,... (see `captchalab attackers`; default segment for "
-    "text CAPTCHAs, tilecnn for image grids).")]
-TrainCharset = Annotated[Optional[str], typer.Option(help=CHARSET_HELP + " Default: digits for --style, the "
-                                                     "dataset's own set for --dataset.")]
-Fresh = Annotated[bool, typer.Option(help="With --style: draw new training CAPTCHAs every epoch (the generator is "
-                                     "free); the first draw's held-out part still validates.")]
-StartFrom = Annotated[str, typer.Option("--from", help="Start from this model's weights, 'scratch', or 'base': the "
-                                        "attacker's declared start (MNIST or rendered characters for segment, a "
-                                        "mixture of built-in styles for ctc), trained first if missing.")]
-Epochs = Annotated[Optional[int], typer.Option(help="At most this many passes over the training set (default: train "
-                                               "until the validation score converges, within the budget).")]
-Budget = Annotated[Optional[int], typer.Option(help="Training examples seen at most (default: the attacker's budget "
-                                               "hyper-parameter).")]
-TimeLimit = Annotated[Optional[float], typer.Option(help="Stop after this many seconds of training; a run it stops is "
-                                                    "recorded as not converged.")]
+Unlabelled = Annotated[
+    Optional[Path],
+    typer.Option(
+        help="Also learn from this folder of unlabelled CAPTCHAs "
+        "(pseudo-labels from a mean teacher; ctc and the tile readers)."
+    ),
+]
+TrainedAttacker = Annotated[
+    Optional[str],
+    typer.Option(
+        help="Which attacker to train: NAME or NAME:name=value,... (see `captchalab attackers`; default segment for "
+        "text CAPTCHAs, tilecnn for image grids)."
+    ),
+]
+TrainCharset = Annotated[
+    Optional[str],
+    typer.Option(help=CHARSET_HELP + " Default: digits for --style, the dataset's own set for --dataset."),
+]
+Fresh = Annotated[
+    bool,
+    typer.Option(
+        help="With --style: draw new training CAPTCHAs every epoch (the generator is "
+        "free); the first draw's held-out part still validates."
+    ),
+]
+StartFrom = Annotated[
+    str,
+    typer.Option(
+        "--from",
+        help="Start from this model's weights, 'scratch', or 'base': the "
+        "attacker's declared start (MNIST or rendered characters for segment, a "
+        "mixture of built-in styles for ctc), trained first if missing.",
+    ),
+]
+Epochs = Annotated[
+    Optional[int],
+    typer.Option(
+        help="At most this many passes over the training set (default: train "
+        "until the validation score converges, within the budget)."
+    ),
+]
+Budget = Annotated[
+    Optional[int], typer.Option(help="Training examples seen at most (default: the attacker's budget hyper-parameter).")
+]
+TimeLimit = Annotated[
+    Optional[float],
+    typer.Option(help="Stop after this many seconds of training; a run it stops is recorded as not converged."),
+]
 
 
 def _model_out(out: Path, force: bool, resume: bool) -> Path:
     from ..fileio import refuse_existing
     from ..train import check_model_path
+
     out = check_model_path(out)
     if not resume:
         refuse_existing(out, force)
@@ -41,21 +90,29 @@ def _model_out(out: Path, force: bool, resume: bool) -> Path:
 
 
 @train_app.command("mnist")
-def train_mnist_cmd(data: Data = None, epochs: int = typer.Option(7, help="Training epochs."),
-                    batch_size: int = typer.Option(128, help="Batch size."), seed: int = typer.Option(0, help="Random seed."),
-                    out: Path = typer.Option(Path("models/mnist.keras"), help="Model file to write (.keras)."),
-                    resume: Resume = False, force: Force = False):
+def train_mnist_cmd(
+    data: Data = None,
+    epochs: int = typer.Option(7, help="Training epochs."),
+    batch_size: int = typer.Option(128, help="Batch size."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(Path("models/mnist.keras"), help="Model file to write (.keras)."),
+    resume: Resume = False,
+    force: Force = False,
+):
     """Train the deep LeNet network on MNIST and evaluate it on the official test set."""
     from ..data.mnist import load_mnist
     from ..train import TrainConfig, train_mnist
+
     config = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed)
     config.check()
     out = _model_out(out, force, resume)
     mnist = load_mnist(data)
     say(f"MNIST from {mnist.source}: {len(mnist.x_train)} training, {len(mnist.x_test)} test images")
     info = train_mnist(mnist, out, config, resume=resume, verbose=progress_level(), on_epoch=epoch_reporter(epochs))
-    say(f"test accuracy {info['test_accuracy']:.4f}; {info['train_images_per_second']:.0f} training images/s; "
-        f"{info['wall_seconds']:.0f} s in all")
+    say(
+        f"test accuracy {info['test_accuracy']:.4f}; {info['train_images_per_second']:.0f} training images/s; "
+        f"{info['wall_seconds']:.0f} s in all"
+    )
     typer.echo(str(out))
 
 
@@ -68,21 +125,25 @@ def train_chars_cmd(
     batch_size: int = typer.Option(128, help="Batch size."),
     seed: int = typer.Option(0, help="Random seed."),
     out: Optional[Path] = typer.Option(None, help="Model to write (default models/chars-<charset>.keras)."),
-    resume: Resume = False, force: Force = False,
+    resume: Resume = False,
+    force: Force = False,
 ):
     """Train the network on single characters rendered from the bundled fonts (the starting
     weights for letters, as MNIST is for digits)."""
     from ..charset import parse_charset
     from ..pretrained import chars_path
     from ..train import CHARS_TRAINING, TrainConfig, train_chars
+
     chars = parse_charset(charset)
     config = TrainConfig(**{**CHARS_TRAINING, "epochs": epochs, "batch_size": batch_size, "seed": seed})
     config.check()
     out = _model_out(out or chars_path(chars), force, resume)
     info = train_chars(chars, out, config, count, test_count, resume, progress_level(), epoch_reporter(epochs))
     pairs = ", ".join(f"{p['truth']}->{p['guess']} ({p['count']})" for p in info["most_confused"][:5])
-    say(f"held-out accuracy {info['test_accuracy']:.4f}; most confused: {pairs or 'none'}; "
-        f"{info['wall_seconds']:.0f} s in all")
+    say(
+        f"held-out accuracy {info['test_accuracy']:.4f}; most confused: {pairs or 'none'}; "
+        f"{info['wall_seconds']:.0f} s in all"
+    )
     typer.echo(str(out))
 
 
@@ -107,8 +168,11 @@ def train_captcha_cmd(
     batch_size: Optional[int] = typer.Option(None, help="Batch size (default: the attacker's)."),
     learning_rate: Optional[float] = typer.Option(None, help="Peak learning rate (default: the attacker's)."),
     workers: Workers = 2,
-    out: Optional[Path] = typer.Option(None, help="Model to write (default models/<attacker>-<style or dataset>.keras)."),
-    resume: Resume = False, force: Force = False,
+    out: Optional[Path] = typer.Option(
+        None, help="Model to write (default models/<attacker>-<style or dataset>.keras)."
+    ),
+    resume: Resume = False,
+    force: Force = False,
     plugins: Plugins = None,
 ):
     """Train an attacker on CAPTCHAs (by default starting from weights that already read characters)."""
@@ -117,6 +181,7 @@ def train_captcha_cmd(
     from ..data.dataset import make_source, read_unlabelled
     from ..pretrained import starting_model
     from ..train import check_fresh, check_semi_supervised, train_attacker
+
     for option, value in (("--epochs", epochs), ("--budget", budget), ("--time-limit", time_limit)):
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
@@ -134,8 +199,20 @@ def train_captcha_cmd(
     init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
-    info = train_attacker(reader, source, out, settings, init, workers, resume, progress_level(),
-                          epoch_reporter(epochs), dirs(plugins), unlabelled=scraped, fresh=fresh)
+    info = train_attacker(
+        reader,
+        source,
+        out,
+        settings,
+        init,
+        workers,
+        resume,
+        progress_level(),
+        epoch_reporter(epochs),
+        dirs(plugins),
+        unlabelled=scraped,
+        fresh=fresh,
+    )
     _say_trained(info, bool(init))
     typer.echo(str(out))
 
@@ -147,14 +224,17 @@ def _trainable_reader(spec: str | None, source, what, chars: str, assignments: l
     from ..kinds import get_kind
     from ..plugins import get_attacker
     from ..registry import split_attacker_spec
+
     spec = spec or source.reader or get_kind(source.kind).default_attacker
     chosen = get_attacker(split_attacker_spec(spec)[0], plugin_dirs)
     if chosen.kind != source.kind:  # said now, before a base is trained for it
-        raise CaptchalabError(f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; "
-                              f"{what} holds {source.kind} CAPTCHAs")
+        raise CaptchalabError(
+            f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; {what} holds {source.kind} CAPTCHAs"
+        )
     reader = make_attacker(spec, chars, plugin_dirs)
-    reader = type(reader)(chars, {**reader.hparams, **reader.parse_params(assignments)},
-                          info={"plugin_dirs": plugin_dirs})
+    reader = type(reader)(
+        chars, {**reader.hparams, **reader.parse_params(assignments)}, info={"plugin_dirs": plugin_dirs}
+    )
     if not reader.trainable:
         raise CaptchalabError(f"attacker {reader.name!r} cannot be trained (it is read-only)")
     return reader
@@ -164,6 +244,7 @@ def _say_trained(info: dict, started_from_a_model: bool) -> None:
     """What a `train captcha` run did, in a few lines: what it started from, warnings, the
     unlabelled CAPTCHAs it used, validation, and its convergence verdict."""
     from ..report import describe_verdict
+
     if started_from_a_model and info["initialised_from"] == "scratch":
         say(info["initialised_weights"])
     for warning in info.get("warnings") or []:
@@ -172,15 +253,25 @@ def _say_trained(info: dict, started_from_a_model: bool) -> None:
         pseudo = info.get("pseudo_labelling", {})
         used, unit = pseudo.get("pseudo_labelled_per_epoch") or [0], pseudo.get("unit", "CAPTCHAs")
         of_them = " of them" if unit == "CAPTCHAs" else f" of their {unit}"
-        said = (", ".join(map(str, used)) + of_them + ", epoch by epoch" if len(used) <= 8 else
-                f"{min(used)}-{max(used)}{of_them} an epoch over {len(used)} epochs (first {used[0]}, last {used[-1]})")
-        say(f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
-            f"skipped); the teacher pseudo-labelled {said}")
-    used = (f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
-            if "captchas_used" in info else f"{info['captchas']} CAPTCHAs; ")
+        said = (
+            ", ".join(map(str, used)) + of_them + ", epoch by epoch"
+            if len(used) <= 8
+            else f"{min(used)}-{max(used)}{of_them} an epoch over {len(used)} epochs (first {used[0]}, last {used[-1]})"
+        )
+        say(
+            f"{info['unlabelled']['count']} unlabelled CAPTCHAs ({info['unlabelled']['skipped']} unreadable, "
+            f"skipped); the teacher pseudo-labelled {said}"
+        )
+    used = (
+        f"{info['captchas_used']} of {info['captchas']} CAPTCHAs cut into the right number of characters; "
+        if "captchas_used" in info
+        else f"{info['captchas']} CAPTCHAs; "
+    )
     val = info.get("val_accuracy")
-    say(f"{used}{info['unreadable']} unreadable; validation accuracy "
-        f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s")
+    say(
+        f"{used}{info['unreadable']} unreadable; validation accuracy "
+        f"{f'{val:.4f}' if val is not None else 'not measured (nothing held out)'}; {info['wall_seconds']:.0f} s"
+    )
     say(describe_verdict(info.get("convergence")))
 
 
@@ -194,7 +285,10 @@ def ensemble(
     """One model from several trained ones of the same attacker: their scores averaged."""
     from ..ensemble import ensemble_models
     from ..report import describe_verdict
+
     info = ensemble_models(model or [], out, force, dirs(plugins))
-    say(f"{len(info['ensemble']['members'])} {info['attacker']} models averaged; "
-        + describe_verdict(info["convergence"]))
+    say(
+        f"{len(info['ensemble']['members'])} {info['attacker']} models averaged; "
+        + describe_verdict(info["convergence"])
+    )
     typer.echo(str(out))

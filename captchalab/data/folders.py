@@ -2,6 +2,7 @@
 style drew (boxes.json or challenges.json) and manifest.json for generated ones. Reading never
 touches a file outside the folder; a bad row or a bad image is skipped and named, never fatal.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,7 +17,7 @@ from ..errors import CaptchalabError
 from ..kinds import KINDS, get_kind, kind_of_columns
 from ..manifest import sha256_bytes
 
-MAX_LABELS_BYTES = 200 * 2 ** 20
+MAX_LABELS_BYTES = 200 * 2**20
 
 # further images a challenge may have, beyond those its kind shows with the question (a slider's
 # piece): the truth the solver never sees (a dynamic grid's queue), named in its details
@@ -39,6 +40,7 @@ def write_labels(path: Path, rows, kind=None) -> None:
 @dataclass
 class Dataset:
     """A dataset folder's usable rows; images are read on demand."""
+
     root: Path
     filenames: list[str]
     texts: list[str]
@@ -67,8 +69,12 @@ def safe_member(root: Path, name: str, row: int, resolved_root: Path | None = No
     """The path of `name` inside `root`, refusing anything that could lead outside it
     (`resolved_root`: root.resolve(), once for a whole labels file)."""
     pure = Path(name)
-    if pure.is_absolute() or name.startswith(("/", "\\")) or ".." in pure.parts \
-            or ("\\" in name and ".." in Path(name.replace("\\", "/")).parts):
+    if (
+        pure.is_absolute()
+        or name.startswith(("/", "\\"))
+        or ".." in pure.parts
+        or ("\\" in name and ".." in Path(name.replace("\\", "/")).parts)
+    ):
         raise CaptchalabError(f"labels.csv row {row}: filename {name!r} points outside the dataset folder")
     inside = resolved_root or root.resolve()
     probe = str(inside)
@@ -91,7 +97,7 @@ def _labels_text(labels: Path) -> str:
     try:
         size = labels.stat().st_size
         if size > MAX_LABELS_BYTES:
-            raise CaptchalabError(f"{labels}: {size / 2 ** 20:.0f} MB is too large for a labels file")
+            raise CaptchalabError(f"{labels}: {size / 2**20:.0f} MB is too large for a labels file")
         raw = labels.read_bytes()
     except OSError as exc:
         raise CaptchalabError(f"{labels}: cannot read ({exc.strerror or exc})") from None
@@ -133,7 +139,7 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     text_col = columns.get("text", 0)
     filenames, texts, rejected, questions = [], [], [], []
     inside = root.resolve()
-    for number, line in enumerate(lines[header_at + 1:], start=header_at + 2):
+    for number, line in enumerate(lines[header_at + 1 :], start=header_at + 2):
         line = line.rstrip("\r")
         if not line.strip():
             continue
@@ -169,11 +175,20 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
             filenames.append(name)
             texts.append(text)
     if not filenames:
-        raise CaptchalabError(f"{labels}: no usable rows" + (f" ({len(rejected)} rejected, first: "
-                                                            f"{rejected[0][0]!r}: {rejected[0][1]})" if rejected else ""))
-    return Dataset(root, filenames, texts, _optional_json(root / kind.drawn_file),
-                   _optional_json(root / "manifest.json"), rejected, kind.name,
-                   None if kind.characters else questions)
+        raise CaptchalabError(
+            f"{labels}: no usable rows"
+            + (f" ({len(rejected)} rejected, first: {rejected[0][0]!r}: {rejected[0][1]})" if rejected else "")
+        )
+    return Dataset(
+        root,
+        filenames,
+        texts,
+        _optional_json(root / kind.drawn_file),
+        _optional_json(root / "manifest.json"),
+        rejected,
+        kind.name,
+        None if kind.characters else questions,
+    )
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -189,8 +204,11 @@ def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | Non
         raise CaptchalabError(f"`unlabelled` folder {root} does not exist")
     if labelled is not None and root.resolve() == Path(labelled).resolve():
         raise CaptchalabError(f"`unlabelled` {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
-    names = sorted(p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                   and p.resolve().is_relative_to(root.resolve()))
+    names = sorted(
+        p.name
+        for p in root.iterdir()
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.resolve().is_relative_to(root.resolve())
+    )
     if not names:
         raise CaptchalabError(f"`unlabelled` {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return Dataset(root, names, [""] * len(names))

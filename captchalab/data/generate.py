@@ -1,6 +1,7 @@
 """Generating datasets from a style, reproducibly and in parallel: a `GenerationSpec` says
 everything that determines a dataset's bytes, `render_one` draws CAPTCHA `index` from (seed,
 index) alone, and `generate_dataset` writes a dataset folder atomically."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ MAX_LENGTH = 8
 @dataclass
 class GenerationSpec:
     """Everything that determines a generated dataset's bytes."""
+
     style: str
     count: int
     min_length: int = 4
@@ -33,7 +35,7 @@ class GenerationSpec:
     charset: str = DIGITS
     seed: int = 0
     strength: float = 0.5
-    params: dict = field(default_factory=dict)   # explicit overrides only
+    params: dict = field(default_factory=dict)  # explicit overrides only
     plugin_dirs: tuple[str, ...] = ()
 
     def generator(self):
@@ -50,8 +52,10 @@ class GenerationSpec:
             return params
         lo, hi = max(gen.min_length, 1), min(gen.max_length, MAX_LENGTH)
         if not (lo <= self.min_length <= self.max_length <= hi):
-            raise CaptchalabError(f"`length` {self.min_length}-{self.max_length} is outside what "
-                                  f"style {self.style!r} supports ({lo}-{hi})")
+            raise CaptchalabError(
+                f"`length` {self.min_length}-{self.max_length} is outside what "
+                f"style {self.style!r} supports ({lo}-{hi})"
+            )
         if not self.charset:
             raise CaptchalabError("`charset` is empty")
         bad = outside(self.charset, gen.charset)
@@ -75,8 +79,16 @@ class GenerationSpec:
         return self.generator().kind
 
 
-def make_spec(style: str, count: int, length: str | None, charset: str | None, seed: int, strength: float,
-              params: list[str] | dict | None = None, plugin_dirs=()) -> GenerationSpec:
+def make_spec(
+    style: str,
+    count: int,
+    length: str | None,
+    charset: str | None,
+    seed: int,
+    strength: float,
+    params: list[str] | dict | None = None,
+    plugin_dirs=(),
+) -> GenerationSpec:
     """A checked GenerationSpec from the command line's words: `length` as "N" or "N-M" (default
     4), `charset` (default digits), both for text styles only; `params` as name=value strings
     (or a dict already typed)."""
@@ -84,14 +96,24 @@ def make_spec(style: str, count: int, length: str | None, charset: str | None, s
     if not get_kind(generator.kind).characters:
         given = [option for option, value in (("`length`", length), ("`charset`", charset)) if value]
         if given:
-            raise CaptchalabError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
-                                  f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs")
+            raise CaptchalabError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to text "
+                f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs"
+            )
     low, high = parse_length(length or "4")
     charset = charset or DIGITS
     parsed = generator.parse_params(params) if isinstance(params, list) else dict(params or {})
-    spec = GenerationSpec(style=style, count=count, min_length=low, max_length=high,
-                          charset=parse_charset(charset), seed=seed, strength=strength, params=parsed,
-                          plugin_dirs=tuple(str(d) for d in plugin_dirs))
+    spec = GenerationSpec(
+        style=style,
+        count=count,
+        min_length=low,
+        max_length=high,
+        charset=parse_charset(charset),
+        seed=seed,
+        strength=strength,
+        params=parsed,
+        plugin_dirs=tuple(str(d) for d in plugin_dirs),
+    )
     spec.check()
     return spec
 
@@ -111,12 +133,13 @@ class Drawn(NamedTuple):
     """One generated CAPTCHA: its answer in its kind's label format (the text, for text), its
     HxWx3 uint8 BGR image (or PNG bytes), the character boxes (text), the question and what the
     style drew (other kinds)."""
+
     label: str
     image: np.ndarray | bytes
     boxes: list | None = None
     question: Any = None
     details: dict | None = None
-    parts: dict | None = None       # further images (a dynamic grid's queue), arrays or PNG bytes
+    parts: dict | None = None  # further images (a dynamic grid's queue), arrays or PNG bytes
 
 
 def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Drawn:
@@ -133,8 +156,10 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     except CaptchalabError as exc:  # the style's own refusal (a parameter it cannot draw with)
         raise CaptchalabError(f"style {spec.style!r} on image {index}: {exc}") from exc
     except Exception as exc:  # plugin code can fail in any way; name it and stop
-        raise CaptchalabError(f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
-                              f"{type(exc).__name__}: {exc}") from exc  # the chain: --verbose shows the style's traceback
+        raise CaptchalabError(
+            f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc  # the chain: --verbose shows the style's traceback
     image = np.ascontiguousarray(out.image, dtype=np.uint8)
     if image.ndim != 3 or image.shape[2] != 3:
         raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
@@ -156,14 +181,16 @@ def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode
     for i in indices:
         drawn = render_one(spec, params, i, gen)
         if encode:
-            drawn = drawn._replace(image=png_bytes(drawn.image),
-                                   parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()})
+            drawn = drawn._replace(
+                image=png_bytes(drawn.image), parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()}
+            )
         results.append((i, drawn))
     return results
 
 
-def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
-                chunk: int = 32) -> Iterator[tuple[int, Drawn]]:
+def render_many(
+    spec: GenerationSpec, workers: int = 1, encode: bool = False, chunk: int = 32
+) -> Iterator[tuple[int, Drawn]]:
     """Yield (index, Drawn) in index order (images as PNG bytes with `encode`)."""
     params = spec.check()
     chunks = [list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk)]
@@ -172,14 +199,22 @@ def render_many(spec: GenerationSpec, workers: int = 1, encode: bool = False,
             yield from _render_chunk(spec, params, c, encode)
         return
     from ..workers import pool
-    for results in pool(workers, spec.plugin_dirs).map(_render_chunk, [spec] * len(chunks),
-                                                       [params] * len(chunks), chunks, [encode] * len(chunks)):
+
+    for results in pool(workers, spec.plugin_dirs).map(
+        _render_chunk, [spec] * len(chunks), [params] * len(chunks), chunks, [encode] * len(chunks)
+    ):
         yield from results
 
 
-def generate_dataset(spec: GenerationSpec, out: Path, workers: int = 1, force: bool = False,
-                     preview: int = 0, on_progress: Callable[[int], None] | None = None,
-                     transform: Callable | None = None) -> dict:
+def generate_dataset(
+    spec: GenerationSpec,
+    out: Path,
+    workers: int = 1,
+    force: bool = False,
+    preview: int = 0,
+    on_progress: Callable[[int], None] | None = None,
+    transform: Callable | None = None,
+) -> dict:
     """Write a dataset folder atomically; returns its manifest.
 
     `transform(indices, texts, images, boxes) -> (images, manifest fields)` may change the images
@@ -213,8 +248,13 @@ class _DatasetWriter:
         images = [drawn.image for _, drawn in batch]
         if self.transform:
             asked = {} if self.kind.characters else {"questions": [drawn.question for _, drawn in batch]}
-            images, fields = self.transform([i for i, _ in batch], [drawn.label for _, drawn in batch], images,
-                                            [drawn.boxes for _, drawn in batch], **asked)
+            images, fields = self.transform(
+                [i for i, _ in batch],
+                [drawn.label for _, drawn in batch],
+                images,
+                [drawn.boxes for _, drawn in batch],
+                **asked,
+            )
             self.extra.update(fields)
         for (i, drawn), image in zip(batch, images):
             name = f"{i:0{self.width}d}.png"
@@ -237,12 +277,27 @@ class _DatasetWriter:
         write_labels(tmp / "labels.csv", self.rows, kind)
         # what the style drew beyond the answer: character boxes (text), per-tile details (others)
         (tmp / kind.drawn_file).write_text(to_json(self.drawn_by_name))
-        text_fields = dict(length=[spec.min_length, spec.max_length], charset=spec.charset,
-                           charset_name=charset_name(spec.charset)) if kind.characters else {}
+        text_fields = (
+            dict(
+                length=[spec.min_length, spec.max_length], charset=spec.charset, charset_name=charset_name(spec.charset)
+            )
+            if kind.characters
+            else {}
+        )
         manifest = make_manifest(
-            "dataset", captcha_kind=kind.name, generator=spec.style, source=source_of("style", spec.style),
-            parameters=params, overrides=spec.params, strength=spec.strength, seed=spec.seed, count=spec.count,
-            **text_fields, **self.extra, images_sha256=sha256_bytes("".join(self.hashes).encode()))
+            "dataset",
+            captcha_kind=kind.name,
+            generator=spec.style,
+            source=source_of("style", spec.style),
+            parameters=params,
+            overrides=spec.params,
+            strength=spec.strength,
+            seed=spec.seed,
+            count=spec.count,
+            **text_fields,
+            **self.extra,
+            images_sha256=sha256_bytes("".join(self.hashes).encode()),
+        )
         (tmp / "manifest.json").write_text(to_json(manifest))
         if self.previews:
             contact_sheet([im for im, _ in self.previews], [t for _, t in self.previews], path=tmp / "preview.png")

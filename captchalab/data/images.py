@@ -10,6 +10,7 @@ The result is an HxWx3 uint8 BGR image: grey is expanded, 16-bit is reduced to 8
 transparency is composited onto white (a transparent CAPTCHA is dark ink on nothing); or, with
 `alpha=True` (object art to be placed on scenes), HxWx4 BGRA, opaque where the file has no alpha.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,7 +34,7 @@ class ImageError(CaptchalabError):
 
 @dataclass(frozen=True)
 class ImageLimits:
-    max_side: int = 4000              # pixels, width and height each
+    max_side: int = 4000  # pixels, width and height each
     max_bytes: int = 20 * 1024 * 1024
 
     @classmethod
@@ -41,17 +42,18 @@ class ImageLimits:
         """Defaults, overridden by $CAPTCHALAB_MAX_IMAGE_SIDE and $CAPTCHALAB_MAX_IMAGE_MB."""
         try:
             side = int(os.environ.get(MAX_SIDE_ENV, cls.max_side))
-            megabytes = float(os.environ.get(MAX_MB_ENV, cls.max_bytes / 2 ** 20))
+            megabytes = float(os.environ.get(MAX_MB_ENV, cls.max_bytes / 2**20))
         except ValueError:
             raise CaptchalabError(f"${MAX_SIDE_ENV} and ${MAX_MB_ENV} must be numbers") from None
         if side < 1 or megabytes <= 0:
             raise CaptchalabError(f"${MAX_SIDE_ENV} and ${MAX_MB_ENV} must be positive")
-        return cls(side, int(megabytes * 2 ** 20))
+        return cls(side, int(megabytes * 2**20))
 
 
 def _header_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
     """(width, height) from the header alone, or ImageError."""
     from PIL import Image, UnidentifiedImageError
+
     pillow_limit = Image.MAX_IMAGE_PIXELS
     try:
         Image.MAX_IMAGE_PIXELS = None  # only the header is read; our limit decides, and names the size
@@ -94,12 +96,12 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, alpha: bool = F
     if not data:
         raise ImageError("empty file")
     if len(data) > limits.max_bytes:
-        raise ImageError(f"{len(data) / 2 ** 20:.1f} MB, above the limit of {limits.max_bytes / 2 ** 20:.0f} MB")
+        raise ImageError(f"{len(data) / 2**20:.1f} MB, above the limit of {limits.max_bytes / 2**20:.0f} MB")
     width, height = _header_size(data, limits)
     if width < 1 or height < 1 or width > limits.max_side or height > limits.max_side:
         raise ImageError(f"{width} x {height} pixels, outside the limit of {limits.max_side} x {limits.max_side}")
     # OpenCV's own size check backs ours up, should a header lie to Pillow but not to OpenCV
-    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits.max_side ** 2))
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(limits.max_side**2))
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -123,8 +125,7 @@ def read_image(path: str | os.PathLike, limits: ImageLimits | None = None, alpha
         if not stat.S_ISREG(info.st_mode):
             raise ImageError("not a regular file")
         if info.st_size > limits.max_bytes:
-            raise ImageError(f"{info.st_size / 2 ** 20:.1f} MB, above the limit of "
-                             f"{limits.max_bytes / 2 ** 20:.0f} MB")
+            raise ImageError(f"{info.st_size / 2**20:.1f} MB, above the limit of {limits.max_bytes / 2**20:.0f} MB")
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(limits.max_bytes + 1)  # the file may grow after fstat
     except OSError as exc:

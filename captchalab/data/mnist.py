@@ -3,6 +3,7 @@
 Search order: an explicit path, then $CAPTCHALAB_MNIST, then the Keras cache
 (~/.keras/datasets/mnist.npz), then a `keras.datasets.mnist` download.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -24,13 +25,16 @@ IDX_NAMES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
-HOW_TO_SUPPLY = (f"pass `data` (a path) or set ${ENV_VAR} to a folder holding the four MNIST IDX files "
-                 f"({', '.join(n + '[.gz]' for n in IDX_NAMES.values())}) or to an mnist.npz")
+HOW_TO_SUPPLY = (
+    f"pass `data` (a path) or set ${ENV_VAR} to a folder holding the four MNIST IDX files "
+    f"({', '.join(n + '[.gz]' for n in IDX_NAMES.values())}) or to an mnist.npz"
+)
 
 
 @dataclass
 class Mnist:
     """MNIST as uint8 images (N, 28, 28) and uint8 labels (N,), with where they came from."""
+
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
@@ -58,11 +62,10 @@ def read_idx(path: Path, expected_magic: int) -> np.ndarray:
         raise CaptchalabError(f"{path}: wrong magic number {magic}, expected {expected_magic}")
     ndim = raw[3]
     header = 4 + 4 * ndim
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     expected_size = header + int(np.prod(dims))
     if len(raw) != expected_size:
-        raise CaptchalabError(f"{path}: truncated or corrupt IDX file "
-                              f"({len(raw)} bytes, header says {expected_size})")
+        raise CaptchalabError(f"{path}: truncated or corrupt IDX file ({len(raw)} bytes, header says {expected_size})")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
@@ -84,11 +87,15 @@ def _validate(x: np.ndarray, y: np.ndarray, what: str, source: str) -> None:
 
 def _load_idx_folder(folder: Path) -> Mnist:
     paths = {key: _find_idx(folder, name) for key, name in IDX_NAMES.items()}
-    arrays = {key: read_idx(p, IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC)
-              for key, p in paths.items()}
-    data = Mnist(arrays["train_images"], arrays["train_labels"], arrays["test_images"],
-                 arrays["test_labels"], source=str(folder),
-                 file_hashes={p.name: _sha256(p) for p in paths.values()})
+    arrays = {key: read_idx(p, IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC) for key, p in paths.items()}
+    data = Mnist(
+        arrays["train_images"],
+        arrays["train_labels"],
+        arrays["test_images"],
+        arrays["test_labels"],
+        source=str(folder),
+        file_hashes={p.name: _sha256(p) for p in paths.values()},
+    )
     return data
 
 
@@ -98,8 +105,9 @@ def _load_npz(path: Path) -> Mnist:
             arrays = {k: np.asarray(f[k]) for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, ValueError, KeyError, EOFError) as exc:
         raise CaptchalabError(f"{path}: not a valid MNIST .npz ({exc})") from None
-    return Mnist(**{k: v.astype(np.uint8) for k, v in arrays.items()}, source=str(path),
-                 file_hashes={path.name: _sha256(path)})
+    return Mnist(
+        **{k: v.astype(np.uint8) for k, v in arrays.items()}, source=str(path), file_hashes={path.name: _sha256(path)}
+    )
 
 
 def _load_path(path: Path) -> Mnist:
@@ -131,9 +139,11 @@ def load_mnist(path: str | os.PathLike | None = None, download: bool = True) -> 
     if download:
         try:
             import keras
+
             keras.datasets.mnist.load_data()
         except Exception as exc:  # any network failure looks different; all mean "offline"
-            raise CaptchalabError(f"MNIST not found and download failed ({type(exc).__name__}); "
-                                  f"{HOW_TO_SUPPLY}") from None
+            raise CaptchalabError(
+                f"MNIST not found and download failed ({type(exc).__name__}); {HOW_TO_SUPPLY}"
+            ) from None
         return _load_path(cache)
     raise CaptchalabError(f"MNIST not found; {HOW_TO_SUPPLY}")

@@ -1,6 +1,7 @@
 """`Source`, the one way the rest of the house gets CAPTCHAs: generated on demand from styles
 (`GeneratedSource`) or read from a dataset folder (`FolderSource`), both answering the same
 questions; `make_source` builds one from the command line's words."""
+
 from __future__ import annotations
 
 import os
@@ -21,14 +22,15 @@ from .images import ImageError, ImageLimits, read_image
 class Sample(NamedTuple):
     """One CAPTCHA: its name, true answer (the text, for text CAPTCHAs), BGR image (None if
     unreadable), true boxes (text), why it is unreadable, and its question (other kinds)."""
+
     name: str
     text: str
     image: np.ndarray | None
     boxes: list | None
     error: str | None = None
     question: Any = None
-    details: dict | None = None     # what the style drew (other kinds; challenges.json)
-    parts: dict | None = None       # further images by name (a dynamic grid's queue)
+    details: dict | None = None  # what the style drew (other kinds; challenges.json)
+    parts: dict | None = None  # further images by name (a dynamic grid's queue)
 
 
 class Source:
@@ -36,6 +38,7 @@ class Source:
     (generated), `Source(mixture=(spec, ...), count=N)` (generated, the specs taken in turn) or
     `Source(dataset=...)` (a folder). Constructing one gives a GeneratedSource or a FolderSource;
     both answer the same questions."""
+
     rejected: list = []  # (filename, why) of the labels rows refused (folders only)
     plugin_dirs: tuple = ()  # the plugin folders its styles come from (generated only)
     reader: str = ""  # the attacker its style declares it is best read by ('': its kind's default)
@@ -84,9 +87,19 @@ class GeneratedSource(Source):
         return sorted({c for spec in self.specs for c in spec.generator().classes(spec.check())})
 
     def describe(self) -> dict:
-        described = [{"generator": s.style, "strength": s.strength, "seed": s.seed, "count": s.count,
-                      "length": [s.min_length, s.max_length], "charset": charset_name(s.charset),
-                      "parameters": s.check(), "overrides": s.params} for s in self.specs]
+        described = [
+            {
+                "generator": s.style,
+                "strength": s.strength,
+                "seed": s.seed,
+                "count": s.count,
+                "length": [s.min_length, s.max_length],
+                "charset": charset_name(s.charset),
+                "parameters": s.check(),
+                "overrides": s.params,
+            }
+            for s in self.specs
+        ]
         return described[0] if self.single else {"mixture": described, "count": self.count}
 
     @property
@@ -122,8 +135,15 @@ class GeneratedSource(Source):
             self._resolved[which] = (spec.generator(), spec.check())
         gen, params = self._resolved[which]
         drawn = render_one(self.specs[which], params, at, gen)
-        return Sample(f"{index:05d}", drawn.label, drawn.image, drawn.boxes, question=drawn.question,
-                      details=drawn.details, parts=drawn.parts)
+        return Sample(
+            f"{index:05d}",
+            drawn.label,
+            drawn.image,
+            drawn.boxes,
+            question=drawn.question,
+            details=drawn.details,
+            parts=drawn.parts,
+        )
 
 
 class FolderSource(Source):
@@ -152,9 +172,13 @@ class FolderSource(Source):
         return sorted({q["prompt"] for q in self.dataset.questions or () if "prompt" in q})
 
     def describe(self) -> dict:
-        return {"dataset": str(self.dataset.root), "count": len(self.dataset),
-                "charset": charset_name(self.dataset.charset),
-                "rejected_rows": len(self.dataset.rejected), "dataset_manifest": self.dataset.manifest}
+        return {
+            "dataset": str(self.dataset.root),
+            "count": len(self.dataset),
+            "charset": charset_name(self.dataset.charset),
+            "rejected_rows": len(self.dataset.rejected),
+            "dataset_manifest": self.dataset.manifest,
+        }
 
     def fixed_length(self) -> int | None:
         if not get_kind(self.dataset.kind).characters:
@@ -179,8 +203,10 @@ class FolderSource(Source):
         wanted = list(shown) + [(part, False) for part in HIDDEN_PARTS if details and part in details]
         try:
             image = read_image(self.dataset.root / name, limits)
-            parts = {part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits, alpha=alpha)
-                     for part, alpha in wanted}
+            parts = {
+                part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits, alpha=alpha)
+                for part, alpha in wanted
+            }
             return Sample(name, text, image, boxes, question=question, details=details, parts=parts)
         except ImageError as exc:
             return Sample(name, text, None, boxes, str(exc), question)
@@ -195,9 +221,18 @@ def _valid_boxes(boxes, count: int) -> list | None:
     return boxes if len(boxes) == count and all(len(b) == 4 for b in boxes) else None
 
 
-def make_source(style: str | None, dataset: str | os.PathLike | None, count: int, length: str, seed: int,
-                strength: float, params: list[str] | None, plugin_dirs, charset: str | None,
-                ignore_case: bool = False) -> Source:
+def make_source(
+    style: str | None,
+    dataset: str | os.PathLike | None,
+    count: int,
+    length: str,
+    seed: int,
+    strength: float,
+    params: list[str] | None,
+    plugin_dirs,
+    charset: str | None,
+    ignore_case: bool = False,
+) -> Source:
     """A Source from exactly one of a style and a dataset folder. `charset` (parsed) is what a
     style draws (default digits), and what a dataset's rows are checked against (None: any)."""
     if (style is None) == (dataset is None):

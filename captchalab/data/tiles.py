@@ -9,6 +9,7 @@ pre-rendered by tools/render_tile_art.py; `--param art=noto,twemoji` picks among
 Every picture is read through the safe decoder (with its transparency, so objects can be placed
 on scenes); unreadable ones are skipped and named, and a set needs at least two classes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,15 +32,17 @@ MAX_TILES = 100_000  # pictures read from one folder at most (a tile set, not a 
 @dataclass(frozen=True)
 class Tile:
     """One picture of one class: HxWx4 BGRA uint8 (opaque for photos)."""
+
     cls: str
-    art: str        # the art style (a built-in set's name) or the folder a user's set came from
-    name: str       # the file's name inside its class folder
+    art: str  # the art style (a built-in set's name) or the folder a user's set came from
+    name: str  # the file's name inside its class folder
     image: np.ndarray = field(repr=False, compare=False)
 
 
 @dataclass
 class TileSet:
     """Pictures by class, and what could not be read (file -> why)."""
+
     tiles: dict[str, list[Tile]]
     skipped: dict[str, str]
     source: str
@@ -54,8 +57,9 @@ class TileSet:
 
     def check_class(self, cls: str, what: str = "class") -> str:
         if cls not in self.tiles:
-            raise CaptchalabError(f"{what} {cls!r} is not in the tile set {self.source} "
-                                  f"(classes: {', '.join(self.classes)})")
+            raise CaptchalabError(
+                f"{what} {cls!r} is not in the tile set {self.source} (classes: {', '.join(self.classes)})"
+            )
         return cls
 
     def describe(self) -> dict:
@@ -65,9 +69,14 @@ class TileSet:
             for tile in self.tiles[cls]:
                 digest.update(f"{cls}/{tile.art}/{tile.name}".encode())
                 digest.update(tile.image.tobytes())
-        return {"source": self.source, "classes": self.classes, "arts": self.arts,
-                "pictures": {c: len(t) for c, t in sorted(self.tiles.items())},
-                "skipped": dict(sorted(self.skipped.items())), "sha256": digest.hexdigest()}
+        return {
+            "source": self.source,
+            "classes": self.classes,
+            "arts": self.arts,
+            "pictures": {c: len(t) for c, t in sorted(self.tiles.items())},
+            "skipped": dict(sorted(self.skipped.items())),
+            "sha256": digest.hexdigest(),
+        }
 
 
 def builtin_arts() -> list[str]:
@@ -136,8 +145,9 @@ def load_builtin(arts: tuple[str, ...]) -> TileSet:
     known = builtin_arts()
     unknown = [a for a in arts if a not in known]
     if unknown or not arts:
-        raise CaptchalabError(f"unknown art style {', '.join(unknown) or '(none given)'} "
-                              f"(built in: {', '.join(known)})")
+        raise CaptchalabError(
+            f"unknown art style {', '.join(unknown) or '(none given)'} (built in: {', '.join(known)})"
+        )
     tiles: dict[str, list[Tile]] = {}
     for art in arts:
         for cls, pictures in _read_art(art).items():
@@ -149,8 +159,10 @@ def _checked(tile_set: TileSet) -> TileSet:
     if len(tile_set.tiles) < 2:
         first = next(iter(tile_set.skipped.items()), None)
         why = f"; {len(tile_set.skipped)} unreadable, first {first[0]}: {first[1]}" if first else ""
-        raise CaptchalabError(f"the tile set {tile_set.source} needs at least two classes with a readable "
-                              f"picture, found {len(tile_set.tiles)}{why}")
+        raise CaptchalabError(
+            f"the tile set {tile_set.source} needs at least two classes with a readable "
+            f"picture, found {len(tile_set.tiles)}{why}"
+        )
     return tile_set
 
 

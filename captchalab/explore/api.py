@@ -2,6 +2,7 @@
 answering JSON, a 4xx with a one-line message for a bad request. Models come only from the
 command line; no endpoint takes a path. Uploads are capped in size and decoded by the one safe
 decoder (data/images.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -36,8 +37,7 @@ def number(request, name: str, default, kind=float, low=None, high=None):
 
 def decode_upload(data: bytes, limit: int) -> np.ndarray:
     if len(data) > limit:
-        raise BadRequest(f"the file is {len(data) / 2 ** 20:.1f} MB; uploads are limited to "
-                         f"{limit / 2 ** 20:.0f} MB", 413)
+        raise BadRequest(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.0f} MB", 413)
     try:
         return decode_image(data, ImageLimits(max_bytes=limit))
     except ImageError as exc:
@@ -55,9 +55,10 @@ class Api:
         try:
             return await read_limited(request, limit)
         except TooLarge as exc:
-            said = f"uploads are limited to {limit / 2 ** 20:.0f} MB"
-            raise BadRequest(said if exc.declared is None else f"the file is {exc.declared / 2 ** 20:.1f} MB; {said}",
-                             413) from None
+            said = f"uploads are limited to {limit / 2**20:.0f} MB"
+            raise BadRequest(
+                said if exc.declared is None else f"the file is {exc.declared / 2**20:.1f} MB; {said}", 413
+            ) from None
 
     async def image(self, request) -> np.ndarray:
         return decode_upload(await self.body(request), self.explorer.upload_limit)
@@ -74,8 +75,9 @@ class Api:
         data = await self.body(request)
         if len(data) != 28 * 28:
             raise BadRequest("a crop is 784 bytes (28x28 grey)")
-        view = self.explorer.char_view(request.path_params["model"], np.frombuffer(data, np.uint8).reshape(28, 28),
-                                       prepared=True)
+        view = self.explorer.char_view(
+            request.path_params["model"], np.frombuffer(data, np.uint8).reshape(28, 28), prepared=True
+        )
         view.pop("_acts")
         return view
 
@@ -84,10 +86,11 @@ class Api:
             pair = json.loads(await self.body(request))
             first, second = (base64.b64decode(pair[k].partition(",")[2], validate=True) for k in ("first", "second"))
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise BadRequest("send JSON {\"first\": <PNG data URL>, \"second\": <PNG data URL>}") from None
+            raise BadRequest('send JSON {"first": <PNG data URL>, "second": <PNG data URL>}') from None
         limit = self.explorer.upload_limit
-        return self.explorer.compare(request.path_params["model"], decode_upload(first, limit),
-                                     decode_upload(second, limit))
+        return self.explorer.compare(
+            request.path_params["model"], decode_upload(first, limit), decode_upload(second, limit)
+        )
 
     async def kernels(self, request):
         return self.explorer.kernels(request.path_params["model"])
@@ -95,23 +98,34 @@ class Api:
     async def captcha(self, request):
         image = await self.image(request)
         length = number(request, "length", 0, int, 0, 8) or None
-        return self.explorer.captcha_view(request.path_params["model"], image, length,
-                                          number(request, "grid", 3, int, 3, 4),
-                                          request.query_params.get("prompt") or None)
+        return self.explorer.captcha_view(
+            request.path_params["model"],
+            image,
+            length,
+            number(request, "grid", 3, int, 3, 4),
+            request.query_params.get("prompt") or None,
+        )
 
     async def random_char(self, request):
-        return self.explorer.random_char(number(request, "seed", 0, int, 0, 2 ** 31))
+        return self.explorer.random_char(number(request, "seed", 0, int, 0, 2**31))
 
     async def random_captcha(self, request):
         q = request.query_params
-        return self.explorer.random_captcha(q.get("style", "distorted"), number(request, "strength", 0.5, float, 0, 1),
-                                            q.get("charset", "digits"), number(request, "length", 4, int, 1, 8),
-                                            number(request, "seed", 0, int, 0, 2 ** 31))
+        return self.explorer.random_captcha(
+            q.get("style", "distorted"),
+            number(request, "strength", 0.5, float, 0, 1),
+            q.get("charset", "digits"),
+            number(request, "length", 4, int, 1, 8),
+            number(request, "seed", 0, int, 0, 2**31),
+        )
 
     async def challenge(self, request):
-        return self.explorer.challenge_view(request.path_params["model"], request.query_params.get("style") or None,
-                                            number(request, "strength", 0.5, float, 0, 1),
-                                            number(request, "seed", 0, int, 0, 2 ** 31))
+        return self.explorer.challenge_view(
+            request.path_params["model"],
+            request.query_params.get("style") or None,
+            number(request, "strength", 0.5, float, 0, 1),
+            number(request, "seed", 0, int, 0, 2**31),
+        )
 
 
 def create_app(explorer):
@@ -128,19 +142,32 @@ def create_app(explorer):
                 return JSONResponse({"error": str(exc)}, status_code=exc.status)
             except CaptchalabError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
+
         return endpoint
 
     async def index(request):
         return FileResponse(STATIC / "index.html")
 
     api = Api(explorer)
-    posted = {"/api/char/{model}": api.char, "/api/crop/{model}": api.crop, "/api/compare/{model}": api.compare,
-              "/api/captcha/{model}": api.captcha}
-    asked = {"/api/models": api.models, "/api/kernels/{model}": api.kernels, "/api/random/char": api.random_char,
-             "/api/random/captcha": api.random_captcha, "/api/challenge/{model}": api.challenge}
-    routes = [Route("/", index), *(Route(path, answering(work), methods=["POST"]) for path, work in posted.items()),
-              *(Route(path, answering(work)) for path, work in asked.items()),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    posted = {
+        "/api/char/{model}": api.char,
+        "/api/crop/{model}": api.crop,
+        "/api/compare/{model}": api.compare,
+        "/api/captcha/{model}": api.captcha,
+    }
+    asked = {
+        "/api/models": api.models,
+        "/api/kernels/{model}": api.kernels,
+        "/api/random/char": api.random_char,
+        "/api/random/captcha": api.random_captcha,
+        "/api/challenge/{model}": api.challenge,
+    }
+    routes = [
+        Route("/", index),
+        *(Route(path, answering(work), methods=["POST"]) for path, work in posted.items()),
+        *(Route(path, answering(work)) for path, work in asked.items()),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     return Starlette(routes=routes)
 
 

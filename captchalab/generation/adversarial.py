@@ -11,6 +11,7 @@ The budget is on 0-255 pixels: every saved pixel stays within eps of the clean o
 Reproducible: a perturbation depends only on the seed, the image's index and its batch (batches
 are fixed runs of indices, whatever the worker count), with TensorFlow's op determinism on.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -33,7 +34,9 @@ def parse_eps(text: str) -> float:
     try:
         value = float(Fraction(text.strip())) * (255 if "/" in text else 1)
     except (ValueError, ZeroDivisionError):
-        raise CaptchalabError(f"`eps` {text!r}: expected pixels of 0-255 such as 8, or a fraction such as 8/255") from None
+        raise CaptchalabError(
+            f"`eps` {text!r}: expected pixels of 0-255 such as 8, or a fraction such as 8/255"
+        ) from None
     if not 0 <= value <= 255:
         raise CaptchalabError(f"`eps` {text!r} is outside [0, 255]/255")
     return value
@@ -51,10 +54,10 @@ def parse_eps_list(text: str) -> list[float]:
 @dataclass(frozen=True)
 class PerturbSpec:
     method: str = "pgd"
-    eps: float = 8.0            # pixels of 0-255
+    eps: float = 8.0  # pixels of 0-255
     steps: int = 10
     step_size: float | None = None  # pixels per step; default 2.5 * eps / steps
-    samples: int = 4            # transformations averaged per step (eot)
+    samples: int = 4  # transformations averaged per step (eot)
     target_text: str | None = None
     seed: int = 0
 
@@ -69,8 +72,10 @@ class PerturbSpec:
 
 def check_target(attacker) -> None:
     if not attacker.differentiable or not hasattr(attacker, "adversarial_loss"):
-        raise CaptchalabError(f"attacker {attacker.name!r} is not differentiable: it can only be a transfer target "
-                              "(pass it as `transfer`)")
+        raise CaptchalabError(
+            f"attacker {attacker.name!r} is not differentiable: it can only be a transfer target "
+            "(pass it as `transfer`)"
+        )
 
 
 def _eot_arguments(rng: np.random.Generator, shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,7 +84,7 @@ def _eot_arguments(rng: np.random.Generator, shape) -> tuple[np.ndarray, np.ndar
     _, h, w, _ = shape
     sigma = float(rng.uniform(0.0, 1.0))
     r = np.arange(-2, 3, dtype=np.float32)
-    k = np.exp(-r ** 2 / (2 * max(sigma, 0.2) ** 2)) if sigma > 0.2 else (r == 0).astype(np.float32)
+    k = np.exp(-(r**2) / (2 * max(sigma, 0.2) ** 2)) if sigma > 0.2 else (r == 0).astype(np.float32)
     k = (np.outer(k, k) / k.sum() ** 2).astype(np.float32)
     kernel = np.repeat(k[:, :, None, None], 3, axis=2)
     scale = float(rng.uniform(0.7, 1.0))
@@ -101,23 +106,35 @@ def _gradient(attacker, eot: bool):
                 y = x
                 if eot:
                     h, w = tf.shape(x)[1], tf.shape(x)[2]
-                    y = tf.nn.depthwise_conv2d(tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], "SYMMETRIC"), kernel,
-                                               [1, 1, 1, 1], "VALID")
-                    y = tf.image.resize(tf.image.resize(y, size, method="area"), tf.stack([h, w]),
-                                        method="bilinear") + noise
+                    y = tf.nn.depthwise_conv2d(
+                        tf.pad(x, [[0, 0], [2, 2], [2, 2], [0, 0]], "SYMMETRIC"), kernel, [1, 1, 1, 1], "VALID"
+                    )
+                    y = (
+                        tf.image.resize(tf.image.resize(y, size, method="area"), tf.stack([h, w]), method="bilinear")
+                        + noise
+                    )
                 loss = tf.reduce_sum(attacker.adversarial_loss(y, constants))
             return tape.gradient(loss, x)
+
         fn = tf.function(gradient, reduce_retracing=True)
         attacker.__dict__[key] = fn  # not pickled: workers get no model anyway
     return fn
 
 
-def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, spec: PerturbSpec,
-            batch_seed: int, questions: list | None = None) -> list[np.ndarray]:
+def perturb(
+    attacker,
+    images: list[np.ndarray],
+    texts: list[str],
+    boxes: list,
+    spec: PerturbSpec,
+    batch_seed: int,
+    questions: list | None = None,
+) -> list[np.ndarray]:
     """Adversarial versions of `images` (HxWx3 uint8), each within spec.eps of its original.
     `texts` are the answers; for kinds that ask a question (image grids), `questions` are passed
     on to the attacker's objective."""
     import tensorflow as tf
+
     spec.check()
     check_target(attacker)
     tf.config.experimental.enable_op_determinism()
@@ -156,27 +173,43 @@ def perturb(attacker, images: list[np.ndarray], texts: list[str], boxes: list, s
 
 
 def manifest_fields(spec: PerturbSpec, model_path: str, model_hash: str) -> dict:
-    return {"adversarial": {**asdict(spec), "eps_fraction": f"{spec.eps:g}/255", "target_model": model_path,
-                            "target_model_sha256": model_hash}}
+    return {
+        "adversarial": {
+            **asdict(spec),
+            "eps_fraction": f"{spec.eps:g}/255",
+            "target_model": model_path,
+            "target_model_sha256": model_hash,
+        }
+    }
 
 
 def dataset_transform(attacker, spec: PerturbSpec, model_path: str, batch: int = 32):
     """A `generate_dataset` transform that perturbs each batch of rendered CAPTCHAs."""
     from pathlib import Path
+
     digest = sha256_bytes(Path(model_path).read_bytes())
 
     def transform(indices, texts, images, boxes, questions=None):
         out = []
         for start in range(0, len(images), batch):
             part = slice(start, start + batch)
-            out += perturb(attacker, images[part], texts[part], boxes[part], spec, indices[start],
-                           questions[part] if questions else None)
+            out += perturb(
+                attacker,
+                images[part],
+                texts[part],
+                boxes[part],
+                spec,
+                indices[start],
+                questions[part] if questions else None,
+            )
         return out, manifest_fields(spec, model_path, digest)
+
     return transform
 
 
-def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, target_text: str | None,
-                          seed: int, plugin_dirs=()):
+def adversarial_transform(
+    model_path, spec, method: str, eps: str, steps: int, target_text: str | None, seed: int, plugin_dirs=()
+):
     """`generate --adversarial-against`: the transform that perturbs a dataset's CAPTCHAs of
     `spec` against the model at `model_path`, every setting checked first."""
     perturbation = PerturbSpec(method, parse_eps(eps), steps, target_text=target_text, seed=seed)
@@ -184,8 +217,9 @@ def adversarial_transform(model_path, spec, method: str, eps: str, steps: int, t
     target = load_attacker(model_path, list(plugin_dirs))
     check_target(target)
     if target.kind != spec.kind:
-        raise CaptchalabError(f"{target.label()} reads {target.kind} CAPTCHAs; style {spec.style!r} draws "
-                              f"{spec.kind} CAPTCHAs")
+        raise CaptchalabError(
+            f"{target.label()} reads {target.kind} CAPTCHAs; style {spec.style!r} draws {spec.kind} CAPTCHAs"
+        )
     if not get_kind(spec.kind).characters:
         if target_text:
             raise CaptchalabError("`target_text` applies to text CAPTCHAs only")

@@ -5,6 +5,7 @@ Each crop goes through what a CAPTCHA character goes through: a random font, rot
 shear, stroke width, elastic distortion and blur, then the segmenter's own binarisation and
 normalisation, so the network sees crops shaped like the ones `segment` cuts.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -27,8 +28,9 @@ def render_char(char: str, rng: np.random.Generator) -> np.ndarray:
         field = cv2.GaussianBlur(rng.uniform(-1, 1, (2, h, w)).astype(np.float32).transpose(1, 2, 0), (0, 0), 5)
         ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
         amount = rng.uniform(2, 8)
-        mask = cv2.remap(mask, xs + field[..., 0] * amount * 5, ys + field[..., 1] * amount * 5,
-                         cv2.INTER_LINEAR, borderValue=0)
+        mask = cv2.remap(
+            mask, xs + field[..., 0] * amount * 5, ys + field[..., 1] * amount * 5, cv2.INTER_LINEAR, borderValue=0
+        )
     if rng.random() < 0.4:
         mask = cv2.GaussianBlur(mask, (3, 3), rng.uniform(0.5, 1.2))
     crop = mnist_crop(mask > rng.uniform(70, 170))

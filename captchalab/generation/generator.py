@@ -6,6 +6,7 @@ default) renders one CAPTCHA from a text and a `numpy.random.Generator`, returni
 the box of every character it drew; a style of another kind (kinds.py) draws a whole `Challenge`
 (image, question, answer) from the generator instead.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,8 +22,13 @@ from ..registry import Param, PluginError, check_declared, find_param, parse_ass
 # parameters most styles share
 HEIGHT = Param("height", int, 64, 32, 160, "image height in pixels")
 FONT_SIZE = Param("font_size", int, 44, 16, 120, "font size in pixels")
-AVOID_AMBIGUOUS = Param("avoid_ambiguous", bool, False, help="leave out characters readers confuse "
-                        "(0/o/O, 1/l/I, 2/z/Z, 5/s/S, 8/B, 9/g/q and letters whose cases look alike)")
+AVOID_AMBIGUOUS = Param(
+    "avoid_ambiguous",
+    bool,
+    False,
+    help="leave out characters readers confuse "
+    "(0/o/O, 1/l/I, 2/z/Z, 5/s/S, 8/B, 9/g/q and letters whose cases look alike)",
+)
 
 
 @dataclass
@@ -30,6 +36,7 @@ class Rendered:
     """One CAPTCHA: an HxWx3 uint8 BGR image and one (x0, y0, x1, y1) box per character of the
     text, in order; x1 and y1 are exclusive, so a box is the slice image[y0:y1, x0:x1]. A box
     covers its character's ink only: lines, arcs and noise drawn across the word are not in it."""
+
     image: np.ndarray
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
 
@@ -40,6 +47,7 @@ class Challenge:
     and the answer in the kind's label format (kinds.py), and `details`, what the style drew
     (per-tile classes, coverage; kept in the dataset's challenges.json, like text boxes), and
     `parts`, further images the challenge needs (a dynamic grid's queue of replacement tiles)."""
+
     image: np.ndarray
     question: Any
     answer: str
@@ -49,14 +57,15 @@ class Challenge:
 
 class Generator:
     """Base class for CAPTCHA styles. Subclass it, fill in the fields, decorate with @register."""
+
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "text"     # the CAPTCHA kind it draws (kinds.py): text styles define render()
+    kind: ClassVar[str] = "text"  # the CAPTCHA kind it draws (kinds.py): text styles define render()
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     charset: ClassVar[str] = DIGITS  # every character this style can draw
     min_length: ClassVar[int] = 1
     max_length: ClassVar[int] = 8
-    reader: ClassVar[str] = ""       # the attacker `train captcha` trains on it when none is named ('': its kind's)
+    reader: ClassVar[str] = ""  # the attacker `train captcha` trains on it when none is named ('': its kind's)
 
     def drawable(self, charset: str, params: dict[str, Any]) -> str:
         """The characters of `charset` this style draws texts from with these parameters."""
@@ -90,8 +99,7 @@ class Generator:
         if not 0.0 <= strength <= 1.0:
             raise CaptchalabError(f"`strength` must be in [0, 1], got {strength}")
         values = {p.name: p.default for p in self.params}
-        values.update({k: round(v, 4) if isinstance(v, float) else v
-                       for k, v in self.at_strength(strength).items()})
+        values.update({k: round(v, 4) if isinstance(v, float) else v for k, v in self.at_strength(strength).items()})
         for key, value in (overrides or {}).items():
             values[key] = self.param(key).check(value)
         return values
@@ -123,14 +131,16 @@ class Generator:
             try:
                 values = style.at_strength(strength)
             except Exception as exc:
-                raise PluginError(f"style {cls.name!r}: at_strength({strength}) failed: "
-                                  f"{type(exc).__name__}: {exc}") from None
+                raise PluginError(
+                    f"style {cls.name!r}: at_strength({strength}) failed: {type(exc).__name__}: {exc}"
+                ) from None
             if not isinstance(values, dict):
                 raise PluginError(f"style {cls.name!r}: at_strength() must return a dict")
             unknown = sorted(set(values) - declared)
             if unknown:
-                raise PluginError(f"style {cls.name!r}: at_strength({strength}) returns {', '.join(unknown)}, "
-                                  f"not declared in params")
+                raise PluginError(
+                    f"style {cls.name!r}: at_strength({strength}) returns {', '.join(unknown)}, not declared in params"
+                )
             for key, value in values.items():
                 try:
                     style.param(key).check(round(value, 4) if isinstance(value, float) else value)

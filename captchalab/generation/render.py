@@ -3,6 +3,7 @@
 Images are uint8 BGR (OpenCV's order). Glyph masks are uint8 0..255 coverage maps, cached per
 (font, size, character) because rasterising text dominates the cost of a simple style.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,10 +19,17 @@ from .generator import Rendered
 def font_paths() -> tuple[str, ...]:
     """TrueType fonts that ship with our dependencies: DejaVu (matplotlib), DroidSansMono (captcha)."""
     from importlib.util import find_spec
+
     # locate the packages without importing them (importing matplotlib is slow)
     mpl = Path(find_spec("matplotlib").origin).parent / "mpl-data" / "fonts" / "ttf"
-    names = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf",
-             "DejaVuSansMono.ttf", "DejaVuSans-Oblique.ttf"]
+    names = [
+        "DejaVuSans.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSerif.ttf",
+        "DejaVuSerif-Bold.ttf",
+        "DejaVuSansMono.ttf",
+        "DejaVuSans-Oblique.ttf",
+    ]
     paths = [str(mpl / n) for n in names if (mpl / n).is_file()]
     droid = Path(find_spec("captcha").origin).parent / "data" / "DroidSansMono.ttf"
     if droid.is_file():
@@ -33,6 +41,7 @@ def font_paths() -> tuple[str, ...]:
 def glyph(char: str, font_index: int, size: int) -> np.ndarray:
     """The coverage mask of one character, cropped to its ink."""
     from PIL import Image, ImageDraw, ImageFont
+
     font = ImageFont.truetype(font_paths()[font_index % len(font_paths())], size)
     x0, y0, x1, y1 = font.getbbox(char)
     im = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
@@ -45,7 +54,7 @@ def crop_to_ink(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask > 24)
     if len(xs) == 0:
         return mask
-    return mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def rotate_scale(mask: np.ndarray, degrees: float, scale: float = 1.0, shear: float = 0.0) -> np.ndarray:
@@ -56,8 +65,9 @@ def rotate_scale(mask: np.ndarray, degrees: float, scale: float = 1.0, shear: fl
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ m.T
     (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
     m[:, 2] -= (x0, y0)
-    out = cv2.warpAffine(mask, m, (int(np.ceil(x1 - x0)) + 1, int(np.ceil(y1 - y0)) + 1),
-                         flags=cv2.INTER_LINEAR, borderValue=0)
+    out = cv2.warpAffine(
+        mask, m, (int(np.ceil(x1 - x0)) + 1, int(np.ceil(y1 - y0)) + 1), flags=cv2.INTER_LINEAR, borderValue=0
+    )
     return crop_to_ink(out)
 
 
@@ -85,8 +95,9 @@ def canvas(height: int, width: int, color) -> np.ndarray:
     return out
 
 
-def textured_canvas(height: int, width: int, rng: np.random.Generator, low: int, high: int,
-                    cells: int = 6) -> np.ndarray:
+def textured_canvas(
+    height: int, width: int, rng: np.random.Generator, low: int, high: int, cells: int = 6
+) -> np.ndarray:
     """A smooth coloured texture: random colours on a coarse grid, bicubically enlarged."""
     grid = rng.integers(low, high + 1, (max(2, height // cells), max(2, width // cells), 3)).astype(np.uint8)
     return cv2.resize(grid, (width, height), interpolation=cv2.INTER_CUBIC)
@@ -97,7 +108,7 @@ def paste(image: np.ndarray, mask: np.ndarray, x: int, y: int, color) -> tuple[i
     h, w = mask.shape
     H, W = image.shape[:2]
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-    sub = mask[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32)[..., None] / 255.0
+    sub = mask[y0 - y : y1 - y, x0 - x : x1 - x].astype(np.float32)[..., None] / 255.0
     region = image[y0:y1, x0:x1].astype(np.float32)
     image[y0:y1, x0:x1] = (region * (1 - sub) + np.asarray(color, np.float32) * sub + 0.5).astype(np.uint8)
     ys, xs = np.nonzero(sub[..., 0] > 0.1)
@@ -106,8 +117,16 @@ def paste(image: np.ndarray, mask: np.ndarray, x: int, y: int, color) -> tuple[i
     return (int(x0 + xs.min()), int(y0 + ys.min()), int(x0 + xs.max() + 1), int(y0 + ys.max() + 1))
 
 
-def compose(masks: list[np.ndarray], colors, rng: np.random.Generator, height: int,
-            background, advance: float = 1.3, jitter_y: float = 0.0, margin: int = 12) -> Rendered:
+def compose(
+    masks: list[np.ndarray],
+    colors,
+    rng: np.random.Generator,
+    height: int,
+    background,
+    advance: float = 1.3,
+    jitter_y: float = 0.0,
+    margin: int = 12,
+) -> Rendered:
     """Place glyph masks left to right on a background made by `background(height, width)`.
 
     `advance` scales each glyph's width into the step to the next one (1.0 = just touching,
@@ -130,8 +149,7 @@ def plain(color):
     return lambda height, width: canvas(height, width, color)
 
 
-def interference_lines(image: np.ndarray, rng: np.random.Generator, count: int, color,
-                       thickness: int = 1) -> None:
+def interference_lines(image: np.ndarray, rng: np.random.Generator, count: int, color, thickness: int = 1) -> None:
     H, W = image.shape[:2]
     for _ in range(count):
         p0 = (int(rng.integers(0, W // 4 + 1)), int(rng.integers(0, H)))
@@ -145,12 +163,20 @@ def arcs(image: np.ndarray, rng: np.random.Generator, count: int, color, thickne
         centre = (int(rng.integers(0, W)), int(rng.integers(0, H)))
         axes = (int(rng.integers(W // 6, W // 2 + 1)), int(rng.integers(H // 4, H + 1)))
         start = float(rng.uniform(0, 360))
-        cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), start,
-                    start + float(rng.uniform(60, 180)), color, thickness, cv2.LINE_AA)
+        cv2.ellipse(
+            image,
+            centre,
+            axes,
+            float(rng.uniform(0, 180)),
+            start,
+            start + float(rng.uniform(60, 180)),
+            color,
+            thickness,
+            cv2.LINE_AA,
+        )
 
 
-def dots(image: np.ndarray, rng: np.random.Generator, density: float, low: int = 0,
-         high: int = 255) -> None:
+def dots(image: np.ndarray, rng: np.random.Generator, density: float, low: int = 0, high: int = 255) -> None:
     """Salt-and-pepper style coloured dots on a `density` fraction of the pixels."""
     H, W = image.shape[:2]
     n = int(density * H * W)

@@ -4,6 +4,7 @@ shift, occlusion) and the degradations applied to the whole (blur, noise, JPEG).
 
 Everything draws from the `numpy.random.Generator` it is given, so a seed gives the same pixels.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -70,8 +71,14 @@ def transformed(picture: np.ndarray, size: int, degrees: float) -> np.ndarray:
     side = int(np.ceil(size * 1.45)) + 2  # room for any rotation
     m = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, scale)
     m[:, 2] += (side / 2 - w / 2, side / 2 - h / 2)
-    return cv2.warpAffine(picture, m, (side, side), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    return cv2.warpAffine(
+        picture,
+        m,
+        (side, side),
+        flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0, 0),
+    )
 
 
 def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.ndarray:
@@ -84,7 +91,7 @@ def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.nd
     coverage = np.zeros((H, W), np.float32)
     if x0 >= x1 or y0 >= y1:
         return coverage
-    part = picture[y0 - y:y1 - y, x0 - x:x1 - x]
+    part = picture[y0 - y : y1 - y, x0 - x : x1 - x]
     alpha = part[..., 3:].astype(np.float32) / 255.0
     region = image[y0:y1, x0:x1].astype(np.float32)
     region *= 1 - alpha
@@ -95,8 +102,9 @@ def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.nd
     return coverage
 
 
-def occluder(image: np.ndarray, rng: np.random.Generator, cx: float, cy: float, size: float,
-             share: float) -> np.ndarray:
+def occluder(
+    image: np.ndarray, rng: np.random.Generator, cx: float, cy: float, size: float, share: float
+) -> np.ndarray:
     """Cover about `share` of a square of side `size` centred at (cx, cy) with a solid shape in a
     scene colour (a post, a leaf, a sign); returns the covered mask (HxW, 0 or 1)."""
     H, W = image.shape[:2]
@@ -108,8 +116,16 @@ def occluder(image: np.ndarray, rng: np.random.Generator, cx: float, cy: float, 
     if rng.random() < 0.5:
         cv2.rectangle(mask, (int(ox - side / 2), int(oy - side / 2)), (int(ox + side / 2), int(oy + side / 2)), 1, -1)
     else:
-        cv2.ellipse(mask, (int(ox), int(oy)), (max(1, int(side / 1.6)), max(1, int(side / 2.2))),
-                    float(rng.uniform(0, 180)), 0, 360, 1, -1)
+        cv2.ellipse(
+            mask,
+            (int(ox), int(oy)),
+            (max(1, int(side / 1.6)), max(1, int(side / 2.2))),
+            float(rng.uniform(0, 180)),
+            0,
+            360,
+            1,
+            -1,
+        )
     colour = rng.integers(30, 220, 3).astype(np.uint8)
     image[mask > 0] = colour
     return mask.astype(np.float32)

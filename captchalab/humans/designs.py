@@ -4,14 +4,20 @@ A design is a style with its parameters, its strength and, for adversarial CAPTC
 perturbation budget eps (0-255 pixels). The same design drawn with another seed is the same
 design: people answer one dataset of it, attackers read another (a study cell, an attack report).
 """
+
 from __future__ import annotations
 
 import json
 
 
 def design(style: str, parameters: dict | None, strength: float, eps: float = 0.0, kind: str = "text") -> dict:
-    return {"style": str(style), "parameters": dict(sorted((parameters or {}).items())),
-            "strength": round(float(strength), 6), "eps": round(float(eps or 0.0), 6), "kind": kind}
+    return {
+        "style": str(style),
+        "parameters": dict(sorted((parameters or {}).items())),
+        "strength": round(float(strength), 6),
+        "eps": round(float(eps or 0.0), 6),
+        "kind": kind,
+    }
 
 
 def design_of_manifest(manifest: dict | None) -> dict | None:
@@ -20,8 +26,13 @@ def design_of_manifest(manifest: dict | None) -> dict | None:
         return None
     adversarial = manifest.get("adversarial") if isinstance(manifest.get("adversarial"), dict) else {}
     try:
-        return design(manifest["generator"], manifest.get("parameters") or {}, float(manifest.get("strength", 0.0)),
-                      float(adversarial.get("eps", 0.0)), str(manifest.get("captcha_kind", "text")))
+        return design(
+            manifest["generator"],
+            manifest.get("parameters") or {},
+            float(manifest.get("strength", 0.0)),
+            float(adversarial.get("eps", 0.0)),
+            str(manifest.get("captcha_kind", "text")),
+        )
     except (TypeError, ValueError):
         return None
 
@@ -45,5 +56,9 @@ def varying_parameters(designs: list[dict]) -> set[str]:
     groups: dict[tuple, list[dict]] = {}
     for d in designs:
         groups.setdefault((d["style"], d["strength"]), []).append(d["parameters"])
-    return {k for params in groups.values() for k in set().union(*params)
-            if len({json.dumps(p.get(k), default=str) for p in params}) > 1}
+    return {
+        k
+        for params in groups.values()
+        for k in set().union(*params)
+        if len({json.dumps(p.get(k), default=str) for p in params}) > 1
+    }

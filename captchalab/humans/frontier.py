@@ -13,6 +13,7 @@ on a dataset of the design, or on a style) and adversarial reports (one design p
 design's attacker success is its best attacker's; when any of its attackers had not converged the
 design is marked, since a patient attacker could move it off the front.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,21 +70,37 @@ def human_results(folders: list[Path], min_answers: int = MIN_ANSWERS) -> tuple[
         shared = [v for v in per_item.values() if len(v) >= 2]
         agreed = sum(all(kind.correct(x, y) for x in v for y in v) for v in shared)
         results[key] = {
-            "design": group[0]["design"], "human_answers": n, "human_participants": len({a["participant"] for a in group}),
-            "human_items": len(per_item), "human_success": right / n, "human_success_ci95": wilson(right, n),
+            "design": group[0]["design"],
+            "human_answers": n,
+            "human_participants": len({a["participant"] for a in group}),
+            "human_items": len(per_item),
+            "human_success": right / n,
+            "human_success_ci95": wilson(right, n),
             "human_median_seconds": median(seconds) if seconds else None,
             "human_median_seconds_ci95": median_interval(seconds),
-            "human_agreement": agreed / len(shared) if shared else None, "human_agreement_items": len(shared),
+            "human_agreement": agreed / len(shared) if shared else None,
+            "human_agreement_items": len(shared),
             "simulated": any(a["source"] == "simulated" for a in group),
-            "too_few_answers": n < min_answers}
-    return results, {"attention_failed_participants": len(excluded), **skipped,
-                     "answers_used": len(main), "answers_total": len(answers)}
+            "too_few_answers": n < min_answers,
+        }
+    return results, {
+        "attention_failed_participants": len(excluded),
+        **skipped,
+        "answers_used": len(main),
+        "answers_total": len(answers),
+    }
 
 
 def _attacker_entry(label: str, result: dict) -> dict:
     state = result.get("state") or {}
-    return {"attacker": label, "success": result.get("captcha_accuracy"), "ci95": result.get("captcha_accuracy_ci95"),
-            "count": result.get("count"), "converged": state.get("converged"), "lower_bound": bool(state.get("lower_bound"))}
+    return {
+        "attacker": label,
+        "success": result.get("captcha_accuracy"),
+        "ci95": result.get("captcha_accuracy_ci95"),
+        "count": result.get("count"),
+        "converged": state.get("converged"),
+        "lower_bound": bool(state.get("lower_bound")),
+    }
 
 
 def attacker_results(folders: list[Path]) -> dict[str, list[dict]]:
@@ -94,8 +111,9 @@ def attacker_results(folders: list[Path]) -> dict[str, list[dict]]:
         try:
             report = json.loads(path.read_text())
         except (OSError, ValueError):
-            raise CaptchalabError(f"{folder} holds no readable report.json (give a study, attack or adversarial "
-                                  "report folder)") from None
+            raise CaptchalabError(
+                f"{folder} holds no readable report.json (give a study, attack or adversarial report folder)"
+            ) from None
         if not isinstance(report, dict):
             raise CaptchalabError(f"{path} is not a captchalab report")
         for key, entries in attackers_in_report(report, path).items():
@@ -124,8 +142,16 @@ def attackers_in_report(report: dict, path: Path | str = "the report") -> dict[s
         for row in report.get("rows") or []:
             d = design(report["style"], report.get("parameters"), report["strength"], row.get("eps", 0.0))
             for label, share in (row.get("accuracy") or {}).items():
-                add(d, label, {"captcha_accuracy": share, "captcha_accuracy_ci95": wilson(round(share * n), n),
-                               "count": n, "state": states.get(label)})
+                add(
+                    d,
+                    label,
+                    {
+                        "captcha_accuracy": share,
+                        "captcha_accuracy_ci95": wilson(round(share * n), n),
+                        "count": n,
+                        "state": states.get(label),
+                    },
+                )
     elif isinstance(report.get("per_attacker"), dict):
         sources = report.get("sources") or {"": report.get("source") or {}}
         for name, source in sources.items():
@@ -142,7 +168,8 @@ def attackers_in_report(report: dict, path: Path | str = "the report") -> dict[s
 def _source_design(source: dict) -> dict | None:
     if "dataset" in source:
         return design_of_manifest(source.get("dataset_manifest")) or design(
-            f"dataset:{Path(source['dataset']).resolve().name}", {}, 0.0)
+            f"dataset:{Path(source['dataset']).resolve().name}", {}, 0.0
+        )
     if "generator" in source:
         return design(source["generator"], source.get("parameters"), source.get("strength", 0.0))
     return None
@@ -157,26 +184,41 @@ def frontier_rows(humans: dict[str, dict], attackers: dict[str, list[dict]]) -> 
         h = humans.get(key) or {}
         tried = attackers.get(key) or []
         best = max(tried, key=lambda a: a["success"]) if tried else None
-        rows.append({"design": (h.get("design") or _design_from_key(key)), "key": key,
-                     **{k: v for k, v in h.items() if k != "design"},
-                     "best_attacker": best["attacker"] if best else None,
-                     "attacker_success": best["success"] if best else None,
-                     "attacker_success_ci95": best["ci95"] if best else None,
-                     "attacker_count": best["count"] if best else None,
-                     "attackers": tried,
-                     "attacker_lower_bound": any(a["lower_bound"] for a in tried)})
+        rows.append(
+            {
+                "design": (h.get("design") or _design_from_key(key)),
+                "key": key,
+                **{k: v for k, v in h.items() if k != "design"},
+                "best_attacker": best["attacker"] if best else None,
+                "attacker_success": best["success"] if best else None,
+                "attacker_success_ci95": best["ci95"] if best else None,
+                "attacker_count": best["count"] if best else None,
+                "attackers": tried,
+                "attacker_lower_bound": any(a["lower_bound"] for a in tried),
+            }
+        )
     shown = varying_parameters([r["design"] for r in rows])
-    eligible = [r for r in rows if r.get("human_answers") and not r.get("too_few_answers")
-                and r["attacker_success"] is not None]
+    eligible = [
+        r for r in rows if r.get("human_answers") and not r.get("too_few_answers") and r["attacker_success"] is not None
+    ]
     for r in rows:
         r["label"] = design_label(r["design"], shown)
         r["on_front"] = r in eligible and not any(
-            o is not r and o["human_success"] >= r["human_success"] and o["attacker_success"] <= r["attacker_success"]
+            o is not r
+            and o["human_success"] >= r["human_success"]
+            and o["attacker_success"] <= r["attacker_success"]
             and (o["human_success"] > r["human_success"] or o["attacker_success"] < r["attacker_success"])
-            for o in eligible)
-        r["status"] = ("no human answers" if not r.get("human_answers") else
-                       "too few human answers" if r.get("too_few_answers") else
-                       "no attacker result" if r["attacker_success"] is None else "measured")
+            for o in eligible
+        )
+        r["status"] = (
+            "no human answers"
+            if not r.get("human_answers")
+            else "too few human answers"
+            if r.get("too_few_answers")
+            else "no attacker result"
+            if r["attacker_success"] is None
+            else "measured"
+        )
     return rows
 
 
@@ -193,9 +235,10 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
     plt = pyplot()
     drawn = [r for r in rows if r.get("human_answers") and r["attacker_success"] is not None]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
-    for ax, x_of, ci_of, xlabel in ((axes[0], "human_success", "human_success_ci95", "human success"),
-                                    (axes[1], "human_median_seconds", "human_median_seconds_ci95",
-                                     "human median solve time (s)")):
+    for ax, x_of, ci_of, xlabel in (
+        (axes[0], "human_success", "human_success_ci95", "human success"),
+        (axes[1], "human_median_seconds", "human_median_seconds_ci95", "human median solve time (s)"),
+    ):
         for i, r in enumerate(drawn):
             x = r.get(x_of)
             if x is None:
@@ -206,8 +249,15 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
             xerr = [[x - ci[0]], [ci[1] - x]] if ci else None
             yerr = [[y - yci[0]], [yci[1] - y]] if yci else None
             ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="none", ecolor=colour, alpha=0.5, lw=1)
-            ax.scatter([x], [y], s=60, marker="x" if few else "o", color=colour,
-                       facecolors="none" if r["attacker_lower_bound"] and not few else colour, zorder=3)
+            ax.scatter(
+                [x],
+                [y],
+                s=60,
+                marker="x" if few else "o",
+                color=colour,
+                facecolors="none" if r["attacker_lower_bound"] and not few else colour,
+                zorder=3,
+            )
             ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(5, 5 + 9 * (i % 3)), fontsize=7)
         front = sorted((r for r in drawn if r["on_front"] and r.get(x_of) is not None), key=lambda r: r[x_of])
         if x_of == "human_success" and len(front) > 1:
@@ -217,28 +267,49 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
     axes[0].set_ylabel("best attacker's success (95% interval)")
     axes[0].set_xlim(-0.02, 1.02)
     axes[0].set_ylim(-0.02, 1.1)  # room for the labels of designs read at 100%
-    fig.suptitle(title + "\ngreen: on the front; hollow: an attacker had not converged (a lower bound); "
-                 "grey x: too few human answers", fontsize=9)
+    fig.suptitle(
+        title + "\ngreen: on the front; hollow: an attacker had not converged (a lower bound); "
+        "grey x: too few human answers",
+        fontsize=9,
+    )
     if any(r.get("simulated") for r in drawn):
-        fig.text(0.5, 0.5, "SIMULATED", fontsize=80, color="red", alpha=0.25, ha="center", va="center",
-                 rotation=25, weight="bold", zorder=10)
-        fig.text(0.5, 0.01, "human answers from simulated participants, not people", ha="center", fontsize=9,
-                 color="red")
+        fig.text(
+            0.5,
+            0.5,
+            "SIMULATED",
+            fontsize=80,
+            color="red",
+            alpha=0.25,
+            ha="center",
+            va="center",
+            rotation=25,
+            weight="bold",
+            zorder=10,
+        )
+        fig.text(
+            0.5, 0.01, "human answers from simulated participants, not people", ha="center", fontsize=9, color="red"
+        )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def frontier_sections(rows: list[dict], left_out: dict, out: Path, min_answers: int = MIN_ANSWERS,
-                      name: str = "frontier.png"):
+def frontier_sections(
+    rows: list[dict], left_out: dict, out: Path, min_answers: int = MIN_ANSWERS, name: str = "frontier.png"
+):
     """The report sections of a frontier: the table, what was left out, the plot."""
+
     def pct(v):
         return "-" if v is None else f"{v:.1%}"
 
     def interval(ci, fmt="{:.0%}"):
         return "" if not ci else " (" + fmt.format(ci[0]) + "-" + fmt.format(ci[1]) + ")"
-    lines = ["| design | people: success | answers (people) | median time, s | agreement | best attacker | "
-             "its success | front | status |", "|---" * 9 + "|"]
+
+    lines = [
+        "| design | people: success | answers (people) | median time, s | agreement | best attacker | "
+        "its success | front | status |",
+        "|---" * 9 + "|",
+    ]
     for r in rows:
         seconds = r.get("human_median_seconds")
         trained = " (**not converged**)" if r["attacker_lower_bound"] else ""
@@ -248,19 +319,29 @@ def frontier_sections(rows: list[dict], left_out: dict, out: Path, min_answers: 
             f"{'-' if seconds is None else f'{seconds:.1f}'}{interval(r.get('human_median_seconds_ci95'), '{:.1f}')} | "
             f"{pct(r.get('human_agreement'))} | {r['best_attacker'] or '-'}{trained} | "
             f"{pct(r['attacker_success'])}{interval(r.get('attacker_success_ci95'))} | "
-            f"{'yes' if r['on_front'] else ''} | {r['status']}{' (simulated)' if r.get('simulated') else ''} |")
-    lines += ["", "People: success with a Wilson 95% interval over answers (answers treated as independent), the "
-              "median solve time (image shown to answer) with a distribution-free 95% interval, agreement = share "
-              "of items answered by two or more people whose answers all agree (Bursztein et al. 2010). "
-              f"Designs with fewer than {min_answers} human answers are shown but kept off the front. The best "
-              "attacker is the most successful one measured on the design; a design any of whose attackers had "
-              "not converged is marked, since a patient attacker could take it off the front.",
-              "", "Left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in left_out.items())]
+            f"{'yes' if r['on_front'] else ''} | {r['status']}{' (simulated)' if r.get('simulated') else ''} |"
+        )
+    lines += [
+        "",
+        "People: success with a Wilson 95% interval over answers (answers treated as independent), the "
+        "median solve time (image shown to answer) with a distribution-free 95% interval, agreement = share "
+        "of items answered by two or more people whose answers all agree (Bursztein et al. 2010). "
+        f"Designs with fewer than {min_answers} human answers are shown but kept off the front. The best "
+        "attacker is the most successful one measured on the design; a design any of whose attackers had "
+        "not converged is marked, since a patient attacker could take it off the front.",
+        "",
+        "Left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in left_out.items()),
+    ]
     if any(r.get("simulated") for r in rows):
         lines += ["", "**SIMULATED**: some human answers come from simulated participants, not people."]
     plot = atomic_plot(out / name, lambda p: plot_frontier(rows, path=p))
-    return [Section("Security and usability: people beside the best attacker", lines,
-                    [("People's success and time against the best attacker's success, per design", plot)])]
+    return [
+        Section(
+            "Security and usability: people beside the best attacker",
+            lines,
+            [("People's success and time against the best attacker's success, per design", plot)],
+        )
+    ]
 
 
 def write_frontier(humans: list[Path], results: list[Path], out: Path, min_answers: int = MIN_ANSWERS) -> dict:
@@ -269,12 +350,19 @@ def write_frontier(humans: list[Path], results: list[Path], out: Path, min_answe
     if not human:
         raise CaptchalabError("no usable human answer in " + ", ".join(map(str, humans)))
     rows = frontier_rows(human, attacker_results(results))
-    data = {"kind": "frontier", "rows": rows, "left_out": left_out, "min_answers": min_answers,
-            "manifest": make_manifest("report", command="frontier", humans=[str(h) for h in humans],
-                                      results=[str(r) for r in results])}
+    data = {
+        "kind": "frontier",
+        "rows": rows,
+        "left_out": left_out,
+        "min_answers": min_answers,
+        "manifest": make_manifest(
+            "report", command="frontier", humans=[str(h) for h in humans], results=[str(r) for r in results]
+        ),
+    }
     with atomic_dir(out, force=True, ours="report.json") as tmp:
         sections = frontier_sections(rows, left_out, tmp, min_answers)
-        table = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items() if k != "key"}
-                 for r in rows]
+        table = [
+            {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items() if k != "key"} for r in rows
+        ]
         write_report(tmp, Report("Security-usability frontier", data, sections, tables={"frontier": table}))
     return data

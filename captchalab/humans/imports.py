@@ -1,6 +1,7 @@
 """Answers collected elsewhere (a crowd-sourcing platform's CSV) joined to a human study: each
 row scored by its kind's rule, worker ids hashed with the study's secret, repeats and unknown
 items refused and counted."""
+
 from __future__ import annotations
 
 import csv
@@ -32,8 +33,8 @@ def import_answers(study: HumanStudy, csv_path: Path, drop_workers: bool = False
         raw = Path(csv_path).read_bytes()
     except OSError as exc:
         raise CaptchalabError(f"cannot read {csv_path}: {exc.strerror or exc}") from None
-    if len(raw) > 50 * 2 ** 20:
-        raise CaptchalabError(f"{csv_path}: {len(raw) / 2 ** 20:.0f} MB is too large for an answers file")
+    if len(raw) > 50 * 2**20:
+        raise CaptchalabError(f"{csv_path}: {len(raw) / 2**20:.0f} MB is too large for an answers file")
     digest = hashlib.sha256(raw).hexdigest()[:16]
     target = study.log.folder / f"import-{digest}.jsonl"
     if target.exists():
@@ -45,8 +46,9 @@ def import_answers(study: HumanStudy, csv_path: Path, drop_workers: bool = False
     header = [h.strip().lower() for h in (rows[0].keys() if rows else [])]
     missing = [c for c in IMPORT_COLUMNS if c not in header]
     if missing:
-        raise CaptchalabError(f"{csv_path}: the header must name {','.join(IMPORT_COLUMNS)}[,ms][,pointer]; "
-                              f"missing {', '.join(missing)}")
+        raise CaptchalabError(
+            f"{csv_path}: the header must name {','.join(IMPORT_COLUMNS)}[,ms][,pointer]; missing {', '.join(missing)}"
+        )
     existing, _ = load_answers(study.folder)
     taken = {(a["participant"], a["dataset"], a["item"]) for a in existing}
     refused, records = Counter(), []
@@ -73,12 +75,27 @@ def import_answers(study: HumanStudy, csv_path: Path, drop_workers: bool = False
             continue
         ms = row.get("ms", "")
         taken.add((participant, item.dataset, item.name))
-        records.append({
-            "format": FORMAT, "participant": participant, "source": "import", "phase": "main", "seq": n - 1,
-            "dataset": item.dataset, "item": item.name, "kind": item.kind, "design": item.design,
-            "design_key": design_key(item.design), "answer": answer, "truth": item.truth,
-            "correct": study.correct(item, answer), "ms": clean_ms(float(ms)) if _number(ms) else None, "server_ms": None,
-            "pointer": row.get("pointer", "") if row.get("pointer", "") in POINTERS else "", "trajectory": None})
+        records.append(
+            {
+                "format": FORMAT,
+                "participant": participant,
+                "source": "import",
+                "phase": "main",
+                "seq": n - 1,
+                "dataset": item.dataset,
+                "item": item.name,
+                "kind": item.kind,
+                "design": item.design,
+                "design_key": design_key(item.design),
+                "answer": answer,
+                "truth": item.truth,
+                "correct": study.correct(item, answer),
+                "ms": clean_ms(float(ms)) if _number(ms) else None,
+                "server_ms": None,
+                "pointer": row.get("pointer", "") if row.get("pointer", "") in POINTERS else "",
+                "trajectory": None,
+            }
+        )
     if not records:
         raise CaptchalabError(f"{csv_path}: no usable answer ({', '.join(f'{v} {k}' for k, v in refused.items())})")
     atomic_write_text(target, "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records))

@@ -11,6 +11,7 @@ records. No web code here (server.py serves it; tests and notebooks drive it dir
 - Every item served carries a token (an HMAC under the study's secret): an answer must bring a
   token served to that participant and not yet answered; anything else is refused and counted.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,21 +37,23 @@ STUDY_FILE = "study.json"
 MAX_TRAJECTORY = 2000
 MAX_MS = 3_600_000
 POINTERS = ("mouse", "touch", "pen", "keyboard")
-CONSENT = ("This page is part of a study of how well people solve CAPTCHAs. You will be shown a few "
-           "CAPTCHAs and asked to solve each as you would on a website; it takes a few minutes. We record "
-           "your answers, how long each took and whether you used a mouse, touch or pen; nothing that "
-           "identifies you (no name, no address, no IP address). You may stop at any time by closing "
-           "the page; the answers given so far are kept.")
+CONSENT = (
+    "This page is part of a study of how well people solve CAPTCHAs. You will be shown a few "
+    "CAPTCHAs and asked to solve each as you would on a website; it takes a few minutes. We record "
+    "your answers, how long each took and whether you used a mouse, touch or pen; nothing that "
+    "identifies you (no name, no address, no IP address). You may stop at any time by closing "
+    "the page; the answers given so far are kept."
+)
 
 
 @dataclass
 class StudySettings:
-    answers_per_item: int = 3       # k: different people per item (agreement needs at least 2)
-    per_person: int = 20            # main items per participant
-    practice: int = 2               # practice items per kind present
-    attention: int = 2              # attention checks per page participant
-    hold: float = 600.0             # seconds an item on screen stays reserved for its participant
-    ignore_case: bool = False       # text answers compared case-folded (as attack --ignore-case)
+    answers_per_item: int = 3  # k: different people per item (agreement needs at least 2)
+    per_person: int = 20  # main items per participant
+    practice: int = 2  # practice items per kind present
+    attention: int = 2  # attention checks per page participant
+    hold: float = 600.0  # seconds an item on screen stays reserved for its participant
+    ignore_case: bool = False  # text answers compared case-folded (as attack --ignore-case)
     consent: str = CONSENT
 
     def check(self) -> None:
@@ -63,13 +66,13 @@ class StudySettings:
 
 @dataclass(frozen=True)
 class StudyItem:
-    dataset: str                    # the dataset's label (its folder name)
-    name: str                       # the image's filename in it
+    dataset: str  # the dataset's label (its folder name)
+    name: str  # the image's filename in it
     kind: str
     question: dict | None
     truth: str
     design: dict
-    index: int                      # row in the dataset (attention checks: their draw index)
+    index: int  # row in the dataset (attention checks: their draw index)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -91,7 +94,7 @@ class Served:
     phase: str
     image: np.ndarray
     parts: dict
-    position: int                   # 1-based, among this participant's items
+    position: int  # 1-based, among this participant's items
     total: int
 
 
@@ -99,10 +102,10 @@ class Served:
 class Participant:
     id: str
     source: str
-    plan: list[str]                 # phases still to come, in order
+    plan: list[str]  # phases still to come, in order
     seen: set = field(default_factory=set)
-    pending: dict = field(default_factory=dict)       # token -> (item, phase, served_at)
-    answered: set = field(default_factory=set)        # tokens answered
+    pending: dict = field(default_factory=dict)  # token -> (item, phase, served_at)
+    answered: set = field(default_factory=set)  # tokens answered
     seq: int = 0
 
 
@@ -133,8 +136,8 @@ class HumanStudy:
         self.main = [it for it in self.items if it.key not in practice_keys]
         self.by_key = {it.key: it for it in self.items}
         self.design_of = {it.key: design_key(it.design) for it in self.items}
-        self.answered = Counter()   # item key -> main answers recorded
-        self.people = {}            # item key -> participants who answered it (any phase)
+        self.answered = Counter()  # item key -> main answers recorded
+        self.people = {}  # item key -> participants who answered it (any phase)
         answers, _ = load_answers(self.folder)
         for a in answers:
             key = (a["dataset"], a["item"])
@@ -188,8 +191,9 @@ class HumanStudy:
                 continue
             p.plan.pop(0)
             p.seq += 1
-            token = hmac.new(self.secret, f"{p.id}:{p.seq}:{item.dataset}:{item.name}".encode(),
-                             hashlib.sha256).hexdigest()[:32]
+            token = hmac.new(
+                self.secret, f"{p.id}:{p.seq}:{item.dataset}:{item.name}".encode(), hashlib.sha256
+            ).hexdigest()[:32]
             p.pending[token] = (item, phase, now)
             p.seen.add(item.key)
             return self._served(p, token, item, phase)
@@ -228,10 +232,17 @@ class HumanStudy:
         return held
 
     def _attention_item(self, index: int) -> StudyItem:
-        spec = GenerationSpec("clean", 1, 3, 3, seed=int(self.rng.integers(2 ** 31)), strength=0.0)
+        spec = GenerationSpec("clean", 1, 3, 3, seed=int(self.rng.integers(2**31)), strength=0.0)
         drawn = render_one(spec, spec.check(), index)
-        item = StudyItem("attention", f"check-{spec.seed}-{index}", "text", None, drawn.label,
-                         design("clean", {}, 0.0, 0.0, "text"), index)
+        item = StudyItem(
+            "attention",
+            f"check-{spec.seed}-{index}",
+            "text",
+            None,
+            drawn.label,
+            design("clean", {}, 0.0, 0.0, "text"),
+            index,
+        )
         self.attention_items[item.name] = drawn.image
         return item
 
@@ -260,12 +271,24 @@ class HumanStudy:
         item, phase, served = p.pending[token]
         text = normalise_answer(item, answer)
         record = {
-            "format": FORMAT, "participant": p.id, "source": p.source, "phase": phase, "seq": p.seq,
-            "dataset": item.dataset, "item": item.name, "kind": item.kind, "design": item.design,
-            "design_key": design_key(item.design), "answer": text, "truth": item.truth,
-            "correct": self.correct(item, text), "ms": clean_ms(ms),
-            "server_ms": round((time.monotonic() - served) * 1000), "pointer": pointer if pointer in POINTERS else "",
-            "trajectory": _trajectory(trajectory) if get_kind(item.kind).trajectory else None}
+            "format": FORMAT,
+            "participant": p.id,
+            "source": p.source,
+            "phase": phase,
+            "seq": p.seq,
+            "dataset": item.dataset,
+            "item": item.name,
+            "kind": item.kind,
+            "design": item.design,
+            "design_key": design_key(item.design),
+            "answer": text,
+            "truth": item.truth,
+            "correct": self.correct(item, text),
+            "ms": clean_ms(ms),
+            "server_ms": round((time.monotonic() - served) * 1000),
+            "pointer": pointer if pointer in POINTERS else "",
+            "trajectory": _trajectory(trajectory) if get_kind(item.kind).trajectory else None,
+        }
         self.log.append(record)  # durable before the participant moves on
         del p.pending[token]
         p.answered.add(token)
@@ -283,10 +306,14 @@ class HumanStudy:
 
     def progress(self) -> dict:
         done = sum(min(n, self.settings.answers_per_item) for n in self.answered.values())
-        return {"items": len(self.main), "answers_per_item": self.settings.answers_per_item,
-                "main_answers": sum(self.answered.values()),
-                "complete": done / (len(self.main) * self.settings.answers_per_item) if self.main else 1.0,
-                "participants_this_run": len(self.participants), "rejected": dict(self.rejections)}
+        return {
+            "items": len(self.main),
+            "answers_per_item": self.settings.answers_per_item,
+            "main_answers": sum(self.answered.values()),
+            "complete": done / (len(self.main) * self.settings.answers_per_item) if self.main else 1.0,
+            "participants_this_run": len(self.participants),
+            "rejected": dict(self.rejections),
+        }
 
 
 def normalise_answer(item: StudyItem, answer) -> str:
@@ -306,11 +333,21 @@ def clean_ms(ms) -> int | None:
 def _trajectory(points) -> list | None:
     if points is None:
         return None
-    if not isinstance(points, list) or len(points) > MAX_TRAJECTORY or not all(
-            isinstance(pt, list) and len(pt) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                          and math.isfinite(v) for v in pt) for pt in points):
-        raise Rejected(400, "malformed answer", f"malformed answer: a trajectory is at most {MAX_TRAJECTORY} "
-                                                "[ms, x] pairs of numbers")
+    if (
+        not isinstance(points, list)
+        or len(points) > MAX_TRAJECTORY
+        or not all(
+            isinstance(pt, list)
+            and len(pt) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pt)
+            for pt in points
+        )
+    ):
+        raise Rejected(
+            400,
+            "malformed answer",
+            f"malformed answer: a trajectory is at most {MAX_TRAJECTORY} [ms, x] pairs of numbers",
+        )
     return [[round(t), round(x, 1)] for t, x in points]
 
 
@@ -323,6 +360,7 @@ def _read_json(path: Path) -> dict:
 
 
 # -- the study folder ------------------------------------------------------------------------
+
 
 def open_study(folder: Path, datasets: list[Path] | None = None, settings: StudySettings | None = None) -> HumanStudy:
     """Create a study folder for `datasets` with `settings`, or open an existing one as it was made
@@ -339,8 +377,10 @@ def open_study(folder: Path, datasets: list[Path] | None = None, settings: Study
         except (OSError, ValueError, KeyError, TypeError):
             raise CaptchalabError(f"{path} is not a human study file") from None
         if datasets and sorted(str(Path(d).resolve()) for d in datasets) != sorted(map(str, known)):
-            raise CaptchalabError(f"{folder} is a study of other datasets ({', '.join(map(str, known))}); "
-                                  f"give another `out`, or no `datasets` to go on with it")
+            raise CaptchalabError(
+                f"{folder} is a study of other datasets ({', '.join(map(str, known))}); "
+                f"give another `out`, or no `datasets` to go on with it"
+            )
         settings = kept
     else:
         if not datasets:
@@ -351,7 +391,16 @@ def open_study(folder: Path, datasets: list[Path] | None = None, settings: Study
         settings = settings or StudySettings()
     settings.check()
     study = HumanStudy(folder, known, settings, secret)
-    atomic_write_json(path, {"kind": "human-study", "format": FORMAT, "datasets": [str(d) for d in known],
-                             "settings": asdict(settings), "secret": secret.hex(),
-                             "items": len(study.main), "practice_items": len(study.practice)})
+    atomic_write_json(
+        path,
+        {
+            "kind": "human-study",
+            "format": FORMAT,
+            "datasets": [str(d) for d in known],
+            "settings": asdict(settings),
+            "secret": secret.hex(),
+            "items": len(study.main),
+            "practice_items": len(study.practice),
+        },
+    )
     return study

@@ -24,6 +24,7 @@ One answer is one JSON object on one line (format 1; fields are added, never ren
 
 No names, addresses, IPs, user agents or wall-clock times are stored.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,9 @@ def check_study_folders(folders) -> list[Path]:
     than after a long run."""
     for folder in folders:
         if not (Path(folder) / "study.json").is_file():
-            raise CaptchalabError(f"`humans` {folder} is not a human-study folder (no study.json; "
-                                  "see `captchalab humans --out`)")
+            raise CaptchalabError(
+                f"`humans` {folder} is not a human-study folder (no study.json; see `captchalab humans --out`)"
+            )
     return [Path(f) for f in folders]
 
 
@@ -103,12 +105,19 @@ def _parse(line: str) -> dict | None:
         return None
     design = record.get("design")
     number = (int, float)
-    ok = (all(isinstance(record.get(k), str) for k in ("participant", "dataset", "item", "answer", "truth"))
-          and record.get("kind") in KINDS and record.get("phase") in PHASES and record.get("source") in SOURCES
-          and isinstance(record.get("correct"), bool) and isinstance(design, dict)
-          and isinstance(design.get("style"), str) and isinstance(design.get("parameters"), dict)
-          and isinstance(design.get("strength"), number) and isinstance(design.get("eps"), number)
-          and (record.get("ms") is None or isinstance(record.get("ms"), number)))
+    ok = (
+        all(isinstance(record.get(k), str) for k in ("participant", "dataset", "item", "answer", "truth"))
+        and record.get("kind") in KINDS
+        and record.get("phase") in PHASES
+        and record.get("source") in SOURCES
+        and isinstance(record.get("correct"), bool)
+        and isinstance(design, dict)
+        and isinstance(design.get("style"), str)
+        and isinstance(design.get("parameters"), dict)
+        and isinstance(design.get("strength"), number)
+        and isinstance(design.get("eps"), number)
+        and (record.get("ms") is None or isinstance(record.get("ms"), number))
+    )
     return record if ok else None
 
 

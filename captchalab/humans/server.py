@@ -13,6 +13,7 @@
 Bad requests (unknown participant or token, a replay, a malformed or oversized body) get a 4xx
 with {"error": "..."} and are counted in rejections.json; nothing is recorded twice.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,10 +35,18 @@ def served_payload(served) -> dict:
     asks = kind.asks.format(**question)
     if served.phase == "attention":
         asks = "Attention check: type the three digits you see."
-    return {"token": served.token, "phase": served.phase, "kind": item.kind, "widget": kind.widget, "asks": asks,
-            "question": {k: v for k, v in question.items() if k in kind.page_question},
-            "image": png_uri(served.image), "parts": {k: png_uri(v) for k, v in served.parts.items()},
-            "position": served.position, "total": served.total}
+    return {
+        "token": served.token,
+        "phase": served.phase,
+        "kind": item.kind,
+        "widget": kind.widget,
+        "asks": asks,
+        "question": {k: v for k, v in question.items() if k in kind.page_question},
+        "image": png_uri(served.image),
+        "parts": {k: png_uri(v) for k, v in served.parts.items()},
+        "position": served.position,
+        "total": served.total,
+    }
 
 
 async def json_body(request) -> dict:
@@ -72,6 +81,7 @@ def json_endpoint(study: HumanStudy, work):
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except CaptchalabError as exc:
             return JSONResponse({"error": str(exc)}, status_code=500)
+
     return endpoint
 
 
@@ -83,8 +93,12 @@ def create_app(study: HumanStudy):
 
     async def about(request):
         kinds = sorted({it.kind for it in study.main})
-        return {"consent": study.settings.consent, "kinds": kinds, "practice": len(study.practice),
-                "per_person": min(study.settings.per_person, len(study.main))}
+        return {
+            "consent": study.settings.consent,
+            "kinds": kinds,
+            "practice": len(study.practice),
+            "per_person": min(study.settings.per_person, len(study.main)),
+        }
 
     async def start(request):
         body = await json_body(request)
@@ -99,8 +113,14 @@ def create_app(study: HumanStudy):
 
     async def answer(request):
         body = await json_body(request)
-        record = study.answer(body.get("participant"), body.get("token"), body.get("answer"), body.get("ms"),
-                              body.get("pointer", ""), body.get("trajectory"))
+        record = study.answer(
+            body.get("participant"),
+            body.get("token"),
+            body.get("answer"),
+            body.get("ms"),
+            body.get("pointer", ""),
+            body.get("trajectory"),
+        )
         reply = {"recorded": True}
         if record["phase"] == "practice":
             reply.update(correct=record["correct"], truth=record["truth"])
@@ -112,12 +132,15 @@ def create_app(study: HumanStudy):
     async def index(request):
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
-    routes = [Route("/", index), Route("/api/study", json_endpoint(study, about)),
-              Route("/api/start", json_endpoint(study, start), methods=["POST"]),
-              Route("/api/next", json_endpoint(study, next_item)),
-              Route("/api/answer", json_endpoint(study, answer), methods=["POST"]),
-              Route("/api/progress", json_endpoint(study, progress)),
-              Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    routes = [
+        Route("/", index),
+        Route("/api/study", json_endpoint(study, about)),
+        Route("/api/start", json_endpoint(study, start), methods=["POST"]),
+        Route("/api/next", json_endpoint(study, next_item)),
+        Route("/api/answer", json_endpoint(study, answer), methods=["POST"]),
+        Route("/api/progress", json_endpoint(study, progress)),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
     return Starlette(routes=routes)
 
 

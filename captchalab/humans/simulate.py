@@ -8,6 +8,7 @@ standard deviation `sigma`. A simulated participant knows the truth of an item b
 served image among the datasets' own (by its pixels; the page never names the item), and gets
 no attention checks (it could not read them).
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,7 +45,9 @@ class Profile:
         except ValueError:
             raise CaptchalabError(f"`profiles` {text!r}: expected FOLDER:ACCURACY:MEDIAN_SECONDS") from None
         if not folder or not 0 <= profile.accuracy <= 1 or not profile.median_seconds > 0:
-            raise CaptchalabError(f"`profiles` {text!r}: accuracy in [0, 1] and a positive median time, after the folder")
+            raise CaptchalabError(
+                f"`profiles` {text!r}: accuracy in [0, 1] and a positive median time, after the folder"
+            )
         return profile
 
 
@@ -116,15 +119,25 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
         trajectory = None
         if get_kind(item["kind"]).trajectory and isinstance(answer, int):
             trajectory = [[round(ms * t), round(answer * t)] for t in np.linspace(0.1, 1, 12)]
-        status, reply = client.call("/api/answer", {"participant": pid, "token": item["token"], "answer": answer,
-                                                    "ms": ms, "pointer": "mouse", "trajectory": trajectory})
+        status, reply = client.call(
+            "/api/answer",
+            {
+                "participant": pid,
+                "token": item["token"],
+                "answer": answer,
+                "ms": ms,
+                "pointer": "mouse",
+                "trajectory": trajectory,
+            },
+        )
         sent += 1
         refused += status != 200
     return {"participant": pid, "answers": sent, "refused": refused, "unrecognised": unknown}
 
 
-def simulate(url: str, profiles: list[Profile], participants: int, seed: int = 0,
-             at_once: int | None = None) -> list[dict]:
+def simulate(
+    url: str, profiles: list[Profile], participants: int, seed: int = 0, at_once: int | None = None
+) -> list[dict]:
     """`participants` simulated people taking the page, `at_once` of them simultaneously (default all)."""
     if participants < 1:
         raise CaptchalabError(f"`participants` must be at least 1, got {participants}")

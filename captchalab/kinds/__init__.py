@@ -12,6 +12,7 @@ attacker uses it), else the question with the images the page shows beside it (a
 The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` (numeric.py). A
 kind of one's own subclasses `Kind` (base.py) and is added with `register_kind` (docs/plugins.md).
 """
+
 from .base import KINDS, Kind, get_kind, kind_of_columns, register_kind
 from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, parse_tiles, score_grid
 from .numeric import NumberKind, RotationKind, SliderKind, angle_error, score_errors
@@ -20,6 +21,23 @@ from .text import TextKind
 for _kind in (TextKind(), GridKind(), SliderKind(), RotationKind()):  # text first: its labels files are the oldest
     register_kind(_kind)
 
-__all__ = ["KINDS", "Kind", "NumberKind", "TextKind", "GridKind", "SliderKind", "RotationKind", "get_kind",
-           "register_kind", "kind_of_columns", "GRID_SIZES", "MAP_CELLS", "format_tiles", "parse_grid",
-           "parse_tiles", "score_grid", "angle_error", "score_errors"]
+__all__ = [
+    "KINDS",
+    "Kind",
+    "NumberKind",
+    "TextKind",
+    "GridKind",
+    "SliderKind",
+    "RotationKind",
+    "get_kind",
+    "register_kind",
+    "kind_of_columns",
+    "GRID_SIZES",
+    "MAP_CELLS",
+    "format_tiles",
+    "parse_grid",
+    "parse_tiles",
+    "score_grid",
+    "angle_error",
+    "score_errors",
+]

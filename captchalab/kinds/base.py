@@ -7,6 +7,7 @@ challenge is drawn, the study page's widget and how a page's answer is written, 
 person answers, and what explore draws. A new kind subclasses `Kind` and calls `register_kind`
 (from a style plugin's module, say) before a style names it.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,10 +17,12 @@ import numpy as np
 
 from ..errors import CaptchalabError
 
-LOWER_BOUND_NOTE = ("A **lower bound** is a number from an attacker that had not converged (it was still "
-                    "improving when its budget ended, underfitted, or was fine-tuned from one that had not "
-                    "converged): a patient attacker reads at least this much. Intervals are Wilson 95% "
-                    "intervals over the CAPTCHAs attacked.")
+LOWER_BOUND_NOTE = (
+    "A **lower bound** is a number from an attacker that had not converged (it was still "
+    "improving when its budget ended, underfitted, or was fine-tuned from one that had not "
+    "converged): a patient attacker reads at least this much. Intervals are Wilson 95% "
+    "intervals over the CAPTCHAs attacked."
+)
 
 
 def pct(value) -> str:
@@ -49,13 +52,14 @@ def number(value) -> float | None:
 
 class Kind:
     """What one kind of CAPTCHA is. Subclasses fill in the fields and override what differs."""
+
     name: ClassVar[str] = ""
-    columns: ClassVar[tuple[str, ...]] = ()      # labels.csv header, after filename
-    unit: ClassVar[str] = ""                      # what char_accuracy counts
-    unit_definition: ClassVar[str] = ""           # how (report.json's char_accuracy_definition)
-    default_attacker: ClassVar[str] = ""          # what `train captcha` trains when no --attacker is named
+    columns: ClassVar[tuple[str, ...]] = ()  # labels.csv header, after filename
+    unit: ClassVar[str] = ""  # what char_accuracy counts
+    unit_definition: ClassVar[str] = ""  # how (report.json's char_accuracy_definition)
+    default_attacker: ClassVar[str] = ""  # what `train captcha` trains when no --attacker is named
     question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
-    example_style: ClassVar[str] = ""             # a built-in style of this kind (explore draws from it)
+    example_style: ClassVar[str] = ""  # a built-in style of this kind (explore draws from it)
     # answers are strings of characters from a character set: its styles render a text they are
     # given (Generator.render), its attackers and datasets carry that set; the other kinds' styles
     # draw whole challenges (Generator.challenge) and their readers learn object classes instead
@@ -107,12 +111,17 @@ class Kind:
     # -- reports ---------------------------------------------------------------------------
     def report_table(self, result: dict) -> list[str]:
         """The report's first table: one row per attacker, then what its columns mean."""
-        lines = ["", "| attacker | success | 95% interval | challenges/s | read | skipped | training |",
-                 "|---|---|---|---|---|---|---|"]
+        lines = [
+            "",
+            "| attacker | success | 95% interval | challenges/s | read | skipped | training |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, r in result["per_attacker"].items():
-            lines.append(f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
-                         f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
-                         f"{trained(r.get('state'))} |")
+            lines.append(
+                f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
+                f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
+                f"{trained(r.get('state'))} |"
+            )
         return lines + ["", f"Success is single-attempt ({self.unit_definition}).", "", LOWER_BOUND_NOTE]
 
     def summary(self, r: dict) -> str:
@@ -129,8 +138,11 @@ class Kind:
         names = [title for _, title in self.per_style_columns]
         lines = ["| style | " + " | ".join(names) + " | count |", "|---" * (len(names) + 2) + "|"]
         for style, rs in r["per_style"].items():
-            lines.append(f"| {style} | " + " | ".join(pct(rs.get(key)) for key, _ in self.per_style_columns)
-                         + f" | {rs['count']} |")
+            lines.append(
+                f"| {style} | "
+                + " | ".join(pct(rs.get(key)) for key, _ in self.per_style_columns)
+                + f" | {rs['count']} |"
+            )
         return lines
 
     def seen(self, image: np.ndarray, item) -> np.ndarray:

@@ -3,6 +3,7 @@ squares with biscuits"); the answer is the set of tile indices showing the promp
 row by row from the top left, written sorted and space-separated: "0 4 7" ("" when none does).
 labels.csv: `filename,grid,prompt,answer` with grid written "3x3" or "4x4". A dynamic grid's later
 reads, with the selected tiles replaced, add `"round": 2, 3, ...` to the question."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,9 +17,17 @@ MAP_CELLS = 4  # a 4x4 grid's coverage_map (what grid4 records for dense readers
 
 
 class GridKind(Kind):
-    name, columns, unit, default_attacker, example_style = "grid", ("grid", "prompt", "answer"), "tile", "tilecnn", "grid3"
-    unit_definition = ("tile accuracy = tiles (squares) whose first selection matches the answer, selected or "
-                       "left, divided by all tiles")
+    name, columns, unit, default_attacker, example_style = (
+        "grid",
+        ("grid", "prompt", "answer"),
+        "tile",
+        "tilecnn",
+        "grid3",
+    )
+    unit_definition = (
+        "tile accuracy = tiles (squares) whose first selection matches the answer, selected or "
+        "left, divided by all tiles"
+    )
     widget, view = "tiles", "tiles"
     asks = "Select all squares showing: {prompt}. Then press Verify."
     page_question = ("grid", "prompt")
@@ -40,32 +49,55 @@ class GridKind(Kind):
     def score(self, items):
         measured = score_grid(items)
         n = len(items)
-        unknown = Counter(it.question["prompt"] for it in items
-                          if (getattr(it.reading, "details", None) or {}).get("unknown_prompt"))
-        dynamic = {"dynamic_count": measured["dynamic"], "solved_within_rounds": measured["solved_within_rounds"],
-                   "first_selection_accuracy": measured["exact"] / n if n else 0.0} if measured["dynamic"] else {}
-        return {"success": measured["success"], "unit_accuracy": measured["tile_accuracy"],
-                "rates": {"lenient_accuracy": measured["lenient"]}, "fields": {
-            **dynamic, "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
-            **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")},
-            "unknown_prompts": dict(unknown)}}
+        unknown = Counter(
+            it.question["prompt"] for it in items if (getattr(it.reading, "details", None) or {}).get("unknown_prompt")
+        )
+        dynamic = (
+            {
+                "dynamic_count": measured["dynamic"],
+                "solved_within_rounds": measured["solved_within_rounds"],
+                "first_selection_accuracy": measured["exact"] / n if n else 0.0,
+            }
+            if measured["dynamic"]
+            else {}
+        )
+        return {
+            "success": measured["success"],
+            "unit_accuracy": measured["tile_accuracy"],
+            "rates": {"lenient_accuracy": measured["lenient"]},
+            "fields": {
+                **dynamic,
+                "lenient_definition": f"at most {measured['lenient_misses']} tile wrong (missed or extra)",
+                **{k: measured[k] for k in ("tile_precision", "tile_recall", "tile_counts", "most_confused")},
+                "unknown_prompts": dict(unknown),
+            },
+        }
 
     def report_table(self, result):
-        lines = ["", "| attacker | success (exact set) | 95% interval | lenient success | tile accuracy | "
-                 "tile precision | tile recall | challenges/s | read | skipped | training |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "",
+            "| attacker | success (exact set) | 95% interval | lenient success | tile accuracy | "
+            "tile precision | tile recall | challenges/s | read | skipped | training |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in result["per_attacker"].items():
-            lines.append(f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
-                         f"{pct(r.get('lenient_accuracy'))} | {pct(r['char_accuracy'])} | "
-                         f"{pct(r.get('tile_precision'))} | {pct(r.get('tile_recall'))} | "
-                         f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
-                         f"{trained(r.get('state'))} |")
+            lines.append(
+                f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
+                f"{pct(r.get('lenient_accuracy'))} | {pct(r['char_accuracy'])} | "
+                f"{pct(r.get('tile_precision'))} | {pct(r.get('tile_recall'))} | "
+                f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
+                f"{trained(r.get('state'))} |"
+            )
         first = next(iter(result["per_attacker"].values()))
         return lines + [
-            "", "Success is single-attempt: the selected tiles are exactly the answer's. Lenient success "
+            "",
+            "Success is single-attempt: the selected tiles are exactly the answer's. Lenient success "
             f"accepts {first.get('lenient_definition', 'one wrong tile')}, as deployed 4x4 grids do. Tile "
             "accuracy (`char_accuracy` in report.json) counts every tile of every challenge, selected or not; "
-            "precision and recall are over the tiles selected and the tiles of the answers.", "", LOWER_BOUND_NOTE]
+            "precision and recall are over the tiles selected and the tiles of the answers.",
+            "",
+            LOWER_BOUND_NOTE,
+        ]
 
     def summary(self, r):
         return f", lenient {r['lenient_accuracy']:.2%}, tile accuracy {r['char_accuracy']:.2%}"
@@ -74,16 +106,25 @@ class GridKind(Kind):
         lines = []
         if r.get("dynamic_count"):
             within = ", ".join(f"{n} reads: {pct(v)}" for n, v in r["solved_within_rounds"].items()) or "none"
-            lines += [f"Dynamic grids ({r['dynamic_count']}): solved {pct(r['captcha_accuracy'])}; the first "
-                      f"selection exact {pct(r['first_selection_accuracy'])}; solved within {within} (each "
-                      "selected tile is replaced from its queue and the grid read again, until the reader selects "
-                      "nothing; one wrong tile fails the challenge).", ""]
+            lines += [
+                f"Dynamic grids ({r['dynamic_count']}): solved {pct(r['captcha_accuracy'])}; the first "
+                f"selection exact {pct(r['first_selection_accuracy'])}; solved within {within} (each "
+                "selected tile is replaced from its queue and the grid read again, until the reader selects "
+                "nothing; one wrong tile fails the challenge).",
+                "",
+            ]
         if r.get("unknown_prompts"):
-            lines += ["Prompts this reader never learnt (it selected nothing, a failure): " + ", ".join(
-                f"{p} ({n})" for p, n in r["unknown_prompts"].items()), ""]
+            lines += [
+                "Prompts this reader never learnt (it selected nothing, a failure): "
+                + ", ".join(f"{p} ({n})" for p, n in r["unknown_prompts"].items()),
+                "",
+            ]
         if r.get("most_confused"):
-            lines += ["Tiles selected wrongly, by the prompt and the class they showed: " + ", ".join(
-                f"{c['prompt']}→{c['selected']} ({c['count']})" for c in r["most_confused"]), ""]
+            lines += [
+                "Tiles selected wrongly, by the prompt and the class they showed: "
+                + ", ".join(f"{c['prompt']}→{c['selected']} ({c['count']})" for c in r["most_confused"]),
+                "",
+            ]
         return lines + self.per_style_lines(r)
 
     def seen(self, image, item):
@@ -110,7 +151,9 @@ class GridKind(Kind):
                 cv2.line(out, (x0 + 4, y1 - 4), (x1 - 4, y0 + 4), (0, 0, 230), 3)
             if p is not None:
                 label = f"{p:.2f}"
-                cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 3, cv2.LINE_AA)
+                cv2.putText(
+                    out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 3, cv2.LINE_AA
+                )
                 cv2.putText(out, label, (x0 + 5, y0 + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         return out
 
@@ -119,12 +162,16 @@ class GridKind(Kind):
 
     def describe_reading(self, found, truth):
         return (f"selects tiles {found}" if found else "selects nothing") + (
-            f" (truth {truth or 'none'})" if truth is not None else "")
+            f" (truth {truth or 'none'})" if truth is not None else ""
+        )
 
     def page_answer(self, answer, question):
         n = question["grid"] ** 2
-        if not isinstance(answer, list) or len(answer) > n or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in answer):
+        if (
+            not isinstance(answer, list)
+            or len(answer) > n
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in answer)
+        ):
             raise ValueError(f"a grid answer is a list of tile numbers 0-{n - 1}")
         return format_tiles(parse_tiles(" ".join(map(str, answer)), n))
 
@@ -140,7 +187,7 @@ class GridKind(Kind):
 
 
 def parse_grid(text: str) -> int:
-    """"3x3" -> 3; only the sizes deployed grids use."""
+    """ "3x3" -> 3; only the sizes deployed grids use."""
     rows, sep, cols = text.strip().lower().partition("x")
     if not sep or rows != cols or not rows.isdigit() or int(rows) not in GRID_SIZES:
         raise ValueError(f"grid {text!r} is not one of {', '.join(f'{n}x{n}' for n in GRID_SIZES)}")
@@ -195,9 +242,16 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
     selected, positive = counts["tp"] + counts["fp"], counts["tp"] + counts["fn"]
     rounds = [it.rounds for it in dynamic if it.rounds is not None]
     within = {str(r): sum(x <= r for x in rounds) / len(dynamic) for r in range(2, max(rounds, default=1) + 1)}
-    return {"exact": exact, "success": success, "lenient": lenient, "lenient_misses": lenient_misses,
-            "tile_counts": counts, "dynamic": len(dynamic), "solved_within_rounds": within,
-            "most_confused": [{"prompt": p, "selected": c, "count": k} for (p, c), k in confused.most_common(10)],
-            "tile_accuracy": (counts["tp"] + counts["tn"]) / tiles if tiles else 0.0,
-            "tile_precision": counts["tp"] / selected if selected else None,
-            "tile_recall": counts["tp"] / positive if positive else None}
+    return {
+        "exact": exact,
+        "success": success,
+        "lenient": lenient,
+        "lenient_misses": lenient_misses,
+        "tile_counts": counts,
+        "dynamic": len(dynamic),
+        "solved_within_rounds": within,
+        "most_confused": [{"prompt": p, "selected": c, "count": k} for (p, c), k in confused.most_common(10)],
+        "tile_accuracy": (counts["tp"] + counts["tn"]) / tiles if tiles else 0.0,
+        "tile_precision": counts["tp"] / selected if selected else None,
+        "tile_recall": counts["tp"] / positive if positive else None,
+    }

@@ -6,6 +6,7 @@
 - `rotation`: no question; the answer is the clockwise turn in whole degrees, [0, 360), that
   makes the round picture upright ("270"). labels.csv: `filename,angle`.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -17,11 +18,12 @@ from .base import LOWER_BOUND_NOTE, Kind, interval, number, pct, trained
 class NumberKind(Kind):
     """A kind whose answer is one whole number, passing within `tolerance` of the truth; reports
     give the share within each of `shown` and the mean and median error in `measure`."""
+
     unit = "challenge"
     unit_definition = "the share of challenges answered within the tolerance (the success rate)"
     tolerance: float = 0
     shown: tuple = ()
-    measure: str = ""           # the error's unit in report.json's field names (px, degrees)
+    measure: str = ""  # the error's unit in report.json's field names (px, degrees)
 
     def units(self, answer):
         return 1
@@ -41,21 +43,30 @@ class NumberKind(Kind):
 
     def report_table(self, result):
         m = self.measure
-        lines = ["", f"| attacker | success (within {self.tolerance:g} {m}) | 95% interval | "
-                 + " | ".join(f"within {t:g} {m}" for t in self.shown)
-                 + f" | mean error ({m}) | median error ({m}) | no answer | challenges/s | read | skipped | training |",
-                 "|---" * (len(self.shown) + 10) + "|"]
+        lines = [
+            "",
+            f"| attacker | success (within {self.tolerance:g} {m}) | 95% interval | "
+            + " | ".join(f"within {t:g} {m}" for t in self.shown)
+            + f" | mean error ({m}) | median error ({m}) | no answer | challenges/s | read | skipped | training |",
+            "|---" * (len(self.shown) + 10) + "|",
+        ]
         for name, r in result["per_attacker"].items():
             within = r.get(f"within_{m}") or {}
-            lines.append(f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
-                         + " | ".join(pct(within.get(str(t))) for t in self.shown)
-                         + f" | {_value(r.get(f'mean_abs_error_{m}'))} | {_value(r.get(f'median_abs_error_{m}'))} | "
-                         f"{r.get('no_answer', 0)} | {r.get('captchas_per_second') or '-'} | {r['count']} | "
-                         f"{r['skipped']} | {trained(r.get('state'))} |")
-        return lines + ["", f"Success is single-attempt: the answer within {self.tolerance:g} {m} of the truth "
-                        f"(`tolerance_{m}` in report.json; `char_accuracy` is the same share). The mean and median "
-                        f"errors are over the challenges answered with a number; \"no answer\" counts the others.",
-                        "", LOWER_BOUND_NOTE]
+            lines.append(
+                f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
+                + " | ".join(pct(within.get(str(t))) for t in self.shown)
+                + f" | {_value(r.get(f'mean_abs_error_{m}'))} | {_value(r.get(f'median_abs_error_{m}'))} | "
+                f"{r.get('no_answer', 0)} | {r.get('captchas_per_second') or '-'} | {r['count']} | "
+                f"{r['skipped']} | {trained(r.get('state'))} |"
+            )
+        return lines + [
+            "",
+            f"Success is single-attempt: the answer within {self.tolerance:g} {m} of the truth "
+            f"(`tolerance_{m}` in report.json; `char_accuracy` is the same share). The mean and median "
+            f'errors are over the challenges answered with a number; "no answer" counts the others.',
+            "",
+            LOWER_BOUND_NOTE,
+        ]
 
     def summary(self, r):
         error = r.get(f"mean_abs_error_{self.measure}")
@@ -92,16 +103,24 @@ def score_errors(errors: list, tolerance: float, shown: tuple, unit: str) -> dic
     n = len(errors)
     success = sum(e is not None and e <= tolerance for e in errors)
     within = {str(t): (sum(e is not None and e <= t for e in errors) / n if n else 0.0) for t in shown}
-    return {"success": success, "unit_accuracy": success / n if n else 0.0, "fields": {
-        f"tolerance_{unit}": tolerance, f"within_{unit}": within, "no_answer": errors.count(None),
-        f"mean_abs_error_{unit}": float(sum(known) / len(known)) if known else None,
-        f"median_abs_error_{unit}": float(sorted(known)[len(known) // 2]) if known else None}}
+    return {
+        "success": success,
+        "unit_accuracy": success / n if n else 0.0,
+        "fields": {
+            f"tolerance_{unit}": tolerance,
+            f"within_{unit}": within,
+            "no_answer": errors.count(None),
+            f"mean_abs_error_{unit}": float(sum(known) / len(known)) if known else None,
+            f"median_abs_error_{unit}": float(sorted(known)[len(known) // 2]) if known else None,
+        },
+    }
 
 
 class SliderKind(NumberKind):
-    """"Drag the piece into the gap": the page serves the background (the image) and the piece (an
+    """ "Drag the piece into the gap": the page serves the background (the image) and the piece (an
     RGBA part, `NAME.piece.png`) at height `y`; the answer is the x of the gap's left edge, in
     background pixels. Success: within `tolerance` pixels."""
+
     name, columns, default_attacker, example_style = "slider", ("y", "x"), "locator", "slider"
     question_parts = (("piece", True),)  # shown to the solver with the question (with its transparency)
     tolerance, shown, measure = 5, (1, 2, 5, 10, 20), "px"
@@ -149,7 +168,7 @@ class SliderKind(NumberKind):
             h, w = piece.shape[:2]
             x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, out.shape[1]), min(y + h, out.shape[0])
             if x1 > x0 and y1 > y0:
-                cut = piece[y0 - y:y1 - y, x0 - x:x1 - x]
+                cut = piece[y0 - y : y1 - y, x0 - x : x1 - x]
                 alpha = cut[..., 3:4].astype(np.float32) / 255.0
                 out[y0:y1, x0:x1] = (alpha * cut[..., :3] + (1 - alpha) * out[y0:y1, x0:x1]).astype(np.uint8)
             cv2.line(out, (x, 0), (x, out.shape[0] - 1), (40, 40, 214), 1)
@@ -177,10 +196,11 @@ def angle_error(truth: float, guess: float, symmetry: int = 1) -> float:
 
 
 class RotationKind(NumberKind):
-    """"Turn the picture upright": the image is a round picture turned by an unknown angle; the
+    """ "Turn the picture upright": the image is a round picture turned by an unknown angle; the
     answer is the clockwise turn, in whole degrees in [0, 360), that makes it upright. A picture
     that looks the same every 360/k degrees (its `symmetry` k, in challenges.json) is scored
     against all k equivalent answers. Success: within `tolerance` degrees."""
+
     name, columns, default_attacker, example_style = "rotation", ("angle",), "rotnet", "rotation"
     tolerance, shown, measure = 10, (5, 10, 20, 45, 90), "degrees"
     widget = "dial"
@@ -211,8 +231,9 @@ class RotationKind(NumberKind):
         """The picture turned back by the reader's answer."""
         h, w = image.shape[:2]
         turn = int(found) if found.strip().isdigit() else 0
-        upright = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0), (w, h),
-                                 borderValue=(255, 255, 255))
+        upright = cv2.warpAffine(
+            image, cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0), (w, h), borderValue=(255, 255, 255)
+        )
         return [("turned back by the reader's answer", upright)]
 
     def page_answer(self, answer, question):

@@ -1,6 +1,7 @@
 """Text CAPTCHAs: no question (a reader may be told the expected length); the answer is the
 characters. labels.csv: `filename,text`; a generated dataset keeps each character's box in
 boxes.json."""
+
 from __future__ import annotations
 
 import cv2
@@ -12,14 +13,19 @@ from .base import LOWER_BOUND_NOTE, Kind, interval, pct, trained
 
 class TextKind(Kind):
     name, columns, unit, default_attacker, example_style = "text", ("text",), "character", "segment", "distorted"
-    unit_definition = ("character accuracy = sum over CAPTCHAs of max(0, length - edit distance between guess "
-                       "and truth), divided by the number of true characters")
+    unit_definition = (
+        "character accuracy = sum over CAPTCHAs of max(0, length - edit distance between guess "
+        "and truth), divided by the number of true characters"
+    )
     characters = True
     drawn_file = "boxes.json"
     asks = "Type the characters you see."
     view = "text"
-    per_style_columns = (("captcha_accuracy", "CAPTCHA acc."), ("char_accuracy", "char acc."),
-                         ("segmentation_box_rate", "segmentation (boxes)"))
+    per_style_columns = (
+        ("captcha_accuracy", "CAPTCHA acc."),
+        ("char_accuracy", "char acc."),
+        ("segmentation_box_rate", "segmentation (boxes)"),
+    )
 
     def row(self, question, answer):
         return [answer]
@@ -34,30 +40,46 @@ class TextKind(Kind):
         return fold(guess, ignore_case) == fold(truth, ignore_case)
 
     def report_table(self, result):
-        lines = [f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing", "",
-                 "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
-                 "style's boxes | CAPTCHAs/s | read | skipped | training |", "|---|---|---|---|---|---|---|---|---|"]
+        lines = [
+            f"- case {'ignored' if result.get('ignore_case') else 'counted'} when comparing",
+            "",
+            "| attacker | CAPTCHA accuracy | 95% interval | character accuracy | segmentation vs the "
+            "style's boxes | CAPTCHAs/s | read | skipped | training |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for name, r in result["per_attacker"].items():
-            lines.append(f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
-                         f"{pct(r['char_accuracy'])} | {pct(r.get('segmentation_box_rate'))} | "
-                         f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
-                         f"{trained(r.get('state'))} |")
+            lines.append(
+                f"| {name} | {pct(r['captcha_accuracy'])} | {interval(r.get('captcha_accuracy_ci95'))} | "
+                f"{pct(r['char_accuracy'])} | {pct(r.get('segmentation_box_rate'))} | "
+                f"{r.get('captchas_per_second') or '-'} | {r['count']} | {r['skipped']} | "
+                f"{trained(r.get('state'))} |"
+            )
         return lines + [
-            "", f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
+            "",
+            f"Character accuracy is defined from the edit distance: {result['char_accuracy_definition']}.",
             "The segmentation column compares the boxes a segmenting attacker cut with the boxes the "
             "style drew (a length hint makes the count right by construction, so the count alone "
             "would say nothing). The top-level numbers of report.json are the first attacker's; "
-            "every attacker's are under `per_attacker`.", "", LOWER_BOUND_NOTE]
+            "every attacker's are under `per_attacker`.",
+            "",
+            LOWER_BOUND_NOTE,
+        ]
 
     def summary(self, r):
         return f", character accuracy {r['char_accuracy']:.2%}"
 
     def attacker_lines(self, r):
-        lines = ["Per position (CAPTCHAs read with the right length): " + ", ".join(
-            f"{i + 1}: {a:.2%}" for i, a in enumerate(r.get("per_position_accuracy") or []) if a is not None)]
+        lines = [
+            "Per position (CAPTCHAs read with the right length): "
+            + ", ".join(
+                f"{i + 1}: {a:.2%}" for i, a in enumerate(r.get("per_position_accuracy") or []) if a is not None
+            )
+        ]
         if r.get("most_confused"):
-            lines += ["", "Most confused: " + ", ".join(
-                f"{c['truth']}→{c['guess']} ({c['count']})" for c in r["most_confused"])]
+            lines += [
+                "",
+                "Most confused: " + ", ".join(f"{c['truth']}→{c['guess']} ({c['count']})" for c in r["most_confused"]),
+            ]
         per_style = self.per_style_lines(r)
         return lines + ([""] + per_style if per_style else [])
 
@@ -74,11 +96,12 @@ class TextKind(Kind):
             strip = cv2.cvtColor(strip, cv2.COLOR_GRAY2BGR)
             scale = out.shape[1] / strip.shape[1]
             if scale < 1:
-                strip = cv2.resize(strip, (out.shape[1], max(1, round(strip.shape[0] * scale))),
-                                   interpolation=cv2.INTER_AREA)
+                strip = cv2.resize(
+                    strip, (out.shape[1], max(1, round(strip.shape[0] * scale))), interpolation=cv2.INTER_AREA
+                )
             canvas = np.full((out.shape[0] + strip.shape[0] + 2, max(out.shape[1], strip.shape[1]), 3), 255, np.uint8)
-            canvas[:out.shape[0], :out.shape[1]] = out
-            canvas[out.shape[0] + 2:, :strip.shape[1]] = strip
+            canvas[: out.shape[0], : out.shape[1]] = out
+            canvas[out.shape[0] + 2 :, : strip.shape[1]] = strip
             out = canvas
         return out
 
@@ -88,4 +111,4 @@ class TextKind(Kind):
     def wrong_value(self, truth, question, charset, rng):
         k = int(rng.integers(len(truth)))
         others = [c for c in charset if c != truth[k]] or ["?"]
-        return truth[:k] + str(rng.choice(others)) + truth[k + 1:]
+        return truth[:k] + str(rng.choice(others)) + truth[k + 1 :]

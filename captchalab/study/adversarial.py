@@ -5,6 +5,7 @@ of every other attacker (transfer), the accuracy after each defence (preprocessi
 reading), a readability proxy (PSNR and SSIM against the clean image) and, with `retrain`, the
 target fine-tuned on adversarial CAPTCHAs and attacked again through its new gradients.
 """
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,12 @@ from ..manifest import make_manifest, sha256_bytes
 from ..train import train_attacker
 from .report import write_adversarial_report
 
-DEFENCES = {"median": "median filter of k x k pixels", "jpeg": "JPEG at quality q",
-            "bits": "colour depth reduced to b bits per channel", "blur": "Gaussian blur of sigma s pixels"}
+DEFENCES = {
+    "median": "median filter of k x k pixels",
+    "jpeg": "JPEG at quality q",
+    "bits": "colour depth reduced to b bits per channel",
+    "blur": "Gaussian blur of sigma s pixels",
+}
 
 
 def parse_defences(text: str) -> list[str]:
@@ -39,8 +44,12 @@ def parse_defences(text: str) -> list[str]:
         if not match:
             raise CaptchalabError(f"`defences`: unknown defence {name!r} (use median3, jpeg75, bits4, blur1 ...)")
         defence, value = match.group(1), float(match.group(2))
-        if (defence == "median" and (value < 3 or value % 2 == 0)) or (defence == "jpeg" and not 1 <= value <= 100) \
-                or (defence == "bits" and not 1 <= value <= 8) or (defence == "blur" and not 0 < value <= 10):
+        if (
+            (defence == "median" and (value < 3 or value % 2 == 0))
+            or (defence == "jpeg" and not 1 <= value <= 100)
+            or (defence == "bits" and not 1 <= value <= 8)
+            or (defence == "blur" and not 0 < value <= 10)
+        ):
             raise CaptchalabError(f"`defences`: {name!r} is out of range ({defence}: {DEFENCES[defence]})")
     return names
 
@@ -60,7 +69,7 @@ def defend(image: np.ndarray, name: str) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -70,27 +79,27 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     blur = lambda m: cv2.GaussianBlur(m, (11, 11), 1.5)
     mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
-    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (sxx + syy + c2))
+    sxx, syy, sxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
     return float(m.mean())
 
 
 @dataclass
 class AdversarialConfig:
-    spec: GenerationSpec                 # the clean CAPTCHAs (count = how many)
-    target: str                          # model file of a differentiable attacker
-    transfer: list[str] = field(default_factory=list)   # other model files
-    readers: list[str] = field(default_factory=list)    # read-only attackers by name
+    spec: GenerationSpec  # the clean CAPTCHAs (count = how many)
+    target: str  # model file of a differentiable attacker
+    transfer: list[str] = field(default_factory=list)  # other model files
+    readers: list[str] = field(default_factory=list)  # read-only attackers by name
     eps: list[float] = field(default_factory=lambda: [0, 2, 4, 8, 16])
     method: str = "pgd"
     steps: int = 10
     defences: list[str] = field(default_factory=lambda: ["median3", "jpeg75", "bits4", "blur1"])
     retrain: bool = False
     retrain_count: int = 2000
-    retrain_eps: float | None = None     # default: the largest eps
-    retrain_budget: int | None = None    # examples the fine-tune sees at most (None: the attacker's)
+    retrain_eps: float | None = None  # default: the largest eps
+    retrain_budget: int | None = None  # examples the fine-tune sees at most (None: the attacker's)
     batch: int = 32
-    humans: list[str] = field(default_factory=list)     # human-study folders with answers on these designs
+    humans: list[str] = field(default_factory=list)  # human-study folders with answers on these designs
 
 
 def perturb_all(attacker, images, texts, boxes, spec: PerturbSpec, batch: int = 32) -> list[np.ndarray]:
@@ -106,8 +115,13 @@ def accuracy(attacker, images, texts, length) -> float:
     return float(np.mean([r.text == t for r, t in zip(readings, texts)])) if texts else 0.0
 
 
-def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], None] = lambda m: None,
-                    plugin_dirs=(), force: bool = False) -> dict:
+def run_adversarial(
+    config: AdversarialConfig,
+    out: Path,
+    say: Callable[[str], None] = lambda m: None,
+    plugin_dirs=(),
+    force: bool = False,
+) -> dict:
     """Measure everything for every eps; write report.json/md/html and plots into `out`."""
     start = time.perf_counter()
     target = load_attacker(config.target, list(plugin_dirs))
@@ -129,32 +143,55 @@ def run_adversarial(config: AdversarialConfig, out: Path, say: Callable[[str], N
             spec = PerturbSpec(config.method, eps, config.steps, seed=config.spec.seed)
             adv = perturb_all(target, images, texts, boxes, spec, config.batch)
             took = time.perf_counter() - t0
-            row = {"eps": eps, "eps_fraction": f"{eps:g}/255", "seconds_to_perturb": round(took, 2),
-                   "captchas_per_second": round(len(adv) / took, 1) if eps and took else None,
-                   "psnr_db": round(float(np.mean([psnr(a, c) for a, c in zip(adv, images)])), 2) if eps else None,
-                   "ssim": round(float(np.mean([ssim(a, c) for a, c in zip(adv, images)])), 4),
-                   "max_change": int(max(np.abs(a.astype(int) - c.astype(int)).max() for a, c in zip(adv, images))),
-                   "accuracy": {}, "defended": {}}
+            row = {
+                "eps": eps,
+                "eps_fraction": f"{eps:g}/255",
+                "seconds_to_perturb": round(took, 2),
+                "captchas_per_second": round(len(adv) / took, 1) if eps and took else None,
+                "psnr_db": round(float(np.mean([psnr(a, c) for a, c in zip(adv, images)])), 2) if eps else None,
+                "ssim": round(float(np.mean([ssim(a, c) for a, c in zip(adv, images)])), 4),
+                "max_change": int(max(np.abs(a.astype(int) - c.astype(int)).max() for a, c in zip(adv, images))),
+                "accuracy": {},
+                "defended": {},
+            }
             for attacker in [target] + others:
                 row["accuracy"][attacker.label()] = accuracy(attacker, adv, texts, length)
-                row["defended"][attacker.label()] = {d: accuracy(attacker, [defend(a, d) for a in adv], texts, length)
-                                                     for d in config.defences}
+                row["defended"][attacker.label()] = {
+                    d: accuracy(attacker, [defend(a, d) for a in adv], texts, length) for d in config.defences
+                }
             rows.append(row)
             sheet.append((eps, adv[:4]))
-            say(f"eps {eps:g}/255: white-box {row['accuracy'][target.label()]:.1%}; " + ", ".join(
-                f"{k} {v:.1%}" for k, v in row["accuracy"].items() if k != target.label()))
+            say(
+                f"eps {eps:g}/255: white-box {row['accuracy'][target.label()]:.1%}; "
+                + ", ".join(f"{k} {v:.1%}" for k, v in row["accuracy"].items() if k != target.label())
+            )
         retrained = None
         if config.retrain:
             retrained = _retrain(config, target, images, texts, boxes, length, tmp, say, plugin_dirs)
         from ..score import attacker_state
-        report = {"kind": "adversarial", "style": config.spec.style, "strength": config.spec.strength,
-                  "parameters": config.spec.check(), "count": len(images), "target": target.label(),
-                  "method": config.method, "steps": config.steps,
-                  "attackers": [a.label() for a in [target] + others], "defences": config.defences,
-                  "states": {a.label(): attacker_state(a) for a in [target] + others},
-                  "rows": rows, "retrained": retrained, "seconds": round(time.perf_counter() - start, 1),
-                  "manifest": make_manifest("report", command="adversarial", config=asdict(config),
-                                            target_sha256=sha256_bytes(Path(config.target).read_bytes()))}
+
+        report = {
+            "kind": "adversarial",
+            "style": config.spec.style,
+            "strength": config.spec.strength,
+            "parameters": config.spec.check(),
+            "count": len(images),
+            "target": target.label(),
+            "method": config.method,
+            "steps": config.steps,
+            "attackers": [a.label() for a in [target] + others],
+            "defences": config.defences,
+            "states": {a.label(): attacker_state(a) for a in [target] + others},
+            "rows": rows,
+            "retrained": retrained,
+            "seconds": round(time.perf_counter() - start, 1),
+            "manifest": make_manifest(
+                "report",
+                command="adversarial",
+                config=asdict(config),
+                target_sha256=sha256_bytes(Path(config.target).read_bytes()),
+            ),
+        }
         if config.humans:
             add_human_results(report, [Path(h) for h in config.humans])
         write_adversarial_report(tmp, report, images[:4], sheet)
@@ -167,9 +204,21 @@ def add_human_results(report: dict, studies: list[Path]) -> None:
     found, left_out = human_results(studies)
     for row in report["rows"]:
         h = found.get(design_key(design(report["style"], report["parameters"], report["strength"], row["eps"])))
-        row["humans"] = None if h is None else {k: h[k] for k in (
-            "human_success", "human_success_ci95", "human_answers", "human_median_seconds", "simulated",
-            "too_few_answers")}
+        row["humans"] = (
+            None
+            if h is None
+            else {
+                k: h[k]
+                for k in (
+                    "human_success",
+                    "human_success_ci95",
+                    "human_answers",
+                    "human_median_seconds",
+                    "simulated",
+                    "too_few_answers",
+                )
+            }
+        )
     report["humans_left_out"] = left_out
 
 
@@ -184,8 +233,9 @@ def _retrain(config, target, images, texts, boxes, length, tmp: Path, say, plugi
         half = replace(train_spec, count=config.retrain_count // 2)
         spec = PerturbSpec(config.method, eps, config.steps, seed=train_spec.seed)
         generate_dataset(half, work / "adv", transform=dataset_transform(target, spec, config.target))
-        generate_dataset(replace(train_spec, seed=train_spec.seed + 1, count=config.retrain_count - half.count),
-                         work / "clean")
+        generate_dataset(
+            replace(train_spec, seed=train_spec.seed + 1, count=config.retrain_count - half.count), work / "clean"
+        )
         merged = work / "merged"
         merged.mkdir()
         rows = []
@@ -197,15 +247,32 @@ def _retrain(config, target, images, texts, boxes, length, tmp: Path, say, plugi
         (merged / "labels.csv").write_text("filename,text\n" + "\n".join(rows) + "\n")
         fresh = type(target)(target.charset, target.hparams)
         out = tmp / "retrained.keras"
-        info = train_attacker(fresh, Source(dataset=read_dataset(merged, target.charset)), out,
-                              TrainSettings(seed=train_spec.seed, budget=config.retrain_budget), Path(config.target),
-                              workers=0, plugin_dirs=plugin_dirs)
+        info = train_attacker(
+            fresh,
+            Source(dataset=read_dataset(merged, target.charset)),
+            out,
+            TrainSettings(seed=train_spec.seed, budget=config.retrain_budget),
+            Path(config.target),
+            workers=0,
+            plugin_dirs=plugin_dirs,
+        )
     model = load_attacker(out, list(plugin_dirs))
     curve = {}
     for e in config.eps:
-        adv = perturb_all(model, images, texts, boxes, PerturbSpec(config.method, e, config.steps,
-                                                                   seed=config.spec.seed), config.batch)
+        adv = perturb_all(
+            model,
+            images,
+            texts,
+            boxes,
+            PerturbSpec(config.method, e, config.steps, seed=config.spec.seed),
+            config.batch,
+        )
         curve[f"{e:g}"] = accuracy(model, adv, texts, length)
         say(f"retrained model, eps {e:g}/255: white-box {curve[f'{e:g}']:.1%}")
-    return {"eps": eps, "train_count": config.retrain_count, "val_accuracy": info["val_accuracy"],
-            "white_box_accuracy": curve, "model": "retrained.keras"}
+    return {
+        "eps": eps,
+        "train_count": config.retrain_count,
+        "val_accuracy": info["val_accuracy"],
+        "white_box_accuracy": curve,
+        "model": "retrained.keras",
+    }

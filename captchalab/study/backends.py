@@ -4,6 +4,7 @@ tasks on a cluster (`ray`). Both give `map(fn, tasks, on_result, training)`: eac
 `on_result(index, outcome)` in the driver as soon as it arrives, in any order. A task whose
 worker process dies is retried (at most `retries` times), then reported as failed.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,7 @@ def _task(fn, args, cpus: int | None = None):
 class LocalBackend:
     """`jobs` = 1: tasks run one after another in this process (each may use worker processes
     of its own). `jobs` > 1: a pool of `jobs` fresh processes, each with cores/jobs threads."""
+
     name = "local"
 
     def __init__(self, jobs: int = 1, retries: int = 2, verbose: bool = False):
@@ -47,17 +49,23 @@ class LocalBackend:
                 on_result(i, guarded(fn, "", *args))
             return
         import multiprocessing
-        ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
-                                          else "spawn")
+
+        ctx = multiprocessing.get_context(
+            "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        )
         cpus = max(1, cpu_count() // self.jobs)
         attempts = {i: 0 for i in range(len(tasks))}
         left = list(range(len(tasks)))
         while left:
             # training tasks get a fresh process each (max_tasks_per_child=1): repeated Keras
             # training in one process keeps memory it never gives back
-            with ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_worker_init,
-                                     initargs=(cpus, self.verbose),
-                                     max_tasks_per_child=1 if training else None) as pool:
+            with ProcessPoolExecutor(
+                self.jobs,
+                mp_context=ctx,
+                initializer=_worker_init,
+                initargs=(cpus, self.verbose),
+                max_tasks_per_child=1 if training else None,
+            ) as pool:
                 futures = {pool.submit(_task, fn, tasks[i]): i for i in left}
                 left = []
                 broken = False
@@ -72,7 +80,9 @@ class LocalBackend:
                             broken = True
                             attempts[i] += 1
                             if attempts[i] > self.retries:
-                                on_result(i, failure("", RuntimeError(f"worker process died {attempts[i]} times: {exc}")))
+                                on_result(
+                                    i, failure("", RuntimeError(f"worker process died {attempts[i]} times: {exc}"))
+                                )
                             else:
                                 left.append(i)
                 if broken:
@@ -90,18 +100,20 @@ def check_reachable(address: str, timeout: float = 10.0) -> None:
         with socket.create_connection((host, int(port)), timeout=timeout):
             return
     except (OSError, ValueError) as exc:
-        raise CaptchalabError(f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
-                              "start one with `ray start --head` or omit `address`") from None
+        raise CaptchalabError(
+            f"no Ray cluster answers at {address} ({exc.strerror or exc}); "
+            "start one with `ray start --head` or omit `address`"
+        ) from None
 
 
 class RayBackend:
     """Ray core tasks, one per grid task; results return to the driver. Without `address` a
     local Ray instance sized to this machine is started."""
+
     name = "ray"
     in_process = False
 
-    def __init__(self, address: str | None = None, cpus_per_task: int = 1, retries: int = 2,
-                 verbose: bool = False):
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1, retries: int = 2, verbose: bool = False):
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -111,26 +123,36 @@ class RayBackend:
 
     def _start(self) -> None:
         import ray
+
         if ray.is_initialized():
             return
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         os.environ["CAPTCHALAB_VERBOSE"] = "1" if self.verbose else "0"
         if self.address:
             check_reachable(self.address)
-        kwargs = dict(include_dashboard=False, log_to_driver=self.verbose, configure_logging=self.verbose,
-                      runtime_env={"env_vars": {"CAPTCHALAB_VERBOSE": os.environ["CAPTCHALAB_VERBOSE"],
-                                                "TF_CPP_MIN_LOG_LEVEL": "0" if self.verbose else "3"}})
+        kwargs = dict(
+            include_dashboard=False,
+            log_to_driver=self.verbose,
+            configure_logging=self.verbose,
+            runtime_env={
+                "env_vars": {
+                    "CAPTCHALAB_VERBOSE": os.environ["CAPTCHALAB_VERBOSE"],
+                    "TF_CPP_MIN_LOG_LEVEL": "0" if self.verbose else "3",
+                }
+            },
+        )
         try:
             if self.address:
                 ray.init(address=self.address, **kwargs)
             else:
-                ray.init(num_cpus=cpu_count(), object_store_memory=256 * 2 ** 20, **kwargs)
+                ray.init(num_cpus=cpu_count(), object_store_memory=256 * 2**20, **kwargs)
         except Exception as exc:  # connection and start-up failures come in many types
             raise CaptchalabError(f"cannot start or join Ray: {str(exc).splitlines()[0][:200]}") from None
         self._started = True
 
     def map(self, fn: Callable, tasks: list[tuple], on_result: Callable[[int, dict], None], training: bool) -> None:
         import ray
+
         self._start()
         options = dict(num_cpus=self.cpus, max_retries=self.retries)
         if training:
@@ -150,6 +172,7 @@ class RayBackend:
     def shutdown(self) -> None:
         if self._started:
             import ray
+
             ray.shutdown()
 
 

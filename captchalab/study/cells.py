@@ -8,6 +8,7 @@ Everything a cell needs travels with it: model files cross as bytes, so workers 
 file system. Each cell's seed comes from the study's seed and its coordinates, so its result
 does not depend on where or in which order it ran.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,23 +28,36 @@ from ..errors import CaptchalabError
 from ..train import train_attacker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")  # what sweeps and matrices plot
-METRICS = ("captcha_accuracy", "captcha_accuracy_ci95", "state", "char_accuracy", "segmentation_rate", "segmentation_box_rate", "count",
-           "skipped", "confusion_labels", "confusion_matrix", "most_confused", "per_position_accuracy")
+METRICS = (
+    "captcha_accuracy",
+    "captcha_accuracy_ci95",
+    "state",
+    "char_accuracy",
+    "segmentation_rate",
+    "segmentation_box_rate",
+    "count",
+    "skipped",
+    "confusion_labels",
+    "confusion_matrix",
+    "most_confused",
+    "per_position_accuracy",
+)
 
 
 def derive_seed(seed: int, *coordinates) -> int:
     """A seed for one cell from the study's seed and the cell's coordinates (stable everywhere)."""
     text = json.dumps([seed, *coordinates], sort_keys=True, default=str)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 2 ** 31
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) % 2**31
 
 
 @dataclass(frozen=True)
 class Training:
     """An attacker trained before the cells that use it; equal trainings are done once."""
+
     attacker: str
     spec: GenerationSpec
-    init_from: str = "scratch"          # a model file, or "scratch"
-    hparams: tuple = ()                 # (name, value) pairs
+    init_from: str = "scratch"  # a model file, or "scratch"
+    hparams: tuple = ()  # (name, value) pairs
     epochs: int | None = None
     seed: int = 1
     unlabelled: GenerationSpec | None = None  # unlabelled CAPTCHAs to learn from too (semi-supervised)
@@ -55,23 +69,31 @@ class Training:
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def describe(self) -> dict:
-        return {"attacker": self.attacker, "style": self.spec.style, "strength": self.spec.strength,
-                "parameters": self.spec.params, "count": self.spec.count, "from": self.init_from,
-                "epochs": self.epochs, "seed": self.seed,
-                "unlabelled": self.unlabelled.count if self.unlabelled else 0}
+        return {
+            "attacker": self.attacker,
+            "style": self.spec.style,
+            "strength": self.spec.strength,
+            "parameters": self.spec.params,
+            "count": self.spec.count,
+            "from": self.init_from,
+            "epochs": self.epochs,
+            "seed": self.seed,
+            "unlabelled": self.unlabelled.count if self.unlabelled else 0,
+        }
 
 
 @dataclass(frozen=True)
 class AttackerRef:
     """Which attacker a cell uses: a model file, a read-only attacker by name (or an untrained
     one with `fresh`), or the model of a `Training`."""
+
     label: str
     model: str | None = None
     name: str | None = None
     training: Training | None = None
     fresh: bool = False
     charset: str = "0123456789"
-    hparams: tuple = ()                 # (name, value) pairs for a read-only or fresh attacker
+    hparams: tuple = ()  # (name, value) pairs for a read-only or fresh attacker
 
     def needs(self) -> str | None:
         """The key under which this attacker's model bytes travel, if it needs any."""
@@ -81,14 +103,15 @@ class AttackerRef:
 @dataclass
 class Cell:
     """One test set (a generator setting and seed) and the attackers that read it."""
+
     id: str
     coords: dict
     test: GenerationSpec
     attackers: list[AttackerRef]
     expect: int | None = None
     ignore_case: bool = False
-    workers: int = 0                 # worker processes inside the cell (in-process backends only)
-    examples: int = 0                # misread CAPTCHAs to name per attacker (index, guess)
+    workers: int = 0  # worker processes inside the cell (in-process backends only)
+    examples: int = 0  # misread CAPTCHAs to name per attacker (index, guess)
 
     def needs(self) -> list[str]:
         return [k for k in dict.fromkeys(a.needs() for a in self.attackers) if k]
@@ -138,9 +161,12 @@ def materialise(ref: AttackerRef, models: dict[str, ModelBlob], plugin_dirs=()):
 
 
 def attacker_summary(result: dict, misread: list) -> dict:
-    return {"status": "done", **{k: result[k] for k in METRICS if k in result},
-            "captchas_per_second": result.get("captchas_per_second"),
-            "misread": [[it.index, it.reading.text] for _, it in misread]}
+    return {
+        "status": "done",
+        **{k: result[k] for k in METRICS if k in result},
+        "captchas_per_second": result.get("captchas_per_second"),
+        "misread": [[it.index, it.reading.text] for _, it in misread],
+    }
 
 
 def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = None) -> dict:
@@ -151,17 +177,32 @@ def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = Non
     per_attacker = {}
     for ref in cell.attackers:
         if ref.needs() and ref.needs() not in models:
-            per_attacker[ref.label] = {"status": "failed", "error": "its model was not trained (see the training error)"}
+            per_attacker[ref.label] = {
+                "status": "failed",
+                "error": "its model was not trained (see the training error)",
+            }
             continue
         attacker = (loaded or {}).get(ref.label) or materialise(ref, models, cell.test.plugin_dirs)
-        result, misread = attack_source(attacker, source, cell.expect, workers=cell.workers,
-                                        example_limit=cell.examples)
+        result, misread = attack_source(
+            attacker, source, cell.expect, workers=cell.workers, example_limit=cell.examples
+        )
         per_attacker[ref.label] = attacker_summary(result, misread)
     ok = all(r["status"] == "done" for r in per_attacker.values())
-    return {"id": cell.id, "status": "done" if ok else "failed", "coords": cell.coords,
-            "per_attacker": per_attacker, "seconds": round(time.perf_counter() - start, 3),
-            "test": {"style": cell.test.style, "kind": source.kind, "strength": cell.test.strength,
-                     "seed": cell.test.seed, "count": cell.test.count, "parameters": cell.test.check()}}
+    return {
+        "id": cell.id,
+        "status": "done" if ok else "failed",
+        "coords": cell.coords,
+        "per_attacker": per_attacker,
+        "seconds": round(time.perf_counter() - start, 3),
+        "test": {
+            "style": cell.test.style,
+            "kind": source.kind,
+            "strength": cell.test.strength,
+            "seed": cell.test.seed,
+            "count": cell.test.count,
+            "parameters": cell.test.check(),
+        },
+    }
 
 
 def run_training(training: Training, models: dict[str, ModelBlob], workers: int = 0) -> ModelBlob:
@@ -178,17 +219,30 @@ def run_training(training: Training, models: dict[str, ModelBlob], workers: int 
         unlabelled = None
         if training.unlabelled is not None:  # rendered to images, then read like a scraped folder
             from ..data.dataset import generate_dataset, read_unlabelled
+
             generate_dataset(training.unlabelled, Path(tmp) / "unlabelled")
             unlabelled = read_unlabelled(Path(tmp) / "unlabelled")
         out = Path(tmp) / "model.keras"
-        train_attacker(attacker, Source(spec=training.spec), out, TrainSettings(training.epochs, seed=training.seed),
-                       init, workers=workers, plugin_dirs=training.spec.plugin_dirs, unlabelled=unlabelled)
+        train_attacker(
+            attacker,
+            Source(spec=training.spec),
+            out,
+            TrainSettings(training.epochs, seed=training.seed),
+            init,
+            workers=workers,
+            plugin_dirs=training.spec.plugin_dirs,
+            unlabelled=unlabelled,
+        )
         return out.read_bytes(), out.with_suffix(".json").read_text()
 
 
 def failure(task_id: str, exc: BaseException) -> dict:
-    return {"id": task_id, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-            "trace": traceback.format_exc(limit=3).splitlines()[-1]}
+    return {
+        "id": task_id,
+        "status": "failed",
+        "error": f"{type(exc).__name__}: {exc}",
+        "trace": traceback.format_exc(limit=3).splitlines()[-1],
+    }
 
 
 def guarded(fn: Callable, task_id: str, *args) -> dict:
@@ -214,11 +268,27 @@ def rows_of(results: list[dict], coords: Callable[[dict], dict]) -> list[dict]:
             rows.append({**coords(result), "attacker": "", "status": "failed", "error": result.get("error", "")})
         kind = (result.get("test") or {}).get("kind", "text")
         for label, r in per.items():
-            rows.append({**coords(result), "kind": kind, "attacker": label, "status": r.get("status", "failed"),
-                         **{k: r.get(k) for k in ("captcha_accuracy", "char_accuracy", "segmentation_box_rate",
-                                                  "count", "skipped", "captchas_per_second")},
-                         **dict(zip(("ci95_low", "ci95_high"), r.get("captcha_accuracy_ci95") or (None, None))),
-                         "converged": (r.get("state") or {}).get("converged"),
-                         "lower_bound": (r.get("state") or {}).get("lower_bound"),
-                         "error": r.get("error", "")})
+            rows.append(
+                {
+                    **coords(result),
+                    "kind": kind,
+                    "attacker": label,
+                    "status": r.get("status", "failed"),
+                    **{
+                        k: r.get(k)
+                        for k in (
+                            "captcha_accuracy",
+                            "char_accuracy",
+                            "segmentation_box_rate",
+                            "count",
+                            "skipped",
+                            "captchas_per_second",
+                        )
+                    },
+                    **dict(zip(("ci95_low", "ci95_high"), r.get("captcha_accuracy_ci95") or (None, None))),
+                    "converged": (r.get("state") or {}).get("converged"),
+                    "lower_bound": (r.get("state") or {}).get("lower_bound"),
+                    "error": r.get("error", ""),
+                }
+            )
     return rows

@@ -1,5 +1,6 @@
 """The cell engine under `sweep`, `matrix` and `run`: one loop that trains the models a grid's
 cells need, runs the cells on a backend, writes each result atomically, and resumes."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,16 @@ class Progress:
     seconds: float
 
 
-def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_dir: str = "cells",
-             runner: Callable[[Cell, dict], dict] = run_cell,
-             on_cell: Callable[[dict, Progress], None] | None = None,
-             on_training: Callable[[Training, dict], None] | None = None) -> list[dict]:
+def run_grid(
+    cells: list[Cell],
+    out: Path,
+    backend,
+    resume: bool = False,
+    cell_dir: str = "cells",
+    runner: Callable[[Cell, dict], dict] = run_cell,
+    on_cell: Callable[[dict, Progress], None] | None = None,
+    on_training: Callable[[Training, dict], None] | None = None,
+) -> list[dict]:
     """Run every unfinished cell (trainings first), writing `out/<cell_dir>/<id>.json` as each
     result arrives; returns all cells' results in the order given.
 
@@ -43,8 +50,13 @@ def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_d
         if outcome["status"] == "done":
             result = outcome["value"]
         else:
-            result = {"id": cell.id, "status": "failed", "coords": cell.coords,
-                      "error": outcome["error"], "trace": outcome.get("trace", "")}
+            result = {
+                "id": cell.id,
+                "status": "failed",
+                "coords": cell.coords,
+                "error": outcome["error"],
+                "trace": outcome.get("trace", ""),
+            }
         for ref in cell.attackers:
             if ref.training and ref.training.key() in failed_trainings and "per_attacker" in result:
                 result["per_attacker"][ref.label]["error"] = f"training failed: {failed_trainings[ref.training.key()]}"
@@ -58,8 +70,9 @@ def run_grid(cells: list[Cell], out: Path, backend, resume: bool = False, cell_d
     if not getattr(backend, "in_process", False):
         for cell in pending:  # worker processes inside a remote task would fight its CPU share
             cell.workers = 0
-    backend.map(runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in pending], finished,
-                training=False)
+    backend.map(
+        runner, [(c, {k: blobs[k] for k in c.needs() if k in blobs}) for c in pending], finished, training=False
+    )
     return [results[c.id] for c in cells]
 
 
@@ -94,8 +107,13 @@ def _models_at_hand(pending: list[Cell], models_dir: Path) -> tuple[dict[str, Mo
     return blobs, todo
 
 
-def _train(todo: list[Training], blobs: dict[str, ModelBlob], models_dir: Path, backend,
-           on_training: Callable[[Training, dict], None] | None) -> dict[str, str]:
+def _train(
+    todo: list[Training],
+    blobs: dict[str, ModelBlob],
+    models_dir: Path,
+    backend,
+    on_training: Callable[[Training, dict], None] | None,
+) -> dict[str, str]:
     """Run the trainings on the backend, saving each model under `models_dir` and into `blobs`;
     returns the error of each training that failed, by key."""
     failed = {}

@@ -1,5 +1,6 @@
 """A study expanded into its cells: the grid's axes crossed, each cell's test set seeded from its
 coordinates, each attacker entry turned into a fixed model, a read-only attacker or a training."""
+
 from __future__ import annotations
 
 import itertools
@@ -25,20 +26,33 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
     attacker_kinds = {entry["label"]: _entry_kind(study, entry) for entry in study.attackers}
     unread = sorted(set(style_kinds.values()) - set(attacker_kinds.values()))
     if unread:
-        raise StudyError(f"{study.path}: no attacker reads {', '.join(unread)} CAPTCHAs "
-                         f"(styles {', '.join(s for s, k in style_kinds.items() if k in unread)})")
+        raise StudyError(
+            f"{study.path}: no attacker reads {', '.join(unread)} CAPTCHAs "
+            f"(styles {', '.join(s for s, k in style_kinds.items() if k in unread)})"
+        )
     cells = []
     for combo in itertools.product(*axes.values()):
         coords = dict(zip(axes, combo))
         cell_params = {k[6:]: v for k, v in coords.items() if k.startswith("param.")}
         generator_coords = [coords["style"], coords["strength"], sorted(cell_params.items()), coords["seed"]]
-        test = GenerationSpec(coords["style"], study.test_count, lo, hi, study.charset,
-                              derive_seed(study.seed, "test", *generator_coords), coords["strength"],
-                              cell_params, study.plugin_dirs)
+        test = GenerationSpec(
+            coords["style"],
+            study.test_count,
+            lo,
+            hi,
+            study.charset,
+            derive_seed(study.seed, "test", *generator_coords),
+            coords["strength"],
+            cell_params,
+            study.plugin_dirs,
+        )
         # each attacker reads the cells of its own kind only (a slider locator never meets a grid)
         kind = style_kinds[coords["style"]]
-        refs = [_attacker_ref(study, entry, coords, cell_params, resolve_base) for entry in study.attackers
-                if attacker_kinds[entry["label"]] == kind]
+        refs = [
+            _attacker_ref(study, entry, coords, cell_params, resolve_base)
+            for entry in study.attackers
+            if attacker_kinds[entry["label"]] == kind
+        ]
         cell_id = "-".join(_value_id(v) for v in coords.values())
         cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case, examples=3))
     return cells
@@ -47,8 +61,11 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
 def _axes(study: Study, max_cells: int) -> dict[str, list]:
     """The grid's axes in the order cells are crossed; refused when empty or above `max_cells`."""
     g = study.grid
-    axes = {"style": g["style"], "strength": g.get("strength", [0.5]),
-            **{f"param.{k}": v for k, v in g.get("params", {}).items()}}
+    axes = {
+        "style": g["style"],
+        "strength": g.get("strength", [0.5]),
+        **{f"param.{k}": v for k, v in g.get("params", {}).items()},
+    }
     for axis in ("train_style", "train_count", "unlabelled_count"):
         if g.get(axis):
             axes[axis] = g[axis]
@@ -91,12 +108,15 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
             return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset, hparams=hparams)
         return AttackerRef(label, model=start)
     spec, seed = _training_spec(study, entry, coords, cell_params, count)
-    training = Training(cls.name, spec, start, hparams, entry.get("epochs"), seed % 10_000,
-                        _unlabelled_spec(study, coords, cell_params))
+    training = Training(
+        cls.name, spec, start, hparams, entry.get("epochs"), seed % 10_000, _unlabelled_spec(study, coords, cell_params)
+    )
     return AttackerRef(label, training=training, charset=study.charset)
 
 
-def _training_spec(study: Study, entry: dict, coords: dict, cell_params: dict, count: int) -> tuple[GenerationSpec, int]:
+def _training_spec(
+    study: Study, entry: dict, coords: dict, cell_params: dict, count: int
+) -> tuple[GenerationSpec, int]:
     """The CAPTCHAs an attacker trains on: the cell's design, or the entry's own for a shared one.
     The seed is not the label's: every attacker trained on this generator gets the same CAPTCHAs."""
     shared = entry["train"] == "shared"
@@ -104,8 +124,9 @@ def _training_spec(study: Study, entry: dict, coords: dict, cell_params: dict, c
     strength = entry.get("strength", 0.5 if shared else coords["strength"])
     params = {} if shared else cell_params
     lo, hi = study.length
-    seed = derive_seed(study.seed, "train", style, strength, sorted(params.items()), count,
-                       0 if shared else coords["seed"])
+    seed = derive_seed(
+        study.seed, "train", style, strength, sorted(params.items()), count, 0 if shared else coords["seed"]
+    )
     return GenerationSpec(style, count, lo, hi, study.charset, seed, strength, params, study.plugin_dirs), seed
 
 
@@ -114,7 +135,23 @@ def _unlabelled_spec(study: Study, coords: dict, cell_params: dict) -> Generatio
     if not coords.get("unlabelled_count"):
         return None
     lo, hi = study.length
-    seed = derive_seed(study.seed, "unlabelled", coords["style"], coords["strength"], sorted(cell_params.items()),
-                       coords["unlabelled_count"], coords["seed"])
-    return GenerationSpec(coords["style"], coords["unlabelled_count"], lo, hi, study.charset, seed,
-                          coords["strength"], cell_params, study.plugin_dirs)
+    seed = derive_seed(
+        study.seed,
+        "unlabelled",
+        coords["style"],
+        coords["strength"],
+        sorted(cell_params.items()),
+        coords["unlabelled_count"],
+        coords["seed"],
+    )
+    return GenerationSpec(
+        coords["style"],
+        coords["unlabelled_count"],
+        lo,
+        hi,
+        study.charset,
+        seed,
+        coords["strength"],
+        cell_params,
+        study.plugin_dirs,
+    )

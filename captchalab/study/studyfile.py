@@ -14,6 +14,7 @@ the grid.
 
 Every mistake is reported before any work starts, in one line naming the file's line.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,11 +33,9 @@ from ..errors import CaptchalabError
 from ..plugins import get_generator
 from ..registry import split_attacker_spec
 
-STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins",
-              "converged_only"}
+STUDY_KEYS = {"name", "seed", "charset", "length", "test_count", "expect", "ignore_case", "plugins", "converged_only"}
 GRID_KEYS = {"style", "strength", "seeds", "train_style", "train_count", "unlabelled_count", "params"}
-ATTACKER_KEYS = {"label", "model", "attacker", "train", "from", "train_count", "epochs", "style", "strength",
-                 "hparams"}
+ATTACKER_KEYS = {"label", "model", "attacker", "train", "from", "train_count", "epochs", "style", "strength", "hparams"}
 MAX_CELLS = 10_000
 
 
@@ -56,7 +55,9 @@ def line_of(text: str, key: str, section: str | None = None, index: int = 0) -> 
             continue
         if re.match(rf"\s*{re.escape(key)}\s*=", line) and current == section and (seen == index or section is None):
             return number
-    return next((n for n, line in enumerate(text.splitlines(), 1) if re.match(rf"\s*\[+\s*{re.escape(str(section))}", line)), 1)
+    return next(
+        (n for n, line in enumerate(text.splitlines(), 1) if re.match(rf"\s*\[+\s*{re.escape(str(section))}", line)), 1
+    )
 
 
 @dataclass
@@ -77,9 +78,18 @@ class Study:
 
     def settings(self) -> dict:
         """What must match for --resume."""
-        return {"name": self.name, "seed": self.seed, "charset": self.charset, "length": list(self.length),
-                "test_count": self.test_count, "expect": self.expect, "ignore_case": self.ignore_case,
-                "grid": self.grid, "attackers": self.attackers, "converged_only": self.converged_only}
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "charset": self.charset,
+            "length": list(self.length),
+            "test_count": self.test_count,
+            "expect": self.expect,
+            "ignore_case": self.ignore_case,
+            "grid": self.grid,
+            "attackers": self.attackers,
+            "converged_only": self.converged_only,
+        }
 
 
 def load_study(path: str | Path, plugin_dirs=()) -> Study:
@@ -137,6 +147,7 @@ class _StudyFile:
                     self.fail(f"unknown key {key!r} in [{section}] (known: {', '.join(sorted(known))})", key, section)
         settings = self.settings(study, plugin_dirs)
         from ..plugins import load_plugins
+
         load_plugins(list(settings["plugin_dirs"]))
         self.grid(grid, settings["plugin_dirs"])
         if not attackers:
@@ -144,9 +155,15 @@ class _StudyFile:
         labels = set()
         for i, entry in enumerate(attackers):
             self.attacker(entry, i, labels, grid, settings)
-        return Study(self.path, str(study.get("name", self.path.stem)), **settings,
-                     converged_only=self.typed(study.get("converged_only", False), bool, "converged_only", "study"),
-                     grid=grid, attackers=attackers, text=self.text)
+        return Study(
+            self.path,
+            str(study.get("name", self.path.stem)),
+            **settings,
+            converged_only=self.typed(study.get("converged_only", False), bool, "converged_only", "study"),
+            grid=grid,
+            attackers=attackers,
+            text=self.text,
+        )
 
     def settings(self, study: dict, plugin_dirs) -> dict:
         """[study]: the fields of `Study` it sets, checked."""
@@ -162,11 +179,20 @@ class _StudyFile:
         expect = study.get("expect")
         if expect is not None and (self.typed(expect, int, "expect", "study") < 1 or expect > 8):
             self.fail("expect must be between 1 and 8", "expect", "study")
-        plugins = tuple(str((self.path.parent / p).resolve())
-                        for p in self.typed(study.get("plugins", []), list, "plugins", "study"))
+        plugins = tuple(
+            str((self.path.parent / p).resolve())
+            for p in self.typed(study.get("plugins", []), list, "plugins", "study")
+        )
         plugins += tuple(str(Path(p).resolve()) for p in plugin_dirs if str(Path(p).resolve()) not in plugins)
-        return {"seed": seed, "charset": charset, "length": length, "test_count": test_count, "expect": expect,
-                "ignore_case": bool(study.get("ignore_case", False)), "plugin_dirs": plugins}
+        return {
+            "seed": seed,
+            "charset": charset,
+            "length": length,
+            "test_count": test_count,
+            "expect": expect,
+            "ignore_case": bool(study.get("ignore_case", False)),
+            "plugin_dirs": plugins,
+        }
 
     def grid(self, grid: dict, plugins: tuple) -> None:
         """[grid]: its styles and axes, checked against the styles' declared parameters."""
@@ -206,19 +232,27 @@ class _StudyFile:
             self.fail("each [[attacker]] must be a table", "attacker")
         for key in entry:
             if key not in ATTACKER_KEYS:
-                self.fail(f"unknown key {key!r} in [[attacker]] (known: {', '.join(sorted(ATTACKER_KEYS))})", key,
-                          "attacker", i)
+                self.fail(
+                    f"unknown key {key!r} in [[attacker]] (known: {', '.join(sorted(ATTACKER_KEYS))})",
+                    key,
+                    "attacker",
+                    i,
+                )
         label = entry.setdefault("label", entry.get("attacker") or Path(str(entry.get("model", f"attacker{i}"))).stem)
         if label in labels:
             self.fail(f"attacker label {label!r} is used twice", "label", "attacker", i)
         labels.add(label)
         if ("model" in entry) == ("attacker" in entry):
-            self.fail("give exactly one of model = \"file.keras\" and attacker = \"name\"", "label", "attacker", i)
+            self.fail('give exactly one of model = "file.keras" and attacker = "name"', "label", "attacker", i)
         if "model" in entry:
             model = self.path.parent / self.typed(entry["model"], str, "model", "attacker", i)
             if not model.is_file():
-                self.fail(f"model file {entry['model']} does not exist (paths are relative to the study file)",
-                          "model", "attacker", i)
+                self.fail(
+                    f"model file {entry['model']} does not exist (paths are relative to the study file)",
+                    "model",
+                    "attacker",
+                    i,
+                )
             entry["model"] = str(model.resolve())
             return
         charset, plugins = settings["charset"], settings["plugin_dirs"]
@@ -245,11 +279,20 @@ class _StudyFile:
         """How a trainable [[attacker]] trains: per cell or shared, from where, on how many."""
         train = entry.get("train")
         if any(grid.get("unlabelled_count") or ()) and not cls.semi_supervised:
-            self.fail(f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs "
-                      "one that does, such as ctc)", "attacker", "attacker", i)
+            self.fail(
+                f"attacker {cls.name!r} does not train on unlabelled CAPTCHAs (an unlabelled_count axis needs "
+                "one that does, such as ctc)",
+                "attacker",
+                "attacker",
+                i,
+            )
         if train not in ("cell", "shared"):
-            self.fail("a trainable attacker needs train = \"cell\" or \"shared\" (or give its model = ...)",
-                      "train" if "train" in entry else "attacker", "attacker", i)
+            self.fail(
+                'a trainable attacker needs train = "cell" or "shared" (or give its model = ...)',
+                "train" if "train" in entry else "attacker",
+                "attacker",
+                i,
+            )
         start = self.typed(entry.get("from", "base"), str, "from", "attacker", i)
         if start not in ("scratch", "base"):
             start_path = self.path.parent / start
@@ -261,7 +304,7 @@ class _StudyFile:
         elif not grid.get("train_count"):
             self.fail("give train_count here or a train_count axis in [grid]", "attacker", "attacker", i)
         if train == "shared" and "style" not in entry:
-            self.fail("a shared training needs its style = \"...\"", "train", "attacker", i)
+            self.fail('a shared training needs its style = "..."', "train", "attacker", i)
         if "style" in entry:
             try:
                 get_generator(self.typed(entry["style"], str, "style", "attacker", i), list(plugins))

@@ -1,6 +1,7 @@
 """Checkpoints and the training lock: every run saves its state after every epoch beside the model
 it trains (`.NAME.checkpoint/`), so an interrupted run resumes (`--resume`) to the same result, and
 one run at a time trains a model."""
+
 from __future__ import annotations
 
 import fcntl
@@ -36,8 +37,9 @@ def training_lock(out: Path):
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.close()
-            raise CaptchalabError(f"another run is training {out}: wait for it to end, or train into another "
-                                  "`out`") from None
+            raise CaptchalabError(
+                f"another run is training {out}: wait for it to end, or train into another `out`"
+            ) from None
         try:  # the run before may have removed the file between our open and our lock: lock the new one
             if os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino:
                 break
@@ -91,8 +93,9 @@ def load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) ->
         raise CaptchalabError(f"nothing to resume: no checkpoint at {ckpt}")
     state = json.loads(state_file.read_text())
     if state["config"] != json.loads(json.dumps(config)):
-        raise CaptchalabError(f"the checkpoint at {ckpt} was made with other options; "
-                              "rerun with the same options, or without `resume`")
+        raise CaptchalabError(
+            f"the checkpoint at {ckpt} was made with other options; rerun with the same options, or without `resume`"
+        )
     model.load_weights(ckpt / "last.weights.h5")
     if teacher is not None:
         teacher.load_weights(ckpt / "teacher.weights.h5")

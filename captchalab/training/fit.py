@@ -3,6 +3,7 @@ run's config, validation by the CAPTCHA-level score and the underfitting check (
 and `fit_declared`, the whole of `fit` for an attacker that declares its model (`build`), its
 targets and its loss: plugins get the loop, checkpoints, resume and epoch lines without writing
 any of it."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -38,7 +39,7 @@ def captcha_score(attacker, examples: list, limit: int = 1000) -> float | None:
 def fresh_seed(rng: np.random.Generator) -> int:
     """The generation seed of one epoch's fresh CAPTCHAs, drawn from the epoch's generator (seeded
     by the run's seed and the epoch), so a resumed run draws the same ones."""
-    return int(rng.integers(2 ** 31 - 1))
+    return int(rng.integers(2**31 - 1))
 
 
 def learning_rate(settings, default: float) -> float:
@@ -46,11 +47,27 @@ def learning_rate(settings, default: float) -> float:
     return settings.learning_rate or default * (0.5 if settings.fine_tune else 1)
 
 
-def fit_converging(attacker, settings, train: list, validation: list, *, train_count: int, budget: int,
-                   small_set_budget: int, batch_size: int, rate: float,
-                   make_step: Callable, epoch_batches: Callable, checkpoint: Path, resume: bool = False,
-                   on_epoch: Callable[[int, dict], None] | None = None, config: dict | None = None,
-                   patience: int | None = None, warmup_epochs: float = 0.5, stage=None) -> dict:
+def fit_converging(
+    attacker,
+    settings,
+    train: list,
+    validation: list,
+    *,
+    train_count: int,
+    budget: int,
+    small_set_budget: int,
+    batch_size: int,
+    rate: float,
+    make_step: Callable,
+    epoch_batches: Callable,
+    checkpoint: Path,
+    resume: bool = False,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    config: dict | None = None,
+    patience: int | None = None,
+    warmup_epochs: float = 0.5,
+    stage=None,
+) -> dict:
     """Train `attacker.model` until its CAPTCHA-level validation score converges; returns the loop
     state. `train_count` examples make an epoch (its batches from `epoch_batches(rng)`); the
     stopping rule comes from `settings` and the attacker's hyper-parameters (`budget`, or
@@ -59,21 +76,45 @@ def fit_converging(attacker, settings, train: list, validation: list, *, train_c
     what the underfitting check reads; `config` adds to what must match for a resume; a
     `TeacherStage` (`stage`, started) is checkpointed and noted with the run."""
     hparams = attacker.hparams if patience is None else {**attacker.hparams, "patience": patience}
-    stopping = stopping_for(settings, hparams, train_count, len(validation), budget, small_set_budget,
-                            warmup_epochs=warmup_epochs)
+    stopping = stopping_for(
+        settings, hparams, train_count, len(validation), budget, small_set_budget, warmup_epochs=warmup_epochs
+    )
     optimizer = choose_optimizer(rate, stopping, train_count, batch_size, len(validation))
-    run = Run(attacker.model, optimizer, settings.seed, train_count, epoch_batches, make_step(optimizer),
-              validate=lambda: captcha_score(attacker, validation, len(validation)), checkpoint=checkpoint,
-              config={"hyperparameters": attacker.hparams, "stopping": asdict(stopping), "batch_size": batch_size,
-                      "learning_rate": rate, "seed": settings.seed, **(config or {})},
-              resume=resume, on_epoch=on_epoch, teacher=stage and stage.teacher,
-              epoch_notes=stage and stage.epoch_notes)
+    run = Run(
+        attacker.model,
+        optimizer,
+        settings.seed,
+        train_count,
+        epoch_batches,
+        make_step(optimizer),
+        validate=lambda: captcha_score(attacker, validation, len(validation)),
+        checkpoint=checkpoint,
+        config={
+            "hyperparameters": attacker.hparams,
+            "stopping": asdict(stopping),
+            "batch_size": batch_size,
+            "learning_rate": rate,
+            "seed": settings.seed,
+            **(config or {}),
+        },
+        resume=resume,
+        on_epoch=on_epoch,
+        teacher=stage and stage.teacher,
+        epoch_notes=stage and stage.epoch_notes,
+    )
     return train_until_converged(run, stopping, len(validation), lambda: captcha_score(attacker, train))
 
 
-def fit_declared(attacker, train: list, validation: list, settings, checkpoint: Path,
-                 resume: bool = False, on_epoch: Callable[[int, dict], None] | None = None,
-                 fresh: Callable[[int], list] | None = None) -> dict:
+def fit_declared(
+    attacker,
+    train: list,
+    validation: list,
+    settings,
+    checkpoint: Path,
+    resume: bool = False,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    fresh: Callable[[int], list] | None = None,
+) -> dict:
     """Train `attacker.model` in place through the shared loop, from what the attacker declares:
     `inputs(prepared) -> array` (the model's input batch), `targets(texts) -> array` (what the
     loss compares outputs with), `loss(targets, outputs) -> per-example loss` (Keras ops), and
@@ -99,16 +140,29 @@ def fit_declared(attacker, train: list, validation: list, settings, checkpoint: 
         ex, ey = declared_arrays(attacker, fresh(fresh_seed(rng))) if fresh else (x, y)
         order = rng.permutation(len(ex))
         for first in range(0, len(order), batch_size):
-            batch = order[first:first + batch_size]
+            batch = order[first : first + batch_size]
             inputs = ex[batch]
             yield (augment(inputs, rng) if augment else inputs), ey[batch]
 
     budget = h.get("budget", DECLARED_DEFAULTS["budget"])
-    state = fit_converging(attacker, settings, train, validation, train_count=len(x), budget=budget,
-                           small_set_budget=max(budget // 15, 30 * len(x)), batch_size=batch_size, rate=rate,
-                           make_step=partial(declared_step, attacker), epoch_batches=epoch_batches, checkpoint=checkpoint, resume=resume,
-                           on_epoch=on_epoch, patience=setting("patience"),
-                           config={"count": len(x), "fresh": fresh is not None})
+    state = fit_converging(
+        attacker,
+        settings,
+        train,
+        validation,
+        train_count=len(x),
+        budget=budget,
+        small_set_budget=max(budget // 15, 30 * len(x)),
+        batch_size=batch_size,
+        rate=rate,
+        make_step=partial(declared_step, attacker),
+        epoch_batches=epoch_batches,
+        checkpoint=checkpoint,
+        resume=resume,
+        on_epoch=on_epoch,
+        patience=setting("patience"),
+        config={"count": len(x), "fresh": fresh is not None},
+    )
     return {**run_record(state), "batch_size": batch_size, "learning_rate": rate}
 
 
@@ -117,14 +171,17 @@ def declared_arrays(attacker, examples: list) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(attacker.inputs([p for p, _ in examples]))
     y = np.asarray(attacker.targets([t for _, t in examples]))
     if len(x) != len(y) or not len(x):
-        raise CaptchalabError(f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
-                              f"training CAPTCHA (got {len(x)} and {len(y)})")
+        raise CaptchalabError(
+            f"attacker {attacker.name!r}: inputs() and targets() must give one row per "
+            f"training CAPTCHA (got {len(x)} and {len(y)})"
+        )
     return x, y
 
 
 def declared_step(attacker, optimizer):
     """One training step on the declared loss (the declared loop does not decode training batches)."""
     import tensorflow as tf
+
     model = attacker.model
     variables = model.trainable_variables
 
@@ -135,4 +192,5 @@ def declared_step(attacker, optimizer):
             loss = tf.reduce_mean(tf.cast(attacker.loss(targets, outputs), tf.float32))
         optimizer.apply(tape.gradient(loss, variables), variables)
         return loss, None
+
     return step

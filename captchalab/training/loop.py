@@ -10,6 +10,7 @@ interrupted run resumes to the same result. Two entry points share it:
 What differs between them is a small policy object (`_Converging`, `_Recipe`); the loop itself is
 written once.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -34,6 +35,7 @@ class Run:
     `checkpoint` and resumes from it with `resume` when `config` is equal. A `teacher` model
     (semi-supervised training) is checkpointed beside the model; `epoch_notes()` adds the caller's
     own numbers to each epoch's record (kept across a resume)."""
+
     model: object
     optimizer: object
     seed: int
@@ -50,8 +52,9 @@ class Run:
     epoch_notes: Callable[[], dict] | None = None
 
 
-def train_until_converged(run: Run, stopping: Stopping, validation_count: int | None,
-                          train_score: Callable[[], float | None] | None = None) -> dict:
+def train_until_converged(
+    run: Run, stopping: Stopping, validation_count: int | None, train_score: Callable[[], float | None] | None = None
+) -> dict:
     """Train until the validation score converges (stopping.py); returns the loop state with its
     verdict. With fewer than MIN_VALIDATION `validation_count` plateaus decide nothing: the budget
     runs whole and its last weights are kept. `train_score()` reads training CAPTCHAs with the
@@ -60,8 +63,7 @@ def train_until_converged(run: Run, stopping: Stopping, validation_count: int | 
     return _loop(run, _Converging(stopping, run.train_count, validation_count), train_score)
 
 
-def train_recipe(run: Run, epochs: int, patience: int,
-                 train_score: Callable[[], float | None] | None = None) -> dict:
+def train_recipe(run: Run, epochs: int, patience: int, train_score: Callable[[], float | None] | None = None) -> dict:
     """Train for `epochs` epochs, ending early after `patience` epochs without a validation gain."""
     return _loop(run, _Recipe(epochs, patience), train_score)
 
@@ -135,11 +137,22 @@ class _Converging:
 def _loop(run: Run, policy, train_score) -> dict:
     """The loop both entry points run; returns its state (history, best epoch, timings, verdict)."""
     import keras
+
     model, optimizer, checkpoint = run.model, run.optimizer, run.checkpoint
     optimizer.build(model.trainable_variables)
-    state = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": [], "since_best": 0,
-             "best_loss": float("inf"),
-             "reductions": 0, "stopped": None, "train_seconds": 0.0, "images_seen": 0, "config": run.config}
+    state = {
+        "epoch": 0,
+        "best_val_accuracy": -1.0,
+        "best_epoch": 0,
+        "history": [],
+        "since_best": 0,
+        "best_loss": float("inf"),
+        "reductions": 0,
+        "stopped": None,
+        "train_seconds": 0.0,
+        "images_seen": 0,
+        "config": run.config,
+    }
     if run.resume:
         state = load_checkpoint(checkpoint, model, optimizer, run.config, run.teacher)
         policy.resumed(optimizer, state)
@@ -199,10 +212,14 @@ def _epoch(run: Run, state: dict, rng: np.random.Generator, keras) -> dict:
         progress.update(seen, [("loss", float(loss))] + ([("accuracy", total_correct / seen)] if decodes else []))
     state["train_seconds"] += time.perf_counter() - start
     state["images_seen"] += seen
-    record = {"epoch": state["epoch"] + 1, "loss": total_loss / max(seen, 1),
-              **({"accuracy": total_correct / max(seen, 1)} if decodes else {}),
-              "val_accuracy": run.validate(), "examples_seen": state["images_seen"],
-              **(run.epoch_notes() if run.epoch_notes else {})}
+    record = {
+        "epoch": state["epoch"] + 1,
+        "loss": total_loss / max(seen, 1),
+        **({"accuracy": total_correct / max(seen, 1)} if decodes else {}),
+        "val_accuracy": run.validate(),
+        "examples_seen": state["images_seen"],
+        **(run.epoch_notes() if run.epoch_notes else {}),
+    }
     if hasattr(run.optimizer, "rate_scale"):
         record["learning_rate_scale"] = round(float(run.optimizer.rate_scale.numpy()), 6)
     state["history"].append(record)
@@ -213,8 +230,12 @@ def _epoch(run: Run, state: dict, rng: np.random.Generator, keras) -> dict:
 def run_record(state: dict) -> dict:
     """What a finished run's state gives the model's JSON: epochs run, the best epoch and its
     validation score, the history, the verdict, the training seconds and rate."""
-    return {"epochs_run": state["epoch"], "best_epoch": state["best_epoch"],
-            "val_accuracy": state["best_val_accuracy"], "history": state["history"],
-            "convergence": state["convergence"],
-            "train_seconds": round(state["train_seconds"], 2),
-            "train_images_per_second": round(state["images_seen"] / max(state["train_seconds"], 1e-9), 1)}
+    return {
+        "epochs_run": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "val_accuracy": state["best_val_accuracy"],
+        "history": state["history"],
+        "convergence": state["convergence"],
+        "train_seconds": round(state["train_seconds"], 2),
+        "train_images_per_second": round(state["images_seen"] / max(state["train_seconds"], 1e-9), 1),
+    }

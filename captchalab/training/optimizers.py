@@ -1,6 +1,7 @@
 """The optimizers of training runs: Adam on a schedule. A converging run with enough validation
 CAPTCHAs holds its rate and cuts it on plateaus (`plateau_optimizer`); a fixed recipe, or a run
 whose budget decides, decays it on a cosine (`cosine_optimizer`); `choose_optimizer` picks."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import math
 from .stopping import Stopping, decisive
 
 
-def choose_optimizer(learning_rate: float, stopping: Stopping, train_count: int, batch_size: int,
-         validation_count: int):
+def choose_optimizer(
+    learning_rate: float, stopping: Stopping, train_count: int, batch_size: int, validation_count: int
+):
     """The optimizer of one converging run. With enough validation CAPTCHAs to decide, the rate
     holds and is cut on plateaus; with fewer (a fine-tune on a few hundred labelled CAPTCHAs) the
     validation score cannot decide, so the run goes through its whole budget, here on a cosine schedule
@@ -25,6 +27,7 @@ def plateau_optimizer(learning_rate: float, warmup_steps: int):
     """Adam whose rate warms up linearly over `warmup_steps`, then holds; `optimizer.rate_scale`
     (a variable; a resumed run sets it again from the number of cuts made) is what a plateau cuts."""
     import keras
+
     scale = keras.Variable(1.0, trainable=False, name="rate_scale")
 
     class WarmupThenHold(keras.optimizers.schedules.LearningRateSchedule):
@@ -43,10 +46,14 @@ def plateau_optimizer(learning_rate: float, warmup_steps: int):
 def cosine_optimizer(learning_rate: float, warmup_epochs: float, epochs: int, steps_per_epoch: int):
     """Adam with a short linear warm-up, then cosine decay to zero at the last epoch."""
     import keras
+
     total = max(2, epochs * steps_per_epoch)
     warmup = min(total - 1, int(warmup_epochs * steps_per_epoch))
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10 if warmup else learning_rate,
-        decay_steps=total - warmup, alpha=0.0,
-        warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
+        decay_steps=total - warmup,
+        alpha=0.0,
+        warmup_target=learning_rate if warmup else None,
+        warmup_steps=warmup,
+    )
     return keras.optimizers.Adam(schedule)

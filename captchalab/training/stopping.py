@@ -7,6 +7,7 @@ bounds it, and an optional wall-clock limit; a run either of them stops is not c
 with too few validation CAPTCHAs to decide (MIN_VALIDATION), nor one that cannot read its own
 training CAPTCHAs (UNDERFIT).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,17 +17,18 @@ from pathlib import Path
 
 from ..errors import CaptchalabError
 
-UNDERFIT = 0.9          # training CAPTCHAs read right below this share: the model underfits
-MIN_VALIDATION = 300    # fewer validation CAPTCHAs than this cannot decide when to stop
+UNDERFIT = 0.9  # training CAPTCHAs read right below this share: the model underfits
+MIN_VALIDATION = 300  # fewer validation CAPTCHAs than this cannot decide when to stop
 
 
 @dataclass(frozen=True)
 class Stopping:
     """When a converging run ends (see the module's docstring)."""
-    budget: int                       # examples seen at most
-    patience: int = 3                 # epochs without a validation gain before the rate is cut
-    reductions: int = 2               # cuts before a plateau ends the run
-    factor: float = 0.3               # each cut multiplies the learning rate by this
+
+    budget: int  # examples seen at most
+    patience: int = 3  # epochs without a validation gain before the rate is cut
+    reductions: int = 2  # cuts before a plateau ends the run
+    factor: float = 0.3  # each cut multiplies the learning rate by this
     warmup_epochs: float = 0.5
     wall_seconds: float | None = None  # a wall-clock limit; a run it stops is flagged
 
@@ -55,8 +57,15 @@ def validation_size(count: int) -> int:
     return 0 if count < 2 else max(1, min(round(0.1 * count), 1000))
 
 
-def stopping_for(settings, hparams: dict, train_count: int, validation_count: int, budget: int,
-                 small_set_budget: int, warmup_epochs: float = 0.5) -> Stopping:
+def stopping_for(
+    settings,
+    hparams: dict,
+    train_count: int,
+    validation_count: int,
+    budget: int,
+    small_set_budget: int,
+    warmup_epochs: float = 0.5,
+) -> Stopping:
     """The stopping rule of one training run: `--budget`, else `--epochs` passes over the training
     set, else the attacker's `budget`; but where too few CAPTCHAs are held out to decide
     (fewer than MIN_VALIDATION), the budget itself decides, so a smaller one (`small_set_budget`)
@@ -69,53 +78,78 @@ def stopping_for(settings, hparams: dict, train_count: int, validation_count: in
         chosen = budget if decisive(validation_count) else small_set_budget
     if "epochs" in hparams:
         chosen = min(chosen, hparams["epochs"] * train_count)
-    return Stopping(chosen, hparams.get("patience", 3), warmup_epochs=warmup_epochs,
-                    wall_seconds=getattr(settings, "wall_seconds", None))
+    return Stopping(
+        chosen,
+        hparams.get("patience", 3),
+        warmup_epochs=warmup_epochs,
+        wall_seconds=getattr(settings, "wall_seconds", None),
+    )
 
 
-def convergence(state: dict, validation_count: int | None, train_accuracy: float | None,
-                stopping: Stopping | None) -> dict:
+def convergence(
+    state: dict, validation_count: int | None, train_accuracy: float | None, stopping: Stopping | None
+) -> dict:
     """The verdict on a finished run: converged means the validation score had stopped improving
     (a plateau, after every rate cut), with enough validation CAPTCHAs to tell, and the model reads
     its own training CAPTCHAs (no underfitting). Anything else is flagged with its reasons."""
-    record = {"train_accuracy": train_accuracy, "validation_count": validation_count,
-              "examples_seen": state["images_seen"], "rate_cuts": state["reductions"],
-              "validation_curve": [r["val_accuracy"] for r in state["history"]],
-              "budget": stopping.budget if stopping else None}
+    record = {
+        "train_accuracy": train_accuracy,
+        "validation_count": validation_count,
+        "examples_seen": state["images_seen"],
+        "rate_cuts": state["reductions"],
+        "validation_curve": [r["val_accuracy"] for r in state["history"]],
+        "budget": stopping.budget if stopping else None,
+    }
     if stopping is None:  # the seed's network on characters: a recipe judged on its own test set
-        return {"converged": None, "stopped": "recipe", "underfit": False,
-                "reasons": ["a fixed recipe of epochs, judged by its test-set accuracy"], **record}
+        return {
+            "converged": None,
+            "stopped": "recipe",
+            "underfit": False,
+            "reasons": ["a fixed recipe of epochs, judged by its test-set accuracy"],
+            **record,
+        }
     reasons = []
     budget_ran = state["stopped"] != "time limit"  # a run the clock stopped did not run its budget out
     if not budget_ran:
-        reasons.append(f"stopped by the wall-clock limit after {state['epoch']} epochs ({state['images_seen']:,} "
-                       "examples" + (f" of its budget of {stopping.budget:,}" if stopping.budget else "") + ")")
+        reasons.append(
+            f"stopped by the wall-clock limit after {state['epoch']} epochs ({state['images_seen']:,} "
+            "examples" + (f" of its budget of {stopping.budget:,}" if stopping.budget else "") + ")"
+        )
     if state["best_val_accuracy"] is None:
         reasons.append("nothing was held out to decide on" + (": its budget decided" if budget_ran else ""))
     elif not decisive(validation_count):
-        reasons.append(f"only {validation_count} validation CAPTCHAs (fewer than {MIN_VALIDATION}): too few "
-                       "to decide when to stop" + (f", so its whole budget ran ({state['images_seen']:,} examples)"
-                                                   if budget_ran else ""))
+        reasons.append(
+            f"only {validation_count} validation CAPTCHAs (fewer than {MIN_VALIDATION}): too few "
+            "to decide when to stop"
+            + (f", so its whole budget ran ({state['images_seen']:,} examples)" if budget_ran else "")
+        )
     elif state["stopped"] == "budget":
-        reasons.append(f"still improving when its budget ended ({state['images_seen']:,} examples, "
-                       f"{state['epoch']} epochs; best at epoch {state['best_epoch']})")
+        reasons.append(
+            f"still improving when its budget ended ({state['images_seen']:,} examples, "
+            f"{state['epoch']} epochs; best at epoch {state['best_epoch']})"
+        )
     underfit = train_accuracy is not None and train_accuracy < UNDERFIT
     if underfit:
         reasons.append(f"underfitting: it reads only {train_accuracy:.1%} of its own training CAPTCHAs")
-    return {"converged": not reasons, "stopped": state["stopped"], "reasons": reasons, "underfit": underfit,
-            **record}
+    return {"converged": not reasons, "stopped": state["stopped"], "reasons": reasons, "underfit": underfit, **record}
 
 
 def same_training(parent: dict, described: dict, fresh: bool, unlabelled_info) -> bool:
     """Whether a run trained on the very CAPTCHAs its starting model was trained on (the same
     source, drawn the same way, no unlabelled ones added): then it extends that run."""
+
     def drawn(source):  # what decides the CAPTCHAs: the resolved parameters (overrides are in them)
         if isinstance(source, dict):
             return {k: drawn(v) for k, v in source.items() if k != "overrides"}
         return [drawn(v) for v in source] if isinstance(source, list) else source
-    return (parent.get("task") == "captcha" and bool(parent.get("fresh_every_epoch")) == fresh
-            and drawn(parent.get("source")) == drawn(json.loads(json.dumps(described, default=str)))
-            and not parent.get("unlabelled") and not unlabelled_info)
+
+    return (
+        parent.get("task") == "captcha"
+        and bool(parent.get("fresh_every_epoch")) == fresh
+        and drawn(parent.get("source")) == drawn(json.loads(json.dumps(described, default=str)))
+        and not parent.get("unlabelled")
+        and not unlabelled_info
+    )
 
 
 def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) -> dict:
@@ -132,5 +166,6 @@ def inherited(verdict: dict | None, parent: dict | None, extends: bool = False) 
         verdict["converged"] = False
         verdict["reasons"] = list(verdict.get("reasons", [])) + [
             f"started from {name}, which had not converged "
-            f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"]
+            f"({'; '.join(before.get('reasons') or ['no reason recorded'])})"
+        ]
     return verdict

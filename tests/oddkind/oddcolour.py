@@ -36,9 +36,11 @@ register_kind(OddKind())
 class OddColour(Generator):
     name, kind = "oddcolour", "odd"
     description = "A row of squares, one of another colour."
-    params = (Param("squares", int, 5, 3, MOST, "squares in the row"),
-              Param("difference", float, 90.0, 4.0, 120.0, "how far the odd colour is, on one channel"),
-              Param("noise", float, 0.0, 0.0, 60.0, "pixel noise (standard deviation)"))
+    params = (
+        Param("squares", int, 5, 3, MOST, "squares in the row"),
+        Param("difference", float, 90.0, 4.0, 120.0, "how far the odd colour is, on one channel"),
+        Param("noise", float, 0.0, 0.0, 60.0, "pixel noise (standard deviation)"),
+    )
 
     def at_strength(self, strength):
         return {"difference": 100.0 - 90.0 * strength, "noise": 30.0 * strength}
@@ -53,15 +55,20 @@ class OddColour(Generator):
         shifted[channel] += p["difference"] if base[channel] < 128 else -p["difference"]
         for k in range(n):
             x = GAP + k * (SIDE + GAP)
-            image[4:4 + SIDE, x:x + SIDE] = shifted if k == odd else base
+            image[4 : 4 + SIDE, x : x + SIDE] = shifted if k == odd else base
         image += rng.normal(0, p["noise"], image.shape) if p["noise"] else 0
         return Challenge(np.clip(image, 0, 255).astype(np.uint8), {}, str(odd), {"squares": n})
 
 
 def square_colours(image):
     n = (image.shape[1] - GAP) // (SIDE + GAP)
-    return np.array([image[4:4 + SIDE, GAP + k * (SIDE + GAP):GAP + k * (SIDE + GAP) + SIDE].reshape(-1, 3).mean(0)
-                     for k in range(n)], np.float32)
+    return np.array(
+        [
+            image[4 : 4 + SIDE, GAP + k * (SIDE + GAP) : GAP + k * (SIDE + GAP) + SIDE].reshape(-1, 3).mean(0)
+            for k in range(n)
+        ],
+        np.float32,
+    )
 
 
 @register_attacker
@@ -84,7 +91,7 @@ class OddPicker(Attacker):
 class OddCNN(Attacker):
     name, kind = "oddcnn", "odd"
     description = "A small CNN with one output per square position."
-    params = (Param("budget", int, 6000, 1, 10 ** 9, "training challenges seen at most"),)
+    params = (Param("budget", int, 6000, 1, 10**9, "training challenges seen at most"),)
 
     def prepare(self, image, question):
         return cv2.resize(image, (MOST * (SIDE + GAP) // 4, 8), interpolation=cv2.INTER_AREA)
@@ -95,6 +102,7 @@ class OddCNN(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
+
         x = inputs = keras.Input((8, MOST * (SIDE + GAP) // 4, 3))
         x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
         x = layers.Flatten()(x)
@@ -105,6 +113,7 @@ class OddCNN(Attacker):
 
     def loss(self, targets, outputs):
         import keras
+
         return keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True)
 
     def read_prepared(self, batch):

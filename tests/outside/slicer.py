@@ -25,6 +25,7 @@ class Slicer(Attacker):
     def build(self, seed):
         import keras
         from keras import layers
+
         n, k = self.hparams["length"], len(self.charset)
         x = inputs = keras.Input((24, self.hparams["width"], 1))
         x = layers.Conv2D(8, 3, padding="same", activation="relu")(x)
@@ -37,6 +38,7 @@ class Slicer(Attacker):
 
     def loss(self, targets, outputs):
         import keras
+
         return keras.ops.sum(keras.losses.sparse_categorical_crossentropy(targets, outputs, from_logits=True), -1)
 
     def read_prepared(self, batch):
