@@ -3,6 +3,7 @@ current with it; a results file missing what a number needs (its run's command, 
 date; a verdict; an interval holding its value) is refused."""
 
 import importlib.util
+import re
 import json
 import subprocess
 import sys
@@ -37,3 +38,43 @@ def test_a_results_file_without_provenance_or_with_a_bad_number_is_refused():
     assert "run ddddocr has no commit" in said and "does not hold its value" in said and "not a share" in said
     page = results.page(json.loads((REPO / "docs" / "results" / "data" / "sliders-and-decoys.json").read_text()))
     assert "| `template` (off the shelf) | 99.5% (98.8-99.8) | 50.8% |" in page and "CPU unknown" in page
+
+
+# a measured number: a percentage, a time, a rate, a size or a speed-up (ranges too: "330-420 sliders/s")
+MEASURED = re.compile(
+    r"(?<![\w.=/-])\d[\d,]*(?:\.\d+)?(?:-\d[\d,]*(?:\.\d+)?)?(?:\s?%|\s?(?:ms|s|[A-Za-z]*/s|MB|GB)\b|x\b(?!\d))"
+)
+# numbers of these shapes that are not measurements: settings, limits and the confidence of intervals
+NOT_MEASURED = [
+    r"\b95% (?:confidence )?interval",
+    r"at 0% or\s*$",
+    r"^100%; it treat",
+    r"^\s*5%, of it\)",  # a default parameter (coverage)
+    r"larger than 20 MB",  # a limit
+]
+# pages still holding measurements of their own, until they move into results files (issue 42)
+PENDING = {"adversarial.md", "grids.md", "measured.md", "people.md", "scale.md", "studies.md", "text.md", "training.md"}
+
+
+def measured_numbers(text: str) -> list[str]:
+    found = []
+    for line in text.splitlines():
+        if any(re.search(pattern, line) for pattern in NOT_MEASURED):
+            continue
+        found += [m.group(0) for m in MEASURED.finditer(line)]
+    return found
+
+
+def test_docs_hold_no_measured_number_outside_a_results_file():
+    assert measured_numbers("read 99.2% of them at 586/s in 4.7 s, 1.75x faster, 330-420 sliders/s") == [
+        "99.2%",
+        "586/s",
+        "4.7 s",
+        "1.75x",
+        "330-420 sliders/s",
+    ]
+    assert measured_numbers("strength 0.5, 32x32 tiles, 3,000 CAPTCHAs, seed 3, with a 95% interval") == []
+    pages = [*(REPO / "docs").glob("*.md"), REPO / "README.md"]
+    stray = {p.name: measured_numbers(p.read_text()) for p in pages if p.name not in PENDING}
+    assert not {name: numbers for name, numbers in stray.items() if numbers}, "move these into docs/results/data"
+    assert all((REPO / "docs" / name).is_file() for name in PENDING), "a page left PENDING no longer exists"

@@ -10,8 +10,15 @@ A results file holds (all required unless said):
     finding, title, setting, rows_are, columns_are, columns (the column values, in order),
     what_it_says, runs {NAME: {command, commit, date, cpu ("unknown" where it is), bfloat16 (true,
     false or null), wall_seconds (or null), note (optional)}},
-    entries [{row, column, value (a share in [0, 1]), interval ([low, high], optional),
-              verdict ("converged", "off the shelf", or why not converged), run,
+    entries [{row, column, value, run,
+              unit (optional): without one the value is a share in [0, 1] (an attacker's success,
+                  shown as a percentage with `digits` decimals, default 1) and needs a verdict;
+                  with one it is any number in that unit ("s", "images/s", "MB", "x", ...), or a
+                  range [low, high] where a number varied between runs,
+              digits (optional), interval ([low, high], optional, in the value's own unit),
+              verdict ("converged", "off the shelf", or why not converged; a number with a unit
+                  may have none: a speed is not an attacker's),
+              note (optional): a few words shown after the value,
               also (optional): further measures of the same cell, each {what, value, unit} (a
               number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}].
 """
@@ -25,7 +32,7 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "results"
 RUN_FIELDS = ("command", "commit", "date", "cpu", "bfloat16", "wall_seconds")
-ENTRY_FIELDS = ("row", "column", "value", "verdict", "run")
+ENTRY_FIELDS = ("row", "column", "value", "run")
 
 
 def problems(data: dict) -> list[str]:
@@ -55,25 +62,49 @@ def problems(data: dict) -> list[str]:
             found.append(f"entry {k} names run {entry.get('run')!r}, which the file does not describe")
         if entry.get("column") not in data["columns"]:
             found.append(f"entry {k}: column {entry.get('column')!r} is not one of {data['columns']}")
-        value, interval = entry.get("value"), entry.get("interval")
-        if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            found.append(f"entry {k}: value {value!r} is not a share in [0, 1]")
-        elif interval is not None and not (len(interval) == 2 and interval[0] <= value <= interval[1]):
-            found.append(f"entry {k}: interval {interval!r} does not hold its value {value}")
+        if "unit" not in entry and "verdict" not in entry:
+            found.append(f"entry {k} has no verdict (a share is an attacker's: say whether it converged)")
+        found += [f"entry {k}: {said}" for said in value_problems(entry)]
         for also in entry.get("also", []):
             if "what" not in also or not ("share" in also or ("value" in also and "unit" in also)):
                 found.append(f"entry {k}: a further measure needs what and a share, or what, value and unit")
     return found
 
 
+def value_problems(entry: dict) -> list[str]:
+    """What is wrong with an entry's value and interval."""
+    value, interval, unit = entry.get("value"), entry.get("interval"), entry.get("unit")
+    if unit is not None and isinstance(value, list):  # a range, where a number varied between runs
+        ok = len(value) == 2 and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]
+        return [] if ok and interval is None else [f"range {value!r} is not [low, high] without an interval"]
+    if not isinstance(value, (int, float)) or (unit is None and not 0 <= value <= 1):
+        return [f"value {value!r} is not " + ("a share in [0, 1]" if unit is None else "a number")]
+    if interval is not None and not (len(interval) == 2 and interval[0] <= value <= interval[1]):
+        return [f"interval {interval!r} does not hold its value {value}"]
+    return []
+
+
+def number(value, unit: str | None, digits: int = 1) -> str:
+    """A value as the page shows it: a share as a percentage, any other number with its unit."""
+    if unit is None:
+        return f"{100 * value:.{digits}f}%"
+    shown = f"{value[0]:,}-{value[1]:,}" if isinstance(value, list) else f"{value:,}"
+    return shown + ("x" if unit == "x" else f" {unit}")
+
+
+def is_bound(entry: dict) -> bool:
+    return "verdict" in entry and entry["verdict"] not in ("converged", "off the shelf")
+
+
 def cell(entry: dict | None) -> str:
     if entry is None:
         return "-"
-    text = f"{entry['value']:.1%}"
+    unit, digits = entry.get("unit"), entry.get("digits", 1)
+    text = number(entry["value"], unit, digits)
     if entry.get("interval"):
         low, high = entry["interval"]
-        text += f" ({100 * low:.1f}-{100 * high:.1f})"
-    if entry["verdict"] not in ("converged", "off the shelf"):
+        text += f" ({100 * low:.{digits}f}-{100 * high:.{digits}f})" if unit is None else f" ({low:,}-{high:,})"
+    if is_bound(entry):
         text += " (lower bound)"
     for also in entry.get("also", []):
         text += (
@@ -81,6 +112,8 @@ def cell(entry: dict | None) -> str:
             if "share" in also
             else f"; {also['what']} {also['value']:g} {also['unit']}"
         )
+    if entry.get("note"):
+        text += f" ({entry['note']})"
     return text
 
 
@@ -101,13 +134,13 @@ def page(data: dict) -> str:
         "|---" * (len(columns) + 1) + "|",
     ]
     lines += [f"| {row} | " + " | ".join(cell(at.get((row, c))) for c in columns) + " |" for row in rows]
-    lines += [
-        "",
-        f"Rows: {data['rows_are']}. A value marked lower bound comes from an attacker that had not "
-        "converged (its verdict is below); every other trained attacker here converged.",
-        "",
-    ]
-    bounds = [e for e in data["entries"] if e["verdict"] not in ("converged", "off the shelf")]
+    verdicts = any("verdict" in e for e in data["entries"])
+    said = (
+        " A value marked lower bound comes from an attacker that had not converged (its verdict is below);"
+        " every other trained attacker here converged."
+    )
+    lines += ["", f"Rows: {data['rows_are']}." + (said if verdicts else ""), ""]
+    bounds = [e for e in data["entries"] if is_bound(e)]
     lines += [f"- {e['row']}, {e['column']}: {e['verdict']}" for e in bounds] + ([""] if bounds else [])
     lines += ["## What it says", "", data["what_it_says"], "", "## Where the numbers come from", ""]
     for name, run in data["runs"].items():
