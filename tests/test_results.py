@@ -53,7 +53,7 @@ NOT_MEASURED = [
     r"larger than 20 MB",  # a limit
 ]
 # pages still holding measurements of their own, until they move into results files (issue 42)
-PENDING = {"adversarial.md", "grids.md", "measured.md", "people.md", "scale.md", "studies.md", "text.md", "training.md"}
+PENDING = {"adversarial.md", "grids.md", "measured.md", "people.md", "studies.md", "text.md", "training.md"}
 
 
 def measured_numbers(text: str) -> list[str]:
