@@ -117,6 +117,13 @@ def cell(entry: dict | None) -> str:
     return text
 
 
+def group(entries: list[dict], key: str) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = {}
+    for entry in entries:
+        grouped.setdefault(entry[key], []).append(entry)
+    return grouped
+
+
 def page(data: dict) -> str:
     """The finding's page: title, setting, the table, what it says, where every number came from."""
     rows = list(dict.fromkeys(e["row"] for e in data["entries"]))
@@ -134,14 +141,26 @@ def page(data: dict) -> str:
         "|---" * (len(columns) + 1) + "|",
     ]
     lines += [f"| {row} | " + " | ".join(cell(at.get((row, c))) for c in columns) + " |" for row in rows]
-    verdicts = any("verdict" in e for e in data["entries"])
-    said = (
-        " A value marked lower bound comes from an attacker that had not converged (its verdict is below);"
-        " every other trained attacker here converged."
-    )
-    lines += ["", f"Rows: {data['rows_are']}." + (said if verdicts else ""), ""]
     bounds = [e for e in data["entries"] if is_bound(e)]
-    lines += [f"- {e['row']}, {e['column']}: {e['verdict']}" for e in bounds] + ([""] if bounds else [])
+    said = ""
+    if bounds:
+        said = " A value marked lower bound comes from an attacker that had not converged (its verdict is below)"
+        said += (
+            "; every other trained attacker here converged."
+            if any(e.get("verdict") == "converged" for e in data["entries"])
+            else "."
+        )
+    elif any(e.get("verdict") == "converged" for e in data["entries"]):
+        said = " Every trained attacker here converged."
+    lines += ["", f"Rows: {data['rows_are']}.{said}", ""]
+    for verdict, alike in group(bounds, "verdict").items():
+        which = (
+            "every value"
+            if len(alike) == len(data["entries"])
+            else "; ".join(f"{e['row']}, {e['column']}" for e in alike)
+        )
+        lines.append(f"- {which}: {verdict}")
+    lines += [""] if bounds else []
     lines += ["## What it says", "", data["what_it_says"], "", "## Where the numbers come from", ""]
     for name, run in data["runs"].items():
         rows_of_run = list(dict.fromkeys(e["row"] for e in data["entries"] if e["run"] == name))
