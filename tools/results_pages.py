@@ -15,9 +15,11 @@ A results file holds (all required unless said):
                   shown as a percentage with `digits` decimals, default 1) and needs a verdict;
                   with one it is any number in that unit ("s", "images/s", "MB", "x", ...), or a
                   range [low, high] where a number varied between runs,
-              digits (optional), interval ([low, high], optional, in the value's own unit),
-              verdict ("converged", "off the shelf", or why not converged; a number with a unit
-                  may have none: a speed is not an attacker's),
+              digits (optional), interval ([low, high], optional, in the value's own unit;
+                  interval_digits, optional, its decimals where they differ from the value's),
+              verdict ("converged", "off the shelf", or why not converged; "people" or
+                  "simulated people" for their success, "no attacker" for another share such as
+                  agreement; a number with a unit may have none: a speed is not an attacker's),
               note (optional): a few words shown after the value,
               also (optional): further measures of the same cell, each {what, value, unit} (a
               number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}].
@@ -92,8 +94,12 @@ def number(value, unit: str | None, digits: int = 1) -> str:
     return shown + ("x" if unit == "x" else f" {unit}")
 
 
+# verdicts that make no lower bound: a converged or off-the-shelf attacker, and shares no attacker scored
+NOT_BOUNDS = ("converged", "off the shelf", "people", "simulated people", "no attacker")
+
+
 def is_bound(entry: dict) -> bool:
-    return "verdict" in entry and entry["verdict"] not in ("converged", "off the shelf")
+    return "verdict" in entry and entry["verdict"] not in NOT_BOUNDS
 
 
 def cell(entry: dict | None) -> str:
@@ -103,7 +109,11 @@ def cell(entry: dict | None) -> str:
     text = number(entry["value"], unit, digits)
     if entry.get("interval"):
         low, high = entry["interval"]
-        text += f" ({100 * low:.{digits}f}-{100 * high:.{digits}f})" if unit is None else f" ({low:,}-{high:,})"
+        text += (
+            f" ({100 * low:.{entry.get('interval_digits', digits)}f}-{100 * high:.{entry.get('interval_digits', digits)}f})"
+            if unit is None
+            else f" ({low:,}-{high:,})"
+        )
     if is_bound(entry):
         text += " (lower bound)"
     for also in entry.get("also", []):
