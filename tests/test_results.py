@@ -58,8 +58,6 @@ NOT_MEASURED = [
     r"on 500 CAPTCHAs is 97\.7-99\.6%",  # a Wilson interval worked out
     r"at least 90% (?:confident|sure)",  # the teacher's threshold
 ]
-# pages still holding measurements of their own, until they move into results files (issue 42)
-PENDING = {"grids.md"}
 
 
 def measured_numbers(text: str) -> list[str]:
@@ -81,6 +79,5 @@ def test_docs_hold_no_measured_number_outside_a_results_file():
     ]
     assert measured_numbers("strength 0.5, 32x32 tiles, 3,000 CAPTCHAs, seed 3, with a 95% interval") == []
     pages = [*(REPO / "docs").glob("*.md"), REPO / "README.md"]
-    stray = {p.name: measured_numbers(p.read_text()) for p in pages if p.name not in PENDING}
+    stray = {p.name: measured_numbers(p.read_text()) for p in pages}
     assert not {name: numbers for name, numbers in stray.items() if numbers}, "move these into docs/results/data"
-    assert all((REPO / "docs" / name).is_file() for name in PENDING), "a page left PENDING no longer exists"

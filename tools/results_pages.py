@@ -13,7 +13,8 @@ A results file holds (all required unless said):
     entries [{row, column, value, run,
               unit (optional): without one the value is a share in [0, 1] (an attacker's success,
                   shown as a percentage with `digits` decimals, default 1) and needs a verdict;
-                  with one it is any number in that unit ("s", "images/s", "MB", "x", ...), or a
+                  with one it is any number in that unit ("s", "images/s", "MB", "x", "%" for a number
+                  in percent that is no share an attacker scored, ...), or a
                   range [low, high] where a number varied between runs,
               digits (optional), interval ([low, high], optional, in the value's own unit;
                   interval_digits, optional, its decimals where they differ from the value's),
@@ -91,7 +92,7 @@ def number(value, unit: str | None, digits: int = 1) -> str:
     if unit is None:
         return f"{100 * value:.{digits}f}%"
     shown = f"{value[0]:,}-{value[1]:,}" if isinstance(value, list) else f"{value:,}"
-    return shown + ("x" if unit == "x" else f" {unit}")
+    return shown + (unit if unit in ("x", "%") else f" {unit}")
 
 
 # verdicts that make no lower bound: a converged or off-the-shelf attacker, and shares no attacker scored
