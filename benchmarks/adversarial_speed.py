@@ -3,6 +3,8 @@ beside the same work one image at a time (the plain baseline), and the whole
 `captchalab adversarial` report for 5 eps values x 500 CAPTCHAs x 2 attackers.
 
     python benchmarks/adversarial_speed.py --ctc models/ctc-distorted.keras --segment models/segment-distorted.keras
+
+It writes results/published/adversarial-speed.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 from captchalab.data.dataset import GenerationSpec, Source
+from publish import Finding
 
 
 def main():
@@ -63,10 +66,30 @@ def main():
             check=True,
             capture_output=True,
         )
+        report = time.perf_counter() - start
         print(
             f"captchalab adversarial, 5 eps x 500 CAPTCHAs x 2 attackers (+ ddddocr if installed), "
-            f"4 defences: {time.perf_counter() - start:.0f} s"
+            f"4 defences: {report:.0f} s"
         )
+    finding = Finding(
+        "adversarial-speed",
+        "Adversarial CAPTCHAs: how fast they are made",
+        "PGD-10 at eps 8/255 against ctc, four-digit `distorted` CAPTCHAs at strength 0.5.",
+        "the work",
+        "work",
+        ["speed", "time"],
+    )
+    finding.add("PGD-10 against ctc, one CAPTCHA at a time", "speed", round(single, 1), "run", unit="CAPTCHAs/s")
+    finding.add("PGD-10 against ctc, in batches of 32", "speed", round(batched, 1), "run", unit="CAPTCHAs/s")
+    finding.add(
+        "the whole `adversarial` report (5 eps x 500 CAPTCHAs, ctc and segment, 4 defences)",
+        "time",
+        round(report),
+        "run",
+        unit="s",
+    )
+    finding.run("run")
+    print(finding.write())
 
 
 if __name__ == "__main__":

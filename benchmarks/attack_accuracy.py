@@ -6,6 +6,8 @@
 - transfer learning: 500 training CAPTCHAs from MNIST weights vs from scratch, same data.
 
     python benchmarks/attack_accuracy.py --mnist models/mnist.keras [--distorted-count 10000]
+
+It writes results/published/attack-accuracy.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -15,6 +17,17 @@ from pathlib import Path
 
 from captchalab.attack import attack_source
 from captchalab.data.dataset import GenerationSpec, Source
+from publish import Finding
+
+FINDING = Finding(
+    "attack-accuracy",
+    "The segment attacker end to end",
+    "segment trained for 8 epochs on generated "
+    "CAPTCHAs (from MNIST or from scratch), attacking 1,000 fresh ones of another seed.",
+    "the style, training CAPTCHAs and start",
+    "training",
+    ["success", "characters", "cut as drawn"],
+)
 
 
 def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
@@ -40,6 +53,11 @@ def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
         f"({time.perf_counter() - start:.0f} s)",
         flush=True,
     )
+    row = f"{style}, strength {strength}, {train_count:,} CAPTCHAs from {'MNIST' if init else 'scratch'}"
+    FINDING.add_attack(row, "success", result, "run")
+    said = FINDING.data["entries"][-1]["verdict"]
+    FINDING.add(row, "characters", result["char_accuracy"], "run", verdict=said)
+    FINDING.add(row, "cut as drawn", result["segmentation_box_rate"], "run", verdict=said)
     return result
 
 
@@ -59,6 +77,8 @@ def main():
         if args.only in (None, "transfer"):
             for init in (mnist, None):
                 run("distorted", 500, init, tmp / f"t-{bool(init)}.keras", strength=0.8)
+    FINDING.run("run")
+    print(FINDING.write())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ the main process reads prepared batches with the network.
 
     python benchmarks/attack_speed.py --segment models/segment-distorted.keras \
         --ctc models/ctc-distorted.keras [--count 2000]
+
+It writes results/published/attack-speed.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -18,6 +20,7 @@ import numpy as np
 
 from captchalab.attack import attack_many
 from captchalab.data.dataset import GenerationSpec, Source, generate_dataset, read_dataset
+from publish import Finding
 
 
 def main():
@@ -35,14 +38,23 @@ def main():
         dataset = Source(dataset=read_dataset(Path(tmp) / "ds"))
         images = [dataset.sample(i).image for i in range(len(dataset))]
         segment = load_attacker(args.segment)
+        finding = Finding(
+            "attack-speed",
+            "Attack throughput",
+            f"{args.count:,} four-character `{args.style}` PNGs "
+            "at strength 0.5 on disk, model load excluded; every number from this run.",
+            "the work",
+            "work",
+            ["speed"],
+        )
         start = time.perf_counter()
         for image in images[:300]:
             crops, _ = segment.prepare(image, 4)
             segment.model.predict(crops[..., None] / np.float32(255), verbose=0)
-        print(
-            f"baseline (segment, then predict per CAPTCHA, 300 CAPTCHAs): {300 / (time.perf_counter() - start):.0f} "
-            "CAPTCHAs/s",
-            flush=True,
+        baseline = 300 / (time.perf_counter() - start)
+        print(f"baseline (segment, then predict per CAPTCHA, 300 CAPTCHAs): {baseline:.0f} CAPTCHAs/s", flush=True)
+        finding.add(
+            "baseline: segment, then one `predict` per CAPTCHA", "speed", round(baseline), "run", unit="CAPTCHAs/s"
         )
         attackers = [segment] + ([load_attacker(args.ctc)] if args.ctc else [])
         for attacker in attackers:
@@ -51,10 +63,10 @@ def main():
             start = time.perf_counter()
             for first in range(0, len(prepared), 256):
                 attacker.read_prepared(prepared[first : first + 256])
-            print(
-                f"{attacker.name}: network alone (the ceiling), batches of 256 CAPTCHAs: "
-                f"{len(prepared) / (time.perf_counter() - start):.0f} CAPTCHAs/s",
-                flush=True,
+            ceiling = len(prepared) / (time.perf_counter() - start)
+            print(f"{attacker.name}: network alone (the ceiling), batches of 256: {ceiling:.0f} CAPTCHAs/s", flush=True)
+            finding.add(
+                f"{attacker.name}: the network alone, batches of 256", "speed", round(ceiling), "run", unit="CAPTCHAs/s"
             )
             for workers in (0, 2):
                 result, _ = attack_many([attacker], {args.style: dataset}, workers=workers)
@@ -63,6 +75,15 @@ def main():
                     f"{result['captchas_per_second']:.0f} CAPTCHAs/s, accuracy {result['captcha_accuracy']:.2%}",
                     flush=True,
                 )
+                finding.add(
+                    f"{attacker.name}: `attack`, {workers} worker processes",
+                    "speed",
+                    result["captchas_per_second"],
+                    "run",
+                    unit="CAPTCHAs/s",
+                )
+        finding.run("run")
+        print(finding.write())
 
 
 if __name__ == "__main__":

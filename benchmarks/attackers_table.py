@@ -4,6 +4,8 @@ resumable, so a session that ends keeps every style it finished; run it again wi
 style, strength and attacker, "(lower bound)" where the attacker had not converged.
 
     python benchmarks/attackers_table.py [--out results/attackers-table] [--styles noisy,clean]
+
+It writes results/published/attackers-by-style.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -12,6 +14,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from publish import Finding
 
 HERE = Path(__file__).parent
 STUDY = HERE / "attackers-table.toml"
@@ -85,6 +89,28 @@ def main():
         table.setdefault((r["style"], r["strength"]), {})[r["attacker"]] = r
     for (style, strength), per in table.items():
         print(f"| {style} | {strength} | " + " | ".join(cell_text(per.get(a, {})) for a in attackers) + " |")
+    print(publish(rows, chosen))
+
+
+def publish(rows: list[dict], ran: list[str]) -> Path:
+    """The table as a results file: a row per style and attacker, a column per strength. Styles
+    read back from an earlier run are credited to this run too: its note says which ran now."""
+    strengths = list(dict.fromkeys(str(r["strength"]) for r in rows))
+    finding = Finding(
+        "attackers-by-style",
+        "Which attacker breaks which text style",
+        "CAPTCHA success on fresh four-digit CAPTCHAs per cell (benchmarks/attackers-table.toml): each "
+        "trainable attacker trained on the same CAPTCHAs of that cell's style and strength until it "
+        "converged (or was flagged), read-only ones off the shelf; Wilson 95% intervals.",
+        "the style and the attacker reading it",
+        "style: attacker",
+        strengths,
+    )
+    run = finding.run("table", note="styles run in this call: " + ", ".join(ran))
+    for r in rows:
+        if r.get("status") == "done":
+            finding.add_attack(f"{r['style']}: {r['attacker']}", r["strength"], r, run)
+    return finding.write()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ scratch and from its shipped base, beside segment from the MNIST network, same C
 attack 1,000 fresh ones. `CAPTCHALAB_PRECISION=float32` measures it without bfloat16.
 
     python benchmarks/ctc_training.py --mnist models/mnist.keras [--count 10000] [--style distorted]
+
+It writes results/published/time-to-converge.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from captchalab.attack import attack_many
 from captchalab.data.dataset import GenerationSpec, Source
+from publish import Finding
 from recipe_steps import result_line
 
 
@@ -33,6 +36,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         models = []
+        finding = Finding(
+            "time-to-converge",
+            "Time to a converged attacker",
+            f"{args.count:,} `{args.style}` CAPTCHAs at strength {args.strength}, four digits, the "
+            "default stopping rule; tested on 1,000 fresh ones.",
+            "the attacker and its start",
+            "attacker",
+            ["1,000 fresh CAPTCHAs", "wall time"],
+        )
+        start_all = time.perf_counter()
         runs = (
             ("ctc", "scratch", None),
             ("ctc", "base", ensure_base("ctc", DIGITS, lambda m: None)),
@@ -52,9 +65,21 @@ def main():
                 flush=True,
             )
             models.append(load_attacker(out))
+            row = f"{name} from {label}"
+            finding.add(
+                row,
+                "wall time",
+                round(time.perf_counter() - began),
+                "run",
+                unit="s",
+                note=f"{info['epochs_run']} epochs, {verdict['stopped']}",
+            )
         report, _ = attack_many(models, {args.style: test})
-        for label, r in report["per_attacker"].items():
+        for model, (label, r) in zip(runs, report["per_attacker"].items()):
             print(result_line(label, r, f"of 1,000 fresh CAPTCHAs ({r['captchas_per_second']:.0f}/s)"))
+            finding.add_attack(f"{model[0]} from {model[1]}", "1,000 fresh CAPTCHAs", r, "run")
+        finding.run("run", time.perf_counter() - start_all)
+        print(finding.write())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ page gets it (an HTTP round trip to a running server, PNG decoding and JSON incl
 network part alone.
 
     python benchmarks/explore_latency.py --model models/mnist.keras [--requests 200]
+
+It writes results/published/explore-latency.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -11,6 +13,7 @@ import time
 
 import cv2
 import numpy as np
+from publish import Finding
 
 
 def main():
@@ -43,6 +46,22 @@ def main():
         f"whole request (PNG in, decode, crop, forward, JSON out): median {statistics.median(round_trips):.1f} ms, "
         f"95th percentile {q(round_trips, 95):.1f} ms"
     )
+    finding = Finding(
+        "explore-latency",
+        "`explore`: how fast the live view answers",
+        f"{args.requests} requests after warm-up, each a drawn digit through the seed's network.",
+        "the work",
+        "work",
+        ["median", "95th percentile"],
+    )
+    for row, values in (
+        ("one forward pass with every activation", forwards),
+        ("the whole HTTP request (PNG in, decode, crop, forward, JSON out)", round_trips),
+    ):
+        finding.add(row, "median", round(statistics.median(values), 1), "run", unit="ms")
+        finding.add(row, "95th percentile", round(q(values, 95), 1), "run", unit="ms")
+    finding.run("run")
+    print(finding.write())
 
 
 if __name__ == "__main__":

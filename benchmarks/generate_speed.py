@@ -1,7 +1,9 @@
 """Generation throughput: `generate --style distorted` with 1 and 2 workers, next to the captcha
 package's ImageCaptcha (the plain baseline) in the same run.
 
-    python benchmarks/generate_speed.py [--count 2000]
+    python benchmarks/generate_speed.py [--count 2000] [--style distorted]
+
+It writes results/published/generate-speed.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 from captchalab.data.dataset import GenerationSpec, generate_dataset
+from publish import Finding
 
 
 def main():
@@ -24,7 +27,20 @@ def main():
     start = time.perf_counter()
     for i in range(500):
         baseline.generate_image(f"{i % 10000:04d}")
-    print(f"baseline ImageCaptcha.generate_image, 1 core: {500 / (time.perf_counter() - start):.0f} images/s")
+    rate = 500 / (time.perf_counter() - start)
+    print(f"baseline ImageCaptcha.generate_image, 1 core: {rate:.0f} images/s")
+    finding = Finding(
+        "generate-speed",
+        "Generation throughput",
+        f"`{args.style}` at strength 0.5, {args.count:,} "
+        "CAPTCHAs written as PNGs, beside the captcha package's ImageCaptcha in the same run.",
+        "the work",
+        "work",
+        ["speed"],
+    )
+    finding.add(
+        "baseline: ImageCaptcha.generate_image, 1 core, in memory", "speed", round(rate), "run", unit="images/s"
+    )
     tmp = Path(tempfile.mkdtemp())
     try:
         for workers in (1, 2):
@@ -36,6 +52,15 @@ def main():
                 f"generate --style {args.style} --length 4 --workers {workers}: "
                 f"{args.count / took:.0f} images/s ({args.count} images, PNGs written, {took:.1f} s)"
             )
+            finding.add(
+                f"`generate --style {args.style}`, {workers} worker processes",
+                "speed",
+                round(args.count / took),
+                "run",
+                unit="images/s",
+            )
+        finding.run("run")
+        print(finding.write())
     finally:
         shutil.rmtree(tmp)
 

@@ -47,6 +47,9 @@ design and of one that draws 2 to 5 targets (max_targets), selecting the likelie
 threshold.
 
     python benchmarks/grid_targets.py [--work results/grid-targets] [--steps speed,grid,coverage,areas,areas-variants,selection,count,held-out,more-art,shapes,flips,every-class,every-class-seeds,most-art,ensemble,unlabelled,matrix,sweep]
+
+The attacks it reports (one row each) and its generation speeds go into
+results/published/grid-targets.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -57,6 +60,7 @@ import sys
 import time
 from pathlib import Path
 
+from publish import Finding
 from recipe_steps import cli, result_line, train_once
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
@@ -118,7 +122,23 @@ def ceiling(model: Path, per_challenge: int) -> float:
     return len(inputs) / per_challenge / (time.perf_counter() - start)
 
 
+FINDING = Finding(
+    "grid-targets",
+    "Image grids, as benchmarks/grid_targets.py measured them",
+    "Each row one attack of this run, on 1,000 fresh challenges (seed 901) unless it says otherwise: success with its "
+    "Wilson 95% interval, lenient success (one tile or square wrong allowed) and tile accuracy; and the speeds it took.",
+    "the attack",
+    "attack",
+    ["solved", "lenient", "tile accuracy", "speed"],
+)
+
+
 def line(label: str, r: dict) -> str:
+    """An attack's result in one line, recorded in FINDING too."""
+    FINDING.add_attack(label, "solved", r, "run")
+    said = FINDING.data["entries"][-1]["verdict"]
+    FINDING.add(label, "lenient", r["lenient_accuracy"], "run", verdict=said)
+    FINDING.add(label, "tile accuracy", r["char_accuracy"], "run", verdict=said)
     return result_line(
         label,
         r,
@@ -143,6 +163,9 @@ def main():
             globals()[step.replace("-", "_")](work, timings)
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s", flush=True)
+    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+    FINDING.run("run", note=f"steps {', '.join(steps)}; trainings this run: {trained or 'none (models read back)'}")
+    print(FINDING.write(), flush=True)
 
 
 def speed(work: Path, timings: dict):
@@ -162,6 +185,13 @@ def speed(work: Path, timings: dict):
             "--force",
         )
         print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
+        FINDING.add(
+            f"generate `{style}`, 2 workers (the whole command)",
+            "speed",
+            round(1000 / seconds),
+            "run",
+            unit="per second",
+        )
 
 
 def grid(work: Path, timings: dict):

@@ -10,12 +10,15 @@
 4. `captchalab frontier` over both, and the study report again with its frontier section.
 
     python benchmarks/human_frontier.py [--work results/human-frontier]
+
+It writes results/published/human-frontier-example.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
 import json
 from pathlib import Path
 
+from publish import Finding
 from recipe_steps import cli
 
 from captchalab.serving import launch
@@ -103,6 +106,44 @@ def main():
             f"{'yes' if r['on_front'] else 'no'}"
         )
     print(f"plot: {work / 'frontier' / 'frontier.png'}")
+    print(publish(report["rows"]))
+
+
+def publish(rows: list[dict]) -> Path:
+    """The frontier as a results file: per design, people's (SIMULATED) success, time and the best
+    attacker's success."""
+    finding = Finding(
+        "human-frontier-example",
+        "People and attackers on three strengths of `distorted` (people SIMULATED)",
+        "studies/human-frontier.toml and a dataset per design answered by SIMULATED "
+        "participants, not people (their accuracy and times are the example's assumptions).",
+        "the design, and whether it is on the security-usability front",
+        "design",
+        ["people (SIMULATED)", "median time", "best attacker"],
+    )
+    for r in rows:
+        row = r["label"] + (" (on the front)" if r["on_front"] else "")
+        finding.add(
+            row,
+            "people (SIMULATED)",
+            r["human_success"],
+            "run",
+            verdict="simulated people",
+            interval=r["human_success_ci95"],
+            note=f"{r['human_answers']} answers",
+        )
+        finding.add(row, "median time", round(r["human_median_seconds"], 1), "run", unit="s")
+        finding.add(
+            row,
+            "best attacker",
+            r["attacker_success"],
+            "run",
+            interval=r["attacker_success_ci95"],
+            verdict="converged" if not r["attacker_lower_bound"] else "not converged (see the study report)",
+            note=r["best_attacker"],
+        )
+    finding.run("run")
+    return finding.write()
 
 
 if __name__ == "__main__":

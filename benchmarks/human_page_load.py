@@ -4,6 +4,8 @@ loopback, three kinds mixed, beside one participant alone in the same run; print
 second and checks that none was lost.
 
     python benchmarks/human_page_load.py [--participants 20] [--per-person 25] [--work results/human-load]
+
+It writes results/published/human-page-load.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -15,6 +17,17 @@ from captchalab.data.dataset import GenerationSpec, generate_dataset
 from captchalab.humans.records import load_answers
 from captchalab.humans.simulate import Profile, simulate
 from captchalab.serving import launch
+from publish import Finding
+
+FINDING = Finding(
+    "human-page-load",
+    "The human-study page under load",
+    "Simulated participants answering as fast as "
+    "a real `captchalab humans` server over loopback lets them, three kinds mixed.",
+    "participants at once",
+    "participants",
+    ["answers/s", "answers lost"],
+)
 
 
 def main():
@@ -64,6 +77,11 @@ def main():
             f"{len(recorded)}{' (none lost)' if len(recorded) == sent - refused else ' (ANSWERS LOST)'}; "
             f"skipped lines {skipped or 'none'}"
         )
+        row = f"{participants} at once"
+        FINDING.add(row, "answers/s", round(sent / took), "run", unit="answers/s", note=f"{sent} answers")
+        FINDING.add(row, "answers lost", sent - refused - len(recorded), "run", unit="answers")
+    FINDING.run("run")
+    print(FINDING.write())
 
 
 if __name__ == "__main__":

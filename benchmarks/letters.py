@@ -4,6 +4,8 @@ then 1,000 fresh ones. (2) Whether the rendered-characters start beats training 
 a small set: segment on 500 CAPTCHAs from each start, same data and epochs.
 
     python benchmarks/letters.py --chars models/chars-alnum.keras [--count 20000]
+
+It writes results/published/letters.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -14,6 +16,7 @@ from pathlib import Path
 from captchalab.attack import attack_many
 from captchalab.charset import NAMED
 from captchalab.data.dataset import GenerationSpec, Source
+from publish import Finding
 
 
 def main():
@@ -32,6 +35,17 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep or tmp)
         models = []
+        wall = {}
+        all_start = time.perf_counter()
+        finding = Finding(
+            "letters",
+            "Letters: six `alnum` characters",
+            "`distorted --charset alnum --length 6` at strength 0.5; attackers trained on "
+            f"{args.count:,} (or {args.small:,}) CAPTCHAs, tested on 1,000 fresh ones.",
+            "the attacker, its start and its training CAPTCHAs",
+            "attacker",
+            ["1,000 fresh CAPTCHAs", "characters", "wall time"],
+        )
         for name, start in (("segment", Path(args.chars)), ("ctc", None)):
             out = folder / f"{name}-alnum6.keras"
             began = time.perf_counter()
@@ -44,6 +58,7 @@ def main():
                 flush=True,
             )
             models.append(load_attacker(out))
+            wall[name] = time.perf_counter() - began
         report, _ = attack_many(models, test)
         for label, r in report["per_attacker"].items():
             confused = ", ".join(c["truth"] + "->" + c["guess"] for c in r["most_confused"][:5])
@@ -51,6 +66,11 @@ def main():
                 f"{label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%}, character accuracy {r['char_accuracy']:.2%}; "
                 f"most confused: {confused}"
             )
+            row = f"{label}, {args.count:,} training CAPTCHAs"
+            finding.add_attack(row, "1,000 fresh CAPTCHAs", r, "run")
+            finding.add(row, "characters", r["char_accuracy"], "run", verdict=finding.data["entries"][-1]["verdict"])
+        for name, seconds in wall.items():
+            finding.add(f"{name}: training on {args.count:,} CAPTCHAs", "wall time", round(seconds), "run", unit="s")
         small = []
         for start in (Path(args.chars), None):
             out = folder / f"segment-small-{'chars' if start else 'scratch'}.keras"
@@ -68,6 +88,11 @@ def main():
                 f"{args.small} training CAPTCHAs, {label}: CAPTCHA accuracy {r['captcha_accuracy']:.2%}, "
                 f"character accuracy {r['char_accuracy']:.2%}"
             )
+            finding.add_attack(
+                f"{label}, {args.small:,} training CAPTCHAs (8 epochs)", "1,000 fresh CAPTCHAs", r, "run"
+            )
+        finding.run("run", time.perf_counter() - all_start)
+        print(finding.write())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ and wall time of each run (the whole command: loading, training, evaluation), th
 spread.
 
     python benchmarks/mnist_recipe.py --data ../shared/data/mnist [--seeds 0,1,2] [--epochs 7]
+
+It writes results/published/mnist-recipe.json (benchmarks/publish.py says how to publish it).
 """
 
 import argparse
@@ -14,6 +16,8 @@ import time
 import json
 from pathlib import Path
 
+from publish import Finding
+
 
 def main():
     parser = argparse.ArgumentParser()
@@ -23,6 +27,15 @@ def main():
     parser.add_argument("--keep", help="folder to keep the models in (mnist-<seed>.keras)")
     args = parser.parse_args()
     accuracies, walls = [], []
+    finding = Finding(
+        "mnist-recipe",
+        "`train mnist`: the seed's network on MNIST, and what its recipe costs where",
+        f"The seed's network trained by `captchalab train mnist --epochs {args.epochs}`, tested on the "
+        "official 10,000; the wall time is the whole command's.",
+        "the recipe and the seed",
+        "run",
+        ["test accuracy", "wall time", "training images/s"],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds.split(","):
             out = Path(args.keep or tmp) / f"mnist-{seed}.keras"
@@ -55,6 +68,12 @@ def main():
                 f"({info['train_images_per_second']:.0f} training images/s, best epoch {info['best_epoch']})",
                 flush=True,
             )
+            row = f"{args.epochs} epochs, seed {seed}"
+            finding.add(row, "test accuracy", info["test_accuracy"], "run", verdict="no attacker", digits=2)
+            finding.add(row, "wall time", round(wall), "run", unit="s")
+            finding.add(row, "training images/s", round(info["train_images_per_second"]), "run", unit="images/s")
+    finding.run("run", sum(walls))
+    print(finding.write())
     print(
         f"mean {statistics.mean(accuracies):.2%}, spread {min(accuracies):.2%}-{max(accuracies):.2%}; "
         f"wall {min(walls):.0f}-{max(walls):.0f} s"

@@ -51,3 +51,17 @@ def print_attack(result: dict, timings: dict, what: str) -> None:
         print(f"{name}: {seconds:.0f} s")
     for label, r in result["per_attacker"].items():
         print(result_line(label, r, f"of CAPTCHAs read, character accuracy {r['char_accuracy']:.2%} on {what}"))
+
+
+def publish_attack(finding, result: dict, timings: dict) -> Path:
+    """An attack's result as a finding (`publish.Finding` with the columns "success" and
+    "characters"): per attacker its CAPTCHA success with interval and verdict, its character
+    accuracy; the trainings this run did, in the run's note. Writes it; the path."""
+    for label, r in result["per_attacker"].items():
+        finding.add_attack(label, "success", r, "run", digits=2, interval_digits=1)
+        finding.add(
+            label, "characters", r["char_accuracy"], "run", verdict=finding.data["entries"][-1]["verdict"], digits=2
+        )
+    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+    finding.run("run", note=f"trainings this run: {trained or 'none (models read back from --work)'}")
+    return finding.write()

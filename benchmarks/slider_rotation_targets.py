@@ -12,12 +12,17 @@ until they converge). Models and reports stay in --work: run it again to go on.
    the object tells up).
 
     python benchmarks/slider_rotation_targets.py [--work results/slider-rotation]
+
+It writes results/published/sliders-and-decoys.json, rotation-held-out.json and slider-speed.json
+(benchmarks/publish.py says how to publish them).
 """
 
 import argparse
 import json
+import time
 from pathlib import Path
 
+from publish import Finding
 from recipe_steps import cli, result_line, train_once
 
 
@@ -43,6 +48,34 @@ def main():
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    speed = Finding(
+        "slider-speed",
+        "Sliders: how fast each attacker reads them, and how fast they are drawn",
+        "Sliders at strength 0.5 with 0 to 3 false gaps, on this machine's cores.",
+        "what",
+        "measure",
+        ["speed"],
+    )
+    decoy_curve = Finding(
+        "sliders-and-decoys",
+        "Sliders and decoys: success within 5 pixels against false gaps",
+        "1,000 fresh sliders at strength 0.5 per cell, with 0 to 3 false gaps on the piece's row; "
+        "success within 5 pixels with its Wilson 95% interval.",
+        "attacker",
+        "false gaps on the piece's row",
+        [0, 1, 2, 3],
+    )
+    rotation = Finding(
+        "rotation-held-out",
+        "Rotation held out by art style: success within 10 degrees",
+        "Strength 0.5, 1,000 fresh pictures per row, held out by picture: rotnet trained on objects of "
+        "three art styles (10,000 new pictures every epoch) and tested on the fourth (fluent) and on "
+        "words; success within 10 degrees with its Wilson 95% interval.",
+        "the test pictures",
+        "test pictures",
+        ["rotnet", "orientation (no training)"],
+    )
     for style in ("clean", "slider", "rotation"):
         seconds = cli(
             "generate",
@@ -59,6 +92,10 @@ def main():
             "--force",
         )
         print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
+        unit = {"clean": "CAPTCHAs/s", "slider": "sliders/s", "rotation": "pictures/s"}[style]
+        speed.add(
+            f"generation of `{style}`, 2 workers (the whole command)", "speed", round(1000 / seconds), "main", unit=unit
+        )
     timings = {}
     locator, decoyed = work / "locator.keras", work / "locator-decoys2.keras"
     train_once(locator, timings, "locator", "--style", "slider", "--count", 5000)
@@ -83,6 +120,8 @@ def main():
         )
         for label, r in result["per_attacker"].items():
             print(line(f"slider, {decoys} decoys, {label}", r, "px"), flush=True)
+            decoy_curve.add_attack(label, decoys, r, "main")
+            speed.add(f"`{label}` reads, {decoys} decoys", "speed", r["captchas_per_second"], "main", unit="sliders/s")
     for scene, suffix in (("horizon", ""), ("texture", "-texture")):
         rotnet = work / f"rotnet{suffix}-without-fluent.keras"
         train_once(
@@ -119,8 +158,23 @@ def main():
             )
             for name, r in result["per_attacker"].items():
                 print(line(f"rotation, {scene} scenes, {label}, {name}", r, "degrees"), flush=True)
+                column = "orientation (no training)" if name == "orientation" else "rotnet"
+                error = r.get("mean_abs_error_degrees")
+                rotation.add_attack(
+                    f"{label}, {scene} scenes",
+                    column,
+                    r,
+                    "main",
+                    also=None
+                    if error is None
+                    else [{"what": "mean error", "value": round(error, 1), "unit": "degrees"}],
+                )
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s", flush=True)
+    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+    for finding in (speed, decoy_curve, rotation):
+        finding.run("main", time.perf_counter() - start, note=f"trainings this run: {trained or 'none (resumed)'}")
+        print(finding.write(), flush=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,9 @@ With --xla, lenet also runs our step compiled by XLA (`jit_compile=True`). CAPTC
 measures float32 alone (with ONEDNN_MAX_CPU_ISA=AVX2, which cannot run bfloat16 convolutions).
 
     python benchmarks/train_speed.py [--network lenet|crnn|both] [--images 6000] [--rounds 7] [--onednn] [--xla]
+
+It writes results/published/training-speed.json (onednn.json with --onednn; benchmarks/publish.py
+says how to publish them).
 """
 
 import argparse
@@ -25,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+from publish import Finding
 
 
 def lenet_runs(images: int, policies: list[str], xla: bool = False) -> dict:
@@ -94,7 +98,8 @@ def crnn_runs(images: int, policies: list[str]) -> dict:
     return runs
 
 
-def measure(name: str, runs: dict, images: int, rounds: int) -> None:
+def measure(name: str, runs: dict, images: int, rounds: int) -> dict[str, float]:
+    """Each run's median rate over interleaved rounds, in images/s."""
     rates = {label: [] for label in runs}
     for r in range(rounds):
         for label, run in runs.items():
@@ -114,6 +119,7 @@ def measure(name: str, runs: dict, images: int, rounds: int) -> None:
         ),
         flush=True,
     )
+    return {label: statistics.median(v) for label, v in rates.items()}
 
 
 def compare_onednn(args) -> None:
@@ -122,7 +128,17 @@ def compare_onednn(args) -> None:
     for r in range(args.rounds):
         for setting in ("0", "1"):
             child = subprocess.run(
-                [sys.executable, __file__, "--network", args.network, "--images", str(args.images), "--rounds", "1"],
+                [
+                    sys.executable,
+                    __file__,
+                    "--network",
+                    args.network,
+                    "--images",
+                    str(args.images),
+                    "--rounds",
+                    "1",
+                    "--no-publish",
+                ],
                 env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting},
                 capture_output=True,
                 text=True,
@@ -142,6 +158,20 @@ def compare_onednn(args) -> None:
         + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()),
         flush=True,
     )
+    finding = Finding(
+        "onednn",
+        "TensorFlow's oneDNN kernels off and on",
+        f"Training images/s, medians over "
+        f"{args.rounds} alternating rounds of {args.images:,} images, each in its own process.",
+        "the work",
+        "work",
+        ["oneDNN off", "oneDNN on"],
+    )
+    for key, values in rates.items():
+        work, setting = key.rsplit(", oneDNN ", 1)
+        finding.add(f"train: {work}", f"oneDNN {setting}", round(statistics.median(values)), "run", unit="images/s")
+    finding.run("run")
+    print(finding.write())
 
 
 def main():
@@ -156,6 +186,7 @@ def main():
     )
     parser.add_argument("--onednn", action="store_true", help="compare TensorFlow's oneDNN kernels off and on")
     parser.add_argument("--xla", action="store_true", help="lenet: also our step compiled by XLA (jit_compile)")
+    parser.add_argument("--no-publish", action="store_true", help="print only (the --onednn children)")
     args = parser.parse_args()
     if args.onednn:
         return compare_onednn(args)
@@ -168,10 +199,31 @@ def main():
             else "this CPU has no native bfloat16 (AVX512-BF16 or AMX): float32 only",
             flush=True,
         )
+    medians = {}
     if args.network in ("lenet", "both"):
-        measure("lenet", lenet_runs(args.images, policies, args.xla), args.images, args.rounds)
+        medians["the seed's network, batch 128"] = measure(
+            "lenet", lenet_runs(args.images, policies, args.xla), args.images, args.rounds
+        )
     if args.network in ("crnn", "both"):
-        measure("crnn", crnn_runs(args.images, policies), args.images, args.rounds)
+        medians["ctc's CRNN, batch 64, CTC loss"] = measure(
+            "crnn", crnn_runs(args.images, policies), args.images, args.rounds
+        )
+    if not args.no_publish:
+        columns = list(dict.fromkeys(label for per in medians.values() for label in per))
+        finding = Finding(
+            "training-speed",
+            "Training throughput: our step against Keras' `fit`",
+            f"Training images/s, medians over {args.rounds} interleaved rounds of {args.images:,} "
+            "images; each row's numbers from this run.",
+            "the network",
+            "network",
+            columns,
+        )
+        for network, per in medians.items():
+            for label, rate in per.items():
+                finding.add(network, label, round(rate), "run", unit="images/s")
+        finding.run("run")
+        print(finding.write())
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ current with it; a results file missing what a number needs (its run's command, 
 date; a verdict; an interval holding its value) is refused."""
 
 import importlib.util
+import os
 import re
 import json
 import subprocess
@@ -81,3 +82,56 @@ def test_docs_hold_no_measured_number_outside_a_results_file():
     pages = [*(REPO / "docs").glob("*.md"), REPO / "README.md"]
     stray = {p.name: measured_numbers(p.read_text()) for p in pages}
     assert not {name: numbers for name, numbers in stray.items() if numbers}, "move these into docs/results/data"
+
+
+def test_a_benchmark_writes_a_results_file_the_pages_accept(tmp_path):
+    """A benchmark run records its numbers with their run (command, commit, CPU, bfloat16, date):
+    the file passes the same checks as a published one, and renders."""
+    env = {**os.environ, "CAPTCHALAB_PUBLISHED": str(tmp_path / "published"), "PYTHONPATH": str(REPO / "benchmarks")}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "generate_speed.py"), "--count", "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "published" / "generate-speed.json").read_text())
+    assert tool().problems(data) == []
+    run = data["runs"]["run"]
+    assert run["command"].endswith("generate_speed.py --count 20") and len(run["commit"].split("+")[0]) == 40
+    assert run["cpu"] != "unknown" and isinstance(run["bfloat16"], bool)
+    speeds = {e["row"]: e for e in data["entries"]}
+    assert all(e["unit"] == "images/s" and e["value"] > 0 for e in speeds.values()) and len(speeds) == 3
+    assert "| `generate --style distorted`, 2 worker processes |" in tool().page(data)
+
+
+def test_an_attack_result_becomes_an_entry_with_its_verdict():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from publish import Finding
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    finding = Finding("f", "t", "s", "rows", "row", ["0.5"], what_it_says="w")
+    run = finding.run("run", wall_seconds=12.3)
+    converged = {"captcha_accuracy": 0.9, "captcha_accuracy_ci95": [0.871, 0.923], "state": {"converged": True}}
+    flagged = {
+        "captcha_accuracy": 0.5,
+        "captcha_accuracy_ci95": [0.45, 0.55],
+        "state": {"converged": False, "lower_bound": True, "reasons": ["its budget ended"]},
+    }
+    shelf = {"captcha_accuracy": 0.2, "ci95_low": 0.17, "ci95_high": 0.23, "converged": None, "lower_bound": False}
+    for name, result in (("ctc", converged), ("segment", flagged), ("ddddocr", shelf)):
+        finding.add_attack(name, 0.5, result, run)
+    assert [e["verdict"] for e in finding.data["entries"]] == ["converged", "its budget ended", "off the shelf"]
+    assert finding.data["entries"][2]["interval"] == [0.17, 0.23] and finding.data["runs"]["run"]["wall_seconds"] == 12
+    page = tool().page(finding.data)
+    assert "| segment | 50.0% (45.0-55.0) (lower bound) |" in page and "| ddddocr | 20.0% (17.0-23.0) |" in page
+    finding.add("ctc", "0.5", 1.7, run)  # a share above 1: refused before anything is written
+    try:
+        finding.write()
+    except ValueError as exc:
+        assert "not a share" in str(exc)
+    else:
+        raise AssertionError("a bad entry was written")
