@@ -130,7 +130,7 @@ def test_a_closed_tab_frees_its_item_after_the_hold(datasets, tmp_path):
 
 
 def test_bad_answers_are_refused_and_nothing_is_recorded_twice(datasets, tmp_path):
-    from captchalab.humans.pool import Rejected
+    from captchalab.humans.answers import Rejected
 
     study = open_study(
         tmp_path / "s", [datasets["tiles"], datasets["slide"]], StudySettings(per_person=4, practice=0, attention=0)

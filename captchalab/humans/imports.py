@@ -17,7 +17,8 @@ from ..errors import CaptchalabError
 from ..fileio import atomic_write_text
 from ..kinds import get_kind
 from .designs import design_key
-from .pool import POINTERS, HumanStudy, Rejected, StudyItem, clean_ms
+from .answers import POINTERS, Rejected, clean_ms
+from .pool import HumanStudy, StudyItem
 from .records import FORMAT, load_answers
 
 IMPORT_COLUMNS = ("worker", "dataset", "item", "answer")

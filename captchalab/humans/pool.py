@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import secrets
 import time
 from collections import Counter
@@ -30,13 +29,11 @@ from ..data.dataset import GenerationSpec, Source, read_dataset, render_one
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_json
 from ..kinds import get_kind
+from .answers import POINTERS, Rejected, clean_ms, normalise_answer, trajectory_of
 from .designs import design, design_key, design_of_manifest
 from .records import FORMAT, AnswerLog, load_answers
 
 STUDY_FILE = "study.json"
-MAX_TRAJECTORY = 2000
-MAX_MS = 3_600_000
-POINTERS = ("mouse", "touch", "pen", "keyboard")
 CONSENT = (
     "This page is part of a study of how well people solve CAPTCHAs. You will be shown a few "
     "CAPTCHAs and asked to solve each as you would on a website; it takes a few minutes. We record "
@@ -77,14 +74,6 @@ class StudyItem:
     @property
     def key(self) -> tuple[str, str]:
         return self.dataset, self.name
-
-
-class Rejected(Exception):
-    """A request the study refuses: `status` is the HTTP status the page gets, `reason` is counted."""
-
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(message)
-        self.status, self.reason = status, reason
 
 
 @dataclass
@@ -287,7 +276,7 @@ class HumanStudy:
             "ms": clean_ms(ms),
             "server_ms": round((time.monotonic() - served) * 1000),
             "pointer": pointer if pointer in POINTERS else "",
-            "trajectory": _trajectory(trajectory) if get_kind(item.kind).trajectory else None,
+            "trajectory": trajectory_of(trajectory) if get_kind(item.kind).trajectory else None,
         }
         self.log.append(record)  # durable before the participant moves on
         del p.pending[token]
@@ -314,41 +303,6 @@ class HumanStudy:
             "participants_this_run": len(self.participants),
             "rejected": dict(self.rejections),
         }
-
-
-def normalise_answer(item: StudyItem, answer) -> str:
-    """The page's answer written as its kind's labels write it; Rejected (400) when it cannot be."""
-    try:
-        return get_kind(item.kind).page_answer(answer, item.question)
-    except ValueError as exc:
-        raise Rejected(400, "malformed answer", f"malformed answer: {exc}") from None
-
-
-def clean_ms(ms) -> int | None:
-    if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and 0 <= ms <= MAX_MS:
-        return round(ms)
-    return None
-
-
-def _trajectory(points) -> list | None:
-    if points is None:
-        return None
-    if (
-        not isinstance(points, list)
-        or len(points) > MAX_TRAJECTORY
-        or not all(
-            isinstance(pt, list)
-            and len(pt) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pt)
-            for pt in points
-        )
-    ):
-        raise Rejected(
-            400,
-            "malformed answer",
-            f"malformed answer: a trajectory is at most {MAX_TRAJECTORY} [ms, x] pairs of numbers",
-        )
-    return [[round(t), round(x, 1)] for t, x in points]
 
 
 def _read_json(path: Path) -> dict:

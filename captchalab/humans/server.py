@@ -22,7 +22,8 @@ from pathlib import Path
 from ..errors import CaptchalabError
 from ..kinds import get_kind
 from ..serving import TooLarge, png_uri, read_limited, serve_app
-from .pool import HumanStudy, Rejected
+from .answers import Rejected
+from .pool import HumanStudy
 
 STATIC = Path(__file__).parent / "static"
 BODY_LIMIT = 64 * 1024

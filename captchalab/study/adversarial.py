@@ -26,6 +26,7 @@ from ..generation.adversarial import PerturbSpec, check_target, dataset_transfor
 from ..humans.designs import design, design_key
 from ..humans.frontier import human_results
 from ..manifest import make_manifest, sha256_bytes
+from ..score import attacker_state
 from ..train import train_attacker
 from .report import write_adversarial_report
 
@@ -139,26 +140,7 @@ def run_adversarial(
     rows, sheet = [], []
     with atomic_dir(out, force, ours="report.json") as tmp:
         for eps in config.eps:
-            t0 = time.perf_counter()
-            spec = PerturbSpec(config.method, eps, config.steps, seed=config.spec.seed)
-            adv = perturb_all(target, images, texts, boxes, spec, config.batch)
-            took = time.perf_counter() - t0
-            row = {
-                "eps": eps,
-                "eps_fraction": f"{eps:g}/255",
-                "seconds_to_perturb": round(took, 2),
-                "captchas_per_second": round(len(adv) / took, 1) if eps and took else None,
-                "psnr_db": round(float(np.mean([psnr(a, c) for a, c in zip(adv, images)])), 2) if eps else None,
-                "ssim": round(float(np.mean([ssim(a, c) for a, c in zip(adv, images)])), 4),
-                "max_change": int(max(np.abs(a.astype(int) - c.astype(int)).max() for a, c in zip(adv, images))),
-                "accuracy": {},
-                "defended": {},
-            }
-            for attacker in [target] + others:
-                row["accuracy"][attacker.label()] = accuracy(attacker, adv, texts, length)
-                row["defended"][attacker.label()] = {
-                    d: accuracy(attacker, [defend(a, d) for a in adv], texts, length) for d in config.defences
-                }
+            row, adv = _measure_eps(config, eps, target, others, images, texts, boxes, length)
             rows.append(row)
             sheet.append((eps, adv[:4]))
             say(
@@ -168,8 +150,6 @@ def run_adversarial(
         retrained = None
         if config.retrain:
             retrained = _retrain(config, target, images, texts, boxes, length, tmp, say, plugin_dirs)
-        from ..score import attacker_state
-
         report = {
             "kind": "adversarial",
             "style": config.spec.style,
@@ -196,6 +176,32 @@ def run_adversarial(
             add_human_results(report, [Path(h) for h in config.humans])
         write_adversarial_report(tmp, report, images[:4], sheet)
     return report
+
+
+def _measure_eps(config, eps: float, target, others: list, images, texts, boxes, length) -> tuple[dict, list]:
+    """One eps: the CAPTCHAs perturbed against the target, every attacker's accuracy on them, bare
+    and behind each defence, and how far they moved (PSNR, SSIM, the largest change)."""
+    start = time.perf_counter()
+    spec = PerturbSpec(config.method, eps, config.steps, seed=config.spec.seed)
+    adv = perturb_all(target, images, texts, boxes, spec, config.batch)
+    took = time.perf_counter() - start
+    row = {
+        "eps": eps,
+        "eps_fraction": f"{eps:g}/255",
+        "seconds_to_perturb": round(took, 2),
+        "captchas_per_second": round(len(adv) / took, 1) if eps and took else None,
+        "psnr_db": round(float(np.mean([psnr(a, c) for a, c in zip(adv, images)])), 2) if eps else None,
+        "ssim": round(float(np.mean([ssim(a, c) for a, c in zip(adv, images)])), 4),
+        "max_change": int(max(np.abs(a.astype(int) - c.astype(int)).max() for a, c in zip(adv, images))),
+        "accuracy": {},
+        "defended": {},
+    }
+    for attacker in [target] + others:
+        row["accuracy"][attacker.label()] = accuracy(attacker, adv, texts, length)
+        row["defended"][attacker.label()] = {
+            d: accuracy(attacker, [defend(a, d) for a in adv], texts, length) for d in config.defences
+        }
+    return row, adv
 
 
 def add_human_results(report: dict, studies: list[Path]) -> None:
