@@ -202,3 +202,20 @@ def test_the_library_speaks_in_its_parameters_and_the_cli_in_flags():
         assert str(exc).startswith("`count` must be at least 1") and as_flags(str(exc)).startswith("--count must")
     else:
         raise AssertionError("a count of 0 was accepted")
+
+
+def test_every_package_ships():
+    """A non-editable install ships only the packages pyproject.toml lists: each folder of modules
+    must be among them (an editable install would hide the omission)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(path.parent.relative_to(REPO).parts)
+        for path in (REPO / "captchalab").rglob("*.py")
+        if "static" not in path.parts
+    }
+    assert folders <= listed, sorted(folders - listed)
