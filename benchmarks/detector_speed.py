@@ -1,0 +1,96 @@
+"""The `detector` attacker's throughput on 3x3 grids of real photographs (scikit-image's sample
+pictures, as tests/test_detector.py builds them), beside its network's ceiling: the bare network
+on the same tiles, decoded, framed and normalised beforehand, one tile at a time as the attacker
+feeds it, in the same process and threads.
+
+    python benchmarks/detector_speed.py [--count 60]
+
+It writes results/published/detector-speed.json (benchmarks/publish.py says how to publish it).
+"""
+
+import argparse
+import importlib.resources
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from captchalab.attack import attack_many
+from captchalab.attackers import make_attacker
+from captchalab.data.dataset import GenerationSpec, Source
+from publish import Finding
+
+PHOTOS = {"motorcycle": ["motorcycle_left.png", "motorcycle_right.png"], "person": ["astronaut.png", "camera.png"],
+          "cup": ["coffee.png"], "cat": ["chelsea.png"]}  # fmt: skip
+
+
+def photo_folder(folder: Path) -> Path:
+    for label, names in PHOTOS.items():
+        (folder / label).mkdir(parents=True)
+        for k, name in enumerate(names):
+            picture = cv2.imread(str(importlib.resources.files("skimage") / "data" / name))
+            cv2.imwrite(str(folder / label / f"{k}.jpg"), picture)
+            cv2.imwrite(str(folder / label / f"{k}-mirror.jpg"), cv2.flip(picture, 1))
+    return folder
+
+
+def main():
+    from captchalab.detector.nanodet import network_input
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=60)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tiles = photo_folder(Path(tmp) / "photos")
+        spec = GenerationSpec(
+            "grid3", args.count, seed=5, strength=0.0, params={"tiles": str(tiles), "prompt": "motorcycle"}
+        )
+        source = Source(spec=spec)
+        detector = make_attacker("detector")
+        result, _ = attack_many([detector], {"grid3": source}, workers=0)  # warm-up: loads the network
+        start = time.perf_counter()
+        result, _ = attack_many([detector], {"grid3": source}, workers=0)
+        attack = args.count / (time.perf_counter() - start)
+        images = [source.sample(i) for i in range(args.count)]
+        border = round(detector.hparams["margin"] * detector.hparams["tile"])
+        inputs = [network_input(cv2.copyMakeBorder(t, border, border, border, border, cv2.BORDER_CONSTANT,
+                                                   value=(114, 114, 114)))
+                  for s in images for t in detector.prepare(s.image, s.question)["tiles"]]  # fmt: skip
+        net = detector._detector()
+        start = time.perf_counter()
+        for x in inputs:
+            net._run(x)
+        ceiling = len(inputs) / 9 / (time.perf_counter() - start)
+    print(f"detector, attack: {attack:.1f} challenges/s ({result['captcha_accuracy']:.1%} solved)")
+    print(f"the bare network, pre-decoded inputs, one tile at a time: {ceiling:.1f} challenges/s")
+    finding = Finding(
+        "detector-speed",
+        "The detector's throughput on 3x3 grids of photographs",
+        f"{args.count} `grid3` challenges at strength 0 built from scikit-image's sample photographs, "
+        "prompt motorcycle; one process, the same threads for both.",
+        "the work",
+        "work",
+        ["speed", "solved"],
+    )
+    finding.add(
+        "`attack --attacker detector` (decoding, cutting, framing, reading)",
+        "speed",
+        round(attack, 1),
+        "run",
+        unit="challenges/s",
+    )
+    finding.add(
+        "the bare network on the same tiles, pre-decoded and framed",
+        "speed",
+        round(ceiling, 1),
+        "run",
+        unit="challenges/s",
+    )
+    finding.add_attack("`attack --attacker detector` (decoding, cutting, framing, reading)", "solved", result, "run")
+    finding.run("run")
+    print(finding.write())
+
+
+if __name__ == "__main__":
+    main()
