@@ -304,13 +304,13 @@ def train_attacker(
             settings = replace(settings, fine_tune=True)
         else:  # another architecture (other hyper-parameters): a fine-tune's lower rate would only slow it
             taken = f"nothing: no layer of {Path(init_from).name} fits this model, so it trained from scratch"
-    examples, stats = prepare_examples(attacker, source, workers)
-    train, validation = split_examples(examples, settings.seed)
+    train, validation, stats = _train_and_validation(attacker, source, settings.seed, workers)
     extra, unlabelled_info = {}, None
     if unlabelled is not None:
         extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers, train)
     if fresh:
-        extra["fresh"] = fresh_draws(attacker, source, len(train), workers)
+        extra["fresh"] = fresh_draws(attacker, stats.pop("fit_source", source), len(train), workers)
+    stats.pop("fit_source", None)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
     result["warnings"] = budget_warnings(attacker, settings, result)
     described = source.describe()
@@ -328,6 +328,23 @@ def train_attacker(
         "fresh_every_epoch": fresh,
     }
     return finish(attacker.model, out, _captcha_model_info(attacker, settings, stats, run, result), wall_start)
+
+
+def _train_and_validation(attacker, source, seed: int, workers: int) -> tuple[list, list, dict]:
+    """The examples to fit on and to validate on, and counts. A style that declares
+    `picture_parts` is validated on challenges drawn from pictures the fitted ones never show (a
+    split by challenge alone would measure memory of the pictures and call it convergence); any
+    other source is split by CAPTCHA."""
+    parts = (
+        source.picture_parts(validation_size(len(source)), seed + 104_729) if hasattr(source, "picture_parts") else None
+    )
+    if parts is None:
+        examples, stats = prepare_examples(attacker, source, workers)
+        train, validation = split_examples(examples, seed)
+        return train, validation, {**stats, "validation_by": "captcha"}
+    (train, fitted), (validation, checked) = (prepare_examples(attacker, part, workers) for part in parts)
+    stats = {key: fitted[key] + checked[key] for key in fitted}
+    return train, validation, {**stats, "validation_by": "picture", "fit_source": parts[0]}
 
 
 def _check_pairing(attacker, source, fresh: bool) -> None:

@@ -40,6 +40,22 @@ COMMON = (
     Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
     Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + (noto+fluent), or 'all'"),
     Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
+    Param(
+        "pool",
+        str,
+        "all",
+        help="which pictures the design serves: all, train (those not held out) or test "
+        "(the held_out share, split by picture content: new pictures to an attacker trained on train)",
+    ),
+    Param("held_out", float, 0.3, 0.05, 0.95, "the share of each class's pictures held out as the test pool"),
+    Param("pool_size", int, 0, 0, 100000, "serve each class from its first N pictures of the pool (0: all of them)"),
+    Param(
+        "part",
+        str,
+        "all",
+        help="all, fit or validation: the trainer draws its validation challenges from "
+        "pictures it does not fit on (set by `train captcha`; all for a design)",
+    ),
     Param("tile_size", int, 100, 32, 256, "tile (square) side in pixels"),
     Param("clutter", int, 0, 0, 6, "small objects of other classes scattered over each tile or the scene"),
     Param("occlusion", float, 0.0, 0.0, 0.7, "share of each object hidden behind a shape, at most"),
@@ -55,7 +71,7 @@ COMMON = (
 
 def tile_set(p: dict):
     """The tile set the parameters name."""
-    return chosen_tiles(p["tiles"], p["art"])
+    return chosen_tiles(p["tiles"], p["art"], p["pool"], p["part"], p["held_out"], p["pool_size"])
 
 
 def _opaque(picture: np.ndarray) -> bool:
@@ -65,6 +81,7 @@ def _opaque(picture: np.ndarray) -> bool:
 class GridStyle(Generator):
     kind = "grid"
     size = 3
+    picture_parts = True
 
     def at_strength(self, s):
         return {

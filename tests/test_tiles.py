@@ -66,3 +66,50 @@ def test_an_unknown_art_style_or_class_is_named():
         load_builtin(("crayon",))
     with pytest.raises(CaptchalabError, match="'unicorn' is not in the tile set"):
         load_builtin(tuple(builtin_arts())).check_class("unicorn")
+
+
+def test_pictures_split_into_pools_by_content_alone(tmp_path):
+    """The same pictures under other names and in another order split the same way; the pools and
+    the validation part never share a picture; pool_size serves the first N of a class."""
+    first = tile_folder(tmp_path / "a", ("bus", "car", "hydrant"), per_class=12)
+    second = tmp_path / "b"
+    for cls_folder in first.iterdir():
+        (second / cls_folder.name).mkdir(parents=True)
+        for k, picture in enumerate(sorted(cls_folder.iterdir(), reverse=True)):
+            (second / cls_folder.name / f"renamed-{k}{picture.suffix}").write_bytes(picture.read_bytes())
+    split = {}
+    for root in (first, second):
+        whole = load_tile_folder(root)
+        split[root.name] = {(pool, part): set(whole.pool(pool, part).digests())
+                            for pool in ("all", "train", "test") for part in ("all", "fit", "validation")}  # fmt: skip
+    assert split["a"] == split["b"]
+    pools = split["a"]
+    assert not pools[("train", "all")] & pools[("test", "all")]
+    assert pools[("train", "all")] | pools[("test", "all")] == pools[("all", "all")]
+    assert not pools[("train", "fit")] & pools[("train", "validation")]
+    assert 0.2 < len(pools[("test", "all")]) / len(pools[("all", "all")]) < 0.4  # held_out 0.3
+    small = load_tile_folder(first).pool("train", size=2)
+    assert {cls: len(t) for cls, t in small.tiles.items()} == {"bus": 2, "car": 2, "hydrant": 2}
+    with pytest.raises(CaptchalabError, match="`pool` must be one of all, train, test"):
+        load_tile_folder(first).pool("everything")
+
+
+def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(tmp_path):
+    """A split by challenge would let validation reuse the training pictures and call memory of
+    the pool convergence: the model records that its validation was held out by picture."""
+    import json
+
+    from conftest import run_cli
+
+    tiles = tile_folder(tmp_path / "tiles", ("bus", "car", "hydrant"), per_class=10)
+    done = run_cli("train", "captcha", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "pool=train",
+                   "--attacker", "tilecnn", "--count", "40", "--epochs", "1", "--from", "scratch",
+                   "--out", tmp_path / "m.keras")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    info = json.loads((tmp_path / "m.json").read_text())
+    assert info["validation_by"] == "picture" and (info["train_count"], info["validation_count"]) == (36, 4)
+    made = run_cli("generate", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "pool=test",
+                   "--count", "3", "--out", tmp_path / "new")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
+    assert manifest["parameters"]["pool"] == "test" and manifest["parameters"]["held_out"] == 0.3

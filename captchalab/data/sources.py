@@ -43,6 +43,11 @@ class Source:
     plugin_dirs: tuple = ()  # the plugin folders its styles come from (generated only)
     reader: str = ""  # the attacker its style declares it is best read by ('': its kind's default)
 
+    def picture_parts(self, validation: int, seed: int):
+        """(CAPTCHAs to fit on, `validation` CAPTCHAs from pictures those never show), or None
+        when the source cannot be split by picture (a folder of finished CAPTCHAs cannot)."""
+        return None
+
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
             return super().__new__(cls)
@@ -81,6 +86,21 @@ class GeneratedSource(Source):
         if not get_kind(self.kind).characters:
             return ""
         return "".join(dict.fromkeys("".join(spec.charset for spec in self.specs)))
+
+    def picture_parts(self, validation: int, seed: int):
+        """For one style that declares `picture_parts`: (the CAPTCHAs to fit on, `validation`
+        CAPTCHAs drawn from pictures those never show), else None."""
+        if not self.single or validation < 1 or not self.specs[0].generator().picture_parts:
+            return None
+        spec = self.specs[0]
+        fit = replace(spec, count=spec.count - validation, params={**spec.params, "part": "fit"})
+        check = replace(spec, count=validation, seed=seed, params={**spec.params, "part": "validation"})
+        try:
+            check.check()
+            fit.check()
+        except CaptchalabError:  # too few pictures a class to hold some out: validate by challenge
+            return None
+        return GeneratedSource(spec=fit), GeneratedSource(spec=check)
 
     def classes(self) -> list[str]:
         """The object classes its image-grid styles draw from (sorted)."""

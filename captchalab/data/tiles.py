@@ -8,6 +8,14 @@ pre-rendered by tools/render_tile_art.py; `--param art=noto,twemoji` picks among
 
 Every picture is read through the safe decoder (with its transparency, so objects can be placed
 on scenes); unreadable ones are skipped and named, and a set needs at least two classes.
+
+Picture pools: a design that serves challenges from a fixed pool of pictures is broken by an
+attacker who memorises the pool; one with fresh pictures only by one that generalises. So a set
+is split by picture (`TileSet.pool`): a picture's content hash decides, the same way on every
+machine and in any order of files, whether it is held out (`test`, a `held_out` share) or not
+(`train`); within either part a further share is kept for validation (`fit` / `validation`), so
+that an attacker's validation never reuses a picture it trained on. `pool_size` serves a design
+from the first N pictures of a class (in hash order).
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import hashlib
 import os
 import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +35,9 @@ from .images import ImageError, ImageLimits, decode_image, read_image
 ART = Path(__file__).resolve().parent.parent / "art"
 TILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MAX_TILES = 100_000  # pictures read from one folder at most (a tile set, not a photo archive)
+POOLS = ("all", "train", "test")
+PARTS = ("all", "fit", "validation")
+VALIDATION_SHARE = 0.15  # of a pool's pictures, kept from fitting to validate on
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,15 @@ class Tile:
     art: str  # the art style (a built-in set's name) or the folder a user's set came from
     name: str  # the file's name inside its class folder
     image: np.ndarray = field(repr=False, compare=False)
+
+    @cached_property
+    def digest(self) -> str:
+        """The picture's content hash: what the split and overlap checks go by (not its name)."""
+        return hashlib.sha256(np.ascontiguousarray(self.image).tobytes()).hexdigest()
+
+    def share(self, salt: str) -> float:
+        """A number in [0, 1) fixed by the picture's content and `salt`."""
+        return int(hashlib.sha256(f"{salt}:{self.digest}".encode()).hexdigest()[:12], 16) / 16**12
 
 
 @dataclass
@@ -62,6 +82,28 @@ class TileSet:
             )
         return cls
 
+    def pool(self, pool: str = "all", part: str = "all", held_out: float = 0.3, size: int = 0) -> TileSet:
+        """The pictures a design serves: `pool` (all, train: not held out, test: held out), then
+        `part` of it (all, fit, validation), then at most `size` a class (0: every one). A class
+        left with no picture is dropped; fewer than two classes is a one-line error."""
+        if pool not in POOLS or part not in PARTS:
+            raise CaptchalabError(f"`pool` must be one of {', '.join(POOLS)} and `part` one of {', '.join(PARTS)}")
+        if pool == part == "all" and not size:
+            return self
+        chosen = {}
+        for cls, tiles in self.tiles.items():
+            keep = tiles if pool == "all" else _split(tiles, "held_out", held_out)[pool == "train"]
+            keep = keep if part == "all" else _split(keep, "validation", VALIDATION_SHARE)[part == "fit"]
+            keep = sorted(keep, key=lambda t: t.share("order"))
+            if keep:
+                chosen[cls] = keep[:size] if size else keep
+        where = f"{self.source} (pool {pool}, part {part}, held out {held_out:g}, size {size or 'all'})"
+        return _checked(TileSet(chosen, self.skipped, where))
+
+    def digests(self) -> list[str]:
+        """Every picture's content hash, sorted."""
+        return sorted(t.digest for tiles in self.tiles.values() for t in tiles)
+
     def describe(self) -> dict:
         """What a manifest records: where, which classes and art, how many pictures, a content hash."""
         digest = hashlib.sha256()
@@ -77,6 +119,16 @@ class TileSet:
             "skipped": dict(sorted(self.skipped.items())),
             "sha256": digest.hexdigest(),
         }
+
+
+def _split(tiles: list[Tile], salt: str, share: float) -> tuple[list[Tile], list[Tile]]:
+    """`share` of the pictures (rounded), first in the order their content hashes under `salt`
+    give, and the rest; a class of two or more pictures keeps at least one on each side."""
+    ordered = sorted(tiles, key=lambda t: t.share(salt))
+    cut = round(share * len(ordered))
+    if len(ordered) >= 2:
+        cut = min(max(cut, 1), len(ordered) - 1)
+    return ordered[:cut], ordered[cut:]
 
 
 def builtin_arts() -> list[str]:
@@ -171,14 +223,23 @@ def _folder_tiles(folder: str, stamp: float) -> TileSet:
     return load_tile_folder(folder)
 
 
-def chosen_tiles(folder: str, art: str) -> TileSet:
+def chosen_tiles(
+    folder: str, art: str, pool: str = "all", part: str = "all", held_out: float = 0.3, size: int = 0
+) -> TileSet:
     """What a style's `tiles=` and `art=` parameters name: a folder of pictures when `folder` is
-    given, else the built-in art styles `art` ('all', or names separated by commas or +); cached
-    per process, so worker processes read a folder once (and again if it changes)."""
+    given, else the built-in art styles `art` ('all', or names separated by commas or +); then the
+    pool of it the design serves (`TileSet.pool`). Cached per process, so worker processes read a
+    folder once (and again if it changes)."""
     if folder:
         root = Path(folder)
         if not root.is_dir():
             raise CaptchalabError(f"tiles={root}: no such folder")
-        return _folder_tiles(str(root.resolve()), root.stat().st_mtime)
+        return _pooled(str(root.resolve()), root.stat().st_mtime, "", pool, part, held_out, size)
     arts = builtin_arts() if art == "all" else [a.strip() for a in art.replace("+", ",").split(",") if a.strip()]
-    return load_builtin(tuple(arts))
+    return _pooled("", 0.0, ",".join(arts), pool, part, held_out, size)
+
+
+@lru_cache(maxsize=16)
+def _pooled(folder: str, stamp: float, arts: str, pool: str, part: str, held_out: float, size: int) -> TileSet:
+    whole = _folder_tiles(folder, stamp) if folder else load_builtin(tuple(arts.split(",")) if arts else ())
+    return whole.pool(pool, part, held_out, size)

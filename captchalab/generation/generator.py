@@ -66,6 +66,10 @@ class Generator:
     min_length: ClassVar[int] = 1
     max_length: ClassVar[int] = 8
     reader: ClassVar[str] = ""  # the attacker `train captcha` trains on it when none is named ('': its kind's)
+    # draws from a pool of pictures it can split by picture: it declares a `part` parameter (all,
+    # fit, validation) and `train captcha` validates on challenges drawn from pictures it does not
+    # fit on, so that validation never measures memory of the pictures
+    picture_parts: ClassVar[bool] = False
 
     def drawable(self, charset: str, params: dict[str, Any]) -> str:
         """The characters of `charset` this style draws texts from with these parameters."""
