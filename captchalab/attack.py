@@ -240,8 +240,9 @@ def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str | N
 
 
 def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
-    """Refuse a style whose characters an attacker's charset cannot express, and a dataset whose
-    images an attacker saw while training on unlabelled CAPTCHAs."""
+    """Refuse a style whose characters an attacker's charset cannot express, a dataset whose
+    images an attacker saw while training on unlabelled CAPTCHAs, and challenges showing pictures
+    it fitted on (other than its own pool, tested on purpose)."""
     hashes = {}
     for attacker in attackers:
         seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
@@ -261,6 +262,23 @@ def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
                         f"{attacker.label()} trained on {shared} of these images (unlabelled, "
                         f"from {attacker.info['unlabelled'].get('folder')}): attack other CAPTCHAs"
                     )
+            _check_pictures(attacker, name, source)
+
+
+def _check_pictures(attacker, name: str, source: Source) -> None:
+    """Refuse challenges that show pictures the attacker fitted on, unless the design serves the
+    very pool it trained on (a site's fixed pool is a design a designer may test on purpose)."""
+    trained = attacker.info.get("pictures") or {}
+    if not trained.get("sha256"):
+        return
+    pool, shown = source.pictures()
+    shared = len(shown & set(trained["sha256"]))
+    if shared and pool != trained.get("pool"):
+        raise CaptchalabError(
+            f"{attacker.label()} trained on {shared} of the pictures {name or 'these challenges'} show "
+            "(the same picture in its training and these test pictures): hold them out (`pool`), or test "
+            "the very pool it trained on (the same tiles and `pool`) to measure a fixed pool"
+        )
 
 
 def attack_many(

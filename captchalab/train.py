@@ -305,12 +305,12 @@ def train_attacker(
         else:  # another architecture (other hyper-parameters): a fine-tune's lower rate would only slow it
             taken = f"nothing: no layer of {Path(init_from).name} fits this model, so it trained from scratch"
     train, validation, stats = _train_and_validation(attacker, source, settings.seed, workers)
+    fit_source = stats.pop("fit_source", source)
     extra, unlabelled_info = {}, None
     if unlabelled is not None:
         extra["unlabelled"], unlabelled_info = prepare_unlabelled(attacker, unlabelled, workers, train)
     if fresh:
-        extra["fresh"] = fresh_draws(attacker, stats.pop("fit_source", source), len(train), workers)
-    stats.pop("fit_source", None)
+        extra["fresh"] = fresh_draws(attacker, fit_source, len(train), workers)
     result = attacker.fit(train, validation, settings, checkpoint_dir(out), resume, on_epoch, **extra)
     result["warnings"] = budget_warnings(attacker, settings, result)
     described = source.describe()
@@ -318,7 +318,9 @@ def train_attacker(
     same = parent is not None and same_training(parent, described, fresh, unlabelled_info)
     result["convergence"] = inherited(result.get("convergence"), parent, same)
     attacker.model = float32_copy(attacker.model, lambda: attacker.build(settings.seed))
+    pool, pictures = fit_source.pictures()
     run = {
+        "pictures": {"pool": pool, "sha256": sorted(pictures)} if pictures else None,
         "source": described,
         "initialised_from": started_from,
         "initialised_weights": taken,
@@ -382,6 +384,7 @@ def _captcha_model_info(attacker, settings, stats: dict, run: dict, result: dict
         "labelled_count": stats["captchas"],
         "unlabelled": run["unlabelled"],
         "fresh_every_epoch": run["fresh_every_epoch"],
+        **({"pictures": run["pictures"]} if run["pictures"] else {}),  # the pictures it fitted on
         **result,
         "manifest": make_manifest(
             "model",

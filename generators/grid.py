@@ -12,6 +12,8 @@ shares row by row over the scene), the truth a dense reader learns from.
 from __future__ import annotations
 
 import cv2
+from pathlib import Path
+
 import numpy as np
 
 from captchalab.data.tiles import chosen_tiles
@@ -98,6 +100,11 @@ class GridStyle(Generator):
 
     def classes(self, p):
         return tile_set(p).classes
+
+    def pictures(self, p):
+        source = {"tiles": str(Path(p["tiles"]).resolve()) if p["tiles"] else "", "art": "" if p["tiles"] else p["art"]}
+        pool = {**source, "pool": p["pool"], "held_out": p["held_out"], "pool_size": p["pool_size"]}
+        return pool, tile_set(p).digests()
 
     def check(self, p):
         tiles = tile_set(p)

@@ -98,8 +98,9 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     """A split by challenge would let validation reuse the training pictures and call memory of
     the pool convergence: the model records that its validation was held out by picture."""
     import json
+    import shutil
 
-    from conftest import run_cli
+    from conftest import assert_one_line_error, run_cli
 
     tiles = tile_folder(tmp_path / "tiles", ("bus", "car", "hydrant"), per_class=10)
     done = run_cli("train", "captcha", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "pool=train",
@@ -113,3 +114,13 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     assert made.returncode == 0, made.stderr
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
     assert manifest["parameters"]["pool"] == "test" and manifest["parameters"]["held_out"] == 0.3
+    assert set(manifest["pictures"]["sha256"]).isdisjoint(info["pictures"]["sha256"])
+    for pool in ("test", "train"):  # new pictures; the very pool it trained on, measured on purpose
+        read = run_cli("attack", "--model", tmp_path / "m.keras", "--style", "grid3", "--param", f"tiles={tiles}",
+                       "--param", f"pool={pool}", "--count", "3", "--out", tmp_path / f"r-{pool}")  # fmt: skip
+        assert read.returncode == 0, read.stderr
+    copied = tmp_path / "copied"  # another folder holding pictures it trained on
+    shutil.copytree(tiles, copied)
+    refused = run_cli("attack", "--model", tmp_path / "m.keras", "--style", "grid3", "--param", f"tiles={copied}",
+                      "--count", "3", "--out", tmp_path / "y")  # fmt: skip
+    assert_one_line_error(refused, "trained on")

@@ -284,6 +284,10 @@ class _DatasetWriter:
             if kind.characters
             else {}
         )
+        generator = spec.generator()
+        if generator.picture_parts:  # which pictures these challenges show: attack checks overlap with training
+            pool, digests = generator.pictures(params)
+            text_fields["pictures"] = {"pool": pool, "sha256": sorted(digests)}
         manifest = make_manifest(
             "dataset",
             captcha_kind=kind.name,

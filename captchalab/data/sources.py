@@ -48,6 +48,11 @@ class Source:
         when the source cannot be split by picture (a folder of finished CAPTCHAs cannot)."""
         return None
 
+    def pictures(self) -> tuple[dict, set[str]]:
+        """The pool of pictures its challenges show and their content hashes ({} and an empty set
+        when it does not say)."""
+        return {}, set()
+
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
             return super().__new__(cls)
@@ -101,6 +106,13 @@ class GeneratedSource(Source):
         except CaptchalabError:  # too few pictures a class to hold some out: validate by challenge
             return None
         return GeneratedSource(spec=fit), GeneratedSource(spec=check)
+
+    def pictures(self) -> tuple[dict, set[str]]:
+        if not self.single or not self.specs[0].generator().picture_parts:
+            return {}, set()
+        spec = self.specs[0]
+        pool, digests = spec.generator().pictures(spec.check())
+        return pool, set(digests)
 
     def classes(self) -> list[str]:
         """The object classes its image-grid styles draw from (sorted)."""
@@ -190,6 +202,10 @@ class FolderSource(Source):
     def classes(self) -> list[str]:
         """The prompt classes of its challenges (sorted; none for kinds whose question has no prompt)."""
         return sorted({q["prompt"] for q in self.dataset.questions or () if "prompt" in q})
+
+    def pictures(self) -> tuple[dict, set[str]]:
+        recorded = (self.dataset.manifest or {}).get("pictures") or {}
+        return recorded.get("pool") or {}, set(recorded.get("sha256") or ())
 
     def describe(self) -> dict:
         return {

@@ -90,6 +90,13 @@ class Generator:
         """The object classes it draws from (image-grid styles); readers learn one output each."""
         return []
 
+    def pictures(self, p: dict[str, Any]) -> tuple[dict, list[str]]:
+        """Styles that declare `picture_parts`: which pool of pictures the parameters serve (a dict
+        naming the pictures' source and pool, `part` aside) and the content hashes of the pictures
+        they draw from. `attack` refuses to score an attacker on pictures it trained on unless the
+        design serves its training pool on purpose."""
+        return {}, []
+
     def check(self, p: dict[str, Any]) -> None:
         """Refuse resolved parameters that cannot draw (a missing tile folder, an unknown prompt
         class) with a one-line CaptchalabError, before any CAPTCHA is drawn."""
