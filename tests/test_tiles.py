@@ -100,7 +100,7 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     import json
     import shutil
 
-    from conftest import assert_one_line_error, run_cli
+    from conftest import run_cli
 
     tiles = tile_folder(tmp_path / "tiles", ("bus", "car", "hydrant"), per_class=10)
     done = run_cli("train", "captcha", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "pool=train",
@@ -115,12 +115,15 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
     assert manifest["parameters"]["pool"] == "test" and manifest["parameters"]["held_out"] == 0.3
     assert set(manifest["pictures"]["sha256"]).isdisjoint(info["pictures"]["sha256"])
+    from captchalab.attack import attack_many
+    from captchalab.attackers import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+
+    model = load_attacker(tmp_path / "m.keras")
+    design = lambda folder, pool: Source(spec=GenerationSpec("grid3", 3, params={"tiles": str(folder), "pool": pool}))
     for pool in ("test", "train"):  # new pictures; the very pool it trained on, measured on purpose
-        read = run_cli("attack", "--model", tmp_path / "m.keras", "--style", "grid3", "--param", f"tiles={tiles}",
-                       "--param", f"pool={pool}", "--count", "3", "--out", tmp_path / f"r-{pool}")  # fmt: skip
-        assert read.returncode == 0, read.stderr
+        assert attack_many([model], {pool: design(tiles, pool)}, workers=0)[0]["count"] == 3
     copied = tmp_path / "copied"  # another folder holding pictures it trained on
     shutil.copytree(tiles, copied)
-    refused = run_cli("attack", "--model", tmp_path / "m.keras", "--style", "grid3", "--param", f"tiles={copied}",
-                      "--count", "3", "--out", tmp_path / "y")  # fmt: skip
-    assert_one_line_error(refused, "trained on")
+    with pytest.raises(CaptchalabError, match="trained on .* of the pictures"):
+        attack_many([model], {"copied": design(copied, "all")}, workers=0)
