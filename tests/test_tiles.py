@@ -80,8 +80,9 @@ def test_pictures_split_into_pools_by_content_alone(tmp_path):
     split = {}
     for root in (first, second):
         whole = load_tile_folder(root)
-        split[root.name] = {(pool, part): set(whole.pool(pool, part).digests())
-                            for pool in ("all", "train", "test") for part in ("all", "fit", "validation")}  # fmt: skip
+        combos = [(pool, "all") for pool in ("all", "train", "test")]
+        combos += [(pool, part) for pool in ("all", "train") for part in ("fit", "validation")]
+        split[root.name] = {(pool, part): set(whole.pool(pool, part).digests()) for pool, part in combos}
     assert split["a"] == split["b"]
     pools = split["a"]
     assert not pools[("train", "all")] & pools[("test", "all")]
@@ -92,6 +93,8 @@ def test_pictures_split_into_pools_by_content_alone(tmp_path):
     assert {cls: len(t) for cls, t in small.tiles.items()} == {"bus": 2, "car": 2, "hydrant": 2}
     with pytest.raises(CaptchalabError, match="`pool` must be one of all, train, test"):
         load_tile_folder(first).pool("everything")
+    with pytest.raises(CaptchalabError, match="too few to hold some out for validation"):
+        load_tile_folder(first).pool("test", "validation")  # 4 pictures a class: they are the pool
 
 
 def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(tmp_path):

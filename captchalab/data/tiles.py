@@ -38,6 +38,9 @@ MAX_TILES = 100_000  # pictures read from one folder at most (a tile set, not a 
 POOLS = ("all", "train", "test")
 PARTS = ("all", "fit", "validation")
 VALIDATION_SHARE = 0.15  # of a pool's pictures, kept from fitting to validate on
+# fewer pictures a class than this and validation is held out by challenge: a few drawings a class
+# (the built-in art has one per art style) are the pool a design serves, not a sample of one
+MIN_FOR_PARTS = 6
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,11 @@ class TileSet:
         chosen = {}
         for cls, tiles in self.tiles.items():
             keep = tiles if pool == "all" else _split(tiles, "held_out", held_out)[pool == "train"]
+            if part != "all" and len(keep) < MIN_FOR_PARTS:
+                raise CaptchalabError(
+                    f"{self.source}: class {cls} has {len(keep)} pictures in pool {pool}, too few to hold "
+                    f"some out for validation (at least {MIN_FOR_PARTS})"
+                )
             keep = keep if part == "all" else _split(keep, "validation", VALIDATION_SHARE)[part == "fit"]
             keep = sorted(keep, key=lambda t: t.share("order"))
             if keep:
