@@ -130,3 +130,18 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     shutil.copytree(tiles, copied)
     with pytest.raises(CaptchalabError, match="trained on .* of the pictures"):
         attack_many([model], {"copied": design(copied, "all")}, workers=0)
+
+
+def test_grey_deep_and_cmyk_photographs_are_read_as_colour(tmp_path):
+    """Real tile folders hold grey, 16-bit and CMYK pictures: each is read as 8-bit colour."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "bus").mkdir()
+    (tmp_path / "car").mkdir()
+    cv2.imwrite(str(tmp_path / "bus" / "grey.png"), rng.integers(0, 255, (40, 40), np.uint8))
+    cv2.imwrite(str(tmp_path / "bus" / "deep.png"), rng.integers(0, 65535, (40, 40, 3), np.uint16))
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).convert("CMYK").save(tmp_path / "car" / "cmyk.jpg")
+    tiles = load_tile_folder(tmp_path)
+    assert not tiles.skipped and sum(len(t) for t in tiles.tiles.values()) == 3
+    assert all(t.image.shape == (40, 40, 4) and t.image.dtype == np.uint8 for v in tiles.tiles.values() for t in v)
