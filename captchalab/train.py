@@ -337,9 +337,7 @@ def _train_and_validation(attacker, source, seed: int, workers: int) -> tuple[li
     `picture_parts` is validated on challenges drawn from pictures the fitted ones never show (a
     split by challenge alone would measure memory of the pictures and call it convergence); any
     other source is split by CAPTCHA."""
-    parts = (
-        source.picture_parts(validation_size(len(source)), seed + 104_729) if hasattr(source, "picture_parts") else None
-    )
+    parts = source.picture_parts(validation_size(len(source)), seed + 104_729)
     if parts is None:
         examples, stats = prepare_examples(attacker, source, workers)
         train, validation = split_examples(examples, seed)

@@ -102,9 +102,10 @@ class GridStyle(Generator):
         return tile_set(p).classes
 
     def pictures(self, p):
-        source = {"tiles": str(Path(p["tiles"]).resolve()) if p["tiles"] else "", "art": "" if p["tiles"] else p["art"]}
-        pool = {**source, "pool": p["pool"], "held_out": p["held_out"], "pool_size": p["pool_size"]}
-        return pool, tile_set(p).digests()
+        if not p["tiles"]:  # the built-in art's few drawings a class are what the design serves
+            return {}, []
+        pool = {"tiles": str(Path(p["tiles"]).resolve()), "pool": p["pool"], "held_out": p["held_out"]}
+        return {**pool, "pool_size": p["pool_size"]}, tile_set(p).digests()
 
     def check(self, p):
         tiles = tile_set(p)

@@ -93,8 +93,9 @@ class Generator:
     def pictures(self, p: dict[str, Any]) -> tuple[dict, list[str]]:
         """Styles that declare `picture_parts`: which pool of pictures the parameters serve (a dict
         naming the pictures' source and pool, `part` aside) and the content hashes of the pictures
-        they draw from. `attack` refuses to score an attacker on pictures it trained on unless the
-        design serves its training pool on purpose."""
+        they draw from ({} and [] when the pictures are the design's own, as the built-in art is).
+        `attack` refuses to score an attacker on pictures it trained on unless the design serves its
+        training pool on purpose."""
         return {}, []
 
     def check(self, p: dict[str, Any]) -> None:
