@@ -23,7 +23,18 @@ from .errors import CaptchalabError
 
 ENV_VAR = "CAPTCHALAB_PLUGINS"
 ENTRY_POINT_GROUPS = {"captchalab.generators": "style", "captchalab.attackers": "attacker"}
-BUILTIN_ATTACKERS = ("segment", "ctc", "ddddocr", "tiles", "squares", "classifier", "detector", "slider", "rotation")
+BUILTIN_ATTACKERS = (
+    "segment",
+    "ctc",
+    "ddddocr",
+    "tiles",
+    "squares",
+    "classifier",
+    "detector",
+    "detfeat",
+    "slider",
+    "rotation",
+)
 _loaded_files: set[Path] = set()
 _entry_points_loaded = False
 load_errors: list[str] = []  # "<file or entry point>: <exception>", one per broken plugin

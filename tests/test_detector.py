@@ -126,12 +126,12 @@ def test_the_detector_reads_grids_of_photographs(tmp_path):
     tiles = photo_folder(tmp_path / "photos")
     out = tmp_path / "grids"
     made = run_cli("generate", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "prompt=motorcycle",
-                   "--strength", "0", "--count", "20", "--seed", "3", "--out", out)  # fmt: skip
+                   "--strength", "0", "--count", "12", "--seed", "3", "--out", out)  # fmt: skip
     assert made.returncode == 0, made.stderr
     done = run_cli("attack", "--attacker", "detector", "--dataset", out, "--out", tmp_path / "report")
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "report" / "report.json").read_text())
-    assert result["captcha_accuracy"] >= 0.9, result["captcha_accuracy"]  # measured: 20 of 20
+    assert result["captcha_accuracy"] >= 0.9, result["captcha_accuracy"]  # measured: 12 of 12
     assert result["state"]["lower_bound"] is False  # off the shelf: what it reads is what it reads
 
     detector = make_attacker("detector")
@@ -141,3 +141,23 @@ def test_the_detector_reads_grids_of_photographs(tmp_path):
     assert reading.text == "0 1 4 5", reading
     unknown = detector.read([scene], {"grid": 4, "prompt": "crosswalks"})[0]
     assert unknown.text == "" and unknown.details["unknown_prompt"]
+
+
+@needs_weights
+def test_a_folder_of_photographs_is_read_from_pretrained_features_by_default(tmp_path):
+    """`train captcha` on grids drawn from photographs starts from the detector's frozen trunk:
+    `detfeat`, a head on its features, is the default reader there, and it reads what it learnt."""
+    from captchalab.attack import attack_many
+    from captchalab.attackers import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+
+    tiles = photo_folder(tmp_path / "photos")
+    trained = run_cli("train", "captcha", "--style", "grid3", "--param", f"tiles={tiles}", "--count", "12",
+                      "--epochs", "1", "--out", tmp_path / "m.keras")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    info = json.loads((tmp_path / "m.json").read_text())
+    assert info["attacker"] == "detfeat" and info["input"]["classes"] == 4
+    reader = load_attacker(tmp_path / "m.keras")
+    spec = GenerationSpec("grid3", 2, seed=8, strength=0.0, params={"tiles": str(tiles), "prompt": "motorcycle"})
+    result, _ = attack_many([reader], {"photos": Source(spec=spec)}, workers=0)
+    assert result["count"] == 2 and result["state"]["lower_bound"]  # one epoch: flagged, as it should be

@@ -268,10 +268,8 @@ class GridReader(Attacker):
             order = rng.permutation(len(et))
             for first in range(0, len(order), batch_size):
                 batch = order[first : first + batch_size]
-                x, flipped = augment(
-                    et[batch], rng, h["augment"], h["tile"], h["colour"], h["outline"], self.shifts, h["randconv"]
-                )
-                yield x.astype(np.float32) / 255.0, ep[batch], mirrored(ey[batch], flipped)
+                x, y = self.training_batch(et[batch], ey[batch], rng)
+                yield x, ep[batch], y
                 if stage:
                     stage.update()
 
@@ -304,6 +302,15 @@ class GridReader(Attacker):
             **self.training_notes(usable),
         }
         return stage.notes(result, len(unlabelled), state["history"], unit="tiles") if stage else result
+
+    def training_batch(self, inputs: np.ndarray, targets: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+        """A batch as the network trains on it: the inputs augmented (mirror images flip their
+        targets' tiles) and scaled to [0, 1]."""
+        h = self.hparams
+        x, flipped = augment(
+            inputs, rng, h["augment"], h["tile"], h["colour"], h["outline"], self.shifts, h["randconv"]
+        )
+        return x.astype(np.float32) / 255.0, mirrored(targets, flipped)
 
     def train_step(self, optimizer):
         """One step on `training_loss`; it also counts the tiles read right."""

@@ -75,7 +75,7 @@ class GeneratedSource(Source):
 
     @property
     def reader(self) -> str:
-        readers = {spec.generator().reader for spec in self.specs}
+        readers = {spec.generator().reader_for(spec.check()) for spec in self.specs}
         return readers.pop() if len(readers) == 1 else ""  # a mixture of styles that disagree: the kind's
 
     def __getstate__(self):  # workers resolve the generators themselves

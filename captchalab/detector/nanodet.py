@@ -20,6 +20,9 @@ SIDE = 416
 MEAN = np.array([103.53, 116.28, 123.675], np.float32)  # BGR, as NanoDet was trained
 STD = np.array([57.375, 57.12, 58.395], np.float32)
 BINS = 11  # each side's distribution: 0 to 10 strides
+# the trunk's features where the heads begin: 128 channels at strides 8, 16 and 32 (padded by one)
+FEATURES = ("PartitionedCall/transpose_95:0", "PartitionedCall/transpose_101:0", "PartitionedCall/transpose_107:0")
+FEATURE_SIZE = 2 * 128 * len(FEATURES)  # each map's mean and maximum over its points
 # (scores output, boxes output, stride) per level, by the graph's output names
 LEVELS = (("Identity:0", "Identity_3:0", 8), ("Identity_1:0", "Identity_4:0", 16), ("Identity_2:0", "Identity_5:0", 32))
 
@@ -86,6 +89,7 @@ class NanoDet:
         self.manifest = manifest
         self._names = [name for name, _, _ in LEVELS] + [name for _, name, _ in LEVELS]
         self._run = graph_function(graph, manifest["inputs"], self._names)
+        self._features = None
 
     def outputs(self, picture: np.ndarray) -> dict[str, np.ndarray]:
         """The network's raw outputs for one picture."""
@@ -94,6 +98,16 @@ class NanoDet:
     def detect(self, picture: np.ndarray, threshold: float = 0.3) -> list[Detection]:
         height, width = picture.shape[:2]
         return decode(self.outputs(picture), width, height, threshold)
+
+    def features(self, picture: np.ndarray) -> np.ndarray:
+        """The pretrained trunk's description of a picture: each of its three feature maps' mean
+        and maximum over its points (FEATURE_SIZE numbers)."""
+        if self._features is None:
+            from .tfjs import graph_function
+
+            self._features = graph_function(installed()[0], self.manifest["inputs"], list(FEATURES))
+        maps = [m[0, 1:-1, 1:-1] for m in self._features(network_input(picture))]  # without the padding
+        return np.concatenate([np.concatenate([m.mean(axis=(0, 1)), m.max(axis=(0, 1))]) for m in maps])
 
     def class_scores(self, picture: np.ndarray) -> np.ndarray:
         """Each COCO class's highest score anywhere in the picture (80 numbers)."""

@@ -86,6 +86,11 @@ class Generator:
         """One whole CAPTCHA (styles of kinds other than text)."""
         raise NotImplementedError
 
+    def reader_for(self, p: dict[str, Any]) -> str:
+        """The attacker `train captcha` trains on CAPTCHAs drawn with these parameters when none is
+        named ('': its kind's); by default the style's `reader`."""
+        return self.reader
+
     def classes(self, p: dict[str, Any]) -> list[str]:
         """The object classes it draws from (image-grid styles); readers learn one output each."""
         return []
