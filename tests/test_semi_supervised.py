@@ -296,6 +296,8 @@ def test_a_tile_reader_learns_from_unlabelled_challenges_without_seeing_their_an
         "train",
         "captcha",
         *design,
+        "--attacker",  # named: on a folder of pictures the default is detfeat (pretrained features)
+        "tilecnn",
         "--count",
         "60",
         "--hparam",
