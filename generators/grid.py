@@ -164,7 +164,7 @@ class Grid3(GridStyle):
 
     def reader_for(self, p):
         # photographs: start from a network pretrained on photographs (a reader learning from
-        # nothing is the weak attacker); the built-in art keeps the reader that measures best on it
+        # nothing is the weak attacker); the built-in art keeps its own reader (tilecnn)
         return "detfeat" if p["tiles"] else self.reader
 
     params = COMMON + (
