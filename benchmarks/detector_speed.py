@@ -36,7 +36,7 @@ def photo_folder(folder: Path) -> Path:
 
 
 def main():
-    from captchalab.detector.nanodet import network_input
+    from captchalab.detector.nanodet import framed, network_input
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=60)
@@ -53,10 +53,10 @@ def main():
         result, _ = attack_many([detector], {"grid3": source}, workers=0)
         attack = args.count / (time.perf_counter() - start)
         images = [source.sample(i) for i in range(args.count)]
-        border = round(detector.hparams["margin"] * detector.hparams["tile"])
-        inputs = [network_input(cv2.copyMakeBorder(t, border, border, border, border, cv2.BORDER_CONSTANT,
-                                                   value=(114, 114, 114)))
-                  for s in images for t in detector.prepare(s.image, s.question)["tiles"]]  # fmt: skip
+        margin = detector.hparams["margin"]
+        inputs = [
+            network_input(framed(t, margin)) for s in images for t in detector.prepare(s.image, s.question)["tiles"]
+        ]
         net = detector._detector()
         start = time.perf_counter()
         for x in inputs:

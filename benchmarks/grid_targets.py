@@ -61,7 +61,7 @@ import time
 from pathlib import Path
 
 from publish import Finding
-from recipe_steps import cli, result_line, train_once
+from recipe_steps import cli, generation_rate, result_line, train_once, trainings_note
 
 ARTS = ["noto", "twemoji", "openmoji", "fluent"]
 STEPS = (
@@ -163,34 +163,15 @@ def main():
             globals()[step.replace("-", "_")](work, timings)
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s", flush=True)
-    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
-    FINDING.run("run", note=f"steps {', '.join(steps)}; trainings this run: {trained or 'none (models read back)'}")
+    FINDING.run("run", note=f"steps {', '.join(steps)}; {trainings_note(timings)}")
     print(FINDING.write(), flush=True)
 
 
 def speed(work: Path, timings: dict):
     for style in ("clean", "grid3", "grid4"):
-        seconds = cli(
-            "generate",
-            "--style",
-            style,
-            "--count",
-            1000,
-            "--workers",
-            2,
-            "--seed",
-            5,
-            "--out",
-            work / f"speed-{style}",
-            "--force",
-        )
-        print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
+        rate = generation_rate(work, style)
         FINDING.add(
-            f"generate `{style}`, 2 workers (the whole command)",
-            "speed",
-            round(1000 / seconds),
-            "run",
-            unit="per second",
+            f"generate `{style}`, 2 workers (the whole command)", "speed", round(rate), "run", unit="per second"
         )
 
 

@@ -19,6 +19,21 @@ def cli(*args) -> float:
     return time.perf_counter() - start
 
 
+def generation_rate(work: Path, style: str, count: int = 1000) -> float:
+    """`captchalab generate` of `count` CAPTCHAs of `style` on 2 workers, the whole command timed;
+    CAPTCHAs a second (printed too)."""
+    seconds = cli("generate", "--style", style, "--count", count, "--workers", 2, "--seed", 5,
+                  "--out", work / f"speed-{style}", "--force")  # fmt: skip
+    print(f"generate {style}: {count / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
+    return count / seconds
+
+
+def trainings_note(timings: dict) -> str:
+    """What a run trained and how long each took, for its results file's note."""
+    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
+    return f"trainings this run: {trained or 'none (models read back from --work)'}"
+
+
 def split(folder: Path, train: Path, test: Path, count: int) -> None:
     """The first `count` rows of a dataset into `train`, the rest into `test`."""
     rows = list(csv.reader((folder / "labels.csv").open()))[1:]
@@ -62,6 +77,5 @@ def publish_attack(finding, result: dict, timings: dict) -> Path:
         finding.add(
             label, "characters", r["char_accuracy"], "run", verdict=finding.data["entries"][-1]["verdict"], digits=2
         )
-    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
-    finding.run("run", note=f"trainings this run: {trained or 'none (models read back from --work)'}")
+    finding.run("run", note=trainings_note(timings))
     return finding.write()

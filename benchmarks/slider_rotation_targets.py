@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from publish import Finding
-from recipe_steps import cli, result_line, train_once
+from recipe_steps import cli, generation_rate, result_line, train_once, trainings_note
 
 
 def attack(out: Path, *args) -> dict:
@@ -77,25 +77,9 @@ def main():
         ["rotnet", "orientation (no training)"],
     )
     for style in ("clean", "slider", "rotation"):
-        seconds = cli(
-            "generate",
-            "--style",
-            style,
-            "--count",
-            1000,
-            "--workers",
-            2,
-            "--seed",
-            5,
-            "--out",
-            work / f"speed-{style}",
-            "--force",
-        )
-        print(f"generate {style}: {1000 / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
         unit = {"clean": "CAPTCHAs/s", "slider": "sliders/s", "rotation": "pictures/s"}[style]
-        speed.add(
-            f"generation of `{style}`, 2 workers (the whole command)", "speed", round(1000 / seconds), "main", unit=unit
-        )
+        rate = generation_rate(work, style)
+        speed.add(f"generation of `{style}`, 2 workers (the whole command)", "speed", round(rate), "main", unit=unit)
     timings = {}
     locator, decoyed = work / "locator.keras", work / "locator-decoys2.keras"
     train_once(locator, timings, "locator", "--style", "slider", "--count", 5000)
@@ -171,9 +155,8 @@ def main():
                 )
     for name, seconds in timings.items():
         print(f"{name}: {seconds:.0f} s", flush=True)
-    trained = "; ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items())
     for finding in (speed, decoy_curve, rotation):
-        finding.run("main", time.perf_counter() - start, note=f"trainings this run: {trained or 'none (resumed)'}")
+        finding.run("main", time.perf_counter() - start, note=trainings_note(timings))
         print(finding.write(), flush=True)
 
 

@@ -20,17 +20,16 @@ one line.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..detector.coco import CLASSES, coco_class
+from ..detector.nanodet import framed
 from ..errors import CaptchalabError
 from ..kinds import format_tiles
 from .base import Attacker, Param, Reading, register_attacker
 from .tile_inputs import cut
 
 MODES = ("auto", "tiles", "scene")
-GREY = (114, 114, 114)  # the border detectors are trained to ignore (letterboxing)
 
 
 @register_attacker
@@ -77,10 +76,8 @@ class Detector(Attacker):
         """Per tile (or square) how surely it shows the prompt's class."""
         net, h = self._detector(), self.hparams
         if prepared["tiles"] is not None:
-            index, border = CLASSES.index(label), round(h["margin"] * h["tile"])
-            framed = [cv2.copyMakeBorder(t, border, border, border, border, cv2.BORDER_CONSTANT, value=GREY)
-                      for t in prepared["tiles"]]  # fmt: skip
-            return np.array([net.class_scores(tile)[index] for tile in framed])
+            index = CLASSES.index(label)
+            return np.array([net.class_scores(framed(t, h["margin"]))[index] for t in prepared["tiles"]])
         scene, grid = prepared["scene"], prepared["grid"]
         height, width = scene.shape[:2]
         cover = np.zeros(grid * grid)

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import hashlib
 
-import cv2
 import numpy as np
 
+from ..detector.nanodet import framed
 from ..model import forward
 from .base import Param, register_attacker
 from .grid import TileReader
 from .tile_inputs import TILE_PARAMS
-
-GREY = (114, 114, 114)
 
 
 @register_attacker
@@ -66,13 +64,11 @@ class DetFeatures(TileReader):
 
         if getattr(self, "_trunk", None) is None:
             self._trunk = NanoDet()
-        border = round(self.hparams["margin"] * tiles.shape[1])
         out = []
         for tile in tiles:
             key = hashlib.sha1(tile.tobytes()).digest()
             if key not in self._described:
-                framed = cv2.copyMakeBorder(tile, border, border, border, border, cv2.BORDER_CONSTANT, value=GREY)
-                self._described[key] = self._trunk.features(framed)
+                self._described[key] = self._trunk.features(framed(tile, self.hparams["margin"]))
             out.append(self._described[key])
         return np.stack(out).astype(np.float32)
 

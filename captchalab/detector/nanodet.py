@@ -34,6 +34,13 @@ class Detection:
     box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the picture's pixels
 
 
+def framed(tile: np.ndarray, margin: float) -> np.ndarray:
+    """A tile inside a grey border `margin` times its side wide (letterbox grey, which detectors are
+    trained to ignore): a detector trained on scenes scores an object filling the whole frame lower."""
+    border = round(margin * tile.shape[1])
+    return cv2.copyMakeBorder(tile, border, border, border, border, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+
+
 def network_input(picture: np.ndarray) -> np.ndarray:
     """A BGR (or grey) uint8 picture as the network's 1x3x416x416 float32 input."""
     if picture.ndim == 2:
