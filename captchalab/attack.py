@@ -281,6 +281,47 @@ def _check_pictures(attacker, name: str, source: Source) -> None:
         )
 
 
+SAME_POOL, NEW_PICTURES = "same pool", "new pictures"
+
+
+def pool_counterpart(attackers: list, source: Source) -> tuple[str, str, Source | None] | None:
+    """For a source drawn from a pool of pictures and the first attacker that records the pool it
+    fitted on: what the source is to that attacker (SAME_POOL: that very pool, a site serving a
+    fixed pool; NEW_PICTURES: none of the pictures it fitted on), what the other is, and the same
+    design drawn from the other (the attacker's own pool, or the pictures that pool held out;
+    None where it cannot be drawn). None when no such attacker or pool applies, or the source
+    mixes pools (`check_attackers` says why)."""
+    trained = next((a.info["pictures"] for a in attackers if (a.info.get("pictures") or {}).get("pool")), None)
+    pool, shown = source.pictures()
+    if trained is None or not pool:
+        return None
+    same = pool == trained["pool"]
+    if not same and shown & set(trained["sha256"]):
+        return None
+    if same:
+        other = source.from_pool({**pool, "pool": "test"}) if pool.get("pool") == "train" else None
+        return SAME_POOL, NEW_PICTURES, other
+    return NEW_PICTURES, SAME_POOL, source.from_pool(trained["pool"])
+
+
+def both_pools(attackers: list, sources: dict[str, Source]) -> dict[str, Source]:
+    """Both numbers a designer of a picture-pool design needs, side by side: each source drawn
+    from a pool of pictures (`pool_counterpart`) as "NAME (same pool)" or "NAME (new pictures)",
+    with the same design drawn from the other pool beside it where it can be drawn; other
+    sources as they are."""
+    out = {}
+    for name, source in sources.items():
+        found = pool_counterpart(attackers, source)
+        if found is None:
+            out[name] = source
+            continue
+        asked, other, counterpart = found
+        out[f"{name} ({asked})"] = source
+        if counterpart is not None:
+            out[f"{name} ({other})"] = counterpart
+    return out
+
+
 def attack_many(
     attackers: list,
     sources: dict[str, Source],

@@ -12,13 +12,12 @@ shares row by row over the scene), the truth a dense reader learns from.
 from __future__ import annotations
 
 import cv2
-from pathlib import Path
 
 import numpy as np
 
-from captchalab.data.tiles import chosen_tiles
 from captchalab.errors import CaptchalabError
 from captchalab.generation import scenes
+from captchalab.generation.pictures import POOL_PARAMS, pool_pictures, pool_tiles
 from captchalab.generator import Challenge, Generator, Param, register
 from captchalab.kinds import MAP_CELLS
 
@@ -42,22 +41,7 @@ COMMON = (
     Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
     Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + (noto+fluent), or 'all'"),
     Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
-    Param(
-        "pool",
-        str,
-        "all",
-        help="which pictures the design serves: all, train (those not held out) or test "
-        "(the held_out share, split by picture content: new pictures to an attacker trained on train)",
-    ),
-    Param("held_out", float, 0.3, 0.05, 0.95, "the share of each class's pictures held out as the test pool"),
-    Param("pool_size", int, 0, 0, 100000, "serve each class from its first N pictures of the pool (0: all of them)"),
-    Param(
-        "part",
-        str,
-        "all",
-        help="all, fit or validation: the trainer draws its validation challenges from "
-        "pictures it does not fit on (set by `train captcha`; all for a design)",
-    ),
+    *POOL_PARAMS,
     Param("tile_size", int, 100, 32, 256, "tile (square) side in pixels"),
     Param("clutter", int, 0, 0, 6, "small objects of other classes scattered over each tile or the scene"),
     Param("occlusion", float, 0.0, 0.0, 0.7, "share of each object hidden behind a shape, at most"),
@@ -69,11 +53,6 @@ COMMON = (
     Param("jpeg", int, 95, 10, 100, "JPEG quality of the served image (100: lossless)"),
     Param("decoys", float, 0.0, 0.0, 1.0, "chance that a non-target shows the prompt's look-alike class"),
 )
-
-
-def tile_set(p: dict):
-    """The tile set the parameters name."""
-    return chosen_tiles(p["tiles"], p["art"], p["pool"], p["part"], p["held_out"], p["pool_size"])
 
 
 def _opaque(picture: np.ndarray) -> bool:
@@ -99,16 +78,13 @@ class GridStyle(Generator):
         }
 
     def classes(self, p):
-        return tile_set(p).classes
+        return pool_tiles(p).classes
 
     def pictures(self, p):
-        if not p["tiles"]:  # the built-in art's few drawings a class are what the design serves
-            return {}, []
-        pool = {"tiles": str(Path(p["tiles"]).resolve()), "pool": p["pool"], "held_out": p["held_out"]}
-        return {**pool, "pool_size": p["pool_size"]}, tile_set(p).digests()
+        return pool_pictures(p)
 
     def check(self, p):
-        tiles = tile_set(p)
+        tiles = pool_tiles(p)
         if p["prompt"]:
             tiles.check_class(p["prompt"], "prompt")
 
@@ -216,7 +192,7 @@ class Grid3(GridStyle):
         return tile, {"class": cls, "clutter": drawn}
 
     def challenge(self, rng, p):
-        tiles = tile_set(p)
+        tiles = pool_tiles(p)
         prompt = self.pick_prompt(tiles, rng, p)
         side, n = p["tile_size"], self.size * self.size
         count = p["targets"]
@@ -269,7 +245,7 @@ class Grid4(GridStyle):
     )
 
     def challenge(self, rng, p):
-        tiles = tile_set(p)
+        tiles = pool_tiles(p)
         prompt = self.pick_prompt(tiles, rng, p)
         side = p["tile_size"]
         full = self.size * side

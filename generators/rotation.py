@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from captchalab.data.tiles import chosen_tiles
 from captchalab.errors import CaptchalabError
 from captchalab.generation import scenes
+from captchalab.generation.pictures import POOL_PARAMS, pool_pictures, pool_tiles
 from captchalab.generator import Challenge, Generator, Param, register
 from captchalab.render import font_paths
 
@@ -31,6 +31,7 @@ def upright_scene(size: int, rng: np.random.Generator) -> np.ndarray:
 class Rotation(Generator):
     name = "rotation"
     kind = "rotation"
+    picture_parts = True
     description = (
         "Turn the picture upright: a round picture with a clear up (an object on the ground, or a word), turned."
     )
@@ -46,6 +47,7 @@ class Rotation(Generator):
         ),
         Param("art", str, "all", help="built-in art styles for objects, separated by commas or + (or 'all')"),
         Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures (photos: shown as they are) instead"),
+        *POOL_PARAMS,
         Param("crop", float, 1.0, 0.5, 1.0, "share of the picture's diameter shown (less: less context)"),
         Param("colour_shift", float, 0.0, 0.0, 180.0, "largest hue change in degrees"),
         Param("blur", float, 0.0, 0.0, 4.0, "Gaussian blur (sigma in pixels)"),
@@ -71,7 +73,10 @@ class Rotation(Generator):
             self.tile_set(p)
 
     def tile_set(self, p):
-        return chosen_tiles(p["tiles"], p["art"])  # the same tile sets as the image grids
+        return pool_tiles(p)  # the same tile sets, and pools of them, as the image grids
+
+    def pictures(self, p):
+        return ({}, []) if p["content"] == "words" else pool_pictures(p)
 
     def picture(self, rng, p) -> tuple[np.ndarray, str]:
         size = p["size"]

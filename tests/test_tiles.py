@@ -9,9 +9,9 @@ from captchalab.data.tiles import builtin_arts, load_builtin, load_tile_folder
 from captchalab.errors import CaptchalabError
 
 
-def tile_folder(root, classes=("bus", "car"), per_class=2):
+def tile_folder(root, classes=("bus", "car"), per_class=2, seed=0):
     """A third-party tile set: real PNG and JPEG photos-to-be, one folder per class."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     for k, cls in enumerate(classes):
         (root / cls).mkdir(parents=True)
         for i in range(per_class):
@@ -118,7 +118,7 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
     assert manifest["parameters"]["pool"] == "test" and manifest["parameters"]["held_out"] == 0.3
     assert set(manifest["pictures"]["sha256"]).isdisjoint(info["pictures"]["sha256"])
-    from captchalab.attack import attack_many
+    from captchalab.attack import attack_many, both_pools
     from captchalab.attackers import load_attacker
     from captchalab.data.dataset import GenerationSpec, Source
 
@@ -126,6 +126,27 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     design = lambda folder, pool: Source(spec=GenerationSpec("grid3", 3, params={"tiles": str(folder), "pool": pool}))
     for pool in ("test", "train"):  # new pictures; the very pool it trained on, measured on purpose
         assert attack_many([model], {pool: design(tiles, pool)}, workers=0)[0]["count"] == 3
+    # a report gives both: the pictures asked for, and the other pool of the same design beside them
+    asked = run_cli("attack", "--model", tmp_path / "m.keras", "--style", "grid3", "--param", f"tiles={tiles}",
+                    "--param", "pool=test", "--count", "3", "--workers", "0", "--out", tmp_path / "r")  # fmt: skip
+    assert asked.returncode == 0, asked.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert list(report["per_style"]) == ["grid3 (new pictures)", "grid3 (same pool)"]
+    other = tile_folder(tmp_path / "other", ("bus", "car", "hydrant"), per_class=3, seed=1)  # a test folder of its own
+    sources = both_pools([model], {"grid3": design(other, "all")})
+    assert list(sources) == ["grid3 (new pictures)", "grid3 (same pool)"]
+    assert sources["grid3 (same pool)"].pictures()[0] == info["pictures"]["pool"]
+    # a study's cells carry the other pool's number as a line of its own, beside the design asked for
+    (tmp_path / "pools.toml").write_text(
+        f'[study]\ntest_count = 2\n[grid]\nstyle = ["grid3"]\nstrength = [0.0]\n'
+        f'[grid.params]\ntiles = ["{tiles}"]\npool = ["train", "test"]\n[[attacker]]\nmodel = "m.keras"\n'
+    )
+    ran = run_cli("run", tmp_path / "pools.toml", "--out", tmp_path / "study")
+    assert ran.returncode == 0, ran.stderr
+    rows = json.loads((tmp_path / "study" / "cells.json").read_text())
+    assert sorted((r["param.pool"], r["attacker"]) for r in rows) == [
+        ("test", "m"), ("test", "m (same pool)"), ("train", "m"), ("train", "m (new pictures)")
+    ]  # fmt: skip
     copied = tmp_path / "copied"  # another folder holding pictures it trained on
     shutil.copytree(tiles, copied)
     with pytest.raises(CaptchalabError, match="trained on .* of the pictures"):

@@ -46,13 +46,18 @@ def attack(
         help="Characters per CAPTCHA told to attackers that use it "
         "(default: the fixed length when all CAPTCHAs share one).",
     ),
+    pools: bool = typer.Option(
+        True,
+        help="For a design drawn from a pool of pictures (tiles=DIR) and an attacker that records the pool "
+        "it trained on: report the same pool and new pictures side by side.",
+    ),
     workers: int = typer.Option(2, help="Worker processes for decoding and preparing (0: in this process)."),
     out: Optional[Path] = typer.Option(None, help="Report folder (default results/attack-<source>)."),
     force: Force = False,
     plugins: Plugins = None,
 ):
     """Read CAPTCHAs with one or more attackers; write report.json, .md, .html and plots."""
-    from ..attack import attack_many, choose_charsets
+    from ..attack import attack_many, both_pools, choose_charsets
     from ..attackers.base import load_attackers, model_charsets
     from ..charset import parse_charset
     from ..data.dataset import make_source
@@ -88,6 +93,8 @@ def attack(
     out = out or Path("results") / f"attack-{label}"
     refuse_existing(out, force)  # fail now, not after the attack
     attackers = load_attackers(model, attacker, next(iter(sources.values())).charset, dirs(plugins))
+    if pools:
+        sources = both_pools(attackers, sources)
     total = sum(len(s) for s in sources.values()) * len(attackers)
     with typer.progressbar(length=total, label="attacking", file=sys.stderr) as bar:
         result, examples = attack_many(attackers, sources, expect, workers, ignore_case, bar.update)

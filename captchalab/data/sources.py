@@ -53,6 +53,11 @@ class Source:
         when it does not say)."""
         return {}, set()
 
+    def from_pool(self, pool: dict) -> Source | None:
+        """The same design drawn from another pool of pictures (`pool`: parameters as `pictures`
+        names them), or None when it cannot be drawn (a dataset folder, a folder gone)."""
+        return None
+
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
             return super().__new__(cls)
@@ -113,6 +118,16 @@ class GeneratedSource(Source):
         spec = self.specs[0]
         pool, digests = spec.generator().pictures(spec.check())
         return pool, set(digests)
+
+    def from_pool(self, pool: dict) -> GeneratedSource | None:
+        if not self.pictures()[0]:
+            return None
+        spec = replace(self.specs[0], params={**self.specs[0].params, **pool})
+        try:
+            spec.check()
+        except CaptchalabError:
+            return None
+        return GeneratedSource(spec=spec)
 
     def classes(self) -> list[str]:
         """The object classes its image-grid styles draw from (sorted)."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..attack import attack_source
+from ..attack import attack_source, pool_counterpart
 from ..attackers.base import TrainSettings, get_attacker, load_attacker, make_attacker
 from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
@@ -187,6 +187,12 @@ def run_cell(cell: Cell, models: dict[str, ModelBlob], loaded: dict | None = Non
             attacker, source, cell.expect, workers=cell.workers, example_limit=cell.examples
         )
         per_attacker[ref.label] = attacker_summary(result, misread)
+        found = pool_counterpart([attacker], source)
+        if found and found[2] is not None:  # a picture pool: the other pool's number beside, as its own line
+            result, misread = attack_source(
+                attacker, found[2], cell.expect, workers=cell.workers, example_limit=cell.examples
+            )
+            per_attacker[f"{ref.label} ({found[1]})"] = attacker_summary(result, misread)
     ok = all(r["status"] == "done" for r in per_attacker.values())
     return {
         "id": cell.id,
