@@ -38,7 +38,12 @@ LOOK_ALIKES = {
 }
 
 COMMON = (
-    Param("prompt", str, "", help="the class to select ('' = a random class per challenge)"),
+    Param(
+        "prompt",
+        str,
+        "",
+        help="the class to select, or several separated by commas (one drawn per challenge); '' = any class",
+    ),
     Param("art", str, "all", help="built-in art styles to draw from, separated by commas or + (noto+fluent), or 'all'"),
     Param("tiles", str, "", help="a folder of CLASS/*.png|jpg pictures to draw from instead of the built-in art"),
     *POOL_PARAMS,
@@ -53,6 +58,11 @@ COMMON = (
     Param("jpeg", int, 95, 10, 100, "JPEG quality of the served image (100: lossless)"),
     Param("decoys", float, 0.0, 0.0, 1.0, "chance that a non-target shows the prompt's look-alike class"),
 )
+
+
+def prompts(p: dict) -> list[str]:
+    """The classes a design asks about ([]: any class of its tile set)."""
+    return [c.strip() for c in p["prompt"].split(",") if c.strip()]
 
 
 def _opaque(picture: np.ndarray) -> bool:
@@ -85,11 +95,19 @@ class GridStyle(Generator):
 
     def check(self, p):
         tiles = pool_tiles(p)
-        if p["prompt"]:
-            tiles.check_class(p["prompt"], "prompt")
+        for prompt in prompts(p):
+            tiles.check_class(prompt, "prompt")
+
+    photo_reader = "detfeat"
+
+    def reader_for(self, p):
+        # photographs: start from a network pretrained on photographs (a reader learning from
+        # nothing is the weak attacker); the built-in art keeps its own reader
+        return self.photo_reader if p["tiles"] else self.reader
 
     def pick_prompt(self, tiles, rng, p) -> str:
-        return p["prompt"] or tiles.classes[int(rng.integers(len(tiles.classes)))]
+        asked = prompts(p) or tiles.classes
+        return asked[int(rng.integers(len(asked)))] if len(asked) > 1 else asked[0]
 
     def other_class(self, tiles, rng, p, prompt: str) -> str:
         """A non-target class: the prompt's look-alike with chance `decoys`, else any other."""
@@ -137,11 +155,6 @@ class Grid3(GridStyle):
         "Select all images with X: nine tiles, each showing one object (or none) on a scene, with "
         "clutter; with replacements, a dynamic grid whose selected tiles are replaced."
     )
-
-    def reader_for(self, p):
-        # photographs: start from a network pretrained on photographs (a reader learning from
-        # nothing is the weak attacker); the built-in art keeps its own reader (tilecnn)
-        return "detfeat" if p["tiles"] else self.reader
 
     params = COMMON + (
         Param("targets", int, 3, 1, 8, "tiles showing the prompt class (the fewest, with max_targets)"),
@@ -240,6 +253,7 @@ class Grid4(GridStyle):
     # reads the scene whole into each square's coverage, the answer's own rule: 67.0% of 1,000 fresh
     # challenges where squares (answers alone) read 53.6% (docs/grids.md)
     reader = "areas"
+    photo_reader = "detsquares"
     params = COMMON + (
         Param("coverage", float, 0.05, 0.001, 0.9, "share of a square the object must cover for the square to count"),
     )

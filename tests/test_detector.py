@@ -149,6 +149,8 @@ def test_a_folder_of_photographs_is_read_from_pretrained_features_by_default(tmp
     `detfeat`, a head on its features, is the default reader there, and it reads what it learnt."""
     from captchalab.attack import attack_many
     from captchalab.attackers import load_attacker
+    from dataclasses import replace
+
     from captchalab.data.dataset import GenerationSpec, Source
 
     tiles = photo_folder(tmp_path / "photos")
@@ -161,3 +163,12 @@ def test_a_folder_of_photographs_is_read_from_pretrained_features_by_default(tmp
     spec = GenerationSpec("grid3", 2, seed=8, strength=0.0, params={"tiles": str(tiles), "prompt": "motorcycle"})
     result, _ = attack_many([reader], {"photos": Source(spec=spec)}, workers=0)
     assert result["count"] == 2 and result["state"]["lower_bound"]  # one epoch: flagged, as it should be
+    # a 4x4 scene drawn from photographs: detsquares, a head on the trunk's maps over each square
+    trained = run_cli("train", "captcha", "--style", "grid4", "--param", f"tiles={tiles}", "--count", "12",
+                      "--epochs", "1", "--out", tmp_path / "s.keras")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["attacker"] == "detsquares"
+    squares = load_attacker(tmp_path / "s.keras")
+    spec = replace(spec, style="grid4", params={**spec.params, "prompt": "cat"})
+    result, _ = attack_many([squares], {"photos": Source(spec=spec)}, workers=0)
+    assert result["count"] == 2 and result["attacker"] == "detsquares"

@@ -64,6 +64,12 @@ def test_a_researchers_tile_folder_makes_the_challenges(tmp_path):
     shown = [t["class"] for t in drawn["00000.png"]["tiles"]]
     answer = [int(i) for i in rows[1].split(",")[3].split()]
     assert [k for k, cls in enumerate(shown) if cls == "crosswalk"] == answer
+    # a design that asks about some classes only (those a site's prompts name)
+    made = run_cli("generate", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "prompt=bus, car",
+                   "--count", "10", "--workers", "1", "--out", tmp_path / "some")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    asked = {r.split(",")[2] for r in (tmp_path / "some" / "labels.csv").read_text().splitlines()[1:]}
+    assert asked == {"bus", "car"}
 
 
 def test_grid_scoring_exact_lenient_and_per_tile():
@@ -98,6 +104,7 @@ def test_grid_scoring_exact_lenient_and_per_tile():
         (["--style", "grid3", "--length", "5"], "--length applies to text CAPTCHAs only"),
         (["--style", "grid4", "--charset", "alnum"], "--charset applies to text CAPTCHAs only"),
         (["--style", "grid3", "--param", "prompt=unicorn"], "prompt 'unicorn' is not in the tile set"),
+        (["--style", "grid3", "--param", "prompt=biscuit,unicorn"], "prompt 'unicorn' is not in the tile set"),
         (["--style", "grid3", "--param", "art=crayon"], "unknown art style crayon"),
         (["--style", "grid3", "--param", "targets=4", "--param", "max_targets=2"], "max_targets=2 is below targets=4"),
     ],

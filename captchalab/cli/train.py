@@ -40,7 +40,7 @@ TrainedAttacker = Annotated[
     Optional[str],
     typer.Option(
         help="Which attacker to train: NAME or NAME:name=value,... (see `captchalab attackers`; default segment for "
-        "text CAPTCHAs, tilecnn for image grids, detfeat for 3x3 grids of photographs, or the style's own)."
+        "text CAPTCHAs, tilecnn for image grids, detfeat and detsquares for 3x3 and 4x4 grids of photographs, or the style's own)."
     ),
 ]
 TrainCharset = Annotated[

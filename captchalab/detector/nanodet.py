@@ -41,6 +41,19 @@ def framed(tile: np.ndarray, margin: float) -> np.ndarray:
     return cv2.copyMakeBorder(tile, border, border, border, border, cv2.BORDER_CONSTANT, value=(114, 114, 114))
 
 
+def region_features(maps: list[np.ndarray], region: tuple[float, float, float, float]) -> np.ndarray:
+    """Each feature map's mean and maximum over the points in `region` (y0, y1, x0, x1 as shares
+    of the picture; at least one point a map): FEATURE_SIZE numbers."""
+    out = []
+    for m in maps:
+        n = m.shape[0]
+        y0, x0 = min(int(region[0] * n), n - 1), min(int(region[2] * n), n - 1)
+        y1, x1 = max(y0 + 1, int(np.ceil(region[1] * n))), max(x0 + 1, int(np.ceil(region[3] * n)))
+        part = m[y0:y1, x0:x1]
+        out += [part.mean(axis=(0, 1)), part.max(axis=(0, 1))]
+    return np.concatenate(out)
+
+
 def network_input(picture: np.ndarray) -> np.ndarray:
     """A BGR (or grey) uint8 picture as the network's 1x3x416x416 float32 input."""
     if picture.ndim == 2:
@@ -106,15 +119,18 @@ class NanoDet:
         height, width = picture.shape[:2]
         return decode(self.outputs(picture), width, height, threshold)
 
-    def features(self, picture: np.ndarray) -> np.ndarray:
-        """The pretrained trunk's description of a picture: each of its three feature maps' mean
-        and maximum over its points (FEATURE_SIZE numbers)."""
+    def feature_maps(self, picture: np.ndarray) -> list[np.ndarray]:
+        """The pretrained trunk's three feature maps over a picture (52x52, 26x26 and 13x13 points
+        of 128 channels, padding removed)."""
         if self._features is None:
             from .tfjs import graph_function
 
             self._features = graph_function(installed()[0], self.manifest["inputs"], list(FEATURES))
-        maps = [m[0, 1:-1, 1:-1] for m in self._features(network_input(picture))]  # without the padding
-        return np.concatenate([np.concatenate([m.mean(axis=(0, 1)), m.max(axis=(0, 1))]) for m in maps])
+        return [m[0, 1:-1, 1:-1] for m in self._features(network_input(picture))]
+
+    def features(self, picture: np.ndarray) -> np.ndarray:
+        """The trunk's description of a whole picture (FEATURE_SIZE numbers: `region_features`)."""
+        return region_features(self.feature_maps(picture), (0.0, 1.0, 0.0, 1.0))
 
     def class_scores(self, picture: np.ndarray) -> np.ndarray:
         """Each COCO class's highest score anywhere in the picture (80 numbers)."""
