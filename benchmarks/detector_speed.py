@@ -9,30 +9,16 @@ It writes results/published/detector-speed.json (benchmarks/publish.py says how 
 """
 
 import argparse
-import importlib.resources
 import tempfile
 import time
 from pathlib import Path
 
-import cv2
 
 from captchalab.attack import attack_many
 from captchalab.attackers import make_attacker
 from captchalab.data.dataset import GenerationSpec, Source
+from captchalab.testing import sample_photo_folder
 from publish import Finding
-
-PHOTOS = {"motorcycle": ["motorcycle_left.png", "motorcycle_right.png"], "person": ["astronaut.png", "camera.png"],
-          "cup": ["coffee.png"], "cat": ["chelsea.png"]}  # fmt: skip
-
-
-def photo_folder(folder: Path) -> Path:
-    for label, names in PHOTOS.items():
-        (folder / label).mkdir(parents=True)
-        for k, name in enumerate(names):
-            picture = cv2.imread(str(importlib.resources.files("skimage") / "data" / name))
-            cv2.imwrite(str(folder / label / f"{k}.jpg"), picture)
-            cv2.imwrite(str(folder / label / f"{k}-mirror.jpg"), cv2.flip(picture, 1))
-    return folder
 
 
 def main():
@@ -42,7 +28,7 @@ def main():
     parser.add_argument("--count", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        tiles = photo_folder(Path(tmp) / "photos")
+        tiles = sample_photo_folder(Path(tmp) / "photos")
         spec = GenerationSpec(
             "grid3", args.count, seed=5, strength=0.0, params={"tiles": str(tiles), "prompt": "motorcycle"}
         )

@@ -6,7 +6,8 @@
 
 Each exercises the documented contract (docs/plugins.md, docs/attackers.md) on tiny data: a few
 CAPTCHAs, one short training for a trainable attacker. A pass says the plugin will work through
-every command; it says nothing about how well it reads.
+every command; it says nothing about how well it reads. `sample_photo_folder` makes a tile folder
+of real photographs for a test of a reader of photographs.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ from .errors import CaptchalabError
 from .generation.generator import Challenge, Rendered
 from .kinds import get_kind
 
+# scikit-image's bundled sample pictures (the `test` extra installs it), by the COCO class they show
+SAMPLE_PHOTOS = {
+    "motorcycle": ["motorcycle_left.png", "motorcycle_right.png"],
+    "person": ["astronaut.png", "camera.png"],
+    "cup": ["coffee.png"],
+    "cat": ["chelsea.png"],
+}
 MAX_SIDE = 4000  # the image decoder's default limit: larger CAPTCHAs could not be read back
 
 
@@ -239,3 +247,32 @@ def check_attacker(cls, charset: str = DIGITS, hparams: dict | None = None, coun
             except Exception as exc:
                 problems.append(f"adversarial_objective()/adversarial_loss() failed: {type(exc).__name__}: {exc}")
     _fail_if(problems, f"attacker {cls.name!r}")
+
+
+def sample_photo(name: str) -> np.ndarray:
+    """One of scikit-image's sample pictures, BGR."""
+    import importlib.resources
+
+    import cv2
+
+    return cv2.imread(str(importlib.resources.files("skimage") / "data" / name), cv2.IMREAD_COLOR)
+
+
+def sample_photo_folder(folder: str | Path) -> Path:
+    """A tile folder of real photographs (CLASS/NN.jpg): per class of SAMPLE_PHOTOS, three crops of
+    each of its pictures and their mirror images (needs scikit-image)."""
+    import cv2
+
+    folder = Path(folder)
+    for label, names in SAMPLE_PHOTOS.items():
+        (folder / label).mkdir(parents=True)
+        k = 0
+        for name in names:
+            picture = sample_photo(name)
+            h, w = picture.shape[:2]
+            for x0, y0, x1, y1 in ((0, 0, 1, 1), (0.05, 0.05, 0.9, 0.95), (0.1, 0, 1, 0.9)):
+                crop = picture[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)]
+                for flipped in (crop, cv2.flip(crop, 1)):
+                    cv2.imwrite(str(folder / label / f"{k:02d}.jpg"), flipped)
+                    k += 1
+    return folder

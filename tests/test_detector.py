@@ -4,7 +4,6 @@ photographs: the sample pictures scikit-image ships (a motorcycle, people, a cup
 
 The reading tests need the weights `captchalab fetch-weights` installs (`.ci/run` installs them)."""
 
-import importlib.resources
 import io
 import json
 import shutil
@@ -15,14 +14,9 @@ import numpy as np
 import pytest
 
 from captchalab.detector.coco import coco_class
+from captchalab.testing import sample_photo as photo
+from captchalab.testing import sample_photo_folder as photo_folder
 from conftest import assert_one_line_error, run_cli
-
-PHOTOS = {  # scikit-image's bundled sample pictures, by the COCO class they show
-    "motorcycle": ["motorcycle_left.png", "motorcycle_right.png"],
-    "person": ["astronaut.png", "camera.png"],
-    "cup": ["coffee.png"],
-    "cat": ["chelsea.png"],
-}
 
 
 def weights_installed() -> bool:
@@ -36,26 +30,6 @@ def weights_installed() -> bool:
 
 
 needs_weights = pytest.mark.skipif(not weights_installed(), reason="run `captchalab fetch-weights` (.ci/run does)")
-
-
-def photo(name: str) -> np.ndarray:
-    return cv2.imread(str(importlib.resources.files("skimage") / "data" / name), cv2.IMREAD_COLOR)
-
-
-def photo_folder(folder):
-    """A tile folder of real photographs: per class, crops and mirror images of its sample pictures."""
-    for label, names in PHOTOS.items():
-        (folder / label).mkdir(parents=True)
-        k = 0
-        for name in names:
-            picture = photo(name)
-            h, w = picture.shape[:2]
-            for x0, y0, x1, y1 in ((0, 0, 1, 1), (0.05, 0.05, 0.9, 0.95), (0.1, 0, 1, 0.9)):
-                crop = picture[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)]
-                for flipped in (crop, cv2.flip(crop, 1)):
-                    cv2.imwrite(str(folder / label / f"{k:02d}.jpg"), flipped)
-                    k += 1
-    return folder
 
 
 def test_prompts_map_to_coco_classes_or_to_nothing():
@@ -124,11 +98,9 @@ def test_the_detector_reads_grids_of_photographs(tmp_path):
     from captchalab.attackers import make_attacker
 
     tiles = photo_folder(tmp_path / "photos")
-    out = tmp_path / "grids"
-    made = run_cli("generate", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "prompt=motorcycle",
-                   "--strength", "0", "--count", "12", "--seed", "3", "--out", out)  # fmt: skip
-    assert made.returncode == 0, made.stderr
-    done = run_cli("attack", "--attacker", "detector", "--dataset", out, "--out", tmp_path / "report")
+    done = run_cli("attack", "--attacker", "detector", "--style", "grid3", "--param", f"tiles={tiles}",
+                   "--param", "prompt=motorcycle", "--strength", "0", "--count", "12", "--seed", "3",
+                   "--workers", "0", "--out", tmp_path / "report")  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "report" / "report.json").read_text())
     assert result["captcha_accuracy"] >= 0.9, result["captcha_accuracy"]  # measured: 12 of 12
@@ -149,8 +121,6 @@ def test_a_folder_of_photographs_is_read_from_pretrained_features_by_default(tmp
     `detfeat`, a head on its features, is the default reader there, and it reads what it learnt."""
     from captchalab.attack import attack_many
     from captchalab.attackers import load_attacker
-    from dataclasses import replace
-
     from captchalab.data.dataset import GenerationSpec, Source
 
     tiles = photo_folder(tmp_path / "photos")
@@ -163,12 +133,17 @@ def test_a_folder_of_photographs_is_read_from_pretrained_features_by_default(tmp
     spec = GenerationSpec("grid3", 2, seed=8, strength=0.0, params={"tiles": str(tiles), "prompt": "motorcycle"})
     result, _ = attack_many([reader], {"photos": Source(spec=spec)}, workers=0)
     assert result["count"] == 2 and result["state"]["lower_bound"]  # one epoch: flagged, as it should be
-    # a 4x4 scene drawn from photographs: detsquares, a head on the trunk's maps over each square
-    trained = run_cli("train", "captcha", "--style", "grid4", "--param", f"tiles={tiles}", "--count", "12",
-                      "--epochs", "1", "--out", tmp_path / "s.keras")  # fmt: skip
-    assert trained.returncode == 0, trained.stderr
-    assert json.loads((tmp_path / "s.json").read_text())["attacker"] == "detsquares"
-    squares = load_attacker(tmp_path / "s.keras")
-    spec = replace(spec, style="grid4", params={**spec.params, "prompt": "cat"})
-    result, _ = attack_many([squares], {"photos": Source(spec=spec)}, workers=0)
-    assert result["count"] == 2 and result["attacker"] == "detsquares"
+    # a 4x4 scene drawn from photographs, read whole from the trunk's maps: per square (from answers
+    # alone) and as each class's coverage map
+    from captchalab.attackers import TrainSettings, make_attacker
+    from captchalab.train import train_attacker
+
+    for name in ("detsquares", "detareas"):
+        design = GenerationSpec("grid4", 12, seed=3, strength=0.0, params={"tiles": str(tiles)})
+        train_attacker(
+            make_attacker(name), Source(spec=design), tmp_path / f"{name}.keras", TrainSettings(1), workers=0
+        )
+        squares = load_attacker(tmp_path / f"{name}.keras")
+        spec = GenerationSpec("grid4", 2, seed=8, strength=0.0, params={"tiles": str(tiles), "prompt": "cat"})
+        result, _ = attack_many([squares], {"photos": Source(spec=spec)}, workers=0)
+        assert result["count"] == 2 and result["attacker"] == name

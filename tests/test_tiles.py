@@ -103,6 +103,9 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     import json
     import shutil
 
+    from captchalab.attack import attack_many, both_pools
+    from captchalab.attackers import load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source, generate_dataset
     from conftest import run_cli
 
     tiles = tile_folder(tmp_path / "tiles", ("bus", "car", "hydrant"), per_class=10)
@@ -112,15 +115,10 @@ def test_training_on_a_pool_of_pictures_validates_on_pictures_it_never_fits_on(t
     assert done.returncode == 0, done.stderr
     info = json.loads((tmp_path / "m.json").read_text())
     assert info["validation_by"] == "picture" and (info["train_count"], info["validation_count"]) == (36, 4)
-    made = run_cli("generate", "--style", "grid3", "--param", f"tiles={tiles}", "--param", "pool=test",
-                   "--count", "3", "--out", tmp_path / "new")  # fmt: skip
-    assert made.returncode == 0, made.stderr
+    generate_dataset(GenerationSpec("grid3", 3, params={"tiles": str(tiles), "pool": "test"}), tmp_path / "new")
     manifest = json.loads((tmp_path / "new" / "manifest.json").read_text())
     assert manifest["parameters"]["pool"] == "test" and manifest["parameters"]["held_out"] == 0.3
     assert set(manifest["pictures"]["sha256"]).isdisjoint(info["pictures"]["sha256"])
-    from captchalab.attack import attack_many, both_pools
-    from captchalab.attackers import load_attacker
-    from captchalab.data.dataset import GenerationSpec, Source
 
     model = load_attacker(tmp_path / "m.keras")
     design = lambda folder, pool: Source(spec=GenerationSpec("grid3", 3, params={"tiles": str(folder), "pool": pool}))

@@ -19,10 +19,11 @@ import hashlib
 import numpy as np
 
 from ..detector.nanodet import framed
+from ..kinds import MAP_CELLS
 from ..model import forward
 from .base import Param, register_attacker
 from .grid import TileReader
-from .squares import Squares
+from .squares import Areas, Squares
 from .tile_inputs import TILE_PARAMS
 
 
@@ -75,14 +76,14 @@ class FrozenTrunk:
         outputs = keras.layers.Dense(len(self.classes), dtype="float32", name="classes")(x)
         return keras.Model(inputs, outputs, name=name)
 
-    def head_logits(self, x: np.ndarray) -> np.ndarray:
-        """The head's scores for float inputs in [0, 1] (as the grid readers pass them): per square
-        or tile it scores, per class."""
+    def input_logits(self, x: np.ndarray) -> np.ndarray:
+        """The head's scores for float inputs in [0, 1] (as the grid readers pass them): per tile
+        or square it scores, per class."""
         inputs = np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
         run = forward(self.model)
         described = self.described(inputs)
-        scores = [np.asarray(run(d)) for d in np.array_split(described, max(1, len(described) // 512))]
-        return np.concatenate(scores).reshape(-1, len(self.classes))
+        chunks = np.array_split(described, max(1, len(described) // 256))
+        return np.concatenate([np.asarray(self.square_logits(run(d))) for d in chunks]).reshape(-1, len(self.classes))
 
 
 HEAD_PARAMS = (
@@ -114,7 +115,7 @@ class DetFeatures(FrozenTrunk, TileReader):
         return trunk.features(framed(picture, self.hparams["margin"]))
 
     def input_logits(self, x: np.ndarray) -> np.ndarray:
-        return self.with_mirror(self.head_logits, x)
+        return self.with_mirror(super().input_logits, x)
 
 
 @register_attacker
@@ -148,5 +149,58 @@ class DetSquares(FrozenTrunk, Squares):
                 out.append(np.concatenate([region_features(maps, (y0, y1, x0, x1)), region_features(maps, grown)]))
         return np.stack(out)
 
-    def input_logits(self, x: np.ndarray) -> np.ndarray:
-        return self.head_logits(x)
+
+@register_attacker
+class DetAreas(FrozenTrunk, Areas):
+    name = "detareas"
+    description = (
+        "Estimates how much of each square the prompt's object covers, as areas does, from the pretrained "
+        "COCO detector's frozen feature maps over the whole 4x4 scene (NanoDet-m), with a small "
+        "convolutional head over them."
+    )
+    shifts = False
+    params = tuple(p for p in Areas.params if p.name != "tile") + (
+        Param("hidden", int, 128, 16, 1024, "channels of the head's two convolutions"),
+        Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)"),
+    )  # fmt: skip
+
+    def cells(self) -> int:
+        return self.hparams["grid"] * MAP_CELLS
+
+    def build(self, seed):
+        import keras
+        from keras import layers
+
+        from ..detector.nanodet import FEATURES
+
+        n, h = self.cells(), self.hparams["hidden"]
+        init = keras.initializers.HeNormal(seed=seed)
+        x = inputs = keras.Input((n, n, 128 * len(FEATURES)), name="input")
+        x = layers.Normalization(name="scale")(x)  # fitted on the training descriptions
+        for k in (1, 2):  # each cell with its neighbours: an object's edge and extent
+            x = layers.Conv2D(h, 3, padding="same", activation="relu", kernel_initializer=init, name=f"head{k}")(x)
+        x = layers.Dropout(0.1, name="dropout")(x)
+        # most cells show no object of a class: start every cell near none, as areas does
+        outputs = layers.Conv2D(
+            len(self.classes), 1, dtype="float32", name="classes", bias_initializer=keras.initializers.Constant(-4.0)
+        )(x)
+        return keras.Model(inputs, outputs, name="detareas")
+
+    def describe(self, trunk, picture):
+        # every map brought to the coverage map's cells (four to a square's side), side by side
+        n = self.cells()
+        return np.concatenate(
+            [np.einsum("im,mkc,jk->ijc", area_weights(n, len(m)), m, area_weights(n, len(m))) for m in trunk.feature_maps(picture)],
+            axis=-1,
+        ).astype(np.float16)  # fmt: skip
+
+
+def area_weights(n: int, m: int) -> np.ndarray:
+    """n x m: how much of each of n equal cells each of m equal points covers (rows sum to 1):
+    averages a map of m points down, or spreads it up, to n cells."""
+    edges = np.linspace(0, 1, m + 1)
+    cells = np.linspace(0, 1, n + 1)
+    overlap = np.clip(
+        np.minimum(cells[1:, None], edges[None, 1:]) - np.maximum(cells[:-1, None], edges[None, :-1]), 0, None
+    )
+    return overlap / overlap.sum(axis=1, keepdims=True)
