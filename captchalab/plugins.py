@@ -27,6 +27,7 @@ BUILTIN_ATTACKERS = (
     "segment",
     "ctc",
     "ddddocr",
+    "ocr",
     "tiles",
     "squares",
     "classifier",
