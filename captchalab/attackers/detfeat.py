@@ -6,10 +6,12 @@ computed once and kept: training costs one pass of the trunk over the training i
 seconds an epoch.
 
 `detfeat` reads a 3x3 grid tile by tile (each tile's three feature maps' mean and maximum, 768
-numbers); `detsquares` reads a 4x4 scene whole, each square described by the maps over it and
-over it with half a square around (1,536 numbers), since an object spans several squares.
-They are the default readers of grid styles drawing from a folder of photographs (`tiles=DIR`):
-a reader learning from nothing there is the weak attacker again. Their weights come from
+numbers): the default reader of 3x3 grids drawn from a folder of photographs (`tiles=DIR`), where
+a reader learning from nothing is the weak attacker again. A 4x4 scene is read whole, since an
+object spans several squares: `detsquares` describes each square by the maps over it and over it
+with half a square around (1,536 numbers) and learns from answers alone; `detareas` learns each
+class's coverage map, as `areas` does, from the maps brought to the map's cells (grid4 keeps
+`areas`, which measured stronger there: docs/results/grid4-photos.md). Their weights come from
 `captchalab fetch-weights`; a model file holds the head alone and names the trunk it needs."""
 
 from __future__ import annotations
@@ -86,10 +88,10 @@ class FrozenTrunk:
         return np.concatenate([np.asarray(self.square_logits(run(d))) for d in chunks]).reshape(-1, len(self.classes))
 
 
-HEAD_PARAMS = (
-    Param("margin", float, 0.33, 0.0, 1.0, "a grey border around each tile, as a share of its side"),
-    Param("hidden", int, 256, 16, 4096, "units of the head's hidden layer"),
-)
+# the readers' augmentations (a frozen trunk's descriptions of fixed inputs are not augmented) and
+# the input size, which the trunk's own decides
+UNUSED = ("tile", "augment", "colour", "outline", "randconv", "flips")
+HIDDEN = Param("hidden", int, 256, 16, 4096, "units of the head's hidden layer")
 
 
 @register_attacker
@@ -99,9 +101,9 @@ class DetFeatures(FrozenTrunk, TileReader):
         "A head on the pretrained COCO detector's frozen features (NanoDet-m), one sigmoid per class, "
         "trained on the tiles of image grids: the start for photographs."
     )
-    params = tuple(
-        p for p in TILE_PARAMS if p.name not in ("tile", "augment", "colour", "outline", "randconv", "flips")
-    ) + HEAD_PARAMS + (
+    params = tuple(p for p in TILE_PARAMS if p.name not in UNUSED) + (
+        HIDDEN,
+        Param("margin", float, 0.33, 0.0, 1.0, "a grey border around each tile, as a share of its side"),
         Param("tile", int, 96, 32, 416, "side in pixels each tile is cut to before the trunk describes it"),
         Param("flips", bool, False, help="also describe each tile's mirror image and average the scores (twice the trunk's work)"),
     )  # fmt: skip
@@ -127,7 +129,8 @@ class DetSquares(FrozenTrunk, Squares):
         "over it with half a square around."
     )
     shifts = False
-    params = tuple(p for p in Squares.params if p.name != "tile") + HEAD_PARAMS[1:] + (
+    params = tuple(p for p in Squares.params if p.name not in UNUSED) + (
+        HIDDEN,
         Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)"),
     )  # fmt: skip
 
@@ -159,7 +162,7 @@ class DetAreas(FrozenTrunk, Areas):
         "convolutional head over them."
     )
     shifts = False
-    params = tuple(p for p in Areas.params if p.name != "tile") + (
+    params = tuple(p for p in Areas.params if p.name not in UNUSED) + (
         Param("hidden", int, 128, 16, 1024, "channels of the head's two convolutions"),
         Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)"),
     )  # fmt: skip
