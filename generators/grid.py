@@ -253,8 +253,8 @@ class Grid4(GridStyle):
     # reads the scene whole into each square's coverage, the answer's own rule: 67.0% of 1,000 fresh
     # challenges where squares (answers alone) read 53.6% (docs/grids.md)
     reader = "areas"
-    # and on photographs too: areas read 84.7% of grid4 scenes of photographs where the pretrained
-    # features read 75.0% (detareas) and 63.0% (detsquares) (docs/results/grid4-photos.md)
+    # and on photographs too: it measured at least as strong there as the readers on the detector's
+    # pretrained features (docs/results/grid4-photos.md)
     photo_reader = "areas"
     params = COMMON + (
         Param("coverage", float, 0.05, 0.001, 0.9, "share of a square the object must cover for the square to count"),
