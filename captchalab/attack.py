@@ -8,6 +8,7 @@ Several attackers and several sources (styles) give one result, side by side.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -129,8 +130,8 @@ def run_attack(
     (worker start-up and the first trace of the model excluded)."""
     if uses_pool(source, workers):
         pool(workers, tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ())))
-    warm = source.sample(0)
-    if warm.image is not None:
+    warm = source.sample(0) if attacker.warm_up else None
+    if warm is not None and warm.image is not None:
         read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, hint_for(attacker, warm, length)))])
     items: list[Item] = []
     pending: list[Item] = []
@@ -341,6 +342,8 @@ def attack_many(
         raise CaptchalabError(f"`expect` must be between 1 and 8, got {expect}")
     if not attackers:
         raise CaptchalabError("no attacker given")
+    kind = next(iter(sources.values())).kind
+    attackers = [a.for_kind(kind) for a in attackers]
     check_attackers(attackers, sources)
     per_attacker, examples, described = {}, {}, {}
     for attacker in attackers:
@@ -364,7 +367,7 @@ def attack_many(
                 if not it.skipped and fold(it.reading.text, ignore_case) != fold(it.text, ignore_case):
                     misread.append((source.sample(it.index).image, it))
         charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
-        result = score(all_items, charsets, ignore_case, next(iter(sources.values())).kind)
+        result = score(all_items, charsets, ignore_case, kind)
         if not result["count"]:  # nothing was measured: a 0% would be a number about nothing
             first = next(((it.name, it.error) for it in all_items if it.skipped), None)
             raise CaptchalabError(
@@ -379,7 +382,13 @@ def attack_many(
             seconds=round(seconds, 3),
             captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
             length_hint=expect if expect is not None else {n: s.fixed_length() for n, s in sources.items()},
+            **attacker.report_fields(),
         )
+        failures = Counter(
+            it.reading.details["failure"] for it in all_items if it.reading and "failure" in (it.reading.details or {})
+        )
+        if failures:  # answers it could not give (an outside service down, refusing, answering garbage)
+            result["failures"] = dict(failures.most_common())
         if per_style:
             result["per_style"] = per_style
         per_attacker[label] = result

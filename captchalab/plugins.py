@@ -28,6 +28,7 @@ BUILTIN_ATTACKERS = (
     "ctc",
     "ddddocr",
     "ocr",
+    "vlm",
     "tiles",
     "squares",
     "classifier",

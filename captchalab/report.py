@@ -137,7 +137,12 @@ def attack_sections(result: dict) -> list[Section]:
         head.append(f"- styles: {', '.join(result.get('sources', {}))}")
     sections = [Section(None, head + kind.report_table(result))]
     for name, r in result["per_attacker"].items():
-        sections.append(Section(name, kind.attacker_lines(r)))
+        unanswered = (
+            ["", "Unanswered (counted as failed): " + ", ".join(f"{why} ({n})" for why, n in r["failures"].items())]
+            if r.get("failures")
+            else []
+        )
+        sections.append(Section(name, kind.attacker_lines(r) + unanswered))
     tail = []
     if result.get("skipped_files"):
         reasons = result.get("skipped_reasons", {})

@@ -10,7 +10,7 @@ import cv2
 import pytest
 
 from captchalab.attackers import get_attacker
-from captchalab.attackers.ocr import in_charset
+from captchalab.charset import in_charset
 from captchalab.errors import CaptchalabError
 from conftest import assert_one_line_error, run_cli
 

@@ -12,6 +12,7 @@ needs nothing else. docs/attackers.md is the contract for plugin authors.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import os
@@ -47,7 +48,9 @@ class Reading:
     - `crops`: for segmenting attackers, the pieces the network read, an (n, h, w) uint8 array
       in the order of `boxes`; reports draw them for misread CAPTCHAs.
     - `details`: what else the attacker saw, for reports and explore (image grids:
-      `{"tile_probabilities": [one per tile]}`, the probability that the tile shows the prompt).
+      `{"tile_probabilities": [one per tile]}`, the probability that the tile shows the prompt);
+      `{"failure": reason}` when it could give no answer at all (an outside service down, refusing
+      or answering garbage): the challenge counts as failed and the report counts each reason.
     """
 
     text: str
@@ -106,6 +109,8 @@ class Attacker:
     description: ClassVar[str] = ""
     params: ClassVar[tuple[Param, ...]] = ()
     kind: ClassVar[str] = "text"  # the CAPTCHA kind it reads (kinds.py)
+    warm_up: ClassVar[bool] = True  # an attack reads one challenge untimed first (a model's first trace)
+    any_kind: ClassVar[bool] = False  # it reads every kind: the house hands it the one it attacks (for_kind)
     trainable: ClassVar[bool] = True
     differentiable: ClassVar[bool] = False  # gradients from pixels to outputs (adversarial CAPTCHAs)
     uses_length: ClassVar[bool] = False  # prepare() wants the character count when known
@@ -211,6 +216,22 @@ class Attacker:
     def check_model(self) -> None:
         """Refuse a loaded model that does not fit this attacker (layers, output size)."""
 
+    def for_kind(self, kind: str) -> "Attacker":
+        """This attacker set to read challenges of `kind`: itself, or for one that reads `any_kind`,
+        a copy whose `kind` is `kind` (the attack refuses a kind an attacker does not read)."""
+        if not self.any_kind or kind == self.kind:
+            return self
+        other = copy.copy(self)
+        other.kind = kind
+        if not KINDS[kind].characters:
+            other.charset = ""
+        return other
+
+    def report_fields(self) -> dict:
+        """What an attack's report.json records about this attacker beyond its name, training and
+        model file (an outside service: which model and which host); never a secret."""
+        return {}
+
     def geometry(self) -> dict:
         """The input this attacker's model takes, recorded in the model's JSON under "input"
         (for example {"height": 32, "width": 128, "channels": 1}); informative only."""
@@ -259,17 +280,21 @@ class Attacker:
         """Read whole CAPTCHAs (HxWx3 uint8 BGR) in this process."""
         return self.read_prepared([self.prepare(image, length) for image in images]) if images else []
 
-    def resolve(self, values: dict) -> dict:
-        resolved = {p.name: p.default for p in self.params}
+    # class methods: hyper-parameters are checked before an attacker is made (study files, specs)
+    @classmethod
+    def resolve(cls, values: dict) -> dict:
+        resolved = {p.name: p.default for p in cls.params}
         for key, value in values.items():
-            resolved[key] = self.param(key).check(value)
+            resolved[key] = cls.param(key).check(value)
         return resolved
 
-    def param(self, name: str) -> Param:
-        return find_param(self.params, name, f"attacker {self.name!r} has no hyper-parameter")
+    @classmethod
+    def param(cls, name: str) -> Param:
+        return find_param(cls.params, name, f"attacker {cls.name!r} has no hyper-parameter")
 
-    def parse_params(self, assignments: list[str], option: str = "--hparam") -> dict:
-        return parse_assignments(self.param, assignments, option)
+    @classmethod
+    def parse_params(cls, assignments: list[str], option: str = "--hparam") -> dict:
+        return parse_assignments(cls.param, assignments, option)
 
     def label(self, detailed: bool = False) -> str:
         """How reports name this attacker: the model file's stem and the attacker's name; with
@@ -313,7 +338,7 @@ def make_attacker(spec: str, charset: str = DIGITS, extra_dirs=None, hparams: di
     `hparams` adds values already typed."""
     name, assignments = split_attacker_spec(spec)
     cls = get_attacker(name, extra_dirs)
-    parsed = cls(charset).parse_params(assignments, f"--attacker {name}:")
+    parsed = cls.parse_params(assignments, f"--attacker {name}:")
     return cls(charset, {**(hparams or {}), **parsed}, info={"plugin_dirs": list(extra_dirs or [])})
 
 

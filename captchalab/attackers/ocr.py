@@ -17,25 +17,9 @@ from pathlib import Path
 
 import cv2
 
+from ..charset import in_charset
 from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker
-
-# what a general OCR engine reads where a CAPTCHA's alphabet has no such character
-LOOK_ALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "i": "1", "Z": "2", "z": "2",
-               "S": "5", "s": "5", "G": "6", "b": "6", "T": "7", "B": "8", "g": "9", "q": "9", "0": "o", "1": "l",
-               "5": "s", "2": "z", "8": "b", "9": "g", "6": "b"}  # fmt: skip
-
-
-def in_charset(text: str, charset: str) -> str:
-    """An OCR engine's text as characters of `charset`: each kept as it is, else in the other case,
-    else as its look-alike (O for 0 in digits), else dropped."""
-    out = []
-    for c in text:
-        for candidate in (c, c.lower(), c.upper(), LOOK_ALIKES.get(c, ""), LOOK_ALIKES.get(c, "").upper()):
-            if candidate and candidate in charset:
-                out.append(candidate)
-                break
-    return "".join(out)
 
 
 def _models() -> Path:

@@ -111,5 +111,11 @@ def attack(
                 else ""
             )
             + f", {r['captchas_per_second']:.0f} CAPTCHAs/s"
+            + (
+                f"; {sum(r['failures'].values())} unanswered: "
+                + ", ".join(f"{why} ({n})" for why, n in r["failures"].items())
+                if r.get("failures")
+                else ""
+            )
         )
     typer.echo(str(out / "report.html"))

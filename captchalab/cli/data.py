@@ -107,7 +107,7 @@ def attackers(plugins: Plugins = None):
         training = "trainable" if cls.trainable else "read-only"
         typer.echo(f"{name}: {cls.description}")
         typer.echo(
-            f"    source: {source_of('attacker', name)}; reads {cls.kind} CAPTCHAs; {training}"
+            f"    source: {source_of('attacker', name)}; reads {'every kind of' if cls.any_kind else cls.kind} CAPTCHAs; {training}"
             + ("; differentiable (adversarial CAPTCHAs)" if cls.differentiable else "")
             + (f"; base model: {cls.base.trained_on}" if cls.trainable and cls.base else "")
             + (f"; views: {', '.join(sorted(cls.views))}" if cls.views else "")

@@ -50,6 +50,19 @@ def number(value) -> float | None:
     return None
 
 
+def plain_reply(reply: str) -> str:
+    """A model's reply without what wraps an answer: a reasoning model's <think> block, code
+    fences, surrounding quotes or backticks, and a final full stop."""
+    text = reply.split("</think>")[-1].strip()
+    if text.startswith("```") and text.endswith("```") and len(text) >= 6:
+        text = text[3:-3].strip()
+        first, _, rest = text.partition("\n")
+        text = rest.strip() if rest and first.isalpha() else text  # a fence's language name
+    while len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'`*":
+        text = text[1:-1].strip()
+    return text[:-1].strip() if text.endswith(".") else text
+
+
 class Kind:
     """What one kind of CAPTCHA is. Subclasses fill in the fields and override what differs."""
 
@@ -172,6 +185,19 @@ class Kind:
     def typed_answer(self, text: str, question: Any) -> str:
         """An answer typed in an imported CSV file, written as labels write it; ValueError if not."""
         return self.page_answer(text, question)
+
+    # -- machines asked in words (the vlm attacker) -------------------------------------------
+    def solver_prompt(self, question: Any, charset: str, length: int | None) -> str:
+        """What a vision-language model is asked beside the challenge's images (the image, then the
+        question's parts in `question_parts` order): the page's task in words and the one form of
+        answer it must reply in. "" (the default): the kind cannot be asked this way."""
+        return ""
+
+    def solver_answer(self, reply: str, question: Any, charset: str) -> str:
+        """A model's reply written as labels write it, read strictly: the reply must be the answer
+        alone (`plain_reply` takes off quotes, code fences and a final full stop); ValueError says
+        why it is not one (the attack counts it as a failure with that reason)."""
+        return self.typed_answer(plain_reply(reply), question)
 
     def page_value(self, truth: str, question: Any) -> Any:
         """The right answer as the page sends it (simulated people)."""

@@ -10,7 +10,7 @@ from collections import Counter
 
 import cv2
 
-from .base import LOWER_BOUND_NOTE, Kind, interval, pct, trained
+from .base import LOWER_BOUND_NOTE, Kind, interval, pct, plain_reply, trained
 
 GRID_SIZES = (3, 4)
 MAP_CELLS = 4  # a 4x4 grid's coverage_map (what grid4 records for dense readers): cells to a square's side
@@ -177,6 +177,18 @@ class GridKind(Kind):
 
     def typed_answer(self, text, question):
         return self.page_answer(sorted(parse_tiles(text, question["grid"] ** 2)), question)
+
+    def solver_prompt(self, question, charset, length):
+        n = question["grid"]
+        return (
+            f"This picture is a {n}x{n} grid of squares, numbered 0 to {n * n - 1} row by row from the "
+            f"top left. Reply with the numbers of all squares showing: {question['prompt']}, separated "
+            "by spaces, or with the word none if no square does. Reply with nothing else."
+        )
+
+    def solver_answer(self, reply, question, charset):
+        text = plain_reply(reply)
+        return "" if text.lower() == "none" else self.typed_answer(text, question)
 
     def page_value(self, truth, question):
         return [int(t) for t in truth.split()]

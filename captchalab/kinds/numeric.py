@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import LOWER_BOUND_NOTE, Kind, interval, number, pct, trained
+from .base import LOWER_BOUND_NOTE, Kind, interval, number, pct, plain_reply, trained
 
 
 class NumberKind(Kind):
@@ -87,6 +87,12 @@ class NumberKind(Kind):
         except ValueError:
             raise ValueError("not a number") from None
         return self.page_answer(value, question)
+
+    def solver_answer(self, reply, question, charset):
+        text = plain_reply(reply)
+        if not text.lstrip("-").isdigit():  # one whole number, as asked
+            raise ValueError("not a whole number")
+        return self.page_answer(int(text), question)
 
     def page_value(self, truth, question):
         return int(truth)
@@ -176,6 +182,14 @@ class SliderKind(NumberKind):
             cv2.line(out, (int(truth), 0), (int(truth), out.shape[0] - 1), (44, 160, 44), 1)
         return [("the piece where it was put", out)] + super().explore_images(image, question, parts, found, truth)
 
+    def solver_prompt(self, question, charset, length):
+        return (
+            "The first picture is a background with a gap cut out of it; the second is the piece that "
+            f"fills the gap, its top {question['y']} pixels from the background's top. Reply with one "
+            "whole number: how many pixels from the background's left edge the gap's left edge is. "
+            "Reply with the number alone."
+        )
+
     def page_answer(self, answer, question):
         text = super().page_answer(answer, question)
         if not -10_000 <= int(text) <= 10_000:
@@ -235,6 +249,12 @@ class RotationKind(NumberKind):
             image, cv2.getRotationMatrix2D((w / 2, h / 2), -turn, 1.0), (w, h), borderValue=(255, 255, 255)
         )
         return [("turned back by the reader's answer", upright)]
+
+    def solver_prompt(self, question, charset, length):
+        return (
+            "This round picture has been turned away from upright. Reply with one whole number of "
+            "degrees, 0 to 359: the clockwise turn that makes it upright. Reply with the number alone."
+        )
 
     def page_answer(self, answer, question):
         return str(int(super().page_answer(answer, question)) % 360)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..charset import fold
-from .base import LOWER_BOUND_NOTE, Kind, interval, pct, trained
+from ..charset import fold, in_charset
+from .base import LOWER_BOUND_NOTE, Kind, interval, pct, plain_reply, trained
 
 
 class TextKind(Kind):
@@ -107,6 +107,27 @@ class TextKind(Kind):
 
     def describe_reading(self, found, truth):
         return f"reads {found or '?'}" + (f" (truth {truth})" if truth is not None else "")
+
+    def solver_prompt(self, question, charset, length):
+        count = f"{length} " if length else ""
+        return (
+            f"This picture is a text CAPTCHA. Reply with the {count}characters it shows, drawn from "
+            f"these: {charset}. Reply with the characters alone, no spaces, no other words."
+        )
+
+    def solver_answer(self, reply, question, charset):
+        """The reply's characters in the set, in either case or as a look-alike (O for 0 in digits, as
+        an OCR engine's are read); a reply of several words, or with a character the set has no
+        stand-in for, is not an answer."""
+        text = plain_reply(reply)
+        words = text.split()
+        if len(words) > 1 and not all(len(w) == 1 for w in words):  # "a b c d" is one answer spaced out
+            raise ValueError("not one word")
+        text = "".join(words)
+        read = in_charset(text, charset)
+        if not text or len(read) != len(text):
+            raise ValueError("characters outside the set")
+        return read
 
     def wrong_value(self, truth, question, charset, rng):
         k = int(rng.integers(len(truth)))

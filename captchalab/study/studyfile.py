@@ -255,16 +255,16 @@ class _StudyFile:
                 )
             entry["model"] = str(model.resolve())
             return
-        charset, plugins = settings["charset"], settings["plugin_dirs"]
+        plugins = settings["plugin_dirs"]
         hparams = self.typed(entry.get("hparams", {}), dict, "hparams", "attacker", i, "a table")
         try:  # attacker = "NAME:name=value,..." sets hyper-parameters as on the command line
             name, assignments = split_attacker_spec(self.typed(entry["attacker"], str, "attacker", "attacker", i))
             cls = get_attacker(name, list(plugins))
-            hparams = {**hparams, **cls(charset).parse_params(assignments)}
+            hparams = {**hparams, **cls.parse_params(assignments)}
         except CaptchalabError as exc:
             self.fail(str(exc), "attacker", "attacker", i)
         try:
-            cls(charset).resolve(hparams)
+            cls.resolve(hparams)
         except CaptchalabError as exc:
             self.fail(str(exc), "hparams" if "hparams" in entry else "attacker", "attacker", i)
         entry["attacker"], entry["hparams"] = name, hparams
