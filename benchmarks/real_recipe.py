@@ -31,6 +31,34 @@ HERE = Path(__file__).parent
 PLUGINS = HERE / "plugins"
 
 
+COMMON = ["--plugins", PLUGINS, "--charset", "alnum"]
+
+
+def real_corpus(work: Path) -> None:
+    """The stand-in real corpus, split: work/real-train (1,000) and work/real-test (400)."""
+    if not (work / "real-test").is_dir():
+        cli("generate", "--style", "serif_line", *COMMON, "--length", "6", "--count", 1400, "--seed", 77,
+            "--param", "variant=1", "--strength", 0.6, "--workers", 2, "--out", work / "real", "--force")  # fmt: skip
+        split(work / "real", work / "real-train", work / "real-test", 1000)
+
+
+def synthetic_stage(work: Path, attacker: str, count: int, timings: dict) -> Path:
+    """`attacker` trained from its base on `count` CAPTCHAs of the resembling synthetic style."""
+    synthetic = work / f"{attacker}-synthetic.keras"
+    train_once(synthetic, timings, f"{attacker} synthetic", "--attacker", attacker, "--style", "serif_line",
+               *COMMON, "--length", "6", "--count", count, "--strength", 0.6, "--from", "base")  # fmt: skip
+    return synthetic
+
+
+def few_labels(work: Path) -> tuple[Path, Path]:
+    """The first 100 of the 1,000 labelled, and the other 900 without their labels."""
+    few, scraped = work / "real-100", work / "real-900-unlabelled"
+    if not scraped.is_dir():
+        split(work / "real-train", few, scraped, 100)
+        (scraped / "labels.csv").unlink()  # unlabelled: the images only
+    return few, scraped
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--synthetic", type=int, default=20000)
@@ -47,52 +75,11 @@ def main():
         parser.error(f"--attackers: choose among segment,ctc, not {args.attackers!r}")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    common = ["--plugins", PLUGINS, "--charset", "alnum"]
-    if not (work / "real-test").is_dir():
-        cli(
-            "generate",
-            "--style",
-            "serif_line",
-            *common,
-            "--length",
-            "6",
-            "--count",
-            1400,
-            "--seed",
-            77,
-            "--param",
-            "variant=1",
-            "--strength",
-            0.6,
-            "--workers",
-            2,
-            "--out",
-            work / "real",
-            "--force",
-        )
-        split(work / "real", work / "real-train", work / "real-test", 1000)
+    real_corpus(work)
     timings = {}
     attackers = [a for a in ("segment", "ctc") if a in asked]
     for attacker in attackers:
-        synthetic = work / f"{attacker}-synthetic.keras"
-        train_once(
-            synthetic,
-            timings,
-            f"{attacker} synthetic",
-            "--attacker",
-            attacker,
-            "--style",
-            "serif_line",
-            *common,
-            "--length",
-            "6",
-            "--count",
-            args.synthetic,
-            "--strength",
-            0.6,
-            "--from",
-            "base",
-        )
+        synthetic = synthetic_stage(work, attacker, args.synthetic, timings)
         train_once(
             work / f"{attacker}-tuned.keras",
             timings,
@@ -108,10 +95,7 @@ def main():
         )
     models = [work / f"{a}-{k}.keras" for a in attackers for k in ("tuned", "synthetic")]
     if "ctc" in attackers:
-        few, scraped = work / "real-100", work / "real-900-unlabelled"
-        if not scraped.is_dir():
-            split(work / "real-train", few, scraped, 100)
-            (scraped / "labels.csv").unlink()  # unlabelled: the images only
+        few, scraped = few_labels(work)
         for name, extra in (("ctc-100", []), ("ctc-100-plus-900-unlabelled", ["--unlabelled", scraped])):
             train_once(
                 work / f"{name}.keras",

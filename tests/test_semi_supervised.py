@@ -78,7 +78,7 @@ def test_unlabelled_training_records_its_images_and_refuses_to_attack_them(tmp_p
         "train",
         "captcha",
         "--attacker",
-        "ctc:filters=8,rnn_units=16",
+        "ctc:filters=8,rnn_units=16,pseudo_per_labelled=3",
         "--dataset",
         folders / "labelled",
         "--unlabelled",
@@ -98,6 +98,7 @@ def test_unlabelled_training_records_its_images_and_refuses_to_attack_them(tmp_p
     assert "broken.png" in info["unlabelled"]["skipped_files"]
     assert len(info["unlabelled"]["image_sha256"]) == 21 and info["labelled_count"] == 40
     assert len(info["pseudo_labelling"]["pseudo_labelled_per_epoch"]) == info["epochs_run"]
+    assert info["pseudo_labelling"]["per_labelled"] == 3  # the share asked for, recorded
     # two stages: the labels alone first, then the teacher starts from that model
     assert info["supervised_stage"]["epochs_run"] == info["epochs_run"] == 4
     assert info["train_seconds"] >= info["supervised_stage"]["train_seconds"]
@@ -182,7 +183,7 @@ def test_bad_unlabelled_folders_are_one_line_errors(tmp_path, folders, which, fr
         "train",
         "captcha",
         "--attacker",
-        "ctc:filters=8,rnn_units=16",
+        "ctc:filters=8,rnn_units=16,pseudo_per_labelled=3",
         "--dataset",
         folders / "labelled",
         "--unlabelled",

@@ -17,7 +17,7 @@ from ..errors import CaptchalabError
 from ..model import forward
 from ..pixels import GREY, pad_batch
 from ..registry import Param
-from ..training import TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
+from ..training import PseudoLabelling, TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
 from .base import Attacker, BaseRecipe, Reading, register_attacker, softmax
 from .ctc_inputs import augment, ctc_input, greedy_decode, objective_constants, percentiles
 
@@ -68,6 +68,14 @@ class Ctc(Attacker):
             "epochs without a validation gain before the learning rate is cut (after two cuts, the run ends)",
         ),
         Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation"),
+        Param(
+            "pseudo_per_labelled",
+            float,
+            PseudoLabelling.per_labelled,
+            0.0,
+            1000.0,
+            "with unlabelled CAPTCHAs: at most this many pseudo-labels an epoch per labelled CAPTCHA",
+        ),
     )
 
     def prepare(self, image, length):
@@ -187,7 +195,7 @@ class Ctc(Attacker):
         `train`. Each stage is checkpointed, so `resume` goes on from either."""
         stage = None
         if unlabelled:
-            stage = TeacherStage(checkpoint, resume)
+            stage = TeacherStage(checkpoint, resume, PseudoLabelling(per_labelled=self.hparams["pseudo_per_labelled"]))
             stage.first(lambda: self.fit(train, validation, settings, checkpoint, resume, on_epoch, fresh=fresh))
             checkpoint, resume = stage.checkpoint, stage.resume
         h = self.hparams
