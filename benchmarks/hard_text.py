@@ -5,8 +5,8 @@ the labels wrong (as the real corpus's); 3,690 to train, 1,000 to test, scored i
 
 Each reader a strong attacker would try is trained from its base on the 3,690 with the defaults
 otherwise (until it converges), then all are attacked together with the OCR engines off the shelf:
-the default `ctc` (the baseline), `ctc` reading colour, `ctc` with twice the augmentation, and a
-wider `ctc`. Models stay in --work: run it again to go on, `--readers` to choose.
+the default `ctc` (the baseline), `ctc` reading colour, a wider `ctc`, and both. Models stay in
+--work: run it again to go on, `--readers` to choose.
 
     python benchmarks/hard_text.py [--work results/hard-text] [--readers base,colour,...]
 
@@ -24,11 +24,14 @@ from recipe_steps import cli, print_attack, publish_attack, split, train_once
 
 PLUGINS = Path(__file__).parent / "plugins"
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
-READERS = {  # name: (what the results call it, the attacker spec)
-    "base": ("ctc from its base (the default)", "ctc"),
-    "colour": ("ctc reading colour, from its base", "ctc:colour=true"),
-    "augment": ("ctc with twice the augmentation, from its base", "ctc:augment=2"),
-    "wide": ("ctc twice as wide (32 filters, 256 GRU units), from its base", "ctc:filters=32,rnn_units=256"),
+READERS = {  # name: (what the results call it, the attacker spec, other options of `train captcha`)
+    "base": ("ctc from its base (the default)", "ctc", []),
+    "colour": ("ctc reading colour, from its base", "ctc:colour=true", []),
+    "wide": ("ctc twice as wide (32 filters, 256 GRU units), from scratch", "ctc:filters=32,rnn_units=256", []),
+    "head": ("ctc with 256 GRU units, its convolutions from its base", "ctc:rnn_units=256", []),
+    "patient": ("ctc from its base, patience 8 epochs (3 by default)", "ctc:patience=8", []),
+    "base-2": ("ctc from its base, seed 2", "ctc", ["--seed", 2]),
+    "base-3": ("ctc from its base, seed 3", "ctc", ["--seed", 3]),
 }
 
 
@@ -61,8 +64,8 @@ def main():
         split(work / "corpus", work / "train", work / "test", 3690)
     timings, chosen = {}, [r for r in args.readers.split(",") if r]
     for name in chosen:
-        label, spec = READERS[name]
-        train_once(work / f"{name}.keras", timings, label, "--attacker", spec, "--dataset", work / "train")
+        label, spec, options = READERS[name]
+        train_once(work / f"{name}.keras", timings, label, "--attacker", spec, "--dataset", work / "train", *options)
         print(f"{label}: trained", flush=True)
     report = work / "attack"
     cli("attack", *[x for name in chosen for x in ("--model", work / f"{name}.keras")],

@@ -38,14 +38,25 @@ def chars_path(charset: str, folder: Path = MODELS) -> Path:
     return folder / f"chars-{_set_tag(charset)}.keras"
 
 
-def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=()) -> Path | None:
-    """Where `attacker`'s default starting model for `charset` lives; None if it declares none."""
+def base_shape(attacker: str, hparams: dict | None, plugin_dirs=()) -> dict:
+    """The hyper-parameters among `hparams` that give `attacker` a network of another shape than its
+    default base's (its recipe's `shape`, set otherwise than their defaults)."""
+    cls = get_attacker(attacker, list(plugin_dirs))
+    shape = cls.base.shape if cls.base else ()
+    resolved = cls.resolve({k: v for k, v in (hparams or {}).items() if k in shape})
+    return {k: resolved[k] for k in shape if resolved[k] != cls.param(k).default}
+
+
+def base_path(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=(), hparams=None) -> Path | None:
+    """Where `attacker`'s default starting model for `charset` (and the network shape `hparams`
+    set, if not the default) lives; None if it declares none."""
     recipe = get_attacker(attacker, list(plugin_dirs)).base
     if recipe is None:
         return None
     if recipe.trained_on == "characters":
         return folder / "mnist.keras" if charset == DIGITS else chars_path(charset, folder)
-    return folder / f"{attacker}-{_set_tag(charset)}.keras"
+    shape = "".join(f"-{k}{v}" for k, v in base_shape(attacker, hparams, plugin_dirs).items())
+    return folder / f"{attacker}-{_set_tag(charset)}{shape}.keras"
 
 
 def base_mixture(recipe, charset: str, plugin_dirs=()):
@@ -85,10 +96,12 @@ def ensure_base(
     verbose: int = 0,
     on_epoch=None,
     plugin_dirs=(),
+    hparams: dict | None = None,
 ) -> Path | None:
-    """The default starting model of `attacker` for `charset`, trained first if it is missing;
-    None when the attacker declares no base (it then starts from scratch)."""
-    path = base_path(attacker, charset, folder, plugin_dirs)
+    """The default starting model of `attacker` for `charset` (of the network shape `hparams`
+    set), trained first if it is missing; None when the attacker declares no base (it then starts
+    from scratch)."""
+    path = base_path(attacker, charset, folder, plugin_dirs, hparams)
     if path is None or path.is_file():
         return path
     shipped = SHIPPED / path.name
@@ -115,7 +128,7 @@ def ensure_base(
         info = train.train_chars(charset, path, config, resume=resume, verbose=verbose, on_epoch=on_epoch)
     else:
         info = train.train_attacker(
-            make_attacker(attacker, charset, list(plugin_dirs)),
+            make_attacker(attacker, charset, list(plugin_dirs), base_shape(attacker, hparams, plugin_dirs)),
             base_mixture(recipe, charset, plugin_dirs),
             path,
             TrainSettings(seed=recipe.seed),
@@ -137,9 +150,11 @@ def starting_model(
     verbose: int = 0,
     on_epoch=None,
     plugin_dirs=(),
+    hparams: dict | None = None,
 ) -> Path | None:
-    """--from: 'scratch' (None), a model file, or 'base': the attacker's declared start, trained
-    first if missing (None, with a note, for an attacker that declares none)."""
+    """--from: 'scratch' (None), a model file, or 'base': the attacker's declared start (of the
+    network shape `hparams` set), trained first if missing (None, with a note, for an attacker that
+    declares none)."""
     if start == "scratch":
         return None
     if start != "base":
@@ -147,7 +162,9 @@ def starting_model(
         if not path.is_file():
             raise CaptchalabError(f"`start` model {path} does not exist")
         return path
-    path = ensure_base(attacker, charset, say, verbose=verbose, on_epoch=on_epoch, plugin_dirs=plugin_dirs)
+    path = ensure_base(
+        attacker, charset, say, verbose=verbose, on_epoch=on_epoch, plugin_dirs=plugin_dirs, hparams=hparams
+    )
     if path is None:
         say(f"attacker {attacker!r} declares no base model: training from scratch")
     return path

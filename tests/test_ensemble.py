@@ -137,3 +137,31 @@ def test_bad_ensembles_are_one_line_errors_and_write_nothing(tmp_path, members, 
     assert not (tmp_path / "e.keras").exists() and not (tmp_path / "e.json").exists()
     if change == "exists":
         assert out.read_bytes() == b"old"
+
+
+def test_ctc_readers_make_an_ensemble_of_their_per_step_scores(tmp_path):
+    from captchalab.attackers import get_attacker, load_attacker
+    from captchalab.data.dataset import GenerationSpec, Source
+    from captchalab.ensemble import ensemble_models
+
+    paths = []
+    for seed in (1, 2):  # two networks as a trained ctc saves them (untrained: the arithmetic is the point)
+        reader = get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16})
+        path = tmp_path / f"ctc{seed}.keras"
+        reader.build(seed).save(path)
+        info = {
+            "attacker": "ctc",
+            "charset": "0123456789",
+            "hyperparameters": reader.hparams,
+            "input": reader.geometry(),
+        }
+        path.with_suffix(".json").write_text(json.dumps(info))
+        paths.append(path)
+    ensemble_models(paths, tmp_path / "e.keras")
+    ensemble, first, second = (load_attacker(p) for p in (tmp_path / "e.keras", *paths))
+    images = [Source(spec=GenerationSpec("clean", 3, 4, 4, "0123456789", 9)).sample(i).image for i in range(3)]
+    prepared = [ensemble.prepare(image, None) for image in images]
+    x = ensemble.network_input(np.stack(prepared))
+    mean = (first.model(x).numpy() + second.model(x).numpy()) / 2
+    assert np.allclose(ensemble.model(x).numpy(), mean, atol=1e-4)  # the mean of their logits, step by step
+    assert [r.text for r in ensemble.read(images)] == [r.text for r in ensemble.read_prepared(prepared)]

@@ -251,7 +251,7 @@ def test_example_studies_are_valid(tmp_path):
         if "../models/" in text:  # needs a model the user trains first: check it with a stand-in
             continue
         study = load_study(path)
-        assert build_cells(study, resolve_base=lambda a, c: "scratch"), path.name
+        assert build_cells(study, resolve_base=lambda a, c, h: "scratch"), path.name
 
 
 def test_break_cost_is_the_fewest_labelled_captchas_whose_mean_reaches_each_threshold():

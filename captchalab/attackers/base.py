@@ -84,7 +84,10 @@ class BaseRecipe:
     """An attacker's default starting model (`--from base`), trained once per character set
     under models/ and reused. `trained_on` is "captchas" (this attacker trained on `count` CAPTCHAs
     mixed from `styles` at `strengths`, lengths `length`) or "characters" (the seed's network on
-    single characters: MNIST for digits, `train chars` for other sets; `segment` uses it)."""
+    single characters: MNIST for digits, `train chars` for other sets; `segment` uses it).
+    `shape`: the hyper-parameters that change the network's shape; a reader set otherwise than
+    their defaults gets a base of its own shape (trained on the same mixture the first time), as
+    no layer of the default base would fit it."""
 
     trained_on: str = "captchas"
     styles: tuple[str, ...] = ("clean", "distorted", "noisy", "overlap", "imagecaptcha")
@@ -92,6 +95,7 @@ class BaseRecipe:
     count: int = 12000
     length: tuple[int, int] = (3, 7)
     seed: int = 300
+    shape: tuple[str, ...] = ()
 
 
 Example = tuple[Any, str]  # (prepared input, true text)

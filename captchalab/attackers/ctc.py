@@ -32,7 +32,11 @@ class Ctc(Attacker):
     differentiable = True
     semi_supervised = True  # fit() takes unlabelled CAPTCHAs (pseudo-labels from a mean teacher)
     fresh_examples = True  # fit() can train on CAPTCHAs drawn anew every epoch
-    base = BaseRecipe()  # a mixture of the built-in styles at several strengths and lengths
+    # members fine-tuned from one starting model keep its alignment of time steps to characters, so
+    # their per-step logits can be averaged (measured: docs/results/hard-text.md)
+    ensembles = True
+    # a mixture of the built-in styles at several strengths and lengths; a wider network its own
+    base = BaseRecipe(shape=("filters", "rnn_units"))
     views = frozenset({"steps"})
     output_layer, output_offset = "logits", 1  # column 0 is the blank
     params = (

@@ -1,8 +1,9 @@
 """The off-the-shelf ddddocr package (pip extra captchalab[ddddocr], its ONNX model inside the
 wheel, works offline), as its users call it. Nothing to train.
 
-- `ddddocr`: its text reader; the output is filtered to the character set of the CAPTCHAs being
-  attacked (its own `set_ranges()` made it return empty strings on real CAPTCHAs);
+- `ddddocr`: its text reader; its output is brought to the character set of the CAPTCHAs being
+  attacked as the other OCR engines' is (`in_charset`: the other case, look-alikes; its own
+  `set_ranges()` made it return empty strings on real CAPTCHAs);
 - `ddddocr-slide`: its slider matcher (`slide_match`), given the served piece and background
   as they are; it searches the whole background, and its answer (the match's centre in 1.6, the
   left edge before) becomes the gap's left edge.
@@ -15,6 +16,7 @@ import io
 
 import cv2
 
+from ..charset import in_charset
 from ..errors import CaptchalabError
 from .base import Attacker, Param, Reading, register_attacker
 
@@ -40,7 +42,7 @@ def solver(**options):
 @register_attacker
 class Ddddocr(Attacker):
     name = "ddddocr"
-    description = "Off-the-shelf pretrained solver (pip extra captchalab[ddddocr]); output filtered to the charset."
+    description = "Off-the-shelf pretrained solver (pip extra captchalab[ddddocr]); output brought to the charset."
     trainable = False
 
     def __init__(self, *args, **kwargs):
@@ -59,8 +61,7 @@ class Ddddocr(Attacker):
         ocr = self._solver()
         readings = []
         for data in batch:
-            text = "".join(c for c in ocr.classification(data) if c in self.charset)
-            readings.append(Reading(text, []))
+            readings.append(Reading(in_charset(ocr.classification(data), self.charset), []))
         return readings
 
 

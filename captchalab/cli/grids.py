@@ -176,7 +176,10 @@ def matrix(
     check_start(from_, [a.name for a in made.values()])
     out = out or Path("results") / "matrix"
     _fresh_or_resumed(out, resume, force)
-    starts = {spec: starting_model(from_, a.name, chars, say, plugin_dirs=dirs(plugins)) for spec, a in made.items()}
+    starts = {
+        spec: starting_model(from_, a.name, chars, say, plugin_dirs=dirs(plugins), hparams=a.hparams)
+        for spec, a in made.items()
+    }
     config = MatrixConfig(
         rows,
         cols,
@@ -219,7 +222,9 @@ def run(
     humans = check_study_folders(humans or [])
     spec = load_study(study, dirs(plugins))
     cells = build_cells(
-        spec, max_cells, resolve_base=lambda a, c: starting_model("base", a, c, say, plugin_dirs=spec.plugin_dirs)
+        spec,
+        max_cells,
+        resolve_base=lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=spec.plugin_dirs, hparams=h),
     )
     out = out or Path("results") / Path(study).stem
     _fresh_or_resumed(out, resume, force)

@@ -196,7 +196,9 @@ def train_captcha_cmd(
         check_fresh(reader, source)
     name = style or Path(dataset).resolve().name
     out = _model_out(out or Path("models") / f"{reader.name}-{name}.keras", force, resume)
-    init = starting_model(from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins))
+    init = starting_model(
+        from_, reader.name, chars, say, progress_level(), epoch_reporter(), dirs(plugins), reader.hparams
+    )
     say(f"preparing {len(source)} CAPTCHAs, then training {reader.name} from {init or 'scratch'}")
     settings = TrainSettings(epochs, batch_size, learning_rate, seed, budget=budget, wall_seconds=time_limit)
     info = train_attacker(

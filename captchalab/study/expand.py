@@ -18,7 +18,7 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
     """Every cell of the study, each with its test set's seed derived from the study's seed and
     the generator coordinates (so every attacker and training size sees the same CAPTCHAs).
 
-    `resolve_base(attacker, charset)` gives the model an attacker starting from "base" starts
+    `resolve_base(attacker, charset, hparams)` gives the model an attacker starting from "base" starts
     from (None: scratch)."""
     axes = _axes(study, max_cells)
     lo, hi = study.length
@@ -102,7 +102,7 @@ def _attacker_ref(study: Study, entry: dict, coords: dict, cell_params: dict, re
     count = entry.get("train_count", coords.get("train_count"))
     start = entry.get("from", "base")
     if start == "base":  # an attacker that declares no base starts from scratch
-        start = str(resolve_base(cls.name, study.charset) or "scratch") if resolve_base else "scratch"
+        start = str(resolve_base(cls.name, study.charset, dict(hparams)) or "scratch") if resolve_base else "scratch"
     if count == 0:
         if start == "scratch":
             return AttackerRef(label, name=cls.name, fresh=True, charset=study.charset, hparams=hparams)
