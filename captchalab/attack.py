@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from .charset import charset_name, fold
 from .data.dataset import FolderSource, Source, file_hashes
 from .errors import CaptchalabError
-from .kinds import get_kind, parse_tiles
+from .kinds import get_kind, parse_tiles, unanswered
 from .manifest import make_manifest
 from .score import attacker_state, score
 from .workers import pool
@@ -196,8 +196,8 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
                 chosen = parse_tiles(g["reading"].text, g["item"].question["grid"] ** 2)
             except ValueError:
                 chosen = frozenset()
-            if chosen - g["targets"] or (not chosen and g["targets"]):
-                continue  # a wrong tile, or giving up with a target in view: failed
+            if unanswered(g["reading"]) or chosen - g["targets"] or (not chosen and g["targets"]):
+                continue  # no answer, a wrong tile, or giving up with a target in view: failed
             if not chosen:
                 g["item"].rounds = round_number
                 continue

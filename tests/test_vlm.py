@@ -205,3 +205,15 @@ def test_a_vlm_badly_named_is_one_line():
         "attack", "--style", "clean", "--count", "2", "--attacker", "vlm:model=m,key_env=CAPTCHALAB_UNSET_KEY"
     )
     assert_one_line_error(done, "CAPTCHALAB_UNSET_KEY")
+
+
+def test_no_answer_fails_even_where_selecting_nothing_would_pass():
+    from types import SimpleNamespace as Item
+
+    from captchalab.attackers import Reading
+    from captchalab.kinds import get_kind
+
+    asked = {"grid": 3, "prompt": "cat"}  # no square shows a cat: selecting none passes
+    items = [Item(text="", question=asked, reading=Reading(""), rounds=0, details=None),
+             Item(text="", question=asked, reading=Reading("", details={"failure": "HTTP 503"}), rounds=0, details=None)]  # fmt: skip
+    assert get_kind("grid").score(items)["success"] == 1

@@ -13,7 +13,7 @@ The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` 
 kind of one's own subclasses `Kind` (base.py) and is added with `register_kind` (docs/plugins.md).
 """
 
-from .base import KINDS, Kind, get_kind, kind_of_columns, register_kind
+from .base import KINDS, Kind, get_kind, kind_of_columns, register_kind, unanswered
 from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, parse_tiles, score_grid
 from .numeric import NumberKind, RotationKind, SliderKind, angle_error, score_errors
 from .text import TextKind
@@ -32,6 +32,7 @@ __all__ = [
     "get_kind",
     "register_kind",
     "kind_of_columns",
+    "unanswered",
     "GRID_SIZES",
     "MAP_CELLS",
     "format_tiles",

@@ -50,6 +50,13 @@ def number(value) -> float | None:
     return None
 
 
+def unanswered(reading) -> bool:
+    """Whether an attacker gave no answer at all (a Reading whose details hold a "failure"): such a
+    challenge fails whatever its answer would be (an empty selection passes a grid without the
+    prompt's object; no answer never does)."""
+    return "failure" in (getattr(reading, "details", None) or {})
+
+
 def plain_reply(reply: str) -> str:
     """A model's reply without what wraps an answer: a reasoning model's <think> block, code
     fences, surrounding quotes or backticks, and a final full stop."""

@@ -10,7 +10,7 @@ from collections import Counter
 
 import cv2
 
-from .base import LOWER_BOUND_NOTE, Kind, interval, pct, plain_reply, trained
+from .base import LOWER_BOUND_NOTE, Kind, interval, pct, plain_reply, trained, unanswered
 
 GRID_SIZES = (3, 4)
 MAP_CELLS = 4  # a 4x4 grid's coverage_map (what grid4 records for dense readers): cells to a square's side
@@ -234,14 +234,15 @@ def score_grid(items, lenient_misses: int = 1) -> dict:
     for it in items:
         n = it.question["grid"] ** 2
         truth = parse_tiles(it.text, n)
+        answered = not unanswered(it.reading)
         try:
-            guess = parse_tiles(it.reading.text, n)
+            guess = parse_tiles(it.reading.text, n) if answered else frozenset()
         except ValueError:
             guess = frozenset()  # an unreadable answer selects nothing
-        exact += guess == truth
-        lenient += len(guess ^ truth) <= lenient_misses
+        exact += answered and guess == truth
+        lenient += answered and len(guess ^ truth) <= lenient_misses
         # a dynamic grid is solved over its rounds (attack.play_rounds), a static one in one go
-        success += (it.rounds is not None) if getattr(it, "rounds", 0) != 0 else guess == truth
+        success += (it.rounds is not None) if getattr(it, "rounds", 0) != 0 else answered and guess == truth
         shown = (getattr(it, "details", None) or {}).get("tiles")
         if shown and len(shown) == n:  # which class a wrongly selected tile showed (look-alike decoys)
             for k in guess - truth:
