@@ -27,6 +27,11 @@ PLUGINS = Path(__file__).parent / "plugins"
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
 READERS = {  # name: (what the results call it, the attacker spec, other options of `train captcha`)
     "base": ("ctc from its base (the default)", "ctc", []),
+    "waits": (
+        "ctc from its base, every default, its plateaus waiting while it still learns (the rule since)",
+        "ctc",
+        [],
+    ),
     "colour": ("ctc reading colour, from its base", "ctc:colour=true", []),
     "wide-scratch": (
         "ctc twice as wide (32 filters, 256 GRU units), from scratch",

@@ -42,7 +42,8 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
         config={"run": 1},
         resume=resume,
     )
-    return train_until_converged(run, stopping, validation_count, train_score=lambda: train_accuracy)
+    score = train_accuracy if callable(train_accuracy) else lambda: train_accuracy
+    return train_until_converged(run, stopping, validation_count, train_score=score)
 
 
 def test_a_plateau_cuts_the_rate_then_ends_the_run_before_its_budget(tmp_path):
@@ -301,3 +302,14 @@ def test_fresh_captchas_need_a_style_and_an_attacker_that_declares_them(tmp_path
         "fresh_examples is not declared",
     )
     assert not list(tmp_path.glob("*.keras"))
+
+
+def test_a_plateau_waits_while_an_underfitting_reader_still_learns_its_training_captchas(tmp_path):
+    """The validation score stalls from epoch 2; the training score (read at each plateau) climbs a
+    point or more four times, then stops: no cut until then, then the usual two cuts and the end."""
+    climbing = iter([0.5, 0.6, 0.7, 0.75, 0.755] + [0.755] * 50)
+    state = tiny_run(tmp_path, [0.5, 0.6] + [0.6] * 60, train_accuracy=lambda: next(climbing))
+    scales = [r["learning_rate_scale"] for r in state["history"]]
+    assert scales.index(pytest.approx(0.3)) >= 2 + 2 * 4  # four plateaus of patience 2 went by uncut
+    assert state["convergence"]["stopped"] == "plateau" and state["convergence"]["rate_cuts"] == 2
+    assert state["convergence"]["underfit"] and not state["convergence"]["converged"]

@@ -2,7 +2,9 @@
 
 A run converges when its CAPTCHA-level validation score stops improving: a warm-up, then a
 constant learning rate cut by `factor` whenever the score has not improved for `patience` epochs;
-after `reductions` cuts, the next plateau ends the run. A budget of examples seen (deterministic)
+after `reductions` cuts, the next plateau ends the run. A plateau neither cuts nor ends a run that
+still underfits and reads more of its own training CAPTCHAs than at its last plateau
+(loop.still_fitting). A budget of examples seen (deterministic)
 bounds it, and an optional wall-clock limit; a run either of them stops is not converged, nor one
 with too few validation CAPTCHAs to decide (MIN_VALIDATION), nor one that cannot read its own
 training CAPTCHAs (UNDERFIT).
