@@ -26,6 +26,8 @@ from recipe_steps import cli, print_attack, publish_attack, split, train_once
 PLUGINS = Path(__file__).parent / "plugins"
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
 READERS = {  # name: (what the results call it, the attacker spec, other options of `train captcha`)
+    # base.keras was trained under the plateau rule before still_fitting (its row says so); a fresh
+    # --work trains both under the rule now
     "base": ("ctc from its base (the default)", "ctc", []),
     "waits": (
         "ctc from its base, every default, its plateaus waiting while it still learns (the rule since)",

@@ -384,9 +384,7 @@ def attack_many(
             length_hint=expect if expect is not None else {n: s.fixed_length() for n, s in sources.items()},
             **attacker.report_fields(),
         )
-        failures = Counter(
-            it.reading.details["failure"] for it in all_items if it.reading and "failure" in (it.reading.details or {})
-        )
+        failures = Counter(it.reading.details["failure"] for it in all_items if unanswered(it.reading))
         if failures:  # answers it could not give (an outside service down, refusing, answering garbage)
             result["failures"] = dict(failures.most_common())
         if per_style:

@@ -278,6 +278,11 @@ class Attacker:
             not isinstance(cls.base, BaseRecipe) or cls.base.trained_on not in ("captchas", "characters")
         ):
             raise PluginError(f"attacker {cls.name!r}: base must be a BaseRecipe trained on captchas or characters")
+        undeclared = set(cls.base.shape if cls.base else ()) - {p.name for p in cls.params}
+        if undeclared:
+            raise PluginError(
+                f"attacker {cls.name!r}: its base's shape names undeclared hyper-parameters {sorted(undeclared)}"
+            )
 
     # -- provided --------------------------------------------------------------------------
     def read(self, images: list[np.ndarray], length: int | None = None) -> list[Reading]:

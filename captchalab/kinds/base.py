@@ -202,8 +202,8 @@ class Kind:
 
     def solver_answer(self, reply: str, question: Any, charset: str) -> str:
         """A model's reply written as labels write it, read strictly: the reply must be the answer
-        alone (`plain_reply` takes off quotes, code fences and a final full stop); ValueError says
-        why it is not one (the attack counts it as a failure with that reason)."""
+        alone (`plain_reply` takes off quotes, code fences and a final full stop); ValueError when it
+        is not one (the attack counts it as failed, "unparsable answer")."""
         return self.typed_answer(plain_reply(reply), question)
 
     def page_value(self, truth: str, question: Any) -> Any:
