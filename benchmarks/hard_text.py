@@ -6,8 +6,9 @@ the labels wrong (as the real corpus's); 3,690 to train, 1,000 to test, scored i
 Each reader a strong attacker would try is trained from its base on the 3,690 with the defaults
 otherwise (until it converges), then all are attacked together with the OCR engines off the shelf:
 the default `ctc` (the baseline), `ctc` reading colour, wider ones, a more patient one (three
-seeds, and the three as one ensemble). Models stay in --work: run it again to go on, `--readers`
-to choose.
+seeds, and the three as one ensemble). Models stay in --work (the wide reader's own base in
+./models, where `train captcha` keeps bases, trained on the base mixture first: a long run):
+run it again to go on, `--readers` to choose.
 
     python benchmarks/hard_text.py [--work results/hard-text] [--readers base,colour,...]
 
