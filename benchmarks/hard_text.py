@@ -6,9 +6,9 @@ the labels wrong (as the real corpus's); 3,690 to train, 1,000 to test, scored i
 Each reader a strong attacker would try is trained from its base on the 3,690 with the defaults
 otherwise (until it converges), then all are attacked together with the OCR engines off the shelf:
 the default `ctc` (the baseline), `ctc` reading colour, wider ones, a more patient one (three
-seeds, and the three as one ensemble). Models stay in --work (the wide reader's own base in
-./models, where `train captcha` keeps bases, trained on the base mixture first: a long run):
-run it again to go on, `--readers` to choose.
+seeds, and the three as one ensemble), and three of them reading eight views each (`tta=8`).
+Models stay in --work (the wide reader's own base in ./models, where `train captcha` keeps bases,
+trained on the base mixture first: a long run): run it again to go on, `--readers` to choose.
 
     python benchmarks/hard_text.py [--work results/hard-text] [--readers base,colour,...]
 
@@ -91,8 +91,10 @@ def main():
             cli("ensemble", *[x for m in members for x in ("--model", work / f"{m}.keras")],
                 "--out", work / "ensemble.keras")  # fmt: skip
         chosen.append("ensemble")
+    viewed = [f"{name}.keras:tta=8" for name in ("waits", "patient-2", "ensemble") if name in chosen]
     report = work / "attack"
     cli("attack", *[x for name in chosen for x in ("--model", work / f"{name}.keras")],
+        *[x for spec in viewed for x in ("--model", f"{work}/{spec}")],
         "--attacker", "ddddocr", "--attacker", "rapidocr", "--dataset", work / "test", "--ignore-case",
         "--out", report, "--force")  # fmt: skip
     result = json.loads((report / "report.json").read_text())

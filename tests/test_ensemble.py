@@ -165,3 +165,21 @@ def test_ctc_readers_make_an_ensemble_of_their_per_step_scores(tmp_path):
     mean = (first.model(x).numpy() + second.model(x).numpy()) / 2
     assert np.allclose(ensemble.model(x).numpy(), mean, atol=1e-4)  # the mean of their logits, step by step
     assert [r.text for r in ensemble.read(images)] == [r.text for r in ensemble.read_prepared(prepared)]
+
+
+def test_a_trained_ctc_reads_through_several_views_when_asked_and_nothing_else_changes_on_loading(tmp_path):
+    from captchalab.attackers import get_attacker, load_attacker
+
+    reader = get_attacker("ctc")("0123456789", {"filters": 8, "rnn_units": 16})
+    path = tmp_path / "m.keras"
+    reader.build(1).save(path)
+    info = {"attacker": "ctc", "charset": "0123456789", "hyperparameters": reader.hparams, "input": reader.geometry()}
+    path.with_suffix(".json").write_text(json.dumps(info))
+    viewed = load_attacker(f"{path}:tta=3")
+    assert viewed.hparams["tta"] == 3 and viewed.label() == "m:tta=3 (ctc)"
+    image = np.full((30, 90, 3), 255, np.uint8)
+    assert len(viewed.read([image, image])) == 2
+    done = run_cli(
+        "attack", "--model", f"{path}:filters=16", "--style", "clean", "--count", "2", "--out", tmp_path / "r"
+    )
+    assert_one_line_error(done, "filters is fixed when a ctc model is trained (settable when loaded: tta)")

@@ -124,6 +124,9 @@ class Attacker:
     truth: ClassVar[tuple[str, ...]] = ()  # what a style drew (challenge details) training may learn from
     ensembles: ClassVar[bool] = False  # reads by its network's scores alone: `captchalab ensemble` averages them
     views: ClassVar[frozenset[str]] = frozenset()  # what explore and visualize can show (VIEWS)
+    # hyper-parameters that change how a trained model reads, not what it is: settable when it is
+    # loaded (`--model M.keras:tta=8`)
+    reading_params: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str] = "attacker"
 
     def __init__(self, charset: str = DIGITS, hparams: dict | None = None, model=None, info: dict | None = None):
@@ -311,7 +314,8 @@ class Attacker:
         file paths by their file names."""
         path = self.info.get("path")
         if path:
-            return f"{Path(path).stem} ({self.name})"
+            reading = ",".join(f"{k}={v}" for k, v in (self.info.get("reading") or {}).items())
+            return f"{Path(path).stem}{':' + reading if reading else ''} ({self.name})"
 
         def shown(value):
             return Path(value).name if isinstance(value, str) and os.sep in value else value
@@ -381,9 +385,21 @@ def attacker_around(model, path: str | Path, extra_dirs=None) -> Attacker:
     return cls(info["charset"], info.get("hyperparameters") or {}, model, {**info, "path": str(path)})
 
 
+def split_model_spec(spec: str | Path) -> tuple[Path, list[str]]:
+    """'m.keras:tta=8' -> (Path('m.keras'), ['tta=8']): a model file and the reading settings given
+    with it (its attacker's `reading_params`)."""
+    text = str(spec)
+    if ".keras:" not in text:
+        return Path(spec), []
+    path, _, rest = text.rpartition(".keras:")
+    return Path(path + ".keras"), [a for a in rest.split(",") if a.strip()]
+
+
 def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
-    """A trained attacker from `NAME.keras` + `NAME.json`; the JSON says which attacker made it."""
-    path = Path(path)
+    """A trained attacker from `NAME.keras` + `NAME.json`; the JSON says which attacker made it.
+    `NAME.keras:name=value,...` also sets hyper-parameters that change only how it reads (its
+    attacker's `reading_params`, such as ctc's `tta`)."""
+    path, assignments = split_model_spec(path)
     if not path.is_file():
         raise CaptchalabError(f"model file {path} does not exist")
     info = read_model_info(path)
@@ -399,19 +415,25 @@ def load_attacker(path: str | Path, extra_dirs=None) -> Attacker:
             else " (add its plugin folder to `plugin_dirs`)"
         )
         raise CaptchalabError(f"{path} was made by attacker {name!r}, which is not installed{broken}") from None
-    attacker = cls(
-        info["charset"], info.get("hyperparameters") or {}, load_keras_model(path), {**info, "path": str(path)}
-    )
+    reading = cls.parse_params(assignments, f"--model {path.name}:")
+    fixed = sorted(set(reading) - set(cls.reading_params))
+    if fixed:
+        settable = ", ".join(cls.reading_params) or "none"
+        raise CaptchalabError(f"{path.name}: {', '.join(fixed)} is fixed when a {name} model is trained (settable when loaded: {settable})")  # fmt: skip
+    hparams = {**(info.get("hyperparameters") or {}), **reading}
+    info = {**info, "path": str(path), **({"reading": reading} if reading else {})}
+    attacker = cls(info["charset"], hparams, load_keras_model(path), info)
     attacker.check_model()
     return attacker
 
 
 def model_charsets(paths) -> list[str]:
     """The character set of each model file, from its JSON (no model is loaded)."""
-    for path in paths or []:
-        if not Path(path).is_file():
+    paths = [split_model_spec(path)[0] for path in paths or []]
+    for path in paths:
+        if not path.is_file():
             raise CaptchalabError(f"model file {path} does not exist")
-    infos = [read_model_info(Path(path)) for path in paths or []]
+    infos = [read_model_info(path) for path in paths]
     # a reader of another kind has no set (models trained in studies once recorded the study's)
     return [info["charset"] if KINDS.get(info.get("kind", "text"), KINDS["text"]).characters else "" for info in infos]
 

@@ -19,7 +19,7 @@ from ..pixels import GREY, pad_batch
 from ..registry import Param
 from ..training import PseudoLabelling, TeacherStage, fit_converging, fresh_seed, learning_rate, run_record
 from .base import Attacker, BaseRecipe, Reading, register_attacker, softmax
-from .ctc_inputs import augment, ctc_input, greedy_decode, objective_constants, percentiles
+from .ctc_inputs import VIEWS, augment, ctc_input, greedy_decode, objective_constants, percentiles, views, vote
 
 MAX_LABEL = 8
 SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
@@ -38,6 +38,7 @@ class Ctc(Attacker):
     # a mixture of the built-in styles at several strengths and lengths; a wider network its own
     base = BaseRecipe(shape=("filters", "rnn_units"))
     views = frozenset({"steps"})
+    reading_params = ("tta",)  # `--model M.keras:tta=8` reads a trained model through 8 views
     output_layer, output_offset = "logits", 1  # column 0 is the blank
     params = (
         Param("height", int, 32, 16, 96, "input height in pixels (a multiple of 8)"),
@@ -72,6 +73,14 @@ class Ctc(Attacker):
             "epochs without a validation gain before the learning rate is cut (after two cuts, the run ends)",
         ),
         Param("augment", float, 1.0, 0.0, 2.0, "strength of the training augmentation"),
+        Param(
+            "tta",
+            int,
+            1,
+            1,
+            len(VIEWS),
+            "views of each CAPTCHA read (shifted and scaled a little) and voted on; 1: read it once",
+        ),
         Param(
             "pseudo_per_labelled",
             float,
@@ -108,7 +117,11 @@ class Ctc(Attacker):
         return softmax(logits)
 
     def read_prepared(self, batch):
-        return [Reading(text, conf) for text, conf in greedy_decode(self.probabilities(batch), self.charset)]
+        k = self.hparams["tta"]
+        if k == 1:
+            return [Reading(text, conf) for text, conf in greedy_decode(self.probabilities(batch), self.charset)]
+        read = greedy_decode(self.probabilities([v for image in batch for v in views(image, k)]), self.charset)
+        return [Reading(*vote(read[i * k : (i + 1) * k])) for i in range(len(batch))]
 
     def build(self, seed):
         import keras

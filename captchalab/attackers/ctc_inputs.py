@@ -34,6 +34,32 @@ def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) 
     return out
 
 
+# test-time views of a prepared input: (shift x, shift y, scale), the CAPTCHA itself first
+VIEWS = ((0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, 1, 1.0), (0, 0, 1.08), (0, 0, 0.93), (1, -1, 1.0), (-1, 1, 1.04))
+
+
+def views(image: np.ndarray, count: int) -> list[np.ndarray]:
+    """The first `count` of VIEWS of a prepared input: shifted and scaled a little about its centre,
+    its edges repeated."""
+    h, w = image.shape[:2]
+    out = []
+    for dx, dy, scale in VIEWS[:count]:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0, scale)
+        m[:, 2] += (dx, dy)
+        out.append(cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def vote(readings: list[tuple[str, list[float]]]) -> tuple[str, list[float]]:
+    """The reading most views agree on (ties: the surer, by their least confident characters summed),
+    with the confidences of the first view that read it."""
+    tally: dict[str, float] = {}
+    for text, conf in readings:
+        tally[text] = tally.get(text, 0.0) + 1 + 1e-3 * (min(conf) if conf else 0.0)
+    best = max(tally, key=tally.get)
+    return next(r for r in readings if r[0] == best)
+
+
 def greedy_decode(probs: np.ndarray, charset: str) -> list[tuple[str, list[float]]]:
     """Best path: the likeliest class per step, repeats merged, blanks dropped. The confidence
     of a character is its highest probability over the steps that emitted it."""
