@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .attackers.base import load_attacker
+from .attackers.base import load_attacker, split_model_spec
 from .errors import CaptchalabError
 from .fileio import refuse_existing
 from .manifest import make_manifest, sha256_bytes
@@ -48,6 +48,8 @@ def ensemble_models(paths, out, force: bool = False, plugin_dirs=()) -> dict:
 
     wall_start = time.perf_counter()
     out = check_model_path(out)
+    if any(split_model_spec(p)[1] for p in paths):
+        raise CaptchalabError("give the members' files alone: reading settings (M.keras:tta=8) apply when the ensemble is loaded")  # fmt: skip
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise CaptchalabError("an ensemble needs at least two `models`")
