@@ -54,8 +54,7 @@ def run(style, train_count, init, out, epochs=8, test_count=1000, strength=0.5):
         flush=True,
     )
     row = f"{style}, strength {strength}, {train_count:,} CAPTCHAs from {'MNIST' if init else 'scratch'}"
-    FINDING.add_attack(row, "success", result, "run")
-    said = FINDING.data["entries"][-1]["verdict"]
+    said = FINDING.add_attack(row, "success", result, "run")
     FINDING.add(row, "characters", result["char_accuracy"], "run", verdict=said)
     FINDING.add(row, "cut as drawn", result["segmentation_box_rate"], "run", verdict=said)
     return result

@@ -53,10 +53,9 @@ def main() -> None:
     )
     finding.run("run", wall_seconds=time.perf_counter() - start, note=trainings_note(timings))
     for label, r in report["per_attacker"].items():
-        finding.add_attack(r["attacker"], "success", r, "run", digits=1, interval_digits=1)
+        said = finding.add_attack(r["attacker"], "success", r, "run", digits=1, interval_digits=1)
         for measure in ("tile precision", "tile recall"):
-            verdict = finding.data["entries"][-1]["verdict"]
-            finding.add(r["attacker"], measure, r[measure.replace(" ", "_")], "run", verdict=verdict, digits=1)
+            finding.add(r["attacker"], measure, r[measure.replace(" ", "_")], "run", verdict=said, digits=1)
         print(f"{r['attacker']}: {r['captcha_accuracy']:.1%} {r['captcha_accuracy_ci95']}, {r['state']}", flush=True)
     print(finding.write())
 

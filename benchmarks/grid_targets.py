@@ -135,8 +135,7 @@ FINDING = Finding(
 
 def line(label: str, r: dict) -> str:
     """An attack's result in one line, recorded in FINDING too."""
-    FINDING.add_attack(label, "solved", r, "run")
-    said = FINDING.data["entries"][-1]["verdict"]
+    said = FINDING.add_attack(label, "solved", r, "run")
     FINDING.add(label, "lenient", r["lenient_accuracy"], "run", verdict=said)
     FINDING.add(label, "tile accuracy", r["char_accuracy"], "run", verdict=said)
     return result_line(

@@ -17,12 +17,10 @@ It writes results/published/hard-text.json (benchmarks/publish.py says how to pu
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
-from publish import Finding
-from recipe_steps import cli, print_attack, publish_attack, split, train_once
+from recipe_steps import cli, publish_attack, split, train_once
 
 PLUGINS = Path(__file__).parent / "plugins"
 CHARSET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -97,17 +95,14 @@ def main():
         *[x for spec in viewed for x in ("--model", f"{work}/{spec}")],
         "--attacker", "ddddocr", "--attacker", "rapidocr", "--dataset", work / "test", "--ignore-case",
         "--out", report, "--force")  # fmt: skip
-    result = json.loads((report / "report.json").read_text())
-    print_attack(result, timings, "the 1,000 stand-in login CAPTCHAs")
-    finding = Finding(
+    publish_attack(
+        report,
+        timings,
+        "the 1,000 stand-in login CAPTCHAs",
         "hard-text",
         "Hard real text, stood in for: which reader a strong attacker would field",
         "4,690 CAPTCHAs like a university login's (benchmarks/plugins/campus_login.py: 92x34 hatched mixed fonts and italics, 100x35 bold multicolour capitals under short black strokes, 90x30 thin multicolour capitals; 0-9a-z labelled in lower case, 1% of labels wrong), 3,690 to train on, 1,000 to test, case ignored. CAPTCHA success on the 1,000 with its Wilson 95% interval, and character accuracy.",
-        "the attacker and how it was trained",
-        "attacker",
-        ["success", "characters"],
     )
-    print(publish_attack(finding, result, timings))
 
 
 if __name__ == "__main__":

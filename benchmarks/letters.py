@@ -67,8 +67,8 @@ def main():
                 f"most confused: {confused}"
             )
             row = f"{label}, {args.count:,} training CAPTCHAs"
-            finding.add_attack(row, "1,000 fresh CAPTCHAs", r, "run")
-            finding.add(row, "characters", r["char_accuracy"], "run", verdict=finding.data["entries"][-1]["verdict"])
+            said = finding.add_attack(row, "1,000 fresh CAPTCHAs", r, "run")
+            finding.add(row, "characters", r["char_accuracy"], "run", verdict=said)
         for name, seconds in wall.items():
             finding.add(f"{name}: training on {args.count:,} CAPTCHAs", "wall time", round(seconds), "run", unit="s")
         small = []

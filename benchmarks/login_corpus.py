@@ -11,11 +11,9 @@ It writes results/published/login-corpus.json (benchmarks/publish.py says how to
 """
 
 import argparse
-import json
 from pathlib import Path
 
-from publish import Finding
-from recipe_steps import cli, print_attack, publish_attack, split, train_once
+from recipe_steps import cli, publish_attack, split, train_once
 
 PLUGINS = Path(__file__).parent / "plugins"
 
@@ -95,16 +93,14 @@ def main():
         report,
         "--force",
     )
-    print_attack(json.loads((report / "report.json").read_text()), timings, "the 500 stand-in login CAPTCHAs")
-    finding = Finding(
+    publish_attack(
+        report,
+        timings,
+        "the 500 stand-in login CAPTCHAs",
         "login-corpus",
         "A login page's four-digit CAPTCHAs, stood in for",
         "2,000 four-digit CAPTCHAs like a login page's (70x30 JPEG, coloured serif digits, thin lines; benchmarks/plugins/login_digits.py): 1,500 to train on, 500 to test; every default. CAPTCHA success on the 500 with its Wilson 95% interval, and character accuracy.",
-        "the attacker and how it was trained",
-        "attacker",
-        ["success", "characters"],
     )
-    print(publish_attack(finding, json.loads((report / "report.json").read_text()), timings))
 
 
 if __name__ == "__main__":

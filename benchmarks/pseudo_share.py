@@ -10,12 +10,10 @@ It writes results/published/pseudo-share.json (benchmarks/publish.py says how to
 """
 
 import argparse
-import json
 from pathlib import Path
 
-from publish import Finding
 from real_recipe import few_labels, real_corpus, synthetic_stage
-from recipe_steps import cli, print_attack, publish_attack, train_once
+from recipe_steps import cli, publish_attack, train_once
 
 
 def main():
@@ -41,17 +39,14 @@ def main():
     report = work / "attack-pseudo-share"
     cli("attack", *[x for m in models for x in ("--model", m)], "--dataset", work / "real-test",
         "--charset", "alnum", "--out", report, "--force")  # fmt: skip
-    result = json.loads((report / "report.json").read_text())
-    print_attack(result, timings, "the 400 stand-in real CAPTCHAs")
-    finding = Finding(
+    publish_attack(
+        report,
+        timings,
+        "the 400 stand-in real CAPTCHAs",
         "pseudo-share",
         "Few labels: how many pseudo-labels the teacher should add",
         "benchmarks/real_recipe.py's stand-in corpus (six-character `alnum` CAPTCHAs of `serif_line` variant=1): ctc after its synthetic stage, fine-tuned on 100 labelled plus the other 900 unlabelled, the teacher's confident readings capped at 1, 3 and 9 an epoch per labelled CAPTCHA; beside the 100 alone. CAPTCHA success on the 400 with its Wilson 95% interval, and character accuracy.",
-        "the attacker and how it was trained",
-        "attacker",
-        ["success", "characters"],
     )
-    print(publish_attack(finding, result, timings))
 
 
 if __name__ == "__main__":

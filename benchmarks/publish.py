@@ -116,9 +116,10 @@ class Finding:
         entry.update({k: v for k, v in fields.items() if v is not None})
         self.data["entries"].append(entry)
 
-    def add_attack(self, row: str, column, result: dict, run: str, **fields) -> None:
+    def add_attack(self, row: str, column, result: dict, run: str, **fields) -> str:
         """An attacker's CAPTCHA success from an attack report's result (its `per_attacker` entry or
-        a study's cell row): the value, the Wilson interval and the verdict."""
+        a study's cell row): the value, the Wilson interval and the verdict. Returns the verdict, for
+        the same attacker's other measures."""
         interval = result.get("captcha_accuracy_ci95")
         if interval is None and result.get("ci95_low") is not None:
             interval = [result["ci95_low"], result["ci95_high"]]
@@ -126,15 +127,17 @@ class Finding:
             "converged": result.get("converged"),
             "lower_bound": result.get("lower_bound"),
         }
+        said = verdict(state)
         self.add(
             row,
             column,
             result["captcha_accuracy"],
             run,
             interval=[round(x, 4) for x in interval] if interval else None,
-            verdict=verdict(state),
+            verdict=said,
             **fields,
         )
+        return said
 
     def write(self, folder: Path = OUT) -> Path:
         """Check the finding as tools/results_pages.py will, and save it atomically; the path."""

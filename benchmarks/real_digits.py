@@ -74,9 +74,8 @@ def main() -> None:
     )
     finding.run("run", wall_seconds=time.perf_counter() - start, note=trainings_note(timings))
     for label, r in report["per_attacker"].items():
-        finding.add_attack(r["attacker"], "success", r, "run", digits=1, interval_digits=1)
-        verdict = finding.data["entries"][-1]["verdict"]
-        finding.add(r["attacker"], "characters", r["char_accuracy"], "run", verdict=verdict, digits=1)
+        said = finding.add_attack(r["attacker"], "success", r, "run", digits=1, interval_digits=1)
+        finding.add(r["attacker"], "characters", r["char_accuracy"], "run", verdict=said, digits=1)
         print(f"{r['attacker']}: {r['captcha_accuracy']:.1%} {r['captcha_accuracy_ci95']}", flush=True)
     source = Source(dataset=read_dataset(test, charset="0123456789"))
     for name in ENGINES:

@@ -21,11 +21,9 @@ It writes results/published/synthetic-to-real.json (benchmarks/publish.py says h
 """
 
 import argparse
-import json
 from pathlib import Path
 
-from publish import Finding
-from recipe_steps import cli, print_attack, publish_attack, split, train_once
+from recipe_steps import cli, publish_attack, split, train_once
 
 HERE = Path(__file__).parent
 PLUGINS = HERE / "plugins"
@@ -142,16 +140,14 @@ def main():
         report,
         "--force",
     )
-    print_attack(json.loads((report / "report.json").read_text()), timings, "the 400 stand-in real CAPTCHAs")
-    finding = Finding(
+    publish_attack(
+        report,
+        timings,
+        "the 400 stand-in real CAPTCHAs",
         "synthetic-to-real",
         "From synthetic to real: a site's few hundred labelled CAPTCHAs",
         "A stand-in for a site's corpus: 1,400 six-character `alnum` CAPTCHAs from `serif_line` (benchmarks/plugins) with `variant=1`, 1,000 to fine-tune on, 400 to test; every default. CAPTCHA success on the 400 with its Wilson 95% interval, and character accuracy.",
-        "the attacker and how it was trained",
-        "attacker",
-        ["success", "characters"],
     )
-    print(publish_attack(finding, json.loads((report / "report.json").read_text()), timings))
 
 
 if __name__ == "__main__":

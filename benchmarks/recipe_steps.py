@@ -1,8 +1,10 @@
-"""Steps shared by the recipe benchmarks (real_recipe.py, login_corpus.py): run the CLI, split a
-generated corpus into training and test folders, and train a model once, resuming an interrupted
-run, so that a benchmark run again goes on where it stopped."""
+"""Steps shared by the recipe benchmarks (real_recipe.py, login_corpus.py, hard_text.py,
+pseudo_share.py): run the CLI, split a generated corpus into training and test folders, train a
+model once, resuming an interrupted run, so that a benchmark run again goes on where it stopped,
+and publish the attack that ends it."""
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
@@ -68,14 +70,20 @@ def print_attack(result: dict, timings: dict, what: str) -> None:
         print(result_line(label, r, f"of CAPTCHAs read, character accuracy {r['char_accuracy']:.2%} on {what}"))
 
 
-def publish_attack(finding, result: dict, timings: dict) -> Path:
-    """An attack's result as a finding (`publish.Finding` with the columns "success" and
-    "characters"): per attacker its CAPTCHA success with interval and verdict, its character
-    accuracy; the trainings this run did, in the run's note. Writes it; the path."""
+def publish_attack(report: Path, timings: dict, what: str, name: str, title: str, setting: str) -> Path:
+    """The attack in `report` (its report.json) printed, then published as finding `name` (rows:
+    the attacker and how it was trained; columns "success" and "characters"): per attacker its
+    CAPTCHA success with interval and verdict, its character accuracy; the trainings this run did,
+    in the run's note. Writes it, prints its path and returns it."""
+    from publish import Finding
+
+    result = json.loads((report / "report.json").read_text())
+    print_attack(result, timings, what)
+    finding = Finding(name, title, setting, "the attacker and how it was trained", "attacker", ["success", "characters"])  # fmt: skip
     for label, r in result["per_attacker"].items():
-        finding.add_attack(label, "success", r, "run", digits=2, interval_digits=1)
-        finding.add(
-            label, "characters", r["char_accuracy"], "run", verdict=finding.data["entries"][-1]["verdict"], digits=2
-        )
+        said = finding.add_attack(label, "success", r, "run", digits=2, interval_digits=1)
+        finding.add(label, "characters", r["char_accuracy"], "run", verdict=said, digits=2)
     finding.run("run", note=trainings_note(timings))
-    return finding.write()
+    path = finding.write()
+    print(path)
+    return path
