@@ -92,6 +92,8 @@ class FrozenTrunk:
 # the input size, which the trunk's own decides
 UNUSED = ("tile", "augment", "colour", "outline", "randconv", "flips")
 HIDDEN = Param("hidden", int, 256, 16, 4096, "units of the head's hidden layer")
+# the whole-scene readers' square size in the trunk's input
+SQUARE_TILE = Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)")  # fmt: skip
 
 
 @register_attacker
@@ -131,7 +133,7 @@ class DetSquares(FrozenTrunk, Squares):
     shifts = False
     params = tuple(p for p in Squares.params if p.name not in UNUSED) + (
         HIDDEN,
-        Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)"),
+        SQUARE_TILE,
     )  # fmt: skip
 
     def build(self, seed):
@@ -164,7 +166,7 @@ class DetAreas(FrozenTrunk, Areas):
     shifts = False
     params = tuple(p for p in Areas.params if p.name not in UNUSED) + (
         Param("hidden", int, 128, 16, 1024, "channels of the head's two convolutions"),
-        Param("tile", int, 104, 16, 416, "side in pixels each square is given in the trunk's input (104: 416 in all)"),
+        SQUARE_TILE,
     )  # fmt: skip
 
     def cells(self) -> int:
