@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from .charset import charset_name, fold
 from .data.dataset import FolderSource, Source, file_hashes
 from .errors import CaptchalabError
-from .kinds import get_kind, parse_tiles, unanswered
+from .kinds import get_kind, parse_tiles, reads, unanswered
 from .manifest import make_manifest
 from .score import attacker_state, score
 from .workers import pool
@@ -248,7 +248,7 @@ def check_attackers(attackers: list, sources: dict[str, Source]) -> None:
     for attacker in attackers:
         seen = set((attacker.info.get("unlabelled") or {}).get("image_sha256") or ())
         for name, source in sources.items():
-            if attacker.kind != source.kind:
+            if not reads(attacker.kind, source.kind):
                 raise CaptchalabError(
                     f"{attacker.label()} reads {attacker.kind} CAPTCHAs; "
                     f"{name or 'the dataset'} holds {source.kind} CAPTCHAs"

@@ -69,7 +69,8 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
     confusion matrix (truth rows, guess columns; characters outside it are left out). Every kind
     gives `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or
     tile); a kind other than text adds its own measures (kinds.py)."""
-    if not get_kind(kind).characters:
+    the_kind = get_kind(kind)
+    if not the_kind.characters:
         return score_kind(items, kind)
     done = [it for it in items if not it.skipped]
     labels = fold(charset, ignore_case)
@@ -83,7 +84,9 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
     confused: Counter = Counter()
     for it in done:
         truth, guess = fold(it.text, ignore_case), fold(it.reading.text, ignore_case)
-        captchas_right += guess == truth
+        captchas_right += the_kind.correct(truth, guess)
+        if not the_kind.spelled(truth):  # a value alone: no characters to compare
+            continue
         chars_right += max(0, len(truth) - edit_distance(guess, truth))
         chars_total += len(truth)
         same_length = len(guess) == len(truth)
@@ -114,6 +117,7 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
         "confusion_matrix": confusion.tolist(),
         "most_confused": [{"truth": t, "guess": g, "count": c} for (t, g), c in confused.most_common(10)],
         "ignore_case": ignore_case,
+        **the_kind.text_fields(done, wilson),
     }
     if with_boxes:
         result["segmentation_rate"] = count_right / with_boxes

@@ -21,7 +21,7 @@ from .data.dataset import GeneratedSource, Source, file_hashes
 from .errors import CaptchalabError
 from .fileio import atomic_write_json, save_model_atomic
 from .generation.chars import render_chars
-from .kinds import get_kind
+from .kinds import get_kind, reads
 from .manifest import make_manifest
 from .model import TrainConfig, build_model, evaluate, held_out, make_train_step, split_validation, train_network  # noqa: F401
 from .registry import source_of
@@ -353,7 +353,7 @@ def _check_pairing(attacker, source, fresh: bool) -> None:
         raise CaptchalabError(f"attacker {attacker.name!r} cannot be trained")
     if fresh:
         check_fresh(attacker, source)
-    if attacker.kind != source.kind:
+    if not reads(attacker.kind, source.kind):
         raise CaptchalabError(
             f"attacker {attacker.name!r} reads {attacker.kind} CAPTCHAs; these are {source.kind} CAPTCHAs"
         )

@@ -21,7 +21,7 @@ from ..training import PseudoLabelling, TeacherStage, fit_converging, fresh_seed
 from .base import Attacker, BaseRecipe, Reading, register_attacker, softmax
 from .ctc_inputs import VIEWS, augment, ctc_input, greedy_decode, objective_constants, percentiles, views, vote
 
-MAX_LABEL = 8
+MAX_LABEL = 12
 SMALL_SET_SHARE = 15  # too few CAPTCHAs held out to decide: the budget over this runs whole
 
 

@@ -223,13 +223,13 @@ def _trainable_reader(spec: str | None, source, what, chars: str, assignments: l
     """The attacker `train captcha` trains: the one named (default: the dataset's reader or the
     kind's), with --hparam applied, refused when it reads another kind or cannot be trained."""
     from ..attackers.base import make_attacker
-    from ..kinds import get_kind
+    from ..kinds import get_kind, reads
     from ..plugins import get_attacker
     from ..registry import split_attacker_spec
 
     spec = spec or source.reader or get_kind(source.kind).default_attacker
     chosen = get_attacker(split_attacker_spec(spec)[0], plugin_dirs)
-    if chosen.kind != source.kind:  # said now, before a base is trained for it
+    if not reads(chosen.kind, source.kind):  # said now, before a base is trained for it
         raise CaptchalabError(
             f"attacker {chosen.name!r} reads {chosen.kind} CAPTCHAs; {what} holds {source.kind} CAPTCHAs"
         )

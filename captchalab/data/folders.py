@@ -112,12 +112,15 @@ def _parse_line(line: str) -> list[str] | None:
         return None
 
 
-def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_case: bool = False) -> Dataset:
-    """Read `labels.csv` (UTF-8, BOM and CRLF allowed, extra columns ignored).
+def read_dataset(
+    folder: str | os.PathLike, charset: str | None = None, ignore_case: bool = False, kind: str | None = None
+) -> Dataset:
+    """Read `labels.csv` (UTF-8, BOM and CRLF allowed, extra columns ignored) as CAPTCHAs of the
+    kind its header names, or of `kind` (arithmetic for a `filename,text` folder of expressions).
 
-    A row that is malformed, not UTF-8, has an empty text or characters outside `charset`
-    (after case folding with `ignore_case`) is rejected and kept in `rejected`; a row whose
-    filename leads outside the folder refuses the whole dataset.
+    A row that is malformed, not UTF-8, has an empty text, an answer its kind refuses or characters
+    outside `charset` (after case folding with `ignore_case`) is rejected and kept in `rejected`; a
+    row whose filename leads outside the folder refuses the whole dataset.
     """
     root = Path(folder)
     labels = root / "labels.csv"
@@ -129,14 +132,17 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     header = _parse_line(lines[header_at]) if header_at is not None else None
     names = [h.lower() for h in header or []]
-    kind = kind_of_columns(names)
-    if "filename" not in names or kind is None:
+    the_kind = get_kind(kind) if kind else kind_of_columns(names)
+    named = [c for w in (the_kind.columns, *the_kind.other_columns) for c in w] if the_kind else []
+    if "filename" not in names or not any(c in names for c in named):
         shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
-        known = " or ".join(f"filename,{','.join(k.columns)} ({k.name})" for k in KINDS.values())
+        known = " or ".join(
+            f"filename,{','.join(k.columns)} ({k.name})" for k in ([the_kind] if kind else KINDS.values())
+        )
         raise CaptchalabError(f"{labels}: header must name the columns {known}; got {shown.decode()!r}")
+    kind = the_kind
     name_col = names.index("filename")
-    columns = {c: names.index(c) for c in kind.columns}
-    text_col = columns.get("text", 0)
+    columns = {c: names.index(c) for c in dict.fromkeys(named) if c in names}
     filenames, texts, rejected, questions = [], [], [], []
     inside = root.resolve()
     for number, line in enumerate(lines[header_at + 1 :], start=header_at + 2):
@@ -166,7 +172,11 @@ def read_dataset(folder: str | os.PathLike, charset: str | None = None, ignore_c
             texts.append(answer)
             questions.append(question)
             continue
-        text = fold(row[text_col], ignore_case)
+        try:
+            text = fold(kind.parse_row({c: row[i] for c, i in columns.items()})[1], ignore_case)
+        except ValueError as exc:
+            rejected.append((name, f"line {number}: {exc}"))
+            continue
         if not text:
             rejected.append((name, "empty text"))
         elif charset is not None and outside(text, charset):

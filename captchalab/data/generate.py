@@ -38,6 +38,16 @@ class GenerationSpec:
     params: dict = field(default_factory=dict)  # explicit overrides only
     plugin_dirs: tuple[str, ...] = ()
 
+    def __post_init__(self):
+        # a style that composes its own texts (math) draws its own set where none was chosen
+        if self.charset in ("", DIGITS):
+            try:
+                gen = self.generator()
+                own = gen.own_charset(gen.resolve(self.strength, self.params))
+            except CaptchalabError:  # an unknown style or a bad parameter: check() says which
+                own = ""
+            self.charset = own or DIGITS
+
     def generator(self):
         return get_generator(self.style, list(self.plugin_dirs))
 
@@ -63,6 +73,12 @@ class GenerationSpec:
             only = " (it draws digits only)" if gen.charset == DIGITS else ""
             raise CaptchalabError(f"style {self.style!r} cannot draw {bad!r}{only}")
         params = gen.resolve(self.strength, self.params)
+        own = gen.own_charset(params)
+        if outside(own, self.charset):
+            raise CaptchalabError(
+                f"style {self.style!r} draws texts of {own!r} with these parameters; "
+                f"`charset` {self.charset!r} lacks {outside(own, self.charset)!r}"
+            )
         if not gen.drawable(self.charset, params):
             raise CaptchalabError(f"style {self.style!r} has no characters left to draw from {self.charset!r}")
         self._style_check(gen, params)
@@ -101,14 +117,13 @@ def make_spec(
                 f"CAPTCHAs only; style {style!r} draws {generator.kind} CAPTCHAs"
             )
     low, high = parse_length(length or "4")
-    charset = charset or DIGITS
     parsed = generator.parse_params(params) if isinstance(params, list) else dict(params or {})
     spec = GenerationSpec(
         style=style,
         count=count,
         min_length=low,
         max_length=high,
-        charset=parse_charset(charset),
+        charset=parse_charset(charset) if charset else "",
         seed=seed,
         strength=strength,
         params=parsed,
@@ -147,11 +162,8 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     gen = gen or spec.generator()
     rng = np.random.default_rng([spec.seed, index])
     characters = get_kind(gen.kind).characters
-    if characters:
-        length = int(rng.integers(spec.min_length, spec.max_length + 1))
-        chars = np.array(list(gen.drawable(spec.charset, params)))
-        text = "".join(rng.choice(chars, length))
     try:
+        text = gen.text_for(rng, spec.charset, spec.min_length, spec.max_length, params) if characters else None
         out = gen.render(text, rng, params) if characters else gen.challenge(rng, params)
     except CaptchalabError as exc:  # the style's own refusal (a parameter it cannot draw with)
         raise CaptchalabError(f"style {spec.style!r} on image {index}: {exc}") from exc

@@ -283,14 +283,18 @@ def make_source(
     plugin_dirs,
     charset: str | None,
     ignore_case: bool = False,
+    kind: str | None = None,
 ) -> Source:
     """A Source from exactly one of a style and a dataset folder. `charset` (parsed) is what a
-    style draws (default digits), and what a dataset's rows are checked against (None: any)."""
+    style draws (default digits), and what a dataset's rows are checked against (None: any);
+    `kind`: read the folder's labels as this kind (default: the kind its header names)."""
     if (style is None) == (dataset is None):
         raise CaptchalabError("give exactly one of `style` and `dataset`")
     if dataset is not None:
         if params:
             raise CaptchalabError("`params` apply to `style`, not to `dataset`")
         load_plugins(list(plugin_dirs))  # a plugin may define the kind the folder's labels.csv holds
-        return Source(dataset=read_dataset(dataset, charset, ignore_case))
+        return Source(dataset=read_dataset(dataset, charset, ignore_case, kind))
+    if kind:
+        raise CaptchalabError("`kind` applies to `dataset`; a style draws its own kind")
     return Source(spec=make_spec(style, count, length, charset, seed, strength, params or [], plugin_dirs))

@@ -20,7 +20,7 @@ from ..attackers.base import load_attacker
 from ..charset import DIGITS, parse_charset
 from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
-from ..kinds import get_kind
+from ..kinds import get_kind, reads
 from ..plugins import get_generator, load_generators
 from ..score import attacker_state
 from ..serving import png_uri
@@ -276,7 +276,7 @@ class Explorer:
                 params=self.trained_overrides(style),
                 plugin_dirs=self.plugin_dirs,
             )
-            if spec.kind != attacker.kind:
+            if not reads(attacker.kind, spec.kind):
                 raise BadRequest(f"{attacker.label()} reads {attacker.kind} CAPTCHAs, not {spec.kind} ones")
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:

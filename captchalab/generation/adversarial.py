@@ -22,7 +22,7 @@ import numpy as np
 from ..attackers.base import load_attacker
 from ..charset import check_covers
 from ..errors import CaptchalabError
-from ..kinds import get_kind
+from ..kinds import get_kind, reads
 from ..manifest import sha256_bytes
 from ..pixels import GREY, MARGIN_CAP, pad_batch, resize_matrix  # noqa: F401 (shared with the attackers)
 
@@ -216,7 +216,7 @@ def adversarial_transform(
     perturbation.check()
     target = load_attacker(model_path, list(plugin_dirs))
     check_target(target)
-    if target.kind != spec.kind:
+    if not reads(target.kind, spec.kind):
         raise CaptchalabError(
             f"{target.label()} reads {target.kind} CAPTCHAs; style {spec.style!r} draws {spec.kind} CAPTCHAs"
         )

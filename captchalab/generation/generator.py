@@ -75,6 +75,18 @@ class Generator:
         """The characters of `charset` this style draws texts from with these parameters."""
         return without_ambiguous(charset) if params.get("avoid_ambiguous") else charset
 
+    def own_charset(self, p: dict[str, Any]) -> str:
+        """A style that composes its texts itself (`text_for`; an arithmetic style draws
+        expressions): every character they can hold with these parameters, the set its datasets
+        and readers carry. "" (the default): it draws texts of the set it is asked for."""
+        return ""
+
+    def text_for(self, rng: np.random.Generator, charset: str, low: int, high: int, p: dict[str, Any]) -> str:
+        """The text of one CAPTCHA, from `rng` alone: by default `low` to `high` characters of the
+        drawable set, each uniformly."""
+        length = int(rng.integers(low, high + 1))
+        return "".join(rng.choice(np.array(list(self.drawable(charset, p))), length))
+
     def at_strength(self, strength: float) -> dict[str, Any]:
         """The difficulty parameters this style uses at `strength` (override per style)."""
         return {}

@@ -9,16 +9,18 @@ the exact string for text and grids, a tolerance for sliders and rotations), and
 scorer adds its own measures. What `prepare` is told: the expected length for text (when the
 attacker uses it), else the question with the images the page shows beside it (attack.hint_for).
 
-The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` (numeric.py). A
+The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` (numeric.py),
+`arithmetic` (arithmetic.py: text read, scored by the value of the expression). A
 kind of one's own subclasses `Kind` (base.py) and is added with `register_kind` (docs/plugins.md).
 """
 
-from .base import KINDS, Kind, get_kind, kind_of_columns, register_kind, unanswered
+from .arithmetic import ArithmeticKind, expression_value, is_expression
+from .base import KINDS, Kind, get_kind, kind_of_columns, reads, register_kind, unanswered
 from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, parse_tiles, score_grid
 from .numeric import NumberKind, RotationKind, SliderKind, angle_error, score_errors
 from .text import TextKind
 
-for _kind in (TextKind(), GridKind(), SliderKind(), RotationKind()):  # text first: its labels files are the oldest
+for _kind in (TextKind(), GridKind(), SliderKind(), RotationKind(), ArithmeticKind()):  # text first: its labels files are the oldest
     register_kind(_kind)
 
 __all__ = [
@@ -26,6 +28,10 @@ __all__ = [
     "Kind",
     "NumberKind",
     "TextKind",
+    "ArithmeticKind",
+    "expression_value",
+    "is_expression",
+    "reads",
     "GridKind",
     "SliderKind",
     "RotationKind",

@@ -75,6 +75,10 @@ class Kind:
 
     name: ClassVar[str] = ""
     columns: ClassVar[tuple[str, ...]] = ()  # labels.csv header, after filename
+    other_columns: ClassVar[tuple[tuple[str, ...], ...]] = ()  # other headers its labels may have
+    # the kind whose attackers read this one ('': its own): arithmetic CAPTCHAs are read as text,
+    # and the kind's own answer rule judges what was read
+    read_as: ClassVar[str] = ""
     unit: ClassVar[str] = ""  # what char_accuracy counts
     unit_definition: ClassVar[str] = ""  # how (report.json's char_accuracy_definition)
     default_attacker: ClassVar[str] = ""  # what `train captcha` trains when no --attacker is named
@@ -110,6 +114,11 @@ class Kind:
         """How many units (characters, selected tiles) an answer holds: a Reading's confidence
         has one probability per unit."""
         return 1
+
+    def trainable(self, answer: str) -> str:
+        """Why a labelled answer cannot teach a reader ("" when it can): an arithmetic label that
+        holds the value alone does not say what is drawn."""
+        return ""
 
     def check_challenge(self, challenge, image: np.ndarray) -> list[str]:
         """What a style's challenge breaks of this kind's promises beyond its labels row (which
@@ -240,6 +249,18 @@ def get_kind(name: str) -> Kind:
 
 
 def kind_of_columns(columns: list[str]) -> Kind | None:
-    """The kind whose labels.csv columns a header names (the first registered wins: text's files
-    are the oldest)."""
-    return next((k for k in KINDS.values() if all(c in columns for c in k.columns)), None)
+    """The kind whose labels.csv columns a header names (its `columns`, or one of its
+    `other_columns`): the one naming the most of them, the first registered among equals (text's
+    files are the oldest)."""
+    best, most = None, 0
+    for kind in KINDS.values():
+        for wanted in (kind.columns, *kind.other_columns):
+            if all(c in columns for c in wanted) and len(wanted) > most:
+                best, most = kind, len(wanted)
+    return best
+
+
+def reads(attacker_kind: str, kind: str) -> bool:
+    """Whether an attacker of `attacker_kind` reads CAPTCHAs of `kind` (its own, or the kind it is
+    read as)."""
+    return attacker_kind == kind or (kind in KINDS and KINDS[kind].read_as == attacker_kind)

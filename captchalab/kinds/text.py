@@ -36,6 +36,14 @@ class TextKind(Kind):
     def units(self, answer):
         return len(answer)
 
+    def spelled(self, truth: str) -> bool:
+        """Whether a true answer is the text drawn (character measures are taken on those only)."""
+        return True
+
+    def text_fields(self, items, wilson) -> dict:
+        """The kind's measures beyond the text ones, for report.json (`wilson(k, n)`: an interval)."""
+        return {}
+
     def correct(self, truth, guess, ignore_case=False):
         return fold(guess, ignore_case) == fold(truth, ignore_case)
 
