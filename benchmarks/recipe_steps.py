@@ -41,10 +41,10 @@ def split(folder: Path, train: Path, test: Path, count: int) -> None:
     rows = list(csv.reader((folder / "labels.csv").open()))[1:]
     for target, part in ((train, rows[:count]), (test, rows[count:])):
         target.mkdir(parents=True, exist_ok=True)
-        for name, _ in part:
+        for name, *_ in part:
             shutil.copy(folder / name, target / name)
-        with (target / "labels.csv").open("w") as f:
-            f.write("filename,text\n" + "".join(f"{n},{t}\n" for n, t in part))
+        with (target / "labels.csv").open("w") as f:  # the text alone, as a corpus's labels are
+            f.write("filename,text\n" + "".join(f"{n},{t}\n" for n, t, *_ in part))
 
 
 def train_once(out: Path, timings: dict, label: str, *args) -> None:

@@ -88,6 +88,34 @@ def ctc_mixture(charset: str, count: int | None = None, seed: int | None = None)
     return base_mixture(recipe, charset)
 
 
+def nearest_base(attacker: str, charset: str, folder: Path = MODELS, plugin_dirs=(), hparams=None):
+    """For a set no style of a "captchas" recipe draws whole (digits with operators: an arithmetic
+    set), (the base of the named set sharing the most characters with it, that set), when one is at
+    hand (trained under `folder` or shipped); None when the recipe draws the set (its own base is
+    trained) or no named base shares a character. `init_from` takes its columns over for the shared
+    characters; the others start untrained."""
+    recipe = get_attacker(attacker, list(plugin_dirs)).base
+    if recipe is None or recipe.trained_on != "captchas":
+        return None
+    try:
+        base_mixture(recipe, charset, plugin_dirs)
+        return None
+    except CaptchalabError:
+        pass
+    candidates = []
+    for named in NAMED.values():
+        shared = len(set(named) & set(charset))
+        path = base_path(attacker, named, folder, plugin_dirs, hparams)
+        for where in (path, SHIPPED / path.name):
+            if shared and where.is_file() and where.with_suffix(".json").is_file():
+                candidates.append((-shared, len(named), str(where), named))
+                break
+    if not candidates:
+        return None
+    _, _, found, named = min(candidates)
+    return Path(found), named
+
+
 def ensure_base(
     attacker: str,
     charset: str,
@@ -107,6 +135,15 @@ def ensure_base(
     shipped = SHIPPED / path.name
     if shipped.is_file() and shipped.with_suffix(".json").is_file():
         return shipped
+    nearest = nearest_base(attacker, charset, folder, plugin_dirs, hparams)
+    if nearest is not None:
+        found, named = nearest
+        say(
+            f"{attacker} has no base for {charset!r} (no style of its recipe draws "
+            f"{outside(charset, named)!r}): starting from its {charset_name(named)} base, the output "
+            f"layer extended by {len(outside(charset, named))} characters that training learns"
+        )
+        return found
     from . import train
     from .attackers.base import TrainSettings, make_attacker
     from .training import checkpoint_dir

@@ -117,6 +117,7 @@ def score(items, charset: str, ignore_case: bool = False, kind: str = "text") ->
         "confusion_matrix": confusion.tolist(),
         "most_confused": [{"truth": t, "guess": g, "count": c} for (t, g), c in confused.most_common(10)],
         "ignore_case": ignore_case,
+        "kind": kind,
         **the_kind.text_fields(done, wilson),
     }
     if with_boxes:

@@ -290,6 +290,7 @@ def train_attacker(
     out = check_model_path(out)
     check_resumable(out, resume)
     _check_pairing(attacker, source, fresh)
+    source = _teaching_rows(source)
     wall_start = time.perf_counter()
     keras.utils.set_random_seed(settings.seed)
     if not get_kind(attacker.kind).characters:  # one output per object class the challenges draw from
@@ -345,6 +346,32 @@ def _train_and_validation(attacker, source, seed: int, workers: int) -> tuple[li
     (train, fitted), (validation, checked) = (prepare_examples(attacker, part, workers) for part in parts)
     stats = {key: fitted[key] + checked[key] for key in fitted}
     return train, validation, {**stats, "validation_by": "picture", "fit_source": parts[0]}
+
+
+def _teaching_rows(source):
+    """A dataset's source without the labels that cannot teach a reader (an arithmetic label that
+    holds the value alone), those named among its rejected rows; refused when none is left."""
+    dataset = getattr(source, "dataset", None)
+    if dataset is None:
+        return source
+    kind = get_kind(dataset.kind)
+    why = [kind.trainable(text) for text in dataset.texts]
+    if not any(why):
+        return source
+    keep = [i for i, reason in enumerate(why) if not reason]
+    if not keep:
+        raise CaptchalabError(
+            f"{dataset.root}: its labels hold values only, not what is drawn: it can be attacked, not trained on"
+        )
+    return Source(
+        dataset=replace(
+            dataset,
+            filenames=[dataset.filenames[i] for i in keep],
+            texts=[dataset.texts[i] for i in keep],
+            questions=None if dataset.questions is None else [dataset.questions[i] for i in keep],
+            rejected=dataset.rejected + [(n, r) for n, r in zip(dataset.filenames, why) if r],
+        )
+    )
 
 
 def _check_pairing(attacker, source, fresh: bool) -> None:

@@ -9,7 +9,9 @@ import pytest
 from conftest import assert_one_line_error, run_cli
 
 
-def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, validation_count=500, name="ckpt"):
+def tiny_run(
+    tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, validation_count=500, name="ckpt", ceiling=None
+):
     """The real loop on a real (tiny) Keras model, with a scripted validation curve."""
     import keras
     from captchalab.training import Run, Stopping, choose_optimizer, train_until_converged
@@ -18,7 +20,7 @@ def tiny_run(tmp_path, curve, train_accuracy=1.0, budget=10_000, resume=False, v
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
     x = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
-    stopping = Stopping(budget, patience=2, reductions=2)
+    stopping = Stopping(budget, patience=2, reductions=2, ceiling=ceiling)
     optimizer = choose_optimizer(1e-3, stopping, len(x), 20, validation_count)
     import tensorflow as tf
 
@@ -313,3 +315,27 @@ def test_a_plateau_waits_while_an_underfitting_reader_still_learns_its_training_
     assert scales.index(pytest.approx(0.3)) >= 2 + 2 * 4  # four plateaus of patience 2 went by uncut
     assert state["convergence"]["stopped"] == "plateau" and state["convergence"]["rate_cuts"] == 2
     assert state["convergence"]["underfit"] and not state["convergence"]["converged"]
+
+
+def test_a_small_set_run_goes_on_while_it_underfits_and_still_learns(tmp_path):
+    from captchalab.attackers.base import TrainSettings
+    from captchalab.training.stopping import stopping_for
+
+    # the training accuracy at the end of each pass of the budget (and once more for the verdict)
+    rising = iter([0.2, 0.4, 0.6, 0.7, 0.705, 0.705])
+    state = tiny_run(tmp_path, [0.3] * 100, lambda: next(rising), budget=500, validation_count=40, ceiling=5_000)
+    verdict = state["convergence"]
+    assert state["epoch"] == 25 and state["cycles"] == 5 and not verdict["converged"]  # stopped: +0.5 points only
+    assert "5 times over: its training accuracy still rose" in verdict["reasons"][0] and verdict["underfit"]
+    # one that fits its training CAPTCHAs stops at its budget; one always rising, at the ceiling
+    assert tiny_run(tmp_path, [0.3] * 100, 0.95, budget=500, validation_count=40, ceiling=5_000, name="f")["epoch"] == 5
+    climbing = iter(np.linspace(0.1, 0.8, 20))
+    state = tiny_run(
+        tmp_path, [0.3] * 100, lambda: next(climbing), budget=500, validation_count=40, ceiling=2_000, name="c"
+    )
+    assert state["epoch"] == 20
+    # the ceiling is the attacker's whole budget, for the small-set rule only
+    small = stopping_for(TrainSettings(), {}, 900, 100, budget=600_000, small_set_budget=40_500)
+    assert (small.budget, small.ceiling) == (40_500, 600_000)
+    assert stopping_for(TrainSettings(budget=9_000), {}, 900, 100, 600_000, 40_500).ceiling is None
+    assert stopping_for(TrainSettings(), {}, 9_000, 1_000, 600_000, 40_500).ceiling is None

@@ -77,6 +77,14 @@ ReadOnlyAttackers = Annotated[
 Models = Annotated[
     Optional[List[Path]], typer.Option("--model", help="A trained attacker (.keras + .json); repeatable.")
 ]
+DatasetKind = Annotated[
+    Optional[str],
+    typer.Option(
+        "--kind",
+        help="Read the --dataset folder's labels as this kind (arithmetic: a filename,text folder of "
+        "expressions, scored by value). Default: the kind its header names.",
+    ),
+]
 Charset = Annotated[Optional[str], typer.Option(help=CHARSET_HELP)]
 Length = Annotated[
     Optional[str],

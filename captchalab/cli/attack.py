@@ -11,6 +11,7 @@ import typer
 from ..errors import CaptchalabError
 from .app import (
     CHARSET_HELP,
+    DatasetKind,
     Force,
     Length,
     Models,
@@ -36,6 +37,7 @@ def attack(
     dataset: Optional[Path] = typer.Option(None, help="Or attack this dataset folder (labels.csv)."),
     charset: Optional[str] = typer.Option(None, help=CHARSET_HELP + " Default: the first model's set."),
     ignore_case: bool = typer.Option(False, help="Count a character right whatever its case."),
+    kind: DatasetKind = None,
     count: int = typer.Option(1000, help="CAPTCHAs to generate (with --style)."),
     length: Length = None,
     seed: int = typer.Option(2, help="Generation seed (use another one than for training)."),
@@ -87,6 +89,7 @@ def attack(
                 dirs(plugins),
                 generated_set if dataset is None else row_set,
                 ignore_case,
+                kind,
             )
         }
         label = style or Path(dataset).resolve().name

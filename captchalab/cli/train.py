@@ -11,6 +11,7 @@ from ..errors import CaptchalabError
 from .app import (
     CHARSET_HELP,
     Data,
+    DatasetKind,
     Force,
     HParams,
     Length,
@@ -152,6 +153,7 @@ def train_captcha_cmd(
     style: Optional[str] = typer.Option(None, help="Generate the training CAPTCHAs with this style."),
     dataset: Optional[Path] = typer.Option(None, help="Or train on this dataset folder (labels.csv)."),
     unlabelled: Unlabelled = None,
+    kind: DatasetKind = None,
     attacker: TrainedAttacker = None,
     charset: TrainCharset = None,
     hparam: HParams = None,
@@ -186,7 +188,7 @@ def train_captcha_cmd(
         if value is not None and value <= 0:
             raise CaptchalabError(f"{option} must be positive, got {value}")
     chars = parse_charset(charset) if charset else None
-    source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars)
+    source = make_source(style, dataset, count, length, seed, strength, param, dirs(plugins), chars, kind=kind)
     scraped = read_unlabelled(unlabelled, dataset) if unlabelled is not None else None
     chars = chars or source.charset
     reader = _trainable_reader(attacker, source, style or dataset, chars, hparam or [], dirs(plugins))

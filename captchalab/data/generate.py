@@ -68,11 +68,12 @@ class GenerationSpec:
             )
         if not self.charset:
             raise CaptchalabError("`charset` is empty")
+        params = gen.resolve(self.strength, self.params)
+        self._style_check(gen, params)  # first: a style that composes its texts names a bad parameter
         bad = outside(self.charset, gen.charset)
         if bad:
             only = " (it draws digits only)" if gen.charset == DIGITS else ""
             raise CaptchalabError(f"style {self.style!r} cannot draw {bad!r}{only}")
-        params = gen.resolve(self.strength, self.params)
         own = gen.own_charset(params)
         if outside(own, self.charset):
             raise CaptchalabError(
@@ -81,7 +82,6 @@ class GenerationSpec:
             )
         if not gen.drawable(self.charset, params):
             raise CaptchalabError(f"style {self.style!r} has no characters left to draw from {self.charset!r}")
-        self._style_check(gen, params)
         return params
 
     def _style_check(self, gen, params: dict) -> None:

@@ -20,7 +20,13 @@ from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, par
 from .numeric import NumberKind, RotationKind, SliderKind, angle_error, score_errors
 from .text import TextKind
 
-for _kind in (TextKind(), GridKind(), SliderKind(), RotationKind(), ArithmeticKind()):  # text first: its labels files are the oldest
+for _kind in (
+    TextKind(),
+    GridKind(),
+    SliderKind(),
+    RotationKind(),
+    ArithmeticKind(),
+):  # text first: its labels files are the oldest
     register_kind(_kind)
 
 __all__ = [

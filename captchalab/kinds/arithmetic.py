@@ -2,8 +2,8 @@
 it draws. The answer rule is the kind's, so nothing else branches on a style's name: a style of
 this kind draws an expression (`Generator.text_for`), labels.csv keeps the drawn expression in
 `text` (`14+21=?`) and its value in `value`, and every text reader solves it by reading the
-expression, which the kind evaluates (`expression_value`). A challenge passes when the value of
-what was read equals the value of the truth, as a site accepts it: a misread that keeps the value
+expression, which the kind evaluates (`reading_value`: up to its first "="). A challenge passes
+when the value of what was read equals the value of the truth, as a site accepts it: a misread that keeps the value
 passes. Expression accuracy (the exact text) is a second measure.
 
 A labels file may hold the value alone (`filename,value`: what a site's log keeps): such a dataset
@@ -64,6 +64,12 @@ def value_or_none(text: str) -> int | None:
         return None
 
 
+def reading_value(text: str) -> int | None:
+    """The value of what a reader read: the expression before the first "=" (what follows it is the
+    prompt's "?", however a reader renders it: "15+19=7" is 34), None when that is no expression."""
+    return value_or_none(text.split("=")[0])
+
+
 def is_expression(text: str) -> bool:
     """Whether a label holds the drawn expression (not a value alone)."""
     return value_or_none(text) is not None and not re.fullmatch(r"-?\d+", text.strip())
@@ -101,7 +107,7 @@ class ArithmeticKind(TextKind):
         return "" if is_expression(answer) else "holds a value only, not the expression drawn"
 
     def correct(self, truth, guess, ignore_case=False):
-        value = value_or_none(guess)
+        value = reading_value(guess)
         return value is not None and value == value_or_none(truth)
 
     def spelled(self, truth):
@@ -114,7 +120,7 @@ class ArithmeticKind(TextKind):
             "expression_accuracy": right / len(spelled) if spelled else None,
             "expression_accuracy_ci95": wilson(right, len(spelled)),
             "expressions_scored": len(spelled),
-            "unparsable": sum(value_or_none(it.reading.text) is None for it in items),
+            "unparsable": sum(reading_value(it.reading.text) is None for it in items),
         }
 
     def report_table(self, result):
@@ -133,7 +139,7 @@ class ArithmeticKind(TextKind):
             )
         return lines + [
             "",
-            "A challenge passes when the value of what the attacker read equals its true value, as a "
+            "A challenge passes when the value of what the attacker read (up to its first =) equals its true value, as a "
             "site accepts it (a misread that keeps the value passes); a reading that is not an "
             "expression fails and is counted as unparsable. Expression accuracy is the exact text "
             f"read, over the challenges whose labels hold the expression; {result['char_accuracy_definition']}.",
@@ -143,10 +149,10 @@ class ArithmeticKind(TextKind):
 
     def summary(self, r):
         shown = pct(r.get("expression_accuracy"))
-        return f" of values, expressions read exactly {shown}, unparsable {r.get('unparsable', 0)}"
+        return f" (by value), expressions read exactly {shown}, {r.get('unparsable', 0)} unparsable"
 
     def describe_reading(self, found, truth):
-        value = value_or_none(found or "")
+        value = reading_value(found or "")
         said = f"reads {found or '?'} = {value}" if value is not None else f"reads {found or '?'} (no value)"
         return said + (f" (truth {truth} = {value_or_none(truth)})" if truth is not None else "")
 
@@ -163,7 +169,7 @@ class ArithmeticKind(TextKind):
         """A whole number, or an expression of the set (a model that copies the sum out); anything
         else is not an answer."""
         text = "".join(plain_reply(reply).split())
-        if value_or_none(text) is None:
+        if reading_value(text) is None:
             raise ValueError("not a whole number")
         return text
 

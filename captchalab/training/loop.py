@@ -86,6 +86,9 @@ class _Recipe:
     def still_learning(self, state: dict, record: dict) -> bool:
         return False
 
+    def more(self, state: dict, train_score) -> bool:
+        return False
+
     def plateau(self, optimizer, state: dict, train_score=None) -> str | None:
         return "plateau"
 
@@ -100,6 +103,7 @@ class _Converging:
     def __init__(self, stopping: Stopping, train_count: int, validation_count: int | None):
         self.stopping, self.validation_count = stopping, validation_count
         self.epochs, self.patience = stopping.epochs(train_count), stopping.patience
+        self.most = stopping.most_epochs(train_count)
 
     def resumed(self, optimizer, state: dict) -> None:
         if hasattr(optimizer, "rate_scale"):  # the cuts made before the interruption
@@ -117,6 +121,17 @@ class _Converging:
     def still_learning(self, state: dict, record: dict) -> bool:
         # nothing read yet, but the loss still falls: CTC readers spend their first epochs so
         return state["best_val_accuracy"] <= 0 and record["loss"] < 0.98 * state["best_loss"]
+
+    def more(self, state: dict, train_score) -> bool:
+        """Whether a run its budget decides goes through its budget once more (the cosine schedule
+        restarts), up to its ceiling: it still underfits and learns its training CAPTCHAs."""
+        cycles = state.get("cycles", 1)
+        if train_score is None or (cycles + 1) * self.epochs > self.most:
+            return False
+        if not still_fitting(state, train_score()):
+            return False
+        state["cycles"] = cycles + 1
+        return True
 
     def plateau(self, optimizer, state: dict, train_score=None) -> str | None:
         if train_score is not None and still_fitting(state, train_score()):
@@ -181,7 +196,9 @@ def _loop(run: Run, policy, train_score) -> dict:
     wall_start = time.perf_counter() - state["train_seconds"]
     while state["stopped"] is None:
         epoch = state["epoch"]
-        if epoch >= policy.epochs:
+        if epoch >= policy.epochs * state.get("cycles", 1):
+            if policy.more(state, train_score):
+                continue
             state["stopped"] = "budget"
             break
         record = _epoch(run, state, np.random.default_rng([run.seed, epoch]), keras)

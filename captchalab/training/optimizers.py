@@ -44,16 +44,25 @@ def plateau_optimizer(learning_rate: float, warmup_steps: int):
 
 
 def cosine_optimizer(learning_rate: float, warmup_epochs: float, epochs: int, steps_per_epoch: int):
-    """Adam with a short linear warm-up, then cosine decay to zero at the last epoch."""
+    """Adam with a short linear warm-up, then cosine decay to zero at the last epoch; a run that goes
+    on past it (a budget run again, loop.more) starts the same cycle over."""
     import keras
 
     total = max(2, epochs * steps_per_epoch)
     warmup = min(total - 1, int(warmup_epochs * steps_per_epoch))
-    schedule = keras.optimizers.schedules.CosineDecay(
+    cosine = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=learning_rate / 10 if warmup else learning_rate,
         decay_steps=total - warmup,
         alpha=0.0,
         warmup_target=learning_rate if warmup else None,
         warmup_steps=warmup,
     )
-    return keras.optimizers.Adam(schedule)
+
+    class Restarting(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            return cosine(keras.ops.mod(step, total))
+
+        def get_config(self):
+            return {"cycle": cosine.get_config(), "steps": total}
+
+    return keras.optimizers.Adam(Restarting())

@@ -33,6 +33,10 @@ class Stopping:
     factor: float = 0.3  # each cut multiplies the learning rate by this
     warmup_epochs: float = 0.5
     wall_seconds: float | None = None  # a wall-clock limit; a run it stops is flagged
+    # a run its budget decides (too few validation CAPTCHAs) may run its budget again, up to this
+    # many examples, while it underfits and its training accuracy still rises (loop.still_fitting):
+    # a small set's budget is meant for a fine-tune, not for a reader that starts from nothing
+    ceiling: int | None = None
 
     def check(self) -> None:
         if self.budget < 1:
@@ -44,6 +48,10 @@ class Stopping:
 
     def epochs(self, train_count: int) -> int:
         return max(1, math.ceil(self.budget / max(train_count, 1)))
+
+    def most_epochs(self, train_count: int) -> int:
+        """The epochs its ceiling allows (its budget's, without one)."""
+        return max(self.epochs(train_count), math.ceil((self.ceiling or 0) / max(train_count, 1)))
 
 
 def decisive(validation_count: int | None) -> bool:
@@ -71,20 +79,27 @@ def stopping_for(
     """The stopping rule of one training run: `--budget`, else `--epochs` passes over the training
     set, else the attacker's `budget`; but where too few CAPTCHAs are held out to decide
     (fewer than MIN_VALIDATION), the budget itself decides, so a smaller one (`small_set_budget`)
-    runs whole. An `epochs` hyper-parameter caps the passes either way."""
+    runs whole, and again while the run underfits and still learns (up to `budget`: a small set's
+    budget suits a fine-tune, not a reader that starts from nothing). An `epochs` hyper-parameter
+    caps the passes either way."""
+    ceiling = None
     if getattr(settings, "budget", None) is not None:
         chosen = settings.budget
     elif settings.epochs:
         chosen = settings.epochs * train_count
+    elif decisive(validation_count):
+        chosen = budget
     else:
-        chosen = budget if decisive(validation_count) else small_set_budget
+        chosen, ceiling = small_set_budget, budget
     if "epochs" in hparams:
         chosen = min(chosen, hparams["epochs"] * train_count)
+        ceiling = ceiling and min(ceiling, hparams["epochs"] * train_count)
     return Stopping(
         chosen,
         hparams.get("patience", 3),
         warmup_epochs=warmup_epochs,
         wall_seconds=getattr(settings, "wall_seconds", None),
+        ceiling=ceiling if ceiling and ceiling > chosen else None,
     )
 
 
@@ -120,10 +135,12 @@ def convergence(
     if state["best_val_accuracy"] is None:
         reasons.append("nothing was held out to decide on" + (": its budget decided" if budget_ran else ""))
     elif not decisive(validation_count):
+        cycles = state.get("cycles", 1)
         reasons.append(
             f"only {validation_count} validation CAPTCHAs (fewer than {MIN_VALIDATION}): too few "
             "to decide when to stop"
             + (f", so its whole budget ran ({state['images_seen']:,} examples)" if budget_ran else "")
+            + (f", {cycles} times over: its training accuracy still rose" if cycles > 1 else "")
         )
     elif state["stopped"] == "budget":
         reasons.append(
