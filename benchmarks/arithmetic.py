@@ -89,7 +89,9 @@ def main():
                           "1,000 fresh `math` CAPTCHAs at strength 0.5 (docs/arithmetic.md defines it), scored by "
                           "value with its Wilson 95% interval; the expression read exactly beside it.",
                           "the attacker and how it was trained", "measure", ["value", "expression"])  # fmt: skip
-        add_rows(finding, result, {"ctc-math (ctc)": "ctc from its base (digits, output extended), 10,000 at strength 0.5"})
+        add_rows(
+            finding, result, {"ctc-math (ctc)": "ctc from its base (digits, output extended), 10,000 at strength 0.5"}
+        )
         finding.run("run", note=trainings_note(timings))
         print(finding.write())
 
