@@ -27,7 +27,9 @@ AMBIGUOUS = frozenset("".join(AMBIGUOUS_GROUPS))
 LOOK_ALIKES = {"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "i": "1", "Z": "2", "z": "2",
                "S": "5", "s": "5", "G": "6", "b": "6", "T": "7", "B": "8", "g": "9", "q": "9", "0": "o", "1": "l",
                "5": "s", "2": "z", "8": "b", "9": "g", "6": "b",
-               "x": "×", "X": "×", "*": "×", "/": "÷", ":": "÷", "—": "-", "–": "-"}  # fmt: skip
+               "x": "×", "X": "×", "*": "×", "✕": "×", "/": "÷", ":": "÷", "—": "-", "–": "-",
+               # a Chinese model's look-alikes: ten, one and two read for plus, minus and equals
+               "十": "+", "＋": "+", "一": "-", "－": "-", "二": "=", "＝": "=", "？": "?"}  # fmt: skip
 
 
 def in_charset(text: str, charset: str) -> str:

@@ -27,6 +27,10 @@ def test_an_expression_is_worth_what_a_site_computes():
     # a reading: what follows its first "=" is the prompt's "?", however it was read
     assert reading_value("15+19=7") == 34 and reading_value("15+19") == 34
     assert reading_value("2018=7") == 2018 and reading_value("15+=?") is None
+    # an OCR engine's operators, brought to the set through their look-alikes (ddddocr reads + as 十)
+    from captchalab.charset import in_charset
+
+    assert in_charset("4十2=7", "0123456789+=?") == "4+2=7" and in_charset("3x4*2", "0123456789×") == "3×4×2"
 
 
 def test_math_draws_its_strength_definition_the_same_with_any_worker_count(tmp_path):
@@ -146,6 +150,25 @@ def test_ctc_reads_expressions_from_the_digit_base_extended(tmp_path):
     measured = next(iter(result["per_attacker"].values()))
     assert measured["count"] == 20 and {"expression_accuracy", "unparsable"} <= set(measured)
     assert json.loads((tmp_path / "m.json").read_text())["charset"] == "0123456789+=?"
+
+
+def test_a_study_page_scores_people_by_value(tmp_path):
+    from captchalab.data.dataset import GenerationSpec, generate_dataset
+    from captchalab.humans.answers import Rejected
+    from captchalab.humans.pool import StudySettings, open_study
+    from captchalab.kinds import expression_value
+
+    generate_dataset(GenerationSpec("math", 6, seed=5, strength=0.5), tmp_path / "math")
+    study = open_study(tmp_path / "s", [tmp_path / "math"], StudySettings(per_person=2, practice=0, attention=0))
+    p = study.start()
+    served = study.next_item(p.id)
+    assert served.item.kind == "arithmetic"
+    with pytest.raises(Rejected):  # the expression copied out is not an answer: the page asks the value
+        study.answer(p.id, served.token, served.item.truth)
+    record = study.answer(p.id, served.token, str(expression_value(served.item.truth)))
+    assert record["correct"]
+    served = study.next_item(p.id)
+    assert not study.answer(p.id, served.token, str(expression_value(served.item.truth) + 1))["correct"]
 
 
 def test_people_answer_with_the_value():

@@ -67,12 +67,17 @@ class SiteMath(Generator):
             ink = inks[k // 2]
             scale = min(1.0, (HEIGHT - 1) / tile.shape[0])
             if scale < 1:
-                tile = cv2.resize(tile, (max(1, round(tile.shape[1] * scale)), HEIGHT - 1), interpolation=cv2.INTER_AREA)
+                tile = cv2.resize(
+                    tile, (max(1, round(tile.shape[1] * scale)), HEIGHT - 1), interpolation=cv2.INTER_AREA
+                )
             y = (HEIGHT - tile.shape[0]) // 2
             whole = r.paste(image, tile, x, y, ink)
             # per-digit boxes: the frame's width shared out among the digits
             step = (whole[2] - whole[0]) / len(token)
-            boxes += [(int(whole[0] + i * step), whole[1], int(whole[0] + (i + 1) * step), whole[3]) for i in range(len(token))]
+            boxes += [
+                (int(whole[0] + i * step), whole[1], int(whole[0] + (i + 1) * step), whole[3])
+                for i in range(len(token))
+            ]
             x = whole[2] + 4
         jpeg = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, p["quality"]])[1], cv2.IMREAD_COLOR)
         return Rendered(jpeg, boxes)
