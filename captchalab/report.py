@@ -80,14 +80,15 @@ def render_html(report: Report) -> str:
     )
 
 
-def write_report(folder: Path, report: Report) -> None:
-    """report.json, report.md, report.html and the tables into `folder`, each file atomically."""
-    for name, rows in report.tables.items():
-        atomic_write_json(folder / f"{name}.json", rows)
-        write_csv(folder / f"{name}.csv", rows)
-    atomic_write_json(folder / "report.json", report.data)
-    atomic_write_text(folder / "report.md", report.markdown())
-    atomic_write_text(folder / "report.html", render_html(report))
+def write_report(folder: Path, report: Report, name: str = "report") -> None:
+    """NAME.json, NAME.md, NAME.html (report.* by default) and the tables into `folder`, each file
+    atomically."""
+    for table, rows in report.tables.items():
+        atomic_write_json(folder / f"{table}.json", rows)
+        write_csv(folder / f"{table}.csv", rows)
+    atomic_write_json(folder / f"{name}.json", report.data)
+    atomic_write_text(folder / f"{name}.md", report.markdown())
+    atomic_write_text(folder / f"{name}.html", render_html(report))
 
 
 def png_data_uri(path: Path) -> str:

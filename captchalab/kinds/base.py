@@ -82,6 +82,7 @@ class Kind:
     unit: ClassVar[str] = ""  # what char_accuracy counts
     unit_definition: ClassVar[str] = ""  # how (report.json's char_accuracy_definition)
     default_attacker: ClassVar[str] = ""  # what `train captcha` trains when no --attacker is named
+    audit_readers: ClassVar[tuple[str, ...]] = ()  # trained readers `audit` fields beyond the default and the style's
     question_parts: ClassVar[tuple[tuple[str, bool], ...]] = ()  # images shown with the question (name, alpha)
     example_style: ClassVar[str] = ""  # a built-in style of this kind (explore draws from it)
     # answers are strings of characters from a character set: its styles render a text they are

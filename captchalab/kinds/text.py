@@ -18,6 +18,7 @@ class TextKind(Kind):
         "and truth), divided by the number of true characters"
     )
     characters = True
+    audit_readers = ("ctc",)  # a reader that does not segment beside the seed's that does
     drawn_file = "boxes.json"
     asks = "Type the characters you see."
     view = "text"

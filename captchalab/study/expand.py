@@ -10,6 +10,7 @@ from pathlib import Path
 from ..attackers.base import get_attacker, read_model_info
 from ..data.dataset import GenerationSpec
 from ..plugins import get_generator
+from ..kinds import reads
 from .cells import AttackerRef, Cell, Training, derive_seed
 from .studyfile import MAX_CELLS, Study, StudyError
 
@@ -24,7 +25,7 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
     lo, hi = study.length
     style_kinds = {style: get_generator(style, list(study.plugin_dirs)).kind for style in axes["style"]}
     attacker_kinds = {entry["label"]: _entry_kind(study, entry) for entry in study.attackers}
-    unread = sorted(set(style_kinds.values()) - set(attacker_kinds.values()))
+    unread = sorted(k for k in set(style_kinds.values()) if not any(reads(a, k) for a in attacker_kinds.values()))
     if unread:
         raise StudyError(
             f"{study.path}: no attacker reads {', '.join(unread)} CAPTCHAs "
@@ -51,7 +52,7 @@ def build_cells(study: Study, max_cells: int = MAX_CELLS, resolve_base=None) -> 
         refs = [
             _attacker_ref(study, entry, coords, cell_params, resolve_base)
             for entry in study.attackers
-            if attacker_kinds[entry["label"]] == kind
+            if reads(attacker_kinds[entry["label"]], kind)
         ]
         cell_id = "-".join(_value_id(v) for v in coords.values())
         cells.append(Cell(cell_id, coords, test, refs, study.expect, study.ignore_case, examples=3))

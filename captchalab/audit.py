@@ -1,0 +1,382 @@
+"""`captchalab audit`: from a CAPTCHA design to one verdict a designer can act on.
+
+The audit finds the design's kind and fields the attacker ladder that reads it, as one study on
+the grid engine (so it runs on any backend and resumes): every installed attacker that reads the
+kind without training, off the shelf; and the kind's trained readers, each trained from its base
+until it converges at a fixed ladder of label budgets (the same for every design). From the cells
+it derives the break cost (for 10%, 50% and 90% success, the smallest budget that reaches it) and
+one verdict: a headline, the ladder, what each attacker read when it failed, the convergence
+state of every number, and what to try next, drawn from what was measured. verdict.json's schema
+is in docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .attackers.base import make_attacker
+from .data.dataset import GenerationSpec, Source
+from .errors import CaptchalabError
+from .kinds import get_kind, reads
+from .manifest import make_manifest
+from .plugins import get_generator, load_plugins
+from .report import Report, Section, write_report
+from .study.expand import build_cells
+from .study.runner import run_study
+from .study.studyfile import Study
+
+THRESHOLDS = (0.1, 0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """How much an audit measures: the label budgets each trained reader is trained at, and how many
+    fresh challenges every cell is attacked with."""
+
+    budgets: tuple[int, ...]
+    test_count: int
+    epochs: int | None = None  # at most this many passes per training (None: until it converges)
+
+
+LADDERS = {
+    "quick": Ladder((300, 1000, 3000), 300),
+    "standard": Ladder((100, 300, 1000, 3000, 10000), 1000),
+    "thorough": Ladder((100, 300, 1000, 3000, 10000, 30000), 2000),
+}
+
+
+def ladder_attackers(kind: str, style_reader: str, plugin_dirs=()) -> tuple[list[str], list[str], dict]:
+    """(the readers an audit trains, the off-the-shelf attackers it runs, {attacker: why it is left
+    out}) for CAPTCHAs of `kind`: the style's reader, the kind's default and its `audit_readers`;
+    every installed attacker that reads the kind without training and needs no setting."""
+    the_kind = get_kind(kind)
+    trained = list(dict.fromkeys(a for a in (style_reader, the_kind.default_attacker, *the_kind.audit_readers) if a))
+    off_shelf, left_out = [], {}
+    for name, cls in sorted(load_plugins(list(plugin_dirs))[1].items()):
+        if cls.trainable or not (reads(cls.kind, kind) or cls.any_kind):
+            continue
+        try:  # an engine not installed, or one that needs a setting (an endpoint, a model file)
+            make_attacker(name, "0123456789" if the_kind.characters else "", list(plugin_dirs)).for_kind(kind)
+            off_shelf.append(name)
+        except CaptchalabError as exc:
+            left_out[name] = str(exc)
+    return trained, off_shelf, left_out
+
+
+def audit(
+    style: str,
+    out: str | Path,
+    params: dict | None = None,
+    strength: float = 0.5,
+    budget: str | Ladder = "quick",
+    backend=None,
+    resume: bool = False,
+    humans=(),
+    plugin_dirs=(),
+    seed: int = 0,
+    say=lambda message: None,
+    on_cell=None,
+) -> dict:
+    """Audit the design `style` (with `params`, at `strength`) into `out`; returns the verdict (also
+    written as verdict.json, verdict.md and verdict.html). `backend`: a study backend
+    (study.backends.make_backend; default local, in this process)."""
+    from .pretrained import starting_model
+    from .study.backends import make_backend
+
+    if not isinstance(budget, Ladder) and budget not in LADDERS:
+        raise CaptchalabError(f"unknown budget {budget!r} (choose {', '.join(LADDERS)})")
+    ladder = budget if isinstance(budget, Ladder) else LADDERS[budget]
+    out = Path(out)
+    spec = GenerationSpec(
+        style, 1, seed=seed, strength=strength, params=dict(params or {}), plugin_dirs=tuple(plugin_dirs)
+    )
+    resolved = spec.check()
+    generator = get_generator(style, list(plugin_dirs))
+    trained, off_shelf, left_out = ladder_attackers(spec.kind, generator.reader_for(resolved), plugin_dirs)
+    epochs = {"epochs": ladder.epochs} if ladder.epochs else {}
+    entries = [{"label": name, "attacker": name, "train": "cell", "from": "base", **epochs} for name in trained]
+    entries += [{"label": name, "attacker": name} for name in off_shelf]
+    study = Study(
+        path=out / "audit",
+        name=f"audit of {style} at strength {strength}",
+        seed=seed,
+        charset=spec.charset,
+        length=(spec.min_length, spec.max_length),
+        test_count=ladder.test_count,
+        expect=None,
+        ignore_case=False,
+        plugin_dirs=tuple(str(d) for d in plugin_dirs),
+        converged_only=False,
+        grid={
+            "style": [style],
+            "strength": [strength],
+            "params": {k: [v] for k, v in (params or {}).items()},
+            "train_count": list(ladder.budgets),
+        },  # fmt: skip
+        attackers=entries,
+    )
+    cells = build_cells(
+        study,
+        resolve_base=lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=study.plugin_dirs, hparams=h),
+    )
+    start = time.perf_counter()
+    report = run_study(study, cells, out / "ladder", backend or make_backend("local"), resume, on_cell, humans)
+    verdict = judge(report, cells, style, strength, resolved, ladder, trained, off_shelf, left_out)
+    verdict["budget"] = budget if isinstance(budget, str) else "custom"
+    verdict["machine"] = {"cpu": cpu_name(), "cores": _cores(), "seconds": round(time.perf_counter() - start)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, Report(f"Audit: {style} at strength {strength}", verdict, verdict_sections(verdict)), "verdict")
+    return verdict
+
+
+def judge(report, cells, style, strength, params, ladder: Ladder, trained, off_shelf, left_out) -> dict:
+    """The verdict from a finished ladder study: per attacker its numbers at each budget, break
+    costs, the headline and the advice."""
+    rows = [r for r in report["rows"] if r.get("attacker")]
+    attackers = {}
+    for name in trained + off_shelf:
+        mine = [r for r in rows if r["attacker"] == name]
+        steps = [_step(r) for r in sorted(mine, key=lambda r: r["train_count"])]
+        if name in off_shelf:  # read the same at every budget: one number, over every cell's challenges
+            steps = [_pooled(mine)]
+        attackers[name] = {
+            "trained": name in trained,
+            "steps": steps,
+            "break_cost": _break_costs(steps, ladder.budgets) if name in trained else None,
+            "failures": _failures(report, cells, name),
+        }
+    verdict = {
+        "design": {
+            "style": style,
+            "strength": strength,
+            "parameters": params,
+            "kind": cells[0].test.kind if cells else "",
+        },
+        "ladder": list(ladder.budgets),
+        "test_count": ladder.test_count,
+        "thresholds": list(THRESHOLDS),
+        "attackers": attackers,
+        "left_out": left_out,
+        "manifest": make_manifest("verdict", command="audit", study=report["settings"]),
+    }
+    if report.get("frontier"):
+        verdict["people"] = report["frontier"]
+    verdict.update(_headline(attackers))
+    verdict["advice"] = _advice(attackers, ladder.budgets)
+    return verdict
+
+
+def _step(row: dict) -> dict:
+    return {
+        "budget": row["train_count"],
+        "success": row.get("captcha_accuracy"),
+        "interval": [row["ci95_low"], row["ci95_high"]] if row.get("ci95_low") is not None else None,
+        "per_second": row.get("captchas_per_second"),
+        "converged": row.get("converged"),
+        "lower_bound": bool(row.get("lower_bound")),
+        "status": row["status"],
+        "error": row.get("error") or None,
+    }
+
+
+def _pooled(rows: list[dict]) -> dict:
+    """An off-the-shelf attacker's one number: its successes over every cell's challenges."""
+    from .score import wilson
+
+    done = [r for r in rows if r["status"] == "done" and r.get("count")]
+    n = sum(r["count"] for r in done)
+    k = round(sum(r["captcha_accuracy"] * r["count"] for r in done))
+    speeds = [r["captchas_per_second"] for r in done if r.get("captchas_per_second")]
+    return {
+        "budget": 0,
+        "success": k / n if n else None,
+        "interval": wilson(k, n),
+        "per_second": round(sum(speeds) / len(speeds), 1) if speeds else None,
+        "converged": None,
+        "lower_bound": False,
+        "status": "done" if done else "failed",
+        "error": None if done else next((r.get("error") for r in rows if r.get("error")), "no cell finished"),
+        "count": n,
+    }
+
+
+def _break_costs(steps: list[dict], ladder) -> dict:
+    """For each threshold: the smallest budget whose success reaches it, as the range it lies in
+    ("between" the budget before and it), or "more than" the largest when none does."""
+    costs = {}
+    for t in THRESHOLDS:
+        reached = next((s for s in steps if s["status"] == "done" and (s["success"] or 0) >= t), None)
+        key = f"{round(t * 100)}%"
+        if reached is None:
+            costs[key] = {"more_than": max(ladder), "said": f"more than {max(ladder):,}"}
+            continue
+        n = reached["budget"]
+        before = max((b for b in ladder if b < n), default=0)
+        costs[key] = {
+            "between": [before, n],
+            "said": f"between {before:,} and {n:,}" if before else f"at most {n:,}",
+            "lower_bound": reached["lower_bound"],
+        }
+    return costs
+
+
+def _best(attackers: dict, trained: bool) -> tuple[str, dict] | None:
+    found = [(name, s) for name, a in attackers.items() if a["trained"] == trained for s in a["steps"]
+             if s["status"] == "done" and s["success"] is not None]  # fmt: skip
+    if not found:
+        return None
+    # the highest success; among equals, the fewest labels
+    return max(found, key=lambda f: (round(f[1]["success"], 3), -f[1]["budget"]))
+
+
+def _said(name: str, step: dict) -> str:
+    low, high = step["interval"] or (None, None)
+    interval = f" ({low:.1%}-{high:.1%})" if low is not None else ""
+    bound = " (a lower bound: it had not converged)" if step["lower_bound"] else ""
+    return f"{name} reads {step['success']:.1%}{interval}{bound}"
+
+
+def _headline(attackers: dict) -> dict:
+    trained, shelf = _best(attackers, True), _best(attackers, False)
+    best = max((b for b in (trained, shelf) if b), key=lambda b: b[1]["success"], default=None)
+    if best is None:
+        return {"status": "unmeasured", "headline": "no attacker finished: see the ladder's errors"}
+    success = best[1]["success"]
+    status = "broken" if success >= 0.5 else "weakened" if success >= 0.1 else "holds"
+    parts = []
+    if trained:
+        parts.append(f"{_said(*trained)} after {trained[1]['budget']:,} labelled CAPTCHAs")
+    if shelf:
+        parts.append(f"{_said(*shelf)} off the shelf")
+    speed = best[1].get("per_second")
+    rate = f"; that solves about {success * speed:.1f} a second on this machine" if speed and success < 0.5 else ""
+    return {
+        "status": status,
+        "headline": f"{status}: " + "; ".join(parts) + rate,
+        "rests_on_unconverged": bool(best[1]["lower_bound"]),
+    }
+
+
+def _advice(attackers: dict, ladder) -> list[str]:
+    """What to try next, in words, from what was measured (each rule names the numbers it reads)."""
+    top = {name: max((s["success"] or 0 for s in a["steps"] if s["status"] == "done"), default=0)
+           for name, a in attackers.items()}  # fmt: skip
+    advice = []
+    if "segment" in top and "ctc" in top and top["ctc"] >= 0.5 and top["segment"] < top["ctc"] / 2:
+        advice.append(
+            f"Segmentation fails (segment at most {top['segment']:.0%}) but a reader that does not segment "
+            f"does not (ctc {top['ctc']:.0%}): distortion that defeats cutting will not stop it."
+        )
+    shelf = [n for n, a in attackers.items() if not a["trained"] and top[n] >= 0.1]
+    if shelf:
+        advice.append(
+            f"No training is needed to attack it: {', '.join(f'{n} ({top[n]:.0%})' for n in shelf)} off the shelf. "
+            "A design an attacker can solve without labelling anything gives the least protection."
+        )
+    for name, a in attackers.items():
+        cost = (a["break_cost"] or {}).get("90%", {})
+        if a["trained"] and "between" in cost and cost["between"][1] <= 1000:
+            advice.append(
+                f"{name} reaches 90% with {cost['said']} labelled CAPTCHAs, an afternoon of labelling: "
+                "a stronger setting of this design (or another design) is needed to raise that cost."
+            )
+            break
+    if all(v < 0.1 for v in top.values()) and top:
+        advice.append(
+            f"No attacker here reached 10% with up to {max(ladder):,} labels. Check what people pay for it "
+            "(`--humans`), and that a 1% solver at its speed is not already a working bot."
+        )
+    if any(s["lower_bound"] for a in attackers.values() for s in a["steps"]):
+        advice.append(
+            "Numbers marked as lower bounds come from attackers that had not converged (too few labels to "
+            "decide when to stop, or a budget that ended first): a patient attacker reads at least that much."
+        )
+    return advice
+
+
+def _failures(report: dict, cells, name: str, limit: int = 3) -> list[dict]:
+    """What `name` read on a few challenges it failed, at the largest budget it ran (truth beside)."""
+    results = [c for c in report["cells"] if name in (c.get("per_attacker") or {})]
+    if not results:
+        return []
+    last = max(results, key=lambda c: c["coords"].get("train_count", 0))
+    misread = last["per_attacker"][name].get("misread") or []
+    cell = next(c for c in cells if c.id == last["id"])
+    source = Source(spec=cell.test)
+    return [{"truth": source.sample(index).text, "read": read} for index, read in misread[:limit]]
+
+
+def verdict_sections(verdict: dict) -> list[Section]:
+    ladder = verdict["ladder"]
+    lines = [
+        "| attacker | " + " | ".join(f"{n:,} labels" for n in ladder) + " | off the shelf | challenges/s |",
+        "|---" * (len(ladder) + 3) + "|",
+    ]
+    for name, a in verdict["attackers"].items():
+        by_budget = {s["budget"]: s for s in a["steps"]}
+        cells = [_cell(by_budget.get(n)) for n in ladder] if a["trained"] else ["-"] * len(ladder)
+        shelf = "-" if a["trained"] else _cell(a["steps"][0])
+        speeds = [s["per_second"] for s in a["steps"] if s.get("per_second")]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {shelf} | {speeds[-1] if speeds else '-'} |")
+    costs = ["| attacker | " + " | ".join(f"{k} success" for k in ("10%", "50%", "90%")) + " |", "|---|---|---|---|"]
+    for name, a in verdict["attackers"].items():
+        if a["break_cost"]:
+            costs.append(f"| {name} | " + " | ".join(a["break_cost"][k]["said"] for k in ("10%", "50%", "90%")) + " |")
+    failed = [
+        f"- {name}: " + "; ".join(f"read {f['read'] or '(nothing)'!r} for {f['truth']!r}" for f in a["failures"])
+        for name, a in verdict["attackers"].items()
+        if a["failures"]
+    ]
+    machine = verdict.get("machine", {})
+    return [
+        Section(None, [f"**{verdict['headline']}**"]),
+        Section(
+            "The ladder",
+            lines
+            + [
+                "",
+                "Success in one attempt on fresh challenges, with its Wilson 95% interval; * marks a lower "
+                "bound (the attacker had not converged). Throughput beside it: a solver that succeeds rarely "
+                "but fast is still a working bot.",
+            ],
+        ),
+        Section("Break cost: labelled CAPTCHAs an attacker needs", costs),
+        Section("What the attackers read when they failed", failed or ["(none failed)"]),
+        Section("What to try next", [f"- {a}" for a in verdict["advice"]] or ["- nothing measured suggests a change"]),
+        Section(
+            "Left out",
+            [f"- {n}: {why}" for n, why in verdict["left_out"].items()] or ["- none"],
+        ),
+        Section(
+            None,
+            [
+                f"Measured on {machine.get('cpu', 'an unknown CPU')} ({machine.get('cores', '?')} cores) in {machine.get('seconds', '?')} s."
+            ],
+        ),
+    ]
+
+
+def _cell(step: dict | None) -> str:
+    if not step or step["status"] != "done" or step["success"] is None:
+        return "failed" if step else "-"
+    low, high = step["interval"] or (0, 0)
+    return f"{step['success']:.1%} ({low:.1%}-{high:.1%})" + ("*" if step["lower_bound"] else "")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cores() -> int:
+    from .study.cells import cpu_count
+
+    return cpu_count()
