@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .attack import attack_source
 from .attackers.base import make_attacker
 from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
@@ -48,21 +49,27 @@ LADDERS = {
 }
 
 
-def ladder_attackers(kind: str, style_reader: str, plugin_dirs=()) -> tuple[list[str], list[str], dict]:
+def ladder_attackers(spec: GenerationSpec, style_reader: str) -> tuple[list[str], list[str], dict]:
     """(the readers an audit trains, the off-the-shelf attackers it runs, {attacker: why it is left
-    out}) for CAPTCHAs of `kind`: the style's reader, the kind's default and its `audit_readers`;
-    every installed attacker that reads the kind without training and needs no setting."""
-    the_kind = get_kind(kind)
+    out}) for the design `spec` draws: the style's reader, the kind's default and its
+    `audit_readers`; every installed attacker that reads the kind without training and reads one
+    challenge of the design here (one not installed, or that needs a setting, is left out)."""
+    the_kind = get_kind(spec.kind)
     trained = list(dict.fromkeys(a for a in (style_reader, the_kind.default_attacker, *the_kind.audit_readers) if a))
     off_shelf, left_out = [], {}
-    for name, cls in sorted(load_plugins(list(plugin_dirs))[1].items()):
-        if cls.trainable or not (reads(cls.kind, kind) or cls.any_kind):
+    probe = Source(spec=replace(spec, count=1))
+    for name, cls in sorted(load_plugins(list(spec.plugin_dirs))[1].items()):
+        if cls.trainable or not (reads(cls.kind, spec.kind) or cls.any_kind):
             continue
-        try:  # an engine not installed, or one that needs a setting (an endpoint, a model file)
-            make_attacker(name, "0123456789" if the_kind.characters else "", list(plugin_dirs)).for_kind(kind)
+        try:
+            attacker = make_attacker(name, spec.charset, list(spec.plugin_dirs)).for_kind(spec.kind)
+            result, _ = attack_source(attacker, probe, workers=0)
+            if result["skipped"]:
+                raise CaptchalabError(next(iter(result["skipped_reasons"].values()), "it could not read a challenge"))
             off_shelf.append(name)
-        except CaptchalabError as exc:
-            left_out[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001  (a plugin may fail in any way: it is named, not run)
+            why = str(exc) if isinstance(exc, CaptchalabError) else f"{type(exc).__name__}: {exc}"
+            left_out[name] = why.removeprefix(f"{name}: ")
     return trained, off_shelf, left_out
 
 
@@ -95,7 +102,7 @@ def audit(
     )
     resolved = spec.check()
     generator = get_generator(style, list(plugin_dirs))
-    trained, off_shelf, left_out = ladder_attackers(spec.kind, generator.reader_for(resolved), plugin_dirs)
+    trained, off_shelf, left_out = ladder_attackers(spec, generator.reader_for(resolved))
     epochs = {"epochs": ladder.epochs} if ladder.epochs else {}
     entries = [{"label": name, "attacker": name, "train": "cell", "from": "base", **epochs} for name in trained]
     entries += [{"label": name, "attacker": name} for name in off_shelf]
@@ -128,7 +135,11 @@ def audit(
     verdict["budget"] = budget if isinstance(budget, str) else "custom"
     verdict["machine"] = {"cpu": cpu_name(), "cores": _cores(), "seconds": round(time.perf_counter() - start)}
     out.mkdir(parents=True, exist_ok=True)
-    write_report(out, Report(f"Audit: {style} at strength {strength}", verdict, verdict_sections(verdict)), "verdict")
+    sections = verdict_sections(verdict)
+    curve = out / "ladder" / "curve.png"
+    if curve.is_file():  # the ladder study's curve: success by label budget, one line per attacker
+        sections.insert(2, Section("Success by label budget", images=[("success by label budget", curve)]))
+    write_report(out, Report(f"Audit: {style} at strength {strength}", verdict, sections), "verdict")
     return verdict
 
 

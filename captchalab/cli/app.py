@@ -198,14 +198,16 @@ def epoch_reporter(epochs: Optional[int] = None):
     return report
 
 
-def cell_reporter(total: int):
-    """One line per finished cell, with the time left at the pace so far."""
+def cell_reporter(total: int | None = None):
+    """One line per finished cell, with the time left at the pace so far (`total`: the cells to
+    run, else what the progress says)."""
 
     def report(result, progress):
+        all_cells = total or progress.ran + progress.left
         state = "done" if result.get("status") == "done" else f"failed: {result.get('error', '')[:120]}"
         name = result.get("id") or ", ".join(f"{k}={v}" for k, v in (result.get("coords") or {}).items())
         pace = progress.seconds / progress.ran
-        say(f"[{progress.ran}/{total}] {name}: {state}; {pace:.1f} s/cell, about {pace * progress.left:.0f} s left")
+        say(f"[{progress.ran}/{all_cells}] {name}: {state}; {pace:.1f} s/cell, about {pace * progress.left:.0f} s left")
 
     return report
 

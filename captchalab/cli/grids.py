@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from enum import Enum
 from typing import List, Optional
 
 import typer
@@ -18,9 +19,11 @@ from .app import (
     Humans,
     Jobs,
     Models,
+    Params,
     Plugins,
     ReadOnlyAttackers,
     Resume,
+    Strength,
     Workers,
     app,
     cell_reporter,
@@ -235,3 +238,58 @@ def run(
     failed = sum(r["status"] != "done" for r in report["rows"])
     say(f"{len(report['rows'])} results ({failed} failed)")
     typer.echo(str(out / "report.html"))
+
+
+class AuditBudget(str, Enum):
+    quick = "quick"
+    standard = "standard"
+    thorough = "thorough"
+
+
+@app.command()
+def audit(
+    style: str = typer.Option(..., help="The design to audit: a style (built-in or from --plugins)."),
+    param: Params = None,
+    strength: Strength = 0.5,
+    budget: AuditBudget = typer.Option(
+        AuditBudget.quick,
+        help="quick: three label budgets (300 to 3,000), 300 challenges a cell; standard: 100 to 10,000, "
+        "1,000 a cell; thorough: to 30,000, 2,000 a cell.",
+    ),
+    out: Optional[Path] = typer.Option(None, help="Verdict folder (default results/audit-<style>)."),
+    resume: Resume = False,
+    force: Force = False,
+    backend: BackendOption = Backend.local,
+    address: Address = None,
+    jobs: Jobs = 1,
+    humans: Humans = None,
+    seed: int = typer.Option(0, help="Seed of every cell's challenges and trainings."),
+    plugins: Plugins = None,
+):
+    """Audit a CAPTCHA design: every attacker that reads its kind, off the shelf and trained at a
+    ladder of label budgets, into one verdict (verdict.md, verdict.html, verdict.json)."""
+    from ..audit import audit as run_audit
+    from ..humans.records import check_study_folders
+    from ..plugins import get_generator
+
+    generator = get_generator(style, dirs(plugins))
+    params = generator.parse_params(param or [])
+    humans = check_study_folders(humans or [])
+    out = out or Path("results") / f"audit-{style}"
+    _fresh_or_resumed(out, resume, force)
+    verdict = run_audit(
+        style,
+        out,
+        params,
+        strength,
+        budget.value,
+        make_backend(backend, address, jobs),
+        resume,
+        humans,
+        dirs(plugins),
+        seed,
+        say,
+        cell_reporter(),
+    )
+    say(verdict["headline"])
+    typer.echo(str(out / "verdict.html"))

@@ -1,0 +1,118 @@
+"""`captchalab audit`: a tiny audit of one design of each kind end to end (the real engine, real
+trainings from the bases, the off-the-shelf attackers installed here), the verdict's structure, a
+headline that says when it rests on an attacker that had not converged, an interrupted audit that
+resumes to the same verdict, and bad command lines."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_one_line_error, run_cli
+
+TINY = dict(budgets=(12, 24), test_count=8, epochs=1)
+
+
+@pytest.fixture
+def with_mnist_base(tiny_model_path):
+    """segment's base (models/mnist.keras) from the session's tiny MNIST network, not a real one."""
+    Path("models").mkdir(exist_ok=True)
+    for suffix in (".keras", ".json"):
+        shutil.copy(tiny_model_path.with_suffix(suffix), Path("models") / f"mnist{suffix}")
+
+
+def check_verdict(verdict: dict, out: Path, kind: str, trained: set, off_shelf: set) -> None:
+    assert verdict["design"]["kind"] == kind and verdict["ladder"] == [12, 24]
+    assert {n for n, a in verdict["attackers"].items() if a["trained"]} == trained
+    assert off_shelf <= {n for n, a in verdict["attackers"].items() if not a["trained"]}
+    for name, a in verdict["attackers"].items():
+        steps = a["steps"]
+        assert [s["budget"] for s in steps] == ([12, 24] if a["trained"] else [0]), name
+        for s in steps:
+            assert s["status"] == "done" and 0 <= s["success"] <= 1 and s["interval"][0] <= s["success"], name
+        if a["trained"]:
+            assert set(a["break_cost"]) == {"10%", "50%", "90%"}
+            assert all("said" in c for c in a["break_cost"].values())
+    assert verdict["status"] in ("broken", "weakened", "holds") and verdict["headline"].startswith(verdict["status"])
+    assert verdict["machine"]["seconds"] >= 0 and verdict["machine"]["cpu"]
+    assert json.loads((out / "verdict.json").read_text())["headline"] == verdict["headline"]
+    page = (out / "verdict.md").read_text()
+    assert verdict["headline"] in page and "Break cost" in page and (out / "verdict.html").is_file()
+
+
+def test_a_text_design_is_audited_end_to_end_and_an_unconverged_headline_says_so(tmp_path, with_mnist_base):
+    from captchalab.audit import Ladder, audit
+
+    verdict = audit("distorted", tmp_path / "a", strength=0.3, budget=Ladder(**TINY))
+    check_verdict(verdict, tmp_path / "a", "text", {"segment", "ctc"}, {"ddddocr"})
+    # one epoch on a dozen labels converges nothing: every trained number is a lower bound, said so
+    assert all(s["lower_bound"] for a in verdict["attackers"].values() if a["trained"] for s in a["steps"])
+    if verdict["rests_on_unconverged"]:
+        assert "a lower bound: it had not converged" in verdict["headline"]
+    assert any("lower bounds" in line for line in verdict["advice"])
+    assert "vlm" in verdict["left_out"]  # a read-only attacker that needs a setting is named, not run
+
+
+@pytest.mark.parametrize(
+    "style, kind, trained, off_shelf",
+    [
+        ("grid3", "grid", {"tilecnn"}, set()),
+        ("slider", "slider", {"locator"}, {"template"}),
+        ("rotation", "rotation", {"rotnet"}, {"orientation"}),
+    ],
+)
+def test_each_kind_gets_its_ladder(tmp_path, style, kind, trained, off_shelf, with_mnist_base):
+    from captchalab.audit import Ladder, audit
+
+    verdict = audit(style, tmp_path / style, strength=0.5, budget=Ladder(**TINY))
+    check_verdict(verdict, tmp_path / style, kind, trained, off_shelf)
+
+
+def test_arithmetic_is_audited_by_the_text_readers():
+    from captchalab.audit import ladder_attackers
+    from captchalab.data.dataset import GenerationSpec
+
+    trained, off_shelf, left_out = ladder_attackers(GenerationSpec("math", 1, strength=0.5), "")
+    assert trained == ["segment", "ctc"] and "vlm" in left_out
+    assert {"ddddocr", "rapidocr", "tesseract"} & set(off_shelf)  # those installed here read it off the shelf
+
+
+def test_an_interrupted_audit_resumes_to_the_same_verdict(tmp_path):
+    from captchalab.audit import Ladder, audit
+
+    ladder = Ladder(**TINY)
+    whole = audit("slider", tmp_path / "whole", budget=ladder)
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(result, progress):
+        if progress.ran == 2:  # the first cell is saved, the second is not
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        audit("slider", tmp_path / "cut", budget=ladder, on_cell=stop_after_first)
+    assert not (tmp_path / "cut" / "verdict.json").exists()  # nothing half-written
+    resumed = audit("slider", tmp_path / "cut", budget=ladder, resume=True)
+    for verdict in (whole, resumed):
+        verdict.pop("machine")
+        for attacker in verdict["attackers"].values():
+            for step in attacker["steps"]:
+                step.pop("per_second")  # a speed, measured anew
+    assert resumed == whole
+
+
+def test_bad_audits_are_one_line_errors(tmp_path):
+    for args, fragment in (
+        (["--style", "nosuch"], "unknown style"),
+        (["--style", "distorted", "--budget", "huge"], "huge"),
+        (["--style", "math", "--param", "operators=^"], "each must be one of"),
+        (["--style", "distorted", "--strength", "2"], "strength"),
+    ):
+        result = run_cli("audit", *args, "--out", tmp_path / "v")
+        assert_one_line_error(result, fragment)
+        assert not (tmp_path / "v").exists()
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "x").write_text("")
+    assert_one_line_error(run_cli("audit", "--style", "slider", "--out", tmp_path / "v"), "already exists")
