@@ -10,7 +10,7 @@ from conftest import REPO
 # top to bottom; a module may import from its own layer (without a circle) or any layer below
 LAYERS = [
     ["cli", "__main__"],
-    ["study", "sweep", "matrix", "quickstart", "explore", "visualize", "humans"],
+    ["study", "sweep", "matrix", "audit", "quickstart", "explore", "visualize", "humans"],
     ["train", "attack", "pretrained", "testing", "ensemble"],
     ["attackers", "generation", "generator", "render", "generators"],
     ["data"],
