@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .attack import attack_source
 from .attackers.base import make_attacker
-from .data.dataset import GenerationSpec, Source
+import numpy as np
+
+from .data.dataset import FolderPart, GenerationSpec, Source, file_hashes, read_dataset
 from .errors import CaptchalabError
 from .kinds import get_kind, reads
-from .manifest import make_manifest
+from .manifest import make_manifest, sha256_bytes
 from .plugins import get_generator, load_plugins
 from .report import Report, Section, write_report
+from .study.cells import AttackerRef, Cell, Training, derive_seed
 from .study.expand import build_cells
 from .study.runner import run_study
 from .study.studyfile import Study
@@ -49,15 +52,15 @@ LADDERS = {
 }
 
 
-def ladder_attackers(spec: GenerationSpec, style_reader: str) -> tuple[list[str], list[str], dict]:
+def ladder_attackers(spec, style_reader: str) -> tuple[list[str], list[str], dict]:
     """(the readers an audit trains, the off-the-shelf attackers it runs, {attacker: why it is left
-    out}) for the design `spec` draws: the style's reader, the kind's default and its
+    out}) for the design of `spec` (a GenerationSpec or FolderPart of one challenge, read as a probe): the style's reader, the kind's default and its
     `audit_readers`; every installed attacker that reads the kind without training and reads one
     challenge of the design here (one not installed, or that needs a setting, is left out)."""
     the_kind = get_kind(spec.kind)
     trained = list(dict.fromkeys(a for a in (style_reader, the_kind.default_attacker, *the_kind.audit_readers) if a))
     off_shelf, left_out = [], {}
-    probe = Source(spec=replace(spec, count=1))
+    probe = Source(spec=spec)
     for name, cls in sorted(load_plugins(list(spec.plugin_dirs))[1].items()):
         if cls.trainable or not (reads(cls.kind, spec.kind) or cls.any_kind):
             continue
@@ -74,10 +77,13 @@ def ladder_attackers(spec: GenerationSpec, style_reader: str) -> tuple[list[str]
 
 
 def audit(
-    style: str,
     out: str | Path,
+    style: str | None = None,
     params: dict | None = None,
     strength: float = 0.5,
+    dataset: str | Path | None = None,
+    test: str | Path | None = None,
+    kind: str | None = None,
     budget: str | Ladder = "quick",
     backend=None,
     resume: bool = False,
@@ -87,25 +93,65 @@ def audit(
     say=lambda message: None,
     on_cell=None,
 ) -> dict:
-    """Audit the design `style` (with `params`, at `strength`) into `out`; returns the verdict (also
-    written as verdict.json, verdict.md and verdict.html). `backend`: a study backend
-    (study.backends.make_backend; default local, in this process)."""
+    """Audit a design into `out`; returns the verdict (also written as verdict.json, verdict.md and
+    verdict.html). The design is a `style` (with `params`, at `strength`), or a `dataset` folder of
+    labelled CAPTCHAs (its labels read as `kind` if given), tested on `test` or on a split of its
+    own. `backend`: a study backend (study.backends.make_backend; default local, in this process)."""
     from .pretrained import starting_model
     from .study.backends import make_backend
 
+    if (style is None) == (dataset is None):
+        raise CaptchalabError("give exactly one of `style` and `dataset`")
     if not isinstance(budget, Ladder) and budget not in LADDERS:
         raise CaptchalabError(f"unknown budget {budget!r} (choose {', '.join(LADDERS)})")
     ladder = budget if isinstance(budget, Ladder) else LADDERS[budget]
     out = Path(out)
+    resolve_base = lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=tuple(plugin_dirs), hparams=h)  # noqa: E731
+    if style is not None:
+        if test is not None or kind is not None:
+            raise CaptchalabError("`test` and `kind` apply to `dataset`; a style draws its own challenges")
+        study, cells, design, found = _style_ladder(
+            out, style, params, strength, ladder, plugin_dirs, seed, resolve_base
+        )
+    else:
+        if params:
+            raise CaptchalabError("`params` apply to `style`, not to `dataset`")
+        study, cells, design, found = _dataset_ladder(out, dataset, test, kind, ladder, plugin_dirs, seed, resolve_base)
+    start = time.perf_counter()
+    report = run_study(study, cells, out / "ladder", backend or make_backend("local"), resume, on_cell, humans)
+    verdict = judge(report, cells, design, ladder, *found)
+    verdict["budget"] = budget if isinstance(budget, str) else "custom"
+    verdict["machine"] = {"cpu": cpu_name(), "cores": _cores(), "seconds": round(time.perf_counter() - start)}
+    out.mkdir(parents=True, exist_ok=True)
+    sections = verdict_sections(verdict)
+    curve = out / "ladder" / "curve.png"
+    if curve.is_file():  # the ladder study's curve: success by label budget, one line per attacker
+        sections.insert(
+            2,
+            Section(
+                "Success by label budget",
+                ["Each attacker's success against the labels it trained on (ladder/curve.png)."],
+                images=[("success by label budget", curve)],
+            ),
+        )
+    write_report(out, Report(f"Audit: {design['name']}", verdict, sections), "verdict")
+    return verdict
+
+
+def _entries(trained, off_shelf, ladder: Ladder) -> list[dict]:
+    epochs = {"epochs": ladder.epochs} if ladder.epochs else {}
+    return [{"label": n, "attacker": n, "train": "cell", "from": "base", **epochs} for n in trained] + [
+        {"label": n, "attacker": n} for n in off_shelf
+    ]
+
+
+def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resolve_base):
+    """The ladder of a style as a study: one cell per budget, each with fresh challenges."""
     spec = GenerationSpec(
         style, 1, seed=seed, strength=strength, params=dict(params or {}), plugin_dirs=tuple(plugin_dirs)
     )
     resolved = spec.check()
-    generator = get_generator(style, list(plugin_dirs))
-    trained, off_shelf, left_out = ladder_attackers(spec, generator.reader_for(resolved))
-    epochs = {"epochs": ladder.epochs} if ladder.epochs else {}
-    entries = [{"label": name, "attacker": name, "train": "cell", "from": "base", **epochs} for name in trained]
-    entries += [{"label": name, "attacker": name} for name in off_shelf]
+    found = ladder_attackers(spec, get_generator(style, list(plugin_dirs)).reader_for(resolved))
     study = Study(
         path=out / "audit",
         name=f"audit of {style} at strength {strength}",
@@ -123,27 +169,102 @@ def audit(
             "params": {k: [v] for k, v in (params or {}).items()},
             "train_count": list(ladder.budgets),
         },  # fmt: skip
-        attackers=entries,
+        attackers=_entries(found[0], found[1], ladder),
     )
-    cells = build_cells(
-        study,
-        resolve_base=lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=study.plugin_dirs, hparams=h),
-    )
-    start = time.perf_counter()
-    report = run_study(study, cells, out / "ladder", backend or make_backend("local"), resume, on_cell, humans)
-    verdict = judge(report, cells, style, strength, resolved, ladder, trained, off_shelf, left_out)
-    verdict["budget"] = budget if isinstance(budget, str) else "custom"
-    verdict["machine"] = {"cpu": cpu_name(), "cores": _cores(), "seconds": round(time.perf_counter() - start)}
-    out.mkdir(parents=True, exist_ok=True)
-    sections = verdict_sections(verdict)
-    curve = out / "ladder" / "curve.png"
-    if curve.is_file():  # the ladder study's curve: success by label budget, one line per attacker
-        sections.insert(2, Section("Success by label budget", images=[("success by label budget", curve)]))
-    write_report(out, Report(f"Audit: {style} at strength {strength}", verdict, sections), "verdict")
-    return verdict
+    design = {"name": f"{style} at strength {strength}", "style": style, "strength": strength,
+              "parameters": resolved, "kind": spec.kind}  # fmt: skip
+    return study, build_cells(study, resolve_base=resolve_base), design, found
 
 
-def judge(report, cells, style, strength, params, ladder: Ladder, trained, off_shelf, left_out) -> dict:
+def split_by_picture(dataset, test_count: int, seed: int) -> tuple[list[str], list[str]]:
+    """(training names, test names) of a dataset folder: its images grouped by content (a picture
+    stored twice stays on one side), the groups in a seeded order, the first `test_count` images'
+    groups to test. The training names keep that order: each budget of the ladder is a prefix."""
+    groups: dict[str, list[str]] = {}
+    for name in dataset.filenames:
+        try:
+            key = sha256_bytes((dataset.root / name).read_bytes())
+        except OSError:  # unreadable: its own group (the attack skips and names it)
+            key = f"unreadable:{name}"
+        groups.setdefault(key, []).append(name)
+    order = [list(groups.values())[i] for i in np.random.default_rng(seed).permutation(len(groups))]
+    test, train = [], []
+    for names in order:
+        (test if len(test) < test_count else train).extend(names)
+    return train, test
+
+
+def _dataset_ladder(out, folder, test_folder, kind, ladder, plugin_dirs, seed, resolve_base):
+    """The ladder of a dataset folder as a study: nested prefixes of its training part, every cell
+    tested on the same test part (its own split, or `test_folder`)."""
+    load_plugins(list(plugin_dirs))  # a plugin may define the kind the folder's labels hold
+    whole = read_dataset(folder, None, False, kind)
+    root, kind = str(Path(folder).resolve()), whole.kind
+    if test_folder is not None:
+        tests = read_dataset(test_folder, None, False, kind)
+        shared = file_hashes(whole) & file_hashes(tests)
+        if shared:
+            raise CaptchalabError(
+                f"`test` {test_folder} shares {len(shared)} images with {folder}: test on other CAPTCHAs"
+            )
+        train_names = [whole.filenames[i] for i in np.random.default_rng(seed).permutation(len(whole))]
+        test_part = FolderPart(str(Path(test_folder).resolve()), tuple(tests.filenames), kind, tuple(plugin_dirs))
+        rule = f"all of {folder} to train (in a seeded order), {test_folder} to test"
+    else:
+        test_count = min(ladder.test_count, len(whole) // 4)
+        train_names, test_names = split_by_picture(whole, test_count, seed)
+        test_part = FolderPart(root, tuple(test_names), kind, tuple(plugin_dirs))
+        rule = (f"by picture (identical images on one side), groups in a seeded order (seed {seed}): "
+                f"{len(test_names)} to test, the other {len(train_names)} to train")  # fmt: skip
+    if len(train_names) < ladder.budgets[0]:
+        raise CaptchalabError(
+            f"{folder} holds {len(whole)} labelled CAPTCHAs: too few for the smallest budget "
+            f"({ladder.budgets[0]:,}) beside its test split ({test_part.count:,})"
+        )
+    budgets = [b for b in ladder.budgets if b < len(train_names)] + [len(train_names)]
+    probe = FolderPart(test_part.root, test_part.names[:1], kind, tuple(plugin_dirs))
+    found = ladder_attackers(probe, "")
+    trained, off_shelf, _ = found
+    charset = whole.charset if get_kind(kind).characters else ""
+    epochs = ladder.epochs
+    cells = []
+    for k, n in enumerate(budgets):
+        part = FolderPart(root, tuple(train_names[:n]), kind, tuple(plugin_dirs))
+        refs = []
+        for name in trained:
+            start = str(resolve_base(name, charset, {}) or "scratch")
+            training = Training(name, part, start, (), epochs, derive_seed(seed, "train", n) % 10_000)
+            refs.append(AttackerRef(name, training=training, charset=charset))
+        if k == 0:  # off the shelf: the same test part in every cell, read once
+            refs += [AttackerRef(name, name=name, charset=charset) for name in off_shelf]
+        cells.append(Cell(f"budget-{n}", {"style": f"dataset:{Path(folder).name}", "train_count": n, "seed": 0},
+                          test_part, refs, examples=3))  # fmt: skip
+    study = Study(
+        path=out / "audit",
+        name=f"audit of {Path(folder).name}",
+        seed=seed,
+        charset=charset,
+        length=(1, 8),
+        test_count=test_part.count,
+        expect=None,
+        ignore_case=False,
+        plugin_dirs=tuple(str(d) for d in plugin_dirs),
+        converged_only=False,
+        grid={
+            "dataset": root,
+            "test": str(test_folder) if test_folder else None,
+            "kind": kind,
+            "train_count": budgets,
+            "epochs": epochs,
+        },  # fmt: skip
+        attackers=_entries(trained, off_shelf, ladder),
+    )
+    design = {"name": Path(folder).name, "dataset": root, "count": len(whole), "kind": kind, "split": rule,
+              "rejected_rows": len(whole.rejected)}  # fmt: skip
+    return study, cells, design, found
+
+
+def judge(report, cells, design: dict, ladder: Ladder, trained, off_shelf, left_out) -> dict:
     """The verdict from a finished ladder study: per attacker its numbers at each budget, break
     costs, the headline and the advice."""
     rows = [r for r in report["rows"] if r.get("attacker")]
@@ -156,18 +277,13 @@ def judge(report, cells, style, strength, params, ladder: Ladder, trained, off_s
         attackers[name] = {
             "trained": name in trained,
             "steps": steps,
-            "break_cost": _break_costs(steps, ladder.budgets) if name in trained else None,
+            "break_cost": _break_costs(steps, [s["budget"] for s in steps]) if name in trained else None,
             "failures": _failures(report, cells, name),
         }
     verdict = {
-        "design": {
-            "style": style,
-            "strength": strength,
-            "parameters": params,
-            "kind": cells[0].test.kind if cells else "",
-        },
-        "ladder": list(ladder.budgets),
-        "test_count": ladder.test_count,
+        "design": design,
+        "ladder": sorted({c.coords["train_count"] for c in cells}),
+        "test_count": cells[0].test.count if cells else 0,
         "thresholds": list(THRESHOLDS),
         "attackers": attackers,
         "left_out": left_out,
@@ -176,7 +292,7 @@ def judge(report, cells, style, strength, params, ladder: Ladder, trained, off_s
     if report.get("frontier"):
         verdict["people"] = report["frontier"]
     verdict.update(_headline(attackers))
-    verdict["advice"] = _advice(attackers, ladder.budgets)
+    verdict["advice"] = _advice(attackers, verdict["ladder"])
     return verdict
 
 

@@ -22,6 +22,10 @@ def quiet_native_output(verbose: bool) -> None:
     VERBOSE = verbose
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0" if verbose else "3"
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if not verbose:  # TensorFlow's Python warnings (a retracing notice when a study loads many models)
+        import logging
+
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if verbose or getattr(sys.stderr, "_captchalab_quiet", False):
         return
     try:

@@ -22,13 +22,13 @@ def with_mnist_base(tiny_model_path):
         shutil.copy(tiny_model_path.with_suffix(suffix), Path("models") / f"mnist{suffix}")
 
 
-def check_verdict(verdict: dict, out: Path, kind: str, trained: set, off_shelf: set) -> None:
-    assert verdict["design"]["kind"] == kind and verdict["ladder"] == [12, 24]
+def check_verdict(verdict: dict, out: Path, kind: str, trained: set, off_shelf: set, ladder=(12, 24)) -> None:
+    assert verdict["design"]["kind"] == kind and verdict["ladder"] == list(ladder)
     assert {n for n, a in verdict["attackers"].items() if a["trained"]} == trained
     assert off_shelf <= {n for n, a in verdict["attackers"].items() if not a["trained"]}
     for name, a in verdict["attackers"].items():
         steps = a["steps"]
-        assert [s["budget"] for s in steps] == ([12, 24] if a["trained"] else [0]), name
+        assert [s["budget"] for s in steps] == (list(ladder) if a["trained"] else [0]), name
         for s in steps:
             assert s["status"] == "done" and 0 <= s["success"] <= 1 and s["interval"][0] <= s["success"], name
         if a["trained"]:
@@ -39,19 +39,6 @@ def check_verdict(verdict: dict, out: Path, kind: str, trained: set, off_shelf: 
     assert json.loads((out / "verdict.json").read_text())["headline"] == verdict["headline"]
     page = (out / "verdict.md").read_text()
     assert verdict["headline"] in page and "Break cost" in page and (out / "verdict.html").is_file()
-
-
-def test_a_text_design_is_audited_end_to_end_and_an_unconverged_headline_says_so(tmp_path, with_mnist_base):
-    from captchalab.audit import Ladder, audit
-
-    verdict = audit("distorted", tmp_path / "a", strength=0.3, budget=Ladder(**TINY))
-    check_verdict(verdict, tmp_path / "a", "text", {"segment", "ctc"}, {"ddddocr"})
-    # one epoch on a dozen labels converges nothing: every trained number is a lower bound, said so
-    assert all(s["lower_bound"] for a in verdict["attackers"].values() if a["trained"] for s in a["steps"])
-    if verdict["rests_on_unconverged"]:
-        assert "a lower bound: it had not converged" in verdict["headline"]
-    assert any("lower bounds" in line for line in verdict["advice"])
-    assert "vlm" in verdict["left_out"]  # a read-only attacker that needs a setting is named, not run
 
 
 @pytest.mark.parametrize(
@@ -65,7 +52,7 @@ def test_a_text_design_is_audited_end_to_end_and_an_unconverged_headline_says_so
 def test_each_kind_gets_its_ladder(tmp_path, style, kind, trained, off_shelf, with_mnist_base):
     from captchalab.audit import Ladder, audit
 
-    verdict = audit(style, tmp_path / style, strength=0.5, budget=Ladder(**TINY))
+    verdict = audit(tmp_path / style, style, strength=0.5, budget=Ladder(**TINY))
     check_verdict(verdict, tmp_path / style, kind, trained, off_shelf)
 
 
@@ -78,11 +65,55 @@ def test_arithmetic_is_audited_by_the_text_readers():
     assert {"ddddocr", "rapidocr", "tesseract"} & set(off_shelf)  # those installed here read it off the shelf
 
 
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-digits-4"
+
+
+def real_folder(folder: Path, count: int, twice: int = 0) -> Path:
+    """`count` real login CAPTCHAs (and `twice` of them stored again under other names)."""
+    import csv
+
+    rows = list(csv.reader((REAL / "labels.csv").open()))[1 : count + 1]
+    folder.mkdir()
+    for name, _ in rows:
+        shutil.copy(REAL / name, folder / name)
+    extra = [(f"again-{name}", text) for name, text in rows[:twice]]
+    for (name, _), (copy, _) in zip(rows, extra):
+        shutil.copy(REAL / name, folder / copy)
+    (folder / "labels.csv").write_text("filename,text\n" + "".join(f"{n},{t}\n" for n, t in rows + extra))
+    return folder
+
+
+@pytest.mark.skipif(not REAL.is_dir(), reason="../shared/data/real-digits-4 is not beside the project")
+def test_a_dataset_is_audited_on_a_split_of_its_own_by_picture(tmp_path, with_mnist_base):
+    from captchalab.audit import Ladder, audit, split_by_picture
+    from captchalab.data.dataset import read_dataset
+
+    folder = real_folder(tmp_path / "real", 40, twice=6)
+    train, test = split_by_picture(read_dataset(folder), 8, seed=0)
+    assert len(train) + len(test) == 46 and not set(train) & set(test)
+    # a picture stored twice stays on one side of the split
+    for name in test:
+        assert f"again-{name}" not in train and name.removeprefix("again-") not in train
+    verdict = audit(tmp_path / "v", dataset=folder, budget=Ladder(budgets=(12, 100), test_count=8, epochs=1))
+    assert verdict["ladder"] == [12, 38] and verdict["test_count"] == 8  # the last rung: all it holds
+    assert "by picture" in verdict["design"]["split"]
+    check_verdict(verdict, tmp_path / "v", "text", {"segment", "ctc"}, {"ddddocr"}, [12, 38])
+    for a in verdict["attackers"].values():
+        if not a["trained"]:  # read once: the test split is the same at every budget
+            assert a["steps"][0]["count"] == 8
+    # one epoch on a dozen labels converges nothing: every trained number is a lower bound, said so
+    assert all(s["lower_bound"] for a in verdict["attackers"].values() if a["trained"] for s in a["steps"])
+    if verdict["rests_on_unconverged"]:
+        assert "a lower bound: it had not converged" in verdict["headline"]
+    assert any("lower bounds" in line for line in verdict["advice"])
+    assert "vlm" in verdict["left_out"]  # a read-only attacker that needs a setting is named, not run
+
+
 def test_an_interrupted_audit_resumes_to_the_same_verdict(tmp_path):
     from captchalab.audit import Ladder, audit
 
     ladder = Ladder(**TINY)
-    whole = audit("slider", tmp_path / "whole", budget=ladder)
+    whole = audit(tmp_path / "whole", "slider", budget=ladder)
 
     class Interrupt(Exception):
         pass
@@ -92,9 +123,9 @@ def test_an_interrupted_audit_resumes_to_the_same_verdict(tmp_path):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        audit("slider", tmp_path / "cut", budget=ladder, on_cell=stop_after_first)
+        audit(tmp_path / "cut", "slider", budget=ladder, on_cell=stop_after_first)
     assert not (tmp_path / "cut" / "verdict.json").exists()  # nothing half-written
-    resumed = audit("slider", tmp_path / "cut", budget=ladder, resume=True)
+    resumed = audit(tmp_path / "cut", "slider", budget=ladder, resume=True)
     for verdict in (whole, resumed):
         verdict.pop("machine")
         for attacker in verdict["attackers"].values():
@@ -116,3 +147,13 @@ def test_bad_audits_are_one_line_errors(tmp_path):
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "x").write_text("")
     assert_one_line_error(run_cli("audit", "--style", "slider", "--out", tmp_path / "v"), "already exists")
+    if REAL.is_dir():
+        small = real_folder(tmp_path / "small", 30)
+        for args, fragment in (
+            (["--dataset", small], "too few"),
+            (["--style", "distorted", "--dataset", small], "exactly one"),
+            (["--dataset", small, "--test", small], "shares 30 images"),
+        ):
+            result = run_cli("audit", *args, "--out", tmp_path / "w")
+            assert_one_line_error(result, fragment)
+            assert not (tmp_path / "w").exists()

@@ -15,6 +15,7 @@ from .app import (
     Address,
     BackendOption,
     Backend,
+    DatasetKind,
     Force,
     Humans,
     Jobs,
@@ -248,22 +249,29 @@ class AuditBudget(str, Enum):
 
 @app.command()
 def audit(
-    style: str = typer.Option(..., help="The design to audit: a style (built-in or from --plugins)."),
+    style: Optional[str] = typer.Option(None, help="The design to audit: a style (built-in or from --plugins)."),
     param: Params = None,
     strength: Strength = 0.5,
+    dataset: Optional[Path] = typer.Option(
+        None, help="Or a folder of the site's labelled CAPTCHAs (labels.csv): the ladder is nested subsets of it."
+    ),
+    test: Optional[Path] = typer.Option(
+        None, help="With --dataset: test on this folder (default: a seeded split of the dataset, by picture)."
+    ),
+    kind: DatasetKind = None,
     budget: AuditBudget = typer.Option(
         AuditBudget.quick,
         help="quick: three label budgets (300 to 3,000), 300 challenges a cell; standard: 100 to 10,000, "
         "1,000 a cell; thorough: to 30,000, 2,000 a cell.",
     ),
-    out: Optional[Path] = typer.Option(None, help="Verdict folder (default results/audit-<style>)."),
+    out: Optional[Path] = typer.Option(None, help="Verdict folder (default results/audit-<style or dataset>)."),
     resume: Resume = False,
     force: Force = False,
     backend: BackendOption = Backend.local,
     address: Address = None,
     jobs: Jobs = 1,
     humans: Humans = None,
-    seed: int = typer.Option(0, help="Seed of every cell's challenges and trainings."),
+    seed: int = typer.Option(0, help="Seed of the challenges, the split and the trainings."),
     plugins: Plugins = None,
 ):
     """Audit a CAPTCHA design: every attacker that reads its kind, off the shelf and trained at a
@@ -272,16 +280,21 @@ def audit(
     from ..humans.records import check_study_folders
     from ..plugins import get_generator
 
-    generator = get_generator(style, dirs(plugins))
-    params = generator.parse_params(param or [])
+    params = get_generator(style, dirs(plugins)).parse_params(param or []) if style else None
+    if param and not style:
+        raise CaptchalabError("--param applies to --style, not to --dataset")
     humans = check_study_folders(humans or [])
-    out = out or Path("results") / f"audit-{style}"
+    name = style or (Path(dataset).resolve().name if dataset else "")
+    out = out or Path("results") / f"audit-{name}"
     _fresh_or_resumed(out, resume, force)
     verdict = run_audit(
-        style,
         out,
+        style,
         params,
         strength,
+        dataset,
+        test,
+        kind,
         budget.value,
         make_backend(backend, address, jobs),
         resume,

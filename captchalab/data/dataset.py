@@ -24,4 +24,4 @@ from .generate import (
     render_many,
     render_one,
 )
-from .sources import FolderSource, GeneratedSource, Sample, Source, make_source
+from .sources import FolderPart, FolderSource, GeneratedSource, Sample, Source, make_source

@@ -133,8 +133,8 @@ def read_dataset(
     header = _parse_line(lines[header_at]) if header_at is not None else None
     names = [h.lower() for h in header or []]
     the_kind = get_kind(kind) if kind else kind_of_columns(names)
-    named = [c for w in (the_kind.columns, *the_kind.other_columns) for c in w] if the_kind else []
-    if "filename" not in names or not any(c in names for c in named):
+    present = [w for w in (the_kind.columns, *the_kind.other_columns) if all(c in names for c in w)] if the_kind else []
+    if "filename" not in names or not present:
         shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
         known = " or ".join(
             f"filename,{','.join(k.columns)} ({k.name})" for k in ([the_kind] if kind else KINDS.values())
@@ -142,7 +142,7 @@ def read_dataset(
         raise CaptchalabError(f"{labels}: header must name the columns {known}; got {shown.decode()!r}")
     kind = the_kind
     name_col = names.index("filename")
-    columns = {c: names.index(c) for c in dict.fromkeys(named) if c in names}
+    columns = {c: names.index(c) for w in present for c in w}
     filenames, texts, rejected, questions = [], [], [], []
     inside = root.resolve()
     for number, line in enumerate(lines[header_at + 1 :], start=header_at + 2):

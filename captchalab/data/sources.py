@@ -4,8 +4,10 @@ questions; `make_source` builds one from the command line's words."""
 
 from __future__ import annotations
 
+import functools
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,6 +33,56 @@ class Sample(NamedTuple):
     question: Any = None
     details: dict | None = None  # what the style drew (other kinds; challenges.json)
     parts: dict | None = None  # further images by name (a dynamic grid's queue)
+
+
+@dataclass(frozen=True)
+class FolderPart:
+    """Some rows of a dataset folder, by filename (an audit's test split, or one rung of its ladder
+    of label budgets): it stands where a GenerationSpec stands in the study engine's cells and
+    trainings (`Source(spec=part)` reads it), and travels to another process as its names."""
+
+    root: str
+    names: tuple[str, ...]
+    kind: str | None = None  # read the labels as this kind (None: the kind its header names)
+    plugin_dirs: tuple[str, ...] = ()
+    strength = None  # what a cell's record asks of its test, as of a generated one
+    seed = None
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    @property
+    def style(self) -> str:
+        return f"dataset:{Path(self.root).name}"
+
+    @property
+    def params(self) -> dict:
+        return {}
+
+    @property
+    def charset(self) -> str:
+        return _whole(self.root, self.kind).charset
+
+    def check(self) -> dict:
+        return {}
+
+    def dataset(self) -> Dataset:
+        whole = _whole(self.root, self.kind)
+        index = {name: i for i, name in enumerate(whole.filenames)}
+        rows = [index[n] for n in self.names if n in index]
+        return replace(
+            whole,
+            filenames=[whole.filenames[i] for i in rows],
+            texts=[whole.texts[i] for i in rows],
+            questions=None if whole.questions is None else [whole.questions[i] for i in rows],
+            rejected=[],
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _whole(root: str, kind: str | None) -> Dataset:
+    return read_dataset(root, None, False, kind)
 
 
 class Source:
@@ -63,7 +115,8 @@ class Source:
             return super().__new__(cls)
         if sum((spec is not None, dataset is not None, bool(mixture))) != 1:
             raise ValueError("Source needs exactly one of spec, dataset and mixture")
-        return super().__new__(FolderSource if dataset is not None else GeneratedSource)
+        folder = dataset is not None or isinstance(spec, FolderPart)
+        return super().__new__(FolderSource if folder else GeneratedSource)
 
 
 class GeneratedSource(Source):
@@ -197,7 +250,7 @@ class FolderSource(Source):
     """CAPTCHAs read from a dataset folder (each image decoded safely when it is asked for)."""
 
     def __init__(self, spec=None, dataset: Dataset | None = None, mixture=(), count: int = 0):
-        self.dataset = dataset
+        self.dataset = dataset if dataset is not None else spec.dataset()  # a FolderPart
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -77,7 +77,9 @@ def is_expression(text: str) -> bool:
 
 class ArithmeticKind(TextKind):
     name, columns, example_style = "arithmetic", ("text", "value"), "math"
-    other_columns = (("value",),)  # a site's log may keep the value alone
+    # a site's log may keep the value alone; a corpus labelled with the expression alone is read
+    # as arithmetic when asked (`--kind`: as `text` it is plain text, the first registered)
+    other_columns = (("value",), ("text",))
     read_as = "text"
     asks = "Type the value of the expression."
     per_style_columns = (
