@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .attack import attack_source
-from .attackers.base import make_attacker
+from .attackers.base import get_attacker, make_attacker
 import numpy as np
 
-from .data.dataset import FolderPart, GenerationSpec, Source, file_hashes, read_dataset
+from .data.dataset import FolderPart, GenerationSpec, Source, file_hashes, read_dataset, read_unlabelled
 from .errors import CaptchalabError
 from .kinds import get_kind, reads
 from .manifest import make_manifest, sha256_bytes
@@ -84,6 +84,7 @@ def audit(
     dataset: str | Path | None = None,
     test: str | Path | None = None,
     kind: str | None = None,
+    unlabelled: str | Path | None = None,
     budget: str | Ladder = "quick",
     backend=None,
     resume: bool = False,
@@ -96,7 +97,8 @@ def audit(
     """Audit a design into `out`; returns the verdict (also written as verdict.json, verdict.md and
     verdict.html). The design is a `style` (with `params`, at `strength`), or a `dataset` folder of
     labelled CAPTCHAs (its labels read as `kind` if given), tested on `test` or on a split of its
-    own. `backend`: a study backend (study.backends.make_backend; default local, in this process)."""
+    own; with `unlabelled` (a folder of scraped ones), the readers that learn without labels also
+    train on the smallest budget plus those. `backend`: a study backend (study.backends.make_backend; default local, in this process)."""
     from .pretrained import starting_model
     from .study.backends import make_backend
 
@@ -108,15 +110,19 @@ def audit(
     out = Path(out)
     resolve_base = lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=tuple(plugin_dirs), hparams=h)  # noqa: E731
     if style is not None:
-        if test is not None or kind is not None:
-            raise CaptchalabError("`test` and `kind` apply to `dataset`; a style draws its own challenges")
+        if test is not None or kind is not None or unlabelled is not None:
+            raise CaptchalabError(
+                "`test`, `kind` and `unlabelled` apply to `dataset`; a style draws its own challenges"
+            )
         study, cells, design, found = _style_ladder(
             out, style, params, strength, ladder, plugin_dirs, seed, resolve_base
         )
     else:
         if params:
             raise CaptchalabError("`params` apply to `style`, not to `dataset`")
-        study, cells, design, found = _dataset_ladder(out, dataset, test, kind, ladder, plugin_dirs, seed, resolve_base)
+        study, cells, design, found = _dataset_ladder(
+            out, dataset, test, kind, unlabelled, ladder, plugin_dirs, seed, resolve_base
+        )
     start = time.perf_counter()
     report = run_study(study, cells, out / "ladder", backend or make_backend("local"), resume, on_cell, humans)
     verdict = judge(report, cells, design, ladder, *found)
@@ -194,9 +200,10 @@ def split_by_picture(dataset, test_count: int, seed: int) -> tuple[list[str], li
     return train, test
 
 
-def _dataset_ladder(out, folder, test_folder, kind, ladder, plugin_dirs, seed, resolve_base):
+def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_dirs, seed, resolve_base):
     """The ladder of a dataset folder as a study: nested prefixes of its training part, every cell
-    tested on the same test part (its own split, or `test_folder`)."""
+    tested on the same test part (its own split, or `test_folder`); with `unlabelled`, the
+    semi-supervised readers once more at the smallest budget, with the unlabelled folder."""
     load_plugins(list(plugin_dirs))  # a plugin may define the kind the folder's labels hold
     whole = read_dataset(folder, None, False, kind)
     root, kind = str(Path(folder).resolve()), whole.kind
@@ -225,6 +232,20 @@ def _dataset_ladder(out, folder, test_folder, kind, ladder, plugin_dirs, seed, r
     probe = FolderPart(test_part.root, test_part.names[:1], kind, tuple(plugin_dirs))
     found = ladder_attackers(probe, "")
     trained, off_shelf, _ = found
+    if not trained and not off_shelf:
+        raise CaptchalabError(f"no installed attacker reads {kind} CAPTCHAs")
+    semi = []
+    if unlabelled is not None:
+        semi = [n for n in trained if get_attacker(n, list(plugin_dirs)).semi_supervised]
+        scraped = read_unlabelled(unlabelled, folder)
+        shared = file_hashes(scraped) & (file_hashes(whole) | file_hashes(Source(spec=test_part).dataset))
+        if shared:
+            raise CaptchalabError(
+                f"`unlabelled` {unlabelled} shares {len(shared)} images with the labelled CAPTCHAs: give scraped ones"
+            )
+        if not semi:
+            raise CaptchalabError(f"no trained reader of {kind} CAPTCHAs learns from unlabelled ones")
+        found = (trained + [f"{n}+unlabelled" for n in semi], off_shelf, found[2])
     charset = whole.charset if get_kind(kind).characters else ""
     epochs = ladder.epochs
     cells = []
@@ -237,6 +258,11 @@ def _dataset_ladder(out, folder, test_folder, kind, ladder, plugin_dirs, seed, r
             refs.append(AttackerRef(name, training=training, charset=charset))
         if k == 0:  # off the shelf: the same test part in every cell, read once
             refs += [AttackerRef(name, name=name, charset=charset) for name in off_shelf]
+            for name in semi:  # few labels plus the scraped folder
+                start = str(resolve_base(name, charset, {}) or "scratch")
+                seeded = derive_seed(seed, "train", n) % 10_000
+                training = Training(name, part, start, (), epochs, seeded, str(Path(unlabelled).resolve()))
+                refs.append(AttackerRef(f"{name}+unlabelled", training=training, charset=charset))
         cells.append(Cell(f"budget-{n}", {"style": f"dataset:{Path(folder).name}", "train_count": n, "seed": 0},
                           test_part, refs, examples=3))  # fmt: skip
     study = Study(
@@ -254,10 +280,11 @@ def _dataset_ladder(out, folder, test_folder, kind, ladder, plugin_dirs, seed, r
             "dataset": root,
             "test": str(test_folder) if test_folder else None,
             "kind": kind,
+            "unlabelled": str(unlabelled) if unlabelled else None,
             "train_count": budgets,
             "epochs": epochs,
         },  # fmt: skip
-        attackers=_entries(trained, off_shelf, ladder),
+        attackers=_entries(found[0], off_shelf, ladder),
     )
     design = {"name": Path(folder).name, "dataset": root, "count": len(whole), "kind": kind, "split": rule,
               "rejected_rows": len(whole.rejected)}  # fmt: skip
@@ -289,8 +316,9 @@ def judge(report, cells, design: dict, ladder: Ladder, trained, off_shelf, left_
         "left_out": left_out,
         "manifest": make_manifest("verdict", command="audit", study=report["settings"]),
     }
-    if report.get("frontier"):
+    if report.get("frontier") is not None:
         verdict["people"] = report["frontier"]
+        verdict["people_left_out"] = report.get("humans_left_out")
     verdict.update(_headline(attackers))
     verdict["advice"] = _advice(attackers, verdict["ladder"])
     return verdict
@@ -473,6 +501,7 @@ def verdict_sections(verdict: dict) -> list[Section]:
         Section("Break cost: labelled CAPTCHAs an attacker needs", costs),
         Section("What the attackers read when they failed", failed or ["(none failed)"]),
         Section("What to try next", [f"- {a}" for a in verdict["advice"]] or ["- nothing measured suggests a change"]),
+        Section("People", _people_lines(verdict) if "people" in verdict else []),
         Section(
             "Left out",
             [f"- {n}: {why}" for n, why in verdict["left_out"].items()] or ["- none"],
@@ -484,6 +513,24 @@ def verdict_sections(verdict: dict) -> list[Section]:
             ],
         ),
     ]
+
+
+def _people_lines(verdict: dict) -> list[str]:
+    """People's success and time beside the best attacker's, per design the human studies hold."""
+    lines = ["| design | people succeed | median seconds | best attacker | it succeeds | on the frontier |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for r in verdict["people"]:
+        low, high = r.get("human_success_ci95") or (0, 0)
+        people = f"{r['human_success']:.1%} ({low:.1%}-{high:.1%})" if r.get("human_success") is not None else "-"
+        seconds = r.get("human_median_seconds")
+        attacker = r.get("attacker_success")
+        lines.append(
+            f"| {r.get('label') or r['key']} | {people} | {seconds if seconds is not None else '-'} | "
+            f"{r.get('best_attacker') or '-'} | {f'{attacker:.1%}' if attacker is not None else '-'} | "
+            f"{'yes' if r.get('on_front') else 'no'} |"
+        )
+    left = verdict.get("people_left_out") or {}
+    return lines + ([""] + [f"- left out: {k}: {v}" for k, v in left.items()] if left else [])
 
 
 def _cell(step: dict | None) -> str:

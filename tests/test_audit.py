@@ -94,9 +94,18 @@ def test_a_dataset_is_audited_on_a_split_of_its_own_by_picture(tmp_path, with_mn
     # a picture stored twice stays on one side of the split
     for name in test:
         assert f"again-{name}" not in train and name.removeprefix("again-") not in train
-    verdict = audit(tmp_path / "v", dataset=folder, budget=Ladder(budgets=(12, 100), test_count=8, epochs=1))
+    import csv
+
+    scraped = tmp_path / "scraped"  # other real CAPTCHAs of the site, without their labels
+    scraped.mkdir()
+    for name, _ in list(csv.reader((REAL / "labels.csv").open()))[41:51]:
+        shutil.copy(REAL / name, scraped / name)
+    ladder = Ladder(budgets=(12, 100), test_count=8, epochs=1)
+    verdict = audit(tmp_path / "v", dataset=folder, unlabelled=scraped, budget=ladder)
     assert verdict["ladder"] == [12, 38] and verdict["test_count"] == 8  # the last rung: all it holds
     assert "by picture" in verdict["design"]["split"]
+    semi = verdict["attackers"].pop("ctc+unlabelled")  # few labels plus the scraped folder, at the smallest budget
+    assert semi["trained"] and [s["budget"] for s in semi["steps"]] == [12]
     check_verdict(verdict, tmp_path / "v", "text", {"segment", "ctc"}, {"ddddocr"}, [12, 38])
     for a in verdict["attackers"].values():
         if not a["trained"]:  # read once: the test split is the same at every budget
@@ -153,6 +162,7 @@ def test_bad_audits_are_one_line_errors(tmp_path):
             (["--dataset", small], "too few"),
             (["--style", "distorted", "--dataset", small], "exactly one"),
             (["--dataset", small, "--test", small], "shares 30 images"),
+            (["--dataset", real_folder(tmp_path / "more", 400), "--unlabelled", small], "shares 30 images"),
         ):
             result = run_cli("audit", *args, "--out", tmp_path / "w")
             assert_one_line_error(result, fragment)

@@ -259,6 +259,9 @@ def audit(
         None, help="With --dataset: test on this folder (default: a seeded split of the dataset, by picture)."
     ),
     kind: DatasetKind = None,
+    unlabelled: Optional[Path] = typer.Option(
+        None, help="With --dataset: a folder of scraped, unlabelled CAPTCHAs of the design (semi-supervised readers)."
+    ),
     budget: AuditBudget = typer.Option(
         AuditBudget.quick,
         help="quick: three label budgets (300 to 3,000), 300 challenges a cell; standard: 100 to 10,000, "
@@ -295,6 +298,7 @@ def audit(
         dataset,
         test,
         kind,
+        unlabelled,
         budget.value,
         make_backend(backend, address, jobs),
         resume,

@@ -60,7 +60,8 @@ class Training:
     hparams: tuple = ()  # (name, value) pairs
     epochs: int | None = None
     seed: int = 1
-    unlabelled: GenerationSpec | None = None  # unlabelled CAPTCHAs to learn from too (semi-supervised)
+    # unlabelled CAPTCHAs to learn from too (semi-supervised): generated, or a folder of scraped ones
+    unlabelled: GenerationSpec | str | None = None
 
     def key(self) -> str:
         fields = asdict(self)
@@ -78,7 +79,11 @@ class Training:
             "from": self.init_from,
             "epochs": self.epochs,
             "seed": self.seed,
-            "unlabelled": self.unlabelled.count if self.unlabelled else 0,
+            "unlabelled": self.unlabelled
+            if isinstance(self.unlabelled, str)
+            else self.unlabelled.count
+            if self.unlabelled
+            else 0,
         }
 
 
@@ -223,11 +228,14 @@ def run_training(training: Training, models: dict[str, ModelBlob], workers: int 
             init.write_bytes(keras_bytes)
             init.with_suffix(".json").write_text(info)
         unlabelled = None
-        if training.unlabelled is not None:  # rendered to images, then read like a scraped folder
+        if training.unlabelled is not None:  # a scraped folder; or rendered to images, then read like one
             from ..data.dataset import generate_dataset, read_unlabelled
 
-            generate_dataset(training.unlabelled, Path(tmp) / "unlabelled")
-            unlabelled = read_unlabelled(Path(tmp) / "unlabelled")
+            folder = training.unlabelled
+            if not isinstance(folder, str):
+                generate_dataset(training.unlabelled, Path(tmp) / "unlabelled")
+                folder = Path(tmp) / "unlabelled"
+            unlabelled = read_unlabelled(folder)
         out = Path(tmp) / "model.keras"
         train_attacker(
             attacker,
