@@ -177,9 +177,12 @@ def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resol
         },  # fmt: skip
         attackers=_entries(found[0], found[1], ladder),
     )
+    cells = build_cells(study, resolve_base=resolve_base)
+    for cell in cells[1:]:  # off the shelf: what no label budget changes, read once (the first cell's)
+        cell.attackers = [ref for ref in cell.attackers if ref.label not in found[1]]
     design = {"name": f"{style} at strength {strength}", "style": style, "strength": strength,
               "parameters": resolved, "kind": spec.kind}  # fmt: skip
-    return study, build_cells(study, resolve_base=resolve_base), design, found
+    return study, cells, design, found
 
 
 def split_by_picture(dataset, test_count: int, seed: int) -> tuple[list[str], list[str]]:
@@ -299,7 +302,7 @@ def judge(report, cells, design: dict, ladder: Ladder, trained, off_shelf, left_
     for name in trained + off_shelf:
         mine = [r for r in rows if r["attacker"] == name]
         steps = [_step(r) for r in sorted(mine, key=lambda r: r["train_count"])]
-        if name in off_shelf:  # read the same at every budget: one number, over every cell's challenges
+        if name in off_shelf:  # no budget changes it: read in one cell
             steps = [_pooled(mine)]
         attackers[name] = {
             "trained": name in trained,
