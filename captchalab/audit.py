@@ -33,6 +33,7 @@ from .study.runner import run_study
 from .study.studyfile import Study
 
 THRESHOLDS = (0.1, 0.5, 0.9)
+EXAMPLES = 20  # misread challenges each cell names per attacker (the verdict shows a few, and compares them)
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,8 @@ def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resol
         attackers=_entries(found[0], found[1], ladder),
     )
     cells = build_cells(study, resolve_base=resolve_base)
+    for cell in cells:
+        cell.examples = EXAMPLES
     for cell in cells[1:]:  # off the shelf: what no label budget changes, read once (the first cell's)
         cell.attackers = [ref for ref in cell.attackers if ref.label not in found[1]]
     design = {"name": f"{style} at strength {strength}", "style": style, "strength": strength,
@@ -267,7 +270,7 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
                 training = Training(name, part, start, (), epochs, seeded, str(Path(unlabelled).resolve()))
                 refs.append(AttackerRef(f"{name}+unlabelled", training=training, charset=charset))
         cells.append(Cell(f"budget-{n}", {"style": f"dataset:{Path(folder).name}", "train_count": n, "seed": 0},
-                          test_part, refs, examples=3))  # fmt: skip
+                          test_part, refs, examples=EXAMPLES))  # fmt: skip
     study = Study(
         path=out / "audit",
         name=f"audit of {Path(folder).name}",
@@ -323,7 +326,8 @@ def judge(report, cells, design: dict, ladder: Ladder, trained, off_shelf, left_
         verdict["people"] = report["frontier"]
         verdict["people_left_out"] = report.get("humans_left_out")
     verdict.update(_headline(attackers))
-    verdict["advice"] = _advice(attackers, verdict["ladder"])
+    verdict["suspect_labels"] = _suspect_labels(report, cells)
+    verdict["advice"] = _advice(attackers, verdict["ladder"], verdict["suspect_labels"])
     return verdict
 
 
@@ -418,7 +422,24 @@ def _headline(attackers: dict) -> dict:
     }
 
 
-def _advice(attackers: dict, ladder) -> list[str]:
+def _suspect_labels(report: dict, cells) -> list[dict]:
+    """Challenges every attacker that reads most of the first cell misread the same way, against
+    the label: for a site's corpus, most likely wrong labels (each costs every attacker the same
+    point); for a generated design, a character drawn like another. Needs two such attackers."""
+    first = next((c for c in report["cells"] if c["id"] == cells[0].id), None) if cells else None
+    readers = [r for r in ((first or {}).get("per_attacker") or {}).values() if (r.get("captcha_accuracy") or 0) >= 0.5]
+    if len(readers) < 2 or any(len(r.get("misread") or []) >= EXAMPLES for r in readers):
+        return []  # a list cut at EXAMPLES cannot show that every reader shares a misreading
+    shared = set.intersection(*({(i, read) for i, read in r["misread"]} for r in readers))
+    source = Source(spec=cells[0].test)
+    return [
+        {"name": sample.name, "label": sample.text, "read": read, "attackers": len(readers)}
+        for index, read in sorted(shared)
+        for sample in [source.sample(index)]
+    ]
+
+
+def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
     """What to try next, in words, from what was measured (each rule names the numbers it reads)."""
     top = {name: max((s["success"] or 0 for s in a["steps"] if s["status"] == "done"), default=0)
            for name, a in attackers.items()}  # fmt: skip
@@ -446,6 +467,13 @@ def _advice(attackers: dict, ladder) -> list[str]:
         advice.append(
             f"No attacker here reached 10% with up to {max(ladder):,} labels. Check what people pay for it "
             "(`--humans`), and that a 1% solver at its speed is not already a working bot."
+        )
+    if suspect:
+        shown = ", ".join(f"{s['name']} labelled {s['label']!r}, read {s['read']!r}" for s in suspect[:3])
+        advice.append(
+            f"{len(suspect)} challenges were read the same way by all {suspect[0]['attackers']} attackers that read "
+            f"most of them, against their labels ({shown}): check those labels. Wrong ones cap every "
+            "attacker's success alike; in a generated design, such a challenge draws one character like another."
         )
     if any(s["lower_bound"] for a in attackers.values() for s in a["steps"]):
         advice.append(

@@ -96,6 +96,11 @@ def test_a_dataset_is_audited_on_a_split_of_its_own_by_picture(tmp_path, with_mn
         assert f"again-{name}" not in train and name.removeprefix("again-") not in train
     import csv
 
+    # one wrong label in the test split: the attackers that read most of them all read it otherwise
+    labels = folder / "labels.csv"
+    wrong = test[0]
+    rows = [r if r[0] != wrong else [wrong, str(9999 - int(r[1])).zfill(4)] for r in csv.reader(labels.open())]
+    labels.write_text("".join(",".join(r) + "\n" for r in rows))
     scraped = tmp_path / "scraped"  # other real CAPTCHAs of the site, without their labels
     scraped.mkdir()
     for name, _ in list(csv.reader((REAL / "labels.csv").open()))[41:51]:
@@ -116,6 +121,9 @@ def test_a_dataset_is_audited_on_a_split_of_its_own_by_picture(tmp_path, with_mn
         assert "a lower bound: it had not converged" in verdict["headline"]
     assert any("lower bounds" in line for line in verdict["advice"])
     assert "vlm" in verdict["left_out"]  # a read-only attacker that needs a setting is named, not run
+    if {"ddddocr", "rapidocr"} <= set(verdict["attackers"]):
+        assert [s["name"] for s in verdict["suspect_labels"]] == [wrong]
+        assert any("check those labels" in line for line in verdict["advice"])
 
 
 def test_an_interrupted_audit_resumes_to_the_same_verdict(tmp_path):
