@@ -390,8 +390,8 @@ def _best(attackers: dict, trained: bool) -> tuple[str, dict] | None:
              if s["status"] == "done" and s["success"] is not None]  # fmt: skip
     if not found:
         return None
-    # the highest success; among equals, the fewest labels
-    return max(found, key=lambda f: (round(f[1]["success"], 3), -f[1]["budget"]))
+    # the highest success; among equals, a converged number before a lower bound, then the fewest labels
+    return max(found, key=lambda f: (round(f[1]["success"], 3), not f[1]["lower_bound"], -f[1]["budget"]))
 
 
 def _said(name: str, step: dict) -> str:
