@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .attack import attack_source
-from .attackers.base import get_attacker, make_attacker
 import numpy as np
 
+from .attack import attack_source
+from .attackers.base import get_attacker, make_attacker
 from .data.dataset import FolderPart, GenerationSpec, Source, file_hashes, read_dataset, read_unlabelled
 from .errors import CaptchalabError
 from .kinds import get_kind, reads
@@ -55,9 +55,10 @@ LADDERS = {
 
 def ladder_attackers(spec, style_reader: str) -> tuple[list[str], list[str], dict]:
     """(the readers an audit trains, the off-the-shelf attackers it runs, {attacker: why it is left
-    out}) for the design of `spec` (a GenerationSpec or FolderPart of one challenge, read as a probe): the style's reader, the kind's default and its
-    `audit_readers`; every installed attacker that reads the kind without training and reads one
-    challenge of the design here (one not installed, or that needs a setting, is left out)."""
+    out}) for the design of `spec` (a GenerationSpec or FolderPart of one challenge, read as a
+    probe): the style's reader, the kind's default and its `audit_readers`; every installed
+    attacker that reads the kind without training and reads the probe here (one not installed, or
+    that needs a setting, is left out)."""
     the_kind = get_kind(spec.kind)
     trained = list(dict.fromkeys(a for a in (style_reader, the_kind.default_attacker, *the_kind.audit_readers) if a))
     off_shelf, left_out = [], {}
@@ -99,10 +100,12 @@ def audit(
     verdict.html). The design is a `style` (with `params`, at `strength`), or a `dataset` folder of
     labelled CAPTCHAs (its labels read as `kind` if given), tested on `test` or on a split of its
     own; with `unlabelled` (a folder of scraped ones), the readers that learn without labels also
-    train on the smallest budget plus those. `backend`: a study backend (study.backends.make_backend; default local, in this process)."""
+    train on the smallest budget plus those. `backend`: a study backend (study.backends.make_backend;
+    default local, in this process)."""
     from .pretrained import starting_model
     from .study.backends import make_backend
 
+    start = time.perf_counter()
     if (style is None) == (dataset is None):
         raise CaptchalabError("give exactly one of `style` and `dataset`")
     if not isinstance(budget, Ladder) and budget not in LADDERS:
@@ -124,9 +127,8 @@ def audit(
         study, cells, design, found = _dataset_ladder(
             out, dataset, test, kind, unlabelled, ladder, plugin_dirs, seed, resolve_base
         )
-    start = time.perf_counter()
     report = run_study(study, cells, out / "ladder", backend or make_backend("local"), resume, on_cell, humans)
-    verdict = judge(report, cells, design, ladder, *found)
+    verdict = judge(report, cells, design, *found)
     verdict["budget"] = budget if isinstance(budget, str) else "custom"
     verdict["machine"] = {"cpu": cpu_name(), "cores": _cores(), "seconds": round(time.perf_counter() - start)}
     out.mkdir(parents=True, exist_ok=True)
@@ -175,7 +177,7 @@ def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resol
             "strength": [strength],
             "params": {k: [v] for k, v in (params or {}).items()},
             "train_count": list(ladder.budgets),
-        },  # fmt: skip
+        },
         attackers=_entries(found[0], found[1], ladder),
     )
     cells = build_cells(study, resolve_base=resolve_base)
@@ -183,8 +185,13 @@ def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resol
         cell.examples = EXAMPLES
     for cell in cells[1:]:  # off the shelf: what no label budget changes, read once (the first cell's)
         cell.attackers = [ref for ref in cell.attackers if ref.label not in found[1]]
-    design = {"name": f"{style} at strength {strength}", "style": style, "strength": strength,
-              "parameters": resolved, "kind": spec.kind}  # fmt: skip
+    design = {
+        "name": f"{style} at strength {strength}",
+        "style": style,
+        "strength": strength,
+        "parameters": resolved,
+        "kind": spec.kind,
+    }
     return study, cells, design, found
 
 
@@ -227,8 +234,10 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
         test_count = min(ladder.test_count, len(whole) // 4)
         train_names, test_names = split_by_picture(whole, test_count, seed)
         test_part = FolderPart(root, tuple(test_names), kind, tuple(plugin_dirs))
-        rule = (f"by picture (identical images on one side), groups in a seeded order (seed {seed}): "
-                f"{len(test_names)} to test, the other {len(train_names)} to train")  # fmt: skip
+        rule = (
+            f"by picture (identical images on one side), groups in a seeded order (seed {seed}): "
+            f"{len(test_names)} to test, the other {len(train_names)} to train"
+        )
     if len(train_names) < ladder.budgets[0]:
         raise CaptchalabError(
             f"{folder} holds {len(whole)} labelled CAPTCHAs: too few for the smallest budget "
@@ -269,8 +278,15 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
                 seeded = derive_seed(seed, "train", n) % 10_000
                 training = Training(name, part, start, (), epochs, seeded, str(Path(unlabelled).resolve()))
                 refs.append(AttackerRef(f"{name}+unlabelled", training=training, charset=charset))
-        cells.append(Cell(f"budget-{n}", {"style": f"dataset:{Path(folder).name}", "train_count": n, "seed": 0},
-                          test_part, refs, examples=EXAMPLES))  # fmt: skip
+        cells.append(
+            Cell(
+                f"budget-{n}",
+                {"style": f"dataset:{Path(folder).name}", "train_count": n, "seed": 0},
+                test_part,
+                refs,
+                examples=EXAMPLES,
+            )
+        )
     study = Study(
         path=out / "audit",
         name=f"audit of {Path(folder).name}",
@@ -289,15 +305,21 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
             "unlabelled": str(unlabelled) if unlabelled else None,
             "train_count": budgets,
             "epochs": epochs,
-        },  # fmt: skip
+        },
         attackers=_entries(found[0], off_shelf, ladder),
     )
-    design = {"name": Path(folder).name, "dataset": root, "count": len(whole), "kind": kind, "split": rule,
-              "rejected_rows": len(whole.rejected)}  # fmt: skip
+    design = {
+        "name": Path(folder).name,
+        "dataset": root,
+        "count": len(whole),
+        "kind": kind,
+        "split": rule,
+        "rejected_rows": len(whole.rejected),
+    }
     return study, cells, design, found
 
 
-def judge(report, cells, design: dict, ladder: Ladder, trained, off_shelf, left_out) -> dict:
+def judge(report, cells, design: dict, trained, off_shelf, left_out) -> dict:
     """The verdict from a finished ladder study: per attacker its numbers at each budget, break
     costs, the headline and the advice."""
     rows = [r for r in report["rows"] if r.get("attacker")]
@@ -386,8 +408,13 @@ def _break_costs(steps: list[dict], ladder) -> dict:
 
 
 def _best(attackers: dict, trained: bool) -> tuple[str, dict] | None:
-    found = [(name, s) for name, a in attackers.items() if a["trained"] == trained for s in a["steps"]
-             if s["status"] == "done" and s["success"] is not None]  # fmt: skip
+    found = [
+        (name, s)
+        for name, a in attackers.items()
+        if a["trained"] == trained
+        for s in a["steps"]
+        if s["status"] == "done" and s["success"] is not None
+    ]
     if not found:
         return None
     # the highest success; among equals, a converged number before a lower bound, then the fewest labels
@@ -441,8 +468,10 @@ def _suspect_labels(report: dict, cells) -> list[dict]:
 
 def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
     """What to try next, in words, from what was measured (each rule names the numbers it reads)."""
-    top = {name: max((s["success"] or 0 for s in a["steps"] if s["status"] == "done"), default=0)
-           for name, a in attackers.items()}  # fmt: skip
+    top = {
+        name: max((s["success"] or 0 for s in a["steps"] if s["status"] == "done"), default=0)
+        for name, a in attackers.items()
+    }
     advice = []
     if "segment" in top and "ctc" in top and top["ctc"] >= 0.5 and top["segment"] < top["ctc"] / 2:
         advice.append(
@@ -548,8 +577,10 @@ def verdict_sections(verdict: dict) -> list[Section]:
 
 def _people_lines(verdict: dict) -> list[str]:
     """People's success and time beside the best attacker's, per design the human studies hold."""
-    lines = ["| design | people succeed | median seconds | best attacker | it succeeds | on the frontier |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| design | people succeed | median seconds | best attacker | it succeeds | on the frontier |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in verdict["people"]:
         low, high = r.get("human_success_ci95") or (0, 0)
         people = f"{r['human_success']:.1%} ({low:.1%}-{high:.1%})" if r.get("human_success") is not None else "-"
