@@ -112,7 +112,14 @@ def audit(
         raise CaptchalabError(f"unknown budget {budget!r} (choose {', '.join(LADDERS)})")
     ladder = budget if isinstance(budget, Ladder) else LADDERS[budget]
     out = Path(out)
-    resolve_base = lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=tuple(plugin_dirs), hparams=h)  # noqa: E731
+    bases = {}  # each attacker's start, found (and said) once
+
+    def resolve_base(attacker, charset, hparams):
+        key = (attacker, charset, tuple(sorted(hparams.items())))
+        if key not in bases:
+            bases[key] = starting_model("base", attacker, charset, say, plugin_dirs=tuple(plugin_dirs), hparams=hparams)
+        return bases[key]
+
     if style is not None:
         if test is not None or kind is not None or unlabelled is not None:
             raise CaptchalabError(
