@@ -18,6 +18,7 @@ TRIES = 64  # redraws of an expression whose value is not a whole number (or is 
 class Math(Generator):
     name = "math"
     kind = "arithmetic"
+    reader = "ctc"  # tokens turned and framed, digits touching: a reader that does not segment
     description = "An arithmetic expression (operands, operators, '=?'); the answer is its value."
     charset = "0123456789" + "".join(OPERATORS) + "=?"
     max_length = 12

@@ -61,7 +61,7 @@ def test_arithmetic_is_audited_by_the_text_readers():
     from captchalab.data.dataset import GenerationSpec
 
     trained, off_shelf, left_out = ladder_attackers(GenerationSpec("math", 1, strength=0.5), "")
-    assert trained == ["segment", "ctc"] and "vlm" in left_out
+    assert set(trained) == {"segment", "ctc"} and "vlm" in left_out
     assert {"ddddocr", "rapidocr", "tesseract"} & set(off_shelf)  # those installed here read it off the shelf
 
 
