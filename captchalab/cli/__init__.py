@@ -11,7 +11,7 @@ import traceback
 import typer
 
 from ..errors import CaptchalabError
-from . import attack, data, grids, humans, show, train  # noqa: F401  (each registers its commands)
+from . import attack, audit, data, grids, humans, show, train  # noqa: F401  (each registers its commands)
 from .app import app, as_flags, say
 
 

@@ -226,3 +226,15 @@ def split_names(text: str, option: str) -> list[str]:
 
         raise CaptchalabError(f"{option} is empty")
     return names
+
+
+def fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
+    """A grid continues in its folder with --resume, replaces it with --force, else needs it empty."""
+    import shutil
+    from ..fileio import refuse_existing
+
+    if resume:
+        return
+    refuse_existing(out, force)
+    if force and out.is_dir():
+        shutil.rmtree(out)

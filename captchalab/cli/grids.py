@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from enum import Enum
 from typing import List, Optional
 
 import typer
@@ -15,36 +14,22 @@ from .app import (
     Address,
     BackendOption,
     Backend,
-    DatasetKind,
     Force,
     Humans,
     Jobs,
     Models,
-    Params,
     Plugins,
     ReadOnlyAttackers,
     Resume,
-    Strength,
     Workers,
     app,
     cell_reporter,
+    fresh_or_resumed,
     dirs,
     make_backend,
     say,
     split_names,
 )
-
-
-def _fresh_or_resumed(out: Path, resume: bool, force: bool) -> None:
-    """A grid continues in its folder with --resume, replaces it with --force, else needs it empty."""
-    import shutil
-    from ..fileio import refuse_existing
-
-    if resume:
-        return
-    refuse_existing(out, force)
-    if force and out.is_dir():
-        shutil.rmtree(out)
 
 
 @app.command()
@@ -102,7 +87,7 @@ def sweep(
     config.check()
     load_attackers(model, attacker, config.charset, dirs(plugins))  # every attacker loads, before any work
     out = out or Path("results") / f"sweep-{style}-{knob}"
-    _fresh_or_resumed(out, resume, force)
+    fresh_or_resumed(out, resume, force)
 
     def progress(step, ran, left, elapsed):
         first = next(iter(step.get("per_attacker", {}).values()), {})
@@ -179,7 +164,7 @@ def matrix(
             raise CaptchalabError(f"attacker {a.name!r} cannot be trained")
     check_start(from_, [a.name for a in made.values()])
     out = out or Path("results") / "matrix"
-    _fresh_or_resumed(out, resume, force)
+    fresh_or_resumed(out, resume, force)
     starts = {
         spec: starting_model(from_, a.name, chars, say, plugin_dirs=dirs(plugins), hparams=a.hparams)
         for spec, a in made.items()
@@ -231,7 +216,7 @@ def run(
         resolve_base=lambda a, c, h: starting_model("base", a, c, say, plugin_dirs=spec.plugin_dirs, hparams=h),
     )
     out = out or Path("results") / Path(study).stem
-    _fresh_or_resumed(out, resume, force)
+    fresh_or_resumed(out, resume, force)
     say(f"{spec.name}: {len(cells)} cells x {len(spec.attackers)} attackers on the {backend.value} backend")
     report = run_study(
         spec, cells, out, make_backend(backend, address, jobs), resume, cell_reporter(len(cells)), humans=humans
@@ -239,74 +224,3 @@ def run(
     failed = sum(r["status"] != "done" for r in report["rows"])
     say(f"{len(report['rows'])} results ({failed} failed)")
     typer.echo(str(out / "report.html"))
-
-
-class AuditBudget(str, Enum):
-    quick = "quick"
-    standard = "standard"
-    thorough = "thorough"
-
-
-@app.command()
-def audit(
-    style: Optional[str] = typer.Option(None, help="The design to audit: a style (built-in or from --plugins)."),
-    param: Params = None,
-    strength: Strength = 0.5,
-    dataset: Optional[Path] = typer.Option(
-        None, help="Or a folder of the site's labelled CAPTCHAs (labels.csv): the ladder is nested subsets of it."
-    ),
-    test: Optional[Path] = typer.Option(
-        None, help="With --dataset: test on this folder (default: a seeded split of the dataset, by picture)."
-    ),
-    kind: DatasetKind = None,
-    unlabelled: Optional[Path] = typer.Option(
-        None, help="With --dataset: a folder of scraped, unlabelled CAPTCHAs of the design (semi-supervised readers)."
-    ),
-    budget: AuditBudget = typer.Option(
-        AuditBudget.quick,
-        help="quick: three label budgets (300 to 3,000), 300 challenges a cell; standard: 100 to 10,000, "
-        "1,000 a cell; thorough: to 30,000, 2,000 a cell.",
-    ),
-    out: Optional[Path] = typer.Option(None, help="Verdict folder (default results/audit-<style or dataset>)."),
-    resume: Resume = False,
-    force: Force = False,
-    backend: BackendOption = Backend.local,
-    address: Address = None,
-    jobs: Jobs = 1,
-    humans: Humans = None,
-    seed: int = typer.Option(0, help="Seed of the challenges, the split and the trainings."),
-    plugins: Plugins = None,
-):
-    """Audit a CAPTCHA design: every attacker that reads its kind, off the shelf and trained at a
-    ladder of label budgets, into one verdict (verdict.md, verdict.html, verdict.json)."""
-    from ..audit import audit as run_audit
-    from ..humans.records import check_study_folders
-    from ..plugins import get_generator
-
-    params = get_generator(style, dirs(plugins)).parse_params(param or []) if style else None
-    if param and not style:
-        raise CaptchalabError("--param applies to --style, not to --dataset")
-    humans = check_study_folders(humans or [])
-    name = style or (Path(dataset).resolve().name if dataset else "")
-    out = out or Path("results") / f"audit-{name}"
-    _fresh_or_resumed(out, resume, force)
-    verdict = run_audit(
-        out,
-        style,
-        params,
-        strength,
-        dataset,
-        test,
-        kind,
-        unlabelled,
-        budget.value,
-        make_backend(backend, address, jobs),
-        resume,
-        humans,
-        dirs(plugins),
-        seed,
-        say,
-        cell_reporter(),
-    )
-    say(verdict["headline"])
-    typer.echo(str(out / "verdict.html"))
