@@ -33,7 +33,8 @@ def best(verdict: dict, trained: bool):
     """(attacker, step) of the highest success among the trained readers or the off-the-shelf ones."""
     found = [(name, s) for name, a in verdict["attackers"].items() if a["trained"] == trained for s in a["steps"]
              if s["status"] == "done" and s["success"] is not None]  # fmt: skip
-    return max(found, key=lambda f: (f[1]["success"], -f[1]["budget"]), default=None)
+    # as the verdict's headline chooses: among equal successes, a converged number, then the fewest labels
+    return max(found, key=lambda f: (round(f[1]["success"], 3), not f[1]["lower_bound"], -f[1]["budget"]), default=None)
 
 
 def main():

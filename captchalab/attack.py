@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .charset import charset_name, fold
+from .charset import charset_name
 from .data.dataset import FolderSource, Source, file_hashes
 from .errors import CaptchalabError
 from .kinds import get_kind, parse_tiles, reads, unanswered
@@ -364,7 +364,7 @@ def attack_many(
             for it in items:
                 if len(misread) >= example_limit:
                     break
-                if not it.skipped and fold(it.reading.text, ignore_case) != fold(it.text, ignore_case):
+                if not it.skipped and failed(it, source.kind, ignore_case):
                     misread.append((source.sample(it.index).image, it))
         charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
         result = score(all_items, charsets, ignore_case, kind)
@@ -433,6 +433,14 @@ def _attack_report(
         ignore_case=ignore_case,
     )
     return report
+
+
+def failed(item: Item, kind: str, ignore_case: bool = False) -> bool:
+    """Whether a read challenge failed by its kind's rule (a slider within its tolerance, an
+    expression of the right value, passes), unanswered, or a dynamic grid not solved in its rounds."""
+    if item.rounds != 0:
+        return item.rounds is None
+    return unanswered(item.reading) or not get_kind(kind).correct(item.text, item.reading.text, ignore_case)
 
 
 def attack_source(
