@@ -34,6 +34,7 @@ from .study.studyfile import Study
 
 THRESHOLDS = (0.1, 0.5, 0.9)
 EXAMPLES = 20  # misread challenges each cell names per attacker (the verdict shows a few, and compares them)
+STRONG = 0.8  # an attacker that reads this share of a cell is one whose shared misreadings say something
 
 
 @dataclass(frozen=True)
@@ -457,13 +458,18 @@ def _headline(attackers: dict) -> dict:
 
 
 def _suspect_labels(report: dict, cells) -> list[dict]:
-    """Challenges every attacker that reads most of the first cell misread the same way, against
-    the label: for a site's corpus, most likely wrong labels (each costs every attacker the same
-    point); for a generated design, a character drawn like another. Needs two such attackers."""
+    """Challenges every strong attacker of the first cell (reading at least STRONG of it) misread the
+    same way, against the label: for a site's corpus, most likely wrong labels (each costs every
+    attacker the same point); for a generated design, a character drawn like another. Needs two
+    strong attackers whose misread lists are whole (under EXAMPLES)."""
     first = next((c for c in report["cells"] if c["id"] == cells[0].id), None) if cells else None
-    readers = [r for r in ((first or {}).get("per_attacker") or {}).values() if (r.get("captcha_accuracy") or 0) >= 0.5]
-    if len(readers) < 2 or any(len(r.get("misread") or []) >= EXAMPLES for r in readers):
-        return []  # a list cut at EXAMPLES cannot show that every reader shares a misreading
+    readers = [
+        r
+        for r in ((first or {}).get("per_attacker") or {}).values()
+        if (r.get("captcha_accuracy") or 0) >= STRONG and len(r.get("misread") or []) < EXAMPLES
+    ]
+    if len(readers) < 2:
+        return []
     shared = set.intersection(*({(i, read) for i, read in r["misread"]} for r in readers))
     source = Source(spec=cells[0].test)
     return [
@@ -508,7 +514,7 @@ def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
         shown = ", ".join(f"{s['name']} labelled {s['label']!r}, read {s['read']!r}" for s in suspect[:3])
         advice.append(
             f"{len(suspect)} challenges were read the same way by all {suspect[0]['attackers']} attackers that read "
-            f"most of them, against their labels ({shown}): check those labels. Wrong ones cap every "
+            f"four in five or more, against their labels ({shown}): check those labels. Wrong ones cap every "
             "attacker's success alike; in a generated design, such a challenge draws one character like another."
         )
     if any(s["lower_bound"] for a in attackers.values() for s in a["steps"]):
