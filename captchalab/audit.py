@@ -155,11 +155,26 @@ def audit(
     return verdict
 
 
-def _entries(trained, off_shelf, ladder: Ladder) -> list[dict]:
+def _study(out, name, seed, charset, length, test_count, plugin_dirs, grid, attackers, ladder: Ladder) -> Study:
+    """The study an audit's ladder runs as (its settings are what --resume checks); `attackers`:
+    (the trained readers, the off-the-shelf ones)."""
+    trained, off_shelf = attackers
     epochs = {"epochs": ladder.epochs} if ladder.epochs else {}
-    return [{"label": n, "attacker": n, "train": "cell", "from": "base", **epochs} for n in trained] + [
-        {"label": n, "attacker": n} for n in off_shelf
-    ]
+    entries = [{"label": n, "attacker": n, "train": "cell", "from": "base", **epochs} for n in trained]
+    return Study(
+        path=out / "audit",
+        name=name,
+        seed=seed,
+        charset=charset,
+        length=length,
+        test_count=test_count,
+        expect=None,
+        ignore_case=False,
+        plugin_dirs=tuple(str(d) for d in plugin_dirs),
+        converged_only=False,
+        grid=grid,
+        attackers=entries + [{"label": n, "attacker": n} for n in off_shelf],
+    )
 
 
 def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resolve_base):
@@ -169,25 +184,14 @@ def _style_ladder(out, style, params, strength, ladder, plugin_dirs, seed, resol
     )
     resolved = spec.check()
     found = ladder_attackers(spec, get_generator(style, list(plugin_dirs)).reader_for(resolved))
-    study = Study(
-        path=out / "audit",
-        name=f"audit of {style} at strength {strength}",
-        seed=seed,
-        charset=spec.charset,
-        length=(spec.min_length, spec.max_length),
-        test_count=ladder.test_count,
-        expect=None,
-        ignore_case=False,
-        plugin_dirs=tuple(str(d) for d in plugin_dirs),
-        converged_only=False,
-        grid={
-            "style": [style],
-            "strength": [strength],
-            "params": {k: [v] for k, v in (params or {}).items()},
-            "train_count": list(ladder.budgets),
-        },
-        attackers=_entries(found[0], found[1], ladder),
-    )
+    grid = {
+        "style": [style],
+        "strength": [strength],
+        "params": {k: [v] for k, v in (params or {}).items()},
+        "train_count": list(ladder.budgets),
+    }
+    name, length = f"audit of {style} at strength {strength}", (spec.min_length, spec.max_length)
+    study = _study(out, name, seed, spec.charset, length, ladder.test_count, plugin_dirs, grid, found[:2], ladder)
     cells = build_cells(study, resolve_base=resolve_base)
     for cell in cells:
         cell.examples = EXAMPLES
@@ -295,27 +299,16 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
                 examples=EXAMPLES,
             )
         )
-    study = Study(
-        path=out / "audit",
-        name=f"audit of {Path(folder).name}",
-        seed=seed,
-        charset=charset,
-        length=(1, 8),
-        test_count=test_part.count,
-        expect=None,
-        ignore_case=False,
-        plugin_dirs=tuple(str(d) for d in plugin_dirs),
-        converged_only=False,
-        grid={
-            "dataset": root,
-            "test": str(test_folder) if test_folder else None,
-            "kind": kind,
-            "unlabelled": str(unlabelled) if unlabelled else None,
-            "train_count": budgets,
-            "epochs": epochs,
-        },
-        attackers=_entries(found[0], off_shelf, ladder),
-    )
+    grid = {
+        "dataset": root,
+        "test": str(test_folder) if test_folder else None,
+        "kind": kind,
+        "unlabelled": str(unlabelled) if unlabelled else None,
+        "train_count": budgets,
+        "epochs": epochs,
+    }
+    name = f"audit of {Path(folder).name}"
+    study = _study(out, name, seed, charset, (1, 8), test_part.count, plugin_dirs, grid, found[:2], ladder)
     design = {
         "name": Path(folder).name,
         "dataset": root,
