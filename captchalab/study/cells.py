@@ -79,11 +79,7 @@ class Training:
             "from": self.init_from,
             "epochs": self.epochs,
             "seed": self.seed,
-            "unlabelled": self.unlabelled
-            if isinstance(self.unlabelled, str)
-            else self.unlabelled.count
-            if self.unlabelled
-            else 0,
+            "unlabelled": self.unlabelled if isinstance(self.unlabelled, str) else getattr(self.unlabelled, "count", 0),
         }
 
 

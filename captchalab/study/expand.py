@@ -9,8 +9,8 @@ from pathlib import Path
 
 from ..attackers.base import get_attacker, read_model_info
 from ..data.dataset import GenerationSpec
-from ..plugins import get_generator
 from ..kinds import reads
+from ..plugins import get_generator
 from .cells import AttackerRef, Cell, Training, derive_seed
 from .studyfile import MAX_CELLS, Study, StudyError
 
