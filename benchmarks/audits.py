@@ -13,6 +13,7 @@ import json
 import time
 from pathlib import Path
 
+from captchalab.audit import best_step
 from publish import Finding
 from recipe_steps import cli
 
@@ -27,14 +28,6 @@ AUDITS = {  # name: (the row, the audit's options)
     "real-standard": ("real-digits-4, standard", ["--dataset", REAL, "--budget", "standard"]),
 }
 FOLDERS = {"real-quick": "audit-real-digits", "real-standard": "audit-real-digits-standard"}
-
-
-def best(verdict: dict, trained: bool):
-    """(attacker, step) of the highest success among the trained readers or the off-the-shelf ones."""
-    found = [(name, s) for name, a in verdict["attackers"].items() if a["trained"] == trained for s in a["steps"]
-             if s["status"] == "done" and s["success"] is not None]  # fmt: skip
-    # as the verdict's headline chooses: among equal successes, a converged number, then the fewest labels
-    return max(found, key=lambda f: (round(f[1]["success"], 3), not f[1]["lower_bound"], -f[1]["budget"]), default=None)
 
 
 def main():
@@ -65,7 +58,7 @@ def main():
         verdict = json.loads((out / "verdict.json").read_text())
         print(f"{name}: {verdict['headline']}", flush=True)
         for column, trained in (("best trained reader", True), ("best off the shelf", False)):
-            found = best(verdict, trained)
+            found = best_step(verdict["attackers"], trained)
             if found is None:
                 continue
             attacker, step = found

@@ -408,7 +408,10 @@ def _break_costs(steps: list[dict], ladder) -> dict:
     return costs
 
 
-def _best(attackers: dict, trained: bool) -> tuple[str, dict] | None:
+def best_step(attackers: dict, trained: bool) -> tuple[str, dict] | None:
+    """(attacker, step) of a verdict's `attackers` the headline names: the highest success among the
+    trained readers (or the off-the-shelf ones); among equals, a converged number, then the fewest
+    labels. None when none finished."""
     found = [
         (name, s)
         for name, a in attackers.items()
@@ -430,7 +433,7 @@ def _said(name: str, step: dict) -> str:
 
 
 def _headline(attackers: dict) -> dict:
-    trained, shelf = _best(attackers, True), _best(attackers, False)
+    trained, shelf = best_step(attackers, True), best_step(attackers, False)
     best = max((b for b in (trained, shelf) if b), key=lambda b: b[1]["success"], default=None)
     if best is None:
         return {"status": "unmeasured", "headline": "no attacker finished: see the ladder's errors"}

@@ -355,7 +355,7 @@ def _teaching_rows(source):
     if dataset is None:
         return source
     kind = get_kind(dataset.kind)
-    why = [kind.trainable(text) for text in dataset.texts]
+    why = [kind.untrainable(text) for text in dataset.texts]
     if not any(why):
         return source
     keep = [i for i, reason in enumerate(why) if not reason]

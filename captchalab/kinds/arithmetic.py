@@ -105,7 +105,7 @@ class ArithmeticKind(TextKind):
             raise ValueError(f"{text} is {expression_value(text)}, its value cell says {value}")
         return None, text or value
 
-    def trainable(self, answer):
+    def untrainable(self, answer):
         return "" if is_expression(answer) else "holds a value only, not the expression drawn"
 
     def correct(self, truth, guess, ignore_case=False):
@@ -157,9 +157,6 @@ class ArithmeticKind(TextKind):
         value = reading_value(found or "")
         said = f"reads {found or '?'} = {value}" if value is not None else f"reads {found or '?'} (no value)"
         return said + (f" (truth {truth} = {value_or_none(truth)})" if truth is not None else "")
-
-    def caption(self, item):
-        return f"{item.text or '-'} -> {item.reading.text or '?'}"
 
     def solver_prompt(self, question, charset, length):
         return (

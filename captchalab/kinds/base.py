@@ -116,7 +116,7 @@ class Kind:
         has one probability per unit."""
         return 1
 
-    def trainable(self, answer: str) -> str:
+    def untrainable(self, answer: str) -> str:
         """Why a labelled answer cannot teach a reader ("" when it can): an arithmetic label that
         holds the value alone does not say what is drawn."""
         return ""
