@@ -89,6 +89,10 @@ def audit(
     kind: str | None = None,
     unlabelled: str | Path | None = None,
     budget: str | Ladder = "quick",
+    adversarial_against: str | Path | None = None,
+    eps: float = 8.0,
+    method: str = "pgd",
+    steps: int = 10,
     backend=None,
     resume: bool = False,
     humans=(),
@@ -101,8 +105,11 @@ def audit(
     verdict.html). The design is a `style` (with `params`, at `strength`), or a `dataset` folder of
     labelled CAPTCHAs (its labels read as `kind` if given), tested on `test` or on a split of its
     own; with `unlabelled` (a folder of scraped ones), the readers that learn without labels also
-    train on the smallest budget plus those. `backend`: a study backend (study.backends.make_backend;
-    default local, in this process)."""
+    train on the smallest budget plus those. With `adversarial_against` (a differentiable attacker's
+    model file), the design is the style's challenges perturbed against it (`eps` pixels of 0-255 by
+    `method` in `steps` steps), and the audit adapts: that model reads them as it is, and fine-tuned
+    on them at every budget (as for a dataset whose manifest says it was perturbed). `backend`: a
+    study backend (study.backends.make_backend; default local, in this process)."""
     from .pretrained import starting_model
     from .study.backends import make_backend
 
@@ -121,11 +128,30 @@ def audit(
             bases[key] = starting_model("base", attacker, charset, say, plugin_dirs=tuple(plugin_dirs), hparams=hparams)
         return bases[key]
 
+    if adversarial_against is not None and style is None:
+        raise CaptchalabError("`adversarial_against` applies to `style`: a perturbed dataset says so in its manifest")
     if style is not None:
         if test is not None or kind is not None or unlabelled is not None:
             raise CaptchalabError(
                 "`test`, `kind` and `unlabelled` apply to `dataset`; a style draws its own challenges"
             )
+    if adversarial_against is not None:
+        perturbed = _perturbed_design(
+            out, style, params, strength, ladder, plugin_dirs, seed, adversarial_against, (eps, method, steps), resume
+        )
+        study, cells, design, found = _dataset_ladder(
+            out, perturbed["train"], perturbed["test"], None, None, ladder, plugin_dirs, seed, resolve_base
+        )
+        design = {
+            "name": f"{style} at strength {strength}, perturbed against {Path(adversarial_against).name} ({eps:g}/255)",
+            "style": style,
+            "strength": strength,
+            "parameters": perturbed["parameters"],
+            "kind": design["kind"],
+            "perturbation": design["perturbation"],
+            "split": design["split"],
+        }
+    elif style is not None:
         study, cells, design, found = _style_ladder(
             out, style, params, strength, ladder, plugin_dirs, seed, resolve_base
         )
@@ -274,6 +300,13 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
             raise CaptchalabError(f"no trained reader of {kind} CAPTCHAs learns from unlabelled ones")
         found = (trained + [f"{n}+unlabelled" for n in semi], off_shelf, found[2])
     charset = whole.charset if get_kind(kind).characters else ""
+    perturbation, target = (whole.manifest or {}).get("adversarial"), None
+    if perturbation:  # a defence to adapt to: the model the challenges were perturbed against
+        target = _perturbation_target(perturbation, plugin_dirs)
+        if isinstance(target, str):
+            found[2]["the perturbation's target"], target = target, None
+        else:
+            found = (found[0] + [f"{target[0]} (adapted)"], found[1] + [f"{target[0]} (target)"], found[2])
     epochs = ladder.epochs
     cells = []
     for k, n in enumerate(budgets):
@@ -283,8 +316,16 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
             start = str(resolve_base(name, charset, {}) or "scratch")
             training = Training(name, part, start, (), epochs, derive_seed(seed, "train", n) % 10_000)
             refs.append(AttackerRef(name, training=training, charset=charset))
+        if target:  # the adaptive attacker: the perturbation's own target, fine-tuned on the perturbed challenges
+            name, path, info = target
+            seeded = derive_seed(seed, "train", n) % 10_000
+            hparams = tuple(sorted((info.get("hyperparameters") or {}).items()))
+            training = Training(name, part, path, hparams, epochs, seeded)
+            refs.append(AttackerRef(f"{name} (adapted)", training=training, charset=info["charset"]))
         if k == 0:  # off the shelf: the same test part in every cell, read once
             refs += [AttackerRef(name, name=name, charset=charset) for name in off_shelf]
+            if target:
+                refs.append(AttackerRef(f"{target[0]} (target)", model=target[1], charset=target[2]["charset"]))
             for name in semi:  # few labels plus the scraped folder
                 start = str(resolve_base(name, charset, {}) or "scratch")
                 seeded = derive_seed(seed, "train", n) % 10_000
@@ -317,7 +358,50 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
         "split": rule,
         "rejected_rows": len(whole.rejected),
     }
+    if perturbation:
+        design["perturbation"] = perturbation
     return study, cells, design, found
+
+
+def _perturbation_target(perturbation: dict, plugin_dirs) -> tuple[str, str, dict] | str:
+    """(attacker name, model path, its info) of the model a dataset was perturbed against, as its
+    manifest records it; or why it cannot be used (missing, or changed since)."""
+    from .attackers.base import read_model_info
+
+    path = Path(perturbation.get("target_model") or "")
+    if not path.is_file():
+        return f"the model the challenges were perturbed against ({path}) is not here: the adaptive step is left out"
+    if sha256_bytes(path.read_bytes()) != perturbation.get("target_model_sha256"):
+        return f"{path} has changed since the challenges were perturbed against it: the adaptive step is left out"
+    info = read_model_info(path)
+    get_attacker(info["attacker"], list(plugin_dirs))  # installed, or a one-line error
+    return info["attacker"], str(path.resolve()), info
+
+
+def _perturbed_design(out, style, params, strength, ladder, plugin_dirs, seed, against, perturbation, resume) -> dict:
+    """The perturbed design as two dataset folders under out/design, drawn once (kept on --resume):
+    `train` (the largest budget) and `test` (the ladder's test count, other challenges), each
+    perturbed against `against` with (eps, method, steps)."""
+    from .data.generate import generate_dataset
+    from .generation.adversarial import adversarial_transform
+
+    eps, method, steps = perturbation
+    folders = {}
+    for part, count, part_seed in (
+        ("train", max(ladder.budgets), seed),
+        ("test", ladder.test_count, derive_seed(seed, "audit-test") % 2**31),
+    ):
+        spec = GenerationSpec(
+            style, count, seed=part_seed, strength=strength, params=dict(params or {}), plugin_dirs=tuple(plugin_dirs)
+        )
+        folder = out / "design" / part
+        if not (resume and (folder / "manifest.json").is_file()):
+            model = str(Path(against).resolve())  # the manifest's record finds it from anywhere
+            transform = adversarial_transform(model, spec, method, f"{eps:g}", steps, None, part_seed, plugin_dirs)
+            generate_dataset(spec, folder, force=True, transform=transform)
+        folders[part] = folder
+    folders["parameters"] = spec.check()
+    return folders
 
 
 def judge(report, cells, design: dict, trained, off_shelf, left_out) -> dict:
@@ -506,6 +590,20 @@ def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
             f"No attacker here reached 10% with up to {max(ladder):,} labels. Check what people pay for it "
             "(`--humans`), and that a 1% solver at its speed is not already a working bot."
         )
+    for name in [n for n in top if n.endswith(" (adapted)")]:
+        target = name.removesuffix(" (adapted)")
+        held = top.get(f"{target} (target)")
+        if held is not None and held < 0.5 <= top[name]:
+            advice.append(
+                f"The perturbation stops the model it was made against ({target} reads {held:.0%} of the perturbed "
+                f"challenges) but not that model fine-tuned on them ({top[name]:.0%}): a defence fitted to one fixed "
+                "model does not survive an attacker that adapts."
+            )
+        elif held is not None and held >= 0.5:
+            advice.append(
+                f"The perturbation does not stop even the model it was made against ({target} reads {held:.0%} of "
+                "the perturbed challenges): a larger eps, or another defence, is needed."
+            )
     if suspect:
         shown = ", ".join(f"{s['name']} labelled {s['label']!r}, read {s['read']!r}" for s in suspect[:3])
         advice.append(

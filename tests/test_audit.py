@@ -169,9 +169,38 @@ def test_bad_audits_are_one_line_errors(tmp_path):
         for args, fragment in (
             (["--dataset", small], "too few"),
             (["--style", "distorted", "--dataset", small], "exactly one"),
+            (["--dataset", small, "--adversarial-against", small], "--adversarial-against applies to --style"),
             (["--dataset", small, "--test", small], "shares 30 images"),
             (["--dataset", real_folder(tmp_path / "more", 400), "--unlabelled", small], "shares 30 images"),
         ):
             result = run_cli("audit", *args, "--out", tmp_path / "w")
             assert_one_line_error(result, fragment)
             assert not (tmp_path / "w").exists()
+
+
+def test_a_perturbed_design_is_audited_against_an_attacker_that_adapts(tmp_path, with_mnist_base):
+    from captchalab.audit import Ladder, _perturbation_target, audit
+    from captchalab.data.dataset import read_dataset
+
+    import captchalab
+
+    target = tmp_path / "ctc.keras"  # the model the designer perturbed the challenges against: ctc's digits base
+    for suffix in (".keras", ".json"):
+        shutil.copy(Path(captchalab.__file__).parent / "bases" / f"ctc-digits{suffix}", target.with_suffix(suffix))
+    ladder = Ladder(budgets=(12,), test_count=8, epochs=1)
+    out = tmp_path / "v"
+    verdict = audit(out, "clean", strength=0.0, budget=ladder, adversarial_against=target, eps=6, steps=2)
+    assert verdict["design"]["perturbation"]["eps"] == 6 and "perturbed against ctc.keras" in verdict["design"]["name"]
+    for part, count in (("train", 12), ("test", 8)):  # the perturbed challenges, kept beside the verdict
+        drawn = read_dataset(out / "design" / part)
+        assert len(drawn) == count and drawn.manifest["adversarial"]["target_model"] == str(target)
+    adapted, held = verdict["attackers"]["ctc (adapted)"], verdict["attackers"]["ctc (target)"]
+    assert adapted["trained"] and [s["budget"] for s in adapted["steps"]] == [12]
+    assert not held["trained"] and held["steps"][0]["count"] == 8
+    check_verdict(verdict, out, "text", {"segment", "ctc", "ctc (adapted)"}, {"ctc (target)"}, [12])
+    # the perturbed folder audited again, its target changed or gone: the adaptive step is named, left out
+    recorded = drawn.manifest["adversarial"]
+    target.write_bytes(target.read_bytes() + b" ")
+    assert "has changed since" in _perturbation_target(recorded, ())
+    target.unlink()
+    assert "is not here" in _perturbation_target(recorded, ())

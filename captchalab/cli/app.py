@@ -158,6 +158,9 @@ FLAGS = {
     "per_person": "--per-person",
     "practice": "--practice",
     "attention": "--attention",
+    "adversarial_against": "--adversarial-against",
+    "test": "--test",
+    "kind": "--kind",
 }
 
 

@@ -17,6 +17,7 @@ from .app import (
     Force,
     Humans,
     Jobs,
+    Method,
     Params,
     Plugins,
     Resume,
@@ -56,6 +57,14 @@ def audit(
         help="quick: three label budgets (300 to 3,000), 300 challenges a cell; standard: 100 to 10,000, "
         "1,000 a cell; thorough: to 30,000, 2,000 a cell.",
     ),
+    adversarial_against: Optional[Path] = typer.Option(
+        None,
+        help="With --style: the design perturbed against this differentiable attacker's model; the audit also "
+        "fine-tunes that model on the perturbed challenges (the adaptive attacker).",
+    ),
+    eps: str = typer.Option("8/255", help="With --adversarial-against: L-infinity budget on 0-255 pixels."),
+    method: Method = typer.Option(Method.pgd, help="With --adversarial-against: fgsm, pgd or eot."),
+    steps: int = typer.Option(10, help="With --adversarial-against: gradient steps (pgd, eot)."),
     out: Optional[Path] = typer.Option(None, help="Verdict folder (default results/audit-<style or dataset>)."),
     resume: Resume = False,
     force: Force = False,
@@ -69,6 +78,7 @@ def audit(
     """Audit a CAPTCHA design: every attacker that reads its kind, off the shelf and trained at a
     ladder of label budgets, into one verdict (verdict.md, verdict.html, verdict.json)."""
     from ..audit import audit as run_audit
+    from ..generation.adversarial import parse_eps
     from ..humans.records import check_study_folders
     from ..plugins import get_generator
 
@@ -89,6 +99,10 @@ def audit(
         kind,
         unlabelled,
         budget.value,
+        adversarial_against,
+        parse_eps(eps),
+        method.value,
+        steps,
         make_backend(backend, address, jobs),
         resume,
         humans,
