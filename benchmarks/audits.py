@@ -1,9 +1,10 @@
 """`captchalab audit` on one built-in design of each kind at strength 0.5 (`--budget quick`), and on
-the real corpus ../shared/data/real-digits-4 (its own split; `quick`, then `standard`), run the way
-a designer would, through the CLI. Each verdict stays in --work (an interrupted audit resumes);
+the real corpus ../shared/data/real-digits-4 (its own split; `quick`, then `standard`), and
+`distorted` perturbed against a ctc trained on it (8/255, the adaptive step), run the way a
+designer would, through the CLI. Each verdict stays in --work (an interrupted audit resumes);
 the headlines are published as one finding, with how long each audit took on this machine.
 
-    python benchmarks/audits.py [--work results/audits] [--audits distorted,slider,rotation,grid3,math,real-quick,real-standard]
+    python benchmarks/audits.py [--work results/audits] [--audits distorted,slider,rotation,grid3,math,real-quick,real-standard,adaptive]
 
 It writes results/published/audits.json (benchmarks/publish.py says how to publish it).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from captchalab.audit import best_step
 from publish import Finding
-from recipe_steps import cli
+from recipe_steps import cli, train_once
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-digits-4"
 AUDITS = {  # name: (the row, the audit's options)
@@ -26,6 +27,8 @@ AUDITS = {  # name: (the row, the audit's options)
     "math": ("`math` (arithmetic)", ["--style", "math", "--budget", "quick"]),
     "real-quick": ("real-digits-4, quick", ["--dataset", REAL, "--budget", "quick"]),
     "real-standard": ("real-digits-4, standard", ["--dataset", REAL, "--budget", "standard"]),
+    # the target model's path is added in main: it is trained into --work first
+    "adaptive": ("`distorted` perturbed against ctc, 8/255", ["--style", "distorted", "--budget", "quick", "--eps", "8/255"]),
 }
 FOLDERS = {"real-quick": "audit-real-digits", "real-standard": "audit-real-digits-standard"}
 
@@ -50,6 +53,10 @@ def main():
     for name in asked:
         row, options = AUDITS[name]
         out = work / "results" / FOLDERS.get(name, f"audit-{name}")
+        if name == "adaptive":  # the designer's own reader of the clean design, which the perturbation is made against
+            target = work / "models" / "ctc-distorted.keras"
+            train_once(target, {}, "ctc on distorted", "--attacker", "ctc", "--style", "distorted", "--count", 3000)
+            options = [*options, "--adversarial-against", target]
         if not (out / "verdict.json").is_file():
             resume = ["--resume"] if (out / "ladder" / "study.json").is_file() else []
             start = time.perf_counter()

@@ -17,25 +17,11 @@ import numpy as np
 
 from captchalab.errors import CaptchalabError
 from captchalab.generation import scenes
-from captchalab.generation.pictures import POOL_PARAMS, pool_pictures, pool_tiles
+from captchalab.generation.pictures import LOOK_ALIKES, POOL_PARAMS, pool_pictures, pool_tiles
 from captchalab.generator import Challenge, Generator, Param, register
 from captchalab.kinds import MAP_CELLS
 
 GUTTER = 4  # pixels of white between grid3 tiles, as deployed grids draw them
-LOOK_ALIKES = {
-    "biscuit": "doughnut",
-    "doughnut": "biscuit",
-    "bus": "truck",
-    "truck": "bus",
-    "car": "taxi",
-    "taxi": "car",
-    "cat": "dog",
-    "dog": "cat",
-    "bicycle": "motorcycle",
-    "motorcycle": "bicycle",
-    "tree": "palm tree",
-    "palm tree": "tree",
-}
 
 COMMON = (
     Param(

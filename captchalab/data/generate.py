@@ -300,6 +300,8 @@ class _DatasetWriter:
         if generator.picture_parts:  # which pictures these challenges show: attack checks overlap with training
             pool, digests = generator.pictures(params)
             text_fields["pictures"] = {"pool": pool, "sha256": sorted(digests)}
+        if generator.resources(params):
+            text_fields["resources"] = generator.resources(params)
         manifest = make_manifest(
             "dataset",
             captcha_kind=kind.name,

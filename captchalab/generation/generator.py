@@ -115,6 +115,11 @@ class Generator:
         training pool on purpose."""
         return {}, []
 
+    def resources(self, p: dict[str, Any]) -> dict:
+        """Files outside the parameters that decide what it draws (a system font: its name and
+        hash), recorded in a dataset's manifest as `resources`; {} by default."""
+        return {}
+
     def check(self, p: dict[str, Any]) -> None:
         """Refuse resolved parameters that cannot draw (a missing tile folder, an unknown prompt
         class) with a one-line CaptchalabError, before any CAPTCHA is drawn."""

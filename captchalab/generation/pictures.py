@@ -14,6 +14,22 @@ from pathlib import Path
 from ..data.tiles import TileSet, chosen_tiles
 from .generator import Param
 
+# the built-in art's look-alike classes (art/README.md): the decoys a design can set beside a target
+LOOK_ALIKES = {
+    "biscuit": "doughnut",
+    "doughnut": "biscuit",
+    "bus": "truck",
+    "truck": "bus",
+    "car": "taxi",
+    "taxi": "car",
+    "cat": "dog",
+    "dog": "cat",
+    "bicycle": "motorcycle",
+    "motorcycle": "bicycle",
+    "tree": "palm tree",
+    "palm tree": "tree",
+}
+
 POOL_PARAMS = (
     Param(
         "pool",

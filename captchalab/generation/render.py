@@ -37,17 +37,44 @@ def font_paths() -> tuple[str, ...]:
     return tuple(paths)
 
 
+CJK_FONT_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto", "/usr/local/share/fonts")
+
+
+@functools.lru_cache(maxsize=None)
+def cjk_font_paths() -> tuple[str, ...]:
+    """Noto CJK fonts installed system-wide (Debian's fonts-noto-cjk, OFL); () when there are none."""
+    found = []
+    for folder in CJK_FONT_DIRS:
+        found += sorted(str(f) for f in Path(folder).glob("Noto*CJK*.tt[cf]")) if Path(folder).is_dir() else []
+    return tuple(found)
+
+
 @functools.lru_cache(maxsize=4096)
 def glyph(char: str, font_index: int, size: int) -> np.ndarray:
     """The coverage mask of one character, cropped to its ink."""
+    return font_glyph(font_paths()[font_index % len(font_paths())], char, size)
+
+
+@functools.lru_cache(maxsize=8192)
+def font_glyph(path: str, char: str, size: int) -> np.ndarray:
+    """The coverage mask of one character in the font file at `path`, cropped to its ink."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.truetype(font_paths()[font_index % len(font_paths())], size)
+    font = ImageFont.truetype(path, size)
     x0, y0, x1, y1 = font.getbbox(char)
     im = Image.new("L", (x1 - x0 + 4, y1 - y0 + 4), 0)
     ImageDraw.Draw(im).text((2 - x0, 2 - y0), char, font=font, fill=255)
     mask = np.asarray(im)
     return crop_to_ink(mask)
+
+
+def undrawable(path: str, chars: str) -> str:
+    """The characters of `chars` the font at `path` has no glyph for: they would be drawn as its
+    empty box (the .notdef glyph), which is what an unassigned code point draws."""
+    missing = font_glyph(path, "\U0010fffd", 32)
+    return "".join(
+        c for c in chars if (g := font_glyph(path, c, 32)).shape == missing.shape and np.array_equal(g, missing)
+    )
 
 
 def crop_to_ink(mask: np.ndarray) -> np.ndarray:

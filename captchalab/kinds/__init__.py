@@ -10,11 +10,13 @@ scorer adds its own measures. What `prepare` is told: the expected length for te
 attacker uses it), else the question with the images the page shows beside it (attack.hint_for).
 
 The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` (numeric.py),
-`arithmetic` (arithmetic.py: text read, scored by the value of the expression). A
+`arithmetic` (arithmetic.py: text read, scored by the value of the expression), `click`
+(click.py: points clicked in order, each inside its target's box). A
 kind of one's own subclasses `Kind` (base.py) and is added with `register_kind` (docs/plugins.md).
 """
 
 from .arithmetic import ArithmeticKind, expression_value, is_expression
+from .click import ClickKind, format_boxes, format_clicks, parse_boxes, parse_clicks
 from .base import KINDS, Kind, get_kind, kind_of_columns, reads, register_kind, unanswered
 from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, parse_tiles, score_grid
 from .numeric import NumberKind, RotationKind, SliderKind, angle_error, score_errors
@@ -26,6 +28,7 @@ for _kind in (
     SliderKind(),
     RotationKind(),
     ArithmeticKind(),
+    ClickKind(),
 ):  # text first: its labels files are the oldest
     register_kind(_kind)
 
@@ -39,6 +42,11 @@ __all__ = [
     "is_expression",
     "reads",
     "GridKind",
+    "ClickKind",
+    "format_boxes",
+    "format_clicks",
+    "parse_boxes",
+    "parse_clicks",
     "SliderKind",
     "RotationKind",
     "get_kind",
