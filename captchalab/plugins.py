@@ -36,6 +36,7 @@ BUILTIN_ATTACKERS = (
     "detfeat",
     "slider",
     "rotation",
+    "click",
 )
 _loaded_files: set[Path] = set()
 _entry_points_loaded = False

@@ -122,7 +122,7 @@ class IconClick(Generator):
         items = [clicks.drawn_as(self.prompt_picture(tiles, chosen[t], rng, p["prompt"]), p["prompt"]) for t in targets]
         return Challenge(
             image,
-            {"prompt": "", "count": len(targets)},
+            {"prompt": "", "count": len(targets), "size": [p["width"], p["height"]]},
             format_boxes([by_index[k] for k in range(len(targets))]),
             {
                 "targets": targets,

@@ -99,9 +99,7 @@ class TextClick(Generator):
         chars, font = self.alphabet(p)
         missing = undrawable(font, chars)
         if missing:
-            raise CaptchalabError(
-                f"the font {Path(font).name} cannot draw {missing[:10]!r}: it would draw boxes"
-            )
+            raise CaptchalabError(f"the font {Path(font).name} cannot draw {missing[:10]!r}: it would draw boxes")
         if any(c.isspace() or not c.isprintable() for c in chars):
             raise CaptchalabError("chars must be printable characters without spaces")
         if p["targets"] + p["decoys"] > len(chars):
@@ -168,7 +166,7 @@ class TextClick(Generator):
         items = [np.dstack([np.full((*m.shape, 3), 30, np.uint8), m]) for m in plain]
         return Challenge(
             image,
-            {"prompt": "".join(targets), "count": len(targets)},
+            {"prompt": "".join(targets), "count": len(targets), "size": [p["width"], p["height"]]},
             format_boxes([boxes[k] for k in range(len(targets))]),
             {"targets": targets, "objects": [[picked[k], *boxes[k]] for k in range(len(picked))]},
             {"strip": clicks.strip(items)},

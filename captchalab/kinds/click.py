@@ -4,14 +4,15 @@ decoys; the strip beside it (the part `strip`, NAME.strip.png, handed to attacke
 scene; a text design also names them in words.
 
 - question: `{"prompt": the words the page shows, one character a target ("" when it shows
-  pictures only), "count": how many targets}`.
+  pictures only), "count": how many targets, "size": [width, height] of the scene}`.
 - answer (the truth, labels.csv's `boxes`): each target's box in click order, `x0 y0 x1 y1`
   (pixels of the scene, x1 and y1 inclusive), separated by `;`.
 - a reading (an attacker's or a person's answer): the clicks in order, `x y`, separated by `;`.
 
 A click counts when it falls inside its target's box, edges included; success is every target
 clicked, in order, in one attempt: as many clicks as targets, the k-th inside the k-th box.
-labels.csv: `filename,prompt,boxes`.
+labels.csv: `filename,size,prompt,boxes`, the size written `320x200`. A click outside the scene
+is refused in a person's answer (page or imported file) and a miss in an attacker's.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ class ClickKind(Kind):
 
     name, columns, unit, default_attacker, example_style = (
         "click",
-        ("prompt", "boxes"),
+        ("size", "prompt", "boxes"),
         "target",
         "clicknet",
         "iconclick",
@@ -116,18 +117,25 @@ class ClickKind(Kind):
     question_parts = (("strip", False),)
     widget, view = "click", "challenge"
     asks = "Click the pictures in the order the strip shows them, then press Verify."
-    page_question = ("prompt", "count")
+    page_question = ("prompt", "count", "size")
     per_style_columns = (("captcha_accuracy", "success"), ("char_accuracy", "target hits"))
 
     def row(self, question, answer):
-        return [question["prompt"], answer]
+        width, height = question["size"]
+        return [f"{width}x{height}", question["prompt"], answer]
 
     def parse_row(self, cells):
+        size = cells["size"].strip().lower().split("x")
+        if len(size) != 2 or not all(v.isdigit() and 0 < int(v) <= MAX_CLICK for v in size):
+            raise ValueError(f"size {cells['size']!r} is not WIDTHxHEIGHT in pixels")
+        width, height = map(int, size)
         prompt = cells["prompt"].strip()
         boxes = parse_boxes(cells["boxes"])
         if prompt and len(prompt) != len(boxes):
             raise ValueError(f"prompt {prompt!r} names {len(prompt)} targets; {len(boxes)} boxes are given")
-        return {"prompt": prompt, "count": len(boxes)}, format_boxes(boxes)
+        if any(b[2] >= width or b[3] >= height for b in boxes):
+            raise ValueError(f"a box lies outside the {width}x{height} scene")
+        return {"prompt": prompt, "count": len(boxes), "size": [width, height]}, format_boxes(boxes)
 
     def units(self, answer):
         return answer.count(";") + 1
@@ -144,6 +152,8 @@ class ClickKind(Kind):
         height, width = image.shape[:2]
         if any(b[2] >= width or b[3] >= height for b in boxes):
             problems.append(f"a target's box lies outside the {width}x{height} scene")
+        if list(challenge.question.get("size") or ()) != [width, height]:
+            problems.append(f"question['size'] must be the scene's [width, height], [{width}, {height}]")
         return problems
 
     def correct(self, truth, guess, ignore_case=False):
@@ -258,24 +268,31 @@ class ClickKind(Kind):
         return self.typed_answer(plain_reply(reply), question)
 
     def page_answer(self, answer, question):
-        """The page sends its clicks as [[x, y], ...], in order."""
+        """The page sends its clicks as [[x, y], ...], in order, in the scene's pixels."""
         if not isinstance(answer, list) or len(answer) > 2 * MAX_TARGETS:
-            raise ValueError("clicks are a list of [x, y] points")
+            raise ValueError(f"clicks are a list of at most {2 * MAX_TARGETS} [x, y] points")
         points = []
         for point in answer:
             if not isinstance(point, list) or len(point) != 2:
                 raise ValueError("each click is [x, y]")
             x, y = number(point[0]), number(point[1])
-            if x is None or y is None or not (0 <= x <= MAX_CLICK and 0 <= y <= MAX_CLICK):
-                raise ValueError("a click lies outside the picture")
+            if x is None or y is None:
+                raise ValueError("a click's x and y are numbers")
             points.append((x, y))
-        return format_clicks(points)
+        return self._within(points, question)
 
     def typed_answer(self, text, question):
         clicks = parse_clicks(text)
         if clicks is None or len(clicks) > 2 * MAX_TARGETS:
             raise ValueError('clicks are "x y" pairs separated by semicolons')
-        return format_clicks(clicks)
+        return self._within(clicks, question)
+
+    def _within(self, points, question) -> str:
+        width, height = (question or {}).get("size") or (MAX_CLICK, MAX_CLICK)
+        for x, y in points:
+            if not (0 <= x < width and 0 <= y < height):
+                raise ValueError(f"the click ({x:g}, {y:g}) lies outside the {width}x{height} scene")
+        return format_clicks(points)
 
     def page_value(self, truth, question):
         return [[round(c) for c in centre(b)] for b in parse_boxes(truth)]

@@ -201,6 +201,46 @@ const WIDGETS = {
     }, () => submit(x, trajectory.slice(-2000)), 100);
     current.cleanup = () => t.remove();
   },
+  click(stage, image, item) {  // click the targets (item.parts.strip, item.question.prompt) in order
+    const strip = new Image();
+    strip.id = "strip";
+    strip.alt = "the targets, in order";
+    strip.src = item.parts.strip;
+    const words = document.createElement("p");
+    words.id = "prompt";
+    words.textContent = item.question.prompt ? `In order: ${[...item.question.prompt].join(" ")}` : "";
+    stage.before(strip, words);
+    const points = [];
+    const count = document.createElement("p");
+    count.id = "count";
+    const marks = () => {
+      stage.querySelectorAll(".mark").forEach((m) => m.remove());
+      const scale = image.clientWidth / image.naturalWidth;
+      points.forEach(([x, y], k) => {
+        const mark = document.createElement("div");
+        mark.className = "mark";
+        mark.textContent = k + 1;
+        mark.style.left = `${x * scale}px`;
+        mark.style.top = `${y * scale}px`;
+        stage.append(mark);
+      });
+      count.textContent = `${points.length} of ${item.question.count} clicked`;
+    };
+    image.addEventListener("click", (e) => {
+      if (points.length >= item.question.count) return;
+      const box = image.getBoundingClientRect();
+      const scale = image.naturalWidth / box.width;
+      points.push([Math.round((e.clientX - box.left) * scale), Math.round((e.clientY - box.top) * scale)]);
+      marks();
+    });
+    const undo = button("Undo", "undo", () => { points.pop(); marks(); });
+    const verify = button("Verify", "verify", () => submit(points.slice()));
+    const controls = document.createElement("div");
+    controls.append(count, undo, document.createTextNode(" "), verify);
+    stage.after(controls);
+    marks();
+    current.cleanup = () => { controls.remove(); strip.remove(); words.remove(); };
+  },
   dial(stage, image) {  // turn a round picture
     let angle = 0;
     const t = track(stage, (f) => {
