@@ -32,6 +32,7 @@ def datasets(tmp_path_factory):
         ("tiles", "grid3", 8, 0.5),
         ("slide", "slider", 8, 0.5),
         ("turn", "rotation", 8, 0.5),
+        ("click", "iconclick", 4, 0.5),
     ):
         generate_dataset(GenerationSpec(style, count, seed=5, strength=strength), root / name)
         made[name] = root / name
@@ -510,6 +511,42 @@ def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datas
     )
     assert answers["rotation"]["correct"] and answers["rotation"]["pointer"] == "keyboard"
     assert answers["rotation"]["trajectory"] is None
+    assert not errors, errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_targets_are_clicked_in_order_with_an_undo_in_a_real_browser(server, datasets):
+    from playwright.sync_api import sync_playwright
+
+    from captchalab.kinds import parse_boxes
+
+    url, folder = server("click", per_person=2, practice=0, attention=0, k=1)
+    with sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.click("#agree")
+        for n in range(2):
+            page.wait_for_function("current !== null && shownAt !== null")
+            served = page.evaluate("current")
+            image = page.locator("#captcha").bounding_box()
+            scale = image["width"] / page.evaluate("document.querySelector('#captcha').naturalWidth")
+            centres = [((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in parse_boxes(lookup(datasets, served))]
+            if n == 0:  # a slip first, taken back
+                page.mouse.click(image["x"] + 2, image["y"] + 2)
+                assert page.locator(".mark").count() == 1
+                page.click("#undo")
+            for x, y in centres:
+                page.mouse.click(image["x"] + x * scale, image["y"] + y * scale)
+            assert page.locator("#count").inner_text() == f"{len(centres)} of {len(centres)} clicked"
+            page.click("#verify")
+            page.wait_for_function(f"!current || current.token !== '{served['token']}'")
+        page.wait_for_selector("#done:not([hidden])")
+        browser.close()
+    answers = load_answers(folder)[0]
+    assert len(answers) == 2 and all(a["kind"] == "click" and a["correct"] for a in answers), answers
     assert not errors, errors
 
 

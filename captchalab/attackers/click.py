@@ -146,6 +146,7 @@ class ClickNet(Attacker):
         "A learned two-stage reader: a dense detector's embedding map of the scene, matched with each "
         "strip item's embedding (siamese), one heat map per item (trained until it converges)."
     )
+    fresh_examples = True  # the shared loop can draw new challenges every epoch (train captcha --fresh)
     params = (
         Param("max_width", int, 320, 64, 1024, "widest scene it reads, in pixels"),
         Param("max_height", int, 200, 64, 1024, "tallest scene it reads, in pixels"),
@@ -210,11 +211,16 @@ class ClickNet(Attacker):
         scene = layers.Cropping2D(((0, side), (0, 0)), name="scene")(inputs)
         x = scene
         for k, (filters, dilation, pool) in enumerate(((16, 1, True), (32, 1, True), (width, 1, False), (width, 2, False), (width, 4, False)), start=1):  # fmt: skip
+            # no batch normalisation: its running statistics lag far behind on a few hundred steps
             x = layers.Conv2D(
-                filters, 3, padding="same", dilation_rate=dilation, kernel_initializer=init, name=f"det{k}"
+                filters,
+                3,
+                padding="same",
+                dilation_rate=dilation,
+                activation="relu",
+                kernel_initializer=init,
+                name=f"det{k}",
             )(x)
-            x = layers.BatchNormalization(name=f"det{k}_norm")(x)
-            x = layers.Activation("relu", name=f"det{k}_relu")(x)
             if pool:
                 x = layers.MaxPooling2D(2, name=f"det{k}_pool")(x)
         x = layers.Conv2D(width, 1, kernel_initializer=init, name="embed")(x)
