@@ -571,7 +571,8 @@ def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
             f"Segmentation fails (segment at most {top['segment']:.0%}) but a reader that does not segment "
             f"does not (ctc {top['ctc']:.0%}): distortion that defeats cutting will not stop it."
         )
-    shelf = [n for n, a in attackers.items() if not a["trained"] and top[n] >= 0.1]
+    # (a perturbation's own target is a trained model the design was made against, not an off-the-shelf solver)
+    shelf = [n for n, a in attackers.items() if not a["trained"] and top[n] >= 0.1 and not n.endswith(" (target)")]
     if shelf:
         advice.append(
             f"No training is needed to attack it: {', '.join(f'{n} ({top[n]:.0%})' for n in shelf)} off the shelf. "
@@ -607,7 +608,8 @@ def _advice(attackers: dict, ladder, suspect: list[dict] = ()) -> list[str]:
     if suspect:
         shown = ", ".join(f"{s['name']} labelled {s['label']!r}, read {s['read']!r}" for s in suspect[:3])
         advice.append(
-            f"{len(suspect)} challenges were read the same way by all {suspect[0]['attackers']} attackers that read "
+            f"{len(suspect)} challenge{'s were' if len(suspect) > 1 else ' was'} read the same way by all "
+            f"{suspect[0]['attackers']} attackers that read "
             f"four in five or more, against their labels ({shown}): check those labels. Wrong ones cap every "
             "attacker's success alike; in a generated design, such a challenge draws one character like another."
         )
