@@ -57,7 +57,15 @@ def models(tmp_path_factory, tiny_model_path):
         TrainSettings(epochs=1, seed=1),
         workers=0,
     )
-    return tiny_model_path, ctc, broken, grid, slider, rotation
+    click = folder / "click.keras"
+    train_attacker(
+        get_attacker("clicknet")(),
+        Source(spec=GenerationSpec("iconclick", 20, seed=1)),
+        click,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
+    return tiny_model_path, ctc, broken, grid, slider, rotation, click
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +125,14 @@ def test_a_rotation_read_with_the_picture_turned_back(client):
     picture = Source(spec=GenerationSpec("rotation", 1, seed=6)).sample(0).image
     dropped = client.post("/api/captcha/m5", content=png(picture)).json()
     assert dropped["kind"] == "rotation" and dropped["truth"] is None and dropped["found"].isdigit()
+
+
+def test_a_click_challenge_read_with_its_clicks_numbered_on_the_scene(client):
+    view = client.get("/api/challenge/m6?strength=0.5&seed=3").json()
+    assert view["kind"] == "click" and view["truth"].count(";") == 2
+    assert view["images"][0]["caption"] == "the clicks in order" and view["images"][1]["caption"] == "strip"
+    assert view["said"].startswith("clicks ") and "(targets " in view["said"] and isinstance(view["solved"], bool)
+    assert {"det1", "det5"} <= set(view["layers"])  # the detector's maps, layer by layer
 
 
 def test_models_are_listed_with_the_broken_one_explained(client):
