@@ -47,6 +47,7 @@ def check_verdict(verdict: dict, out: Path, kind: str, trained: set, off_shelf: 
         ("grid3", "grid", {"tilecnn"}, set()),
         ("slider", "slider", {"locator"}, {"template"}),
         ("rotation", "rotation", {"rotnet"}, {"orientation"}),
+        ("iconclick", "click", {"clicknet"}, set()),
     ],
 )
 def test_each_kind_gets_its_ladder(tmp_path, style, kind, trained, off_shelf, with_mnist_base):
