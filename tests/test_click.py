@@ -6,6 +6,8 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import assert_one_line_error, run_cli
 from captchalab.generation.render import cjk_font_paths
@@ -163,3 +165,33 @@ def test_bad_click_designs_and_labels_are_one_line_errors(tmp_path):
     data = read_dataset(tmp_path / "d")
     assert len(data) == 2 and [r[0] for r in data.rejected] == ["00000.png", "00001.png"]
     assert "four whole numbers" in data.rejected[0][1] and "outside the 320x200 scene" in data.rejected[1][1]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=8) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    answer=json_values,
+    text=st.text(max_size=60),
+    cells=st.tuples(st.text(max_size=12), st.text(max_size=12), st.text(max_size=40)),
+)
+def test_fuzzed_clicks_and_rows_are_read_or_refused_with_a_reason(answer, text, cells):
+    from captchalab.kinds import get_kind, parse_clicks
+
+    kind, question = get_kind("click"), {"prompt": "", "count": 3, "size": [320, 200]}
+    for read in (lambda: kind.page_answer(answer, question), lambda: kind.typed_answer(text, question)):
+        try:
+            clicks = parse_clicks(read())
+        except ValueError:
+            continue
+        assert all(0 <= x < 320 and 0 <= y < 200 for x, y in clicks)
+    try:
+        parsed, boxes = kind.parse_row(dict(zip(("size", "prompt", "boxes"), cells)))
+    except ValueError:
+        return
+    assert kind.correct(boxes, text) in (True, False)  # any reading is scored, never an error
