@@ -12,6 +12,7 @@ is in docs/audit.md.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from dataclasses import dataclass
@@ -395,7 +396,15 @@ def _perturbed_design(out, style, params, strength, ladder, plugin_dirs, seed, a
             style, count, seed=part_seed, strength=strength, params=dict(params or {}), plugin_dirs=tuple(plugin_dirs)
         )
         folder = out / "design" / part
-        if not (resume and (folder / "manifest.json").is_file()):
+        if resume and (folder / "manifest.json").is_file():
+            drawn = json.loads((folder / "manifest.json").read_text()).get("adversarial") or {}
+            asked = (eps, method, steps, sha256_bytes(Path(against).read_bytes()))
+            if (drawn.get("eps"), drawn.get("method"), drawn.get("steps"), drawn.get("target_model_sha256")) != asked:
+                raise CaptchalabError(
+                    f"`resume`: {folder} was perturbed with other settings or against another model; "
+                    "audit into another folder"
+                )
+        else:
             model = str(Path(against).resolve())  # the manifest's record finds it from anywhere
             transform = adversarial_transform(model, spec, method, f"{eps:g}", steps, None, part_seed, plugin_dirs)
             generate_dataset(spec, folder, force=True, transform=transform)

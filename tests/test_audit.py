@@ -182,6 +182,7 @@ def test_bad_audits_are_one_line_errors(tmp_path):
 def test_a_perturbed_design_is_audited_against_an_attacker_that_adapts(tmp_path, with_mnist_base):
     from captchalab.audit import Ladder, _perturbation_target, audit
     from captchalab.data.dataset import read_dataset
+    from captchalab.errors import CaptchalabError
 
     import captchalab
 
@@ -199,6 +200,8 @@ def test_a_perturbed_design_is_audited_against_an_attacker_that_adapts(tmp_path,
     assert adapted["trained"] and [s["budget"] for s in adapted["steps"]] == [12]
     assert not held["trained"] and held["steps"][0]["count"] == 8
     check_verdict(verdict, out, "text", {"segment", "ctc", "ctc (adapted)"}, {"ctc (target)"}, [12])
+    with pytest.raises(CaptchalabError, match="other settings"):  # resumed with another eps
+        audit(out, "clean", strength=0.0, budget=ladder, adversarial_against=target, eps=4, steps=2, resume=True)
     # the perturbed folder audited again, its target changed or gone: the adaptive step is named, left out
     recorded = drawn.manifest["adversarial"]
     target.write_bytes(target.read_bytes() + b" ")
