@@ -234,7 +234,12 @@ class ClickKind(Kind):
         return f"{len(parse_boxes(item.text))} targets -> {item.reading.text or '?'}"
 
     def seen(self, image, item):
-        return self.drawn(image, item.text, item.reading.text)
+        """The misread challenge with the targets' boxes, the clicks, and the boxes the attacker
+        found (thin, orange: a detector's `found_boxes` in its reading's details)."""
+        out = image.copy()
+        for box in (getattr(item.reading, "details", None) or {}).get("found_boxes") or []:
+            cv2.rectangle(out, tuple(int(v) for v in box[:2]), tuple(int(v) for v in box[2:4]), (0, 140, 255), 1)
+        return self.drawn(out, item.text, item.reading.text)
 
     def drawn(self, image: np.ndarray, truth: str | None, found: str) -> np.ndarray:
         """The scene with the targets' boxes (green, numbered in order) and the clicks (red, numbered)."""
