@@ -124,8 +124,7 @@ class DdddocrClick(Attacker):
                 found = [_template(c) for c in crops]
                 cost = np.array([[-float(_template(i).ravel() @ f.ravel()) for f in found] for i in items])
             reads = []
-        cost = cost.reshape(count, len(boxes))
-        chosen = assign(cost)
+        chosen = assign(cost.reshape(-1, len(boxes)) if boxes else np.zeros((0, 0)))
         clicks = [((boxes[c][0] + boxes[c][2]) / 2, (boxes[c][1] + boxes[c][3]) / 2) for c in chosen if c >= 0]
         return Reading(
             format_clicks(clicks),
