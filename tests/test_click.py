@@ -126,6 +126,23 @@ def test_clicknet_trains_attacks_and_sweeps_end_to_end(tmp_path):
     rows = report["rows"]
     assert [r["strength"] for r in rows] == [0.0, 1.0]
     assert all(0 <= r["captcha_accuracy"] <= 1 for r in rows)
+    # the adversarial wrapper: scenes perturbed against it within eps, strips and answers untouched
+    common = ["generate", "--style", "iconclick", "--count", "4", "--strength", "0"]
+    assert run_cli(*common, "--out", tmp_path / "clean").returncode == 0
+    perturbed = run_cli(
+        *common, "--adversarial-against", model, "--eps", "6/255", "--steps", "2", "--out", tmp_path / "adv"
+    )
+    assert perturbed.returncode == 0, perturbed.stderr
+    import cv2
+    import numpy as np
+
+    for name in ("00000", "00003"):
+        clean, adv = (cv2.imread(str(tmp_path / f / f"{name}.png")).astype(int) for f in ("clean", "adv"))
+        assert 0 < np.abs(clean - adv).max() <= 6
+        assert (tmp_path / "clean" / f"{name}.strip.png").read_bytes() == (
+            tmp_path / "adv" / f"{name}.strip.png"
+        ).read_bytes()
+    assert (tmp_path / "clean" / "labels.csv").read_text() == (tmp_path / "adv" / "labels.csv").read_text()
 
 
 def test_bad_click_designs_and_labels_are_one_line_errors(tmp_path):

@@ -146,6 +146,7 @@ class ClickNet(Attacker):
         "strip item's embedding (siamese), one heat map per item (trained until it converges)."
     )
     fresh_examples = True  # the shared loop can draw new challenges every epoch (train captcha --fresh)
+    differentiable = True  # adversarial click challenges: gradients from the scene's pixels to every heat map
     params = (
         Param("max_width", int, 320, 64, 1024, "widest scene it reads, in pixels"),
         Param("max_height", int, 200, 64, 1024, "tallest scene it reads, in pixels"),
@@ -266,6 +267,40 @@ class ClickNet(Attacker):
         logits = ops.cast(outputs, "float32")  # (mixed precision computes in bfloat16)
         per_slot = keras.losses.sparse_categorical_crossentropy(ops.maximum(targets, 0), logits, from_logits=True)
         return ops.sum(per_slot * present, axis=-1) / ops.maximum(ops.sum(present, axis=-1), 1.0)
+
+    def adversarial_objective(self, images, texts, boxes, targets=None, questions=None):
+        """The padded batch of scenes (BGR, 0-255), its mask of real pixels, and the constants
+        `adversarial_loss` needs: each challenge's strip row as the network reads it (the strip is
+        served apart and not perturbed) and its targets' heat-map cells."""
+        from ..pixels import pad_batch
+
+        if targets:
+            raise CaptchalabError("targeted perturbations apply to text CAPTCHAs only")
+        if not questions:
+            raise CaptchalabError("perturbing a click challenge needs its questions (with the strip)")
+        x0, valid = pad_batch(images, multiple=1)
+        rows = self._shape()[0]
+        strips = np.stack([self.prepare(im, q)["input"][rows:] for im, q in zip(images, questions)])
+        return x0, valid, (strips.astype(np.float32) / 255.0, self.targets(texts))
+
+    def adversarial_loss(self, x, constants):
+        """Per challenge, the heat maps' cross-entropy at the targets' cells (perturb() ascends it:
+        every target fades from its item's heat map)."""
+        import tensorflow as tf
+
+        strips, goal = constants
+        rows, cols = self._shape()
+        scale = self.hparams["scale"]
+        from ..pixels import resize_matrix
+
+        height, width = x.shape[1], x.shape[2]
+        # INTER_AREA as matrices (TensorFlow's area resize has no gradient)
+        down_h = tf.constant(resize_matrix(height, round(height * scale)), tf.float32)
+        down_w = tf.constant(resize_matrix(width, round(width * scale)), tf.float32)
+        scaled = tf.einsum("ph,bhwc,qw->bpqc", down_h, x / 255.0, down_w)
+        scene = tf.image.pad_to_bounding_box(scaled, 0, 0, rows, cols)  # as prepare() lays it: top left
+        outputs = tf.cast(self.model(tf.concat([scene, strips], axis=1), training=False), tf.float32)
+        return self.loss(goal, outputs)
 
     def read_prepared(self, batch):
         if not batch:

@@ -259,7 +259,18 @@ class _DatasetWriter:
     def write(self, batch: list, on_progress: Callable[[int], None] | None) -> None:
         images = [drawn.image for _, drawn in batch]
         if self.transform:
-            asked = {} if self.kind.characters else {"questions": [drawn.question for _, drawn in batch]}
+            # a reader's question: what the kind asks, with the images the page shows beside it
+            shown = [name for name, _ in self.kind.question_parts]
+            asked = (
+                {}
+                if self.kind.characters
+                else {
+                    "questions": [
+                        {**drawn.question, **{n: drawn.parts[n] for n in shown if n in (drawn.parts or {})}}
+                        for _, drawn in batch
+                    ]
+                }
+            )
             images, fields = self.transform(
                 [i for i, _ in batch],
                 [drawn.label for _, drawn in batch],
