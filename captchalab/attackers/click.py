@@ -152,7 +152,7 @@ class ClickNet(Attacker):
         Param("max_height", int, 200, 64, 1024, "tallest scene it reads, in pixels"),
         Param("scale", float, 0.64, 0.25, 1.0, "scenes are scaled by this before the network reads them"),
         Param("width", int, 48, 8, 256, "channels of the scene's map and the items' embeddings"),
-        Param("budget", int, 150_000, 1, 10**9, "training challenges seen at most"),
+        Param("budget", int, 450_000, 1, 10**9, "training challenges seen at most"),
         Param("batch_size", int, 32, 1, 1024, "training batch size"),
         Param("learning_rate", float, 1e-3, 1e-6, 1.0, "peak learning rate (half when fine-tuning)"),
     )
