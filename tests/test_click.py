@@ -212,3 +212,19 @@ def test_fuzzed_clicks_and_rows_are_read_or_refused_with_a_reason(answer, text, 
     except ValueError:
         return
     assert kind.correct(boxes, text) in (True, False)  # any reading is scored, never an error
+
+
+def test_chinese_without_a_cjk_font_is_refused_in_one_line(monkeypatch):
+    import sys
+
+    from captchalab.data.dataset import GenerationSpec
+    from captchalab.errors import CaptchalabError
+    from captchalab.plugins import get_generator
+
+    style = sys.modules[type(get_generator("textclick")).__module__]
+    monkeypatch.setattr(style, "cjk_font_paths", lambda: ())  # a machine without fonts-noto-cjk
+    with pytest.raises(CaptchalabError, match="install Debian's fonts-noto-cjk"):
+        GenerationSpec("textclick", 1, params={"chars": "cjk"}).check()
+    with pytest.raises(CaptchalabError, match="install Debian's fonts-noto-cjk"):
+        GenerationSpec("textclick", 1, params={"chars": "春夏秋冬山水"}).check()
+    GenerationSpec("textclick", 1, params={"chars": "latin"}).check()  # Latin letters need no CJK font
