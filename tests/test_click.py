@@ -79,7 +79,7 @@ def test_click_challenges_are_byte_identical_with_any_worker_count(tmp_path, sty
         pytest.skip("no CJK font installed (Debian fonts-noto-cjk)")
     extra = ["--param", f"chars={chars}"] if chars else []
     for workers in (1, 2):
-        made = run_cli("generate", "--style", style, "--count", "12", "--seed", "3", "--workers", str(workers), *extra, "--out", tmp_path / f"w{workers}")  # fmt: skip
+        made = run_cli("generate", "--style", style, "--count", "40", "--seed", "3", "--workers", str(workers), *extra, "--out", tmp_path / f"w{workers}")  # fmt: skip
         assert made.returncode == 0, made.stderr
     assert files_of(tmp_path / "w1") == files_of(tmp_path / "w2")
     from captchalab.data.dataset import Source, read_dataset
