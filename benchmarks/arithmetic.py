@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from publish import Finding
-from recipe_steps import cli, generation_rate, split, train_once, trainings_note
+from recipe_steps import attack_once, cli, generation_rate, split, train_once, trainings_note
 
 PLUGINS = Path(__file__).parent / "plugins"
 SET = "0123456789+-×÷=?"  # every character `math` draws at any strength: one reader sweeps them all
@@ -33,12 +33,6 @@ RESEMBLING = ["--param", "operators=+", "--param", "equals=false", "--param", "b
               "--param", "curves=5", "--param", "lines=0", "--param", "texture=40", "--param", "rotate=25",
               "--param", "lookalike=0", "--param", "height=40", "--param", "font_size=28"]  # fmt: skip
 PARTS = ("generation", "values", "sweep", "site", "scratch")
-
-
-def attack(out: Path, *args) -> dict:
-    if not (out / "report.json").is_file():
-        cli("attack", *args, "--out", out, "--force")
-    return json.loads((out / "report.json").read_text())
 
 
 def show(result: dict, what: str) -> None:
@@ -82,7 +76,7 @@ def main():
         train_once(ctc, timings, "ctc on math", "--attacker", "ctc", "--style", "math", "--strength", 0.5,
                    "--charset", SET, "--count", 10000)  # fmt: skip
     if "values" in parts:
-        result = attack(work / "attack-0.5", "--model", ctc, "--attacker", "ddddocr", "--style", "math",
+        result = attack_once(work / "attack-0.5", "--model", ctc, "--attacker", "ddddocr", "--style", "math",
                         "--strength", 0.5, "--count", 1000, "--seed", 2)  # fmt: skip
         show(result, "1,000 fresh math CAPTCHAs at strength 0.5")
         finding = Finding("arithmetic", "Arithmetic CAPTCHAs at strength 0.5: values read",
@@ -135,7 +129,7 @@ def main():
             train_once(scratch, timings, "ctc from scratch", "--attacker", "ctc", *real, "--from", "scratch")
             models.append(scratch)
             names["ctc-scratch (ctc)"] = "ctc from scratch on the 1,000, every default"
-        result = attack(work / ("attack-" + "-".join(p for p in ("site", "scratch") if p in parts)),
+        result = attack_once(work / ("attack-" + "-".join(p for p in ("site", "scratch") if p in parts)),
                         *[a for m in models for a in ("--model", m)], "--attacker", "ddddocr", *test)  # fmt: skip
         show(result, "the 250 held-out CAPTCHAs of the site stand-in")
         finding = Finding("arithmetic-site", "A real site's arithmetic CAPTCHAs, stood in for",

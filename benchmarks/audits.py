@@ -28,7 +28,10 @@ AUDITS = {  # name: (the row, the audit's options)
     "real-quick": ("real-digits-4, quick", ["--dataset", REAL, "--budget", "quick"]),
     "real-standard": ("real-digits-4, standard", ["--dataset", REAL, "--budget", "standard"]),
     # the target model's path is added in main: it is trained into --work first
-    "adaptive": ("`distorted` perturbed against ctc, 8/255", ["--style", "distorted", "--budget", "quick", "--eps", "8/255"]),
+    "adaptive": (
+        "`distorted` perturbed against ctc, 8/255",
+        ["--style", "distorted", "--budget", "quick", "--eps", "8/255"],
+    ),
 }
 FOLDERS = {"real-quick": "audit-real-digits", "real-standard": "audit-real-digits-standard"}
 

@@ -21,17 +21,11 @@ import time
 from pathlib import Path
 
 from publish import Finding
-from recipe_steps import cli, generation_rate, train_once, trainings_note
+from recipe_steps import attack_once, cli, generation_rate, train_once, trainings_note
 
 PARTS = ("generation", "attack", "sweep")
 STYLES = ("iconclick", "textclick")
 SEEN_ARTS = "noto+twemoji+openmoji"  # the unseen-art reader's training art; it is tested on fluent
-
-
-def attack(out: Path, *args) -> dict:
-    if not (out / "report.json").is_file():
-        cli("attack", *args, "--out", out, "--force")
-    return json.loads((out / "report.json").read_text())
 
 
 def show(result: dict, what: str) -> None:
@@ -90,7 +84,7 @@ def main():
                           "(6,000, then from that model on 12,000 others); ddddocr-click off the shelf.",
                           "the style and attacker", "measure", ["in order", "targets hit"])  # fmt: skip
         for style in styles:
-            result = attack(work / f"attack-{style}", "--model", models[style], "--attacker", "ddddocr-click",
+            result = attack_once(work / f"attack-{style}", "--model", models[style], "--attacker", "ddddocr-click",
                             "--style", style, "--strength", 0.5, "--count", 1000, "--seed", 2)  # fmt: skip
             show(result, f"1,000 fresh {style} at strength 0.5")
             for label, r in result["per_attacker"].items():
@@ -100,7 +94,7 @@ def main():
         if "iconclick" in styles:  # icons drawn in an art style the reader never trained on
             unseen = work / "clicknet-iconclick-3arts.keras"
             train_twice(work, unseen, timings, "iconclick", "--param", f"art={SEEN_ARTS}")
-            result = attack(work / "attack-unseen-art", "--model", unseen, "--model", models["iconclick"],
+            result = attack_once(work / "attack-unseen-art", "--model", unseen, "--model", models["iconclick"],
                             "--attacker", "ddddocr-click", "--style", "iconclick", "--strength", 0.5,
                             "--param", "art=fluent", "--count", 1000, "--seed", 2)  # fmt: skip
             show(result, "1,000 fresh iconclick drawn in fluent")

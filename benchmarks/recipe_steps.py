@@ -21,6 +21,13 @@ def cli(*args) -> float:
     return time.perf_counter() - start
 
 
+def attack_once(out: Path, *args) -> dict:
+    """`captchalab attack ARGS --out OUT` unless OUT holds its report; the report."""
+    if not (out / "report.json").is_file():
+        cli("attack", *args, "--out", out, "--force")
+    return json.loads((out / "report.json").read_text())
+
+
 def generation_rate(work: Path, style: str, count: int = 1000) -> float:
     """`captchalab generate` of `count` CAPTCHAs of `style` on 2 workers, the whole command timed;
     CAPTCHAs a second (printed too)."""

@@ -15,7 +15,6 @@ What `strength` draws (docs/click.md keeps the same table):
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from captchalab.errors import CaptchalabError
@@ -96,14 +95,7 @@ class IconClick(Generator):
             pool = alike if alike and rng.random() < p["lookalikes"] else others
             decoys.append(pool[int(rng.integers(len(pool)))])
         image = scenes.scene(p["height"], p["width"], rng)
-        for _ in range(p["clutter"]):  # strokes and blots a detector must not take for icons
-            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-            a = (int(rng.integers(p["width"])), int(rng.integers(p["height"])))
-            if rng.random() < 0.5:
-                cv2.circle(image, a, int(rng.integers(3, p["size"] // 3)), colour, -1, cv2.LINE_AA)
-            else:
-                b = (int(rng.integers(p["width"])), int(rng.integers(p["height"])))
-                cv2.line(image, a, b, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+        clicks.clutter(image, rng, p["clutter"], p["size"])  # strokes and blots a detector must not take for icons
         chosen = {}  # the picture each target shows in the scene (the strip draws it another way)
         drawn, names = [], []
         for k in rng.permutation(len(targets) + len(decoys)):  # the order they are laid (later on top)

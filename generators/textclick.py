@@ -145,14 +145,7 @@ class TextClick(Generator):
         picked = [chars[i] for i in rng.permutation(len(chars))[: p["targets"] + p["decoys"]]]
         targets = picked[: p["targets"]]
         image = scenes.scene(p["height"], p["width"], rng)
-        for _ in range(p["clutter"]):
-            colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-            a = (int(rng.integers(p["width"])), int(rng.integers(p["height"])))
-            if rng.random() < 0.5:
-                cv2.circle(image, a, int(rng.integers(3, p["size"] // 3)), colour, -1, cv2.LINE_AA)
-            else:
-                b = (int(rng.integers(p["width"])), int(rng.integers(p["height"])))
-                cv2.line(image, a, b, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+        clicks.clutter(image, rng, p["clutter"], p["size"])
         background = image.reshape(-1, 3).mean(axis=0)
         order = rng.permutation(len(picked))  # the order they are laid (later on top)
         drawn = []

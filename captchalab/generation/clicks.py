@@ -61,6 +61,20 @@ def scatter(image: np.ndarray, pictures: list[np.ndarray], rng: np.random.Genera
     return boxes
 
 
+def clutter(image: np.ndarray, rng: np.random.Generator, count: int, size: int) -> None:
+    """`count` strokes and blots of random colours over the scene, in place (blots up to a third
+    of an object's `size`)."""
+    height, width = image.shape[:2]
+    for _ in range(count):
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        a = (int(rng.integers(width)), int(rng.integers(height)))
+        if rng.random() < 0.5:
+            cv2.circle(image, a, int(rng.integers(3, size // 3)), colour, -1, cv2.LINE_AA)
+        else:
+            b = (int(rng.integers(width)), int(rng.integers(height)))
+            cv2.line(image, a, b, colour, int(rng.integers(1, 4)), cv2.LINE_AA)
+
+
 def drawn_as(picture: np.ndarray, how: str) -> np.ndarray:
     """A BGRA prompt item drawn `how`: as it is (same, other), a dark silhouette, or an outline."""
     if how == "silhouette":
