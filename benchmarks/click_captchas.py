@@ -10,7 +10,7 @@
 
 Models and reports stay in --work, so a run again goes on where it stopped.
 
-    python benchmarks/click.py [--work results/click] [--parts generation,attack,sweep] [--styles iconclick,textclick]
+    python benchmarks/click_captchas.py [--work results/click] [--parts generation,attack,sweep] [--styles iconclick,textclick]
 
 It writes results/published/click*.json (benchmarks/publish.py says how to publish them).
 """
