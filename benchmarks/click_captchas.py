@@ -10,7 +10,7 @@
 
 Models and reports stay in --work, so a run again goes on where it stopped.
 
-    python benchmarks/click_captchas.py [--work results/click] [--parts generation,attack,sweep] [--styles iconclick,textclick]
+    python benchmarks/click_captchas.py [--work results/click] [--parts generation,attack,unseen,sweep] [--styles iconclick,textclick]
 
 It writes results/published/click*.json (benchmarks/publish.py says how to publish them).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from publish import Finding
 from recipe_steps import attack_once, cli, generation_rate, train_once, trainings_note
 
-PARTS = ("generation", "attack", "sweep")
+PARTS = ("generation", "attack", "unseen", "sweep")
 STYLES = ("iconclick", "textclick")
 SEEN_ARTS = "noto+twemoji+openmoji"  # the unseen-art reader's training art; it is tested on fluent
 
@@ -91,7 +91,7 @@ def main():
                 row = f"`{style}`, " + ("clicknet" if "clicknet" in label else label)
                 said = finding.add_attack(row, "in order", r, "run", digits=1, interval_digits=1)
                 finding.add(row, "targets hit", r["target_hit_rate"], "run", verdict=said, digits=1)
-        if "iconclick" in styles:  # icons drawn in an art style the reader never trained on
+        if "iconclick" in styles and "unseen" in parts:  # icons drawn in an art style the reader never trained on
             unseen = work / "clicknet-iconclick-3arts.keras"
             train_twice(work, unseen, timings, "iconclick", "--param", f"art={SEEN_ARTS}")
             result = attack_once(work / "attack-unseen-art", "--model", unseen, "--model", models["iconclick"],
