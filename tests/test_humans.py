@@ -469,18 +469,24 @@ def test_bad_command_lines_get_one_line_errors_and_leave_nothing(datasets, tmp_p
     assert_one_line_error(run_cli("run", "nope.toml", "--humans", tmp_path), "not a human-study folder")
 
 
+def consented(p, url):
+    """A browser on the study page, consent given; (browser, page, the page's errors)."""
+    browser = launch(p)
+    page = browser.new_page(viewport={"width": 900, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.click("#agree")
+    return browser, page, errors
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
 def test_sliders_are_dragged_and_pictures_turned_in_a_real_browser(server, datasets):
     from playwright.sync_api import sync_playwright
 
     url, folder = server("slide", "turn", per_person=2, practice=0, attention=0, k=1)
     with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 900, "height": 900})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.click("#agree")
+        browser, page, errors = consented(p, url)
         for _ in range(2):
             page.wait_for_function("current !== null && shownAt !== null")
             served = page.evaluate("current")
@@ -522,12 +528,7 @@ def test_targets_are_clicked_in_order_with_an_undo_in_a_real_browser(server, dat
 
     url, folder = server("click", per_person=2, practice=0, attention=0, k=1)
     with sync_playwright() as p:
-        browser = launch(p)
-        page = browser.new_page(viewport={"width": 900, "height": 900})
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(url)
-        page.click("#agree")
+        browser, page, errors = consented(p, url)
         for n in range(2):
             page.wait_for_function("current !== null && shownAt !== null")
             served = page.evaluate("current")
