@@ -312,14 +312,14 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
     cells = []
     for k, n in enumerate(budgets):
         part = FolderPart(root, tuple(train_names[:n]), kind, tuple(plugin_dirs))
+        seeded = derive_seed(seed, "train", n) % 10_000  # every training at this budget
         refs = []
         for name in trained:
             start = str(resolve_base(name, charset, {}) or "scratch")
-            training = Training(name, part, start, (), epochs, derive_seed(seed, "train", n) % 10_000)
+            training = Training(name, part, start, (), epochs, seeded)
             refs.append(AttackerRef(name, training=training, charset=charset))
         if target:  # the adaptive attacker: the perturbation's own target, fine-tuned on the perturbed challenges
             name, path, info = target
-            seeded = derive_seed(seed, "train", n) % 10_000
             hparams = tuple(sorted((info.get("hyperparameters") or {}).items()))
             training = Training(name, part, path, hparams, epochs, seeded)
             refs.append(AttackerRef(f"{name} (adapted)", training=training, charset=info["charset"]))
@@ -329,7 +329,6 @@ def _dataset_ladder(out, folder, test_folder, kind, unlabelled, ladder, plugin_d
                 refs.append(AttackerRef(f"{target[0]} (target)", model=target[1], charset=target[2]["charset"]))
             for name in semi:  # few labels plus the scraped folder
                 start = str(resolve_base(name, charset, {}) or "scratch")
-                seeded = derive_seed(seed, "train", n) % 10_000
                 training = Training(name, part, start, (), epochs, seeded, str(Path(unlabelled).resolve()))
                 refs.append(AttackerRef(f"{name}+unlabelled", training=training, charset=charset))
         cells.append(

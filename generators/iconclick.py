@@ -77,12 +77,7 @@ class IconClick(Generator):
         tiles = self.tiles(p)
         if p["targets"] > len(tiles.classes):
             raise CaptchalabError(f"targets={p['targets']}: the art holds {len(tiles.classes)} classes")
-        room = p["width"] * p["height"] / (p["size"] * (1 + p["scale"])) ** 2
-        if p["targets"] + p["decoys"] > 0.5 * room * (1 + 2 * p["overlap"]):
-            raise CaptchalabError(
-                f"{p['targets']} targets and {p['decoys']} decoys of {p['size']} px do not fit apart in a "
-                f"{p['width']}x{p['height']} scene: fewer icons, smaller ones or more overlap"
-            )
+        clicks.check_room(p, 1.0, "icons")
 
     def challenge(self, rng, p):
         tiles = self.tiles(p)

@@ -107,12 +107,7 @@ class TextClick(Generator):
                 f"{p['targets']} targets and {p['decoys']} decoys need that many different "
                 f"characters; chars holds {len(chars)}"
             )
-        room = p["width"] * p["height"] / (p["size"] * 1.3 * (1 + p["scale"])) ** 2
-        if p["targets"] + p["decoys"] > 0.5 * room * (1 + 2 * p["overlap"]):
-            raise CaptchalabError(
-                f"{p['targets']} targets and {p['decoys']} decoys of {p['size']} px do not fit apart in a "
-                f"{p['width']}x{p['height']} scene: fewer characters, smaller ones or more overlap"
-            )
+        clicks.check_room(p, 1.3, "characters")
 
     def resources(self, p):
         _, font = self.alphabet(p)

@@ -35,6 +35,17 @@ def _overlap(a, b) -> float:
     return w * h / smaller
 
 
+def check_room(p: dict, extent: float, things: str) -> None:
+    """Refuse a design whose targets and decoys cannot lie apart in its scene: `extent` is an
+    object's side against its `size` parameter (a rendered character is taller than its size)."""
+    room = p["width"] * p["height"] / (p["size"] * extent * (1 + p["scale"])) ** 2
+    if p["targets"] + p["decoys"] > 0.5 * room * (1 + 2 * p["overlap"]):
+        raise CaptchalabError(
+            f"{p['targets']} targets and {p['decoys']} decoys of {p['size']} px do not fit apart in a "
+            f"{p['width']}x{p['height']} scene: fewer {things}, smaller ones or more overlap"
+        )
+
+
 def scatter(image: np.ndarray, pictures: list[np.ndarray], rng: np.random.Generator, overlap: float) -> list[tuple]:
     """Place BGRA `pictures` on `image` (in this order, later ones on top) at random places where
     no two visible boxes cover more than `overlap` of the smaller; returns each picture's visible
