@@ -263,9 +263,9 @@ def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_t
     take_part(open_study(tmp_path / "s2", [datasets["slide"]], StudySettings(per_person=5, practice=0)), datasets)
     for k in range(9):
         take_part(study, datasets, wrong={k % 4})
-    careless = study.start()
-    while (served := study.next_item(careless.id)) is not None:  # fails its attention check
-        study.answer(careless.id, served.token, "999" if served.phase == "attention" else truth_of(datasets, served))
+    careless = study.start()  # fails its attention check: "?" is never a check's digits
+    while (served := study.next_item(careless.id)) is not None:
+        study.answer(careless.id, served.token, "?" if served.phase == "attention" else truth_of(datasets, served))
     found, left_out = human_results([tmp_path / "s", tmp_path / "s2"], min_answers=20)
     assert (
         left_out["attention_failed_participants"] >= 1
