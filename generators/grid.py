@@ -117,7 +117,7 @@ class GridStyle(Generator):
         for _ in range(p["clutter"]):
             cls = self.other_class(tiles, rng, {**p, "decoys": 0.0}, prompt)
             small = self.picture(tiles, rng, p, cls, side * rng.uniform(0.15, 0.3))
-            scenes.place(image, small, rng.uniform(0, image.shape[1]), rng.uniform(0, image.shape[0]))
+            scenes.place(image, small, rng.uniform(0, image.shape[1]), rng.uniform(0, image.shape[0]), coverage=False)
             drawn.append(cls)
         return drawn
 
@@ -255,7 +255,7 @@ class Grid4(GridStyle):
         drawn = self.clutter(image, tiles, rng, p, prompt, full)
         if p["decoys"] and LOOK_ALIKES.get(prompt) in tiles.tiles and rng.random() < p["decoys"]:
             decoy = self.picture(tiles, rng, p, LOOK_ALIKES[prompt], full * rng.uniform(0.2, 0.35))
-            scenes.place(image, decoy, rng.uniform(0, full), rng.uniform(0, full))
+            scenes.place(image, decoy, rng.uniform(0, full), rng.uniform(0, full), coverage=False)
             drawn.append(LOOK_ALIKES[prompt])
         # the object spans several squares and may run off the border; drawn again (rarely) until
         # enough of it shows to count in at least one square

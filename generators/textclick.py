@@ -141,7 +141,7 @@ class TextClick(Generator):
         targets = picked[: p["targets"]]
         image = scenes.scene(p["height"], p["width"], rng)
         clicks.clutter(image, rng, p["clutter"], p["size"])
-        background = image.reshape(-1, 3).mean(axis=0)
+        background = np.array(cv2.mean(image)[:3])
         order = rng.permutation(len(picked))  # the order they are laid (later on top)
         drawn = []
         for k in order:

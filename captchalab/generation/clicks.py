@@ -67,7 +67,7 @@ def scatter(image: np.ndarray, pictures: list[np.ndarray], rng: np.random.Genera
                 f"the {width}x{height} scene cannot hold {len(pictures)} objects of this size apart: "
                 "fewer targets or decoys, smaller objects or more overlap"
             )
-        scenes.place(image, picture, x - bx0 + pw / 2, y - by0 + ph / 2)
+        scenes.place(image, picture, x - bx0 + pw / 2, y - by0 + ph / 2, coverage=False)
         boxes.append(box)
     return boxes
 
@@ -109,5 +109,5 @@ def strip(items: list[np.ndarray], background=(236, 236, 236)) -> np.ndarray:
     out[:] = background
     for k, item in enumerate(items):
         fitted = scenes.transformed(item, cell - 6, 0.0)
-        scenes.place(out, fitted, gap + k * (cell + gap) + cell / 2, cell / 2)
+        scenes.place(out, fitted, gap + k * (cell + gap) + cell / 2, cell / 2, coverage=False)
     return out

@@ -81,16 +81,17 @@ def transformed(picture: np.ndarray, size: int, degrees: float) -> np.ndarray:
     )
 
 
-def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.ndarray:
+def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float, coverage: bool = True) -> np.ndarray | None:
     """Alpha-blend a BGRA picture onto `image` centred at (cx, cy), clipped; returns the
-    picture's coverage of `image` as an HxW float32 mask in [0, 1]."""
+    picture's coverage of `image` as an HxW float32 mask in [0, 1] (None with coverage=False,
+    which spares a scene-sized array a call)."""
     H, W = image.shape[:2]
     h, w = picture.shape[:2]
     x, y = int(round(cx - w / 2)), int(round(cy - h / 2))
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
-    coverage = np.zeros((H, W), np.float32)
+    covered = np.zeros((H, W), np.float32) if coverage else None
     if x0 >= x1 or y0 >= y1:
-        return coverage
+        return covered
     part = picture[y0 - y : y1 - y, x0 - x : x1 - x]
     alpha = part[..., 3:].astype(np.float32) / 255.0
     region = image[y0:y1, x0:x1].astype(np.float32)
@@ -98,8 +99,9 @@ def place(image: np.ndarray, picture: np.ndarray, cx: float, cy: float) -> np.nd
     region += part[..., :3] * alpha
     region += 0.5
     image[y0:y1, x0:x1] = region.astype(np.uint8)
-    coverage[y0:y1, x0:x1] = alpha[..., 0]
-    return coverage
+    if covered is not None:
+        covered[y0:y1, x0:x1] = alpha[..., 0]
+    return covered
 
 
 def occluder(
@@ -137,10 +139,12 @@ def degrade(image: np.ndarray, rng: np.random.Generator, blur: float, noise: flo
     if blur > 0:
         image = cv2.GaussianBlur(image, (0, 0), blur)
     if noise > 0:
-        noisy = rng.standard_normal(image.shape, dtype=np.float32)
-        noisy *= noise  # in place: the noise is the largest array a challenge draws
-        noisy += image
-        image = np.clip(noisy, 0, 255, out=noisy).astype(np.uint8)
+        # OpenCV's normal draw, seeded from `rng` (its generator is per thread, so a seed still
+        # gives the same pixels): 4x faster than numpy's, and noise is the largest array drawn
+        cv2.setRNGSeed(int(rng.integers(2**31)))
+        noisy = np.empty(image.shape, np.float32)
+        cv2.randn(noisy.reshape(image.shape[0], -1), 0.0, float(noise))  # one channel: a scalar sigma covers all
+        image = cv2.add(image, noisy, dtype=cv2.CV_8U)  # rounded and saturated
     if jpeg < 100:
         image = cv2.imdecode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(jpeg)])[1], cv2.IMREAD_COLOR)
     return image
