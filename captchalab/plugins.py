@@ -37,6 +37,7 @@ BUILTIN_ATTACKERS = (
     "slider",
     "rotation",
     "click",
+    "audio",
 )
 _loaded_files: set[Path] = set()
 _entry_points_loaded = False

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .fileio import atomic_dir, atomic_write_json, atomic_write_text
@@ -100,7 +99,6 @@ def png_data_uri(path: Path) -> str:
 def seen_by_attacker(image: np.ndarray, item, kind: str = "text") -> np.ndarray:
     """A misread CAPTCHA as the attacker saw it, drawn by its kind (the boxes and crops a
     segmenting attacker cut; tiles with their probabilities; the image alone for whole readers)."""
-    image = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     return get_kind(kind).seen(image, item)
 
 

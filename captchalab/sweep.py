@@ -20,6 +20,7 @@ from .attackers.base import attacker_around, read_model_info
 from .charset import DIGITS
 from .data.dataset import GenerationSpec, Source
 from .errors import CaptchalabError
+from .kinds import get_kind
 from .manifest import make_manifest
 from .plots import contact_sheet
 from .plugins import get_generator
@@ -205,10 +206,11 @@ def _remote_step(config: SweepConfig, cell: Cell, models: dict) -> dict:
 def _examples(out: Path, config: SweepConfig, step: dict) -> None:
     """The step's first CAPTCHAs and its first misread ones (truth -> guess), as one sheet."""
     source = Source(spec=config.spec(step["value"], config.count, config.seed + step["step"]))
-    shown = [(source.sample(k).image, source.sample(k).text) for k in range(min(3, config.count))]
+    drawn = get_kind(source.kind).picture
+    shown = [(drawn(source.sample(k).image), source.sample(k).text) for k in range(min(3, config.count))]
     for index, guess in (step.get("misread") or [])[:3]:
         sample = source.sample(index)
-        shown.append((sample.image, f"{sample.text} -> {guess or '?'}"))
+        shown.append((drawn(sample.image), f"{sample.text} -> {guess or '?'}"))
     path = out / "steps" / f"step-{step['step']:02d}.png"
     contact_sheet([im for im, _ in shown], [c for _, c in shown], path=path, columns=6, cell_height=56)
     step["examples"] = f"steps/step-{step['step']:02d}.png"

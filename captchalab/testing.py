@@ -21,6 +21,7 @@ import numpy as np
 from .attackers.base import Reading, TrainSettings, load_attacker
 from .charset import DIGITS
 from .data.dataset import GenerationSpec, Source
+from .data.media import media_of
 from .errors import CaptchalabError
 from .generation.generator import Challenge, Rendered
 from .kinds import get_kind
@@ -75,6 +76,7 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
     if not get_kind(cls.kind).characters:
         _fail_if(_challenge_problems(style, count), f"style {cls.name!r}")
         return
+    media = media_of(get_kind(cls.kind))
     for strength in (0.0, 0.5, 1.0):
         try:
             params = style.resolve(strength)
@@ -99,15 +101,14 @@ def check_style(cls, charset: str | None = None, count: int = 6) -> None:
                 problems.append(f"render() returned a {type(first).__name__}, not a Rendered")
                 continue
             image = first.image
-            if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-                problems.append(
-                    f"render() image is {getattr(image, 'dtype', type(image))} of shape "
-                    f"{getattr(image, 'shape', '?')}, expected HxWx3 uint8 (BGR)"
-                )
+            wrong = media.check(image) if isinstance(image, np.ndarray) else f"a {type(image).__name__}"
+            if wrong:
+                problems.append(f"render() returned {wrong}")
                 continue
-            if not (8 <= image.shape[0] <= MAX_SIDE and 8 <= image.shape[1] <= MAX_SIDE):
+            if image.ndim == 3 and not (8 <= image.shape[0] <= MAX_SIDE and 8 <= image.shape[1] <= MAX_SIDE):
                 problems.append(f"image of {image.shape[1]}x{image.shape[0]} pixels: sides must be 8 to {MAX_SIDE}")
-            problems += _box_problems(first.boxes, text, image.shape)
+            # a sound's boxes span samples [x0, x1) of its one row
+            problems += _box_problems(first.boxes, text, image.shape if image.ndim == 3 else (1, len(image)))
             if not np.array_equal(image, again.image) or list(first.boxes) != list(again.boxes):
                 problems.append("the same seed gave different images: draw randomness only from `rng`")
     _fail_if(problems, f"style {cls.name!r}")

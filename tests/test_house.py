@@ -16,7 +16,7 @@ LAYERS = [
     ["data"],
     ["score", "report", "plots"],
     ["plugins", "workers", "model", "loop", "training", "pixels", "detector"],
-    ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "serving", "errors"],
+    ["registry", "kinds", "charset", "manifest", "fileio", "runtime", "serving", "sound", "errors"],
 ]
 
 

@@ -16,6 +16,8 @@ from ..charset import NAMED, fold, outside
 from ..errors import CaptchalabError
 from ..kinds import KINDS, get_kind, kind_of_columns
 from ..manifest import sha256_bytes
+from .images import IMAGE_SUFFIXES  # noqa: F401  (imported from here by plugins)
+from .media import MEDIA, all_suffixes, media_of
 
 MAX_LABELS_BYTES = 200 * 2**20
 
@@ -112,6 +114,19 @@ def _parse_line(line: str) -> list[str] | None:
         return None
 
 
+def _kind_of_files(kind, names: list[str], rows: list[str]):
+    """The kind a header names, or, when the first file is of another medium (WAV files under
+    `filename,text`), the kind of that medium with the same columns."""
+    first = next((_parse_line(line) for line in rows if line.strip()), None)
+    if kind is None or "filename" not in names or not first or len(first) <= names.index("filename"):
+        return kind
+    suffix = Path(first[names.index("filename")]).suffix.lower()
+    if suffix in media_of(kind).suffixes:
+        return kind
+    same = [k for k in KINDS.values() if k.columns == kind.columns and suffix in MEDIA[k.media].suffixes]
+    return same[0] if same else kind
+
+
 def read_dataset(
     folder: str | os.PathLike, charset: str | None = None, ignore_case: bool = False, kind: str | None = None
 ) -> Dataset:
@@ -132,7 +147,11 @@ def read_dataset(
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     header = _parse_line(lines[header_at]) if header_at is not None else None
     names = [h.lower() for h in header or []]
-    the_kind = get_kind(kind) if kind else kind_of_columns(names)
+    the_kind = (
+        get_kind(kind)
+        if kind
+        else _kind_of_files(kind_of_columns(names), names, lines[header_at + 1 :] if header else [])
+    )
     present = [w for w in (the_kind.columns, *the_kind.other_columns) if all(c in names for c in w)] if the_kind else []
     if "filename" not in names or not present:
         shown = (lines[header_at][:80] if header_at is not None else "nothing").encode("utf-8", "replace")
@@ -201,9 +220,6 @@ def read_dataset(
     )
 
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-
-
 def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | None = None) -> Dataset:
     """A folder of unlabelled CAPTCHAs (images directly in it; labels.csv, if any, is ignored) as a
     Dataset whose texts are empty. Only regular files inside the folder are taken; which of them
@@ -214,13 +230,14 @@ def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | Non
         raise CaptchalabError(f"`unlabelled` folder {root} does not exist")
     if labelled is not None and root.resolve() == Path(labelled).resolve():
         raise CaptchalabError(f"`unlabelled` {root} is the labelled dataset itself: give a folder of other CAPTCHAs")
+    suffixes = all_suffixes()
     names = sorted(
         p.name
         for p in root.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.resolve().is_relative_to(root.resolve())
+        if p.suffix.lower() in suffixes and p.is_file() and p.resolve().is_relative_to(root.resolve())
     )
     if not names:
-        raise CaptchalabError(f"`unlabelled` {root} holds no image file ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise CaptchalabError(f"`unlabelled` {root} holds no challenge file ({', '.join(sorted(suffixes))})")
     return Dataset(root, names, [""] * len(names))
 
 

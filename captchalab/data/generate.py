@@ -20,6 +20,8 @@ from ..plots import contact_sheet
 from ..plugins import get_generator
 from ..registry import source_of
 from .folders import part_name, write_labels
+from .images import ImageLimits
+from .media import media_of
 
 MAX_LENGTH = 8
 
@@ -172,9 +174,10 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
             f"style {spec.style!r} ({source_of('style', spec.style)}) failed on image {index}: "
             f"{type(exc).__name__}: {exc}"
         ) from exc  # the chain: --verbose shows the style's traceback
-    image = np.ascontiguousarray(out.image, dtype=np.uint8)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise CaptchalabError(f"style {spec.style!r} returned an image of shape {image.shape}, expected HxWx3")
+    media = media_of(get_kind(gen.kind))
+    image = np.ascontiguousarray(out.image, dtype=np.int16 if media.name == "audio" else np.uint8)
+    if problem := media.check(image):
+        raise CaptchalabError(f"style {spec.style!r} returned {problem}")
     if not characters:
         parts = {name: np.ascontiguousarray(part, dtype=np.uint8) for name, part in (out.parts or {}).items()}
         return Drawn(out.answer, image, None, out.question, out.details, parts)
@@ -190,11 +193,12 @@ def png_bytes(image: np.ndarray) -> bytes:
 def _render_chunk(spec: GenerationSpec, params: dict, indices: list[int], encode: bool):
     results = []
     gen = spec.generator()
+    media = media_of(get_kind(gen.kind))
     for i in indices:
         drawn = render_one(spec, params, i, gen)
         if encode:
             drawn = drawn._replace(
-                image=png_bytes(drawn.image), parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()}
+                image=media.encode(drawn.image), parts={k: png_bytes(v) for k, v in (drawn.parts or {}).items()}
             )
         results.append((i, drawn))
     return results
@@ -254,6 +258,7 @@ class _DatasetWriter:
 
     def __init__(self, folder: Path, kind, width: int, transform: Callable | None, preview: int):
         self.folder, self.kind, self.width, self.transform, self.preview = folder, kind, width, transform, preview
+        self.media = media_of(kind)
         self.rows, self.drawn_by_name, self.hashes, self.previews, self.extra = [], {}, [], [], {}
 
     def write(self, batch: list, on_progress: Callable[[int], None] | None) -> None:
@@ -280,8 +285,8 @@ class _DatasetWriter:
             )
             self.extra.update(fields)
         for (i, drawn), image in zip(batch, images):
-            name = f"{i:0{self.width}d}.png"
-            png = cv2.imencode(".png", image)[1].tobytes() if self.transform else image
+            name = f"{i:0{self.width}d}{self.media.suffix}"
+            png = self.media.encode(image) if self.transform else image
             (self.folder / name).write_bytes(png)
             for part, data in (drawn.parts or {}).items():
                 data = data if isinstance(data, bytes) else png_bytes(data)
@@ -291,7 +296,7 @@ class _DatasetWriter:
             self.drawn_by_name[name] = drawn.boxes if self.kind.characters else drawn.details
             self.hashes.append(sha256_bytes(png))
             if len(self.previews) < self.preview:
-                self.previews.append((cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), drawn.label))
+                self.previews.append((self.kind.picture(self.media.decode(png, ImageLimits())), drawn.label))
         if on_progress:
             on_progress(len(batch))
 

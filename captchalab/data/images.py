@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import CaptchalabError
 
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 MAX_SIDE_ENV, MAX_MB_ENV = "CAPTCHALAB_MAX_IMAGE_SIDE", "CAPTCHALAB_MAX_IMAGE_MB"
 
 
@@ -114,6 +115,12 @@ def decode_image(data: bytes, limits: ImageLimits | None = None, alpha: bool = F
 def read_image(path: str | os.PathLike, limits: ImageLimits | None = None, alpha: bool = False) -> np.ndarray:
     """Read and decode one image file; ImageError names what is wrong (not the path)."""
     limits = limits or ImageLimits.from_env()
+    return decode_image(read_file(path, limits), limits, alpha)
+
+
+def read_file(path: str | os.PathLike, limits: ImageLimits) -> bytes:
+    """The bytes of one regular file of at most `limits.max_bytes` (a FIFO, a device or a file
+    that grows past the limit while read is refused); ImageError names what is wrong."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block us
     except FileNotFoundError:
@@ -132,7 +139,9 @@ def read_image(path: str | os.PathLike, limits: ImageLimits | None = None, alpha
         raise ImageError(f"cannot read ({exc.strerror or exc})") from None
     finally:
         os.close(fd)
-    return decode_image(data, limits, alpha)
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"above the limit of {limits.max_bytes / 2**20:.0f} MB")
+    return data
 
 
 def read_image_or_fail(path: Path, limits: ImageLimits | None = None) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..plugins import load_plugins
 from .folders import HIDDEN_PARTS, Dataset, part_name, read_dataset, safe_member
 from .generate import GenerationSpec, make_spec, render_one
 from .images import ImageError, ImageLimits, read_image
+from .media import media_of
 
 
 class Sample(NamedTuple):
@@ -306,7 +307,7 @@ class FolderSource(Source):
         shown = kind.question_parts
         wanted = list(shown) + [(part, False) for part in HIDDEN_PARTS if details and part in details]
         try:
-            image = read_image(self.dataset.root / name, limits)
+            image = media_of(kind).read(self.dataset.root / name, limits)
             parts = {
                 part: read_image(safe_member(self.dataset.root, part_name(name, part), 0), limits, alpha=alpha)
                 for part, alpha in wanted

@@ -11,11 +11,13 @@ attacker uses it), else the question with the images the page shows beside it (a
 
 The built-in kinds: `text` (text.py), `grid` (grid.py), `slider` and `rotation` (numeric.py),
 `arithmetic` (arithmetic.py: text read, scored by the value of the expression), `click`
-(click.py: points clicked in order, each inside its target's box). A
+(click.py: points clicked in order, each inside its target's box), `audio` (audio.py: characters
+spoken, a WAV file read where other kinds read an image, scored as text). A
 kind of one's own subclasses `Kind` (base.py) and is added with `register_kind` (docs/plugins.md).
 """
 
 from .arithmetic import ArithmeticKind, expression_value, is_expression
+from .audio import AudioKind
 from .click import ClickKind, format_boxes, format_clicks, parse_boxes, parse_clicks
 from .base import KINDS, Kind, get_kind, kind_of_columns, reads, register_kind, unanswered
 from .grid import GRID_SIZES, MAP_CELLS, GridKind, format_tiles, parse_grid, parse_tiles, score_grid
@@ -29,6 +31,7 @@ for _kind in (
     RotationKind(),
     ArithmeticKind(),
     ClickKind(),
+    AudioKind(),
 ):  # text first: its labels files are the oldest
     register_kind(_kind)
 
@@ -38,6 +41,7 @@ __all__ = [
     "NumberKind",
     "TextKind",
     "ArithmeticKind",
+    "AudioKind",
     "expression_value",
     "is_expression",
     "reads",

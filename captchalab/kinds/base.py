@@ -89,6 +89,10 @@ class Kind:
     # given (Generator.render), its attackers and datasets carry that set; the other kinds' styles
     # draw whole challenges (Generator.challenge) and their readers learn object classes instead
     characters: ClassVar[bool] = False
+    # what a challenge's main file holds: "image" (HxWx3 uint8 BGR pixels, PNG) or "audio" (1-D int16
+    # samples at sound.SAMPLE_RATE, WAV); the data layer reads and writes it (data/media.py), and
+    # `picture` says how reports, sheets and pages draw it
+    media: ClassVar[str] = "image"
     drawn_file: ClassVar[str] = "challenges.json"  # what the style drew, per image (Drawn.details)
     # the study page: its control (text: a typed answer; tiles: squares to select; slider: drag a
     # piece along x; dial: turn a round picture), the instruction (formatted with the question) and
@@ -175,9 +179,18 @@ class Kind:
             )
         return lines
 
+    def picture(self, media: np.ndarray) -> np.ndarray:
+        """A challenge's media drawn as an HxWx3 BGR picture (contact sheets, sweep examples):
+        pictures are themselves (grey ones in colour)."""
+        if media.ndim == 2:
+            import cv2
+
+            return cv2.cvtColor(media, cv2.COLOR_GRAY2BGR)
+        return media
+
     def seen(self, image: np.ndarray, item) -> np.ndarray:
-        """A misread challenge as the attacker saw it (the image alone unless the kind draws more)."""
-        return image
+        """A misread challenge as the attacker saw it (its picture alone unless the kind draws more)."""
+        return self.picture(image)
 
     def caption(self, item) -> str:
         """A misread challenge's caption: truth -> guess."""

@@ -94,7 +94,7 @@ class TextKind(Kind):
 
     def seen(self, image, item):
         """The boxes a segmenting attacker cut, drawn on the image, and below them the crops it read."""
-        reading = item.reading
+        image, reading = self.picture(image), item.reading
         if reading is None or reading.boxes is None:
             return image
         out = image.copy()

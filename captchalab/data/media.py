@@ -1,0 +1,87 @@
+"""What a challenge's main file holds, by the medium its kind declares (`Kind.media`): pictures
+(PNG written, any image format read through `images.decode_image`) or sound (16-bit WAV
+written, WAV read through `sound.decode_wav`). The data layer writes, reads and checks a
+challenge's media here and nowhere else; what a report or a page draws of it is the kind's
+(`Kind.picture`). A challenge's further parts (a slider's piece, a click strip) are pictures
+whatever the medium.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .. import sound
+from ..errors import CaptchalabError
+from .images import IMAGE_SUFFIXES, ImageError, ImageLimits, decode_image, read_file
+
+
+@dataclass(frozen=True)
+class Media:
+    name: str
+    suffix: str  # what generated datasets write
+    suffixes: tuple[str, ...]  # what a folder's files may end in (lower case)
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes, ImageLimits], np.ndarray]  # ImageError (or AudioError) on bad bytes
+    check: Callable[[np.ndarray], str]  # what a style's array breaks of the medium ("" when nothing)
+
+    def read(self, path: str | os.PathLike, limits: ImageLimits | None = None) -> np.ndarray:
+        """One file of this medium, read and decoded safely; ImageError says why not (not the path)."""
+        limits = limits or ImageLimits.from_env()
+        try:
+            return self.decode(read_file(path, limits), limits)
+        except sound.AudioError as exc:
+            raise ImageError(str(exc)) from None
+
+
+def _png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+def _picture_problem(image: np.ndarray) -> str:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        return f"an image of {image.dtype} of shape {image.shape}, expected HxWx3 uint8 (BGR)"
+    return ""
+
+
+def _sound_problem(samples: np.ndarray) -> str:
+    if samples.ndim != 1 or samples.dtype != np.int16:
+        return f"audio of shape {samples.shape} and type {samples.dtype}, expected 1-D int16 samples"
+    if not len(samples) or len(samples) > sound.max_seconds() * sound.SAMPLE_RATE:
+        return f"{len(samples) / sound.SAMPLE_RATE:.1f} s of audio, outside 0-{sound.max_seconds():g} s"
+    return ""
+
+
+MEDIA = {
+    "image": Media(
+        "image",
+        ".png",
+        tuple(sorted(IMAGE_SUFFIXES)),
+        _png,
+        lambda data, limits: decode_image(data, limits),
+        _picture_problem,
+    ),
+    "audio": Media(
+        "audio",
+        ".wav",
+        sound.AUDIO_SUFFIXES,
+        sound.wav_bytes,
+        lambda data, limits: sound.decode_wav(data),
+        _sound_problem,
+    ),
+}
+
+
+def media_of(kind) -> Media:
+    """The medium of a Kind (its `media`)."""
+    if kind.media not in MEDIA:
+        raise CaptchalabError(f"kind {kind.name!r} declares media {kind.media!r}: use one of {', '.join(MEDIA)}")
+    return MEDIA[kind.media]
+
+
+def all_suffixes() -> set[str]:
+    return {suffix for media in MEDIA.values() for suffix in media.suffixes}
