@@ -7,8 +7,8 @@ voice says (kind "audio": docs/audio.md; the parameters are voices.PARAMS).
 
 What `strength` produces (docs/audio.md keeps the same table):
 - 0: characters touching (no gap), two decoys 12 dB softer, babble 25 dB under the speech.
-- 0.5: each character overlapping the last by 0.12 s, length within 15% and pitch within 2
-  semitones, four decoys 6 dB softer, babble 12 dB under, a room of 0.2 s.
+- 0.5: each character overlapping the last by 0.125 s, length within 15% and pitch within 2
+  semitones, four decoys 7.5 dB softer, babble 15 dB under, a room of 0.2 s.
 - 1: overlaps of 0.25 s, length within 30%, pitch within 4 semitones, six decoys 3 dB softer,
   babble 5 dB under, a room of 0.4 s, telephone quality.
 """

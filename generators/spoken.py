@@ -4,10 +4,10 @@ eSpeak NG's (Debian's espeak-ng) and the one recorded voice the `captcha` packag
 (generation/voices.py); the parameters are voices.PARAMS.
 
 What `strength` produces (docs/audio.md keeps the same table):
-- 0: each character clearly apart (0.4 s gaps), as the voice says it, over faint white noise
-  (30 dB under the speech), no room, full band.
-- 0.5: gaps of 0.2 s, each character's length within 15% and pitch within 2 semitones, a
-  background of white noise, babble or tones (one of them each) 10 dB under the speech, a room
+- 0: each character clearly apart (0.4 s gaps), as the voice says it, over a faint background
+  (white noise, babble or tones, 30 dB under the speech), no room, full band.
+- 0.5: gaps of 0.225 s, each character's length within 15% and pitch within 2 semitones, a
+  background of white noise, babble or tones (one of them each) 15 dB under the speech, a room
   of 0.25 s, half the challenges at telephone quality.
 - 1: gaps of 0.05 s, length within 30%, pitch within 4 semitones, the background as loud as the
   speech (0 dB), a room of 0.5 s, every challenge at telephone quality.

@@ -3,6 +3,7 @@ hands us and on hostile files, challenges byte-identical with any worker count, 
 the shelf and the trained reader end to end (train, attack, sweep), and bad input as one-line
 errors."""
 
+import importlib.util
 import json
 import shutil
 import struct
@@ -16,6 +17,9 @@ from conftest import assert_one_line_error, run_cli
 from captchalab.sound import SAMPLE_RATE, AudioError, decode_wav, wav_bytes
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+needs_pocketsphinx = pytest.mark.skipif(
+    importlib.util.find_spec("pocketsphinx") is None, reason="pocketsphinx is not installed (the audio extra)"
+)
 
 
 def wav(samples: np.ndarray, rate: int, tag: int = 1, bits: int = 16, channels: int = 1, data_size=None) -> bytes:
@@ -121,8 +125,12 @@ def test_audio_challenges_are_byte_identical_with_any_worker_count(tmp_path, sty
     spans = json.loads((folders[0] / "boxes.json").read_text())["00000.wav"]
     samples = decode_wav((folders[0] / "00000.wav").read_bytes())
     assert len(spans) == 5 and all(0 <= s[0] < s[2] <= len(samples) for s in spans)  # each character's time span
+    refused = run_cli("generate", "--style", style, "--adversarial-against", folders[0] / "none.keras", "--count", 2,
+                      "--out", tmp_path / "perturbed")  # fmt: skip
+    assert_one_line_error(refused, "perturbs pixels")
 
 
+@needs_pocketsphinx
 def test_pocketsphinx_hears_the_recorded_voice_off_the_shelf(tmp_path):
     """The recorded voice needs no espeak-ng: pocketsphinx, held to the digits' names by its
     grammar, hears most of its characters at strength 0 (a misread sheet shows what it heard)."""
@@ -140,6 +148,7 @@ def test_pocketsphinx_hears_the_recorded_voice_off_the_shelf(tmp_path):
 
 
 @needs_espeak
+@needs_pocketsphinx
 def test_audioctc_trains_attacks_and_sweeps_end_to_end(tmp_path):
     model = tmp_path / "reader.keras"
     trained = run_cli("train", "captcha", "--attacker", "audioctc", "--style", "spoken", "--strength", 0,
@@ -157,6 +166,7 @@ def test_audioctc_trains_attacks_and_sweeps_end_to_end(tmp_path):
     assert (tmp_path / "sweep" / "steps" / "step-00.png").is_file()  # the challenges drawn as spectrograms
 
 
+@needs_pocketsphinx
 def test_bad_audio_input_is_one_line(tmp_path):
     assert_one_line_error(
         run_cli("generate", "--style", "spoken", "--param", "voices=robot", "--count", 2, "--out", tmp_path / "a"),

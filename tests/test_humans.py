@@ -36,6 +36,10 @@ def datasets(tmp_path_factory):
     ):
         generate_dataset(GenerationSpec(style, count, seed=5, strength=strength), root / name)
         made[name] = root / name
+    # audio in the recorded voice, which needs no espeak-ng
+    spoken = GenerationSpec("spoken", 4, seed=5, strength=0.5, params={"voices": "recorded"})
+    generate_dataset(spoken, root / "voice")
+    made["voice"] = root / "voice"
     return made
 
 
@@ -100,6 +104,7 @@ def test_each_item_gets_k_different_people_and_nobody_sees_one_twice(datasets, t
         "server_ms",
         "pointer",
         "trajectory",
+        "replays",
     }
     assert main[0]["design"]["style"] in ("distorted", "slider")
 
@@ -370,19 +375,18 @@ def test_twenty_simultaneous_participants_lose_no_answer(server, datasets, tmp_p
 
 
 def lookup(datasets, served):
-    """The truth of the served image, found among the datasets by its pixels (the page is blind)."""
-    import base64
-    import cv2
+    """The truth of the served image (or sound), found among the datasets by its content (the page is blind)."""
     import numpy as np
-    from captchalab.data.images import read_image
+    from captchalab.data.media import media_of_uri
 
-    shown = cv2.imdecode(np.frombuffer(base64.b64decode(served["image"].partition(",")[2]), np.uint8), cv2.IMREAD_COLOR)
+    media = media_of_uri(served["image"])
+    shown = media.from_data_uri(served["image"])
     for folder in datasets.values():
         ds = read_dataset(folder)
         for n, t in zip(ds.filenames, ds.texts):
-            if np.array_equal(read_image(folder / n), shown):
+            if (folder / n).suffix in media.suffixes and np.array_equal(media.read(folder / n), shown):
                 return t
-    raise AssertionError("served image not in the datasets")
+    raise AssertionError("served challenge not in the datasets")
 
 
 def launch(p):
@@ -548,6 +552,45 @@ def test_targets_are_clicked_in_order_with_an_undo_in_a_real_browser(server, dat
         browser.close()
     answers = load_answers(folder)[0]
     assert len(answers) == 2 and all(a["kind"] == "click" and a["correct"] for a in answers), answers
+    assert not errors, errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (installed by .ci/run)")
+def test_an_audio_challenge_is_played_replayed_and_answered_in_a_real_browser(server, datasets):
+    """Headless Chromium with its autoplay flag: the sound loads and plays by itself, a replay is
+    counted, and the typed answer is recorded with it (the test asserts events, not sound)."""
+    from playwright.sync_api import sync_playwright
+
+    url, folder = server("voice", per_person=2, practice=0, attention=0, k=1)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
+        )
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.click("#agree")
+        for n in range(2):
+            page.wait_for_function("current !== null && shownAt !== null && plays === 1")  # loaded, then played
+            served = page.evaluate("current")
+            assert served["widget"] == "audio" and served["image"].startswith("data:audio/wav;base64,")
+            assert page.evaluate("document.querySelector('#captcha').duration") > 0.5
+            if n == 0:  # played once more from the start
+                page.evaluate(
+                    "(() => { const a = document.querySelector('#captcha'); a.pause(); a.currentTime = 0; a.play(); })()"
+                )
+                page.wait_for_function("plays === 2")
+            page.fill("#answer", lookup(datasets, served) if n == 0 else "0000")
+            page.click("#submit")
+            page.wait_for_function(f"!current || current.token !== '{served['token']}'")
+        page.wait_for_selector("#done:not([hidden])")
+        browser.close()
+    answers = sorted(load_answers(folder)[0], key=lambda a: a["seq"])
+    assert [a["kind"] for a in answers] == ["audio", "audio"]
+    assert [a["correct"] for a in answers] == [True, False] and [a["replays"] for a in answers] == [1, 0]
+    assert all(a["ms"] is not None for a in answers)
     assert not errors, errors
 
 

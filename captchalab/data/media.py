@@ -23,6 +23,7 @@ from .images import IMAGE_SUFFIXES, ImageError, ImageLimits, decode_image, read_
 @dataclass(frozen=True)
 class Media:
     name: str
+    mime: str  # what a page is told it is
     suffix: str  # what generated datasets write
     suffixes: tuple[str, ...]  # what a folder's files may end in (lower case)
     encode: Callable[[np.ndarray], bytes]
@@ -34,6 +35,21 @@ class Media:
         limits = limits or ImageLimits.from_env()
         try:
             return self.decode(read_file(path, limits), limits)
+        except sound.AudioError as exc:
+            raise ImageError(str(exc)) from None
+
+    def data_uri(self, media: np.ndarray) -> str:
+        """The challenge as a data URL for a page (a PNG picture, a WAV sound)."""
+        import base64
+
+        return f"data:{self.mime};base64," + base64.b64encode(self.encode(media)).decode()
+
+    def from_data_uri(self, uri: str) -> np.ndarray:
+        """What `data_uri` sent, decoded safely (simulated participants read the page this way)."""
+        import base64
+
+        try:
+            return self.decode(base64.b64decode(uri.partition(",")[2]), ImageLimits.from_env())
         except sound.AudioError as exc:
             raise ImageError(str(exc)) from None
 
@@ -59,6 +75,7 @@ def _sound_problem(samples: np.ndarray) -> str:
 MEDIA = {
     "image": Media(
         "image",
+        "image/png",
         ".png",
         tuple(sorted(IMAGE_SUFFIXES)),
         _png,
@@ -67,6 +84,7 @@ MEDIA = {
     ),
     "audio": Media(
         "audio",
+        "audio/wav",
         ".wav",
         sound.AUDIO_SUFFIXES,
         sound.wav_bytes,
@@ -74,6 +92,11 @@ MEDIA = {
         _sound_problem,
     ),
 }
+
+
+def media_of_uri(uri: str) -> Media:
+    """The medium a page's data URL holds, by its MIME type (pictures unless it says audio)."""
+    return MEDIA["audio"] if uri.startswith("data:audio/") else MEDIA["image"]
 
 
 def media_of(kind) -> Media:

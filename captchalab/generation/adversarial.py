@@ -212,6 +212,10 @@ def adversarial_transform(
 ):
     """`generate --adversarial-against`: the transform that perturbs a dataset's CAPTCHAs of
     `spec` against the model at `model_path`, every setting checked first."""
+    if get_kind(spec.kind).media != "image":
+        raise CaptchalabError(
+            f"the adversarial wrapper perturbs pixels; style {spec.style!r} draws {get_kind(spec.kind).media}"
+        )
     perturbation = PerturbSpec(method, parse_eps(eps), steps, target_text=target_text, seed=seed)
     perturbation.check()
     target = load_attacker(model_path, list(plugin_dirs))

@@ -9,6 +9,7 @@ import math
 from ..kinds import get_kind
 
 MAX_TRAJECTORY = 2000
+MAX_REPLAYS = 1000
 MAX_MS = 3_600_000
 POINTERS = ("mouse", "touch", "pen", "keyboard")
 
@@ -33,6 +34,14 @@ def clean_ms(ms) -> int | None:
     """A solve time in milliseconds, or None when it is not a plausible one."""
     if isinstance(ms, (int, float)) and not isinstance(ms, bool) and math.isfinite(ms) and 0 <= ms <= MAX_MS:
         return round(ms)
+    return None
+
+
+def replays_of(count) -> int | None:
+    """How often an audio challenge was played again (0 to MAX_REPLAYS), or None when the page
+    sent no plausible count (it is a measure, never a reason to refuse the answer)."""
+    if isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= MAX_REPLAYS:
+        return count
     return None
 
 

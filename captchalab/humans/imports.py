@@ -95,6 +95,7 @@ def import_answers(study: HumanStudy, csv_path: Path, drop_workers: bool = False
                 "server_ms": None,
                 "pointer": row.get("pointer", "") if row.get("pointer", "") in POINTERS else "",
                 "trajectory": None,
+                "replays": None,
             }
         )
     if not records:

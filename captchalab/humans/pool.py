@@ -29,7 +29,7 @@ from ..data.dataset import GenerationSpec, Source, read_dataset, render_one
 from ..errors import CaptchalabError
 from ..fileio import atomic_write_json
 from ..kinds import get_kind
-from .answers import POINTERS, Rejected, clean_ms, normalise_answer, trajectory_of
+from .answers import POINTERS, Rejected, clean_ms, normalise_answer, replays_of, trajectory_of
 from .designs import design, design_key, design_of_manifest
 from .records import FORMAT, AnswerLog, load_answers
 
@@ -250,7 +250,7 @@ class HumanStudy:
 
     # -- answers -----------------------------------------------------------------------------
 
-    def answer(self, pid, token, answer, ms=None, pointer="", trajectory=None) -> dict:
+    def answer(self, pid, token, answer, ms=None, pointer="", trajectory=None, replays=None) -> dict:
         """Record one answer; returns the record. Rejected says why an answer is refused."""
         p = self.participant(pid)
         if not isinstance(token, str) or token not in p.pending:
@@ -277,6 +277,7 @@ class HumanStudy:
             "server_ms": round((time.monotonic() - served) * 1000),
             "pointer": pointer if pointer in POINTERS else "",
             "trajectory": trajectory_of(trajectory) if get_kind(item.kind).trajectory else None,
+            "replays": replays_of(replays) if get_kind(item.kind).replays else None,
         }
         self.log.append(record)  # durable before the participant moves on
         del p.pending[token]

@@ -20,6 +20,7 @@ One answer is one JSON object on one line (format 1; fields are added, never ren
                  the page sent none); server_ms: from serving the item to receiving the answer
     pointer      mouse, touch, pen or keyboard (how the answer was given; "" if unknown)
     trajectory   sliders: [[ms since the image appeared, x in image pixels], ...]; else null
+    replays      audio: how often the participant played the challenge again; else null
     seq          the answer's position in the participant's sequence
 
 No names, addresses, IPs, user agents or wall-clock times are stored.

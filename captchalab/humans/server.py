@@ -6,7 +6,7 @@
     GET  /api/next?participant=ID
                            the item on screen: {"token", "phase", "kind", "question", "image",
                            "parts", "position", "total"} (images as PNG data URLs), or {"done": true}
-    POST /api/answer       {"participant", "token", "answer", "ms", "pointer", "trajectory"}
+    POST /api/answer       {"participant", "token", "answer", "ms", "pointer", "trajectory", "replays"}
                            -> {"recorded": true[, "correct", "truth" on practice items]}
     GET  /api/progress     answers so far and requests refused, by reason
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..data.media import media_of
 from ..errors import CaptchalabError
 from ..kinds import get_kind
 from ..serving import TooLarge, png_uri, read_limited, serve_app
@@ -43,7 +44,7 @@ def served_payload(served) -> dict:
         "widget": kind.widget,
         "asks": asks,
         "question": {k: v for k, v in question.items() if k in kind.page_question},
-        "image": png_uri(served.image),
+        "image": media_of(kind).data_uri(served.image),
         "parts": {k: png_uri(v) for k, v in served.parts.items()},
         "position": served.position,
         "total": served.total,
@@ -121,6 +122,7 @@ def create_app(study: HumanStudy):
             body.get("ms"),
             body.get("pointer", ""),
             body.get("trajectory"),
+            body.get("replays"),
         )
         reply = {"recorded": True}
         if record["phase"] == "practice":

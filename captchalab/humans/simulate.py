@@ -11,7 +11,6 @@ no attention checks (it could not read them).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import urllib.error
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.dataset import Source, read_dataset
-from ..data.images import decode_image
+from ..data.media import media_of_uri
 from ..errors import CaptchalabError
 from ..kinds import get_kind
 
@@ -71,8 +70,7 @@ class Oracle:
             raise CaptchalabError("the profiles' datasets hold no readable image")
 
     def lookup(self, data_url: str):
-        image = decode_image(base64.b64decode(data_url.partition(",")[2]))
-        return self.truths.get(_pixels_key(image))
+        return self.truths.get(_pixels_key(media_of_uri(data_url).from_data_uri(data_url)))
 
 
 class Client:
@@ -119,6 +117,8 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
         trajectory = None
         if get_kind(item["kind"]).trajectory and isinstance(answer, int):
             trajectory = [[round(ms * t), round(answer * t)] for t in np.linspace(0.1, 1, 12)]
+        # a listener plays a sound again now and then: more often the harder it is to hear
+        replays = int(rng.poisson(1.0 - accuracy + 0.2)) if get_kind(item["kind"]).replays else None
         status, reply = client.call(
             "/api/answer",
             {
@@ -128,6 +128,7 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
                 "ms": ms,
                 "pointer": "mouse",
                 "trajectory": trajectory,
+                "replays": replays,
             },
         )
         sent += 1

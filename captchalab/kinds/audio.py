@@ -20,7 +20,7 @@ class AudioKind(TextKind):
     default_attacker = "audioctc"
     audit_readers = ()
     asks = "Type the characters you hear."
-    widget = "audio"
+    widget, replays = "audio", True  # the page plays it (replays allowed and counted) and takes typed text
     view = "challenge"
     per_style_columns = (("captcha_accuracy", "CAPTCHA acc."), ("char_accuracy", "char acc."))
 

@@ -101,6 +101,7 @@ class Kind:
     asks: ClassVar[str] = "Type your answer."
     page_question: ClassVar[tuple[str, ...]] = ()
     trajectory: ClassVar[bool] = False
+    replays: ClassVar[bool] = False  # the page counts how often the challenge was played again (audio)
     # explore: "text" (an uploaded picture read, segments and time steps), "tiles" (an uploaded grid
     # with a prompt) or "challenge" (a generated challenge read whole, beside its truth)
     view: ClassVar[str] = "challenge"

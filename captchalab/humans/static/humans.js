@@ -4,7 +4,8 @@
 const $ = (id) => document.getElementById(id);
 let participant = sessionStorage.getItem("captchalab-participant");
 let current = null;      // the served item
-let shownAt = null;      // performance.now() when its image appeared
+let shownAt = null;      // performance.now() when its image appeared (a sound: first played)
+let plays = 0;           // how often a sound was played
 let pointer = "";        // how the last interaction was made
 let busy = false;
 
@@ -71,12 +72,15 @@ async function next() {
   $("feedback").className = "";
   const stage = $("stage");
   stage.replaceChildren();
-  const image = new Image();
-  image.className = "captcha" + (item.widget === "dial" ? " round" : "");
-  image.id = "captcha";
-  image.alt = "CAPTCHA";
   shownAt = null;
-  image.addEventListener("load", () => { shownAt = performance.now(); }, {once: true});
+  plays = 0;
+  const image = item.widget === "audio" ? sound(item) : new Image();
+  if (item.widget !== "audio") {
+    image.className = "captcha" + (item.widget === "dial" ? " round" : "");
+    image.alt = "CAPTCHA";
+    image.addEventListener("load", () => { shownAt = performance.now(); }, {once: true});
+  }
+  image.id = "captcha";
   image.src = item.image;
   stage.append(image);
   (WIDGETS[item.widget] || WIDGETS.text)(stage, image, item);
@@ -87,7 +91,8 @@ async function submit(answer, trajectory = null) {
   busy = true;
   const ms = shownAt === null ? null : performance.now() - shownAt;
   try {
-    const reply = await api("/api/answer", {participant, token: current.token, answer, ms, pointer, trajectory});
+    const replays = current.widget === "audio" ? Math.max(0, plays - 1) : null;
+    const reply = await api("/api/answer", {participant, token: current.token, answer, ms, pointer, trajectory, replays});
     if (reply.truth !== undefined) {  // practice: say whether it was right
       $("feedback").textContent = reply.correct ? "Right." : `Not quite: the answer was ${reply.truth}.`;
       $("feedback").className = reply.correct ? "right" : "wrong";
@@ -98,6 +103,21 @@ async function submit(answer, trajectory = null) {
   }
   busy = false;
   next();
+}
+
+// An audio challenge: the player's own controls (replays allowed and counted); its time runs from
+// the first play, as an image's runs from its appearing.
+function sound(item) {
+  const audio = document.createElement("audio");
+  audio.controls = true;
+  audio.preload = "auto";
+  audio.className = "captcha sound";
+  audio.addEventListener("play", () => {
+    plays += 1;
+    if (shownAt === null) shownAt = performance.now();
+  });
+  audio.addEventListener("canplay", () => { audio.play().catch(() => {}); }, {once: true});  // where autoplay is allowed
+  return audio;
 }
 
 function button(label, id, onClick) {
@@ -240,6 +260,9 @@ const WIDGETS = {
     stage.after(controls);
     marks();
     current.cleanup = () => { controls.remove(); strip.remove(); words.remove(); };
+  },
+  audio(stage, image, item) {  // listen, then type what was said
+    WIDGETS.text(stage, image, item);
   },
   dial(stage, image) {  // turn a round picture
     let angle = 0;
