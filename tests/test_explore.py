@@ -65,7 +65,15 @@ def models(tmp_path_factory, tiny_model_path):
         TrainSettings(epochs=1, seed=1),
         workers=0,
     )
-    return tiny_model_path, ctc, broken, grid, slider, rotation, click
+    sound = folder / "audio.keras"  # the recorded voice: no espeak-ng needed
+    train_attacker(
+        get_attacker("audioctc")("0123456789", {"seconds": 4.0, "filters": 8, "rnn_units": 16}),
+        Source(spec=GenerationSpec("spoken", 20, min_length=3, max_length=3, seed=1, params={"voices": "recorded"})),
+        sound,
+        TrainSettings(epochs=1, seed=1),
+        workers=0,
+    )
+    return tiny_model_path, ctc, broken, grid, slider, rotation, click, sound
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +141,21 @@ def test_a_click_challenge_read_with_its_clicks_numbered_on_the_scene(client):
     assert view["images"][0]["caption"] == "the clicks in order" and view["images"][1]["caption"] == "strip"
     assert view["said"].startswith("clicks ") and "(targets " in view["said"] and isinstance(view["solved"], bool)
     assert {"det1", "det5"} <= set(view["layers"])  # the detector's maps, layer by layer
+
+
+def test_an_audio_challenge_is_played_drawn_as_its_spectrogram_and_read_step_by_step(client):
+    from captchalab.sound import wav_bytes
+
+    view = client.get("/api/challenge/m7?strength=0.5&seed=3").json()
+    assert view["kind"] == "audio" and view["sound"].startswith("data:audio/wav;base64,")
+    assert view["image"].startswith("data:image/png") and view["said"].startswith("hears ")
+    steps = view["steps"]  # one row per 80 ms step, blank first
+    assert len(steps["probabilities"]) == 50 and len(steps["labels"]) == 11 and steps["labels"][0] == "blank"
+    sample = Source(spec=GenerationSpec("spoken", 1, seed=4, params={"voices": "recorded"})).sample(0)
+    heard = client.post("/api/captcha/m7", content=wav_bytes(sample.image)).json()
+    assert heard["kind"] == "audio" and heard["truth"] is None and set(heard["found"]) <= set("0123456789")
+    refused = client.post("/api/captcha/m7", content=captcha_png())
+    assert refused.status_code == 400 and "not a usable sound" in refused.json()["error"]
 
 
 def test_models_are_listed_with_the_broken_one_explained(client):

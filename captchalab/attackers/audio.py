@@ -34,6 +34,7 @@ class AudioCtc(Attacker):
     kind = "audio"
     description = "Log-mel spectrogram into convolutions and a bidirectional GRU, trained with CTC."
     output_layer, output_offset = "logits", 1  # column 0 is the blank
+    views = frozenset({"steps"})  # explore shows what it heard at each 80 ms step
     params = (
         Param("seconds", float, 8.0, 2.0, 30.0, "audio heard at most (longer challenges are squeezed in time)"),
         Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x)"),

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.images import ImageError, ImageLimits, decode_image
+from ..data.images import ImageError, ImageLimits
+from ..data.media import MEDIA, media_of
+from ..kinds import get_kind
+from ..sound import AudioError
 from ..errors import CaptchalabError
 from ..serving import TooLarge, read_limited, serve_app
 
@@ -35,13 +38,14 @@ def number(request, name: str, default, kind=float, low=None, high=None):
     return value
 
 
-def decode_upload(data: bytes, limit: int) -> np.ndarray:
+def decode_upload(data: bytes, limit: int, media=MEDIA["image"]) -> np.ndarray:
+    """An upload decoded by the one safe decoder of its medium (a picture, or a sound for a reader of audio)."""
     if len(data) > limit:
         raise BadRequest(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.0f} MB", 413)
     try:
-        return decode_image(data, ImageLimits(max_bytes=limit))
-    except ImageError as exc:
-        raise BadRequest(f"not a usable image: {exc}") from None
+        return media.decode(data, ImageLimits(max_bytes=limit))
+    except (ImageError, AudioError) as exc:
+        raise BadRequest(f"not a usable {'sound' if media.name == 'audio' else 'image'}: {exc}") from None
 
 
 class Api:
@@ -96,7 +100,9 @@ class Api:
         return self.explorer.kernels(request.path_params["model"])
 
     async def captcha(self, request):
-        image = await self.image(request)
+        reader = self.explorer.models.get(request.path_params["model"])
+        media = media_of(get_kind(reader.kind)) if reader is not None else MEDIA["image"]
+        image = decode_upload(await self.body(request), self.explorer.upload_limit, media)
         length = number(request, "length", 0, int, 0, 8) or None
         return self.explorer.captcha_view(
             request.path_params["model"],

@@ -23,6 +23,7 @@ from ..errors import CaptchalabError
 from ..kinds import get_kind, reads
 from ..plugins import get_generator, load_generators
 from ..score import attacker_state
+from ..data.media import media_of
 from ..serving import png_uri
 from ..visualize import LAYERS, activations, prepare_image, similarity
 from .api import BadRequest, create_app, serve  # noqa: F401 (served from here: `captchalab explore`)
@@ -297,21 +298,29 @@ class Explorer:
         prepared = attacker.prepare(image, question)
         reading = attacker.read_prepared([prepared])[0]
         images = kind.explore_images(image, question, parts, reading.text, truth)
+        picture = kind.picture(image)  # a sound is drawn as its spectrogram, and sent to be played too
         view = {
             "model": key,
             "attacker": attacker.name,
             "kind": attacker.kind,
             "view": kind.view,
-            "image": png_uri(image),
+            "image": png_uri(picture),
+            "sound": None if kind.media == "image" else media_of(kind).data_uri(image),
             "found": reading.text,
             "truth": truth,
             "said": kind.describe_reading(reading.text, truth),
             "solved": None if truth is None else kind.correct(truth, reading.text),
             "images": [{"caption": caption, "image": png_uri(im)} for caption, im in images],
-            "width": int(image.shape[1]),
-            "height": int(image.shape[0]),
+            "width": int(picture.shape[1]),
+            "height": int(picture.shape[0]),
             **self.network_maps(attacker, prepared),
         }
+        if "steps" in attacker.views:  # what the reader heard or saw at each time step
+            view["steps"] = {
+                "probabilities": np.round(attacker.probabilities([prepared])[0], 4).tolist(),
+                "input": png_uri(picture),
+                "labels": ["blank"] + list(attacker.charset),
+            }
         view["ms"] = round(1000 * (time.perf_counter() - start), 1)
         return view
 
@@ -385,7 +394,8 @@ class Explorer:
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:
             raise BadRequest(str(exc)) from None
-        return {"image": png_uri(sample.image), "text": sample.text, "boxes": sample.boxes, "question": sample.question}
+        picture = get_kind(get_generator(style, list(self.plugin_dirs)).kind).picture(sample.image)
+        return {"image": png_uri(picture), "text": sample.text, "boxes": sample.boxes, "question": sample.question}
 
 
 def key_of(models: dict, attacker) -> str:

@@ -297,11 +297,19 @@ async function readChallenge(style, strength, seed) {  // sliders and rotations:
     div.innerHTML = `<h3>${model.label}</h3><p><span class="found"></span>: ${view.solved ? "solved" : "missed"}</p><p class="hint">${view.ms} ms</p>`;
     div.querySelector(".found").textContent = view.said;
     showAnswered(view, div);
+    if (view.steps) stepsView(view, div);
     networkMaps(view, div);
   }
 }
 
 function showAnswered(view, div) {  // a challenge read whole, beside the images its kind draws for the answer
+  if (view.sound) {  // a sound, drawn below as its spectrogram
+    const audio = document.createElement("audio");
+    audio.controls = true;
+    audio.className = "sound";
+    audio.src = view.sound;
+    div.appendChild(audio);
+  }
   for (const shown of [{ caption: "the challenge", image: view.image }, ...view.images]) {
     const figure = document.createElement("figure");
     const img = document.createElement("img");
