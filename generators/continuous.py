@@ -16,17 +16,13 @@ What `strength` produces (docs/audio.md keeps the same table):
 from __future__ import annotations
 
 from captchalab.generation import voices
-from captchalab.generator import Generator, Rendered, register
+from captchalab.generator import Generator, register
 
 
 @register
-class Continuous(Generator):
+class Continuous(voices.Voiced, Generator):
     name = "continuous"
-    kind = "audio"
     description = "Characters run together among softer decoys said by another voice (no silence to cut at)."
-    params = voices.PARAMS
-    charset = voices.RECORDED_CHARS
-    max_length = 8
 
     def at_strength(self, s):
         return {
@@ -40,13 +36,3 @@ class Continuous(Generator):
             "decoys": round(2 + 4 * s),
             "decoy_level": round(12 - 9 * s, 2),
         }
-
-    def check(self, p):
-        voices.check_spoken(p, self.charset)
-
-    def resources(self, p):
-        return voices.voice_resources(voices.parse_voices(p["voices"]))
-
-    def render(self, text, rng, p):
-        samples, spans = voices.say(text, voices.decoy_chars(text, self.charset), rng, p)
-        return Rendered(samples, spans)

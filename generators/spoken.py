@@ -16,17 +16,13 @@ What `strength` produces (docs/audio.md keeps the same table):
 from __future__ import annotations
 
 from captchalab.generation import voices
-from captchalab.generator import Generator, Rendered, register
+from captchalab.generator import Generator, register
 
 
 @register
-class Spoken(Generator):
+class Spoken(voices.Voiced, Generator):
     name = "spoken"
-    kind = "audio"
     description = "Characters said one after another by one voice over noise (the audio alternative)."
-    params = voices.PARAMS
-    charset = voices.RECORDED_CHARS
-    max_length = 8
 
     def at_strength(self, s):
         return {
@@ -37,13 +33,3 @@ class Spoken(Generator):
             "pitch": round(4 * s, 2),
             "telephone": round(s, 3),
         }
-
-    def check(self, p):
-        voices.check_spoken(p, self.charset)
-
-    def resources(self, p):
-        return voices.voice_resources(voices.parse_voices(p["voices"]))
-
-    def render(self, text, rng, p):
-        samples, spans = voices.say(text, voices.decoy_chars(text, self.charset), rng, p)
-        return Rendered(samples, spans)

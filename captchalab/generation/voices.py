@@ -285,3 +285,25 @@ def decoy_chars(text: str, charset: str) -> str:
     """What babble and decoys say: digits among digits, else the style's whole set (a decoy of
     another class than the answer's would give itself away)."""
     return "0123456789" if text.isdigit() else charset
+
+
+class Voiced:
+    """What every spoken style shares (mix it into a `Generator` of kind "audio"): PARAMS, the
+    checks, the manifest's resources and `render`; a style adds its name and its `at_strength`."""
+
+    kind = "audio"
+    params = PARAMS
+    charset = RECORDED_CHARS
+    max_length = 8
+
+    def check(self, p):
+        check_spoken(p, self.charset)
+
+    def resources(self, p):
+        return voice_resources(parse_voices(p["voices"]))
+
+    def render(self, text, rng, p):
+        from .generator import Rendered
+
+        samples, spans = say(text, decoy_chars(text, self.charset), rng, p)
+        return Rendered(samples, spans)
