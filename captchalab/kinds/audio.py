@@ -11,6 +11,7 @@ Reports draw a challenge as its log-mel spectrogram, a misread one with what the
 from __future__ import annotations
 
 import cv2
+
 from ..sound import spectrogram_picture
 from .text import TextKind
 
