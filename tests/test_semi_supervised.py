@@ -166,7 +166,7 @@ def test_an_interrupted_semi_supervised_run_resumes_in_its_second_stage(tmp_path
     "which, fragment",
     [
         ("labelled", "is the labelled dataset itself"),
-        ("empty", "holds no image file"),
+        ("empty", "holds no image or sound file"),
         ("unreadable", "no readable image"),
         ("missing", "does not exist"),
     ],

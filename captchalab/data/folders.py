@@ -237,7 +237,7 @@ def read_unlabelled(folder: str | os.PathLike, labelled: str | os.PathLike | Non
         if p.suffix.lower() in suffixes and p.is_file() and p.resolve().is_relative_to(root.resolve())
     )
     if not names:
-        raise CaptchalabError(f"`unlabelled` {root} holds no challenge file ({', '.join(sorted(suffixes))})")
+        raise CaptchalabError(f"`unlabelled` {root} holds no image or sound file ({', '.join(sorted(suffixes))})")
     return Dataset(root, names, [""] * len(names))
 
 
