@@ -109,8 +109,8 @@ def files_of(folder):
 
 
 @needs_espeak
-@pytest.mark.parametrize("style", ["spoken", "continuous"])
-def test_audio_challenges_are_byte_identical_with_any_worker_count(tmp_path, style):
+def test_audio_challenges_are_byte_identical_with_any_worker_count(tmp_path):
+    style = "continuous"  # spoken's path and more: decoys in another voice, babble
     folders = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
