@@ -33,6 +33,15 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise CaptchalabError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def write_new(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file inside a folder that is itself written atomically (atomic_dir); a failed write
+    (a full disk, a file-size limit) is an OSError naming the file."""
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
@@ -111,6 +120,11 @@ def atomic_dir(out: str | os.PathLike, force: bool = False, ours: str | None = N
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
+    except OSError as exc:  # a write inside failed: name where it was going, not the temporary folder
+        named = str(exc.filename or tmp)
+        if named.startswith(str(tmp)):
+            raise OSError(exc.errno, exc.strerror, str(out) + named[len(str(tmp)) :]) from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -204,6 +204,8 @@ def atomic_plot(path: Path, draw: Callable[[Path], None]) -> Path:
     try:
         draw(tmp)
         os.replace(tmp, path)
+    except OSError as exc:  # a plotting library's failed write names no file: name this one
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

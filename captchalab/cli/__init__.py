@@ -4,6 +4,7 @@ stderr and a non-zero exit; `--verbose` adds the traceback."""
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import traceback
@@ -15,10 +16,17 @@ from . import attack, audit, data, grids, humans, show, train  # noqa: F401  (ea
 from .app import app, as_flags, say
 
 
+# writes that fail for want of room or rights: the user's to fix, not an internal error
+UNWRITABLE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def explain(exc: BaseException) -> str:
     """One line for any failure, naming the plugin whose code raised it."""
     from ..plugins import describe_plugin_file, plugin_in_traceback
 
+    if isinstance(exc, OSError) and exc.errno in UNWRITABLE:
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot write{where}: {exc.strerror} (a full disk, a file-size limit or a read-only place)"
     where = plugin_in_traceback(exc)
     message = str(exc) if isinstance(exc, CaptchalabError) else f"{type(exc).__name__}: {exc}"
     message = as_flags(" ".join(message.split())) or type(exc).__name__

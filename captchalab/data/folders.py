@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..charset import NAMED, fold, outside
 from ..errors import CaptchalabError
+from ..fileio import write_new
 from ..kinds import KINDS, get_kind, kind_of_columns
 from ..manifest import sha256_bytes
 from .images import IMAGE_SUFFIXES  # noqa: F401  (imported from here by plugins)
@@ -36,7 +37,7 @@ def write_labels(path: Path, rows, kind=None) -> None:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["filename", *(kind or get_kind("text")).columns])
     writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+    write_new(path, buffer.getvalue().encode())
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..charset import DIGITS, charset_name, outside, parse_charset
 from ..errors import CaptchalabError
-from ..fileio import atomic_dir, to_json
+from ..fileio import atomic_dir, to_json, write_new
 from ..kinds import get_kind
 from ..manifest import make_manifest, sha256_bytes
 from ..plots import contact_sheet
@@ -287,10 +287,10 @@ class _DatasetWriter:
         for (i, drawn), image in zip(batch, images):
             name = f"{i:0{self.width}d}{self.media.suffix}"
             png = self.media.encode(image) if self.transform else image
-            (self.folder / name).write_bytes(png)
+            write_new(self.folder / name, png)
             for part, data in (drawn.parts or {}).items():
                 data = data if isinstance(data, bytes) else png_bytes(data)
-                (self.folder / part_name(name, part)).write_bytes(data)
+                write_new(self.folder / part_name(name, part), data)
                 self.hashes.append(sha256_bytes(data))
             self.rows.append([name, *self.kind.row(drawn.question, drawn.label)])
             self.drawn_by_name[name] = drawn.boxes if self.kind.characters else drawn.details
@@ -304,7 +304,7 @@ class _DatasetWriter:
         kind, tmp = self.kind, self.folder
         write_labels(tmp / "labels.csv", self.rows, kind)
         # what the style drew beyond the answer: character boxes (text), per-tile details (others)
-        (tmp / kind.drawn_file).write_text(to_json(self.drawn_by_name))
+        write_new(tmp / kind.drawn_file, to_json(self.drawn_by_name).encode())
         text_fields = (
             dict(
                 length=[spec.min_length, spec.max_length], charset=spec.charset, charset_name=charset_name(spec.charset)
@@ -332,7 +332,7 @@ class _DatasetWriter:
             **self.extra,
             images_sha256=sha256_bytes("".join(self.hashes).encode()),
         )
-        (tmp / "manifest.json").write_text(to_json(manifest))
+        write_new(tmp / "manifest.json", to_json(manifest).encode())
         if self.previews:
             contact_sheet([im for im, _ in self.previews], [t for _, t in self.previews], path=tmp / "preview.png")
         return manifest

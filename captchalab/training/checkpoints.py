@@ -78,10 +78,26 @@ def _load_arrays(path: Path, variables) -> None:
             variable.assign(saved[key])
 
 
+def save_weights(ckpt: Path, name: str, model) -> None:
+    """A model's weights as `NAME.weights.npz`, built in memory and written atomically: a write
+    that fails (a full disk, a file-size limit) is one error naming the file, and the last good
+    copy stays (HDF5's own writer crashes the process when a write fails)."""
+    _save_arrays(ckpt / f"{name}.weights.npz", model.weights)
+
+
+def load_weights(ckpt: Path, name: str, model) -> None:
+    """What `save_weights` wrote (or an older checkpoint's `NAME.weights.h5`)."""
+    saved = ckpt / f"{name}.weights.npz"
+    if saved.is_file():
+        _load_arrays(saved, model.weights)
+    else:
+        model.load_weights(ckpt / f"{name}.weights.h5")
+
+
 def save_checkpoint(ckpt: Path, model, optimizer, state: dict, teacher=None) -> None:
-    model.save_weights(ckpt / "last.weights.h5")
+    save_weights(ckpt, "last", model)
     if teacher is not None:
-        teacher.save_weights(ckpt / "teacher.weights.h5")
+        save_weights(ckpt, "teacher", teacher)
     _save_arrays(ckpt / "optimizer.npz", optimizer.variables)
     _save_arrays(ckpt / "random.npz", random_states(model))
     atomic_write_json(ckpt / "state.json", state)  # written last: it marks the epoch as done
@@ -96,9 +112,9 @@ def load_checkpoint(ckpt: Path, model, optimizer, config: dict, teacher=None) ->
         raise CaptchalabError(
             f"the checkpoint at {ckpt} was made with other options; rerun with the same options, or without `resume`"
         )
-    model.load_weights(ckpt / "last.weights.h5")
+    load_weights(ckpt, "last", model)
     if teacher is not None:
-        teacher.load_weights(ckpt / "teacher.weights.h5")
+        load_weights(ckpt, "teacher", teacher)
     _load_arrays(ckpt / "optimizer.npz", optimizer.variables)
     if (ckpt / "random.npz").is_file():  # (checkpoints made before it was saved lack it)
         _load_arrays(ckpt / "random.npz", random_states(model))

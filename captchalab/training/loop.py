@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..errors import CaptchalabError
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .stopping import UNDERFIT, Stopping, convergence, decisive
 
 
@@ -205,11 +205,11 @@ def _loop(run: Run, policy, train_score) -> dict:
         val_accuracy = record["val_accuracy"]
         if policy.keeps_last(val_accuracy):
             state["best_val_accuracy"], state["best_epoch"] = val_accuracy, epoch + 1
-            model.save_weights(checkpoint / "best.weights.h5")
+            save_weights(checkpoint, "best", model)
         elif policy.better(val_accuracy, state["best_val_accuracy"]):
             state["best_val_accuracy"], state["best_epoch"] = val_accuracy, epoch + 1
             state["since_best"] = 0
-            model.save_weights(checkpoint / "best.weights.h5")
+            save_weights(checkpoint, "best", model)
         elif policy.still_learning(state, record):
             state["since_best"] = 0
         else:
@@ -222,7 +222,7 @@ def _loop(run: Run, policy, train_score) -> dict:
         save_checkpoint(checkpoint, model, optimizer, state, run.teacher)
         if run.on_epoch:
             run.on_epoch(epoch + 1, record)
-    model.load_weights(checkpoint / "best.weights.h5")
+    load_weights(checkpoint, "best", model)
     state["convergence"] = policy.verdict(state, train_score() if train_score else None)
     return state
 
