@@ -21,19 +21,11 @@ import time
 from pathlib import Path
 
 from publish import Finding
-from recipe_steps import attack_once, cli, result_line, train_once, trainings_note
+from recipe_steps import attack_once, cli, generation_rate, result_line, train_once, trainings_note
 
 PARTS = ("generation", "attack", "heldout", "sweep")
 TEST_SEED = 10  # the trainings draw with seeds 0 and 1; attacks and sweeps with seeds no training used
 DESIGN = ("--style", "spoken", "--strength", 0.5, "--length", 6)
-
-
-def generation_rate(work: Path, style: str, count: int) -> float:
-    length = ("--length", 6)
-    seconds = cli("generate", "--style", style, *length, "--count", count, "--workers", 2, "--seed", 5,
-                  "--out", work / f"speed-{style}", "--force")  # fmt: skip
-    print(f"generate {style}: {count / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
-    return count / seconds
 
 
 def train_steps(work: Path, out: Path, timings: dict, *params) -> None:
@@ -64,7 +56,9 @@ def main():
                         "beside `distorted` text in the same run.", "the style", "measure",
                         ["challenges a second"])  # fmt: skip
         for style in ("spoken", "continuous", "distorted"):
-            speed.add(style, "challenges a second", round(generation_rate(work, style, 2000)), "run", unit="/s")
+            speed.add(
+                style, "challenges a second", round(generation_rate(work, style, 2000, "--length", 6)), "run", unit="/s"
+            )
         speed.run("run")
         print(speed.write())
 

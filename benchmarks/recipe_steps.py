@@ -28,10 +28,10 @@ def attack_once(out: Path, *args) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-def generation_rate(work: Path, style: str, count: int = 1000) -> float:
-    """`captchalab generate` of `count` CAPTCHAs of `style` on 2 workers, the whole command timed;
-    CAPTCHAs a second (printed too)."""
-    seconds = cli("generate", "--style", style, "--count", count, "--workers", 2, "--seed", 5,
+def generation_rate(work: Path, style: str, count: int = 1000, *options) -> float:
+    """`captchalab generate` of `count` CAPTCHAs of `style` (and `options`) on 2 workers, the
+    whole command timed; CAPTCHAs a second (printed too)."""
+    seconds = cli("generate", "--style", style, *options, "--count", count, "--workers", 2, "--seed", 5,
                   "--out", work / f"speed-{style}", "--force")  # fmt: skip
     print(f"generate {style}: {count / seconds:.0f} per second on 2 workers (the whole command)", flush=True)
     return count / seconds
