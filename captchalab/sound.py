@@ -103,17 +103,17 @@ def decode_wav(data: bytes, seconds: float | None = None) -> np.ndarray:
         raise AudioError(f"{frames / rate:.1f} s long, above the limit of {limit:g} s")
     if frames == 0:
         raise AudioError("no samples")
-    raw = np.frombuffer(body, np.uint8, frames * align)
+    count = frames * channels  # samples, read in place (a trailing partial frame is left out)
     if tag == _FLOAT:
-        samples = np.frombuffer(raw.tobytes(), "<f4" if bits == 32 else "<f8").astype(np.float64)
+        samples = np.frombuffer(body, "<f4" if bits == 32 else "<f8", count).astype(np.float64)
         samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0) * 32767.0
     elif bits == 8:
-        samples = (raw.astype(np.float64) - 128.0) * 256.0  # 8-bit WAV is unsigned
+        samples = (np.frombuffer(body, np.uint8, count).astype(np.float64) - 128.0) * 256.0  # 8-bit WAV is unsigned
     elif bits == 24:
-        b = raw.reshape(-1, 3).astype(np.int32)
+        b = np.frombuffer(body, np.uint8, count * 3).reshape(-1, 3).astype(np.int32)
         samples = (((b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8) >> 8).astype(np.float64) / 256.0
     else:
-        samples = np.frombuffer(raw.tobytes(), "<i2" if bits == 16 else "<i4").astype(np.float64)
+        samples = np.frombuffer(body, "<i2" if bits == 16 else "<i4", count).astype(np.float64)
         samples /= 1 if bits == 16 else 65536.0
     mono = samples.reshape(frames, channels).mean(axis=1)
     return to_int16(resample(mono, rate, SAMPLE_RATE))

@@ -175,7 +175,7 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
             f"{type(exc).__name__}: {exc}"
         ) from exc  # the chain: --verbose shows the style's traceback
     media = media_of(get_kind(gen.kind))
-    image = np.ascontiguousarray(out.image, dtype=np.int16 if media.name == "audio" else np.uint8)
+    image = np.ascontiguousarray(out.image, dtype=media.dtype)
     if problem := media.check(image):
         raise CaptchalabError(f"style {spec.style!r} returned {problem}")
     if not characters:
@@ -316,8 +316,8 @@ class _DatasetWriter:
         if generator.picture_parts:  # which pictures these challenges show: attack checks overlap with training
             pool, digests = generator.pictures(params)
             text_fields["pictures"] = {"pool": pool, "sha256": sorted(digests)}
-        if generator.resources(params):
-            text_fields["resources"] = generator.resources(params)
+        if resources := generator.resources(params):  # (hashing a font or a voice's files: once)
+            text_fields["resources"] = resources
         manifest = make_manifest(
             "dataset",
             captcha_kind=kind.name,

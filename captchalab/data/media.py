@@ -26,17 +26,15 @@ class Media:
     mime: str  # what a page is told it is
     suffix: str  # what generated datasets write
     suffixes: tuple[str, ...]  # what a folder's files may end in (lower case)
+    dtype: type  # what a style's array is taken as
     encode: Callable[[np.ndarray], bytes]
-    decode: Callable[[bytes, ImageLimits], np.ndarray]  # ImageError (or AudioError) on bad bytes
+    decode: Callable[[bytes, ImageLimits], np.ndarray]  # ImageError (its one-line reason) on bad bytes
     check: Callable[[np.ndarray], str]  # what a style's array breaks of the medium ("" when nothing)
 
     def read(self, path: str | os.PathLike, limits: ImageLimits | None = None) -> np.ndarray:
         """One file of this medium, read and decoded safely; ImageError says why not (not the path)."""
         limits = limits or ImageLimits.from_env()
-        try:
-            return self.decode(read_file(path, limits), limits)
-        except sound.AudioError as exc:
-            raise ImageError(str(exc)) from None
+        return self.decode(read_file(path, limits), limits)
 
     def data_uri(self, media: np.ndarray) -> str:
         """The challenge as a data URL for a page (a PNG picture, a WAV sound)."""
@@ -48,10 +46,7 @@ class Media:
         """What `data_uri` sent, decoded safely (simulated participants read the page this way)."""
         import base64
 
-        try:
-            return self.decode(base64.b64decode(uri.partition(",")[2]), ImageLimits.from_env())
-        except sound.AudioError as exc:
-            raise ImageError(str(exc)) from None
+        return self.decode(base64.b64decode(uri.partition(",")[2]), ImageLimits.from_env())
 
 
 def _png(image: np.ndarray) -> bytes:
@@ -62,6 +57,15 @@ def _picture_problem(image: np.ndarray) -> str:
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         return f"an image of {image.dtype} of shape {image.shape}, expected HxWx3 uint8 (BGR)"
     return ""
+
+
+def _decode_sound(data: bytes, limits: ImageLimits) -> np.ndarray:
+    """WAV bytes through the one sound decoder; its refusal as the ImageError every reader of a
+    challenge's file catches (a skipped file, a 400 upload), with the decoder's reason."""
+    try:
+        return sound.decode_wav(data)
+    except sound.AudioError as exc:
+        raise ImageError(str(exc)) from None
 
 
 def _sound_problem(samples: np.ndarray) -> str:
@@ -78,8 +82,9 @@ MEDIA = {
         "image/png",
         ".png",
         tuple(sorted(IMAGE_SUFFIXES)),
+        np.uint8,
         _png,
-        lambda data, limits: decode_image(data, limits),
+        decode_image,
         _picture_problem,
     ),
     "audio": Media(
@@ -87,8 +92,9 @@ MEDIA = {
         "audio/wav",
         ".wav",
         sound.AUDIO_SUFFIXES,
+        np.int16,
         sound.wav_bytes,
-        lambda data, limits: sound.decode_wav(data),
+        _decode_sound,
         _sound_problem,
     ),
 }

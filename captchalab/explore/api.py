@@ -14,7 +14,6 @@ import numpy as np
 from ..data.images import ImageError, ImageLimits
 from ..data.media import MEDIA, media_of
 from ..kinds import get_kind
-from ..sound import AudioError
 from ..errors import CaptchalabError
 from ..serving import TooLarge, read_limited, serve_app
 
@@ -44,7 +43,7 @@ def decode_upload(data: bytes, limit: int, media=MEDIA["image"]) -> np.ndarray:
         raise BadRequest(f"the file is {len(data) / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.0f} MB", 413)
     try:
         return media.decode(data, ImageLimits(max_bytes=limit))
-    except (ImageError, AudioError) as exc:
+    except ImageError as exc:
         raise BadRequest(f"not a usable {'sound' if media.name == 'audio' else 'image'}: {exc}") from None
 
 

@@ -378,8 +378,8 @@ class Explorer:
         """A CAPTCHA of `style`, drawn with the parameters a model here was trained on with it (a
         grid reader's own tile folder); `charset` and `length` only where the style draws text."""
         try:
-            characters = get_kind(get_generator(style, list(self.plugin_dirs)).kind).characters
-            chosen = parse_charset(charset or "digits") if characters else DIGITS
+            kind = get_kind(get_generator(style, list(self.plugin_dirs)).kind)
+            chosen = parse_charset(charset or "digits") if kind.characters else DIGITS
             spec = GenerationSpec(
                 style,
                 1,
@@ -394,8 +394,12 @@ class Explorer:
             sample = Source(spec=spec).sample(0)
         except CaptchalabError as exc:
             raise BadRequest(str(exc)) from None
-        picture = get_kind(get_generator(style, list(self.plugin_dirs)).kind).picture(sample.image)
-        return {"image": png_uri(picture), "text": sample.text, "boxes": sample.boxes, "question": sample.question}
+        return {
+            "image": png_uri(kind.picture(sample.image)),
+            "text": sample.text,
+            "boxes": sample.boxes,
+            "question": sample.question,
+        }
 
 
 def key_of(models: dict, attacker) -> str:
