@@ -66,16 +66,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def launch(args: list[str], ready: str, env: dict | None = None, timeout: float = 60.0):
-    """Start `captchalab ARGS --port P` in its own process on a free port and wait until `ready`
-    (a path such as "api/study") answers; returns (the process, its base URL). For scripts,
-    notebooks and tests that drive a page."""
+def launch(args: list[str], ready: str, env: dict | None = None, timeout: float = 60.0, port: int | None = None):
+    """Start `captchalab ARGS --port P` in its own process on `port` (default: a free one) and wait
+    until `ready` (a path such as "api/study") answers; returns (the process, its base URL). For
+    scripts, notebooks and tests that drive a page."""
     import subprocess
     import sys
     import time
     import urllib.request
 
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "captchalab", *map(str, args), "--port", str(port)],
         env=env,

@@ -123,15 +123,24 @@ def frontier(
     ),
     out: Path = typer.Option(Path("results/frontier"), help="Report folder."),
     min_answers: int = typer.Option(30, help="Human answers a design needs to stand on the front."),
+    alternative: List[str] = typer.Option(
+        [],
+        "--alternative",
+        help="DESIGN=DESIGN: two designs one site offers side by side (a visual CAPTCHA and its audio "
+        "alternative), each STYLE or STYLE@STRENGTH; repeatable.",
+    ),
 ):
     """Per design: people's success and time beside the best attacker's success, the Pareto front marked."""
-    from ..humans.frontier import write_frontier
+    from ..humans.frontier import parse_alternative, write_frontier
     from ..humans.records import check_study_folders
 
     check_study_folders(humans)
     if min_answers < 1:
         raise CaptchalabError(f"--min-answers must be at least 1, got {min_answers}")
-    report = write_frontier(humans, results, out, min_answers)
+    report = write_frontier(humans, results, out, min_answers, [parse_alternative(a) for a in alternative])
     front = [r["label"] for r in report["rows"] if r["on_front"]]
     say(f"{len(report['rows'])} designs; on the front: {', '.join(front) or 'none (too few answers or results)'}")
+    for a in report["alternatives"]:
+        if a["attacker_success"] is not None:
+            say(f"{' or '.join(a['designs'])}: an attacker passes {a['attacker_success']:.1%}, through {a['weakest']}")
     typer.echo(str(out / "report.html"))

@@ -12,6 +12,11 @@ Attacker results come from study folders (`captchalab run`), attack reports (`ca
 on a dataset of the design, or on a style) and adversarial reports (one design per eps). A
 design's attacker success is its best attacker's; when any of its attackers had not converged the
 design is marked, since a patient attacker could move it off the front.
+
+Alternatives: a site that accepts either of two designs (a visual CAPTCHA and the audio one it
+offers people who cannot see it) is only as strong as the weaker: an attacker takes whichever
+path it breaks more often, so the site's attacker success is the higher of the two best ones,
+while each design's people are those who use it.
 """
 
 from __future__ import annotations
@@ -222,16 +227,65 @@ def frontier_rows(humans: dict[str, dict], attackers: dict[str, list[dict]]) -> 
     return rows
 
 
+def parse_alternative(text: str) -> tuple[str, str]:
+    """`DESIGN=DESIGN`, each `STYLE` or `STYLE@STRENGTH`, into the two design names."""
+    names = [n.strip() for n in str(text).split("=")]
+    if len(names) != 2 or not all(names):
+        raise CaptchalabError(f"--alternative {text!r}: write DESIGN=DESIGN, each STYLE or STYLE@STRENGTH")
+    return names[0], names[1]
+
+
+def _design_row(rows: list[dict], name: str) -> dict:
+    style, _, strength = name.partition("@")
+    try:
+        wanted = None if not strength else round(float(strength), 6)
+    except ValueError:
+        raise CaptchalabError(f"--alternative: {name!r} is not STYLE or STYLE@STRENGTH") from None
+    found = [r for r in rows if r["design"]["style"] == style and wanted in (None, r["design"]["strength"])]
+    if len(found) != 1:
+        have = ", ".join(f"{r['design']['style']}@{r['design']['strength']:g}" for r in rows)
+        what = "no design" if not found else f"{len(found)} designs (add @STRENGTH)"
+        raise CaptchalabError(f"--alternative: {what} {name!r} among the results; they hold {have}")
+    return found[0]
+
+
+def alternative_rows(rows: list[dict], pairs: list[tuple[str, str]]) -> list[dict]:
+    """Per pair of designs one site offers side by side: the site's attacker success, the higher of
+    the two designs' best attackers' (the path an attacker takes), and each design's people."""
+    found = []
+    for pair in pairs:
+        both = [_design_row(rows, name) for name in pair]
+        measured = [r for r in both if r["attacker_success"] is not None]
+        weakest = max(measured, key=lambda r: r["attacker_success"]) if len(measured) == 2 else None
+        found.append(
+            {
+                "designs": [r["label"] for r in both],
+                "keys": [r["key"] for r in both],
+                "weakest": weakest["label"] if weakest else None,
+                "attacker_success": weakest["attacker_success"] if weakest else None,
+                "attacker_success_ci95": weakest["attacker_success_ci95"] if weakest else None,
+                "best_attacker": weakest["best_attacker"] if weakest else None,
+                "attacker_lower_bound": any(r["attacker_lower_bound"] for r in both),
+                "human_success": [r.get("human_success") for r in both],
+                "human_median_seconds": [r.get("human_median_seconds") for r in both],
+            }
+        )
+    return found
+
+
 def _design_from_key(key: str) -> dict:
     style, parameters, strength, eps = json.loads(key)
     return design(style, parameters, strength, eps)
 
 
-def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and usability per design") -> None:
+def plot_frontier(
+    rows: list[dict], *, path: Path, title: str = "Security and usability per design", alternatives=()
+) -> None:
     """Human success against the best attacker's (left) and human median time against it (right):
     filled points measured, hollow ones from an attacker that had not converged, grey crosses with
-    too few human answers; the front joined by a line. SIMULATED across the image when any answer
-    came from simulated participants."""
+    too few human answers; the front joined by a line; designs offered side by side joined by a
+    dashed line, the site's attacker success (the weaker design's) marked on it. SIMULATED across
+    the image when any answer came from simulated participants."""
     plt = pyplot()
     drawn = [r for r in rows if r.get("human_answers") and r["attacker_success"] is not None]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
@@ -259,6 +313,23 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
                 zorder=3,
             )
             ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(5, 5 + 9 * (i % 3)), fontsize=7)
+        by_key = {r["key"]: r for r in drawn}
+        for alt in alternatives:
+            pair = [by_key.get(k) for k in alt["keys"]]
+            if None in pair or any(r.get(x_of) is None for r in pair) or alt["attacker_success"] is None:
+                continue
+            xs = [r[x_of] for r in pair]
+            ax.plot(xs, [r["attacker_success"] for r in pair], color="tab:red", ls="--", lw=1, zorder=2)
+            ax.hlines(alt["attacker_success"], min(xs), max(xs), color="tab:red", lw=2, alpha=0.6, zorder=2)
+            ax.annotate(
+                "the site with both: " + f"{alt['attacker_success']:.0%}",
+                (sum(xs) / 2, alt["attacker_success"]),
+                textcoords="offset points",
+                xytext=(0, -12),
+                ha="center",
+                fontsize=7,
+                color="tab:red",
+            )
         front = sorted((r for r in drawn if r["on_front"] and r.get(x_of) is not None), key=lambda r: r[x_of])
         if x_of == "human_success" and len(front) > 1:
             ax.plot([r[x_of] for r in front], [r["attacker_success"] for r in front], color="tab:green", lw=1, zorder=2)
@@ -269,7 +340,8 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
     axes[0].set_ylim(-0.02, 1.1)  # room for the labels of designs read at 100%
     fig.suptitle(
         title + "\ngreen: on the front; hollow: an attacker had not converged (a lower bound); "
-        "grey x: too few human answers",
+        "grey x: too few human answers"
+        + ("; red dashes: designs one site offers side by side" if alternatives else ""),
         fontsize=9,
     )
     if any(r.get("simulated") for r in drawn):
@@ -295,9 +367,15 @@ def plot_frontier(rows: list[dict], *, path: Path, title: str = "Security and us
 
 
 def frontier_sections(
-    rows: list[dict], left_out: dict, out: Path, min_answers: int = MIN_ANSWERS, name: str = "frontier.png"
+    rows: list[dict],
+    left_out: dict,
+    out: Path,
+    min_answers: int = MIN_ANSWERS,
+    name: str = "frontier.png",
+    alternatives: list[dict] = (),
 ):
-    """The report sections of a frontier: the table, what was left out, the plot."""
+    """The report sections of a frontier: the table, what was left out, the designs offered side by
+    side, the plot."""
 
     def pct(v):
         return "-" if v is None else f"{v:.1%}"
@@ -332,9 +410,28 @@ def frontier_sections(
         "",
         "Left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in left_out.items()),
     ]
+    if alternatives:
+        lines += [
+            "",
+            "Designs one site offers side by side (a CAPTCHA and its alternative): the site is as strong as "
+            "the weaker, since an attacker takes the path it breaks more often; each design's people are those "
+            "who use it.",
+            "",
+            "| designs | people: success | median time, s | the site's attacker success | through |",
+            "|---|---|---|---|---|",
+        ]
+        for a in alternatives:
+            people = " / ".join(pct(v) for v in a["human_success"])
+            seconds = " / ".join("-" if v is None else f"{v:.1f}" for v in a["human_median_seconds"])
+            trained = " (**not converged**)" if a["attacker_lower_bound"] else ""
+            lines.append(
+                f"| {' or '.join(a['designs'])} | {people} | {seconds} | "
+                f"{pct(a['attacker_success'])}{interval(a['attacker_success_ci95'])}{trained} | "
+                f"{a['weakest'] or '-'} ({a['best_attacker'] or '-'}) |"
+            )
     if any(r.get("simulated") for r in rows):
         lines += ["", "**SIMULATED**: some human answers come from simulated participants, not people."]
-    plot = atomic_plot(out / name, lambda p: plot_frontier(rows, path=p))
+    plot = atomic_plot(out / name, lambda p: plot_frontier(rows, path=p, alternatives=alternatives))
     return [
         Section(
             "Security and usability: people beside the best attacker",
@@ -344,15 +441,24 @@ def frontier_sections(
     ]
 
 
-def write_frontier(humans: list[Path], results: list[Path], out: Path, min_answers: int = MIN_ANSWERS) -> dict:
-    """`captchalab frontier`: the frontier report into `out` (report.json/md/html, frontier.csv, the plot)."""
+def write_frontier(
+    humans: list[Path],
+    results: list[Path],
+    out: Path,
+    min_answers: int = MIN_ANSWERS,
+    alternatives: list[tuple[str, str]] = (),
+) -> dict:
+    """`captchalab frontier`: the frontier report into `out` (report.json/md/html, frontier.csv, the
+    plot). `alternatives`: pairs of designs (`STYLE` or `STYLE@STRENGTH`) one site offers side by side."""
     human, left_out = human_results(humans, min_answers)
     if not human:
         raise CaptchalabError("no usable human answer in " + ", ".join(map(str, humans)))
     rows = frontier_rows(human, attacker_results(results))
+    offered = alternative_rows(rows, list(alternatives))
     data = {
         "kind": "frontier",
         "rows": rows,
+        "alternatives": offered,
         "left_out": left_out,
         "min_answers": min_answers,
         "manifest": make_manifest(
@@ -360,7 +466,7 @@ def write_frontier(humans: list[Path], results: list[Path], out: Path, min_answe
         ),
     }
     with atomic_dir(out, force=True, ours="report.json") as tmp:
-        sections = frontier_sections(rows, left_out, tmp, min_answers)
+        sections = frontier_sections(rows, left_out, tmp, min_answers, alternatives=offered)
         table = [
             {k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items() if k != "key"} for r in rows
         ]

@@ -10,6 +10,10 @@ records. No web code here (server.py serves it; tests and notebooks drive it dir
   is held for its participant for `hold` seconds (a closed tab frees it then).
 - Every item served carries a token (an HMAC under the study's secret): an answer must bring a
   token served to that participant and not yet answered; anything else is refused and counted.
+- A server killed and started again on the same folder goes on: a participant's id is signed
+  under the study's secret, so the restarted server rebuilds who they are and what they have
+  answered from the answer files; each answer carries an id from the page, so an answer sent
+  again after the restart (its reply lost with the server) is recognised and recorded once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections import Counter
@@ -34,6 +39,7 @@ from .designs import design, design_key, design_of_manifest
 from .records import FORMAT, AnswerLog, load_answers
 
 STUDY_FILE = "study.json"
+ANSWER_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 CONSENT = (
     "This page is part of a study of how well people solve CAPTCHAs. You will be shown a few "
     "CAPTCHAs and asked to solve each as you would on a website; it takes a few minutes. We record "
@@ -127,12 +133,17 @@ class HumanStudy:
         self.design_of = {it.key: design_key(it.design) for it in self.items}
         self.answered = Counter()  # item key -> main answers recorded
         self.people = {}  # item key -> participants who answered it (any phase)
+        self.answer_ids = {}  # answer id -> (participant, what its reply said)
+        self.history = {}  # participant -> their answers (phase, item key, seq), to rebuild them after a restart
         answers, _ = load_answers(self.folder)
         for a in answers:
             key = (a["dataset"], a["item"])
             if a["phase"] == "main" and key in self.by_key:
                 self.answered[key] += 1
             self.people.setdefault(key, set()).add(a["participant"])
+            self.history.setdefault(a["participant"], []).append((a["phase"], key, a.get("seq")))
+            if isinstance(a.get("answer_id"), str):
+                self.answer_ids[a["answer_id"]] = (a["participant"], a)
         self.participants: dict[str, Participant] = {}
         self.attention_items: dict[str, tuple] = {}
         self.rejections = Counter(_read_json(self.folder / "rejections.json"))
@@ -147,23 +158,55 @@ class HumanStudy:
                 chosen += [of_kind[i] for i in rng.choice(len(of_kind), self.settings.practice, replace=False)]
         return chosen
 
-    def start(self, simulated: bool = False) -> Participant:
-        """A new participant: practice first, then main items with attention checks among them
-        (simulated participants get none: they cannot read an image they were not told about)."""
-        pid = "p-" + secrets.token_hex(8)
+    def _plan(self, source: str) -> list[str]:
+        """Practice first, then main items with attention checks among them (simulated participants
+        get none: they cannot read an image they were not told about)."""
         plan = ["practice"] * len(self.practice)
         main = ["main"] * min(self.settings.per_person, len(self.main))
-        checks = 0 if simulated else self.settings.attention
+        checks = 0 if source == "simulated" else self.settings.attention
         for k in range(checks):  # spread evenly through the main items
             main.insert(round((k + 1) * len(main) / (checks + 1)) + k, "attention")
-        participant = Participant(pid, "simulated" if simulated else "page", plan + main)
+        return plan + main
+
+    def _signature(self, source: str, nonce: str) -> str:
+        return hmac.new(self.secret, f"participant:{source}:{nonce}".encode(), hashlib.sha256).hexdigest()[:16]
+
+    def start(self, simulated: bool = False) -> Participant:
+        """A new participant, with an id ("p-" + 16 random hex + 16 of signature) a restarted server
+        recognises."""
+        source, nonce = ("simulated" if simulated else "page"), secrets.token_hex(8)
+        pid = f"p-{nonce}{self._signature(source, nonce)}"
+        participant = Participant(pid, source, self._plan(source))
         self.participants[pid] = participant
         return participant
 
     def participant(self, pid) -> Participant:
-        if not isinstance(pid, str) or pid not in self.participants:
-            raise Rejected(404, "unknown participant", "unknown participant: start the study again")
-        return self.participants[pid]
+        if isinstance(pid, str) and pid in self.participants:
+            return self.participants[pid]
+        restored = self._restore(pid)
+        if restored is None:
+            raise Rejected(404, "unknown participant", "this study does not know you: reload the page to start again")
+        self.participants[pid] = restored
+        return restored
+
+    def _restore(self, pid) -> Participant | None:
+        """A participant of this study met before a restart, rebuilt from their answers: what they
+        saw, and the plan less what they answered (the item on their screen then is not kept)."""
+        if not isinstance(pid, str) or not re.fullmatch(r"p-[0-9a-f]{32}", pid):
+            return None
+        nonce, signature = pid[2:18], pid[18:]
+        for source in ("page", "simulated"):
+            if hmac.compare_digest(signature, self._signature(source, nonce)):
+                break
+        else:
+            return None
+        history = self.history.get(pid, [])
+        plan = self._plan(source)
+        for phase, _, _ in history:
+            if phase in plan:
+                plan.remove(phase)
+        seq = max((s for _, _, s in history if isinstance(s, int)), default=0)
+        return Participant(pid, source, plan, seen={key for _, key, _ in history}, seq=seq)
 
     def next_item(self, pid) -> Served | None:
         """The item on this participant's screen (the same one again after a reload), the next one,
@@ -250,9 +293,18 @@ class HumanStudy:
 
     # -- answers -----------------------------------------------------------------------------
 
-    def answer(self, pid, token, answer, ms=None, pointer="", trajectory=None, replays=None) -> dict:
-        """Record one answer; returns the record. Rejected says why an answer is refused."""
+    def answer(self, pid, token, answer, ms=None, pointer="", trajectory=None, replays=None, answer_id=None) -> dict:
+        """Record one answer; returns the record. Rejected says why an answer is refused. An answer
+        whose `answer_id` was recorded already (sent again after its reply was lost) returns that
+        record, marked "repeated", and writes nothing."""
         p = self.participant(pid)
+        if answer_id is not None and not (isinstance(answer_id, str) and ANSWER_ID.fullmatch(answer_id)):
+            raise Rejected(400, "malformed request", "an answer id is 8-64 letters, digits, - or _")
+        if answer_id in self.answer_ids:
+            owner, record = self.answer_ids[answer_id]
+            if owner != p.id:
+                raise Rejected(409, "replayed answer", "this answer id belongs to another answer")
+            return {**record, "repeated": True}
         if not isinstance(token, str) or token not in p.pending:
             if isinstance(token, str) and token in p.answered:
                 raise Rejected(409, "replayed answer", "this item was already answered")
@@ -278,8 +330,12 @@ class HumanStudy:
             "pointer": pointer if pointer in POINTERS else "",
             "trajectory": trajectory_of(trajectory) if get_kind(item.kind).trajectory else None,
             "replays": replays_of(replays) if get_kind(item.kind).replays else None,
+            "answer_id": answer_id,
         }
         self.log.append(record)  # durable before the participant moves on
+        if answer_id is not None:
+            self.answer_ids[answer_id] = (p.id, record)
+        self.history.setdefault(p.id, []).append((phase, item.key, p.seq))
         del p.pending[token]
         p.answered.add(token)
         if phase == "main":

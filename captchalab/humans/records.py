@@ -7,7 +7,8 @@ most the item on screen) and `rejections.json` (requests refused, counted by rea
 
 One answer is one JSON object on one line (format 1; fields are added, never renamed):
 
-    participant  an opaque random id ("p-" + 16 hex) made when the page starts; imported answers
+    participant  an opaque id made when the page starts ("p-" + 16 random hex + 16 hex signing it
+                 under the study's secret, so a restarted server knows it); imported answers
                  carry "w-" + a salted hash of the worker id, or "anon-N" when ids are dropped
     source       "page", "import" or "simulated"
     phase        "practice" (feedback shown, not scored), "attention" (a plain CAPTCHA anyone
@@ -22,6 +23,8 @@ One answer is one JSON object on one line (format 1; fields are added, never ren
     trajectory   sliders: [[ms since the image appeared, x in image pixels], ...]; else null
     replays      audio: how often the participant played the challenge again; else null
     seq          the answer's position in the participant's sequence
+    answer_id    the page's id for this answer (8-64 letters, digits, - or _; null if none was
+                 sent): an answer sent again with a recorded id is recognised and not written
 
 No names, addresses, IPs, user agents or wall-clock times are stored.
 """
@@ -53,8 +56,10 @@ class AnswerLog:
         participant = record["participant"]
         if not participant.replace("-", "").isalnum():  # ids are ours; never a path
             raise ValueError(f"bad participant id {participant!r}")
-        line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-        with open(self.folder / f"{participant}.jsonl", "a", encoding="utf-8") as f:
+        line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        with open(self.folder / f"{participant}.jsonl", "a+b") as f:
+            if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
+                line = b"\n" + line  # after a torn last line (a crash mid-write): never glued to it
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

@@ -6,12 +6,14 @@
     GET  /api/next?participant=ID
                            the item on screen: {"token", "phase", "kind", "question", "image",
                            "parts", "position", "total"} (images as PNG data URLs), or {"done": true}
-    POST /api/answer       {"participant", "token", "answer", "ms", "pointer", "trajectory", "replays"}
-                           -> {"recorded": true[, "correct", "truth" on practice items]}
+    POST /api/answer       {"participant", "token", "answer", "ms", "pointer", "trajectory", "replays",
+                           "answer_id"} -> {"recorded": true[, "correct", "truth" on practice items]}
+                           (an answer_id already recorded: the same reply, nothing written)
     GET  /api/progress     answers so far and requests refused, by reason
 
 Bad requests (unknown participant or token, a replay, a malformed or oversized body) get a 4xx
-with {"error": "..."} and are counted in rejections.json; nothing is recorded twice.
+with {"error": "...", "reason": "..."} and are counted in rejections.json; nothing is recorded
+twice. A server started again on the same folder knows the participants and answers before it.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def json_endpoint(study: HumanStudy, work):
             return JSONResponse(await work(request), headers={"Cache-Control": "no-store"})
         except Rejected as exc:
             study.reject(exc.reason)
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            return JSONResponse({"error": str(exc), "reason": exc.reason}, status_code=exc.status)
         except CaptchalabError as exc:
             return JSONResponse({"error": str(exc)}, status_code=500)
 
@@ -123,6 +125,7 @@ def create_app(study: HumanStudy):
             body.get("pointer", ""),
             body.get("trajectory"),
             body.get("replays"),
+            body.get("answer_id"),
         )
         reply = {"recorded": True}
         if record["phase"] == "practice":

@@ -6,13 +6,16 @@ The model is stated per dataset (`Profile`): each answer is right with probabili
 and takes a time drawn from a log-normal distribution with median `median_seconds` and log
 standard deviation `sigma`. A simulated participant knows the truth of an item by finding the
 served image among the datasets' own (by its pixels; the page never names the item), and gets
-no attention checks (it could not read them).
+no attention checks (it could not read them). Like the page, it sends each answer with an id
+and waits out a server that does not answer (a restart), for up to `patience` seconds a request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -74,29 +77,40 @@ class Oracle:
 
 
 class Client:
-    def __init__(self, url: str, timeout: float = 30.0):
-        self.url, self.timeout = url.rstrip("/"), timeout
+    def __init__(self, url: str, timeout: float = 30.0, patience: float = 60.0):
+        self.url, self.timeout, self.patience = url.rstrip("/"), timeout, patience
 
     def call(self, path: str, body: dict | None = None) -> tuple[int, dict]:
+        """The server's status and JSON reply, the request sent again while nobody answers."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except (urllib.error.URLError, OSError) as exc:
-            raise CaptchalabError(f"cannot reach the study page at {self.url}: {getattr(exc, 'reason', exc)}") from None
+        deadline, wait = time.monotonic() + self.patience, 0.05
+        while True:
+            request = urllib.request.Request(self.url + path, data=data, headers={"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return response.status, json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                try:
+                    return exc.code, json.loads(exc.read() or b"{}")
+                except (OSError, http.client.HTTPException, ValueError):
+                    return exc.code, {}
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+                # no answer, or half of one from a server killed mid-reply: ask again
+                if time.monotonic() > deadline:
+                    why = getattr(exc, "reason", exc)
+                    raise CaptchalabError(f"cannot reach the study page at {self.url}: {why}") from None
+                time.sleep(wait)
+                wait = min(2 * wait, 1.0)
 
 
 def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None = None) -> dict:
     """One simulated participant from consent to done (or to `stop_after` answers: a closed tab)."""
-    rng = np.random.default_rng(seed)
+    rng, ids = np.random.default_rng(seed), np.random.default_rng([seed, 1])
     client = Client(url)
     status, started = client.call("/api/start", {"consent": True, "simulated": True})
     if status != 200:
         raise CaptchalabError(f"the study page refused to start: {started.get('error', status)}")
-    pid, sent, refused, unknown = started["participant"], 0, 0, 0
+    pid, sent, refused, unknown, saved = started["participant"], 0, 0, 0, []
     while stop_after is None or sent < stop_after:
         status, item = client.call(f"/api/next?participant={pid}")
         if status != 200:
@@ -129,11 +143,14 @@ def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None 
                 "pointer": "mouse",
                 "trajectory": trajectory,
                 "replays": replays,
+                "answer_id": (answer_id := "s" + ids.bytes(12).hex()),
             },
         )
         sent += 1
         refused += status != 200
-    return {"participant": pid, "answers": sent, "refused": refused, "unrecognised": unknown}
+        if status == 200:
+            saved.append(answer_id)
+    return {"participant": pid, "answers": sent, "refused": refused, "unrecognised": unknown, "saved": saved}
 
 
 def simulate(

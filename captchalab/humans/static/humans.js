@@ -23,8 +23,31 @@ async function api(path, body) {
                                              body: JSON.stringify(body)};
   const response = await fetch(path, options);
   const data = await response.json();
-  if (!response.ok) throw Object.assign(new Error(data.error || response.statusText), {status: response.status});
+  if (!response.ok) {
+    throw Object.assign(new Error(data.error || response.statusText), {status: response.status, reason: data.reason});
+  }
   return data;
+}
+
+// An answer's id, made once per item on screen: sent again after a lost reply, it is recognised.
+function answerId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return "a" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// The answer, sent until the server answers: a restarting server (no reply at all) is waited for.
+async function send(body) {
+  for (let wait = 500; ; wait = Math.min(2 * wait, 5000)) {
+    try {
+      const reply = await api("/api/answer", body);
+      $("error").hidden = true;
+      return reply;
+    } catch (e) {
+      if (e.status !== undefined) throw e;  // the server answered: sending again would not help
+      fail("Saving your answer: the study server is not answering; trying again.");
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 document.addEventListener("pointerdown", (e) => { pointer = e.pointerType || "mouse"; }, true);
@@ -53,9 +76,10 @@ async function next() {
   try {
     item = await api(`/api/next?participant=${encodeURIComponent(participant)}`);
   } catch (e) {
-    if (e.status === 404) {  // the server was restarted: start again
+    if (e.reason === "unknown participant") {  // a server of another study: start again
       sessionStorage.removeItem("captchalab-participant");
       participant = null;
+      fail("This study does not know your session (its server was started on another study): please start again.");
       return begin();
     }
     return fail(e.message);
@@ -64,7 +88,7 @@ async function next() {
     sessionStorage.removeItem("captchalab-participant");
     return show("done");
   }
-  current = item;
+  current = Object.assign(item, {answerId: answerId()});
   show("task");
   $("progress").textContent = `${item.position} of ${item.total}` + (item.phase === "practice" ? " (practice)" : "");
   $("asks").textContent = item.asks;
@@ -92,14 +116,17 @@ async function submit(answer, trajectory = null) {
   const ms = shownAt === null ? null : performance.now() - shownAt;
   try {
     const replays = current.widget === "audio" ? Math.max(0, plays - 1) : null;
-    const reply = await api("/api/answer", {participant, token: current.token, answer, ms, pointer, trajectory, replays});
+    const reply = await send({participant, token: current.token, answer, ms, pointer, trajectory, replays,
+                              answer_id: current.answerId});
     if (reply.truth !== undefined) {  // practice: say whether it was right
       $("feedback").textContent = reply.correct ? "Right." : `Not quite: the answer was ${reply.truth}.`;
       $("feedback").className = reply.correct ? "right" : "wrong";
       await new Promise((r) => setTimeout(r, 1200));
     }
   } catch (e) {
-    if (e.status !== 409) { busy = false; return fail(e.message); }
+    if (e.reason === "unknown item") {  // served before a restart and never saved: the next one
+      fail("That answer was not saved (the study server restarted): here is the next CAPTCHA.");
+    } else if (e.status !== 409) { busy = false; return fail(e.message); }
   }
   busy = false;
   next();
