@@ -3,6 +3,7 @@ cluster (same numbers), resume after an interruption or a kill, and a failing ce
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -151,18 +152,86 @@ def test_tiny_study_locally_then_resume_redoes_only_what_is_missing(tmp_path, ti
     assert page.count("data:image/png;base64,") >= 1 and "http" not in page
 
 
-def test_same_study_on_a_real_local_ray_cluster(tmp_path, tiny_model_path):
+def run_until_a_cell(path, out, address, then):
+    """`captchalab run` on the Ray cluster at `address`; `then()` once its first cell is recorded."""
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "captchalab", "run", path, "--backend", "ray", "--address", address, "--out", out],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list((out / "cells").glob("*.json")) and driver.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    then(driver)
+    return driver
+
+
+def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_cluster(tmp_path, tiny_model_path):
     pytest.importorskip("ray")
-    path = write_study(tmp_path, tiny_model_path)
+    from ray.cluster_utils import Cluster
+
+    path = write_study(tmp_path, tiny_model_path, test_count=60)
     local = run_cli("run", path, "--out", tmp_path / "local", timeout=600)
     assert local.returncode == 0, local.stderr
-    ray = run_cli(
-        "run", path, "--backend", "ray", "--out", tmp_path / "ray", timeout=600, env={"RAY_USAGE_STATS_ENABLED": "0"}
-    )
-    assert ray.returncode == 0, ray.stderr
-    a = json.loads((tmp_path / "local" / "cells.json").read_text())
-    b = json.loads((tmp_path / "ray" / "cells.json").read_text())
-    assert numbers(a) == numbers(b)
+    expected = numbers(json.loads((tmp_path / "local" / "cells.json").read_text()))
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    # tasks run on the other nodes only; a lost node is noticed within about 2 s, not Ray's 30
+    quick = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500}
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": quick})
+    try:
+        worker = cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        # the node running the study is lost mid-study; another joins, and the study finishes there
+        lost = []
+
+        def lose_the_node(driver):
+            lost.append(len(list((tmp_path / "ray" / "cells").glob("*.json"))))
+            cluster.remove_node(worker, allow_graceful=False)
+            cluster.add_node(num_cpus=1)
+
+        driver = run_until_a_cell(path, tmp_path / "ray", cluster.address, lose_the_node)
+        _, err = driver.communicate(timeout=300)
+        assert driver.returncode == 0 and lost == [1], err
+        assert numbers(json.loads((tmp_path / "ray" / "cells.json").read_text())) == expected
+        said = [line for line in err.splitlines() if line.strip()]
+        assert sum("a Ray node was lost" in line for line in said) == 1, err
+        assert sum(line.startswith("[") and "] " in line for line in said) == 4, err  # each cell recorded once
+        assert not [line for line in said if "raylet" in line or ".cc:" in line or "WARNING" in line], err
+        # the driver killed mid-study; --resume on the same cluster finishes it
+        driver = run_until_a_cell(path, tmp_path / "again", cluster.address, lambda d: d.send_signal(signal.SIGKILL))
+        driver.communicate(timeout=60)
+        resumed = run_cli("run", path, "--backend", "ray", "--address", cluster.address, "--out", tmp_path / "again",
+                          "--resume", timeout=600)  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert numbers(json.loads((tmp_path / "again" / "cells.json").read_text())) == expected
+        # a cluster that answers but runs another Ray: one line naming both versions
+        import ray._common.usage.usage_lib as usage
+        from ray._raylet import GcsClient
+
+        gcs = GcsClient(address=cluster.address)
+        metadata = usage.get_cluster_metadata(gcs)
+        gcs.internal_kv_put(usage.usage_constant.CLUSTER_METADATA_KEY,
+                            json.dumps({**metadata, "ray_version": "2.9.0"}).encode(), True,
+                            usage.ray_constants.KV_NAMESPACE_CLUSTER)  # fmt: skip
+        other = run_cli("run", path, "--backend", "ray", "--address", cluster.address, "--out", tmp_path / "other")
+        assert_one_line_error(other, "runs Ray 2.9.0")
+        assert not (tmp_path / "other" / "cells.json").exists()
+        gcs.internal_kv_put(usage.usage_constant.CLUSTER_METADATA_KEY,
+                            json.dumps(metadata).encode(), True, usage.ray_constants.KV_NAMESPACE_CLUSTER)  # fmt: skip
+        # a node whose Python finds no working captchalab: named in one line before any cell runs
+        broken = tmp_path / "broken" / "captchalab"
+        broken.mkdir(parents=True)
+        (broken / "__init__.py").write_text("raise ImportError('captchalab is not installed here')\n")
+        kept = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(broken.parent)  # the node's raylet and workers inherit it
+        try:
+            cluster.add_node(num_cpus=1)
+        finally:
+            os.environ.pop("PYTHONPATH") if kept is None else os.environ.update(PYTHONPATH=kept)
+        bare = run_cli("run", path, "--backend", "ray", "--address", cluster.address, "--out", tmp_path / "bare")
+        assert_one_line_error(bare, "cannot run captchalab's tasks")
+        assert not (tmp_path / "bare" / "cells.json").exists()
+    finally:
+        cluster.shutdown()
 
 
 def test_unreachable_ray_address_fails_fast(tmp_path, tiny_model_path):

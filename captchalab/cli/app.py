@@ -219,7 +219,7 @@ def make_backend(backend: Backend, address: Optional[str], jobs: int):
     from .. import runtime
     from ..study.backends import make_backend as make
 
-    return make(backend.value, address, jobs, verbose=runtime.VERBOSE)
+    return make(backend.value, address, jobs, verbose=runtime.VERBOSE, notice=say)
 
 
 def split_names(text: str, option: str) -> list[str]:

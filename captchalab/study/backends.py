@@ -3,6 +3,12 @@ tasks on a cluster (`ray`). Both give `map(fn, tasks, on_result, training)`: eac
 ({"status": "done", "value": ...} or {"status": "failed", "error": ...}) is handed to
 `on_result(index, outcome)` in the driver as soon as it arrives, in any order. A task whose
 worker process dies is retried (at most `retries` times), then reported as failed.
+
+On Ray a task can run more than once (a node lost mid-task, or after it finished but before its
+result reached the driver: Ray runs it again), but its outcome reaches the driver once, and only
+the driver records results (each cell in a file of its own, written atomically). A lost node is
+said once, in one line, through `notice`; Ray's own log lines stay out of captchalab's output
+unless `verbose`.
 """
 
 from __future__ import annotations
@@ -113,12 +119,20 @@ class RayBackend:
     name = "ray"
     in_process = False
 
-    def __init__(self, address: str | None = None, cpus_per_task: int = 1, retries: int = 2, verbose: bool = False):
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_task: int = 1,
+        retries: int = 2,
+        verbose: bool = False,
+        notice: Callable[[str], None] | None = None,
+    ):
         try:
             import ray  # noqa: F401
         except ImportError:
             raise CaptchalabError(RAY_HINT) from None
         self.address, self.cpus, self.retries, self.verbose = address, cpus_per_task, retries, verbose
+        self.notice = notice or (lambda message: None)
         self._started = False
 
     def _start(self) -> None:
@@ -147,8 +161,35 @@ class RayBackend:
             else:
                 ray.init(num_cpus=cpu_count(), object_store_memory=256 * 2**20, **kwargs)
         except Exception as exc:  # connection and start-up failures come in many types
-            raise CaptchalabError(f"cannot start or join Ray: {str(exc).splitlines()[0][:200]}") from None
+            raise CaptchalabError(_ray_failure(str(exc), self.address)) from None
         self._started = True
+        self._check_nodes()
+
+    def _check_nodes(self) -> None:
+        """Every node runs captchalab, the same version as here, or a one-line error now (rather
+        than every cell failing on that node later)."""
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        from .. import __version__
+
+        probe = ray.remote(num_cpus=0, max_retries=0)(_captchalab_version)
+        refs = {
+            probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(): address
+            for node, address in _alive_nodes().items()
+        }
+        for ref, address in refs.items():
+            try:
+                version = ray.get(ref, timeout=300)
+            except ray.exceptions.RayError as exc:
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                why = lines[-1] if lines else type(exc).__name__
+                raise CaptchalabError(f"the Ray node at {address} cannot run captchalab's tasks: {why[:200]}") from None
+            if version != __version__:
+                raise CaptchalabError(
+                    f"the Ray node at {address} runs captchalab {version}, this machine {__version__}: "
+                    "install the same version on every node"
+                )
 
     def map(self, fn: Callable, tasks: list[tuple], on_result: Callable[[int, dict], None], training: bool) -> None:
         import ray
@@ -159,9 +200,15 @@ class RayBackend:
             options["max_calls"] = 1  # a fresh worker per training: Keras keeps memory between fits
         remote = ray.remote(**options)(_task)
         refs = {remote.remote(fn, args, self.cpus): i for i, args in enumerate(tasks)}
-        pending = list(refs)
+        pending, nodes = list(refs), _alive_nodes()
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            now = _alive_nodes()
+            for lost in nodes.keys() - now.keys():
+                self.notice(f"a Ray node was lost ({nodes[lost]}): its tasks are retried on the others")
+            nodes = now
+            if not done:
+                continue
             i = refs[done[0]]
             try:
                 outcome = ray.get(done[0])
@@ -176,11 +223,43 @@ class RayBackend:
             ray.shutdown()
 
 
-def make_backend(name: str, address: str | None = None, jobs: int = 1, verbose: bool = False):
+def _captchalab_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _alive_nodes() -> dict[str, str]:
+    """The cluster's live nodes: id -> address."""
+    import ray
+
+    return {n["NodeID"]: n.get("NodeManagerAddress", "?") for n in ray.nodes() if n.get("Alive")}
+
+
+def _ray_failure(text: str, address: str | None) -> str:
+    """Ray's refusal to start or join, in one line."""
+    where = f"the Ray cluster at {address}" if address else "the local Ray instance"
+    if text.startswith("Version mismatch"):  # Ray's message spreads the two versions over lines
+        found = [
+            line.split(":", 1)[1].strip() for line in text.splitlines() if line.strip().startswith(("Ray:", "Python:"))
+        ]
+        if len(found) == 4:
+            return (
+                f"{where} runs Ray {found[0]} on Python {found[1]}, this machine Ray {found[2]} on Python "
+                f"{found[3]}: every node and the driver need the same Ray and Python versions"
+            )
+    return f"cannot start or join {where}: {text.strip().splitlines()[0][:200] if text.strip() else 'no reason given'}"
+
+
+def make_backend(
+    name: str, address: str | None = None, jobs: int = 1, verbose: bool = False, notice: Callable | None = None
+):
+    """The backend `name` ("local" or "ray"); `notice(line)` hears what the user should know as
+    it happens (a lost node)."""
     if name == "local":
         if address:
             raise CaptchalabError("`address` applies to the ray `backend`")
         return LocalBackend(jobs, verbose=verbose)
     if name == "ray":
-        return RayBackend(address, verbose=verbose)
+        return RayBackend(address, verbose=verbose, notice=notice)
     raise CaptchalabError(f"unknown backend {name!r}; use local or ray")
