@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -10,6 +11,9 @@ import tempfile
 from pathlib import Path
 
 from .errors import CaptchalabError
+
+# a write the machine refused (no room, a file-size limit, a read-only file system): no task's fault
+WRITE_REFUSED = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 
 def _temp_beside(path: Path, suffix: str = "") -> Path:

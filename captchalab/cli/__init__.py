@@ -12,12 +12,13 @@ import traceback
 import typer
 
 from ..errors import CaptchalabError
+from ..fileio import WRITE_REFUSED
 from . import attack, audit, data, grids, humans, show, train  # noqa: F401  (each registers its commands)
 from .app import app, as_flags, say
 
 
 # writes that fail for want of room or rights: the user's to fix, not an internal error
-UNWRITABLE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+UNWRITABLE = WRITE_REFUSED | {errno.EACCES, errno.EPERM}
 
 
 def explain(exc: BaseException) -> str:

@@ -332,7 +332,11 @@ class HumanStudy:
             "replays": replays_of(replays) if get_kind(item.kind).replays else None,
             "answer_id": answer_id,
         }
-        self.log.append(record)  # durable before the participant moves on
+        try:
+            self.log.append(record)  # durable before the participant moves on
+        except OSError as exc:  # a full disk: nothing counted, the page sends the answer again
+            why = exc.strerror or type(exc).__name__
+            raise Rejected(503, "not saved", f"your answer could not be saved ({why}): it is sent again") from None
         if answer_id is not None:
             self.answer_ids[answer_id] = (p.id, record)
         self.history.setdefault(p.id, []).append((phase, item.key, p.seq))
@@ -348,7 +352,10 @@ class HumanStudy:
 
     def reject(self, reason: str) -> None:
         self.rejections[reason] += 1
-        atomic_write_json(self.folder / "rejections.json", dict(self.rejections))
+        try:
+            atomic_write_json(self.folder / "rejections.json", dict(self.rejections))
+        except CaptchalabError:  # no room for the count now: kept in memory, written with the next one
+            pass
 
     def progress(self) -> dict:
         done = sum(min(n, self.settings.answers_per_item) for n in self.answered.values())

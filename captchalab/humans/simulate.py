@@ -7,7 +7,8 @@ and takes a time drawn from a log-normal distribution with median `median_second
 standard deviation `sigma`. A simulated participant knows the truth of an item by finding the
 served image among the datasets' own (by its pixels; the page never names the item), and gets
 no attention checks (it could not read them). Like the page, it sends each answer with an id
-and waits out a server that does not answer (a restart), for up to `patience` seconds a request.
+and waits out a server that does not answer (a restart) or cannot save an answer now (503, a
+full disk), for up to `patience` seconds a request.
 """
 
 from __future__ import annotations
@@ -91,9 +92,13 @@ class Client:
                     return response.status, json.loads(response.read())
             except urllib.error.HTTPError as exc:
                 try:
-                    return exc.code, json.loads(exc.read() or b"{}")
+                    reply = json.loads(exc.read() or b"{}")
                 except (OSError, http.client.HTTPException, ValueError):
-                    return exc.code, {}
+                    reply = {}
+                if exc.code != 503 or time.monotonic() > deadline:
+                    return exc.code, reply
+                time.sleep(wait)  # the server cannot save now (a full disk): send again, as the page does
+                wait = min(2 * wait, 1.0)
             except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
                 # no answer, or half of one from a server killed mid-reply: ask again
                 if time.monotonic() > deadline:

@@ -25,6 +25,7 @@ from ..attack import attack_source, pool_counterpart
 from ..attackers.base import TrainSettings, get_attacker, load_attacker, make_attacker
 from ..data.dataset import GenerationSpec, Source
 from ..errors import CaptchalabError
+from ..fileio import WRITE_REFUSED, write_new
 from ..train import train_attacker
 
 RATES = ("captcha_accuracy", "char_accuracy", "segmentation_rate")  # what sweeps and matrices plot
@@ -142,8 +143,8 @@ def load_blob(blob: ModelBlob, plugin_dirs=(), name: str = "model"):
         return _loaded[key]
     with tempfile.TemporaryDirectory(prefix="captchalab-model-") as tmp:
         path = Path(tmp) / f"{name}.keras"
-        path.write_bytes(keras_bytes)
-        path.with_suffix(".json").write_text(info)
+        write_new(path, keras_bytes)
+        write_new(path.with_suffix(".json"), info.encode())
         attacker = load_attacker(path, list(plugin_dirs))
     attacker.info["path"] = name + ".keras"
     if len(_loaded) >= 8:
@@ -247,12 +248,15 @@ def run_training(training: Training, models: dict[str, ModelBlob], workers: int 
 
 
 def failure(task_id: str, exc: BaseException) -> dict:
-    return {
+    failed = {
         "id": task_id,
         "status": "failed",
         "error": f"{type(exc).__name__}: {exc}",
         "trace": traceback.format_exc(limit=3).splitlines()[-1],
     }
+    if isinstance(exc, OSError) and exc.errno in WRITE_REFUSED:  # the machine's fault, not the task's (engine.py)
+        failed.update(errno=exc.errno, filename=exc.filename)
+    return failed
 
 
 def guarded(fn: Callable, task_id: str, *args) -> dict:

@@ -4,13 +4,14 @@ cells need, runs the cells on a backend, writes each result atomically, and resu
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import CaptchalabError
-from ..fileio import atomic_write_bytes, atomic_write_json
+from ..fileio import WRITE_REFUSED, atomic_write_bytes, atomic_write_json
 from .cells import Cell, ModelBlob, Training, read_blob, run_cell, run_training
 
 
@@ -47,6 +48,8 @@ def run_grid(
     def finished(i: int, outcome: dict) -> None:
         nonlocal ran
         cell = pending[i]
+        if outcome.get("errno") in WRITE_REFUSED:  # a full disk fails every cell alike: stop; --resume goes on
+            raise OSError(outcome["errno"], os.strerror(outcome["errno"]), outcome.get("filename"))
         if outcome["status"] == "done":
             result = outcome["value"]
         else:

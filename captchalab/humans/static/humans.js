@@ -35,7 +35,8 @@ function answerId() {
   return "a" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-// The answer, sent until the server answers: a restarting server (no reply at all) is waited for.
+// The answer, sent until the server takes it: a restarting server (no reply at all) and one that
+// cannot save it now (503: a full disk) are waited for.
 async function send(body) {
   for (let wait = 500; ; wait = Math.min(2 * wait, 5000)) {
     try {
@@ -43,8 +44,8 @@ async function send(body) {
       $("error").hidden = true;
       return reply;
     } catch (e) {
-      if (e.status !== undefined) throw e;  // the server answered: sending again would not help
-      fail("Saving your answer: the study server is not answering; trying again.");
+      if (e.status !== undefined && e.status !== 503) throw e;  // refused: sending again would not help
+      fail(e.status === 503 ? `${e.message}.` : "Saving your answer: the study server is not answering; trying again.");
       await new Promise((r) => setTimeout(r, wait));
     }
   }
