@@ -1,0 +1,108 @@
+"""Cost against the size of the work: generate, attack and score 10,000, 100,000 and 1,000,000
+text CAPTCHAs (`distorted` at 0.5, four to six digits) with ctc (the shipped base, read as it
+is: throughput and memory are the question here, not accuracy) and ddddocr (up to 100,000: it
+reads about 120 a second), and 10,000 and 100,000 `grid3` challenges with tilecnn (trained
+once on 3,000 others). Each step is a whole `captchalab` command in its own process tree: its
+wall time and the peak resident memory of its largest process (the driver, where anything that
+grows with the work would show; worker processes are each measured too, and the largest counts).
+
+Resumable: a step whose output exists is read back from --work (datasets, reports, and
+scale.json with every measurement so far), so the million-CAPTCHA steps can be spread over
+sessions. The largest steps need about 4 GB of disk per million text CAPTCHAs.
+
+    python benchmarks/scale.py [--work results/scale] [--sizes 10000,100000,1000000] [--parts text,ddddocr,grid3]
+
+It writes results/published/scale.json (benchmarks/publish.py says how to publish it).
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from publish import REPO, Finding
+from recipe_steps import train_once
+
+# runs one command and prints the largest peak RSS among the processes it waited for (KiB)
+MEASURE = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)"
+)
+BASE = REPO / "captchalab" / "bases" / "ctc-digits.keras"
+LIMITS = {"ddddocr": 100_000, "grid3": 100_000}
+
+
+def measured(*args) -> dict:
+    """`captchalab ARGS` in a process tree of its own: seconds and peak RSS (MB), or exit with its error."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, sys.executable, "-m", "captchalab", *map(str, args)],
+        capture_output=True,
+        text=True,
+    )
+    peak, code = done.stdout.split()[-2:]
+    if int(code):
+        sys.exit(f"failed: captchalab {' '.join(map(str, args))}\n{done.stderr[-2000:]}")
+    return {"seconds": round(time.perf_counter() - start, 1), "peak_mb": round(int(peak) / 1024)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", default="results/scale")
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--parts", default="text,ddddocr,grid3")
+    args = parser.parse_args()
+    work, sizes, parts = Path(args.work), [int(s) for s in args.sizes.split(",")], args.parts.split(",")
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "scale.json"
+    steps = json.loads(log.read_text()) if log.is_file() else {}
+
+    def step(name: str, *command) -> dict:
+        if name not in steps:
+            steps[name] = measured(*command)
+            log.write_text(json.dumps(steps, indent=2))
+        print(f"{name}: {steps[name]['seconds']:.0f} s, peak {steps[name]['peak_mb']} MB", flush=True)
+        return steps[name]
+
+    grid_model = work / "tilecnn-grid3.keras"
+    if "grid3" in parts:
+        train_once(grid_model, {}, "tilecnn on grid3", "--attacker", "tilecnn", "--style", "grid3", "--count", 3000,
+                   "--workers", 2)  # fmt: skip
+    finding = Finding("scale", "Cost against the size of the work",
+                      "Each step one whole `captchalab` command on 2 workers: its wall time, and the peak "
+                      "resident memory of its largest process. Text: `distorted` at 0.5, four to six digits, "
+                      "read by the shipped ctc base as it is and by ddddocr off the shelf; grids: `grid3` at 0.5 "
+                      "read by tilecnn (trained on 3,000 others).", "the step and the size", "measure",
+                      ["seconds", "per second", "peak memory"])  # fmt: skip
+    finding.run("run")
+    for size in sizes:
+        text = work / f"text-{size}"
+        jobs = []
+        if "text" in parts or "ddddocr" in parts:
+            jobs.append((f"generate text {size}", ("generate", "--style", "distorted", "--length", "4-6", "--count",
+                         size, "--workers", 2, "--seed", 1, "--out", text, "--force")))  # fmt: skip
+        if "text" in parts:
+            jobs.append((f"attack ctc {size}", ("attack", "--model", BASE, "--dataset", text, "--workers", 2,
+                         "--out", work / f"ctc-{size}", "--force")))  # fmt: skip
+        if "ddddocr" in parts and size <= LIMITS["ddddocr"]:
+            jobs.append((f"attack ddddocr {size}", ("attack", "--attacker", "ddddocr", "--dataset", text, "--workers",
+                         2, "--out", work / f"ddddocr-{size}", "--force")))  # fmt: skip
+        if "grid3" in parts and size <= LIMITS["grid3"]:
+            grid = work / f"grid3-{size}"
+            jobs.append((f"generate grid3 {size}", ("generate", "--style", "grid3", "--count", size, "--workers", 2,
+                         "--seed", 1, "--out", grid, "--force")))  # fmt: skip
+            jobs.append((f"attack tilecnn {size}", ("attack", "--model", grid_model, "--dataset", grid, "--workers",
+                         2, "--out", work / f"tilecnn-{size}", "--force")))  # fmt: skip
+        for name, command in jobs:
+            found = step(name, *command)
+            row = f"{name.rsplit(' ', 1)[0]}, {size:,}"
+            finding.add(row, "seconds", found["seconds"], "run", unit="s")
+            finding.add(row, "per second", round(size / found["seconds"]), "run", unit="/s")
+            finding.add(row, "peak memory", found["peak_mb"], "run", unit="MB")
+    print(finding.write())
+
+
+if __name__ == "__main__":
+    main()
