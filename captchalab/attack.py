@@ -32,7 +32,7 @@ class Item:
     index: int
     name: str
     text: str
-    prepared: Any = None  # None when the image could not be used
+    prepared: Any = None  # the attacker's input (None: the image could not be used; True: read, and let go)
     true_boxes: list | None = None
     error: str | None = None
     reading: Any = None  # the attacker's Reading, once read
@@ -138,6 +138,9 @@ def run_attack(
 
     def read_pending() -> None:
         read_items(attacker, pending)
+        for it in pending:  # an attack keeps no inputs once read: its memory does not grow with them
+            if it.prepared is not None:
+                it.prepared = True
         items.extend(pending)
         if on_progress and pending:
             on_progress(len(pending))
