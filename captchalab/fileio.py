@@ -46,6 +46,52 @@ def write_new(path: str | os.PathLike, data: bytes) -> None:
         raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
+class PieceFile:
+    """A file inside a folder that is itself written atomically (atomic_dir), written piece by
+    piece so that nothing of it need be held in memory; a failed write is an OSError naming it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        try:
+            self.file = open(self.path, "wb")
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.file.write(data)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+
+    def abandon(self) -> None:
+        """Let go of it unfinished (its folder is being thrown away)."""
+        with contextlib.suppress(OSError):
+            self.file.close()
+
+
+class JsonObjectFile(PieceFile):
+    """A JSON object written entry by entry: the same bytes as to_json of the whole dict."""
+
+    def __init__(self, path: str | os.PathLike):
+        super().__init__(path)
+        self.entries = 0
+
+    def add(self, key: str, value) -> None:
+        body = json.dumps(value, indent=2, default=_json_default).replace("\n", "\n  ")
+        self.write(("{\n" if not self.entries else ",\n").encode() + f"  {json.dumps(key)}: {body}".encode())
+        self.entries += 1
+
+    def close(self) -> None:
+        self.write(b"\n}\n" if self.entries else b"{}\n")
+        super().close()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 

@@ -4,7 +4,12 @@ index) alone, and `generate_dataset` writes a dataset folder atomically."""
 
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -13,13 +18,13 @@ import numpy as np
 
 from ..charset import DIGITS, charset_name, outside, parse_charset
 from ..errors import CaptchalabError
-from ..fileio import atomic_dir, to_json, write_new
+from ..fileio import JsonObjectFile, PieceFile, atomic_dir, to_json, write_new
 from ..kinds import get_kind
 from ..manifest import make_manifest, sha256_bytes
 from ..plots import contact_sheet
 from ..plugins import get_generator
 from ..registry import source_of
-from .folders import part_name, write_labels
+from .folders import part_name
 from .images import ImageLimits
 from .media import media_of
 
@@ -186,6 +191,13 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     return Drawn(text, image, [tuple(int(v) for v in b) for b in out.boxes])
 
 
+def _csv_rows(rows: list) -> bytes:
+    """Rows as labels.csv writes them (folders.write_labels)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
@@ -209,17 +221,25 @@ def render_many(
 ) -> Iterator[tuple[int, Drawn]]:
     """Yield (index, Drawn) in index order (images as PNG bytes with `encode`)."""
     params = spec.check()
-    chunks = [list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk)]
+    chunks = (list(range(s, min(s + chunk, spec.count))) for s in range(0, spec.count, chunk))
     if workers <= 1:
         for c in chunks:
             yield from _render_chunk(spec, params, c, encode)
         return
     from ..workers import pool
 
-    for results in pool(workers, spec.plugin_dirs).map(
-        _render_chunk, [spec] * len(chunks), [params] * len(chunks), chunks, [encode] * len(chunks)
-    ):
-        yield from results
+    executor = pool(workers, spec.plugin_dirs)
+    # a few chunks ahead per worker, not all of them: memory stays flat however many are drawn
+    ahead = deque(executor.submit(_render_chunk, spec, params, c, encode) for c in islice(chunks, 4 * workers))
+    try:
+        while ahead:
+            results = ahead.popleft().result()
+            for c in islice(chunks, 1):
+                ahead.append(executor.submit(_render_chunk, spec, params, c, encode))
+            yield from results
+    finally:
+        for future in ahead:
+            future.cancel()
 
 
 def generate_dataset(
@@ -240,26 +260,37 @@ def generate_dataset(
     params = spec.check()
     with atomic_dir(out, force) as tmp:
         writer = _DatasetWriter(tmp, get_kind(spec.kind), max(len(str(spec.count - 1)), 5), transform, preview)
-        batch = []
-        # PNGs are encoded in the workers, unless a transform needs the pixels first
-        for item in render_many(spec, workers, encode=transform is None):
-            batch.append(item)
-            if len(batch) == 256:
+        try:
+            batch = []
+            # PNGs are encoded in the workers, unless a transform needs the pixels first
+            for item in render_many(spec, workers, encode=transform is None):
+                batch.append(item)
+                if len(batch) == 256:
+                    writer.write(batch, on_progress)
+                    batch = []
+            if batch:
                 writer.write(batch, on_progress)
-                batch = []
-        if batch:
-            writer.write(batch, on_progress)
-        return writer.finish(spec, params)
+            return writer.finish(spec, params)
+        except BaseException:
+            writer.abandon()
+            raise
 
 
 class _DatasetWriter:
-    """Writes a dataset's CAPTCHAs batch by batch into `folder`, then its labels, side file,
-    manifest and preview."""
+    """Writes a dataset's CAPTCHAs batch by batch into `folder`, its labels and side file as it
+    goes (nothing per CAPTCHA is kept in memory), then its manifest and preview."""
 
     def __init__(self, folder: Path, kind, width: int, transform: Callable | None, preview: int):
         self.folder, self.kind, self.width, self.transform, self.preview = folder, kind, width, transform, preview
         self.media = media_of(kind)
-        self.rows, self.drawn_by_name, self.hashes, self.previews, self.extra = [], {}, [], [], {}
+        self.images_hash, self.previews, self.extra = hashlib.sha256(), [], {}
+        self.labels = PieceFile(folder / "labels.csv")
+        self.labels.write(_csv_rows([["filename", *kind.columns]]))
+        self.drawn = JsonObjectFile(folder / kind.drawn_file)  # what the style drew: boxes (text), details (others)
+
+    def abandon(self) -> None:
+        self.labels.abandon()
+        self.drawn.abandon()
 
     def write(self, batch: list, on_progress: Callable[[int], None] | None) -> None:
         images = [drawn.image for _, drawn in batch]
@@ -284,6 +315,7 @@ class _DatasetWriter:
                 **asked,
             )
             self.extra.update(fields)
+        rows = []
         for (i, drawn), image in zip(batch, images):
             name = f"{i:0{self.width}d}{self.media.suffix}"
             png = self.media.encode(image) if self.transform else image
@@ -291,20 +323,20 @@ class _DatasetWriter:
             for part, data in (drawn.parts or {}).items():
                 data = data if isinstance(data, bytes) else png_bytes(data)
                 write_new(self.folder / part_name(name, part), data)
-                self.hashes.append(sha256_bytes(data))
-            self.rows.append([name, *self.kind.row(drawn.question, drawn.label)])
-            self.drawn_by_name[name] = drawn.boxes if self.kind.characters else drawn.details
-            self.hashes.append(sha256_bytes(png))
+                self.images_hash.update(sha256_bytes(data).encode())
+            rows.append([name, *self.kind.row(drawn.question, drawn.label)])
+            self.drawn.add(name, drawn.boxes if self.kind.characters else drawn.details)
+            self.images_hash.update(sha256_bytes(png).encode())
             if len(self.previews) < self.preview:
                 self.previews.append((self.kind.picture(self.media.decode(png, ImageLimits())), drawn.label))
+        self.labels.write(_csv_rows(rows))
         if on_progress:
             on_progress(len(batch))
 
     def finish(self, spec: GenerationSpec, params: dict) -> dict:
         kind, tmp = self.kind, self.folder
-        write_labels(tmp / "labels.csv", self.rows, kind)
-        # what the style drew beyond the answer: character boxes (text), per-tile details (others)
-        write_new(tmp / kind.drawn_file, to_json(self.drawn_by_name).encode())
+        self.labels.close()
+        self.drawn.close()
         text_fields = (
             dict(
                 length=[spec.min_length, spec.max_length], charset=spec.charset, charset_name=charset_name(spec.charset)
@@ -330,7 +362,7 @@ class _DatasetWriter:
             count=spec.count,
             **text_fields,
             **self.extra,
-            images_sha256=sha256_bytes("".join(self.hashes).encode()),
+            images_sha256=self.images_hash.hexdigest(),
         )
         write_new(tmp / "manifest.json", to_json(manifest).encode())
         if self.previews:
