@@ -18,7 +18,7 @@ from .errors import CaptchalabError
 from .kinds import get_kind, parse_tiles, reads, unanswered
 from .manifest import make_manifest
 from .score import attacker_state, score
-from .workers import pool
+from .workers import ordered_map, pool
 
 CHUNK = 128  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
 READ_BATCH = 256  # CAPTCHAs per read_prepared call (about 1,000 crops for `segment`)
@@ -107,9 +107,8 @@ def prepare_source(attacker, source: Source, length, workers: int = 1) -> Iterat
             yield _prepare_chunk(attacker, source, c, length)
         return
     dirs = tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ()))
-    yield from pool(workers, dirs).map(
-        _prepare_chunk, [attacker] * len(chunks), [source] * len(chunks), chunks, [length] * len(chunks)
-    )
+    calls = ((attacker, source.part(c), c, length) for c in chunks)
+    yield from ordered_map(pool(workers, dirs), _prepare_chunk, calls, 4 * workers)
 
 
 def read_items(attacker, items: list[Item]) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from typing import Callable, Iterable, Iterator
 
 _pools: dict[tuple, ProcessPoolExecutor] = {}
 
@@ -49,3 +52,20 @@ def _shutdown() -> None:
     for executor in _pools.values():
         executor.shutdown(cancel_futures=True)
     _pools.clear()
+
+
+def ordered_map(executor: ProcessPoolExecutor, fn: Callable, calls: Iterable[tuple], ahead: int) -> Iterator:
+    """fn(*args) for each args of `calls` on `executor`, the results in order, with at most
+    `ahead` calls sent and not yet taken (Executor.map sends them all at once): memory and the
+    cost of sending stay flat however many calls there are."""
+    calls = iter(calls)
+    sent = deque(executor.submit(fn, *args) for args in islice(calls, ahead))
+    try:
+        while sent:
+            result = sent.popleft().result()
+            for args in islice(calls, 1):
+                sent.append(executor.submit(fn, *args))
+            yield result
+    finally:
+        for future in sent:
+            future.cancel()

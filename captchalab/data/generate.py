@@ -7,9 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -226,20 +224,11 @@ def render_many(
         for c in chunks:
             yield from _render_chunk(spec, params, c, encode)
         return
-    from ..workers import pool
+    from ..workers import ordered_map, pool
 
-    executor = pool(workers, spec.plugin_dirs)
-    # a few chunks ahead per worker, not all of them: memory stays flat however many are drawn
-    ahead = deque(executor.submit(_render_chunk, spec, params, c, encode) for c in islice(chunks, 4 * workers))
-    try:
-        while ahead:
-            results = ahead.popleft().result()
-            for c in islice(chunks, 1):
-                ahead.append(executor.submit(_render_chunk, spec, params, c, encode))
-            yield from results
-    finally:
-        for future in ahead:
-            future.cancel()
+    calls = ((spec, params, c, encode) for c in chunks)
+    for results in ordered_map(pool(workers, spec.plugin_dirs), _render_chunk, calls, 4 * workers):
+        yield from results
 
 
 def generate_dataset(

@@ -111,6 +111,12 @@ class Source:
         names them), or None when it cannot be drawn (a dataset folder, a folder gone)."""
         return None
 
+    def part(self, indices: list[int]) -> Source:
+        """What a worker needs to sample the CAPTCHAs at `indices` (still asked for by those
+        indices): a generated source is small as it is; a folder gives only those rows, so that
+        sending work to workers costs the same per chunk however large the dataset."""
+        return self
+
     def __new__(cls, spec=None, dataset=None, mixture=(), count=0):
         if cls is not Source:
             return super().__new__(cls)
@@ -294,6 +300,20 @@ class FolderSource(Source):
     def check_charset(self, charset: str, what: str) -> None:
         """Nothing to refuse: a folder's rows outside the charset were rejected when it was read."""
 
+    def part(self, indices: list[int]) -> FolderSource:
+        ds = self.dataset
+        names = [ds.filenames[i] for i in indices]
+        rows = replace(
+            ds,
+            filenames=names,
+            texts=[ds.texts[i] for i in indices],
+            boxes={n: ds.boxes[n] for n in names if n in ds.boxes} if ds.boxes else None,
+            manifest=None,
+            rejected=[],
+            questions=[ds.questions[i] for i in indices] if ds.questions else None,
+        )
+        return _FolderRows(rows, {index: k for k, index in enumerate(indices)})
+
     def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
         name = self.dataset.filenames[index]
         text = self.dataset.texts[index]
@@ -315,6 +335,16 @@ class FolderSource(Source):
             return Sample(name, text, image, boxes, question=question, details=details, parts=parts)
         except ImageError as exc:
             return Sample(name, text, None, boxes, str(exc), question)
+
+
+class _FolderRows(FolderSource):
+    """Some rows of a folder (FolderSource.part), each sampled by its index in the whole."""
+
+    def __init__(self, dataset: Dataset, at: dict[int, int]):
+        self.dataset, self.at = dataset, at
+
+    def sample(self, index: int, limits: ImageLimits | None = None) -> Sample:
+        return super().sample(self.at[index], limits)
 
 
 def _valid_boxes(boxes, count: int) -> list | None:
