@@ -175,7 +175,8 @@ def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_clus
     expected = numbers(json.loads((tmp_path / "local" / "cells.json").read_text()))
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     # tasks run on the other nodes only; a lost node is noticed within about 2 s, not Ray's 30
-    quick = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500}
+    quick = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500,
+             "worker_niceness": 0}  # Ray's workers run at nice 15: beside the other tests they would wait  # fmt: skip
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": quick})
     try:
         worker = cluster.add_node(num_cpus=1)

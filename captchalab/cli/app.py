@@ -129,6 +129,7 @@ FLAGS = {
     "hold": "--hold",
     "datasets": "--dataset",
     "humans": "--humans",
+    "alternatives": "--alternative",
     "profiles": "--profile",
     "participants": "--participants",
     "force": "--force",

@@ -231,7 +231,7 @@ def parse_alternative(text: str) -> tuple[str, str]:
     """`DESIGN=DESIGN`, each `STYLE` or `STYLE@STRENGTH`, into the two design names."""
     names = [n.strip() for n in str(text).split("=")]
     if len(names) != 2 or not all(names):
-        raise CaptchalabError(f"--alternative {text!r}: write DESIGN=DESIGN, each STYLE or STYLE@STRENGTH")
+        raise CaptchalabError(f"`alternatives` {text!r}: write DESIGN=DESIGN, each STYLE or STYLE@STRENGTH")
     return names[0], names[1]
 
 
@@ -240,12 +240,12 @@ def _design_row(rows: list[dict], name: str) -> dict:
     try:
         wanted = None if not strength else round(float(strength), 6)
     except ValueError:
-        raise CaptchalabError(f"--alternative: {name!r} is not STYLE or STYLE@STRENGTH") from None
+        raise CaptchalabError(f"`alternatives`: {name!r} is not STYLE or STYLE@STRENGTH") from None
     found = [r for r in rows if r["design"]["style"] == style and wanted in (None, r["design"]["strength"])]
     if len(found) != 1:
         have = ", ".join(f"{r['design']['style']}@{r['design']['strength']:g}" for r in rows)
         what = "no design" if not found else f"{len(found)} designs (add @STRENGTH)"
-        raise CaptchalabError(f"--alternative: {what} {name!r} among the results; they hold {have}")
+        raise CaptchalabError(f"`alternatives`: {what} {name!r} among the results; they hold {have}")
     return found[0]
 
 

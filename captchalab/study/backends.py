@@ -171,8 +171,7 @@ class RayBackend:
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        from .. import __version__
-
+        here = _captchalab_version()
         probe = ray.remote(num_cpus=0, max_retries=0)(_captchalab_version)
         refs = {
             probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(): address
@@ -185,9 +184,9 @@ class RayBackend:
                 lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
                 why = lines[-1] if lines else type(exc).__name__
                 raise CaptchalabError(f"the Ray node at {address} cannot run captchalab's tasks: {why[:200]}") from None
-            if version != __version__:
+            if version != here:
                 raise CaptchalabError(
-                    f"the Ray node at {address} runs captchalab {version}, this machine {__version__}: "
+                    f"the Ray node at {address} runs captchalab {version}, this machine {here}: "
                     "install the same version on every node"
                 )
 
@@ -224,9 +223,9 @@ class RayBackend:
 
 
 def _captchalab_version() -> str:
-    from .. import __version__
+    from importlib import metadata
 
-    return __version__
+    return metadata.version("captchalab")
 
 
 def _alive_nodes() -> dict[str, str]:
