@@ -13,7 +13,7 @@
    dataset of each design (60 challenges) served by `captchalab humans` to SIMULATED participants,
    not people (24 of them, 15 challenges each, 3 answers per challenge; right with probability
    0.9 / 0.6 and solve times log-normal with medians 9.8 / 28.4 s for the visual / audio design,
-   the median times Bursztein et al. 2010 measured for image and audio CAPTCHAs: assumptions for
+   times near those Bursztein et al. 2010 report for image and audio CAPTCHAs: assumptions for
    the example, not measurements of people), then `captchalab frontier --alternative`.
 
 Models and reports stay in --work, so a run again goes on where it stopped.
@@ -167,8 +167,8 @@ def frontier(work: Path) -> Path:
                       "`distorted` at strength 0.5 and `spoken` at 0.5 (6 digits) as one site's visual CAPTCHA "
                       "and its audio alternative: the best attacker of each (the quick audit of `distorted`; "
                       "audioctc and pocketsphinx on `spoken`, docs/results/audio.md) and SIMULATED participants, "
-                      "not people: right with probability 0.9 / 0.6, median times 9.8 / 28.4 s (Bursztein et al. "
-                      "2010's medians for image and audio CAPTCHAs), 3 answers per challenge. The site accepts "
+                      "not people: right with probability 0.9 / 0.6, median times 9.8 / 28.4 s (assumptions, near "
+                      "the times Bursztein et al. 2010 report for image and audio CAPTCHAs), 3 answers per challenge. The site accepts "
                       "either, so an attacker passes it as often as it passes the weaker.",
                       "the design", "measure", ["people (SIMULATED)", "median time", "best attacker"])  # fmt: skip
     for r in report["rows"]:
