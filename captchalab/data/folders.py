@@ -32,12 +32,15 @@ def part_name(name: str, part: str) -> str:
     return str(Path(name).with_name(f"{Path(name).stem}.{part}.png"))
 
 
-def write_labels(path: Path, rows, kind=None) -> None:
+def csv_rows(rows) -> bytes:
+    """Rows as labels.csv holds them."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["filename", *(kind or get_kind("text")).columns])
-    writer.writerows(rows)
-    write_new(path, buffer.getvalue().encode())
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def write_labels(path: Path, rows, kind=None) -> None:
+    write_new(path, csv_rows([["filename", *(kind or get_kind("text")).columns], *rows]))
 
 
 @dataclass

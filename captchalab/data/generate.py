@@ -4,9 +4,7 @@ index) alone, and `generate_dataset` writes a dataset folder atomically."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
@@ -22,7 +20,7 @@ from ..manifest import make_manifest, sha256_bytes
 from ..plots import contact_sheet
 from ..plugins import get_generator
 from ..registry import source_of
-from .folders import part_name
+from .folders import csv_rows, part_name
 from .images import ImageLimits
 from .media import media_of
 
@@ -189,13 +187,6 @@ def render_one(spec: GenerationSpec, params: dict, index: int, gen=None) -> Draw
     return Drawn(text, image, [tuple(int(v) for v in b) for b in out.boxes])
 
 
-def _csv_rows(rows: list) -> bytes:
-    """Rows as labels.csv writes them (folders.write_labels)."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue().encode()
-
-
 def png_bytes(image: np.ndarray) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
@@ -274,7 +265,7 @@ class _DatasetWriter:
         self.media = media_of(kind)
         self.images_hash, self.previews, self.extra = hashlib.sha256(), [], {}
         self.labels = PieceFile(folder / "labels.csv")
-        self.labels.write(_csv_rows([["filename", *kind.columns]]))
+        self.labels.write(csv_rows([["filename", *kind.columns]]))
         self.drawn = JsonObjectFile(folder / kind.drawn_file)  # what the style drew: boxes (text), details (others)
 
     def abandon(self) -> None:
@@ -318,7 +309,7 @@ class _DatasetWriter:
             self.images_hash.update(sha256_bytes(png).encode())
             if len(self.previews) < self.preview:
                 self.previews.append((self.kind.picture(self.media.decode(png, ImageLimits())), drawn.label))
-        self.labels.write(_csv_rows(rows))
+        self.labels.write(csv_rows(rows))
         if on_progress:
             on_progress(len(batch))
 
