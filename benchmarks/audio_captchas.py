@@ -135,6 +135,13 @@ def main():
 PEOPLE = {"distorted": (0.9, 9.8), "spoken": (0.6, 28.4)}  # SIMULATED: right with, median seconds
 
 
+def said(row: dict) -> str:
+    """The verdict on a frontier row's attacker success."""
+    if row["attacker_lower_bound"]:
+        return "not converged: a lower bound"
+    return "every challenge passed: no attacker does better" if row["attacker_success"] >= 1 else "converged"
+
+
 def frontier(work: Path) -> Path:
     """The visual design and its audio alternative on one frontier, people SIMULATED."""
     audit = work / "audit-distorted"
@@ -176,13 +183,11 @@ def frontier(work: Path) -> Path:
                     interval=r["human_success_ci95"], note=f"{r['human_answers']} answers")  # fmt: skip
         finding.add(r["label"], "median time", round(r["human_median_seconds"], 1), "run", unit="s")
         finding.add(r["label"], "best attacker", r["attacker_success"], "run", interval=r["attacker_success_ci95"],
-                    verdict="not converged: a lower bound" if r["attacker_lower_bound"] else "converged",
-                    note=r["best_attacker"])  # fmt: skip
+                    verdict=said(r), note=r["best_attacker"])  # fmt: skip
     for a in report["alternatives"]:
         row = "the site with both (" + " or ".join(a["designs"]) + ")"
         finding.add(row, "best attacker", a["attacker_success"], "run", interval=a["attacker_success_ci95"],
-                    verdict="not converged: a lower bound" if a["attacker_lower_bound"] else "converged",
-                    note=f"through {a['weakest']} ({a['best_attacker']})")  # fmt: skip
+                    verdict=said(a), note=f"through {a['weakest']} ({a['best_attacker']})")  # fmt: skip
     finding.run("run", note=str(out / "frontier.png"))
     return finding.write()
 

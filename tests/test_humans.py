@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from captchalab.data.dataset import GenerationSpec, generate_dataset, read_dataset
 from captchalab.errors import CaptchalabError
 from captchalab.humans.answers import Rejected
-from captchalab.humans.frontier import human_results, write_frontier
+from captchalab.humans.frontier import frontier_rows, human_results, write_frontier
 from captchalab.humans.imports import import_answers
 from captchalab.humans.pool import StudySettings, open_study
 from captchalab.humans.records import load_answers
@@ -353,7 +353,14 @@ def test_attention_failures_are_left_out_and_the_frontier_marks_what_it_cannot_t
     )["alternatives"]
     weaker = max((rows["distorted s=0.9"], rows["slider s=0.5"]), key=lambda r: r["attacker_success"])
     assert both[0]["designs"] == ["distorted s=0.9", "slider s=0.5"] and both[0]["weakest"] == weaker["label"]
-    assert both[0]["attacker_success"] == weaker["attacker_success"] and both[0]["attacker_lower_bound"]
+    assert both[0]["attacker_success"] == weaker["attacker_success"]
+    # the hard design's ctc had not converged: the site is a lower bound unless the weaker is read in full
+    assert both[0]["attacker_lower_bound"] == (weaker["attacker_success"] < 1)
+    # a design whose best attacker passes every challenge is no lower bound, converged or not: nobody does better
+    ceiling = {"attacker": "ctc", "success": 1.0, "ci95": [0.9, 1.0], "count": 40, "converged": False,
+               "lower_bound": True}  # fmt: skip
+    (row,) = frontier_rows({}, {rows["slider s=0.5"]["key"]: [ceiling]})
+    assert row["attacker_success"] == 1.0 and not row["attacker_lower_bound"]
     assert "offers side by side" in (tmp_path / "front2" / "report.md").read_text()
     out = run_cli(
         "frontier", "--humans", tmp_path / "s", "--results", tmp_path / "st", "--alternative", "distorted@0.5=slider",

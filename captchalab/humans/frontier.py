@@ -11,7 +11,8 @@ two or more people, all agree under the kind's own rule).
 Attacker results come from study folders (`captchalab run`), attack reports (`captchalab attack`
 on a dataset of the design, or on a style) and adversarial reports (one design per eps). A
 design's attacker success is its best attacker's; when any of its attackers had not converged the
-design is marked, since a patient attacker could move it off the front.
+design is marked, since a patient attacker could move it off the front (unless its best attacker
+already passes every challenge: nobody can do better than that).
 
 Alternatives: a site that accepts either of two designs (a visual CAPTCHA and the audio one it
 offers people who cannot see it) is only as strong as the weaker: an attacker takes whichever
@@ -199,7 +200,7 @@ def frontier_rows(humans: dict[str, dict], attackers: dict[str, list[dict]]) -> 
                 "attacker_success_ci95": best["ci95"] if best else None,
                 "attacker_count": best["count"] if best else None,
                 "attackers": tried,
-                "attacker_lower_bound": any(a["lower_bound"] for a in tried),
+                "attacker_lower_bound": bool(best) and best["success"] < 1 and any(a["lower_bound"] for a in tried),
             }
         )
     shown = varying_parameters([r["design"] for r in rows])
@@ -265,7 +266,9 @@ def alternative_rows(rows: list[dict], pairs: list[tuple[str, str]]) -> list[dic
                 "attacker_success": weakest["attacker_success"] if weakest else None,
                 "attacker_success_ci95": weakest["attacker_success_ci95"] if weakest else None,
                 "best_attacker": weakest["best_attacker"] if weakest else None,
-                "attacker_lower_bound": any(r["attacker_lower_bound"] for r in both),
+                "attacker_lower_bound": bool(weakest)
+                and weakest["attacker_success"] < 1
+                and any(r["attacker_lower_bound"] for r in both),
                 "human_success": [r.get("human_success") for r in both],
                 "human_median_seconds": [r.get("human_median_seconds") for r in both],
             }
@@ -406,7 +409,8 @@ def frontier_sections(
         "of items answered by two or more people whose answers all agree (Bursztein et al. 2010). "
         f"Designs with fewer than {min_answers} human answers are shown but kept off the front. The best "
         "attacker is the most successful one measured on the design; a design any of whose attackers had "
-        "not converged is marked, since a patient attacker could take it off the front.",
+        "not converged is marked, since a patient attacker could take it off the front (not when its best "
+        "attacker already passes every challenge).",
         "",
         "Left out: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in left_out.items()),
     ]
