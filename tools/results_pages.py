@@ -20,7 +20,8 @@ A results file holds (all required unless said):
                   interval_digits, optional, its decimals where they differ from the value's),
               verdict ("converged", "off the shelf", or why not converged; "people" or
                   "simulated people" for their success, "no attacker" for another share such as
-                  agreement; a number with a unit may have none: a speed is not an attacker's),
+                  agreement, "every challenge passed" for an attacker at 100%, converged or not:
+                  none does better; a number with a unit may have none: a speed is not an attacker's),
               note (optional): a few words shown after the value,
               also (optional): further measures of the same cell, each {what, value, unit} (a
               number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}].
@@ -98,7 +99,7 @@ def number(value, unit: str | None, digits: int = 1) -> str:
 
 
 # verdicts that make no lower bound: a converged or off-the-shelf attacker, and shares no attacker scored
-NOT_BOUNDS = ("converged", "off the shelf", "people", "simulated people", "no attacker")
+NOT_BOUNDS = ("converged", "off the shelf", "people", "simulated people", "no attacker", "every challenge passed")
 
 
 def is_bound(entry: dict) -> bool:
