@@ -37,13 +37,20 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise CaptchalabError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+@contextlib.contextmanager
+def naming(path: str | os.PathLike):
+    """An OSError inside names `path` (a write's own error names no file)."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
 def write_new(path: str | os.PathLike, data: bytes) -> None:
     """Write a file inside a folder that is itself written atomically (atomic_dir); a failed write
     (a full disk, a file-size limit) is an OSError naming the file."""
-    try:
+    with naming(path):
         Path(path).write_bytes(data)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 class PieceFile:
@@ -52,22 +59,16 @@ class PieceFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        try:
+        with naming(self.path):
             self.file = open(self.path, "wb")
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def write(self, data: bytes) -> None:
-        try:
+        with naming(self.path):
             self.file.write(data)
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def close(self) -> None:
-        try:
+        with naming(self.path):
             self.file.close()
-        except OSError as exc:
-            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
 
     def abandon(self) -> None:
         """Let go of it unfinished (its folder is being thrown away)."""

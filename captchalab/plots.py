@@ -11,7 +11,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .fileio import atomic_write_bytes
+from .fileio import atomic_write_bytes, naming
 from .kinds import get_kind
 
 
@@ -202,10 +202,9 @@ def atomic_plot(path: Path, draw: Callable[[Path], None]) -> Path:
     """Run `draw(temporary_path)` and move the PNG to `path` only when it is complete."""
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
-        draw(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:  # a plotting library's failed write names no file: name this one
-        raise OSError(exc.errno, exc.strerror, str(path)) from None
+        with naming(path):  # a plotting library's failed write names no file: name this one
+            draw(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -165,7 +165,9 @@ def run_until_a_cell(path, out, address, then):
     return driver
 
 
-def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_cluster(tmp_path, tiny_model_path):
+def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_cluster(
+    tmp_path, tiny_model_path, monkeypatch
+):
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
@@ -173,7 +175,7 @@ def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_clus
     local = run_cli("run", path, "--out", tmp_path / "local", timeout=600)
     assert local.returncode == 0, local.stderr
     expected = numbers(json.loads((tmp_path / "local" / "cells.json").read_text()))
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     # tasks run on the other nodes only; a lost node is noticed within about 2 s, not Ray's 30
     quick = {"health_check_period_ms": 500, "health_check_failure_threshold": 3, "health_check_timeout_ms": 500,
              "worker_niceness": 0}  # Ray's workers run at nice 15: beside the other tests they would wait  # fmt: skip
@@ -222,12 +224,9 @@ def test_a_study_survives_a_lost_node_and_a_killed_driver_on_a_two_node_ray_clus
         broken = tmp_path / "broken" / "captchalab"
         broken.mkdir(parents=True)
         (broken / "__init__.py").write_text("raise ImportError('captchalab is not installed here')\n")
-        kept = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = str(broken.parent)  # the node's raylet and workers inherit it
-        try:
+        with monkeypatch.context() as scoped:
+            scoped.setenv("PYTHONPATH", str(broken.parent))  # the node's raylet and workers inherit it
             cluster.add_node(num_cpus=1)
-        finally:
-            os.environ.pop("PYTHONPATH") if kept is None else os.environ.update(PYTHONPATH=kept)
         bare = run_cli("run", path, "--backend", "ray", "--address", cluster.address, "--out", tmp_path / "bare")
         assert_one_line_error(bare, "cannot run captchalab's tasks")
         assert not (tmp_path / "bare" / "cells.json").exists()

@@ -291,6 +291,7 @@ def plot_frontier(
     the image when any answer came from simulated participants."""
     plt = pyplot()
     drawn = [r for r in rows if r.get("human_answers") and r["attacker_success"] is not None]
+    by_key = {r["key"]: r for r in drawn}
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), sharey=True)
     for ax, x_of, ci_of, xlabel in (
         (axes[0], "human_success", "human_success_ci95", "human success"),
@@ -316,7 +317,6 @@ def plot_frontier(
                 zorder=3,
             )
             ax.annotate(r["label"], (x, y), textcoords="offset points", xytext=(5, 5 + 9 * (i % 3)), fontsize=7)
-        by_key = {r["key"]: r for r in drawn}
         for alt in alternatives:
             pair = [by_key.get(k) for k in alt["keys"]]
             if None in pair or any(r.get(x_of) is None for r in pair) or alt["attacker_success"] is None:

@@ -58,8 +58,10 @@ class AnswerLog:
             raise ValueError(f"bad participant id {participant!r}")
         line = (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode()
         with open(self.folder / f"{participant}.jsonl", "a+b") as f:
-            if f.seek(0, os.SEEK_END) and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n":
-                line = b"\n" + line  # after a torn last line (a crash mid-write): never glued to it
+            if f.seek(0, os.SEEK_END) > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a torn last line (a crash mid-write): never glued to it
+                    line = b"\n" + line
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

@@ -95,17 +95,16 @@ class Client:
                     reply = json.loads(exc.read() or b"{}")
                 except (OSError, http.client.HTTPException, ValueError):
                     reply = {}
+                # 503: the server cannot save now (a full disk); send again, as the page does
                 if exc.code != 503 or time.monotonic() > deadline:
                     return exc.code, reply
-                time.sleep(wait)  # the server cannot save now (a full disk): send again, as the page does
-                wait = min(2 * wait, 1.0)
             except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
                 # no answer, or half of one from a server killed mid-reply: ask again
                 if time.monotonic() > deadline:
                     why = getattr(exc, "reason", exc)
                     raise CaptchalabError(f"cannot reach the study page at {self.url}: {why}") from None
-                time.sleep(wait)
-                wait = min(2 * wait, 1.0)
+            time.sleep(wait)
+            wait = min(2 * wait, 1.0)
 
 
 def run_participant(url: str, oracle: Oracle, seed: int, stop_after: int | None = None) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable
@@ -163,7 +164,8 @@ class RayBackend:
         except Exception as exc:  # connection and start-up failures come in many types
             raise CaptchalabError(_ray_failure(str(exc), self.address)) from None
         self._started = True
-        self._check_nodes()
+        if self.address:  # a private instance runs this very Python: only a joined cluster's nodes may differ
+            self._check_nodes()
 
     def _check_nodes(self) -> None:
         """Every node runs captchalab, the same version as here, or a one-line error now (rather
@@ -199,13 +201,14 @@ class RayBackend:
             options["max_calls"] = 1  # a fresh worker per training: Keras keeps memory between fits
         remote = ray.remote(**options)(_task)
         refs = {remote.remote(fn, args, self.cpus): i for i, args in enumerate(tasks)}
-        pending, nodes = list(refs), _alive_nodes()
+        pending, nodes, looked = list(refs), _alive_nodes(), time.monotonic()
         while pending:
             done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
-            now = _alive_nodes()
-            for lost in nodes.keys() - now.keys():
-                self.notice(f"a Ray node was lost ({nodes[lost]}): its tasks are retried on the others")
-            nodes = now
+            if time.monotonic() - looked >= 1.0:  # the cluster asked once a second, not once a result
+                now, looked = _alive_nodes(), time.monotonic()
+                for lost in nodes.keys() - now.keys():
+                    self.notice(f"a Ray node was lost ({nodes[lost]}): its tasks are retried on the others")
+                nodes = now
             if not done:
                 continue
             i = refs[done[0]]
