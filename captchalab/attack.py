@@ -17,7 +17,7 @@ from .data.dataset import FolderSource, Source, file_hashes
 from .errors import CaptchalabError
 from .kinds import get_kind, parse_tiles, reads, unanswered
 from .manifest import make_manifest
-from .score import attacker_state, score
+from .score import Tally, attacker_state
 from .workers import ordered_map, pool
 
 CHUNK = 128  # CAPTCHAs per worker task: large enough to amortise IPC, small enough to overlap
@@ -118,40 +118,44 @@ def read_items(attacker, items: list[Item]) -> None:
             it.reading = reading
 
 
-def run_attack(
+def read_source(
     attacker,
     source: Source,
     length: int | None = None,
     workers: int = 2,
     on_progress: Callable[[int], None] | None = None,
-) -> tuple[list[Item], float]:
-    """Prepare and read every CAPTCHA of `source`; returns the items and the seconds it took
-    (worker start-up and the first trace of the model excluded)."""
+) -> Iterator[list[Item]]:
+    """Prepare and read every CAPTCHA of `source`, yielding the read items chunk by chunk in order;
+    their prepared inputs are let go once read, and the caller keeps what it needs of each chunk,
+    so the attack's memory does not grow with the source. Call `warm_up` first."""
+    pending: list[Item] = []
+    for chunk in prepare_source(attacker, source, length, workers):
+        pending.extend(chunk)
+        if len(pending) >= READ_BATCH:
+            yield _read_pending(attacker, pending, on_progress)
+            pending = []
+    if pending:
+        yield _read_pending(attacker, pending, on_progress)
+
+
+def _read_pending(attacker, pending: list[Item], on_progress) -> list[Item]:
+    read_items(attacker, pending)
+    for it in pending:
+        if it.prepared is not None:
+            it.prepared = True
+    if on_progress:
+        on_progress(len(pending))
+    return pending
+
+
+def warm_up(attacker, source: Source, length: int | None, workers: int) -> None:
+    """Start the worker processes and read one challenge untimed (a model's first trace), so that
+    an attack's time is the reading's alone."""
     if uses_pool(source, workers):
         pool(workers, tuple(source.plugin_dirs) + tuple(attacker.info.get("plugin_dirs", ())))
     warm = source.sample(0) if attacker.warm_up else None
     if warm is not None and warm.image is not None:
         read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, hint_for(attacker, warm, length)))])
-    items: list[Item] = []
-    pending: list[Item] = []
-
-    def read_pending() -> None:
-        read_items(attacker, pending)
-        for it in pending:  # an attack keeps no inputs once read: its memory does not grow with them
-            if it.prepared is not None:
-                it.prepared = True
-        items.extend(pending)
-        if on_progress and pending:
-            on_progress(len(pending))
-        pending.clear()
-
-    start = time.perf_counter()
-    for chunk in prepare_source(attacker, source, length, workers):
-        pending.extend(chunk)
-        if len(pending) >= READ_BATCH:
-            read_pending()
-    read_pending()
-    return items, time.perf_counter() - start
 
 
 def play_rounds(attacker, source: Source, items: list[Item]) -> float:
@@ -347,33 +351,41 @@ def attack_many(
     kind = next(iter(sources.values())).kind
     attackers = [a.for_kind(kind) for a in attackers]
     check_attackers(attackers, sources)
+    charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
     per_attacker, examples, described = {}, {}, {}
     for attacker in attackers:
         label = _unique_label(attacker, per_attacker)
-        all_items, per_style, seconds, misread = [], {}, 0.0, []
+        overall = Tally(charsets, ignore_case, kind)
+        per_style, seconds, misread, failures = {}, 0.0, [], Counter()
         for name, source in sources.items():
             length = expect if expect is not None else source.fixed_length()
-            items, took = run_attack(attacker, source, length, workers, on_progress)
-            took += play_rounds(attacker, source, items)  # dynamic grids only: nothing else has a queue
-            all_items += items
+            style = Tally(source.charset, ignore_case, source.kind)
+            warm_up(attacker, source, length, workers)
+            start, counting = time.perf_counter(), 0.0
+            for chunk in read_source(attacker, source, length, workers, on_progress):
+                play_rounds(attacker, source, chunk)  # dynamic grids only: nothing else has a queue
+                counted = time.perf_counter()
+                overall.add(chunk)
+                style.add(chunk)
+                for it in chunk:
+                    if unanswered(it.reading):  # an outside service down, refusing, answering garbage
+                        failures[it.reading.details["failure"]] += 1
+                    if len(misread) < example_limit and not it.skipped and failed(it, source.kind, ignore_case):
+                        misread.append((source.sample(it.index).image, it))
+                counting += time.perf_counter() - counted
+            took = time.perf_counter() - start - counting  # the reading's time, not the counting's
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}
             if len(sources) > 1:
                 per_style[name] = {
-                    **score(items, source.charset, ignore_case, source.kind),
-                    "captchas_per_second": round(len(items) / took, 1) if took else None,
+                    **style.result(),
+                    "captchas_per_second": round(style.read_or_skipped / took, 1) if took else None,
                 }
-            for it in items:
-                if len(misread) >= example_limit:
-                    break
-                if not it.skipped and failed(it, source.kind, ignore_case):
-                    misread.append((source.sample(it.index).image, it))
-        charsets = "".join(dict.fromkeys("".join(s.charset for s in sources.values())))
-        result = score(all_items, charsets, ignore_case, kind)
+        result = overall.result()
         if not result["count"]:  # nothing was measured: a 0% would be a number about nothing
-            first = next(((it.name, it.error) for it in all_items if it.skipped), None)
+            first = overall.skipped[0] if overall.skipped else None
             raise CaptchalabError(
-                f"{label} read nothing: all {len(all_items)} CAPTCHAs were unusable"
+                f"{label} read nothing: all {result['skipped']} CAPTCHAs were unusable"
                 + (f" (first: {first[0]}: {first[1] or 'unreadable'})" if first else "")
             )
         result.update(
@@ -382,12 +394,11 @@ def attack_many(
             state=attacker_state(attacker),
             model=attacker.info.get("path"),
             seconds=round(seconds, 3),
-            captchas_per_second=round(len(all_items) / seconds, 1) if seconds > 0 else None,
+            captchas_per_second=round(overall.read_or_skipped / seconds, 1) if seconds > 0 else None,
             length_hint=expect if expect is not None else {n: s.fixed_length() for n, s in sources.items()},
             **attacker.report_fields(),
         )
-        failures = Counter(it.reading.details["failure"] for it in all_items if unanswered(it.reading))
-        if failures:  # answers it could not give (an outside service down, refusing, answering garbage)
+        if failures:  # answers it could not give
             result["failures"] = dict(failures.most_common())
         if per_style:
             result["per_style"] = per_style

@@ -64,83 +64,127 @@ def box_hit(found, truth) -> bool:
     return min(found[2], truth[2]) - max(found[0], truth[0]) > 0.5 * (truth[2] - truth[0])
 
 
-def score(items, charset: str, ignore_case: bool = False, kind: str = "text") -> dict:
-    """Results of one attacker on `items` (attack.Item with a reading); `charset` orders the
-    confusion matrix (truth rows, guess columns; characters outside it are left out). Every kind
-    gives `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or
-    tile); a kind other than text adds its own measures (kinds.py)."""
-    the_kind = get_kind(kind)
-    if not the_kind.characters:
-        return score_kind(items, kind)
-    done = [it for it in items if not it.skipped]
-    labels = fold(charset, ignore_case)
-    labels = "".join(dict.fromkeys(labels))
-    index = {c: i for i, c in enumerate(labels)}
-    confusion = np.zeros((len(labels), len(labels)), np.int64)
-    max_len = max((len(it.text) for it in done), default=0)
-    pos_right, pos_total = np.zeros(max_len), np.zeros(max_len)
-    chars_right = chars_total = captchas_right = count_right = 0
-    boxes_scored = boxes_right = with_boxes = 0
-    confused: Counter = Counter()
-    for it in done:
-        truth, guess = fold(it.text, ignore_case), fold(it.reading.text, ignore_case)
-        captchas_right += the_kind.correct(truth, guess)
-        if not the_kind.spelled(truth):  # a value alone: no characters to compare
-            continue
-        chars_right += max(0, len(truth) - edit_distance(guess, truth))
-        chars_total += len(truth)
+class Tally:
+    """A score built chunk by chunk as an attack reads (`add`, then `result`), so an attack of a
+    million CAPTCHAs keeps no reading once it is counted. `charset` orders the confusion matrix
+    (truth rows, guess columns; characters outside it are left out). Every kind gives
+    `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or tile);
+    a kind other than text adds its own measures (kinds.py). Text kinds are counted as they come;
+    any other kind's scorer (`Kind.score(items)`) takes all its readings at once, so those are kept
+    until `result`."""
+
+    def __init__(self, charset: str, ignore_case: bool = False, kind: str = "text"):
+        self.kind, self.ignore_case = get_kind(kind), ignore_case
+        self.kind_name = kind
+        labels = "".join(dict.fromkeys(fold(charset, ignore_case)))
+        self.labels, self.index = labels, {c: i for i, c in enumerate(labels)}
+        self.confusion = np.zeros((len(labels), len(labels)), np.int64)
+        self.pos_right: list[int] = []
+        self.pos_total: list[int] = []
+        self.counts: Counter = Counter()  # done, captchas_right, chars_right, chars_total, boxes...
+        self.kind_counts: Counter = Counter()  # the kind's own (TextKind.text_counts)
+        self.confused: Counter = Counter()
+        self.skipped: list[tuple[str, str | None]] = []  # (name, why)
+        self.kept: list = []  # a kind without characters: its read items, for its scorer
+
+    def add(self, items) -> "Tally":
+        done = []
+        for it in items:
+            if it.skipped:
+                self.skipped.append((it.name, it.error))
+            else:
+                done.append(it)
+        if not self.kind.characters:
+            self.kept += done
+            return self
+        self.counts["done"] += len(done)
+        self.kind_counts.update(self.kind.text_counts(done))
+        for it in done:
+            self._count(it)
+        return self
+
+    def _count(self, it) -> None:
+        c = self.counts
+        truth, guess = fold(it.text, self.ignore_case), fold(it.reading.text, self.ignore_case)
+        c["captchas_right"] += self.kind.correct(truth, guess)
+        if not self.kind.spelled(truth):  # a value alone: no characters to compare
+            return
+        c["chars_right"] += max(0, len(truth) - edit_distance(guess, truth))
+        c["chars_total"] += len(truth)
         same_length = len(guess) == len(truth)
+        while len(self.pos_total) < len(truth):
+            self.pos_right.append(0)
+            self.pos_total.append(0)
         for pos, t in enumerate(truth):
             right = same_length and guess[pos] == t
-            pos_right[pos] += right
-            pos_total[pos] += 1
+            self.pos_right[pos] += right
+            self.pos_total[pos] += 1
             if same_length:
-                if t in index and guess[pos] in index:
-                    confusion[index[t], index[guess[pos]]] += 1
+                if t in self.index and guess[pos] in self.index:
+                    self.confusion[self.index[t], self.index[guess[pos]]] += 1
                 if not right:
-                    confused[(t, guess[pos])] += 1
+                    self.confused[(t, guess[pos])] += 1
         boxes = it.reading.boxes
         if boxes is not None:
-            with_boxes += 1
-            count_right += len(boxes) == len(truth)
+            c["with_boxes"] += 1
+            c["count_right"] += len(boxes) == len(truth)
             if it.true_boxes is not None:
-                boxes_scored += 1
-                boxes_right += len(boxes) == len(truth) and all(box_hit(f, t) for f, t in zip(boxes, it.true_boxes))
-    n = len(done)
-    result = {
-        **skipped_fields(items),
-        "captcha_accuracy": captchas_right / n if n else 0.0,
-        "captcha_accuracy_ci95": wilson(captchas_right, n),
-        "char_accuracy": chars_right / chars_total if chars_total else 0.0,
-        "per_position_accuracy": [float(r / t) if t else None for r, t in zip(pos_right, pos_total)],
-        "confusion_labels": labels,
-        "confusion_matrix": confusion.tolist(),
-        "most_confused": [{"truth": t, "guess": g, "count": c} for (t, g), c in confused.most_common(10)],
-        "ignore_case": ignore_case,
-        "kind": kind,
-        **the_kind.text_fields(done, wilson),
-    }
-    if with_boxes:
-        result["segmentation_rate"] = count_right / with_boxes
-    if boxes_scored:
-        result["segmentation_box_rate"] = boxes_right / boxes_scored
-    return result
+                c["boxes_scored"] += 1
+                c["boxes_right"] += len(boxes) == len(truth) and all(
+                    box_hit(f, t) for f, t in zip(boxes, it.true_boxes)
+                )
+
+    @property
+    def read(self) -> int:
+        """How many challenges were read (not skipped) so far."""
+        return len(self.kept) if not self.kind.characters else self.counts["done"]
+
+    @property
+    def read_or_skipped(self) -> int:
+        """How many challenges were counted so far, skipped ones included (an attack's speed)."""
+        return self.read + len(self.skipped)
+
+    def skipped_fields(self) -> dict:
+        return {
+            "count": self.read,
+            "skipped": len(self.skipped),
+            "skipped_files": [name for name, _ in self.skipped],
+            "skipped_reasons": dict(self.skipped),
+        }
+
+    def result(self) -> dict:
+        if not self.kind.characters:
+            return score_kind(self.kept, self.kind_name, self.skipped_fields())
+        c, n = self.counts, self.counts["done"]
+        result = {
+            **self.skipped_fields(),
+            "captcha_accuracy": c["captchas_right"] / n if n else 0.0,
+            "captcha_accuracy_ci95": wilson(c["captchas_right"], n),
+            "char_accuracy": c["chars_right"] / c["chars_total"] if c["chars_total"] else 0.0,
+            "per_position_accuracy": [r / t if t else None for r, t in zip(self.pos_right, self.pos_total)],
+            "confusion_labels": self.labels,
+            "confusion_matrix": self.confusion.tolist(),
+            "most_confused": [{"truth": t, "guess": g, "count": k} for (t, g), k in self.confused.most_common(10)],
+            "ignore_case": self.ignore_case,
+            "kind": self.kind_name,
+            **self.kind.text_fields(self.kind_counts, wilson),
+        }
+        if c["with_boxes"]:
+            result["segmentation_rate"] = c["count_right"] / c["with_boxes"]
+        if c["boxes_scored"]:
+            result["segmentation_box_rate"] = c["boxes_right"] / c["boxes_scored"]
+        return result
 
 
-def skipped_fields(items) -> dict:
-    done = [it for it in items if not it.skipped]
-    return {
-        "count": len(done),
-        "skipped": len(items) - len(done),
-        "skipped_files": [it.name for it in items if it.skipped],
-        "skipped_reasons": {it.name: it.error for it in items if it.skipped},
-    }
+def score(items, charset: str, ignore_case: bool = False, kind: str = "text") -> dict:
+    """Results of one attacker on `items` (attack.Item with a reading), all at once (Tally)."""
+    return Tally(charset, ignore_case, kind).add(items).result()
 
 
-def score_kind(items, kind: str) -> dict:
+def score_kind(done, kind: str, skipped: dict) -> dict:
     """Results on CAPTCHAs of a kind other than text, in the same shape as text's: the kind's
-    scorer gives the successes and the per-unit accuracy, and its own measures."""
-    done = [it for it in items if not it.skipped]
+    scorer gives the successes and the per-unit accuracy of the read items `done`, and its own
+    measures; `skipped`: the counts and the challenges left out (Tally.skipped_fields)."""
     measured = get_kind(kind).score(done)
     n = len(done)
     rates = {"captcha_accuracy": measured["success"], **measured.get("rates", {})}
@@ -150,7 +194,7 @@ def score_kind(items, kind: str) -> dict:
         for field, value in ((name, k / n if n else 0.0), (f"{name}_ci95", wilson(k, n)))
     }
     return {
-        **skipped_fields(items),
+        **skipped,
         "kind": kind,
         **shares,
         "char_accuracy": measured["unit_accuracy"],

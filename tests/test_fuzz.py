@@ -268,6 +268,41 @@ def test_mutated_labels_files_are_read_or_refused_in_one_line(tmp_path_factory, 
         assert (folder / name).resolve().is_relative_to(folder.resolve())
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=max(100, EXAMPLES // 10), derandomize=True, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=12), JSON_VALUES, max_size=12),
+    st.sampled_from([None, 0, 2]),
+    st.integers(1, 40),
+    st.integers(0, 60),
+    st.binary(max_size=3),
+)
+def test_side_files_read_piece_by_piece_as_json_reads_them_whole(drawn, indent, chunk, cut, scribble):
+    """boxes.json and challenges.json are read a chunk at a time (a million challenges' worth is
+    never parsed at once): whatever the formatting or where a chunk ends, the same entries as
+    json.loads, and a broken file is ignored (None), as a broken hint always was."""
+    from captchalab.data.folders import _object_entries
+
+    text = json.dumps(drawn, indent=indent)
+    assert {k: json.loads(v) for k, v in _object_entries(io.StringIO(text), chunk)} == drawn
+    broken = (text[:cut] + scribble.decode("latin-1") + text[cut:]).encode()  # may still be valid JSON
+    try:
+        whole = json.loads(broken)
+    except ValueError:
+        whole = None
+    try:
+        pieces = {k: json.loads(v) for k, v in _object_entries(io.StringIO(broken.decode()), chunk)}
+    except ValueError:
+        pieces = None
+    assert pieces == (whole if isinstance(whole, dict) else None)
+
+
 def test_a_hundred_thousand_rows(tmp_path):
     folder = tmp_path / "big"
     folder.mkdir()

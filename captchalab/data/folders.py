@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .images import IMAGE_SUFFIXES  # noqa: F401  (imported from here by plugins
 from .media import MEDIA, all_suffixes, media_of
 
 MAX_LABELS_BYTES = 200 * 2**20
+MAX_SIDE_VALUE = 16 * 2**20  # characters of one challenge's entry in boxes.json or challenges.json
 
 # further images a challenge may have, beyond those its kind shows with the question (a slider's
 # piece): the truth the solver never sees (a dynamic grid's queue), named in its details
@@ -50,7 +52,7 @@ class Dataset:
     root: Path
     filenames: list[str]
     texts: list[str]
-    boxes: dict | None = None
+    boxes: SideFile | None = None  # what the style drew, by filename (boxes.json or challenges.json)
     manifest: dict | None = None
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (filename, why) per bad row
     kind: str = "text"
@@ -216,7 +218,7 @@ def read_dataset(
         root,
         filenames,
         texts,
-        _optional_json(root / kind.drawn_file),
+        SideFile.read(root / kind.drawn_file),
         _optional_json(root / "manifest.json"),
         rejected,
         kind.name,
@@ -263,3 +265,101 @@ def _optional_json(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+class SideFile(Mapping):
+    """What a style drew for each challenge (boxes.json, challenges.json): a JSON object from
+    filename to value, read piece by piece and each value kept as its compact JSON text, decoded
+    when asked for, so a folder of a million challenges is not held as a million parsed lists."""
+
+    def __init__(self, packed: dict[str, bytes]):
+        self._packed = packed
+
+    def __getitem__(self, name: str):
+        return json.loads(self._packed[name])
+
+    def __iter__(self):
+        return iter(self._packed)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def subset(self, names) -> SideFile:
+        """The entries of `names` (those it has), still packed: what a worker is sent."""
+        return SideFile({n: self._packed[n] for n in names if n in self._packed})
+
+    @classmethod
+    def read(cls, path: Path, chunk: int = 2**20) -> SideFile | None:
+        """The side file at `path`, or None if it is missing or is not a JSON object (a broken
+        side file is ignored, not fatal: it is only a hint)."""
+        try:
+            with open(path, encoding="utf-8-sig") as file:
+                return cls(dict(_object_entries(file, chunk)))
+        except (OSError, ValueError):
+            return None
+
+
+def _object_entries(file, chunk: int):
+    """(key, compact JSON of its value) for each entry of the JSON object in `file`, read `chunk`
+    characters at a time (a value is complete only when a delimiter follows it, so a number cut by
+    a chunk's end, "0." of "0.5", is read again whole). ValueError if it is not one JSON object, or if one value
+    is larger than a side file's value can be."""
+    decoder, buffer, pos, ended = json.JSONDecoder(), "", 0, False
+
+    def more() -> None:
+        nonlocal buffer, pos, ended
+        if len(buffer) - pos > MAX_SIDE_VALUE:
+            raise ValueError("a value of the side file is too large")
+        piece = file.read(chunk)
+        ended = not piece
+        buffer, pos = buffer[pos:] + piece, 0
+
+    def blank(at_end: bool = False) -> None:
+        """Skip whitespace; ValueError at the end of the file (or, `at_end`, before it)."""
+        nonlocal pos
+        while True:
+            while pos < len(buffer) and buffer[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buffer) and not at_end:
+                return
+            if pos < len(buffer) or (ended and not at_end):
+                raise ValueError("the side file ends early" if ended else "more follows the side file's object")
+            if ended:
+                return
+            more()
+
+    def take(*expected: str) -> str:
+        nonlocal pos
+        blank()
+        if buffer[pos] not in expected:
+            raise ValueError(f"expected one of {expected} in the side file")
+        pos += 1
+        return buffer[pos - 1]
+
+    def value():
+        nonlocal pos
+        blank()
+        while True:
+            try:
+                found, end = decoder.raw_decode(buffer, pos)
+                if ended or (end < len(buffer) and buffer[end] in " \t\r\n,:}]"):
+                    pos = end
+                    return found
+            except json.JSONDecodeError:
+                if ended:
+                    raise
+            more()
+
+    more()
+    take("{")
+    blank()
+    closed = buffer[pos] == "}"
+    pos += closed
+    while not closed:
+        key = value()
+        if not isinstance(key, str):
+            raise ValueError("a side file's keys are filenames")
+        take(":")
+        yield key, json.dumps(value(), separators=(",", ":")).encode()
+        closed = take(",", "}") == "}"
+    blank(at_end=True)

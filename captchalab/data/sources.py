@@ -307,7 +307,7 @@ class FolderSource(Source):
             ds,
             filenames=names,
             texts=[ds.texts[i] for i in indices],
-            boxes={n: ds.boxes[n] for n in names if n in ds.boxes} if ds.boxes else None,
+            boxes=ds.boxes.subset(names) if ds.boxes else None,
             manifest=None,
             rejected=[],
             questions=[ds.questions[i] for i in indices] if ds.questions else None,

@@ -115,14 +115,21 @@ class ArithmeticKind(TextKind):
     def spelled(self, truth):
         return is_expression(truth)
 
-    def text_fields(self, items, wilson):
+    def text_counts(self, items):
         spelled = [it for it in items if is_expression(it.text)]
-        right = sum(it.reading.text == it.text for it in spelled)
         return {
-            "expression_accuracy": right / len(spelled) if spelled else None,
-            "expression_accuracy_ci95": wilson(right, len(spelled)),
-            "expressions_scored": len(spelled),
+            "spelled": len(spelled),
+            "right": sum(it.reading.text == it.text for it in spelled),
             "unparsable": sum(reading_value(it.reading.text) is None for it in items),
+        }
+
+    def text_fields(self, counts, wilson):
+        spelled, right = counts["spelled"], counts["right"]
+        return {
+            "expression_accuracy": right / spelled if spelled else None,
+            "expression_accuracy_ci95": wilson(right, spelled),
+            "expressions_scored": spelled,
+            "unparsable": counts["unparsable"],
         }
 
     def report_table(self, result):

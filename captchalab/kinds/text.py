@@ -41,8 +41,14 @@ class TextKind(Kind):
         """Whether a true answer is the text drawn (character measures are taken on those only)."""
         return True
 
-    def text_fields(self, items, wilson) -> dict:
-        """The kind's measures beyond the text ones, for report.json (`wilson(k, n)`: an interval)."""
+    def text_counts(self, items) -> dict[str, int]:
+        """What the kind counts beyond the text measures in a chunk of read items (score.Tally adds
+        the chunks' counts up, so an attack keeps no reading)."""
+        return {}
+
+    def text_fields(self, counts, wilson) -> dict:
+        """The kind's measures beyond the text ones, for report.json, from the summed `text_counts`
+        (`wilson(k, n)`: an interval)."""
         return {}
 
     def correct(self, truth, guess, ignore_case=False):
