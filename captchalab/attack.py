@@ -158,14 +158,12 @@ def warm_up(attacker, source: Source, length: int | None, workers: int) -> None:
         read_items(attacker, [Item(0, "", "", attacker.prepare(warm.image, hint_for(attacker, warm, length)))])
 
 
-def play_rounds(attacker, source: Source, items: list[Item]) -> float:
+def play_rounds(attacker, source: Source, items: list[Item]) -> None:
     """Dynamic grids (a queue of replacement tiles behind each position): the reader's selection
     is replaced tile by tile from the queues and it reads the new grid, round after round, until it
     selects nothing. It solves the challenge when it then selects nothing with no target left in
     view, having never selected a tile without the prompt's class. Sets each item's `rounds` (the
-    reads it took, the final empty one included) or None (failed); static grids are left alone.
-    Returns the seconds spent."""
-    start = time.perf_counter()
+    reads it took, the final empty one included) or None (failed); static grids are left alone."""
     games = []
     for it in items:
         # only dynamic grids are drawn or read again (the item carries what the style drew)
@@ -231,7 +229,6 @@ def play_rounds(attacker, source: Source, items: list[Item]) -> float:
         for g, reading in zip(active, attacker.read_prepared(prepared)):
             g["reading"] = reading
         games = active
-    return time.perf_counter() - start
 
 
 def choose_charsets(model_sets: list[str], charset: str | None) -> tuple[str | None, str | None]:

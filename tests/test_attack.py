@@ -279,3 +279,45 @@ def test_a_second_run_into_a_model_being_trained_is_refused(tmp_path):
     )
     assert first.returncode == 0, first.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == ["m.json", "m.keras"]
+
+
+@pytest.mark.parametrize("kind", ["text", "arithmetic"])
+def test_a_score_counted_chunk_by_chunk_is_the_score_of_the_whole(kind):
+    """An attack counts each chunk of readings as it comes and keeps none (an attack of a million
+    CAPTCHAs must not hold a million readings): the report is the one all of them at once gives."""
+    import random
+
+    from captchalab.attack import Item
+    from captchalab.attackers.base import Reading
+    from captchalab.kinds import get_kind
+    from captchalab.score import Tally, score
+
+    rng = random.Random(3)
+    chars = "0123456789" + ("+-×=?" if kind == "arithmetic" else "")
+    items = []
+    for i in range(700):
+        truth = "".join(rng.choice("0123456789") for _ in range(rng.randint(3, 7)))
+        truth = f"{truth[:2]}+{truth[2:4]}=?" if kind == "arithmetic" else truth
+        guess = "".join(c if rng.random() < 0.8 else rng.choice(chars) for c in truth)[: rng.randint(2, 9)]
+        boxes = [(k * 10, 0, k * 10 + 8, 20) for k in range(len(guess))] if rng.random() < 0.5 else None
+        truth_boxes = [(k * 10 + rng.randint(-3, 3), 0, k * 10 + 8, 20) for k in range(len(truth))]
+        skipped = rng.random() < 0.05
+        items.append(Item(i, f"{i}.png", truth, None if skipped else True, truth_boxes,
+                          error="unreadable" if skipped else None, reading=Reading(guess, boxes=boxes)))  # fmt: skip
+    whole = score(items, chars, kind=kind)
+    tally = Tally(chars, kind=kind)
+    start = 0
+    while start < len(items):  # chunks of uneven sizes, as the workers hand them over
+        step = rng.randint(1, 90)
+        tally.add(items[start : start + step])
+        start += step
+    assert tally.result() == whole
+    assert whole["count"] + whole["skipped"] == 700 and 0 < whole["captcha_accuracy"] < 1
+    read = [it for it in items if not it.skipped]
+    right = sum(get_kind(kind).correct(it.text, it.reading.text) for it in read)
+    assert whole["count"] == len(read) and whole["captcha_accuracy"] == right / len(read)
+    with_boxes = [it for it in read if it.reading.boxes is not None]
+    assert whole["segmentation_rate"] == sum(len(it.reading.boxes) == len(it.text) for it in with_boxes) / len(
+        with_boxes
+    )
+    assert len(whole["per_position_accuracy"]) == 7
