@@ -3,7 +3,9 @@ one session to converge (audioctc's: about 5 hours on 2 cores) goes on where the
 stopped. Its checkpoint (weights, optimizer, random state, history; about 3 MB) is copied after
 every epoch to benchmarks/checkpoints/<attacker>-<set>/, which is committed so that the next
 session, on another machine, resumes from it; once the run converges, the model and its JSON are
-copied into captchalab/bases/ and the checkpoint is deleted.
+copied into captchalab/bases/ and the checkpoint is deleted. An attacker whose base has not
+shipped yet does not declare it (every training from `--from base` would train the base first):
+its recipe waits here, in PENDING, until then.
 
     python benchmarks/train_base.py [--attacker audioctc] [--charset digits] [--work results/bases]
 
@@ -18,11 +20,15 @@ from pathlib import Path
 
 from publish import REPO
 
+from captchalab.attackers import BaseRecipe
 from captchalab.charset import parse_charset
+from captchalab.plugins import get_attacker
 from captchalab.pretrained import SHIPPED, base_path, ensure_base
 from captchalab.training.checkpoints import checkpoint_dir
 
 KEPT = REPO / "benchmarks" / "checkpoints"
+# both audio styles at three strengths, 3 to 7 characters (the defaults' seed and count)
+PENDING = {"audioctc": BaseRecipe(styles=("spoken", "continuous"), shape=("filters", "rnn_units"))}
 
 
 def main():
@@ -32,6 +38,9 @@ def main():
     parser.add_argument("--work", default="results/bases")
     args = parser.parse_args()
     charset = parse_charset(args.charset)
+    attacker = get_attacker(args.attacker)
+    if attacker.base is None and args.attacker in PENDING:
+        attacker.base = PENDING[args.attacker]
     models = Path(args.work) / "models"
     models.mkdir(parents=True, exist_ok=True)
     path = base_path(args.attacker, charset, models)
