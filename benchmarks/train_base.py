@@ -27,8 +27,10 @@ from captchalab.pretrained import SHIPPED, base_path, ensure_base
 from captchalab.training.checkpoints import checkpoint_dir
 
 KEPT = REPO / "benchmarks" / "checkpoints"
-# both audio styles at three strengths, 3 to 7 characters (the defaults' seed and count)
-PENDING = {"audioctc": BaseRecipe(styles=("spoken", "continuous"), shape=("filters", "rnn_units"))}
+# both audio styles at strengths 0 to 0.5, 3 to 7 characters (the defaults' seed and count)
+PENDING = {
+    "audioctc": BaseRecipe(styles=("spoken", "continuous"), strengths=(0.0, 0.25, 0.5), shape=("filters", "rnn_units"))
+}
 
 
 def main():

@@ -40,7 +40,7 @@ class AudioCtc(Attacker):
         Param("filters", int, 16, 8, 128, "filters of the first convolution (then 2x)"),
         Param("rnn_units", int, 96, 16, 512, "GRU units per direction"),
         Param(
-            "budget", int, 400_000, 1, 10**9, "training examples seen at most (the run ends sooner when it converges)"
+            "budget", int, 800_000, 1, 10**9, "training examples seen at most (the run ends sooner when it converges)"
         ),
         Param("batch_size", int, 32, 1, 4096, "training batch size"),
         Param("learning_rate", float, 2e-3, 1e-6, 1.0, "peak learning rate from scratch (half when fine-tuning)"),
