@@ -302,8 +302,8 @@ class SideFile(Mapping):
 def _object_entries(file, chunk: int):
     """(key, compact JSON of its value) for each entry of the JSON object in `file`, read `chunk`
     characters at a time (a value is complete only when a delimiter follows it, so a number cut by
-    a chunk's end, "0." of "0.5", is read again whole). ValueError if it is not one JSON object, or if one value
-    is larger than a side file's value can be."""
+    a chunk's end, "0." of "0.5", is read again whole). ValueError if it is not one JSON object,
+    or if one value is larger than a side file's value can be."""
     decoder, buffer, pos, ended = json.JSONDecoder(), "", 0, False
 
     def more() -> None:
