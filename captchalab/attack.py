@@ -356,14 +356,16 @@ def attack_many(
         per_style, seconds, misread, failures = {}, 0.0, [], Counter()
         for name, source in sources.items():
             length = expect if expect is not None else source.fixed_length()
-            style = Tally(source.charset, ignore_case, source.kind)
+            # a source's own score only beside others: one source's is the attacker's overall
+            style = Tally(source.charset, ignore_case, source.kind) if len(sources) > 1 else None
             warm_up(attacker, source, length, workers)
             start, counting = time.perf_counter(), 0.0
             for chunk in read_source(attacker, source, length, workers, on_progress):
                 play_rounds(attacker, source, chunk)  # dynamic grids only: nothing else has a queue
                 counted = time.perf_counter()
                 overall.add(chunk)
-                style.add(chunk)
+                if style is not None:
+                    style.add(chunk)
                 for it in chunk:
                     if unanswered(it.reading):  # an outside service down, refusing, answering garbage
                         failures[it.reading.details["failure"]] += 1
@@ -373,7 +375,7 @@ def attack_many(
             took = time.perf_counter() - start - counting  # the reading's time, not the counting's
             seconds += took
             described[name] = {**source.describe(), "expected_length": length}
-            if len(sources) > 1:
+            if style is not None:
                 per_style[name] = {
                     **style.result(),
                     "captchas_per_second": round(style.read_or_skipped / took, 1) if took else None,
