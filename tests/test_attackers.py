@@ -10,6 +10,7 @@ import pytest
 from captchalab.attack import attack_many
 from captchalab.attackers import TrainSettings, get_attacker, load_attacker
 from captchalab.attackers.ctc import greedy_decode, ctc_input
+from captchalab.attackers.ctc_inputs import linear_percentiles
 from captchalab.data.dataset import GenerationSpec, Source, generate_dataset
 from captchalab.errors import CaptchalabError
 from captchalab.train import train_attacker
@@ -52,6 +53,50 @@ def test_normalise_gives_dark_ink_on_light_whatever_the_input():
         assert np.median(out) > 200 and out.min() < 60
     wide = ctc_input(np.full((20, 1000), 255, np.uint8), 32, 128)
     assert wide.shape == (32, 128)  # squeezed, not cut
+
+
+def test_normalise_counts_from_the_histogram_what_numpy_would_sort_for():
+    """ctc_input's levels come from histograms; every byte equals the sorting version's (np.percentile
+    and np.median on the pixels), so a reader trained before reads the same inputs."""
+
+    def by_sorting(image, height, width, colour=False):
+        import cv2
+
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        picture = (image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)) if colour else grey
+        lo, hi = np.percentile(grey, (1, 99))
+        if hi - lo > 8:
+            grey, picture = (
+                np.clip((a.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
+                for a in (grey, picture)
+            )
+        if np.median(grey) < 128:
+            picture = 255 - picture
+        h, w = grey.shape
+        new_w = max(1, min(width, round(w * height / h)))
+        inter = cv2.INTER_AREA if h > height else cv2.INTER_LINEAR
+        resized = cv2.resize(picture, (new_w, height), interpolation=inter)
+        background = np.median(resized.reshape(height * new_w, -1), axis=0).astype(int)
+        out = np.empty((height, width) + resized.shape[2:], np.uint8)
+        out[:] = background if colour else background[0]
+        out[:, :new_w] = resized
+        return out
+
+    rng = np.random.default_rng(11)
+    for case in range(400):
+        most = (6, 6) if case % 2 else (90, 300)  # tiny images: neighbours apart at the percentiles
+        h, w = int(rng.integers(1, most[0])), int(rng.integers(1, most[1]))
+        shape = (h, w) if case % 3 == 0 else (h, w, 3)
+        low, span = int(rng.integers(0, 256)), int(rng.integers(0, 40 if case % 4 == 0 else 256))
+        image = np.clip(low + rng.integers(0, span + 1, shape), 0, 255).astype(np.uint8)
+        if case % 5 == 0:  # a few levels only: ties at the percentiles and the median
+            image = (image // 64 * 64).astype(np.uint8)
+        grey = image if image.ndim == 2 else image[..., case % 3]
+        counted = linear_percentiles(np.cumsum(np.bincount(grey.ravel(), minlength=256)), (1, 50, 99))
+        assert np.array_equal(counted, np.percentile(grey, (1, 50, 99))), (case, shape)
+        for colour in (False, True):
+            expected = by_sorting(image, 32, 128, colour)
+            assert np.array_equal(ctc_input(image, 32, 128, colour), expected), (case, shape, colour)
 
 
 def test_colour_normalise_keeps_apart_what_grey_makes_one():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from ..errors import CaptchalabError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SIDE_ENV, MAX_MB_ENV = "CAPTCHALAB_MAX_IMAGE_SIDE", "CAPTCHALAB_MAX_IMAGE_MB"
 
 
@@ -53,6 +55,9 @@ class ImageLimits:
 
 def _header_size(data: bytes, limits: ImageLimits) -> tuple[int, int]:
     """(width, height) from the header alone, or ImageError."""
+    if data[:8] == PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) >= 24:
+        # a PNG states its size in its first chunk: read directly, a tenth of Pillow's cost a CAPTCHA
+        return struct.unpack(">II", data[16:24])
     from PIL import Image, UnidentifiedImageError
 
     pillow_limit = Image.MAX_IMAGE_PIXELS
