@@ -139,6 +139,18 @@ class Finding:
         )
         return said
 
+    def plot(self, title: str, x: str, y: str, column: str, series: dict[str, dict]) -> None:
+        """A log-log chart under the table: per series, {x: row}, the row's value in `column`."""
+        self.data.setdefault("plots", []).append(
+            {
+                "title": title,
+                "x": x,
+                "y": y,
+                "column": column,
+                "series": {k: {str(x): r for x, r in v.items()} for k, v in series.items()},
+            }
+        )
+
     def write(self, folder: Path = OUT) -> Path:
         """Check the finding as tools/results_pages.py will, and save it atomically; the path."""
         wrong = [w for w in _tool().problems(self.data) if not w.startswith("what_it_says")]  # a draft says it later

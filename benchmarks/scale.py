@@ -3,8 +3,10 @@ text CAPTCHAs (`distorted` at 0.5, four to six digits) with ctc (the shipped bas
 is: throughput and memory are the question here, not accuracy) and ddddocr (up to 100,000: it
 reads about 120 a second), and 10,000 and 100,000 `grid3` challenges with tilecnn (trained
 once on 3,000 others). Each step is a whole `captchalab` command in its own process tree: its
-wall time and the peak resident memory of its largest process (the driver, where anything that
-grows with the work would show; worker processes are each measured too, and the largest counts).
+wall time, the CPU time of all its processes (which another load on the machine barely moves), and
+the peak resident memory of its largest process (the driver, where anything that grows with the
+work would show; worker processes are each measured too, and the largest counts). The results
+file plots time and peak memory against the size.
 
 Resumable: a step whose output exists is read back from --work (datasets, reports, and
 scale.json with every measurement so far), so the million-CAPTCHA steps can be spread over
@@ -25,27 +27,31 @@ from pathlib import Path
 from publish import REPO, Finding
 from recipe_steps import train_once
 
-# runs one command and prints the largest peak RSS among the processes it waited for (KiB)
+# runs one command and prints the largest peak RSS among the processes it waited for (KiB) and
+# the CPU time all of them used (s): that, unlike the wall time, another load on the machine barely moves
 MEASURE = (
     "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)"
+    "used = resource.getrusage(resource.RUSAGE_CHILDREN); "
+    "print(used.ru_maxrss, used.ru_utime + used.ru_stime, done.returncode)"
 )
 BASE = REPO / "captchalab" / "bases" / "ctc-digits.keras"
 LIMITS = {"ddddocr": 100_000, "grid3": 100_000}
 
 
 def measured(*args) -> dict:
-    """`captchalab ARGS` in a process tree of its own: seconds and peak RSS (MB), or exit with its error."""
+    """`captchalab ARGS` in a process tree of its own: seconds, CPU seconds and peak RSS (MB), or exit
+    with its error."""
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", MEASURE, sys.executable, "-m", "captchalab", *map(str, args)],
         capture_output=True,
         text=True,
     )
-    peak, code = done.stdout.split()[-2:]
+    peak, cpu, code = done.stdout.split()[-3:]
     if int(code):
         sys.exit(f"failed: captchalab {' '.join(map(str, args))}\n{done.stderr[-2000:]}")
-    return {"seconds": round(time.perf_counter() - start, 1), "peak_mb": round(int(peak) / 1024)}
+    return {"seconds": round(time.perf_counter() - start, 1), "cpu_seconds": round(float(cpu), 1),
+            "peak_mb": round(int(peak) / 1024)}  # fmt: skip
 
 
 def main():
@@ -63,7 +69,11 @@ def main():
         if name not in steps:
             steps[name] = measured(*command)
             log.write_text(json.dumps(steps, indent=2))
-        print(f"{name}: {steps[name]['seconds']:.0f} s, peak {steps[name]['peak_mb']} MB", flush=True)
+        done = steps[name]
+        print(
+            f"{name}: {done['seconds']:.0f} s, {done['cpu_seconds']:.0f} s of CPU, peak {done['peak_mb']} MB",
+            flush=True,
+        )
         return steps[name]
 
     grid_model = work / "tilecnn-grid3.keras"
@@ -71,12 +81,13 @@ def main():
         train_once(grid_model, {}, "tilecnn on grid3", "--attacker", "tilecnn", "--style", "grid3", "--count", 3000,
                    "--workers", 2)  # fmt: skip
     finding = Finding("scale", "Cost against the size of the work",
-                      "Each step one whole `captchalab` command on 2 workers: its wall time, and the peak "
-                      "resident memory of its largest process. Text: `distorted` at 0.5, four to six digits, "
+                      "Each step one whole `captchalab` command on 2 workers: its wall time, the CPU time of "
+                      "all its processes per item, and the peak resident memory of its largest process. Text: `distorted` at 0.5, four to six digits, "
                       "read by the shipped ctc base as it is and by ddddocr off the shelf; grids: `grid3` at 0.5 "
                       "read by tilecnn (trained on 3,000 others).", "the step and the size", "measure",
-                      ["seconds", "per second", "peak memory"])  # fmt: skip
+                      ["seconds", "per second", "CPU ms each", "peak memory"])  # fmt: skip
     finding.run("run")
+    series: dict[str, dict] = {}  # each step's rows by size, for the plots
     for size in sizes:
         text = work / f"text-{size}"
         jobs = []
@@ -98,9 +109,15 @@ def main():
         for name, command in jobs:
             found = step(name, *command)
             row = f"{name.rsplit(' ', 1)[0]}, {size:,}"
+            series.setdefault(name.rsplit(" ", 1)[0], {})[size] = row
             finding.add(row, "seconds", found["seconds"], "run", unit="s")
             finding.add(row, "per second", round(size / found["seconds"]), "run", unit="/s")
+            finding.add(row, "CPU ms each", round(1000 * found["cpu_seconds"] / size, 2), "run", unit="ms")
             finding.add(row, "peak memory", found["peak_mb"], "run", unit="MB")
+    finding.plot("Time against the work", "CAPTCHAs or challenges", "seconds, the whole command", "seconds", series)
+    finding.plot(
+        "Peak memory against the work", "CAPTCHAs or challenges", "MB, the largest process", "peak memory", series
+    )
     print(finding.write())
 
 

@@ -141,3 +141,43 @@ def test_an_attack_result_becomes_an_entry_with_its_verdict():
         assert "not a share" in str(exc)
     else:
         raise AssertionError("a bad entry was written")
+
+
+def test_a_plot_is_drawn_from_the_tables_own_entries_and_refused_when_it_names_no_entry():
+    results = tool()
+    run = {"command": "python benchmarks/scale.py", "commit": "0" * 40, "date": "2026-12-07", "cpu": "x"}
+    data = {
+        "finding": "growth",
+        "title": "Growth",
+        "setting": "A test.",
+        "rows_are": "the step and the size",
+        "columns_are": "measure",
+        "columns": ["seconds"],
+        "what_it_says": "Linear.",
+        "runs": {"run": {**run, "bfloat16": None, "wall_seconds": None}},
+        "entries": [
+            {"row": f"attack, {n:,}", "column": "seconds", "value": n / 100, "run": "run", "unit": "s"}
+            for n in (10_000, 100_000, 1_000_000)
+        ],
+        "plots": [
+            {
+                "title": "Time against the work",
+                "x": "CAPTCHAs",
+                "y": "seconds",
+                "column": "seconds",
+                "series": {"attack": {str(n): f"attack, {n:,}" for n in (10_000, 100_000, 1_000_000)}},
+            }
+        ],
+    }
+    assert results.problems(data) == []
+    assert "![Time against the work](growth-1.svg)" in results.page(data)
+    svg = results.chart(data, data["plots"][0])
+    # log-log: 100 s to 10,000 s over three decades of work is a straight line through its three dots
+    points = re.search(r'<polyline points="([^"]+)"', svg).group(1).split()
+    (x0, y0), (x1, y1), (x2, y2) = ([float(v) for v in p.split(",")] for p in points)
+    assert x0 < x1 < x2 and y0 > y1 > y2 and abs((x1 - x0) - (x2 - x1)) < 0.2 and abs((y0 - y1) - (y1 - y2)) < 0.2
+    assert svg.count("<circle") == 3 and ">attack</text>" in svg
+    data["plots"][0]["series"]["attack"]["5"] = "attack, 5"
+    data["plots"][0]["series"]["ddddocr"] = {"0": "attack, 10,000"}
+    said = "; ".join(results.problems(data))
+    assert "no entry for row 'attack, 5'" in said and "must be positive numbers" in said

@@ -24,7 +24,11 @@ A results file holds (all required unless said):
                   none does better; a number with a unit may have none: a speed is not an attacker's),
               note (optional): a few words shown after the value,
               also (optional): further measures of the same cell, each {what, value, unit} (a
-              number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}].
+              number: "mean error 1.2 degrees") or {what, share} (a share: "92.8% within 45 degrees")}],
+    plots (optional): [{title, x (the horizontal axis's name), y (the vertical one's), column (the
+        column plotted), series {NAME: {X: ROW, ...}}}]: each a log-log line chart drawn from the
+        table's own entries (the value of ROW in that column, at X > 0), saved beside the page as
+        NAME-K.svg and shown under its table.
 """
 
 from __future__ import annotations
@@ -74,7 +78,32 @@ def problems(data: dict) -> list[str]:
         for also in entry.get("also", []):
             if "what" not in also or not ("share" in also or ("value" in also and "unit" in also)):
                 found.append(f"entry {k}: a further measure needs what and a share, or what, value and unit")
+    return found + plot_problems(data)
+
+
+def plot_problems(data: dict) -> list[str]:
+    found = []
+    at = {(e["row"], e["column"]): e for e in data["entries"]}
+    for k, plot in enumerate(data.get("plots", [])):
+        missing = [key for key in ("title", "x", "y", "column", "series") if key not in plot]
+        if missing:
+            found.append(f"plot {k} has no {', '.join(missing)}")
+            continue
+        for name, points in plot["series"].items():
+            for x, row in points.items():
+                entry = at.get((row, plot["column"]))
+                if entry is None:
+                    found.append(f"plot {k}, {name}: no entry for row {row!r} in column {plot['column']!r}")
+                elif not _positive(x) or not _positive(entry["value"]):
+                    found.append(f"plot {k}, {name}: {x!r} and the value of {row!r} must be positive numbers")
     return found
+
+
+def _positive(value) -> bool:
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
 
 
 def value_problems(entry: dict) -> list[str]:
@@ -155,6 +184,9 @@ def page(data: dict) -> str:
         "|---" * (len(columns) + 1) + "|",
     ]
     lines += [f"| {row} | " + " | ".join(cell(at.get((row, c))) for c in columns) + " |" for row in rows]
+    lines.append("")
+    for k, plot in enumerate(data.get("plots", []), 1):
+        lines += [f"![{plot['title']}]({data['finding']}-{k}.svg)", ""]
     bounds = [e for e in data["entries"] if is_bound(e)]
     said = ""
     if bounds:
@@ -166,7 +198,7 @@ def page(data: dict) -> str:
         )
     elif any(e.get("verdict") == "converged" for e in data["entries"]):
         said = " Every trained attacker here converged."
-    lines += ["", f"Rows: {data['rows_are']}.{said}", ""]
+    lines += [f"Rows: {data['rows_are']}.{said}", ""]
     for verdict, alike in group(bounds, "verdict").items():
         which = (
             "every value"
@@ -187,6 +219,67 @@ def page(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+
+
+def chart(data: dict, plot: dict) -> str:
+    """A plot of the finding (its `plots` entry) as an SVG: log-log axes, a line and dots per series."""
+    import math
+
+    at = {(e["row"], e["column"]): e["value"] for e in data["entries"]}
+    series = {
+        name: sorted((float(x), float(at[row, plot["column"]])) for x, row in points.items())
+        for name, points in plot["series"].items()
+    }
+    xs = [x for points in series.values() for x, _ in points]
+    ys = [y for points in series.values() for _, y in points]
+    x0, x1 = math.floor(math.log10(min(xs))), math.ceil(math.log10(max(xs)))
+    y0, y1 = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+    x1, y1 = max(x1, x0 + 1), max(y1, y0 + 1)
+    left, top, width, height, legend = 70, 30, 380, 240, 190
+
+    def px(x: float) -> float:
+        return left + (math.log10(x) - x0) / (x1 - x0) * width
+
+    def py(y: float) -> float:
+        return top + height - (math.log10(y) - y0) / (y1 - y0) * height
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + legend}" height="{top + height + 50}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<text x="{left}" y="18" font-weight="bold">{_escape(plot["title"])}</text>',
+        f'<rect x="{left}" y="{top}" width="{width}" height="{height}" fill="none" stroke="#888"/>',
+    ]
+    for d in range(x0, x1 + 1):
+        x = px(10.0**d)
+        out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + height}" stroke="#eee"/>')
+        out.append(f'<text x="{x:.1f}" y="{top + height + 16}" text-anchor="middle">{10**d:,}</text>')
+    for d in range(y0, y1 + 1):
+        y = py(10.0**d)
+        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#eee"/>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{10.0**d:g}</text>')
+    out.append(f'<text x="{left + width / 2}" y="{top + height + 38}" text-anchor="middle">{_escape(plot["x"])}</text>')
+    out.append(
+        f'<text x="16" y="{top + height / 2}" text-anchor="middle" '
+        f'transform="rotate(-90 16 {top + height / 2})">{_escape(plot["y"])}</text>'
+    )
+    for k, (name, points) in enumerate(series.items()):
+        colour = COLOURS[k % len(COLOURS)]
+        path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>' for x, y in points]
+        y = top + 10 + 18 * k
+        out.append(
+            f'<line x1="{left + width + 12}" y1="{y}" x2="{left + width + 32}" y2="{y}" stroke="{colour}" stroke-width="2"/>'
+        )
+        out.append(f'<text x="{left + width + 38}" y="{y + 4}">{_escape(name)}</text>')
+    return "\n".join(out + ["</svg>"]) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that every page is current")
@@ -198,13 +291,15 @@ def main() -> int:
         if wrong:
             print(f"{path}: {'; '.join(wrong)}", file=sys.stderr)
             return 1
-        target = DOCS / f"{data['finding']}.md"
-        text = page(data)
-        if args.check:
-            if not target.is_file() or target.read_text() != text:
-                stale.append(str(target))
-        else:
-            target.write_text(text)
+        written = {DOCS / f"{data['finding']}.md": page(data)}
+        for k, plot in enumerate(data.get("plots", []), 1):
+            written[DOCS / f"{data['finding']}-{k}.svg"] = chart(data, plot)
+        for target, text in written.items():
+            if args.check:
+                if not target.is_file() or target.read_text() != text:
+                    stale.append(str(target))
+            else:
+                target.write_text(text)
     if stale:
         print("not current (run python tools/results_pages.py): " + ", ".join(stale), file=sys.stderr)
         return 1
