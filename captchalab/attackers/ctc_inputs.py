@@ -26,7 +26,9 @@ def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) 
     new_w = max(1, min(width, round(w * height / h)))
     resized = cv2.resize(picture, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
     channels = resized.reshape(height * new_w, -1)
-    background = [int(np.sum(sorted_pixels(channels[:, c], middle(channels.shape[0])))) // 2 for c in range(channels.shape[1])]
+    background = [
+        int(np.sum(sorted_pixels(channels[:, c], middle(channels.shape[0])))) // 2 for c in range(channels.shape[1])
+    ]
     out = np.empty((height, width) + resized.shape[2:], np.uint8)
     out[:] = background if colour else background[0]
     out[:, :new_w] = resized
@@ -36,8 +38,8 @@ def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) 
 def contrast(grey: np.ndarray):
     """What `ctc_input` does to a grey image's levels: its 1st and 99th percentiles (np.percentile's),
     their stretch onto 0-255 as a lookup table (None when they are within 8 greys), and whether the
-    stretched image's median is dark (it is inverted). Counted from the histogram: the same
-    numbers as np.percentile and np.median, a fifth of their cost."""
+    stretched image's median is dark (it is inverted). Counted from the histogram, without sorting:
+    the same numbers as np.percentile and np.median."""
     cumulative = np.cumsum(np.bincount(grey.ravel(), minlength=256))
     lo, hi = linear_percentiles(cumulative, (1, 99))
     levels = np.arange(256, dtype=np.uint8)

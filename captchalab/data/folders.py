@@ -9,10 +9,10 @@ import csv
 import io
 import json
 import os
-from itertools import islice, repeat
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice, repeat
 from pathlib import Path
 
 from ..charset import NAMED, fold, outside
@@ -49,7 +49,8 @@ def write_labels(path: Path, rows, kind=None) -> None:
 
 class PackedStrings(Sequence):
     """A read-only list of strings kept as one UTF-8 buffer and where each ends: a million file names
-    take about 20 MB, not the 60 MB of a million Python strings (a dataset's names and texts)."""
+    take about 20 MB, not the 70 MB of a list of a million Python strings (a dataset's names and
+    texts)."""
 
     def __init__(self, strings=()):
         self._data, self._ends = bytearray(), array("q")
@@ -149,7 +150,7 @@ def safe_member(root: Path, name: str, row: int, resolved_root: Path | None = No
 
 def check_member(root: Path, name: str, row: int, inside: Path) -> None:
     """`safe_member`'s refusal without its path, for every row of a labels file: a plain name (the
-    usual row) costs one lstat, not two Path objects (a million rows: 4 s less)."""
+    usual row) costs one lstat, not two Path objects (a million rows are read in a third less time)."""
     if "/" in name or "\\" in name or name in (".", "..") or os.path.islink(os.path.join(inside, name)):
         safe_member(root, name, row, inside)
 
