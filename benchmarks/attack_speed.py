@@ -120,8 +120,8 @@ def main():
                 speed = statistics.median(speeds)
                 print(
                     f"{attacker.name}: attack --dataset ({args.count} PNGs on disk), workers={workers}: "
-                    f"{speed:.0f} CAPTCHAs/s ({speed / ceiling:.0%} of the ceiling; {speeds[0]:.0f} to "
-                    f"{speeds[-1]:.0f} in {ROUNDS} rounds), accuracy {results[0]['captcha_accuracy']:.2%}",
+                    f"{speed:.0f} CAPTCHAs/s ({speed / ceiling:.0%} of the ceiling; {speeds[0]:,.0f} to "
+                    f"{speeds[-1]:,.0f} in {ROUNDS} rounds), accuracy {results[0]['captcha_accuracy']:.2%}",
                     flush=True,
                 )
                 row = f"{attacker.name}: `attack`, {workers} worker processes"
@@ -131,7 +131,7 @@ def main():
                     round(speed),
                     "run",
                     unit="CAPTCHAs/s",
-                    note=f"{speeds[0]:.0f}-{speeds[-1]:.0f} in {ROUNDS} rounds",
+                    note=f"{speeds[0]:,.0f}-{speeds[-1]:,.0f} in {ROUNDS} rounds",
                 )
                 finding.add(row, "share of the ceiling", round(100 * speed / ceiling), "run", unit="%")
         finding.run("run")
