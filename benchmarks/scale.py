@@ -3,7 +3,7 @@ text CAPTCHAs (`distorted` at 0.5, four to six digits) with ctc (the shipped bas
 is: throughput and memory are the question here, not accuracy) and ddddocr (up to 100,000: it
 reads about 120 a second), and 10,000 and 100,000 `grid3` challenges with tilecnn (trained
 once on 3,000 others). Each step is a whole `captchalab` command in its own process tree: its
-wall time, the CPU time of all its processes (which another load on the machine barely moves), and
+wall time, the CPU time of all its processes (less moved than the wall time by other load on the machine), and
 the peak resident memory of its largest process (the driver, where anything that grows with the
 work would show; worker processes are each measured too, and the largest counts). The results
 file plots time and peak memory against the size.
@@ -28,7 +28,7 @@ from publish import REPO, Finding
 from recipe_steps import train_once
 
 # runs one command and prints the largest peak RSS among the processes it waited for (KiB) and
-# the CPU time all of them used (s): that, unlike the wall time, another load on the machine barely moves
+# the CPU time all of them used (s), less moved than the wall time by other load on the machine
 MEASURE = (
     "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:]); "
     "used = resource.getrusage(resource.RUSAGE_CHILDREN); "
