@@ -27,7 +27,8 @@ def ctc_input(image: np.ndarray, height: int, width: int, colour: bool = False) 
     resized = cv2.resize(picture, (new_w, height), interpolation=cv2.INTER_AREA if h > height else cv2.INTER_LINEAR)
     channels = resized.reshape(height * new_w, -1)
     background = [
-        int(np.sum(sorted_pixels(channels[:, c], middle(channels.shape[0])))) // 2 for c in range(channels.shape[1])
+        int(np.sum(sorted_pixels(cumulative_histogram(channels[:, c]), middle(channels.shape[0])))) // 2
+        for c in range(channels.shape[1])
     ]
     out = np.empty((height, width) + resized.shape[2:], np.uint8)
     out[:] = background if colour else background[0]
@@ -40,14 +41,14 @@ def contrast(grey: np.ndarray):
     their stretch onto 0-255 as a lookup table (None when they are within 8 greys), and whether the
     stretched image's median is dark (it is inverted). Counted from the histogram, without sorting:
     the same numbers as np.percentile and np.median."""
-    cumulative = np.cumsum(np.bincount(grey.ravel(), minlength=256))
+    cumulative = cumulative_histogram(grey)
     lo, hi = linear_percentiles(cumulative, (1, 99))
     levels = np.arange(256, dtype=np.uint8)
     stretch = None
     if hi - lo > 8:  # the float64 arithmetic the stretch of the pixels themselves would do
         stretch = np.clip((levels.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
     # a non-decreasing table keeps the pixels' order: the median's two middle pixels, looked up
-    a, b = (stretch if stretch is not None else levels)[sorted_pixels(cumulative, middle(cumulative[-1]), counted=True)]
+    a, b = (stretch if stretch is not None else levels)[sorted_pixels(cumulative, middle(cumulative[-1]))]
     return lo, hi, stretch, int(a) + int(b) < 256
 
 
@@ -56,10 +57,13 @@ def middle(n: int) -> tuple[int, int]:
     return (n - 1) // 2, n // 2
 
 
-def sorted_pixels(values: np.ndarray, ranks, counted: bool = False) -> np.ndarray:
-    """The uint8 values at these ranks of the sorted `values` (given as their cumulative
-    histogram with `counted`)."""
-    cumulative = values if counted else np.cumsum(np.bincount(values, minlength=256))
+def cumulative_histogram(values: np.ndarray) -> np.ndarray:
+    """How many of the uint8 `values` are at or below each level 0-255."""
+    return np.cumsum(np.bincount(values.ravel(), minlength=256))
+
+
+def sorted_pixels(cumulative: np.ndarray, ranks) -> np.ndarray:
+    """The values at these ranks of the sorted values whose `cumulative_histogram` is given."""
     return np.searchsorted(cumulative, ranks, side="right")
 
 
@@ -71,8 +75,8 @@ def linear_percentiles(cumulative: np.ndarray, qs) -> np.ndarray:
     position = (n - 1) * (np.asarray(qs, np.float64) / 100)
     below = np.floor(position)
     t = position - below
-    a = sorted_pixels(cumulative, below.astype(np.intp), counted=True).astype(np.uint8)
-    b = sorted_pixels(cumulative, np.minimum(below.astype(np.intp) + 1, n - 1), counted=True).astype(np.uint8)
+    a = sorted_pixels(cumulative, below.astype(np.intp)).astype(np.uint8)
+    b = sorted_pixels(cumulative, np.minimum(below.astype(np.intp) + 1, n - 1)).astype(np.uint8)
     d = b - a
     return np.where(t >= 0.5, b - d * (1 - t), a + d * t)
 
