@@ -128,6 +128,46 @@ def test_a_target_count_range_spreads_the_answer_sizes_and_the_fixed_count_keeps
     assert answers(targets=3, max_targets=3) == fixed == answers(targets=3, max_targets=0)
 
 
+def test_placing_occluding_and_recolouring_give_the_pixels_of_the_plain_arithmetic():
+    # the helpers skip a picture's transparent margin and draw shapes twice for speed: the pixels
+    # must stay those of blending the whole picture and painting through the shape's mask
+    import cv2
+    import numpy as np
+
+    from captchalab.generation import scenes
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        image = rng.integers(0, 256, (60, 70, 3), np.uint8)
+        picture = np.zeros((30, 40, 4), np.uint8)
+        picture[..., :3] = rng.integers(0, 256, (30, 40, 3))  # colour under transparency must not show
+        y, x = rng.integers(0, 20), rng.integers(0, 30)
+        picture[y : y + 9, x : x + 7, 3] = rng.integers(0 if trial % 2 else 1, 256, (9, 7))
+        cx, cy = rng.uniform(-20, 90), rng.uniform(-20, 80)  # partly or wholly off the image too
+        placed, covered = image.copy(), scenes.place(image.copy(), picture, cx, cy)
+        scenes.place(placed, picture, cx, cy)
+        left, top = int(round(cx - 20)), int(round(cy - 15))
+        big = np.zeros((160, 170, 4), np.float32)  # the image inside a margin the picture may fall into
+        big[50:110, 50:120, :3] = image
+        region = big[top + 50 : top + 80, left + 50 : left + 90]
+        alpha = picture[..., 3:].astype(np.float32) / 255.0
+        region[..., :3] = region[..., :3] * (1 - alpha) + picture[..., :3] * alpha + 0.5
+        region[..., 3] = alpha[..., 0]
+        assert (placed == big[50:110, 50:120, :3].astype(np.uint8)).all()
+        assert (covered == big[50:110, 50:120, 3]).all()
+
+        hidden = image.copy()
+        mask = scenes.occluder(hidden, np.random.default_rng(trial), 35, 30, 40, 0.3) > 0
+        assert mask.any() and (hidden[~mask] == image[~mask]).all()  # the shape, and nothing else, is painted
+        assert len(np.unique(hidden[mask], axis=0)) == 1 and ((hidden[mask] >= 30) & (hidden[mask] < 220)).all()
+
+        turned = scenes.shift_colour(picture, 70.0)
+        hsv = cv2.cvtColor(cv2.cvtColor(picture, cv2.COLOR_BGRA2BGR), cv2.COLOR_BGR2HSV)
+        hsv[..., 0] = (hsv[..., 0].astype(int) + 35) % 180
+        assert (turned[..., :3] == cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)).all()
+        assert (turned[..., 3] == picture[..., 3]).all()
+
+
 def test_a_tile_folder_with_one_class_is_refused(tmp_path):
     tiles = tile_folder(tmp_path / "tiles", ("bus",))
     assert_one_line_error(
