@@ -10,7 +10,7 @@ file plots time and peak memory against the size.
 
 Resumable: a step whose output exists is read back from --work (datasets, reports, and
 scale.json with every measurement so far), so the million-CAPTCHA steps can be spread over
-sessions. The largest steps need about 4 GB of disk per million text CAPTCHAs.
+sessions. A million text CAPTCHAs fill about 10 GB of disk (small files: a block each, mostly).
 
     python benchmarks/scale.py [--work results/scale] [--sizes 10000,100000,1000000] [--parts text,ddddocr,grid3]
 
