@@ -70,8 +70,8 @@ class Tally:
     (truth rows, guess columns; characters outside it are left out). Every kind gives
     `captcha_accuracy` (single-attempt success) and `char_accuracy` (per unit: character or tile);
     a kind other than text adds its own measures (kinds.py). Text kinds are counted as they come;
-    any other kind's scorer (`Kind.score(items)`) takes all its readings at once, so those are kept
-    until `result`."""
+    any other kind's scorer (`Kind.score(items)`) takes all its readings at once, so what the kind
+    needs of each (`Kind.kept`) is kept until `result`."""
 
     def __init__(self, charset: str, ignore_case: bool = False, kind: str = "text"):
         self.kind, self.ignore_case = get_kind(kind), ignore_case
@@ -95,7 +95,7 @@ class Tally:
             else:
                 done.append(it)
         if not self.kind.characters:
-            self.kept += done
+            self.kept += map(self.kind.kept, done)
             return self
         self.counts["done"] += len(done)
         self.kind_counts.update(self.kind.text_counts(done))

@@ -98,6 +98,40 @@ def test_grid_scoring_exact_lenient_and_per_tile():
     assert result["tile_precision"] == pytest.approx(7 / 11) and result["tile_recall"] == pytest.approx(7 / 11)
 
 
+def test_an_attack_keeps_a_small_record_of_each_grid_it_scores():
+    # a 100,000-challenge attack keeps one record per challenge until it scores them: the tiles'
+    # clutter and probabilities must stay behind, the scores must not change
+    import tracemalloc
+
+    from captchalab.kinds import get_kind
+    from captchalab.kinds.grid import score_grid
+
+    kind, classes = get_kind("grid"), ["bus", "car", "cat", "dog", "taxi"]
+
+    def item(k):
+        tiles = [{"class": classes[(k + t) % 5], "clutter": [classes[t % 5], classes[k % 5]]} for t in range(9)]
+        truth, guess = "0 4 8", ["0 4 8", "0 4", "1 2 3", "not tiles"][k % 4]
+        details = {"tile_probabilities": [0.5 + t / 100 for t in range(9)]} | ({"failure": "down"} if k % 7 else {})
+        return SimpleNamespace(
+            text=truth,
+            question={"grid": 3, "prompt": classes[k % 5]},
+            reading=SimpleNamespace(text=guess, details=details),
+            rounds=0,
+            details={"tiles": [*tiles[:8], "not a record"] if k % 5 == 0 else tiles},
+        )
+
+    items = [item(k) for k in range(2000)]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = [kind.kept(it) for it in items]
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown / len(items) < 1200  # bytes a challenge; the full items hold several times that
+    assert score_grid(kept) == score_grid([item(k) for k in range(2000)])
+    assert kind.score(kept) == kind.score(items)
+    assert "clutter" not in kept[1].details["tiles"][0] and "tile_probabilities" not in kept[1].reading.details
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -136,6 +136,11 @@ class Kind:
         """Whether an answer passes (training judges its validation CAPTCHAs by this)."""
         return guess == truth
 
+    def kept(self, item):
+        """What of a read item `score` needs, kept until the attack ends (one per challenge): the item
+        itself, or a smaller stand-in with the attributes `score` reads."""
+        return item
+
     def score(self, items) -> dict:
         """Scored items (truth `text`, `question`, the reading) -> {"success": count, "unit_accuracy":
         share, "rates": {name: successes} (each reported as a share with its 95% interval),

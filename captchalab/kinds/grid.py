@@ -7,6 +7,8 @@ reads, with the selected tiles replaced, add `"round": 2, 3, ...` to the questio
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
+from types import SimpleNamespace
 
 import cv2
 
@@ -45,6 +47,22 @@ class GridKind(Kind):
 
     def units(self, answer):
         return len(answer.split())
+
+    def kept(self, item):
+        # the scorer reads the answers, the class each tile showed and two flags of the reading; each
+        # tile's clutter and probabilities stay behind (they made an attack's memory grow by several
+        # kB a challenge). One record per class, shared: the scorer only reads them.
+        details = getattr(item.reading, "details", None) or {}
+        flags = {k: v for k, v in details.items() if k in ("failure", "unknown_prompt")}
+        tiles = (getattr(item, "details", None) or {}).get("tiles")
+        shown = [_tile_record(t.get("class") if isinstance(t, dict) else None) for t in tiles or ()]
+        return SimpleNamespace(
+            text=item.text,
+            question=item.question,
+            rounds=getattr(item, "rounds", 0),
+            reading=SimpleNamespace(text=item.reading.text, details=flags),
+            details={"tiles": shown} if tiles else None,
+        )
 
     def score(self, items):
         measured = score_grid(items)
@@ -219,6 +237,15 @@ def parse_tiles(text: str, tiles: int) -> frozenset[int]:
 
 def format_tiles(indices) -> str:
     return " ".join(str(i) for i in sorted(set(indices)))
+
+
+def _tile_record(cls) -> dict:
+    return _class_record(cls if isinstance(cls, str) else None)  # a malformed record showed nothing known
+
+
+@lru_cache(maxsize=4096)
+def _class_record(cls: str | None) -> dict:
+    return {"class": cls}
 
 
 def score_grid(items, lenient_misses: int = 1) -> dict:
